@@ -1,0 +1,68 @@
+/* Leveled, format-checked logging to stderr (journald) as text or JSON lines, each line with
+ * the process id and the current request id. */
+#ifndef SEQUIN_LOG_H
+#define SEQUIN_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "sequin/common.h"
+
+typedef enum sq_log_level {
+    SQ_LOG_DEBUG = 0,
+    SQ_LOG_INFO = 1,
+    SQ_LOG_WARN = 2,
+    SQ_LOG_ERROR = 3,
+} sq_log_level;
+
+typedef enum sq_log_format {
+    SQ_LOG_TEXT = 0,
+    SQ_LOG_JSON = 1,
+} sq_log_format;
+
+/*
+ * Where finished lines go. The default writes each line to stderr with one write(2), so lines
+ * of concurrent processes never interleave mid-line. Tests install their own to capture.
+ * `line` includes the trailing newline and is valid only during the call.
+ */
+typedef void (*sq_log_sink)(const char *line, size_t len, void *ctx);
+
+/* Lines below `level` are dropped (cheaply: the message is not formatted). */
+void sq_log_set_level(sq_log_level level);
+sq_log_level sq_log_get_level(void);
+void sq_log_set_format(sq_log_format format);
+
+/* Installs a sink; NULL restores the stderr sink. */
+void sq_log_set_sink(sq_log_sink sink, void *ctx);
+
+/* The process name shown on each line ("master", "worker", "sequin"); the pointer is kept,
+ * so pass a string that outlives logging (a literal). */
+void sq_log_set_process(const char *name);
+
+/*
+ * The request id added to each line until it is cleared with NULL. The id is copied (at most
+ * 63 bytes are kept). Workers set it when they start handling a request.
+ */
+void sq_log_set_request_id(const char *id);
+
+/* Parses "debug", "info", "warn", "error" / "text", "json". 0, or -1 for anything else. */
+SQ_WUR int sq_log_level_parse(const char *s, sq_log_level *out);
+SQ_WUR int sq_log_format_parse(const char *s, sq_log_format *out);
+const char *sq_log_level_name(sq_log_level level);
+
+/* Formats and emits one line. Newlines and control characters in the message are escaped
+ * so that one call is always one line. */
+SQ_PRINTF(2, 3) void sq_log(sq_log_level level, const char *fmt, ...);
+SQ_PRINTF(2, 0) void sq_logv(sq_log_level level, const char *fmt, va_list ap);
+
+/* Logs at error level with the source location, then exits with `status`. */
+SQ_NORETURN SQ_PRINTF(4, 5) void sq_log_fatal_at(const char *file, int line, int status,
+                                                  const char *fmt, ...);
+
+#define sq_debug(...) sq_log(SQ_LOG_DEBUG, __VA_ARGS__)
+#define sq_info(...) sq_log(SQ_LOG_INFO, __VA_ARGS__)
+#define sq_warn(...) sq_log(SQ_LOG_WARN, __VA_ARGS__)
+#define sq_error(...) sq_log(SQ_LOG_ERROR, __VA_ARGS__)
+#define sq_fatal(status, ...) sq_log_fatal_at(__FILE__, __LINE__, (status), __VA_ARGS__)
+
+#endif

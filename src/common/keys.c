@@ -1,0 +1,118 @@
+/* Validation of message keys and consumer filters, and matching of keys against filters. */
+#include "sequin/keys.h"
+
+#include <string.h>
+
+/*
+ * The rules are checked in one pass, in a fixed order, so the same bad input always names the
+ * same rule. Length first: it is the cheapest and bounds everything after it.
+ */
+enum kind { KIND_KEY, KIND_FILTER };
+
+static const char *rule(enum kind k, const char *for_key, const char *for_filter)
+{
+    return k == KIND_KEY ? for_key : for_filter;
+}
+
+static int validate(enum kind k, const char *s, size_t len, const char **why)
+{
+    const char *err = NULL;
+    size_t tokens = 1;
+    size_t tok_start = 0;
+
+    if (len == 0) {
+        err = rule(k, "a key must not be empty", "a filter must not be empty");
+        goto fail;
+    }
+    if (len > SQ_KEY_MAX_BYTES) {
+        err = rule(k, "a key is at most 255 bytes long", "a filter is at most 255 bytes long");
+        goto fail;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            size_t tok_len = i - tok_start;
+            if (tok_len == 0) {
+                err = rule(k, "a key has no empty token (no leading or trailing '.', no '..')",
+                           "a filter has no empty token (no leading or trailing '.', no '..')");
+                goto fail;
+            }
+            const char *tok = s + tok_start;
+            if (k == KIND_FILTER && tok_len == 1 && tok[0] == '>' && i != len) {
+                err = "'>' is allowed only as the last token of a filter";
+                goto fail;
+            }
+            if (i < len && ++tokens > SQ_KEY_MAX_TOKENS) {
+                err = rule(k, "a key has at most 16 tokens separated by '.'",
+                           "a filter has at most 16 tokens separated by '.'");
+                goto fail;
+            }
+            tok_start = i + 1;
+            continue;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c > 0x7e) {
+            err = rule(k, "a key contains only printable ASCII characters (0x21-0x7E), no spaces",
+                       "a filter contains only printable ASCII characters (0x21-0x7E), no "
+                       "spaces");
+            goto fail;
+        }
+        if (c == '*' || c == '>') {
+            if (k == KIND_KEY) {
+                err = "a key must not contain '*' or '>' (wildcards belong in filters)";
+                goto fail;
+            }
+            /* A wildcard must be the whole token: its neighbours are separators or ends. */
+            int alone = (i == 0 || s[i - 1] == '.') && (i + 1 == len || s[i + 1] == '.');
+            if (!alone) {
+                err = "'*' and '>' must be whole tokens in a filter (e.g. 'orders.*', not "
+                      "'orders.ab*')";
+                goto fail;
+            }
+        }
+    }
+    return SQ_OK;
+
+fail:
+    if (why != NULL)
+        *why = err;
+    return SQ_ERR;
+}
+
+int sq_key_validate(const char *key, size_t len, const char **why)
+{
+    return validate(KIND_KEY, key, len, why);
+}
+
+int sq_filter_validate(const char *filter, size_t len, const char **why)
+{
+    return validate(KIND_FILTER, filter, len, why);
+}
+
+/* Length of the token starting at s[pos], within n bytes. */
+static size_t token_len(const char *s, size_t n, size_t pos)
+{
+    const char *dot = memchr(s + pos, '.', n - pos);
+    return dot ? (size_t)(dot - (s + pos)) : n - pos;
+}
+
+bool sq_filter_match(const char *filter, size_t flen, const char *key, size_t klen)
+{
+    size_t fi = 0, ki = 0;
+    while (fi < flen && ki < klen) {
+        size_t ft = token_len(filter, flen, fi);
+        size_t kt = token_len(key, klen, ki);
+        if (ft == 1 && filter[fi] == '>')
+            return true; /* '>' takes this token and all after it: one or more */
+        if (!(ft == 1 && filter[fi] == '*') && (ft != kt || memcmp(filter + fi, key + ki, ft)))
+            return false;
+        fi += ft + 1;
+        ki += kt + 1;
+    }
+    /* Both must end together; "fi >= flen" also covers a trailing separator position. */
+    return fi >= flen && ki >= klen;
+}
+
+bool sq_filter_is_literal(const char *filter, size_t len)
+{
+    return memchr(filter, '*', len) == NULL && memchr(filter, '>', len) == NULL;
+}
