@@ -49,9 +49,9 @@ char *sq_buf_steal(sq_buf *b, size_t *len_out);
  */
 typedef struct sq_arena_block sq_arena_block;
 typedef struct sq_arena {
-    sq_arena_block *head;  /* the block being carved, newest first */
-    size_t block_size;     /* size of the next block; 0 selects the default (4 KiB) */
-    size_t allocated;      /* bytes handed out since the last reset, for limits and tests */
+    sq_arena_block *head; /* the block being carved, newest first */
+    size_t block_size;    /* size of the next block; 0 selects the default (4 KiB) */
+    size_t allocated;     /* bytes handed out since the last reset, for limits and tests */
 } sq_arena;
 
 /* Returns `n` bytes aligned for any type, valid until sq_arena_reset/free; NULL on ENOMEM

@@ -57,7 +57,7 @@ SQ_PRINTF(2, 0) void sq_logv(sq_log_level level, const char *fmt, va_list ap);
 
 /* Logs at error level with the source location, then exits with `status`. */
 SQ_NORETURN SQ_PRINTF(4, 5) void sq_log_fatal_at(const char *file, int line, int status,
-                                                  const char *fmt, ...);
+                                                 const char *fmt, ...);
 
 #define sq_debug(...) sq_log(SQ_LOG_DEBUG, __VA_ARGS__)
 #define sq_info(...) sq_log(SQ_LOG_INFO, __VA_ARGS__)

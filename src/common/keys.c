@@ -7,7 +7,10 @@
  * The rules are checked in one pass, in a fixed order, so the same bad input always names the
  * same rule. Length first: it is the cheapest and bounds everything after it.
  */
-enum kind { KIND_KEY, KIND_FILTER };
+enum kind {
+    KIND_KEY,
+    KIND_FILTER
+};
 
 static const char *rule(enum kind k, const char *for_key, const char *for_filter)
 {

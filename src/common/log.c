@@ -128,10 +128,39 @@ static void puts_(struct line *l, const char *s)
     put(l, s, strlen(s));
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, at
+ * most U+10FFFF), or 0 if the bytes there are not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
+        hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80; /* overlong */
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
 /*
- * Copies the message, escaping so it stays on one line: in text, control characters become
- * \n, \t or \xNN; in JSON, the string escapes of RFC 8259 (the message is otherwise passed
- * through, so a non-UTF-8 byte in it is the caller's bug and is escaped as \u00NN).
+ * Copies the message, escaping so it stays one line: control characters become \n, \t, \r
+ * or \xNN in text and the RFC 8259 escapes in JSON. Well-formed UTF-8 passes through; in JSON
+ * a byte that is not part of it becomes U+FFFD so the line stays valid JSON, in text it
+ * becomes \xNN so the operator sees what was there.
  */
 static void put_escaped(struct line *l, const char *s, size_t n, int json)
 {
@@ -140,7 +169,20 @@ static void put_escaped(struct line *l, const char *s, size_t n, int json)
         unsigned char c = (unsigned char)s[i];
         char esc[8];
         size_t elen = 0;
-        if (c == '\n') {
+        if (c >= 0x80) {
+            size_t u = utf8_len((const unsigned char *)s + i, n - i);
+            if (u > 0) {
+                put(l, s + i, u);
+                i += u - 1;
+                continue;
+            }
+            if (json) {
+                memcpy(esc, "\\ufffd", 6), elen = 6;
+            } else {
+                esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4], esc[3] = hex[c & 15];
+                elen = 4;
+            }
+        } else if (c == '\n') {
             memcpy(esc, "\\n", 2), elen = 2;
         } else if (c == '\t') {
             memcpy(esc, "\\t", 2), elen = 2;
@@ -148,7 +190,7 @@ static void put_escaped(struct line *l, const char *s, size_t n, int json)
             memcpy(esc, "\\r", 2), elen = 2;
         } else if (json && (c == '"' || c == '\\')) {
             esc[0] = '\\', esc[1] = (char)c, elen = 2;
-        } else if (c < 0x20 || c == 0x7f || (json && c >= 0x80)) {
+        } else if (c < 0x20 || c == 0x7f) {
             if (json) {
                 memcpy(esc, "\\u00", 4);
                 esc[4] = hex[c >> 4], esc[5] = hex[c & 15], elen = 6;

@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!key_ok && why == NULL)
         abort();
     /* Every valid key is also a valid filter, and matches itself. */
-    if (key_ok && (sq_filter_validate(s, size, NULL) != SQ_OK || !sq_filter_match(s, size, s, size)))
+    if (key_ok &&
+        (sq_filter_validate(s, size, NULL) != SQ_OK || !sq_filter_match(s, size, s, size)))
         abort();
 
     if (sq_filter_validate(s, fn, NULL) == SQ_OK && sq_key_validate(k, kn, NULL) == SQ_OK) {

@@ -35,8 +35,8 @@ static void exec_ok(PGconn *c, const char *sql)
 static int claim(PGconn *c, int limit, int *ids)
 {
     char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT id FROM jobs ORDER BY id LIMIT %d FOR UPDATE SKIP LOCKED", limit);
+    snprintf(sql, sizeof sql, "SELECT id FROM jobs ORDER BY id LIMIT %d FOR UPDATE SKIP LOCKED",
+             limit);
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("claim: %s", PQerrorMessage(c));

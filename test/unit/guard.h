@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 typedef struct guarded {
-    char *map;      /* start of the mapping */
-    size_t maplen;  /* whole mapping, including the guard page */
-    char *data;     /* the copy; data + len is the first byte of the guard page */
+    char *map;     /* start of the mapping */
+    size_t maplen; /* whole mapping, including the guard page */
+    char *data;    /* the copy; data + len is the first byte of the guard page */
 } guarded;
 
 /* Returns a pointer to a copy of `n` bytes of `src` ending at a PROT_NONE page; aborts on

@@ -14,7 +14,7 @@
 /* Expected verdicts; the rule is identified by a word its sentence must contain. */
 struct validity {
     const char *input;
-    size_t len; /* 0: strlen(input); for inputs with NUL bytes */
+    size_t len;              /* 0: strlen(input); for inputs with NUL bytes */
     const char *key_rule;    /* NULL: valid key; else a fragment of the expected reason */
     const char *filter_rule; /* NULL: valid filter */
 };
