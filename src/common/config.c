@@ -1,6 +1,7 @@
 /* Loads the configuration file into an sq_config, driven by one table of options, with every
  * error pinned to file:line:column. */
 #include "sequin/config.h"
+#include "sequin/text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -976,17 +977,6 @@ static int apply_listen(loader *ld, const sq_config_option *opt, const node *v, 
 
 /* ---- auth.tokens ----------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int apply_tokens(loader *ld, const sq_config_option *opt, const node *v, void *base)
 {
     static const allowed_key keys[] = {{"name", NULL}, {"sha256", NULL}};
@@ -1046,14 +1036,15 @@ static int apply_tokens(loader *ld, const sq_config_option *opt, const node *v, 
 
         bool hex_ok = dg->kind == NODE_SCALAR && dg->len == 64;
         for (size_t k = 0; hex_ok && k < 64; k++)
-            hex_ok = hexval(dg->text[k]) >= 0;
+            hex_ok = sq_hex_digit((unsigned char)dg->text[k]) >= 0;
         if (!hex_ok)
             return fail_node(ld, dg,
                              "the sha256 of token %s must be exactly 64 hexadecimal "
                              "digits (sequind --hash-token prints it), got %s",
                              quote(q, nm->text, nm->len), describe(q2, dg));
         for (size_t k = 0; k < 32; k++) {
-            int hi = hexval(dg->text[2 * k]), lo = hexval(dg->text[2 * k + 1]);
+            int hi = sq_hex_digit((unsigned char)dg->text[2 * k]);
+            int lo = sq_hex_digit((unsigned char)dg->text[2 * k + 1]);
             t->sha256[k] = (unsigned char)(hi << 4 | lo);
             t->sha256_hex[2 * k] = "0123456789abcdef"[hi];
             t->sha256_hex[2 * k + 1] = "0123456789abcdef"[lo];

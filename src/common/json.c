@@ -1,6 +1,7 @@
 /* JSON for the whole code base: an RFC 8259 validator in front of jsmn, getters that stay
  * inside their token, and a writer that escapes and punctuates by itself. */
 #include "sequin/json.h"
+#include "sequin/text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -102,68 +103,17 @@ static bool continues_token(unsigned char c)
            c == '+' || c == '-';
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The four hex digits at p[0..3] (the caller guarantees they are readable), or -1. */
 static long hex4(const unsigned char *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_value(p[i]);
+        int h = sq_hex_digit(p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
     }
     return v;
-}
-
-/*
- * Length of the well-formed UTF-8 sequence starting at p (at most `avail` bytes readable),
- * or 0. The second-byte ranges are what excludes overlongs (E0 80..9F, F0 80..8F), UTF-16
- * surrogates (ED A0..BF) and code points above U+10FFFF (F4 90..BF); C0, C1 and F5..FF never
- * start a sequence (Unicode table 3-7).
- */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    }
-    return n;
 }
 
 static size_t utf8_encode(uint32_t cp, char out[4])
@@ -339,7 +289,7 @@ static int scan_string(scanner *sc)
         } else if (c < 0x80) {
             sc->pos = p + 1;
         } else {
-            size_t n = utf8_seq_len(s + p, sc->len - p);
+            size_t n = sq_utf8_seq_len(s + p, sc->len - p);
             if (n == 0)
                 return scan_fail(sc, E_UTF8, p);
             sc->pos = p + n;
@@ -1123,7 +1073,7 @@ static int put_string(sq_buf *out, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_seq_len(s + i, n - i);
+            size_t k = sq_utf8_seq_len(s + i, n - i);
             if (k > 0) {
                 i += k;
                 continue;

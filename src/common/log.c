@@ -1,5 +1,6 @@
 /* The logger declared in sequin/log.h: one line per call, text or JSON, with pid and request id. */
 #include "sequin/log.h"
+#include "sequin/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -128,34 +129,6 @@ static void puts_(struct line *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, at
- * most U+10FFFF), or 0 if the bytes there are not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
-        hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80; /* overlong */
-        hi = c == 0xf4 ? 0x8f : 0xbf; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
-
 /*
  * Copies the message, escaping so it stays one line: control characters become \n, \t, \r
  * or \xNN in text and the RFC 8259 escapes in JSON. Well-formed UTF-8 passes through; in JSON
@@ -170,7 +143,7 @@ static void put_escaped(struct line *l, const char *s, size_t n, int json)
         char esc[8];
         size_t elen = 0;
         if (c >= 0x80) {
-            size_t u = utf8_len((const unsigned char *)s + i, n - i);
+            size_t u = sq_utf8_seq_len((const unsigned char *)s + i, n - i);
             if (u > 0) {
                 put(l, s + i, u);
                 i += u - 1;
