@@ -144,10 +144,10 @@ static sq_arena_block *arena_new_block(size_t size)
 
 void *sq_arena_alloc(sq_arena *a, size_t n)
 {
-    if (n > SIZE_MAX - ARENA_ALIGN)
+    if (n > SIZE_MAX - (ARENA_ALIGN - 1))
         return NULL;
-    /* Round up so the next allocation stays aligned; also gives n == 0 a unique address. */
-    size_t need = (n + ARENA_ALIGN) & ~(ARENA_ALIGN - 1);
+    /* Round up so the next allocation stays aligned; n == 0 still gets a unique address. */
+    size_t need = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
     if (need == 0)
         need = ARENA_ALIGN;
 
@@ -225,20 +225,25 @@ char *sq_arena_printf(sq_arena *a, const char *fmt, ...)
 
 void sq_arena_reset(sq_arena *a)
 {
+    /*
+     * Keep one block of the base size for the next user and free the rest: keeping a block
+     * made for one large request would pin that much memory for the arena's whole life.
+     */
+    size_t base = a->block_size ? a->block_size : ARENA_DEFAULT_BLOCK;
     sq_arena_block *keep = NULL;
     sq_arena_block *blk = a->head;
-    /* Keep the oldest block (the last in the chain): it has the base size, ideal for reuse. */
     while (blk != NULL) {
         sq_arena_block *next = blk->next;
-        if (next == NULL) {
+        if (keep == NULL && blk->size == base)
             keep = blk;
-        } else {
+        else
             free(blk);
-        }
         blk = next;
     }
-    if (keep != NULL)
+    if (keep != NULL) {
         keep->used = 0;
+        keep->next = NULL;
+    }
     a->head = keep;
     a->allocated = 0;
 }

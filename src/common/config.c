@@ -428,6 +428,11 @@ static int syntax_error(loader *ld, const yaml_parser_t *p)
     size_t linelen = eol ? (size_t)(eol - s) : (size_t)(end - s);
     if (memmem(s, linelen, "]:", 2) != NULL && memchr(s, '[', linelen) != NULL)
         hint = " (an IPv6 address must be quoted: \"[::1]:7376\")";
+    /* `filter: *` and `{filter: >}` are the next likeliest: '*' starts a YAML alias, '>' a
+     * folded block. */
+    if (memmem(s, linelen, "filter:", 7) != NULL &&
+        (memchr(s, '*', linelen) != NULL || memchr(s, '>', linelen) != NULL))
+        hint = " (a filter with wildcards must be quoted: filter: \"orders.>\")";
 
     if (p->context != NULL)
         return fail_at(ld, (int)line, (int)col,
@@ -780,9 +785,15 @@ static int apply_option(loader *ld, const sq_config_option *opt, const char *lab
         if (opt->type == SQ_CONFIG_NAME && !is_name(v->text, v->len))
             return fail_node(ld, v, "%s must be 1..%d characters of a-z, A-Z, 0-9 and _, got %s",
                              label, SQ_CONFIG_NAME_MAX, describe(q, v));
-        if (opt->type == SQ_CONFIG_FILTER && sq_filter_validate(v->text, v->len, &why) != 0)
-            return fail_node(ld, v, "%s is not a valid filter: %s; got %s", label,
-                             why ? why : "invalid", describe(q, v));
+        if (opt->type == SQ_CONFIG_FILTER && sq_filter_validate(v->text, v->len, &why) != 0) {
+            /* An unquoted `filter: >` is a YAML folded block: empty, or the next line. */
+            bool block = !v->plain && (v->len == 0 || memchr(v->text, '\n', v->len) != NULL);
+            return fail_node(ld, v, "%s is not a valid filter: %s; got %s%s", label,
+                             why ? why : "invalid", describe(q, v),
+                             block ? " (a filter with wildcards must be quoted: filter: "
+                                     "\"orders.>\")"
+                                   : "");
+        }
         char *s = sq_arena_strndup(&ld->cfg->arena, v->text, v->len);
         if (s == NULL)
             return out_of_memory(ld);

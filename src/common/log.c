@@ -161,7 +161,8 @@ static void put_escaped(struct line *l, const char *s, size_t n, int json)
             memcpy(esc, "\\t", 2), elen = 2;
         } else if (c == '\r') {
             memcpy(esc, "\\r", 2), elen = 2;
-        } else if (json && (c == '"' || c == '\\')) {
+        } else if (c == '\\' || (json && c == '"')) {
+            /* A backslash is escaped in text too, or a message could forge "\n". */
             esc[0] = '\\', esc[1] = (char)c, elen = 2;
         } else if (c < 0x20 || c == 0x7f) {
             if (json) {

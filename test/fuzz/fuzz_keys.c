@@ -44,11 +44,38 @@ static int reference_match(const char *f, size_t fn, const char *k, size_t kn)
     return nf == nk;
 }
 
+/* SPEC section 2, written independently of keys.c: the validators must agree with it. */
+static int reference_valid(const char *s, size_t n, int filter)
+{
+    const char *tok[32];
+    size_t len[32];
+    if (n == 0 || n > 255 || memchr(s, 0, n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c > 0x7e || (!filter && (c == '*' || c == '>')))
+            return 0;
+    }
+    int count = split(s, n, tok, len, 32);
+    if (count < 0 || count > 16)
+        return 0;
+    for (int i = 0; i < count; i++) {
+        if (len[i] == 0)
+            return 0;
+        int wild_alone = len[i] == 1 && (tok[i][0] == '*' || tok[i][0] == '>');
+        if (!wild_alone && (memchr(tok[i], '*', len[i]) || memchr(tok[i], '>', len[i])))
+            return 0;
+        if (len[i] == 1 && tok[i][0] == '>' && i != count - 1)
+            return 0;
+    }
+    return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* Input layout: filter, a 0xFF byte, key. 0xFF can never be part of a valid either. */
+    /* Input layout: filter, a 0xFF byte, key. 0xFF can never be part of a valid key or filter. */
     const char *s = (const char *)data;
     const uint8_t *sep = memchr(data, 0xff, size);
     size_t fn = sep ? (size_t)(sep - data) : size;
@@ -58,6 +85,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *why = NULL;
     int key_ok = sq_key_validate(s, size, &why) == SQ_OK;
     if (!key_ok && why == NULL)
+        abort();
+    if (key_ok != reference_valid(s, size, 0))
+        abort();
+    why = NULL;
+    int filter_ok = sq_filter_validate(s, size, &why) == SQ_OK;
+    if ((!filter_ok && why == NULL) || filter_ok != reference_valid(s, size, 1))
         abort();
     /* Every valid key is also a valid filter, and matches itself. */
     if (key_ok &&

@@ -80,17 +80,26 @@ static void test_arena(void **state)
 {
     (void)state;
     sq_arena a = {0};
-    /* Alignment and independence of many small allocations. */
-    char *prev = NULL;
+    /* Alignment and independence of many small allocations: each is filled with its own
+     * byte, and all are read back after the others were written. */
+    static char *ptrs[1000];
     for (int i = 0; i < 1000; i++) {
         size_t n = (size_t)(i % 37);
-        char *p = sq_arena_alloc(&a, n);
-        assert_non_null(p);
-        assert_int_equal((uintptr_t)p % alignof(max_align_t), 0);
-        assert_ptr_not_equal(p, prev);
-        memset(p, 0xab, n);
-        prev = p;
+        ptrs[i] = sq_arena_alloc(&a, n);
+        assert_non_null(ptrs[i]);
+        assert_int_equal((uintptr_t)ptrs[i] % alignof(max_align_t), 0);
+        if (i > 0)
+            assert_ptr_not_equal(ptrs[i], ptrs[i - 1]);
+        memset(ptrs[i], i & 0xff, n);
     }
+    for (int i = 0; i < 1000; i++)
+        for (size_t k = 0; k < (size_t)(i % 37); k++)
+            assert_int_equal((unsigned char)ptrs[i][k], i & 0xff);
+    /* Aligned sizes waste nothing: two 16-byte allocations in a fresh block are adjacent. */
+    sq_arena fresh = {0};
+    char *x = sq_arena_alloc(&fresh, 16), *y = sq_arena_alloc(&fresh, 16);
+    assert_int_equal(y - x, 16);
+    sq_arena_free(&fresh);
     /* A large allocation next to a partly used block. */
     char *big = sq_arena_alloc(&a, 100000);
     assert_non_null(big);
@@ -108,6 +117,25 @@ static void test_arena(void **state)
 
     sq_arena_reset(&a);
     assert_int_equal(a.allocated, 0);
+    /* Only the base-size block survives a reset, whatever large requests came before. */
+    assert_non_null(a.head);
+    for (int round = 0; round < 3; round++) {
+        assert_non_null(sq_arena_alloc(&a, 10));
+        assert_non_null(sq_arena_alloc(&a, 8u << 20));
+        sq_arena_reset(&a);
+        assert_non_null(a.head);
+    }
+    sq_arena probe = {0};
+    assert_non_null(sq_arena_alloc(&probe, 10));
+    assert_non_null(sq_arena_alloc(&probe, 8u << 20));
+    sq_arena_reset(&probe);
+    assert_non_null(probe.head);
+    /* The kept block is the 4 KiB one: two 3000-byte pieces cannot both fit in it, whereas
+     * in a kept 8 MiB block the second would follow the first directly. */
+    char *p1 = sq_arena_alloc(&probe, 3000);
+    char *p2 = sq_arena_alloc(&probe, 3000);
+    assert_ptr_not_equal(p2, p1 + 3008);
+    sq_arena_free(&probe);
     char *again = sq_arena_strdup(&a, "after reset");
     assert_string_equal(again, "after reset");
     sq_arena_free(&a);

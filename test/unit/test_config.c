@@ -583,6 +583,14 @@ static const struct error_case error_cases[] = {
     {"listen: [::1]:7376", 1, 10,
      "YAML syntax error: did not find expected node content while parsing a flow node that "
      "started at line 1, column 10 (an IPv6 address must be quoted: \"[::1]:7376\")"},
+    /* Unquoted wildcards: YAML reads '*' as an alias and '>' as a folded block. */
+    {"streams:\n  - name: default\n    consumers:\n      - name: a\n        filter: *\n", 5, 18,
+     "(a filter with wildcards must be quoted: filter: \"orders.>\")"},
+    {"streams:\n  - name: default\n    consumers:\n      - {name: a, filter: >}\n", 4, 27,
+     "(a filter with wildcards must be quoted: filter: \"orders.>\")"},
+    {"streams:\n  - name: default\n    consumers:\n      - name: a\n        filter: >\n"
+     "          orders.>\n",
+     5, 17, "(a filter with wildcards must be quoted: filter: \"orders.>\")"},
     {"workers: 2\n log: x\n", 2, 5, "YAML syntax error: mapping values are not allowed"},
     {"limits: {max_headers: 10\n", 2, 1, "YAML syntax error: did not find expected ',' or '}'"},
     {"workers: \"2\n", 2, 1, "YAML syntax error: found unexpected end of stream"},

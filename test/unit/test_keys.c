@@ -65,6 +65,10 @@ static const struct validity validity_cases[] = {
     {"caf\xc3\xa9", 0, "printable ASCII", "printable ASCII"},
     {"\xff", 0, "printable ASCII", "printable ASCII"},
     {"a\0b", 3, "printable ASCII", "printable ASCII"},
+    /* The character set is checked before the token structure. */
+    {"*\x01", 0, "printable ASCII", "printable ASCII"},
+    {"orders.>\n", 0, "printable ASCII", "printable ASCII"},
+    {"a..b c", 0, "printable ASCII", "printable ASCII"},
     {"!#$%&'()+,-/:;<=?@[\\]^_`{|}~\"", 0, NULL, NULL},
     {"A.Z.0.9", 0, NULL, NULL},
 };
@@ -130,6 +134,17 @@ static void test_limits(void **state)
     assert_int_equal(sq_filter_validate(f, strlen(f), &why), SQ_OK);
     snprintf(f, sizeof f, "%s.>", tok16);
     assert_int_equal(sq_filter_validate(f, strlen(f), &why), SQ_ERR);
+    assert_non_null(strstr(why, "16 tokens"));
+
+    /* 256 bytes that break no other rule: 16 tokens of 15 or 16 letters. */
+    char k256[257];
+    memset(k256, 'k', 256);
+    for (size_t i = 16; i < 256; i += 16)
+        k256[i] = '.';
+    k256[256] = '\0';
+    assert_int_equal(sq_key_validate(k256, 255, &why), SQ_OK);
+    assert_int_equal(sq_key_validate(k256, 256, &why), SQ_ERR);
+    assert_non_null(strstr(why, "255 bytes"));
 
     /* A NULL `why` is allowed. */
     assert_int_equal(sq_key_validate("", 0, NULL), SQ_ERR);

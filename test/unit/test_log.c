@@ -73,15 +73,16 @@ static void test_text_line(void **state)
     snprintf(pid, sizeof pid, "[worker %ld]", (long)getpid());
     sq_log_set_process("worker");
     sq_log_set_request_id("r-42");
-    sq_info("upserted %d messages\nsecond line\x01 caf\xc3\xa9\xff", 3);
+    sq_info("upserted %d messages\nsecond line\x01 caf\xc3\xa9\xff \\n", 3);
     assert_int_equal(lines, 1);
     /* 2026-11-24T13:49:06.123456Z info [worker 123] req=r-42: upserted ... */
     assert_int_equal(captured.data[4], '-');
     assert_int_equal(captured.data[10], 'T');
     assert_int_equal(captured.data[26], 'Z');
     assert_non_null(strstr(captured.data, pid));
-    assert_non_null(strstr(captured.data,
-                           "req=r-42: upserted 3 messages\\nsecond line\\x01 caf\xc3\xa9\\xff\n"));
+    assert_non_null(
+        strstr(captured.data,
+               "req=r-42: upserted 3 messages\\nsecond line\\x01 caf\xc3\xa9\\xff \\\\n\n"));
     /* Exactly one newline: at the end. */
     assert_ptr_equal(strchr(captured.data, '\n'), captured.data + captured.len - 1);
 
