@@ -169,3 +169,95 @@ LANGUAGE sql AS $$
   UPDATE proto.l_deliveries SET state = 2
    WHERE ack_id = ANY (ids) AND consumer_id = cid AND state = 1 AND seq = delivered_seq;
 $$;
+
+-- Variant B2, "dispatch as leased": new messages go from the stream straight into leased
+-- delivery rows under the consumer's row lock (one dispatcher at a time per consumer), so a
+-- message costs one insert and the ack's delete, like the plain queue's update and delete.
+-- Redeliveries (expired leases, nacks, changes after an ack) are claimed from the delivery
+-- rows with SKIP LOCKED, concurrently.
+CREATE FUNCTION proto.l2_receive(cid int, n int) RETURNS SETOF uuid
+LANGUAGE plpgsql AS $$
+DECLARE c proto.l_consumers; got int; safe bigint;
+BEGIN
+  UPDATE proto.l_deliveries SET state = 0
+   WHERE consumer_id = cid AND state = 1 AND not_visible_until <= now();
+  RETURN QUERY
+  UPDATE proto.l_deliveries d
+     SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
+         not_visible_until = now() + interval '30 seconds', last_delivered_at = now()
+   WHERE d.ctid = ANY (ARRAY(
+           SELECT ctid FROM proto.l_deliveries
+            WHERE consumer_id = cid AND state = 0
+            ORDER BY seq LIMIT n FOR UPDATE SKIP LOCKED))
+  RETURNING d.ack_id;
+  GET DIAGNOSTICS got = ROW_COUNT;
+  IF got >= n THEN
+    RETURN;
+  END IF;
+
+  SELECT * INTO c FROM proto.l_consumers WHERE id = cid FOR UPDATE;
+  safe := proto.l_safe_seq();
+  RETURN QUERY
+  -- Scanned lazily in seq order: the scan stops at the n-th match, inside a window of the
+  -- next 1000 messages (a sparse filter must not scan the whole stream under the lock).
+  WITH picked AS (
+    SELECT s.key, s.seq FROM (
+      SELECT m.key, m.seq FROM proto.l_messages m
+       WHERE m.stream_id = c.stream_id AND m.seq > c.fill_cursor
+       ORDER BY m.seq LIMIT 1000) s
+     WHERE s.key ~ c.regex
+       AND NOT EXISTS (SELECT 1 FROM proto.l_deliveries d
+                        WHERE d.consumer_id = cid AND d.key = s.key AND d.seq >= s.seq)
+     ORDER BY s.seq LIMIT n - got
+  ), reach AS (
+    -- How far the cursor may move: past what is handed out, or past the whole window when
+    -- it held fewer matches; never past the horizon.
+    SELECT least(safe, CASE WHEN (SELECT count(*) FROM picked) >= n - got
+                            THEN (SELECT max(seq) FROM picked)
+                            ELSE (SELECT max(w.seq) FROM (
+                                    SELECT m.seq FROM proto.l_messages m
+                                     WHERE m.stream_id = c.stream_id AND m.seq > c.fill_cursor
+                                     ORDER BY m.seq LIMIT 1000) w) END) AS upto
+  ), moved AS (
+    UPDATE proto.l_consumers SET fill_cursor = reach.upto FROM reach
+     WHERE id = cid AND reach.upto > c.fill_cursor
+  ), ins AS (
+    INSERT INTO proto.l_deliveries AS d (consumer_id, key, seq, delivered_seq, state,
+                                         deliver_count, not_visible_until, last_delivered_at)
+    SELECT cid, p.key, p.seq, p.seq, 1, 1, now() + interval '30 seconds', now() FROM picked p
+    ON CONFLICT (consumer_id, key) DO UPDATE
+      -- A version still leased keeps its lease and only learns the new seq (pending
+      -- redelivery); anything else is leased now with the new data.
+      SET seq = excluded.seq,
+          delivered_seq = CASE WHEN d.state = 1 THEN d.delivered_seq ELSE excluded.seq END,
+          deliver_count = CASE WHEN d.state = 1 THEN d.deliver_count
+                               WHEN d.state = 3 THEN 1 ELSE d.deliver_count + 1 END,
+          not_visible_until = CASE WHEN d.state = 1 THEN d.not_visible_until
+                                   ELSE excluded.not_visible_until END,
+          last_delivered_at = CASE WHEN d.state = 1 THEN d.last_delivered_at ELSE now() END,
+          state = 1
+    RETURNING d.ack_id, d.seq = d.delivered_seq AS handed
+  )
+  SELECT ack_id FROM ins WHERE handed;
+END $$;
+
+-- Upsert as the server will send it: the data hashes computed by the worker (in C, off the
+-- database's CPU), all three columns as arrays.
+CREATE FUNCTION proto.l_upsert_h(keys text[], datas text[], hashes bytea[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  PERFORM pg_current_xact_id();
+  WITH up AS (
+    INSERT INTO proto.l_messages AS m (stream_id, key, seq, data, data_hash)
+    SELECT 1, k, nextval('proto.l_seq'), d, h
+    FROM unnest(keys, datas, hashes) AS u(k, d, h)
+    ON CONFLICT (stream_id, key) DO UPDATE
+      SET data = excluded.data, data_hash = excluded.data_hash, seq = excluded.seq,
+          updated_at = now()
+      WHERE m.data_hash <> excluded.data_hash
+    RETURNING 1
+  ) SELECT count(*) INTO n FROM up;
+  RETURN n;
+END $$;
+CREATE SEQUENCE proto.keygen; -- benchmark keys in increasing order
