@@ -261,3 +261,119 @@ BEGIN
   RETURN n;
 END $$;
 CREATE SEQUENCE proto.keygen; -- benchmark keys in increasing order
+
+-- Variant B3, "concurrent dispatch": like B2 (new messages go straight into leased rows) but
+-- without serialising receivers on the consumer row. Receivers scan from the cursor at the
+-- same time and split the messages between them with a try-lock per (consumer, key) held to
+-- commit. A receiver whose snapshot predates another's commit may pick a key that was just
+-- leased: ON CONFLICT updates only a row that is not leased at that seq, so it is not handed
+-- out twice. The cursor moves now and then (one mover at a time, SKIP LOCKED), never past
+-- the first matching message that has no committed delivery row, nor past the horizon.
+CREATE FUNCTION proto.l3_advance(cid int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE c proto.l_consumers; safe bigint; upto bigint;
+BEGIN
+  SELECT * INTO c FROM proto.l_consumers WHERE id = cid FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  safe := proto.l_safe_seq();
+  WITH w AS (
+    SELECT m.key, m.seq FROM proto.l_messages m
+     WHERE m.stream_id = c.stream_id AND m.seq > c.fill_cursor ORDER BY m.seq LIMIT 1000
+  ), hole AS (
+    SELECT min(w.seq) AS seq FROM w
+     WHERE w.key ~ c.regex
+       AND NOT EXISTS (SELECT 1 FROM proto.l_deliveries d
+                        WHERE d.consumer_id = cid AND d.key = w.key AND d.seq >= w.seq)
+  )
+  SELECT least(safe, coalesce((SELECT seq FROM hole) - 1, (SELECT max(seq) FROM w))) INTO upto;
+  IF upto > c.fill_cursor THEN
+    UPDATE proto.l_consumers SET fill_cursor = upto WHERE id = cid;
+    DELETE FROM proto.l_deliveries WHERE consumer_id = cid AND state = 2 AND seq <= upto;
+  END IF;
+END $$;
+
+CREATE FUNCTION proto.l3_receive(cid int, n int) RETURNS SETOF uuid
+LANGUAGE plpgsql AS $$
+DECLARE c proto.l_consumers; got int;
+BEGIN
+  UPDATE proto.l_deliveries SET state = 0
+   WHERE consumer_id = cid AND state = 1 AND not_visible_until <= now();
+  RETURN QUERY
+  UPDATE proto.l_deliveries d
+     SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
+         not_visible_until = now() + interval '30 seconds', last_delivered_at = now()
+   WHERE d.ctid = ANY (ARRAY(
+           SELECT ctid FROM proto.l_deliveries
+            WHERE consumer_id = cid AND state = 0
+            ORDER BY seq LIMIT n FOR UPDATE SKIP LOCKED))
+  RETURNING d.ack_id;
+  GET DIAGNOSTICS got = ROW_COUNT;
+  IF got < n THEN
+    SELECT * INTO c FROM proto.l_consumers WHERE id = cid;
+    RETURN QUERY
+    WITH picked AS (
+      SELECT s.key, s.seq FROM (
+        SELECT m.key, m.seq FROM proto.l_messages m
+         WHERE m.stream_id = c.stream_id AND m.seq > c.fill_cursor
+         ORDER BY m.seq LIMIT 2000) s
+       WHERE s.key ~ c.regex
+         AND NOT EXISTS (SELECT 1 FROM proto.l_deliveries d
+                          WHERE d.consumer_id = cid AND d.key = s.key AND d.seq >= s.seq)
+         AND pg_try_advisory_xact_lock(hashtextextended(s.key, cid))
+       ORDER BY s.seq LIMIT n - got
+    ), ins AS (
+      INSERT INTO proto.l_deliveries AS d (consumer_id, key, seq, delivered_seq, state,
+                                           deliver_count, not_visible_until, last_delivered_at)
+      SELECT cid, p.key, p.seq, p.seq, 1, 1, now() + interval '30 seconds', now() FROM picked p
+      ON CONFLICT (consumer_id, key) DO UPDATE
+        SET seq = excluded.seq,
+            delivered_seq = CASE WHEN d.state = 1 THEN d.delivered_seq ELSE excluded.seq END,
+            deliver_count = CASE WHEN d.state = 1 THEN d.deliver_count
+                                 WHEN d.state = 3 THEN 1 ELSE d.deliver_count + 1 END,
+            not_visible_until = CASE WHEN d.state = 1 THEN d.not_visible_until
+                                     ELSE excluded.not_visible_until END,
+            last_delivered_at = CASE WHEN d.state = 1 THEN d.last_delivered_at ELSE now() END,
+            state = 1
+        WHERE d.state <> 1 OR d.seq < excluded.seq
+      RETURNING d.ack_id, d.seq = d.delivered_seq AS handed
+    )
+    SELECT ack_id FROM ins WHERE handed;
+  END IF;
+  IF random() < 0.1 THEN
+    PERFORM proto.l3_advance(cid);
+  END IF;
+END $$;
+
+-- Variant B4, the fill of B tuned: claim first, fill only when the claim came up short (no
+-- counting of ready rows on every receive), and fill 500 at a time.
+CREATE FUNCTION proto.l4_receive(cid int, n int) RETURNS SETOF uuid
+LANGUAGE plpgsql AS $$
+DECLARE got int;
+BEGIN
+  UPDATE proto.l_deliveries SET state = 0
+   WHERE consumer_id = cid AND state = 1 AND not_visible_until <= now();
+  RETURN QUERY
+  UPDATE proto.l_deliveries d
+     SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
+         not_visible_until = now() + interval '30 seconds', last_delivered_at = now()
+   WHERE d.ctid = ANY (ARRAY(
+           SELECT ctid FROM proto.l_deliveries
+            WHERE consumer_id = cid AND state = 0
+            ORDER BY seq LIMIT n FOR UPDATE SKIP LOCKED))
+  RETURNING d.ack_id;
+  GET DIAGNOSTICS got = ROW_COUNT;
+  IF got < n THEN
+    PERFORM proto.l_fill(cid, 500);
+    RETURN QUERY
+    UPDATE proto.l_deliveries d
+       SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
+           not_visible_until = now() + interval '30 seconds', last_delivered_at = now()
+     WHERE d.ctid = ANY (ARRAY(
+             SELECT ctid FROM proto.l_deliveries
+              WHERE consumer_id = cid AND state = 0
+              ORDER BY seq LIMIT n - got FOR UPDATE SKIP LOCKED))
+    RETURNING d.ack_id;
+  END IF;
+END $$;
