@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include "sequin/buf.h"
 #include "sequin/common.h"
 
 /*
@@ -36,5 +37,64 @@ const sq_migration *sq_store_migrations(size_t *count);
  */
 SQ_WUR int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err,
                             size_t errlen);
+
+/* ---- a connection and its prepared statements ---------------------------------------- */
+
+/* One connection to PostgreSQL with every statement of the store prepared on it. Open one per
+ * process (after fork); not for use from two threads at once. */
+typedef struct sq_store sq_store;
+
+/*
+ * Connects to `url` (libpq syntax; "" uses the PG* environment) and prepares the statements.
+ * The schema must be migrated already. Returns 0 with `*out` set (close with sq_store_close),
+ * or -1 with a sentence in `err`.
+ */
+SQ_WUR int sq_store_open(const char *url, sq_store **out, char *err, size_t errlen);
+void sq_store_close(sq_store *s);
+
+/* The stream's compact number (the key messages and consumers carry) for a name; 0 with
+ * `*num` set, -1 if there is no such stream or on error (`err` says which). */
+SQ_WUR int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen);
+
+/* One message of an upsert batch. Key and data are validated by the caller (keys.c, UTF-8). */
+typedef struct sq_message_in {
+    const char *key;
+    size_t key_len;
+    const char *data;
+    size_t data_len;
+} sq_message_in;
+
+/*
+ * Upserts 1..10,000 messages into stream `stream` atomically (SPEC 3): new keys are inserted,
+ * changed data replaces the old and takes a new seq, unchanged data is a no-op, a key named
+ * twice keeps its last occurrence. `*published` counts inserted and changed messages.
+ */
+SQ_WUR int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
+                           long long *published, char *err, size_t errlen);
+
+/* Creates consumer `name` on `stream` with a validated filter and default settings; its id
+ * (a UUID, 36 characters and a NUL) goes to `id`. */
+SQ_WUR int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
+                                    int ack_wait_ms, char id[37], char *err, size_t errlen);
+
+/* A message handed out by sq_store_receive; `key` lives in the arena given to it. */
+typedef struct sq_delivery {
+    char ack_id[37];
+    const char *key;
+    long long seq;
+    int deliver_count;
+} sq_delivery;
+
+/*
+ * Leases up to `max` (1..1000) deliverable messages of consumer `consumer` (its id) in seq
+ * order; `*count` of them are written to `out` (room for `max`), keys in `arena`.
+ */
+SQ_WUR int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *out,
+                            int *count, sq_arena *arena, char *err, size_t errlen);
+
+/* Acks the given ack ids (UUIDs, validated by the caller); unknown or already acked ids are
+ * ignored (SPEC 3). */
+SQ_WUR int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                        char *err, size_t errlen);
 
 #endif

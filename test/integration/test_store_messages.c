@@ -1,0 +1,400 @@
+/* The store's message and consumer semantics (SPEC 3) against a real PostgreSQL: the guide's
+ * flow, upsert rules, the lease state machine, a late-committing lower seq, concurrent
+ * receivers and a receiver killed while holding leases. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "sequin/buf.h"
+#include "sequin/store.h"
+
+struct fixture {
+    sq_store *store;
+    int stream;
+    char err[512];
+};
+
+static const char *url(void)
+{
+    const char *u = getenv("SEQUIN_TEST_DATABASE_URL");
+    if (u == NULL || *u == '\0')
+        fail_msg("SEQUIN_TEST_DATABASE_URL is not set: run through test/with-postgres");
+    return u;
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    PGconn *c = PQconnectdb(url());
+    exec_ok(c, "DROP SCHEMA IF EXISTS sequin CASCADE");
+    size_t n = 0;
+    const sq_migration *list = sq_store_migrations(&n);
+    if (sq_store_migrate(c, list, n, f->err, sizeof f->err) < 0)
+        fail_msg("migrate: %s", f->err);
+    PQfinish(c);
+    if (sq_store_open(url(), &f->store, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("open: %s", f->err);
+    if (sq_store_stream_num(f->store, "default", &f->stream, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("stream: %s", f->err);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    sq_store_close(f->store);
+    free(f);
+    return 0;
+}
+
+static long long upsert1(struct fixture *f, const char *key, const char *data)
+{
+    sq_message_in m = {key, strlen(key), data, strlen(data)};
+    long long published = -1;
+    if (sq_store_upsert(f->store, f->stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("upsert %s: %s", key, f->err);
+    return published;
+}
+
+static void consumer(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
+                     char id[37])
+{
+    if (sq_store_consumer_create(f->store, f->stream, name, filter, ack_wait_ms, id, f->err,
+                                 sizeof f->err) != SQ_OK)
+        fail_msg("consumer %s: %s", name, f->err);
+}
+
+/* Receives up to `max`; returns the count, deliveries in `out` (keys in `a`). */
+static int receive(struct fixture *f, const char *cid, int max, sq_delivery *out, sq_arena *a)
+{
+    int count = -1;
+    if (sq_store_receive(f->store, cid, max, out, &count, a, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("receive: %s", f->err);
+    return count;
+}
+
+static void ack(struct fixture *f, const char *cid, const char *ack_id)
+{
+    if (sq_store_ack(f->store, cid, &ack_id, 1, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("ack: %s", f->err);
+}
+
+/* The getting-started guide: four orders, order_2 changes, a US consumer, four receives. */
+static void test_guide_flow(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char us[37];
+
+    assert_int_equal(upsert1(f, "orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}"), 1);
+    assert_int_equal(upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}"), 1);
+    assert_int_equal(upsert1(f, "orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}"), 1);
+    assert_int_equal(upsert1(f, "orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}"), 1);
+    assert_int_equal(upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}"), 1);
+    /* Unchanged data is a no-op: nothing published. */
+    assert_int_equal(upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}"), 0);
+
+    consumer(f, "us_orders", "orders.us.>", 30000, us);
+    const char *expect[] = {"orders.us.cus_a.order_1", "orders.us.cus_c.order_3",
+                            "orders.us.cus_a.order_4"};
+    long long last_seq = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(receive(f, us, 1, d, &a), 1);
+        assert_string_equal(d[0].key, expect[i]);
+        assert_true(d[0].seq > last_seq); /* seq order */
+        assert_int_equal(d[0].deliver_count, 1);
+        last_seq = d[0].seq;
+    }
+    assert_int_equal(receive(f, us, 1, d, &a), 0); /* "No messages available." */
+    assert_int_equal(receive(f, us, 4, d, &a), 0);
+    sq_arena_free(&a);
+}
+
+static void test_batch_rules(void **state)
+{
+    struct fixture *f = *state;
+    /* A key named twice keeps its last occurrence, and counts once. */
+    sq_message_in batch[3] = {
+        {"k.one", 5, "first", 5},
+        {"k.two", 5, "x", 1},
+        {"k.one", 5, "last", 4},
+    };
+    long long published = 0;
+    assert_int_equal(
+        sq_store_upsert(f->store, f->stream, batch, 3, &published, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(published, 2);
+    char id[37];
+    consumer(f, "all", ">", 30000, id);
+    sq_arena a = {0};
+    sq_delivery d[4];
+    assert_int_equal(receive(f, id, 4, d, &a), 2);
+    /* The data of k.one is the last one: upserting "last" again publishes nothing. */
+    assert_int_equal(upsert1(f, "k.one", "last"), 0);
+    assert_int_equal(upsert1(f, "k.one", "first"), 1);
+
+    /* Empty and oversized batches are refused before reaching the database. */
+    assert_int_equal(
+        sq_store_upsert(f->store, f->stream, batch, 0, &published, f->err, sizeof f->err), SQ_ERR);
+    assert_non_null(strstr(f->err, "1..10000"));
+    sq_arena_free(&a);
+}
+
+/* SPEC 3: changed while leased -> pending (nobody gets it); ack -> the newer data is due. */
+static void test_changed_while_leased(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "doc.1", "v1");
+    consumer(f, "c", "doc.*", 30000, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    long long first_seq = d[0].seq;
+    char first_ack[37];
+    memcpy(first_ack, d[0].ack_id, 37);
+
+    assert_int_equal(upsert1(f, "doc.1", "v2"), 1);
+    assert_int_equal(receive(f, id, 4, d, &a), 0); /* still leased: per-key order */
+
+    ack(f, id, first_ack);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_string_equal(d[0].key, "doc.1");
+    assert_true(d[0].seq > first_seq); /* the newest data */
+    ack(f, id, d[0].ack_id);
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+
+    /* Changed after the ack: delivered again. Unchanged: never. */
+    assert_int_equal(upsert1(f, "doc.1", "v2"), 0);
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    assert_int_equal(upsert1(f, "doc.1", "v3"), 1);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    /* Acking twice, or an unknown id, is a silent no-op. */
+    ack(f, id, d[0].ack_id);
+    ack(f, id, d[0].ack_id);
+    ack(f, id, "00000000-0000-0000-0000-000000000000");
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    sq_arena_free(&a);
+}
+
+static void test_lease_expires(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "job.1", "x");
+    consumer(f, "short", "job.>", 500, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    usleep(700 * 1000);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_string_equal(d[0].key, "job.1");
+    assert_int_equal(d[0].deliver_count, 2);
+    sq_arena_free(&a);
+}
+
+/*
+ * Seq order is not commit order: a transaction takes a lower seq and commits after another
+ * one's higher seq has been received. The consumer must still get it (no cursor skips it).
+ */
+static void test_late_commit_not_skipped(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[8];
+    char id[37];
+    consumer(f, "watch", "late.>", 30000, id);
+
+    PGconn *slow = PQconnectdb(url());
+    exec_ok(slow, "BEGIN");
+    exec_ok(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'])");
+
+    /* Higher seqs commit first and are received, many times, moving whatever can move. */
+    char key[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "late.high_%d", i);
+        upsert1(f, key, "y");
+        assert_int_equal(receive(f, id, 8, d, &a), 1);
+        assert_string_equal(d[0].key, key);
+        ack(f, id, d[0].ack_id);
+    }
+    assert_int_equal(receive(f, id, 8, d, &a), 0);
+
+    exec_ok(slow, "COMMIT");
+    PQfinish(slow);
+    assert_int_equal(receive(f, id, 8, d, &a), 1);
+    assert_string_equal(d[0].key, "late.low");
+    sq_arena_free(&a);
+}
+
+enum {
+    CONCURRENT_MESSAGES = 2000,
+    RECEIVERS = 4
+};
+
+/* A receiver process: receives in batches of 10 until empty, writes each key to `fd`. */
+static void receiver(const char *cid, int fd)
+{
+    sq_store *s;
+    char err[512];
+    sq_arena a = {0};
+    sq_delivery d[10];
+    if (sq_store_open(url(), &s, err, sizeof err) != SQ_OK)
+        _exit(2);
+    for (int empty = 0; empty < 3;) {
+        int n = 0;
+        if (sq_store_receive(s, cid, 10, d, &n, &a, err, sizeof err) != SQ_OK)
+            _exit(3);
+        empty = n == 0 ? empty + 1 : 0;
+        for (int i = 0; i < n; i++) {
+            char line[300];
+            int len = snprintf(line, sizeof line, "%s\n", d[i].key);
+            if (write(fd, line, (size_t)len) != len)
+                _exit(4);
+        }
+        sq_arena_reset(&a);
+    }
+    sq_arena_free(&a);
+    sq_store_close(s);
+    _exit(0);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* N processes on one consumer never hold the same message at once (leases do not expire). */
+static void test_concurrent_receivers(void **state)
+{
+    struct fixture *f = *state;
+    static sq_message_in batch[CONCURRENT_MESSAGES];
+    static char keys[CONCURRENT_MESSAGES][32];
+    for (int i = 0; i < CONCURRENT_MESSAGES; i++) {
+        int n = snprintf(keys[i], sizeof keys[i], "work.%05d", i);
+        batch[i] = (sq_message_in){keys[i], (size_t)n, "payload", 7};
+    }
+    char id[37];
+    consumer(f, "pool", "work.*", 60000, id);
+    long long published = 0;
+    assert_int_equal(sq_store_upsert(f->store, f->stream, batch, CONCURRENT_MESSAGES, &published,
+                                     f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(published, CONCURRENT_MESSAGES);
+
+    char path[] = "/tmp/sequin-receivers-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    pid_t pids[RECEIVERS];
+    for (int i = 0; i < RECEIVERS; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0)
+            receiver(id, fd);
+    }
+    for (int i = 0; i < RECEIVERS; i++) {
+        int status = 0;
+        waitpid(pids[i], &status, 0);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    close(fd);
+
+    /* Every message exactly once across all receivers. */
+    FILE *in = fopen(path, "r");
+    static char got[CONCURRENT_MESSAGES + 100][32];
+    static char *sorted[CONCURRENT_MESSAGES + 100];
+    int n = 0;
+    while (n < CONCURRENT_MESSAGES + 100 && fgets(got[n], sizeof got[n], in) != NULL) {
+        got[n][strcspn(got[n], "\n")] = '\0';
+        sorted[n] = got[n];
+        n++;
+    }
+    fclose(in);
+    unlink(path);
+    assert_int_equal(n, CONCURRENT_MESSAGES);
+    qsort(sorted, (size_t)n, sizeof sorted[0], cmp_str);
+    for (int i = 0; i < n; i++)
+        assert_string_equal(sorted[i], keys[i]);
+}
+
+/* kill -9 of a process holding leases loses nothing: they come back after ack-wait. */
+static void test_killed_receiver(void **state)
+{
+    struct fixture *f = *state;
+    char id[37];
+    consumer(f, "crashy", "crash.*", 500, id);
+    for (int i = 0; i < 10; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "crash.%d", i);
+        upsert1(f, key, "x");
+    }
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sq_store *s;
+        char err[512];
+        sq_arena a = {0};
+        sq_delivery d[10];
+        int n = 0;
+        if (sq_store_open(url(), &s, err, sizeof err) != SQ_OK ||
+            sq_store_receive(s, id, 10, d, &n, &a, err, sizeof err) != SQ_OK || n != 10)
+            _exit(2);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(3);
+        pause(); /* holding ten leases until killed */
+        _exit(0);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+
+    sq_arena a = {0};
+    sq_delivery d[10];
+    assert_int_equal(receive(f, id, 10, d, &a), 0); /* the leases still hold */
+    usleep(700 * 1000);
+    assert_int_equal(receive(f, id, 10, d, &a), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(d[i].deliver_count, 2);
+    sq_arena_free(&a);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_guide_flow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_while_leased, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_commit_not_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_receivers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_receiver, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store_messages", tests, NULL, NULL);
+}
