@@ -147,11 +147,17 @@ BEGIN
 END $$;
 
 -- Leases up to n deliverable messages in seq order: claim first, fill only when short.
+--
+-- Receive and ack commit asynchronously (for their own transaction only): a lease or an ack
+-- lost in a crash of PostgreSQL means the message is delivered again, which at-least-once
+-- delivery allows; waiting for the disk on every receive would halve its throughput
+-- (docs/store.md). Upserts keep synchronous commit: an answered upsert is stored.
 CREATE FUNCTION sequin.receive(p_consumer uuid, n int)
 RETURNS TABLE (ack_id uuid, key text, seq bigint, deliver_count int)
 LANGUAGE plpgsql AS $$
 DECLARE got int; wait interval;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   SELECT make_interval(secs => c.ack_wait_ms / 1000.0) INTO wait
     FROM sequin.consumers c WHERE c.id = p_consumer;
   UPDATE sequin.deliveries d SET state = 0
@@ -184,6 +190,7 @@ END $$;
 -- otherwise the pair is done: deleted below the cursor, kept as acked above it.
 CREATE FUNCTION sequin.ack(p_consumer uuid, ids uuid[]) RETURNS void
 LANGUAGE sql AS $$
+  SELECT set_config('synchronous_commit', 'off', true);
   UPDATE sequin.deliveries SET state = 0
    WHERE ack_id = ANY (ids) AND consumer = p_consumer AND state = 1 AND seq > delivered_seq;
   DELETE FROM sequin.deliveries d USING sequin.consumers c
