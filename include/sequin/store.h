@@ -72,10 +72,11 @@ typedef struct sq_message_in {
 SQ_WUR int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
                            long long *published, char *err, size_t errlen);
 
-/* Creates consumer `name` on `stream` with a validated filter and default settings; its id
- * (a UUID, 36 characters and a NUL) goes to `id`. */
+/* Creates consumer `name` on `stream` with a validated filter; `max_deliver` 0 means no
+ * limit. Its id (a UUID, 36 characters and a NUL) goes to `id`. */
 SQ_WUR int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
-                                    int ack_wait_ms, char id[37], char *err, size_t errlen);
+                                    int ack_wait_ms, int max_deliver, char id[37], char *err,
+                                    size_t errlen);
 
 /* A message handed out by sq_store_receive; `key` lives in the arena given to it. */
 typedef struct sq_delivery {
@@ -96,5 +97,24 @@ SQ_WUR int sq_store_receive(sq_store *s, const char *consumer, int max, sq_deliv
  * ignored (SPEC 3). */
 SQ_WUR int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                         char *err, size_t errlen);
+
+/* Nack: the leases end now; each message is available again after `delay_ms`, or dead once
+ * it has had max_deliver deliveries. Ids that hold no lease are ignored. */
+SQ_WUR int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                         int delay_ms, char *err, size_t errlen);
+
+/* Extend: held leases run for another ack_wait from now; other ids are ignored. */
+SQ_WUR int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                           char *err, size_t errlen);
+
+/* Redrive: dead messages become available with a fresh delivery count; `n` 0 redrives every
+ * dead message of the consumer. `*redriven` counts them. */
+SQ_WUR int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                            long long *redriven, char *err, size_t errlen);
+
+/* Deletes message `key` from `stream` and from every consumer (its lease ends); `*deleted`
+ * says whether it existed. */
+SQ_WUR int sq_store_message_delete(sq_store *s, int stream, const char *key, int *deleted,
+                                   char *err, size_t errlen);
 
 #endif

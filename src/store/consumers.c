@@ -8,13 +8,15 @@
 #include "internal.h"
 
 int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
-                             int ack_wait_ms, char id[37], char *err, size_t errlen)
+                             int ack_wait_ms, int max_deliver, char id[37], char *err,
+                             size_t errlen)
 {
-    char stream_s[16], wait_s[16];
+    char stream_s[16], wait_s[16], max_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     snprintf(wait_s, sizeof wait_s, "%d", ack_wait_ms);
-    const char *values[4] = {stream_s, name, filter, wait_s};
-    PGresult *r = PQexecPrepared(s->conn, "consumer_create", 4, values, NULL, NULL, 0);
+    snprintf(max_s, sizeof max_s, "%d", max_deliver);
+    const char *values[5] = {stream_s, name, filter, wait_s, max_s};
+    PGresult *r = PQexecPrepared(s->conn, "consumer_create", 5, values, NULL, NULL, 0);
     int rc = SQ_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         rc = sq_store_fail(s, r, err, errlen, "creating consumer \"%s\" failed", name);
@@ -78,8 +80,13 @@ static int uuid_bytes(const char *text, unsigned char bytes[16])
     return j == 32 ? SQ_OK : SQ_ERR;
 }
 
-int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n, char *err,
-                 size_t errlen)
+/*
+ * Runs one of the statements that take (consumer, ack ids[, int]) and returns its first value
+ * in `first` (if not NULL). `ids` NULL with n 0 sends a NULL array (redrive: all dead).
+ */
+static int ids_statement(sq_store *s, const char *stmt, const char *consumer,
+                         const char *const *ack_ids, size_t n, const char *extra, long long *first,
+                         char *err, size_t errlen)
 {
     unsigned char *raw = NULL;
     const char **ptrs = NULL;
@@ -103,18 +110,20 @@ int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, 
         ptrs[i] = (const char *)raw + 16 * i;
         lens[i] = 16;
     }
-    if (sq_store_binary_array(&ids, SQ_OID_UUID, ptrs, lens, n) != SQ_OK) {
+    if (ack_ids != NULL && sq_store_binary_array(&ids, SQ_OID_UUID, ptrs, lens, n) != SQ_OK) {
         sq_store_fail(NULL, NULL, err, errlen, "out of memory");
         goto done;
     }
-    const char *values[2] = {consumer, ids.data};
-    int lengths[2] = {0, (int)ids.len};
-    int formats[2] = {0, 1};
-    r = PQexecPrepared(s->conn, "ack", 2, values, lengths, formats, 0);
+    const char *values[3] = {consumer, ack_ids != NULL ? ids.data : NULL, extra};
+    int lengths[3] = {0, (int)ids.len, 0};
+    int formats[3] = {0, 1, 0};
+    r = PQexecPrepared(s->conn, stmt, extra != NULL ? 3 : 2, values, lengths, formats, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        sq_store_fail(s, r, err, errlen, "ack failed");
+        sq_store_fail(s, r, err, errlen, "%s failed", stmt);
         goto done;
     }
+    if (first != NULL)
+        *first = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     rc = SQ_OK;
 done:
     PQclear(r);
@@ -123,4 +132,31 @@ done:
     free(ptrs);
     free(raw);
     return rc;
+}
+
+int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n, char *err,
+                 size_t errlen)
+{
+    return ids_statement(s, "ack", consumer, ack_ids, n, NULL, NULL, err, errlen);
+}
+
+int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                  int delay_ms, char *err, size_t errlen)
+{
+    char delay[16];
+    snprintf(delay, sizeof delay, "%d", delay_ms);
+    return ids_statement(s, "nack", consumer, ack_ids, n, delay, NULL, err, errlen);
+}
+
+int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                    char *err, size_t errlen)
+{
+    return ids_statement(s, "extend", consumer, ack_ids, n, NULL, NULL, err, errlen);
+}
+
+int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                     long long *redriven, char *err, size_t errlen)
+{
+    return ids_statement(s, "redrive", consumer, n > 0 ? ack_ids : NULL, n, NULL, redriven, err,
+                         errlen);
 }

@@ -58,3 +58,19 @@ fail:
     free(ptrs);
     return rc;
 }
+
+int sq_store_message_delete(sq_store *s, int stream, const char *key, int *deleted, char *err,
+                            size_t errlen)
+{
+    char stream_s[16];
+    snprintf(stream_s, sizeof stream_s, "%d", stream);
+    const char *values[2] = {stream_s, key};
+    PGresult *r = PQexecPrepared(s->conn, "message_delete", 2, values, NULL, NULL, 0);
+    int rc = SQ_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = sq_store_fail(s, r, err, errlen, "deleting message \"%s\" failed", key);
+    else
+        *deleted = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return rc;
+}

@@ -13,7 +13,7 @@ static const struct {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned types[4];
+    unsigned types[5];
 } statements[] = {
     {"stream_num", "SELECT num FROM sequin.streams WHERE name = $1", 1, {SQ_OID_TEXT}},
     {"upsert",
@@ -21,15 +21,19 @@ static const struct {
      3,
      {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY}},
     {"consumer_create",
-     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms) "
-     "VALUES ($1, $2, $3, sequin.filter_regex($3), $4) RETURNING id",
-     4,
-     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4}},
+     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms, max_deliver) "
+     "VALUES ($1, $2, $3, sequin.filter_regex($3), $4, nullif($5, 0)) RETURNING id",
+     5,
+     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4}},
     {"receive",
      "SELECT ack_id, key, seq, deliver_count FROM sequin.receive($1, $2)",
      2,
      {SQ_OID_UUID, SQ_OID_INT4}},
     {"ack", "SELECT sequin.ack($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
+    {"nack", "SELECT sequin.nack($1, $2, $3)", 3, {SQ_OID_UUID, SQ_OID_UUID_ARRAY, SQ_OID_INT4}},
+    {"extend", "SELECT sequin.extend($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
+    {"redrive", "SELECT sequin.redrive($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
+    {"message_delete", "SELECT sequin.delete_message($1, $2)", 2, {SQ_OID_INT4, SQ_OID_TEXT}},
 };
 
 int sq_store_fail(const sq_store *s, const PGresult *r, char *err, size_t errlen, const char *fmt,

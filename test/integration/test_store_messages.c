@@ -76,12 +76,18 @@ static long long upsert1(struct fixture *f, const char *key, const char *data)
     return published;
 }
 
+static void consumer_max(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
+                         int max_deliver, char id[37])
+{
+    if (sq_store_consumer_create(f->store, f->stream, name, filter, ack_wait_ms, max_deliver, id,
+                                 f->err, sizeof f->err) != SQ_OK)
+        fail_msg("consumer %s: %s", name, f->err);
+}
+
 static void consumer(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
                      char id[37])
 {
-    if (sq_store_consumer_create(f->store, f->stream, name, filter, ack_wait_ms, id, f->err,
-                                 sizeof f->err) != SQ_OK)
-        fail_msg("consumer %s: %s", name, f->err);
+    consumer_max(f, name, filter, ack_wait_ms, 0, id);
 }
 
 /* Receives up to `max`; returns the count, deliveries in `out` (keys in `a`). */
@@ -385,6 +391,115 @@ static void test_killed_receiver(void **state)
     close(ready[1]);
 }
 
+static void test_nack_with_delay(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "n.1", "x");
+    consumer(f, "nacker", "n.*", 30000, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    const char *ackid = d[0].ack_id;
+    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 500, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(receive(f, id, 4, d, &a), 0); /* not before the delay */
+    usleep(700 * 1000);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(d[0].deliver_count, 2);
+    /* Without a delay it is available at once; nacking it again is a no-op. */
+    ackid = d[0].ack_id;
+    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(d[0].deliver_count, 3);
+    sq_arena_free(&a);
+}
+
+static void test_extend(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "e.1", "x");
+    consumer(f, "extender", "e.*", 600, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    const char *ackid = d[0].ack_id;
+    usleep(400 * 1000);
+    assert_int_equal(sq_store_extend(f->store, id, &ackid, 1, f->err, sizeof f->err), SQ_OK);
+    usleep(400 * 1000); /* 800 ms after the receive: past the first lease, not the renewed */
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    usleep(400 * 1000);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(d[0].deliver_count, 2);
+    sq_arena_free(&a);
+}
+
+static void test_max_deliver_dead_and_redrive(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "p.1", "poison");
+    consumer_max(f, "limited", "p.*", 500, 2, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    usleep(600 * 1000);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(d[0].deliver_count, 2);
+    usleep(600 * 1000);
+    assert_int_equal(receive(f, id, 4, d, &a), 0); /* two deliveries spent: dead */
+
+    long long redriven = -1;
+    assert_int_equal(sq_store_redrive(f->store, id, NULL, 0, &redriven, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(redriven, 1);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(d[0].deliver_count, 1);
+
+    /* A nack at the limit kills it too; new data brings it back with a fresh count. */
+    const char *ackid = d[0].ack_id;
+    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    ackid = d[0].ack_id;
+    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    assert_int_equal(upsert1(f, "p.1", "fixed"), 1);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(d[0].deliver_count, 1);
+    /* Redrive with nothing dead redrives nothing. */
+    assert_int_equal(sq_store_redrive(f->store, id, NULL, 0, &redriven, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(redriven, 0);
+    sq_arena_free(&a);
+}
+
+static void test_delete_message(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "del.1", "x");
+    consumer(f, "holder", "del.*", 30000, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    int deleted = -1;
+    assert_int_equal(
+        sq_store_message_delete(f->store, f->stream, "del.1", &deleted, f->err, sizeof f->err),
+        SQ_OK);
+    assert_int_equal(deleted, 1);
+    ack(f, id, d[0].ack_id); /* the lease ended with the message: a no-op, not an error */
+    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    assert_int_equal(
+        sq_store_message_delete(f->store, f->stream, "del.1", &deleted, f->err, sizeof f->err),
+        SQ_OK);
+    assert_int_equal(deleted, 0);
+    /* Upserted again: a new message, delivered again. */
+    assert_int_equal(upsert1(f, "del.1", "x"), 1);
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    sq_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +510,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_commit_not_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_receivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_receiver, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nack_with_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_message, setup, teardown),
     };
     return cmocka_run_group_tests_name("store_messages", tests, NULL, NULL);
 }

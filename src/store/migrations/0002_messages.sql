@@ -34,8 +34,8 @@ CREATE TABLE sequin.consumers (
   UNIQUE (stream, name)
 ) WITH (fillfactor = 50);
 
--- state: 0 available, 1 leased (also: nacked with a delay, a lease nobody holds),
--- 2 acked (kept only while seq > the consumer's cursor), 3 dead.
+-- state: 0 available (from not_visible_until on: a nack may delay it), 1 leased until
+-- not_visible_until, 2 acked (kept only while seq > the consumer's cursor), 3 dead.
 -- delivered_seq < seq while leased: the message changed under the lease.
 CREATE TABLE sequin.deliveries (
   consumer uuid NOT NULL REFERENCES sequin.consumers (id) ON DELETE CASCADE,
@@ -135,6 +135,8 @@ BEGIN
     ON CONFLICT (consumer, key) DO UPDATE
       SET seq = excluded.seq,
           state = CASE WHEN d.state = 1 THEN 1 ELSE 0 END,
+          not_visible_until = CASE WHEN d.state = 1 THEN d.not_visible_until
+                                   ELSE '-infinity' END,
           deliver_count = CASE WHEN d.state = 3 THEN 0 ELSE d.deliver_count END
       WHERE d.seq < excluded.seq
   )
@@ -155,12 +157,14 @@ END $$;
 CREATE FUNCTION sequin.receive(p_consumer uuid, n int)
 RETURNS TABLE (ack_id uuid, key text, seq bigint, deliver_count int)
 LANGUAGE plpgsql AS $$
-DECLARE got int; wait interval;
+DECLARE got int; wait interval; max_deliver int;
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  SELECT make_interval(secs => c.ack_wait_ms / 1000.0) INTO wait
+  SELECT make_interval(secs => c.ack_wait_ms / 1000.0), c.max_deliver INTO wait, max_deliver
     FROM sequin.consumers c WHERE c.id = p_consumer;
-  UPDATE sequin.deliveries d SET state = 0
+  -- Leases that ran out: deliverable again, or dead once max_deliver deliveries are spent.
+  UPDATE sequin.deliveries d
+     SET state = CASE WHEN d.deliver_count >= max_deliver THEN 3 ELSE 0 END
    WHERE d.consumer = p_consumer AND d.state = 1 AND d.not_visible_until <= now();
   RETURN QUERY
   UPDATE sequin.deliveries d
@@ -168,7 +172,7 @@ BEGIN
          not_visible_until = now() + wait, last_delivered_at = now()
    WHERE d.ctid = ANY (ARRAY(
            SELECT r.ctid FROM sequin.deliveries r
-            WHERE r.consumer = p_consumer AND r.state = 0
+            WHERE r.consumer = p_consumer AND r.state = 0 AND r.not_visible_until <= now()
             ORDER BY r.seq LIMIT n FOR UPDATE SKIP LOCKED))
   RETURNING d.ack_id, d.key::text, d.seq, d.deliver_count;
   GET DIAGNOSTICS got = ROW_COUNT;
@@ -180,7 +184,7 @@ BEGIN
            not_visible_until = now() + wait, last_delivered_at = now()
      WHERE d.ctid = ANY (ARRAY(
              SELECT r.ctid FROM sequin.deliveries r
-              WHERE r.consumer = p_consumer AND r.state = 0
+              WHERE r.consumer = p_consumer AND r.state = 0 AND r.not_visible_until <= now()
               ORDER BY r.seq LIMIT n - got FOR UPDATE SKIP LOCKED))
     RETURNING d.ack_id, d.key::text, d.seq, d.deliver_count;
   END IF;
@@ -191,11 +195,56 @@ END $$;
 CREATE FUNCTION sequin.ack(p_consumer uuid, ids uuid[]) RETURNS void
 LANGUAGE sql AS $$
   SELECT set_config('synchronous_commit', 'off', true);
-  UPDATE sequin.deliveries SET state = 0
+  UPDATE sequin.deliveries SET state = 0, not_visible_until = '-infinity'
    WHERE ack_id = ANY (ids) AND consumer = p_consumer AND state = 1 AND seq > delivered_seq;
   DELETE FROM sequin.deliveries d USING sequin.consumers c
    WHERE d.ack_id = ANY (ids) AND d.consumer = p_consumer AND d.state = 1
      AND d.seq = d.delivered_seq AND c.id = p_consumer AND d.seq <= c.cursor;
   UPDATE sequin.deliveries SET state = 2
    WHERE ack_id = ANY (ids) AND consumer = p_consumer AND state = 1 AND seq = delivered_seq;
+$$;
+
+-- Nack: the lease ends now; the message is available again after `delay_ms`, or dead when it
+-- has had max_deliver deliveries (a nack is a failed delivery, like an expired lease).
+CREATE FUNCTION sequin.nack(p_consumer uuid, ids uuid[], delay_ms int) RETURNS void
+LANGUAGE sql AS $$
+  SELECT set_config('synchronous_commit', 'off', true);
+  UPDATE sequin.deliveries d
+     SET state = CASE WHEN d.deliver_count >= c.max_deliver THEN 3 ELSE 0 END,
+         not_visible_until = now() + make_interval(secs => delay_ms / 1000.0)
+    FROM sequin.consumers c
+   WHERE d.ack_id = ANY (ids) AND d.consumer = p_consumer AND d.state = 1
+     AND c.id = p_consumer;
+$$;
+
+-- Extend: a held lease runs for another ack_wait from now. Anything else is left alone.
+CREATE FUNCTION sequin.extend(p_consumer uuid, ids uuid[]) RETURNS void
+LANGUAGE sql AS $$
+  UPDATE sequin.deliveries d
+     SET not_visible_until = now() + make_interval(secs => c.ack_wait_ms / 1000.0)
+    FROM sequin.consumers c
+   WHERE d.ack_id = ANY (ids) AND d.consumer = p_consumer AND d.state = 1
+     AND d.not_visible_until > now() AND c.id = p_consumer;
+$$;
+
+-- Redrive: dead messages become available with a fresh delivery count; `ids` NULL: all dead.
+CREATE FUNCTION sequin.redrive(p_consumer uuid, ids uuid[]) RETURNS bigint
+LANGUAGE sql AS $$
+  WITH r AS (
+    UPDATE sequin.deliveries
+       SET state = 0, deliver_count = 0, not_visible_until = '-infinity'
+     WHERE consumer = p_consumer AND state = 3 AND (ids IS NULL OR ack_id = ANY (ids))
+    RETURNING 1
+  ) SELECT count(*) FROM r;
+$$;
+
+-- Deleting a message removes it from every consumer: an outstanding lease ends with it, and
+-- acking it afterwards is a no-op.
+CREATE FUNCTION sequin.delete_message(p_stream int, p_key text) RETURNS boolean
+LANGUAGE sql AS $$
+  DELETE FROM sequin.deliveries d USING sequin.consumers c
+   WHERE c.stream = p_stream AND d.consumer = c.id AND d.key = p_key;
+  WITH m AS (
+    DELETE FROM sequin.messages WHERE stream = p_stream AND key = p_key RETURNING 1
+  ) SELECT count(*) > 0 FROM m;
 $$;
