@@ -27,8 +27,11 @@ CREATE TABLE sequin.consumers (
   max_deliver int,
   deliver_policy text NOT NULL DEFAULT 'all',
   managed_by text NOT NULL DEFAULT 'api',
-  -- Every message with seq <= cursor has been settled for this consumer (docs/store.md).
+  -- Every message with seq <= cursor is settled for this consumer; every visible one up to
+  -- `scanned` has been looked at. Between the two, a late commit may still appear
+  -- (docs/store.md); the window is as wide as the horizon's lag.
   cursor bigint NOT NULL DEFAULT 0,
+  scanned bigint NOT NULL DEFAULT 0,
   inserted_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (stream, name)
@@ -114,24 +117,41 @@ BEGIN
   RETURN h.safe_seq;
 END $$;
 
--- Materialises delivery rows for up to `scan` messages after the consumer's cursor; one
--- filler per consumer at a time, the others skip it.
+-- Materialises delivery rows for up to `scan` new messages, and for any message that committed
+-- late inside the unsettled window; one filler per consumer at a time, the others skip it.
 CREATE FUNCTION sequin.fill(p_consumer uuid, scan int) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE c sequin.consumers; safe bigint; top bigint;
+DECLARE c sequin.consumers; safe bigint; top bigint; new_scanned bigint; new_cursor bigint;
 BEGIN
   SELECT * INTO c FROM sequin.consumers WHERE id = p_consumer FOR UPDATE SKIP LOCKED;
   IF NOT FOUND THEN
     RETURN;
   END IF;
   safe := sequin.safe_seq();
-  WITH scanned AS (
+  -- Late commits: a smaller seq that became visible after larger ones were scanned.
+  IF c.scanned > c.cursor THEN
+    INSERT INTO sequin.deliveries AS d (consumer, key, seq)
+    SELECT p_consumer, m.key, m.seq FROM sequin.messages m
+     WHERE m.stream = c.stream AND m.seq > c.cursor AND m.seq <= c.scanned
+       AND m.key ~ c.regex
+       AND NOT EXISTS (SELECT 1 FROM sequin.deliveries x
+                        WHERE x.consumer = p_consumer AND x.key = m.key AND x.seq >= m.seq)
+    ON CONFLICT (consumer, key) DO UPDATE
+      SET seq = excluded.seq,
+          state = CASE WHEN d.state = 1 THEN 1 ELSE 0 END,
+          not_visible_until = CASE WHEN d.state = 1 THEN d.not_visible_until
+                                   ELSE '-infinity' END,
+          deliver_count = CASE WHEN d.state = 3 THEN 0 ELSE d.deliver_count END
+      WHERE d.seq < excluded.seq;
+  END IF;
+  -- New messages, after everything scanned so far.
+  WITH fresh AS (
     SELECT m.key, m.seq FROM sequin.messages m
-     WHERE m.stream = c.stream AND m.seq > c.cursor
+     WHERE m.stream = c.stream AND m.seq > c.scanned
      ORDER BY m.seq LIMIT scan
   ), ins AS (
     INSERT INTO sequin.deliveries AS d (consumer, key, seq)
-    SELECT p_consumer, s.key, s.seq FROM scanned s WHERE s.key ~ c.regex
+    SELECT p_consumer, f.key, f.seq FROM fresh f WHERE f.key ~ c.regex
     ON CONFLICT (consumer, key) DO UPDATE
       SET seq = excluded.seq,
           state = CASE WHEN d.state = 1 THEN 1 ELSE 0 END,
@@ -140,11 +160,15 @@ BEGIN
           deliver_count = CASE WHEN d.state = 3 THEN 0 ELSE d.deliver_count END
       WHERE d.seq < excluded.seq
   )
-  SELECT max(seq) INTO top FROM scanned;
-  IF top IS NOT NULL AND least(top, safe) > c.cursor THEN
-    UPDATE sequin.consumers SET cursor = least(top, safe) WHERE id = p_consumer;
+  SELECT max(seq) INTO top FROM fresh;
+  new_scanned := greatest(c.scanned, coalesce(top, 0));
+  new_cursor := greatest(c.cursor, least(new_scanned, safe));
+  IF new_scanned > c.scanned OR new_cursor > c.cursor THEN
+    UPDATE sequin.consumers SET scanned = new_scanned, cursor = new_cursor WHERE id = p_consumer;
+  END IF;
+  IF new_cursor > c.cursor THEN
     DELETE FROM sequin.deliveries
-     WHERE consumer = p_consumer AND state = 2 AND seq <= least(top, safe);
+     WHERE consumer = p_consumer AND state = 2 AND seq <= new_cursor;
   END IF;
 END $$;
 
