@@ -128,30 +128,24 @@ BEGIN
     RETURN;
   END IF;
   safe := sequin.safe_seq();
-  -- Late commits: a smaller seq that became visible after larger ones were scanned.
-  IF c.scanned > c.cursor THEN
-    INSERT INTO sequin.deliveries AS d (consumer, key, seq)
-    SELECT p_consumer, m.key, m.seq FROM sequin.messages m
-     WHERE m.stream = c.stream AND m.seq > c.cursor AND m.seq <= c.scanned
-       AND m.key ~ c.regex
-       AND NOT EXISTS (SELECT 1 FROM sequin.deliveries x
-                        WHERE x.consumer = p_consumer AND x.key = m.key AND x.seq >= m.seq)
-    ON CONFLICT (consumer, key) DO UPDATE
-      SET seq = excluded.seq,
-          state = CASE WHEN d.state = 1 THEN 1 ELSE 0 END,
-          not_visible_until = CASE WHEN d.state = 1 THEN d.not_visible_until
-                                   ELSE '-infinity' END,
-          deliver_count = CASE WHEN d.state = 3 THEN 0 ELSE d.deliver_count END
-      WHERE d.seq < excluded.seq;
-  END IF;
-  -- New messages, after everything scanned so far.
+  -- New messages after everything scanned so far, and the late commits: a smaller seq that
+  -- became visible after larger ones were scanned (only between cursor and scanned). The
+  -- two sets never share a key: one row per key, with one seq.
   WITH fresh AS (
     SELECT m.key, m.seq FROM sequin.messages m
      WHERE m.stream = c.stream AND m.seq > c.scanned
      ORDER BY m.seq LIMIT scan
+  ), late AS (
+    SELECT m.key, m.seq FROM sequin.messages m
+     WHERE c.scanned > c.cursor
+       AND m.stream = c.stream AND m.seq > c.cursor AND m.seq <= c.scanned
+       AND NOT EXISTS (SELECT 1 FROM sequin.deliveries x
+                        WHERE x.consumer = p_consumer AND x.key = m.key AND x.seq >= m.seq)
   ), ins AS (
     INSERT INTO sequin.deliveries AS d (consumer, key, seq)
-    SELECT p_consumer, f.key, f.seq FROM fresh f WHERE f.key ~ c.regex
+    SELECT p_consumer, u.key, u.seq
+      FROM (SELECT * FROM fresh UNION ALL SELECT * FROM late) u
+     WHERE u.key ~ c.regex
     ON CONFLICT (consumer, key) DO UPDATE
       SET seq = excluded.seq,
           state = CASE WHEN d.state = 1 THEN 1 ELSE 0 END,
@@ -172,6 +166,21 @@ BEGIN
   END IF;
 END $$;
 
+-- Leases up to n available rows of a consumer, in seq order, for `wait`. Update by ctid: a
+-- join on the key would let a generic plan (n unknown) hash-join over the whole table.
+CREATE FUNCTION sequin.claim(p_consumer uuid, n int, wait interval)
+RETURNS TABLE (ack_id uuid, key text, seq bigint, deliver_count int)
+LANGUAGE sql AS $$
+  UPDATE sequin.deliveries d
+     SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
+         not_visible_until = now() + wait, last_delivered_at = now()
+   WHERE d.ctid = ANY (ARRAY(
+           SELECT r.ctid FROM sequin.deliveries r
+            WHERE r.consumer = p_consumer AND r.state = 0 AND r.not_visible_until <= now()
+            ORDER BY r.seq LIMIT n FOR UPDATE SKIP LOCKED))
+  RETURNING d.ack_id, d.key::text, d.seq, d.deliver_count;
+$$;
+
 -- Leases up to n deliverable messages in seq order: claim first, fill only when short.
 --
 -- Receive and ack commit asynchronously (for their own transaction only): a lease or an ack
@@ -190,27 +199,11 @@ BEGIN
   UPDATE sequin.deliveries d
      SET state = CASE WHEN d.deliver_count >= max_deliver THEN 3 ELSE 0 END
    WHERE d.consumer = p_consumer AND d.state = 1 AND d.not_visible_until <= now();
-  RETURN QUERY
-  UPDATE sequin.deliveries d
-     SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
-         not_visible_until = now() + wait, last_delivered_at = now()
-   WHERE d.ctid = ANY (ARRAY(
-           SELECT r.ctid FROM sequin.deliveries r
-            WHERE r.consumer = p_consumer AND r.state = 0 AND r.not_visible_until <= now()
-            ORDER BY r.seq LIMIT n FOR UPDATE SKIP LOCKED))
-  RETURNING d.ack_id, d.key::text, d.seq, d.deliver_count;
+  RETURN QUERY SELECT * FROM sequin.claim(p_consumer, n, wait);
   GET DIAGNOSTICS got = ROW_COUNT;
   IF got < n THEN
     PERFORM sequin.fill(p_consumer, 500);
-    RETURN QUERY
-    UPDATE sequin.deliveries d
-       SET state = 1, deliver_count = d.deliver_count + 1, delivered_seq = d.seq,
-           not_visible_until = now() + wait, last_delivered_at = now()
-     WHERE d.ctid = ANY (ARRAY(
-             SELECT r.ctid FROM sequin.deliveries r
-              WHERE r.consumer = p_consumer AND r.state = 0 AND r.not_visible_until <= now()
-              ORDER BY r.seq LIMIT n - got FOR UPDATE SKIP LOCKED))
-    RETURNING d.ack_id, d.key::text, d.seq, d.deliver_count;
+    RETURN QUERY SELECT * FROM sequin.claim(p_consumer, n - got, wait);
   END IF;
 END $$;
 
