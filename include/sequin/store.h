@@ -2,6 +2,7 @@
 #ifndef SEQUIN_STORE_H
 #define SEQUIN_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -72,11 +73,16 @@ typedef struct sq_message_in {
 SQ_WUR int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
                            long long *published, char *err, size_t errlen);
 
-/* Creates consumer `name` on `stream` with a validated filter; `max_deliver` 0 means no
- * limit. Its id (a UUID, 36 characters and a NUL) goes to `id`. */
+/*
+ * Creates consumer `name` on `stream` with a validated filter; `max_deliver` 0 means no limit.
+ * With `deliver_new` it gets only messages upserted after its creation (deliver_policy
+ * "new"), otherwise the whole matching backlog too ("all"). Creation takes no lock that
+ * writers wait for: the backlog is read by the consumer's own fills. Its id (a UUID, 36
+ * characters and a NUL) goes to `id`.
+ */
 SQ_WUR int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
-                                    int ack_wait_ms, int max_deliver, char id[37], char *err,
-                                    size_t errlen);
+                                    int ack_wait_ms, int max_deliver, bool deliver_new, char id[37],
+                                    char *err, size_t errlen);
 
 /* A message handed out by sq_store_receive; `key` lives in the arena given to it. */
 typedef struct sq_delivery {

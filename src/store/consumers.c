@@ -1,5 +1,6 @@
 /* Consumers: creation, receive (leases) and ack. */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +9,15 @@
 #include "internal.h"
 
 int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
-                             int ack_wait_ms, int max_deliver, char id[37], char *err,
-                             size_t errlen)
+                             int ack_wait_ms, int max_deliver, bool deliver_new, char id[37],
+                             char *err, size_t errlen)
 {
     char stream_s[16], wait_s[16], max_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     snprintf(wait_s, sizeof wait_s, "%d", ack_wait_ms);
     snprintf(max_s, sizeof max_s, "%d", max_deliver);
-    const char *values[5] = {stream_s, name, filter, wait_s, max_s};
-    PGresult *r = PQexecPrepared(s->conn, "consumer_create", 5, values, NULL, NULL, 0);
+    const char *values[6] = {stream_s, name, filter, wait_s, max_s, deliver_new ? "new" : "all"};
+    PGresult *r = PQexecPrepared(s->conn, "consumer_create", 6, values, NULL, NULL, 0);
     int rc = SQ_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         rc = sq_store_fail(s, r, err, errlen, "creating consumer \"%s\" failed", name);

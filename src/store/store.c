@@ -13,18 +13,24 @@ static const struct {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned types[5];
+    unsigned types[6];
 } statements[] = {
     {"stream_num", "SELECT num FROM sequin.streams WHERE name = $1", 1, {SQ_OID_TEXT}},
     {"upsert",
      "SELECT sequin.upsert($1, $2, $3)",
      3,
      {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY}},
+    /* deliver_policy "new" starts both positions at the sequence's last value: messages
+     * upserted before the consumer existed are behind it. */
     {"consumer_create",
-     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms, max_deliver) "
-     "VALUES ($1, $2, $3, sequin.filter_regex($3), $4, nullif($5, 0)) RETURNING id",
-     5,
-     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4}},
+     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms, max_deliver, "
+     "                              deliver_policy, cursor, scanned) "
+     "SELECT $1, $2, $3, sequin.filter_regex($3), $4, nullif($5, 0), $6, start, start "
+     "  FROM (SELECT CASE WHEN $6 = 'new' AND is_called THEN last_value ELSE 0 END AS start "
+     "          FROM sequin.seq) s "
+     "RETURNING id",
+     6,
+     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_TEXT}},
     {"receive",
      "SELECT ack_id, key, seq, deliver_count FROM sequin.receive($1, $2)",
      2,

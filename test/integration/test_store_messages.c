@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,8 +80,8 @@ static long long upsert1(struct fixture *f, const char *key, const char *data)
 static void consumer_max(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
                          int max_deliver, char id[37])
 {
-    if (sq_store_consumer_create(f->store, f->stream, name, filter, ack_wait_ms, max_deliver, id,
-                                 f->err, sizeof f->err) != SQ_OK)
+    if (sq_store_consumer_create(f->store, f->stream, name, filter, ack_wait_ms, max_deliver, false,
+                                 id, f->err, sizeof f->err) != SQ_OK)
         fail_msg("consumer %s: %s", name, f->err);
 }
 
@@ -500,6 +501,121 @@ static void test_delete_message(void **state)
     sq_arena_free(&a);
 }
 
+/*
+ * A consumer created while upserts are running gets every matching message exactly once,
+ * with its last data, and creating it does not wait for the writers (nor they for it).
+ * deliver_policy "new" gets only what comes after it.
+ */
+static void test_consumer_created_during_upserts(void **state)
+{
+    struct fixture *f = *state;
+    enum {
+        KEYS = 300,
+        ROUNDS = 4
+    };
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t writer = fork();
+    if (writer == 0) {
+        /* Four rounds over the same 300 keys, 10 per batch; round r writes "r". */
+        sq_store *s;
+        char err[512];
+        if (sq_store_open(url(), &s, err, sizeof err) != SQ_OK)
+            _exit(2);
+        for (int r = 0; r < ROUNDS; r++) {
+            for (int i = 0; i < KEYS; i += 10) {
+                sq_message_in b[10];
+                char keys[10][32], data[10][8];
+                for (int j = 0; j < 10; j++) {
+                    int kl = snprintf(keys[j], sizeof keys[j], "race.%03d", i + j);
+                    int dl = snprintf(data[j], sizeof data[j], "%d", r);
+                    b[j] = (sq_message_in){keys[j], (size_t)kl, data[j], (size_t)dl};
+                }
+                long long published;
+                if (sq_store_upsert(s, 1, b, 10, &published, err, sizeof err) != SQ_OK)
+                    _exit(3);
+                if (r == 1 && i == 150 && write(go[1], "x", 1) != 1)
+                    _exit(4);
+            }
+        }
+        sq_store_close(s);
+        _exit(0);
+    }
+    char c;
+    assert_int_equal(read(go[0], &c, 1), 1); /* the writer is halfway through round 1 */
+    char all[37], fresh[37];
+    consumer(f, "late_all", "race.*", 60000, all);
+    if (sq_store_consumer_create(f->store, f->stream, "late_new", "race.*", 60000, 0, true, fresh,
+                                 f->err, sizeof f->err) != SQ_OK)
+        fail_msg("consumer: %s", f->err);
+    /* "all", received and acked while the writer goes on: each (key, seq) is delivered at
+     * most once (so nothing comes again after its ack), and every key's final version is. */
+    static long long seen[KEYS][ROUNDS + 1];
+    memset(seen, 0, sizeof seen);
+    sq_arena a = {0};
+    sq_delivery d[100];
+    PGconn *c2 = PQconnectdb(url());
+    int writer_done = 0;
+    for (int empty = 0; !writer_done || empty < 3;) {
+        if (!writer_done) {
+            int status = 0;
+            pid_t w = waitpid(writer, &status, WNOHANG);
+            if (w == writer) {
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+                writer_done = 1;
+            }
+        }
+        int n = receive(f, all, 100, d, &a);
+        empty = n == 0 ? empty + 1 : 0;
+        for (int i = 0; i < n; i++) {
+            int k = atoi(d[i].key + 5);
+            assert_true(k >= 0 && k < KEYS);
+            for (int v = 0; v <= ROUNDS; v++) {
+                if (seen[k][v] == d[i].seq)
+                    fail_msg("%s seq %lld delivered twice", d[i].key, d[i].seq);
+                if (seen[k][v] == 0) {
+                    seen[k][v] = d[i].seq;
+                    break;
+                }
+            }
+            ack(f, all, d[i].ack_id);
+        }
+        sq_arena_reset(&a);
+    }
+    /* Now that the writer is done, which versions are final? */
+    for (int k = 0; k < KEYS; k++) {
+        char q[128];
+        snprintf(q, sizeof q, "SELECT seq FROM sequin.messages WHERE key = 'race.%03d'", k);
+        PGresult *r = PQexec(c2, q);
+        long long final_seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        int delivered = 0;
+        for (int v = 0; v <= ROUNDS; v++)
+            delivered |= seen[k][v] == final_seq;
+        if (!delivered)
+            fail_msg("key race.%03d: its final version (seq %lld) was never delivered", k,
+                     final_seq);
+    }
+    PQfinish(c2);
+
+    /* "new", received only now: every key changed after its creation (all of them did, in
+     * rounds 2 and 3), so each arrives exactly once, with its final version. */
+    int got = 0;
+    for (int empty = 0; empty < 3;) {
+        int n = receive(f, fresh, 100, d, &a);
+        empty = n == 0 ? empty + 1 : 0;
+        got += n;
+        for (int i = 0; i < n; i++)
+            ack(f, fresh, d[i].ack_id);
+        sq_arena_reset(&a);
+    }
+    assert_int_equal(got, KEYS);
+    sq_arena_free(&a);
+    close(go[0]);
+    close(go[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +630,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_created_during_upserts, setup, teardown),
     };
     return cmocka_run_group_tests_name("store_messages", tests, NULL, NULL);
 }
