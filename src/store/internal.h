@@ -12,9 +12,11 @@ struct sq_store {
 };
 
 /* Type OIDs of the parameters we send (fixed in PostgreSQL's catalog). */
+#define SQ_OID_BYTEA 17
 #define SQ_OID_INT4 23
 #define SQ_OID_TEXT 25
 #define SQ_OID_UUID 2950
+#define SQ_OID_BYTEA_ARRAY 1001
 #define SQ_OID_TEXT_ARRAY 1009
 #define SQ_OID_UUID_ARRAY 2951
 

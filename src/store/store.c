@@ -17,9 +17,9 @@ static const struct {
 } statements[] = {
     {"stream_num", "SELECT num FROM sequin.streams WHERE name = $1", 1, {SQ_OID_TEXT}},
     {"upsert",
-     "SELECT sequin.upsert($1, $2, $3)",
-     3,
-     {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY}},
+     "SELECT sequin.upsert($1, $2, $3, $4)",
+     4,
+     {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_BYTEA_ARRAY}},
     /* deliver_policy "new" starts both positions at the sequence's last value: messages
      * upserted before the consumer existed are behind it. */
     {"consumer_create",

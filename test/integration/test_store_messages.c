@@ -160,6 +160,16 @@ static void test_batch_rules(void **state)
     assert_int_equal(upsert1(f, "k.one", "last"), 0);
     assert_int_equal(upsert1(f, "k.one", "first"), 1);
 
+    /* The worker's SHA-256 is PostgreSQL's: the stored digests match sha256(data). */
+    PGconn *c = PQconnectdb(url());
+    PGresult *r = PQexec(c, "SELECT count(*) FILTER (WHERE data_hash = sha256(convert_to(data, "
+                            "'UTF8'))), count(*) FROM sequin.messages");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+    assert_string_equal(PQgetvalue(r, 0, 1), "2");
+    PQclear(r);
+    PQfinish(c);
+
     /* Empty and oversized batches are refused before reaching the database. */
     assert_int_equal(
         sq_store_upsert(f->store, f->stream, batch, 0, &published, f->err, sizeof f->err), SQ_ERR);
@@ -235,7 +245,7 @@ static void test_late_commit_not_skipped(void **state)
 
     PGconn *slow = PQconnectdb(url());
     exec_ok(slow, "BEGIN");
-    exec_ok(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'])");
+    exec_ok(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')])");
 
     /* Higher seqs commit first and are received, many times, moving whatever can move. */
     char key[32];

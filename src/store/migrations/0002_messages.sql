@@ -75,16 +75,16 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
 $$;
 
 -- Upserts a batch; returns how many messages were inserted or changed. A key named twice
--- keeps its last occurrence; unchanged data is a no-op and takes no seq. (The hash is taken
--- here for now; computing it in the worker saves the database's CPU: docs/store.md.)
-CREATE FUNCTION sequin.upsert(p_stream int, p_keys text[], p_datas text[])
+-- keeps its last occurrence; unchanged data (same SHA-256, computed by the worker to spare
+-- the database's CPU) is a no-op and takes no seq.
+CREATE FUNCTION sequin.upsert(p_stream int, p_keys text[], p_datas text[], p_hashes bytea[])
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
 BEGIN
   PERFORM pg_current_xact_id(); -- an xid before any seq: the horizon's proof depends on it
   WITH input AS (
-    SELECT DISTINCT ON (k) k, d, sha256(convert_to(d, 'UTF8')) AS h
-      FROM unnest(p_keys, p_datas) WITH ORDINALITY AS u(k, d, i)
+    SELECT DISTINCT ON (k) k, d, h
+      FROM unnest(p_keys, p_datas, p_hashes) WITH ORDINALITY AS u(k, d, h, i)
      ORDER BY k, i DESC
   ), up AS (
     INSERT INTO sequin.messages AS m (stream, key, seq, data, data_hash)

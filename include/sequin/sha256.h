@@ -1,0 +1,29 @@
+/* SHA-256 (FIPS 180-4): message digests for the data hash of messages and for auth tokens. */
+#ifndef SEQUIN_SHA256_H
+#define SEQUIN_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SQ_SHA256_LEN 32
+
+/* Incremental hashing: init, any number of updates, final. The context holds no pointers. */
+typedef struct sq_sha256_ctx {
+    uint32_t state[8];
+    uint64_t bytes;          /* total length so far */
+    unsigned char block[64]; /* a partial block */
+    size_t used;             /* bytes in `block` */
+} sq_sha256_ctx;
+
+void sq_sha256_init(sq_sha256_ctx *c);
+void sq_sha256_update(sq_sha256_ctx *c, const void *data, size_t len);
+/* Writes the digest; the context must be initialised again before reuse. */
+void sq_sha256_final(sq_sha256_ctx *c, unsigned char out[SQ_SHA256_LEN]);
+
+/* One call for a whole buffer. */
+void sq_sha256(const void *data, size_t len, unsigned char out[SQ_SHA256_LEN]);
+
+/* Lower-case hex of a digest into `hex` (65 bytes with the NUL). */
+void sq_sha256_hex(const unsigned char digest[SQ_SHA256_LEN], char hex[2 * SQ_SHA256_LEN + 1]);
+
+#endif

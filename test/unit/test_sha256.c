@@ -1,0 +1,74 @@
+/* SHA-256 against the FIPS 180-4 / NIST example vectors and against itself in pieces. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sequin/sha256.h"
+
+static const struct {
+    const char *input;
+    size_t repeat; /* the input repeated this many times (1 for most) */
+    const char *hex;
+} vectors[] = {
+    {"", 1, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {"abc", 1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmn"
+     "opqrsmnopqrstnopqrstu",
+     1, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
+    {"a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+    /* The SPEC's example token digest: sha256("test"). */
+    {"test", 1, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+};
+
+static void test_vectors(void **state)
+{
+    (void)state;
+    for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
+        sq_sha256_ctx c;
+        unsigned char digest[SQ_SHA256_LEN];
+        char hex[65];
+        sq_sha256_init(&c);
+        for (size_t r = 0; r < vectors[v].repeat; r++)
+            sq_sha256_update(&c, vectors[v].input, strlen(vectors[v].input));
+        sq_sha256_final(&c, digest);
+        sq_sha256_hex(digest, hex);
+        assert_string_equal(hex, vectors[v].hex);
+    }
+}
+
+/* Any split of the input into pieces gives the one-call digest (block boundaries 55/56/64). */
+static void test_pieces(void **state)
+{
+    (void)state;
+    unsigned char data[300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 7 + 3);
+    for (size_t len = 0; len <= sizeof data; len++) {
+        unsigned char whole[SQ_SHA256_LEN], pieces[SQ_SHA256_LEN];
+        sq_sha256(data, len, whole);
+        for (size_t cut = 0; cut <= len; cut += 13) {
+            sq_sha256_ctx c;
+            sq_sha256_init(&c);
+            sq_sha256_update(&c, data, cut);
+            sq_sha256_update(&c, data + cut, len - cut);
+            sq_sha256_final(&c, pieces);
+            assert_memory_equal(whole, pieces, SQ_SHA256_LEN);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_pieces),
+    };
+    return cmocka_run_group_tests_name("sha256", tests, NULL, NULL);
+}
