@@ -8,38 +8,142 @@
 
 #include "internal.h"
 
-/* Every statement the store runs, prepared once per connection by name. */
+/* The columns of a stream object, from `streams s`. The size is the stream's share of the
+ * messages table by row count (the table's row estimate); with one stream, the table's size. */
+#define STREAM_SELECT                                                                              \
+    "SELECT s.id, s.num, s.name, mc.n, cc.n, sz.size, sequin.iso(s.inserted_at), "                 \
+    "       sequin.iso(s.updated_at) "                                                             \
+    "  FROM sequin.streams s "                                                                     \
+    " CROSS JOIN LATERAL (SELECT count(*) AS n FROM sequin.messages m "                            \
+    "                      WHERE m.stream = s.num) mc "                                            \
+    " CROSS JOIN LATERAL (SELECT count(*) AS n FROM sequin.consumers c "                           \
+    "                      WHERE c.stream = s.num) cc "                                            \
+    " CROSS JOIN LATERAL (SELECT CASE WHEN mc.n = 0 THEN 0 "                                       \
+    "                                 WHEN t.reltuples > mc.n "                                    \
+    "                                 THEN (pg_total_relation_size(t.oid) * mc.n / t.reltuples) "  \
+    "                                      ::bigint "                                              \
+    "                                 ELSE pg_total_relation_size(t.oid) END AS size "             \
+    "                      FROM pg_class t WHERE t.oid = 'sequin.messages'::regclass) sz "
+
+/* The columns of a consumer object with its stats, from `consumers c` and `streams s`. */
+#define CONSUMER_SELECT                                                                            \
+    "SELECT c.id, c.name, s.id, c.stream, c.filter, c.ack_wait_ms, c.max_ack_pending, "            \
+    "       coalesce(c.max_deliver, 0), c.deliver_policy = 'new', c.managed_by = 'config', "       \
+    "       st.available, st.delivered, st.dead, "                                                 \
+    "       extract(epoch FROM now() - st.oldest_available)::float8, "                             \
+    "       sequin.iso(c.inserted_at), sequin.iso(c.updated_at) "                                  \
+    "  FROM sequin.consumers c JOIN sequin.streams s ON s.num = c.stream "                         \
+    " CROSS JOIN LATERAL sequin.consumer_stats(c.id) st "
+
+/* The message listing, in two orders, with and without a key range. The filter's regex is a
+ * scalar subquery so it is computed once per call even in a generic plan. */
+#define MESSAGE_LIST(range, order)                                                                 \
+    "SELECT " SQ_MESSAGE_COLS " FROM sequin.messages m JOIN sequin.streams s ON s.num = m.stream " \
+    " WHERE m.stream = $1 " range                                                                  \
+    "   AND ($2::text IS NULL OR m.key ~ (SELECT sequin.filter_regex($2))) "                       \
+    " ORDER BY m.seq " order " LIMIT $3"
+#define KEY_RANGE "AND m.key >= $4 AND m.key < $5 "
+
+/* Every statement the store runs, prepared once per connection by name. Parameters whose type
+ * is 0 are inferred by PostgreSQL (always sent as text). */
 static const struct {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned types[6];
+    unsigned types[8];
 } statements[] = {
+    /* streams */
     {"stream_num", "SELECT num FROM sequin.streams WHERE name = $1", 1, {SQ_OID_TEXT}},
+    {"stream_create",
+     "INSERT INTO sequin.streams (name) VALUES ($1) RETURNING id",
+     1,
+     {SQ_OID_TEXT}},
+    {"stream_get", STREAM_SELECT "WHERE s.name = $1 OR s.id::text = $1", 1, {SQ_OID_TEXT}},
+    {"stream_list", STREAM_SELECT "ORDER BY s.name", 0, {0}},
+    {"stream_delete",
+     "DELETE FROM sequin.streams WHERE name = $1 OR id::text = $1 RETURNING id",
+     1,
+     {SQ_OID_TEXT}},
+
+    /* messages */
     {"upsert",
      "SELECT sequin.upsert($1, $2, $3, $4)",
      4,
      {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_BYTEA_ARRAY}},
-    /* deliver_policy "new" starts both positions at the sequence's last value: messages
-     * upserted before the consumer existed are behind it. */
+    {"notify", "SELECT sequin.notify($1)", 1, {SQ_OID_INT4}},
+    {"message_list_asc", MESSAGE_LIST("", "ASC"), 3, {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4}},
+    {"message_list_desc", MESSAGE_LIST("", "DESC"), 3, {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4}},
+    {"message_range_asc",
+     MESSAGE_LIST(KEY_RANGE, "ASC"),
+     5,
+     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT}},
+    {"message_range_desc",
+     MESSAGE_LIST(KEY_RANGE, "DESC"),
+     5,
+     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT}},
+    {"message_get",
+     "SELECT " SQ_MESSAGE_COLS " FROM sequin.messages m JOIN sequin.streams s ON s.num = m.stream "
+     " WHERE m.stream = $1 AND m.key = $2",
+     2,
+     {SQ_OID_INT4, SQ_OID_TEXT}},
+    {"message_info",
+     "SELECT consumer_id, consumer_name, ack_id, state, deliver_count, "
+     "       sequin.iso(last_delivered_at), sequin.iso(not_visible_until) "
+     "  FROM sequin.message_info($1, $2)",
+     2,
+     {SQ_OID_INT4, SQ_OID_TEXT}},
+    {"message_delete", "SELECT sequin.delete_message($1, $2)", 2, {SQ_OID_INT4, SQ_OID_TEXT}},
+
+    /* consumers. deliver_policy "new" starts every position at the sequence's last value:
+     * messages upserted before the consumer existed are behind it. */
     {"consumer_create",
-     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms, max_deliver, "
-     "                              deliver_policy, cursor, scanned) "
-     "SELECT $1, $2, $3, sequin.filter_regex($3), $4, nullif($5, 0), $6, start, start "
-     "  FROM (SELECT CASE WHEN $6 = 'new' AND is_called THEN last_value ELSE 0 END AS start "
+     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms, max_ack_pending, "
+     "                              max_deliver, deliver_policy, cursor, scanned, start_seq) "
+     "SELECT $1, $2, $3, sequin.filter_regex($3), $4, $5, nullif($6, 0), $7, start, start, start "
+     "  FROM (SELECT CASE WHEN $7 = 'new' AND is_called THEN last_value ELSE 0 END AS start "
      "          FROM sequin.seq) s "
      "RETURNING id",
-     6,
-     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_TEXT}},
+     7,
+     {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_TEXT}},
+    {"consumer_get",
+     CONSUMER_SELECT "WHERE c.stream = $1 AND (c.name = $2 OR c.id::text = $2)",
+     2,
+     {SQ_OID_INT4, SQ_OID_TEXT}},
+    {"consumer_list", CONSUMER_SELECT "WHERE c.stream = $1 ORDER BY c.name", 1, {SQ_OID_INT4}},
+    {"consumer_edit",
+     "UPDATE sequin.consumers "
+     "   SET ack_wait_ms = coalesce($2, ack_wait_ms), "
+     "       max_ack_pending = coalesce($3, max_ack_pending), "
+     "       max_deliver = CASE WHEN $4 IS NULL THEN max_deliver ELSE nullif($4, 0) END, "
+     "       updated_at = now() "
+     " WHERE id = $1 RETURNING id",
+     4,
+     {SQ_OID_UUID, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_INT4}},
+    {"consumer_delete",
+     "DELETE FROM sequin.consumers WHERE id = $1 RETURNING id",
+     1,
+     {SQ_OID_UUID}},
     {"receive",
-     "SELECT ack_id, key, seq, deliver_count FROM sequin.receive($1, $2)",
+     "SELECT ack_id, deliver_count, key, (SELECT s.id FROM sequin.streams s "
+     "         JOIN sequin.consumers c ON c.stream = s.num WHERE c.id = $1), "
+     "       data, encode(data_hash, 'hex'), seq, sequin.iso(inserted_at), "
+     "       sequin.iso(updated_at) "
+     "  FROM sequin.receive($1, $2) ORDER BY seq",
      2,
      {SQ_OID_UUID, SQ_OID_INT4}},
+    {"consumer_messages",
+     "SELECT ack_id, state, deliver_count, sequin.iso(last_delivered_at), "
+     "       sequin.iso(not_visible_until), key, (SELECT s.id FROM sequin.streams s "
+     "         JOIN sequin.consumers c ON c.stream = s.num WHERE c.id = $1), "
+     "       data, encode(data_hash, 'hex'), seq, sequin.iso(inserted_at), "
+     "       sequin.iso(updated_at) "
+     "  FROM sequin.consumer_messages($1, $2, (SELECT sequin.filter_regex($3)), $4)",
+     4,
+     {SQ_OID_UUID, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4}},
     {"ack", "SELECT sequin.ack($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
     {"nack", "SELECT sequin.nack($1, $2, $3)", 3, {SQ_OID_UUID, SQ_OID_UUID_ARRAY, SQ_OID_INT4}},
     {"extend", "SELECT sequin.extend($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
     {"redrive", "SELECT sequin.redrive($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
-    {"message_delete", "SELECT sequin.delete_message($1, $2)", 2, {SQ_OID_INT4, SQ_OID_TEXT}},
 };
 
 int sq_store_fail(const sq_store *s, const PGresult *r, char *err, size_t errlen, const char *fmt,
@@ -123,16 +227,117 @@ void sq_store_close(sq_store *s)
     free(s);
 }
 
-int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen)
+PGresult *sq_store_query(sq_store *s, const char *name, int n, const char *const *values, char *err,
+                         size_t errlen)
 {
-    PGresult *r = PQexecPrepared(s->conn, "stream_num", 1, &name, NULL, NULL, 0);
+    PGresult *r = PQexecPrepared(s->conn, name, n, values, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    sq_store_fail(s, r, err, errlen, "%s failed", name);
+    PQclear(r);
+    return NULL;
+}
+
+bool sq_store_is_unique_violation(const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return state != NULL && strcmp(state, "23505") == 0;
+}
+
+/* ---- reading rows ----------------------------------------------------------------------- */
+
+const char *sq_row_text(sq_row *w)
+{
+    int col = w->col++;
+    if (PQgetisnull(w->r, w->row, col))
+        return NULL;
+    char *copy = sq_arena_strndup(w->arena, PQgetvalue(w->r, w->row, col),
+                                  (size_t)PQgetlength(w->r, w->row, col));
+    if (copy == NULL)
+        w->oom = true;
+    return copy;
+}
+
+long long sq_row_int(sq_row *w)
+{
+    int col = w->col++;
+    return PQgetisnull(w->r, w->row, col) ? 0 : strtoll(PQgetvalue(w->r, w->row, col), NULL, 10);
+}
+
+double sq_row_double(sq_row *w)
+{
+    int col = w->col++;
+    return PQgetisnull(w->r, w->row, col) ? -1 : strtod(PQgetvalue(w->r, w->row, col), NULL);
+}
+
+bool sq_row_bool(sq_row *w)
+{
+    int col = w->col++;
+    return PQgetvalue(w->r, w->row, col)[0] == 't';
+}
+
+void sq_row_id(sq_row *w, char id[37])
+{
+    int col = w->col++;
+    snprintf(id, 37, "%s", PQgetvalue(w->r, w->row, col));
+}
+
+void sq_row_message(sq_row *w, sq_message *m)
+{
+    m->key = sq_row_text(w);
+    m->stream_id = sq_row_text(w);
+    m->data_len = (size_t)PQgetlength(w->r, w->row, w->col);
+    m->data = sq_row_text(w);
+    m->data_hash = sq_row_text(w);
+    m->seq = sq_row_int(w);
+    m->inserted_at = sq_row_text(w);
+    m->updated_at = sq_row_text(w);
+}
+
+void sq_row_pair_info(sq_row *w, sq_pair_info *i)
+{
+    i->ack_id = sq_row_text(w);
+    i->state = sq_row_text(w);
+    i->deliver_count = (int)sq_row_int(w);
+    i->last_delivered_at = sq_row_text(w);
+    i->not_visible_until = sq_row_text(w);
+}
+
+int sq_store_read_list(PGresult *r, size_t size, sq_row_reader read, void *out, size_t *count,
+                       sq_arena *arena, char *err, size_t errlen)
+{
+    if (r == NULL)
+        return SQ_ERR;
+    size_t n = (size_t)PQntuples(r);
+    char *items = sq_arena_calloc(arena, n, size);
+    sq_row w = {r, 0, 0, arena, items == NULL};
+    for (size_t i = 0; i < n && !w.oom; i++) {
+        w.row = (int)i, w.col = 0;
+        read(&w, items + i * size);
+    }
+    PQclear(r);
+    if (w.oom)
+        return sq_store_fail(NULL, NULL, err, errlen, "out of memory");
+    memcpy(out, &items, sizeof items);
+    *count = n;
+    return SQ_OK;
+}
+
+int sq_store_read_one(PGresult *r, sq_row_reader read, void *item, sq_arena *arena,
+                      const char *what, const char *name, char *err, size_t errlen)
+{
+    if (r == NULL)
+        return SQ_ERR;
     int rc = SQ_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = sq_store_fail(s, r, err, errlen, "looking up stream \"%s\" failed", name);
-    else if (PQntuples(r) == 0)
-        rc = sq_store_fail(NULL, NULL, err, errlen, "no stream named \"%s\"", name);
-    else
-        *num = atoi(PQgetvalue(r, 0, 0));
+    if (PQntuples(r) == 0) {
+        sq_store_fail(NULL, NULL, err, errlen, "no %s \"%s\"", what, name);
+        rc = SQ_STORE_NOT_FOUND;
+    } else {
+        sq_row w = {r, 0, 0, arena, false};
+        read(&w, item);
+        if (w.oom)
+            rc = sq_store_fail(NULL, NULL, err, errlen, "out of memory");
+    }
     PQclear(r);
     return rc;
 }

@@ -17,56 +17,9 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "pg_fixture.h"
 #include "sequin/buf.h"
 #include "sequin/store.h"
-
-struct fixture {
-    sq_store *store;
-    int stream;
-    char err[512];
-};
-
-static const char *url(void)
-{
-    const char *u = getenv("SEQUIN_TEST_DATABASE_URL");
-    if (u == NULL || *u == '\0')
-        fail_msg("SEQUIN_TEST_DATABASE_URL is not set: run through test/with-postgres");
-    return u;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    PGconn *c = PQconnectdb(url());
-    exec_ok(c, "DROP SCHEMA IF EXISTS sequin CASCADE");
-    size_t n = 0;
-    const sq_migration *list = sq_store_migrations(&n);
-    if (sq_store_migrate(c, list, n, f->err, sizeof f->err) < 0)
-        fail_msg("migrate: %s", f->err);
-    PQfinish(c);
-    if (sq_store_open(url(), &f->store, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("open: %s", f->err);
-    if (sq_store_stream_num(f->store, "default", &f->stream, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("stream: %s", f->err);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    sq_store_close(f->store);
-    free(f);
-    return 0;
-}
 
 static long long upsert1(struct fixture *f, const char *key, const char *data)
 {
@@ -77,12 +30,24 @@ static long long upsert1(struct fixture *f, const char *key, const char *data)
     return published;
 }
 
+/* Creates a consumer with these settings (max_ack_pending at its default) and returns its id. */
+static void consumer_full(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
+                          int max_deliver, bool deliver_new, char id[37])
+{
+    sq_consumer_settings set = {ack_wait_ms, 10000, max_deliver};
+    sq_consumer c;
+    sq_arena a = {0};
+    if (sq_store_consumer_create(f->store, f->stream, name, filter, &set, deliver_new, &c, &a,
+                                 f->err, sizeof f->err) != SQ_OK)
+        fail_msg("consumer %s: %s", name, f->err);
+    memcpy(id, c.id, 37);
+    sq_arena_free(&a);
+}
+
 static void consumer_max(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
                          int max_deliver, char id[37])
 {
-    if (sq_store_consumer_create(f->store, f->stream, name, filter, ack_wait_ms, max_deliver, false,
-                                 id, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("consumer %s: %s", name, f->err);
+    consumer_full(f, name, filter, ack_wait_ms, max_deliver, false, id);
 }
 
 static void consumer(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
@@ -128,10 +93,10 @@ static void test_guide_flow(void **state)
     long long last_seq = 0;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(receive(f, us, 1, d, &a), 1);
-        assert_string_equal(d[0].key, expect[i]);
-        assert_true(d[0].seq > last_seq); /* seq order */
+        assert_string_equal(d[0].message.key, expect[i]);
+        assert_true(d[0].message.seq > last_seq); /* seq order */
         assert_int_equal(d[0].deliver_count, 1);
-        last_seq = d[0].seq;
+        last_seq = d[0].message.seq;
     }
     assert_int_equal(receive(f, us, 1, d, &a), 0); /* "No messages available." */
     assert_int_equal(receive(f, us, 4, d, &a), 0);
@@ -161,7 +126,7 @@ static void test_batch_rules(void **state)
     assert_int_equal(upsert1(f, "k.one", "first"), 1);
 
     /* The worker's SHA-256 is PostgreSQL's: the stored digests match sha256(data). */
-    PGconn *c = PQconnectdb(url());
+    PGconn *c = pgt_connect();
     PGresult *r = PQexec(c, "SELECT count(*) FILTER (WHERE data_hash = sha256(convert_to(data, "
                             "'UTF8'))), count(*) FROM sequin.messages");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -187,7 +152,7 @@ static void test_changed_while_leased(void **state)
     upsert1(f, "doc.1", "v1");
     consumer(f, "c", "doc.*", 30000, id);
     assert_int_equal(receive(f, id, 4, d, &a), 1);
-    long long first_seq = d[0].seq;
+    long long first_seq = d[0].message.seq;
     char first_ack[37];
     memcpy(first_ack, d[0].ack_id, 37);
 
@@ -196,8 +161,8 @@ static void test_changed_while_leased(void **state)
 
     ack(f, id, first_ack);
     assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_string_equal(d[0].key, "doc.1");
-    assert_true(d[0].seq > first_seq); /* the newest data */
+    assert_string_equal(d[0].message.key, "doc.1");
+    assert_true(d[0].message.seq > first_seq); /* the newest data */
     ack(f, id, d[0].ack_id);
     assert_int_equal(receive(f, id, 4, d, &a), 0);
 
@@ -226,7 +191,7 @@ static void test_lease_expires(void **state)
     assert_int_equal(receive(f, id, 4, d, &a), 0);
     usleep(700 * 1000);
     assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_string_equal(d[0].key, "job.1");
+    assert_string_equal(d[0].message.key, "job.1");
     assert_int_equal(d[0].deliver_count, 2);
     sq_arena_free(&a);
 }
@@ -243,9 +208,9 @@ static void test_late_commit_not_skipped(void **state)
     char id[37];
     consumer(f, "watch", "late.>", 30000, id);
 
-    PGconn *slow = PQconnectdb(url());
-    exec_ok(slow, "BEGIN");
-    exec_ok(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')])");
+    PGconn *slow = pgt_connect();
+    pgt_exec(slow, "BEGIN");
+    pgt_exec(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')])");
 
     /* Higher seqs commit first and are received, many times, moving whatever can move. */
     char key[32];
@@ -253,15 +218,15 @@ static void test_late_commit_not_skipped(void **state)
         snprintf(key, sizeof key, "late.high_%d", i);
         upsert1(f, key, "y");
         assert_int_equal(receive(f, id, 8, d, &a), 1);
-        assert_string_equal(d[0].key, key);
+        assert_string_equal(d[0].message.key, key);
         ack(f, id, d[0].ack_id);
     }
     assert_int_equal(receive(f, id, 8, d, &a), 0);
 
-    exec_ok(slow, "COMMIT");
+    pgt_exec(slow, "COMMIT");
     PQfinish(slow);
     assert_int_equal(receive(f, id, 8, d, &a), 1);
-    assert_string_equal(d[0].key, "late.low");
+    assert_string_equal(d[0].message.key, "late.low");
     sq_arena_free(&a);
 }
 
@@ -277,7 +242,7 @@ static void receiver(const char *cid, int fd)
     char err[512];
     sq_arena a = {0};
     sq_delivery d[10];
-    if (sq_store_open(url(), &s, err, sizeof err) != SQ_OK)
+    if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
         _exit(2);
     for (int empty = 0; empty < 3;) {
         int n = 0;
@@ -286,7 +251,7 @@ static void receiver(const char *cid, int fd)
         empty = n == 0 ? empty + 1 : 0;
         for (int i = 0; i < n; i++) {
             char line[300];
-            int len = snprintf(line, sizeof line, "%s\n", d[i].key);
+            int len = snprintf(line, sizeof line, "%s\n", d[i].message.key);
             if (write(fd, line, (size_t)len) != len)
                 _exit(4);
         }
@@ -375,7 +340,7 @@ static void test_killed_receiver(void **state)
         sq_arena a = {0};
         sq_delivery d[10];
         int n = 0;
-        if (sq_store_open(url(), &s, err, sizeof err) != SQ_OK ||
+        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK ||
             sq_store_receive(s, id, 10, d, &n, &a, err, sizeof err) != SQ_OK || n != 10)
             _exit(2);
         if (write(ready[1], "x", 1) != 1)
@@ -523,14 +488,15 @@ static void test_consumer_created_during_upserts(void **state)
         KEYS = 300,
         ROUNDS = 4
     };
-    int go[2];
+    int go[2], done[2];
     assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
     pid_t writer = fork();
     if (writer == 0) {
         /* Four rounds over the same 300 keys, 10 per batch; round r writes "r". */
         sq_store *s;
         char err[512];
-        if (sq_store_open(url(), &s, err, sizeof err) != SQ_OK)
+        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
             _exit(2);
         for (int r = 0; r < ROUNDS; r++) {
             for (int i = 0; i < KEYS; i += 10) {
@@ -546,6 +512,11 @@ static void test_consumer_created_during_upserts(void **state)
                     _exit(3);
                 if (r == 1 && i == 150 && write(go[1], "x", 1) != 1)
                     _exit(4);
+                /* Rounds 2 and 3 must come after the consumers exist (the assertions on
+                 * "new" depend on it), even if this process outruns the test's. */
+                char created;
+                if (r == 2 && i == 0 && read(done[0], &created, 1) != 1)
+                    _exit(5);
             }
         }
         sq_store_close(s);
@@ -555,16 +526,15 @@ static void test_consumer_created_during_upserts(void **state)
     assert_int_equal(read(go[0], &c, 1), 1); /* the writer is halfway through round 1 */
     char all[37], fresh[37];
     consumer(f, "late_all", "race.*", 60000, all);
-    if (sq_store_consumer_create(f->store, f->stream, "late_new", "race.*", 60000, 0, true, fresh,
-                                 f->err, sizeof f->err) != SQ_OK)
-        fail_msg("consumer: %s", f->err);
+    consumer_full(f, "late_new", "race.*", 60000, 0, true, fresh);
+    assert_int_equal(write(done[1], "x", 1), 1);
     /* "all", received and acked while the writer goes on: each (key, seq) is delivered at
      * most once (so nothing comes again after its ack), and every key's final version is. */
     static long long seen[KEYS][ROUNDS + 1];
     memset(seen, 0, sizeof seen);
     sq_arena a = {0};
     sq_delivery d[100];
-    PGconn *c2 = PQconnectdb(url());
+    PGconn *c2 = pgt_connect();
     int writer_done = 0;
     for (int empty = 0; !writer_done || empty < 3;) {
         if (!writer_done) {
@@ -579,13 +549,13 @@ static void test_consumer_created_during_upserts(void **state)
         int n = receive(f, all, 100, d, &a);
         empty = n == 0 ? empty + 1 : 0;
         for (int i = 0; i < n; i++) {
-            int k = atoi(d[i].key + 5);
+            int k = atoi(d[i].message.key + 5);
             assert_true(k >= 0 && k < KEYS);
             for (int v = 0; v <= ROUNDS; v++) {
-                if (seen[k][v] == d[i].seq)
-                    fail_msg("%s seq %lld delivered twice", d[i].key, d[i].seq);
+                if (seen[k][v] == d[i].message.seq)
+                    fail_msg("%s seq %lld delivered twice", d[i].message.key, d[i].message.seq);
                 if (seen[k][v] == 0) {
-                    seen[k][v] = d[i].seq;
+                    seen[k][v] = d[i].message.seq;
                     break;
                 }
             }
@@ -624,23 +594,30 @@ static void test_consumer_created_during_upserts(void **state)
     sq_arena_free(&a);
     close(go[0]);
     close(go[1]);
+    close(done[0]);
+    close(done[1]);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_guide_flow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changed_while_leased, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lease_expires, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_late_commit_not_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_receivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_receiver, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nack_with_delay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_extend, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_consumer_created_during_upserts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guide_flow, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_rules, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_changed_while_leased, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expires, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_late_commit_not_skipped, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_receivers, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_receiver, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_nack_with_delay, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_extend, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_message, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_created_during_upserts, pgt_store_setup,
+                                        pgt_store_teardown),
     };
     return cmocka_run_group_tests_name("store_messages", tests, NULL, NULL);
 }

@@ -1,0 +1,567 @@
+/* The store's read and management side against a real PostgreSQL: streams, listing messages
+ * by filter, consumers' settings and stats, max_ack_pending, peek, per-message consumer
+ * info and the notify that wakes long polls. */
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "pg_fixture.h"
+#include "sequin/buf.h"
+#include "sequin/sha256.h"
+#include "sequin/store.h"
+
+static void upsert_in(struct fixture *f, int stream, const char *key, const char *data)
+{
+    sq_message_in m = {key, strlen(key), data, strlen(data)};
+    long long published;
+    if (sq_store_upsert(f->store, stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("upsert %s: %s", key, f->err);
+}
+
+static void upsert1(struct fixture *f, const char *key, const char *data)
+{
+    upsert_in(f, f->stream, key, data);
+}
+
+static sq_consumer make_consumer(struct fixture *f, const char *name, const char *filter,
+                                 int max_ack_pending, int max_deliver, bool deliver_new)
+{
+    sq_consumer_settings set = {30000, max_ack_pending, max_deliver};
+    sq_consumer c;
+    if (sq_store_consumer_create(f->store, f->stream, name, filter, &set, deliver_new, &c,
+                                 &f->arena, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("consumer %s: %s", name, f->err);
+    return c;
+}
+
+static int receive(struct fixture *f, const char *cid, int max, sq_delivery *out)
+{
+    int count = -1;
+    if (sq_store_receive(f->store, cid, max, out, &count, &f->arena, f->err, sizeof f->err) !=
+        SQ_OK)
+        fail_msg("receive: %s", f->err);
+    return count;
+}
+
+static size_t peek(struct fixture *f, const char *cid, const char *state, const char *filter,
+                   int limit, sq_consumer_message **out)
+{
+    size_t n = 0;
+    if (sq_store_consumer_messages(f->store, cid, state, filter, limit, out, &n, &f->arena, f->err,
+                                   sizeof f->err) != SQ_OK)
+        fail_msg("peek: %s", f->err);
+    return n;
+}
+
+static sq_consumer get_consumer(struct fixture *f, const char *name_or_id)
+{
+    sq_consumer c;
+    if (sq_store_consumer_get(f->store, f->stream, name_or_id, &c, &f->arena, f->err,
+                              sizeof f->err) != SQ_OK)
+        fail_msg("consumer get %s: %s", name_or_id, f->err);
+    return c;
+}
+
+static bool matches(const char *pattern, const char *text)
+{
+    regex_t re;
+    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+    bool ok = regexec(&re, text, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+#define ISO_UTC "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$"
+
+static void test_streams(void **state)
+{
+    struct fixture *f = *state;
+    sq_stream st, got;
+    sq_stream *list;
+    size_t n;
+    char id[37];
+
+    assert_int_equal(sq_store_stream_list(f->store, &list, &n, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].name, "default");
+
+    assert_int_equal(
+        sq_store_stream_create(f->store, "orders", &st, &f->arena, f->err, sizeof f->err), SQ_OK);
+    assert_string_equal(st.name, "orders");
+    assert_int_equal(strlen(st.id), 36);
+    assert_int_equal(st.message_count, 0);
+    assert_true(matches(ISO_UTC, st.inserted_at));
+    assert_int_equal(
+        sq_store_stream_create(f->store, "orders", &got, &f->arena, f->err, sizeof f->err),
+        SQ_STORE_CONFLICT);
+    assert_non_null(strstr(f->err, "exists"));
+
+    upsert_in(f, st.num, "a.1", "x");
+    upsert_in(f, st.num, "a.2", "y");
+    upsert_in(f, st.num, "a.3", "z");
+    sq_consumer_settings set = {30000, 10000, 0};
+    sq_consumer c;
+    assert_int_equal(sq_store_consumer_create(f->store, st.num, "c1", "a.>", &set, false, &c,
+                                              &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+
+    /* By name and by id, with stats. */
+    assert_int_equal(sq_store_stream_get(f->store, st.id, &got, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(got.name, "orders");
+    assert_int_equal(got.message_count, 3);
+    assert_int_equal(got.consumer_count, 1);
+    assert_true(got.storage_size > 0);
+    assert_int_equal(
+        sq_store_stream_get(f->store, "orders", &got, &f->arena, f->err, sizeof f->err), SQ_OK);
+    assert_string_equal(got.id, st.id);
+
+    assert_int_equal(sq_store_stream_list(f->store, &list, &n, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "default");
+    assert_string_equal(list[1].name, "orders");
+
+    /* Deleting takes the messages and consumers with it. */
+    assert_int_equal(sq_store_stream_delete(f->store, "orders", id, f->err, sizeof f->err), SQ_OK);
+    assert_string_equal(id, st.id);
+    assert_int_equal(
+        sq_store_stream_get(f->store, "orders", &got, &f->arena, f->err, sizeof f->err),
+        SQ_STORE_NOT_FOUND);
+    sq_message m;
+    assert_int_equal(
+        sq_store_message_get(f->store, st.num, "a.1", &m, &f->arena, f->err, sizeof f->err),
+        SQ_STORE_NOT_FOUND);
+    assert_int_equal(sq_store_stream_delete(f->store, st.id, id, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+}
+
+/* Lists `filter` (NULL: all) and checks the keys come out as `expect`, NULL-terminated. */
+static void expect_list(struct fixture *f, const char *filter, bool newest_first, int limit,
+                        const char *const *expect)
+{
+    sq_message_query q = {filter, newest_first, limit};
+    sq_message *list;
+    size_t n, want = 0;
+    assert_int_equal(
+        sq_store_message_list(f->store, f->stream, &q, &list, &n, &f->arena, f->err, sizeof f->err),
+        SQ_OK);
+    while (expect[want] != NULL)
+        want++;
+    if (n != want)
+        fail_msg("filter %s: %zu messages, expected %zu", filter ? filter : "(none)", n, want);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(list[i].key, expect[i]);
+}
+
+static void test_message_list_and_get(void **state)
+{
+    struct fixture *f = *state;
+    upsert1(f, "orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}");
+    upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}");
+    upsert1(f, "orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}");
+    upsert1(f, "orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}");
+    upsert1(f, "ordersx.us", "-");
+    upsert1(f, "other.x", "-");
+
+    const char *all[] = {"orders.us.cus_a.order_1",
+                         "orders.eu.cus_b.order_2",
+                         "orders.us.cus_c.order_3",
+                         "orders.us.cus_a.order_4",
+                         "ordersx.us",
+                         "other.x",
+                         NULL};
+    expect_list(f, NULL, false, 100, all);
+    expect_list(f, ">", false, 100, all);
+    const char *newest[] = {"other.x", "ordersx.us", "orders.us.cus_a.order_4", NULL};
+    expect_list(f, NULL, true, 3, newest);
+    const char *us[] = {"orders.us.cus_a.order_1", "orders.us.cus_c.order_3",
+                        "orders.us.cus_a.order_4", NULL};
+    expect_list(f, "orders.us.>", false, 100, us);
+    const char *cus_a[] = {"orders.us.cus_a.order_4", "orders.us.cus_a.order_1", NULL};
+    expect_list(f, "orders.*.cus_a.*", true, 100, cus_a);
+    const char *literal[] = {"other.x", NULL};
+    expect_list(f, "other.x", false, 100, literal);
+    const char *none[] = {NULL};
+    expect_list(f, "orders.*", false, 100, none); /* token counts differ */
+    const char *first_wild[] = {"ordersx.us", NULL};
+    expect_list(f, "*.us", false, 100, first_wild);
+
+    /* One message: data, its SHA-256, timestamps in the API's form. */
+    sq_message m, later;
+    assert_int_equal(sq_store_message_get(f->store, f->stream, "orders.eu.cus_b.order_2", &m,
+                                          &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(m.data, "{\"product\": \"Pants\"}");
+    assert_int_equal(m.data_len, strlen(m.data));
+    char hex[SQ_SHA256_LEN * 2 + 1];
+    unsigned char digest[SQ_SHA256_LEN];
+    sq_sha256(m.data, m.data_len, digest);
+    sq_sha256_hex(digest, hex);
+    assert_string_equal(m.data_hash, hex);
+    assert_true(matches(ISO_UTC, m.inserted_at));
+    assert_true(matches(ISO_UTC, m.updated_at));
+    assert_int_equal(strlen(m.stream_id), 36);
+
+    /* A change keeps inserted_at, moves updated_at and seq. */
+    usleep(2000);
+    upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}");
+    assert_int_equal(sq_store_message_get(f->store, f->stream, "orders.eu.cus_b.order_2", &later,
+                                          &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(later.inserted_at, m.inserted_at);
+    assert_true(strcmp(later.updated_at, m.updated_at) > 0);
+    assert_true(later.seq > m.seq);
+
+    assert_int_equal(sq_store_message_get(f->store, f->stream, "orders.none", &m, &f->arena, f->err,
+                                          sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+}
+
+static void test_consumer_settings_and_stats(void **state)
+{
+    struct fixture *f = *state;
+    upsert1(f, "job.1", "a");
+    upsert1(f, "job.2", "b");
+    upsert1(f, "other.1", "c");
+
+    sq_consumer c = make_consumer(f, "workers", "job.>", 100, 5, false);
+    assert_string_equal(c.name, "workers");
+    assert_string_equal(c.filter, "job.>");
+    assert_int_equal(c.settings.ack_wait_ms, 30000);
+    assert_int_equal(c.settings.max_ack_pending, 100);
+    assert_int_equal(c.settings.max_deliver, 5);
+    assert_false(c.deliver_new);
+    assert_false(c.managed_by_config);
+    assert_true(matches(ISO_UTC, c.inserted_at));
+    /* The backlog counts as available before any receive has read it. */
+    assert_int_equal(c.available, 2);
+    assert_int_equal(c.delivered, 0);
+    assert_true(c.oldest_available_age_s >= 0);
+
+    sq_consumer dup;
+    sq_consumer_settings set = {30000, 10, 0};
+    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "workers", "x.>", &set, false,
+                                              &dup, &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_CONFLICT);
+
+    sq_delivery d[4];
+    assert_int_equal(receive(f, c.id, 1, d), 1);
+    sq_consumer by_id = get_consumer(f, c.id);
+    assert_string_equal(by_id.name, "workers");
+    assert_int_equal(by_id.available, 1);
+    assert_int_equal(by_id.delivered, 1);
+    assert_int_equal(by_id.dead, 0);
+
+    /* Only the settings named change; max_deliver 0 lifts the limit. */
+    sq_consumer_settings change = {-1, -1, 0};
+    sq_consumer edited;
+    change.ack_wait_ms = 1500;
+    assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "workers", &change, false, &edited,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(edited.settings.ack_wait_ms, 1500);
+    assert_int_equal(edited.settings.max_ack_pending, 100);
+    assert_int_equal(edited.settings.max_deliver, 0);
+    assert_true(strcmp(edited.updated_at, c.updated_at) >= 0);
+
+    make_consumer(f, "another", "other.>", 10, 0, false);
+    sq_consumer *list;
+    size_t n;
+    assert_int_equal(
+        sq_store_consumer_list(f->store, f->stream, &list, &n, &f->arena, f->err, sizeof f->err),
+        SQ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "another");
+    assert_int_equal(list[0].available, 1);
+    assert_string_equal(list[1].name, "workers");
+
+    /* A consumer the config file declares is not the API's to change. */
+    PGconn *conn = pgt_connect();
+    pgt_exec(conn, "UPDATE sequin.consumers SET managed_by = 'config' WHERE name = 'another'");
+    PQfinish(conn);
+    char id[37];
+    assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "another", &change, false, &edited,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_CONFLICT);
+    assert_non_null(strstr(f->err, "config"));
+    assert_int_equal(
+        sq_store_consumer_delete(f->store, f->stream, "another", false, id, f->err, sizeof f->err),
+        SQ_STORE_CONFLICT);
+    assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "another", &change, true, &edited,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(edited.settings.ack_wait_ms, 1500);
+
+    assert_int_equal(
+        sq_store_consumer_delete(f->store, f->stream, "workers", false, id, f->err, sizeof f->err),
+        SQ_OK);
+    assert_string_equal(id, c.id);
+    assert_int_equal(sq_store_consumer_get(f->store, f->stream, "workers", &edited, &f->arena,
+                                           f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+    assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "workers", &change, false, &edited,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+}
+
+static void test_max_ack_pending(void **state)
+{
+    struct fixture *f = *state;
+    char key[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "w.%d", i);
+        upsert1(f, key, "x");
+    }
+    sq_consumer c = make_consumer(f, "narrow", "w.*", 3, 0, false);
+    sq_delivery d[10];
+    assert_int_equal(receive(f, c.id, 10, d), 3);
+    assert_int_equal(receive(f, c.id, 10, d), 0); /* the window is full */
+    const char *one = d[0].ack_id;
+    assert_int_equal(sq_store_ack(f->store, c.id, &one, 1, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(receive(f, c.id, 10, d), 1);
+    assert_string_equal(d[0].message.key, "w.3");
+}
+
+/* Several processes receiving at once, never acking: together they hold at most the window. */
+static void test_max_ack_pending_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    sq_message_in batch[200];
+    char keys[200][16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(keys[i], sizeof keys[i], "p.%03d", i);
+        batch[i] = (sq_message_in){keys[i], strlen(keys[i]), "x", 1};
+    }
+    long long published;
+    assert_int_equal(
+        sq_store_upsert(f->store, f->stream, batch, 200, &published, f->err, sizeof f->err), SQ_OK);
+    sq_consumer c = make_consumer(f, "window", "p.*", 7, 0, false);
+
+    enum {
+        PROCS = 4
+    };
+    pid_t kids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        kids[p] = fork();
+        assert_true(kids[p] >= 0);
+        if (kids[p] == 0) {
+            sq_store *s;
+            char err[256];
+            sq_arena a = {0};
+            sq_delivery d[3];
+            int got;
+            if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+                _exit(2);
+            for (int round = 0; round < 30; round++)
+                if (sq_store_receive(s, c.id, 3, d, &got, &a, err, sizeof err) != SQ_OK)
+                    _exit(3);
+            sq_store_close(s);
+            sq_arena_free(&a);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        assert_int_equal(waitpid(kids[p], &status, 0), kids[p]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    sq_consumer now = get_consumer(f, "window");
+    assert_int_equal(now.delivered, 7);
+}
+
+static void test_peek_by_state(void **state)
+{
+    struct fixture *f = *state;
+    upsert1(f, "job.1", "a");
+    upsert1(f, "job.2", "b");
+    upsert1(f, "job.3", "c");
+    upsert1(f, "job.4", "d");
+    upsert1(f, "else.1", "e");
+    sq_consumer c = make_consumer(f, "jobs", "job.>", 100, 1, false);
+    sq_consumer_message *m;
+
+    /* Nothing read yet: the backlog is available, without ack ids. */
+    assert_int_equal(peek(f, c.id, NULL, NULL, 100, &m), 4);
+    assert_string_equal(m[0].message.key, "job.1");
+    assert_string_equal(m[0].info.state, "available");
+    assert_null(m[0].info.ack_id);
+    assert_string_equal(m[3].message.data, "d");
+
+    sq_delivery d[2];
+    assert_int_equal(receive(f, c.id, 2, d), 2);
+    assert_int_equal(peek(f, c.id, "delivered", NULL, 100, &m), 2);
+    assert_string_equal(m[0].info.state, "delivered");
+    assert_string_equal(m[0].info.ack_id, d[0].ack_id);
+    assert_int_equal(m[0].info.deliver_count, 1);
+    assert_true(matches(ISO_UTC, m[0].info.not_visible_until));
+    assert_true(matches(ISO_UTC, m[0].info.last_delivered_at));
+
+    /* Changed under its lease: still held, newer data pending. */
+    upsert1(f, "job.1", "a2");
+    assert_int_equal(peek(f, c.id, "delivered", NULL, 100, &m), 2);
+    assert_string_equal(m[0].message.key, "job.2");
+    assert_string_equal(m[1].message.key, "job.1");
+    assert_string_equal(m[1].info.state, "pending_redelivery");
+    assert_string_equal(m[1].message.data, "a2");
+
+    /* A nack past max_deliver (1) makes it dead. */
+    const char *id2 = d[1].ack_id;
+    assert_int_equal(sq_store_nack(f->store, c.id, &id2, 1, 0, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(peek(f, c.id, "dead", NULL, 100, &m), 1);
+    assert_string_equal(m[0].message.key, "job.2");
+    assert_string_equal(m[0].info.state, "dead");
+
+    assert_int_equal(peek(f, c.id, "available", NULL, 100, &m), 2);
+    assert_string_equal(m[0].message.key, "job.3");
+    assert_string_equal(m[1].message.key, "job.4");
+    assert_int_equal(peek(f, c.id, "available", "job.4", 100, &m), 1);
+    assert_int_equal(peek(f, c.id, NULL, NULL, 2, &m), 2);
+}
+
+static void test_message_info(void **state)
+{
+    struct fixture *f = *state;
+    upsert1(f, "orders.us.1", "v1");
+    sq_consumer all = make_consumer(f, "all_orders", "orders.>", 100, 0, false);
+    make_consumer(f, "us_orders", "orders.us.>", 100, 0, false);
+    make_consumer(f, "eu_orders", "orders.eu.>", 100, 0, false);
+    make_consumer(f, "later", "orders.>", 100, 0, true); /* deliver_policy new */
+
+    sq_message m;
+    sq_consumer_pair *p;
+    size_t n;
+    assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
+                                           &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(m.data, "v1");
+    assert_int_equal(n, 2); /* eu does not match; "later" began after the message */
+    assert_string_equal(p[0].consumer_name, "all_orders");
+    assert_string_equal(p[0].info.state, "available");
+    assert_null(p[0].info.ack_id);
+    assert_string_equal(p[1].consumer_name, "us_orders");
+
+    sq_delivery d[1];
+    assert_int_equal(receive(f, all.id, 1, d), 1);
+    assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
+                                           &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(p[0].info.state, "delivered");
+    assert_string_equal(p[0].info.ack_id, d[0].ack_id);
+    assert_int_equal(p[0].info.deliver_count, 1);
+    const char *id = d[0].ack_id;
+    assert_int_equal(sq_store_ack(f->store, all.id, &id, 1, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
+                                           &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(p[0].info.state, "acked");
+    assert_string_equal(p[1].info.state, "available");
+
+    /* A change makes it due again everywhere, including for the consumer that began later. */
+    upsert1(f, "orders.us.1", "v2");
+    assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
+                                           &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(p[0].info.state, "available");
+    assert_string_equal(p[1].consumer_name, "later");
+
+    assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.none", &m, &p, &n,
+                                           &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+}
+
+static void test_receive_returns_the_message(void **state)
+{
+    struct fixture *f = *state;
+    upsert1(f, "doc.1", "{\"v\": 1}");
+    sq_consumer c = make_consumer(f, "docs", "doc.*", 100, 0, false);
+    sq_delivery d[1];
+    assert_int_equal(receive(f, c.id, 1, d), 1);
+    sq_stream st;
+    assert_int_equal(
+        sq_store_stream_get(f->store, "default", &st, &f->arena, f->err, sizeof f->err), SQ_OK);
+    assert_string_equal(d[0].message.stream_id, st.id);
+    assert_string_equal(d[0].message.data, "{\"v\": 1}");
+    char hex[SQ_SHA256_LEN * 2 + 1];
+    unsigned char digest[SQ_SHA256_LEN];
+    sq_sha256("{\"v\": 1}", 8, digest);
+    sq_sha256_hex(digest, hex);
+    assert_string_equal(d[0].message.data_hash, hex);
+    assert_true(matches(ISO_UTC, d[0].message.updated_at));
+}
+
+/* A delivery row whose message is gone (a fill racing a delete) must not block the queue. */
+static void test_orphan_row_does_not_block(void **state)
+{
+    struct fixture *f = *state;
+    upsert1(f, "o.1", "a");
+    upsert1(f, "o.2", "b");
+    upsert1(f, "o.3", "c");
+    sq_consumer c = make_consumer(f, "orph", "o.*", 100, 0, false);
+    sq_delivery d[1];
+    assert_int_equal(receive(f, c.id, 1, d), 1); /* the fill materialised all three */
+    PGconn *conn = pgt_connect();
+    pgt_exec(conn, "DELETE FROM sequin.messages WHERE key = 'o.2'");
+    assert_int_equal(receive(f, c.id, 1, d), 1);
+    assert_string_equal(d[0].message.key, "o.3");
+    PGresult *r = PQexec(conn, "SELECT count(*) FROM sequin.deliveries WHERE key = 'o.2'");
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    PQfinish(conn);
+}
+
+static void test_notify_reaches_listeners(void **state)
+{
+    struct fixture *f = *state;
+    PGconn *listener = pgt_connect();
+    pgt_exec(listener, "LISTEN sequin_stream");
+    assert_int_equal(sq_store_notify(f->store, f->stream, f->err, sizeof f->err), SQ_OK);
+    PGnotify *note = NULL;
+    for (int i = 0; i < 200 && note == NULL; i++) {
+        assert_int_equal(PQconsumeInput(listener), 1);
+        note = PQnotifies(listener);
+        if (note == NULL)
+            usleep(10000);
+    }
+    assert_non_null(note);
+    assert_string_equal(note->relname, "sequin_stream");
+    assert_int_equal(atoi(note->extra), f->stream);
+    PQfreemem(note);
+    PQfinish(listener);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_streams, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_message_list_and_get, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_settings_and_stats, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_max_ack_pending, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_max_ack_pending_concurrent, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_peek_by_state, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_message_info, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_receive_returns_the_message, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_row_does_not_block, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_reaches_listeners, pgt_store_setup,
+                                        pgt_store_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
