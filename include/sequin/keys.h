@@ -32,4 +32,8 @@ bool sq_filter_match(const char *filter, size_t flen, const char *key, size_t kl
 /* True if the filter has no wildcard, i.e. it matches exactly one key (itself). */
 bool sq_filter_is_literal(const char *filter, size_t len);
 
+/* A stream or consumer name (SPEC 3): 1 to 64 ASCII letters, digits or underscores. */
+#define SQ_NAME_MAX 64
+bool sq_name_is_valid(const char *name, size_t len);
+
 #endif

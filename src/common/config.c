@@ -700,19 +700,6 @@ static int parse_int(const char *s, long long *out)
     return 0;
 }
 
-static bool is_name(const char *s, size_t len)
-{
-    if (len == 0 || len > SQ_CONFIG_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_'))
-            return false;
-    }
-    return true;
-}
-
 static void *field(void *base, const sq_config_option *opt)
 {
     return (char *)base + opt->offset;
@@ -782,7 +769,7 @@ static int apply_option(loader *ld, const sq_config_option *opt, const char *lab
         const char *why = NULL;
         if (v->kind != NODE_SCALAR || is_null(v))
             return fail_node(ld, v, "%s must be a string, got %s", label, describe(q, v));
-        if (opt->type == SQ_CONFIG_NAME && !is_name(v->text, v->len))
+        if (opt->type == SQ_CONFIG_NAME && !sq_name_is_valid(v->text, v->len))
             return fail_node(ld, v, "%s must be 1..%d characters of a-z, A-Z, 0-9 and _, got %s",
                              label, SQ_CONFIG_NAME_MAX, describe(q, v));
         if (opt->type == SQ_CONFIG_FILTER && sq_filter_validate(v->text, v->len, &why) != 0) {

@@ -119,3 +119,16 @@ bool sq_filter_is_literal(const char *filter, size_t len)
 {
     return memchr(filter, '*', len) == NULL && memchr(filter, '>', len) == NULL;
 }
+
+bool sq_name_is_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > SQ_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
+    }
+    return true;
+}

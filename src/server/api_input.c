@@ -1,0 +1,475 @@
+/* The API's inputs: JSON bodies and query parameters checked against SPEC 3-4. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sequin/api_input.h"
+#include "sequin/json.h"
+#include "sequin/keys.h"
+
+enum {
+    MAX_BATCH = 10000,
+    MAX_IDS = 10000
+};
+
+/* ---- problems ------------------------------------------------------------------------------ */
+
+SQ_PRINTF(2, 3) static int bad(sq_api_problem *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->text, sizeof p->text, fmt, ap);
+    va_end(ap);
+    p->status = 400;
+    p->summary = p->text;
+    p->field = p->detail = NULL;
+    return SQ_ERR;
+}
+
+/* A 422 for `field`, whose rule is `detail`; both are copied into the problem. */
+static int invalid(sq_api_problem *p, const char *field, const char *detail)
+{
+    snprintf(p->field_text, sizeof p->field_text, "%s", field);
+    snprintf(p->detail_text, sizeof p->detail_text, "%s", detail);
+    snprintf(p->text, sizeof p->text, "invalid %s: %s", field, detail);
+    p->status = 422;
+    p->summary = p->text;
+    p->field = p->field_text;
+    p->detail = p->detail_text;
+    return SQ_ERR;
+}
+
+/* ---- JSON helpers -------------------------------------------------------------------------- */
+
+/* Parses `body` as one JSON object; the caller frees `doc` whatever this returns. */
+static int parse_object(sq_json *doc, const char *body, size_t len, sq_api_problem *p)
+{
+    sq_json_error e;
+    if (len == 0)
+        return bad(p, "the request needs a JSON body");
+    if (sq_json_parse(doc, body, len, 0, &e) != SQ_OK)
+        return bad(p, "malformed JSON: %s", e.text);
+    if (sq_json_type_of(doc, 0) != SQ_JSON_OBJECT)
+        return bad(p, "the body must be a JSON object");
+    return SQ_OK;
+}
+
+/* Refuses members other than `known` (a NULL-terminated list): a misspelt setting should
+ * not be silently ignored. */
+static int only_members(const sq_json *doc, int obj, const char *const *known, sq_api_problem *p)
+{
+    for (int k = sq_json_first(doc, obj); k >= 0; k = sq_json_next(doc, k)) {
+        bool ok = false;
+        for (size_t i = 0; known[i] != NULL && !ok; i++)
+            ok = sq_json_str_equals(doc, k, known[i], strlen(known[i])) == 1;
+        if (!ok) {
+            const char *raw;
+            size_t n;
+            if (sq_json_raw(doc, k, &raw, &n) != SQ_OK)
+                n = 0;
+            return bad(p, "unknown member %.*s", (int)(n > 64 ? 64 : n), raw);
+        }
+    }
+    return SQ_OK;
+}
+
+/* The value of member `name`, -1 when absent; a duplicated member is a 400. */
+static int member(const sq_json *doc, int obj, const char *name, int *tok, sq_api_problem *p)
+{
+    if (sq_json_lookup(doc, obj, name, tok) != SQ_OK)
+        return bad(p, "member \"%s\" appears more than once", name);
+    return SQ_OK;
+}
+
+/* An optional string member: `*out` NULL when absent. Wrong type: 400. */
+static int opt_string(const sq_json *doc, int obj, const char *name, sq_arena *arena,
+                      const char **out, size_t *len, sq_api_problem *p)
+{
+    int tok;
+    *out = NULL;
+    if (member(doc, obj, name, &tok, p) != SQ_OK)
+        return SQ_ERR;
+    if (tok < 0)
+        return SQ_OK;
+    if (sq_json_type_of(doc, tok) != SQ_JSON_STRING)
+        return bad(p, "\"%s\" must be a string", name);
+    if (sq_json_get_str_arena(doc, tok, arena, out, len) != SQ_OK)
+        return bad(p, "out of memory reading \"%s\"", name);
+    return SQ_OK;
+}
+
+/* An optional integer member within [lo, hi]; absent leaves `*out` as it is. `*is_null` (if
+ * not NULL) reports an explicit null, which is then allowed. */
+static int opt_int(const sq_json *doc, int obj, const char *name, long lo, long hi, int *out,
+                   bool *is_null, sq_api_problem *p)
+{
+    int tok;
+    if (member(doc, obj, name, &tok, p) != SQ_OK)
+        return SQ_ERR;
+    if (tok < 0)
+        return SQ_OK;
+    if (is_null != NULL && sq_json_is_null(doc, tok)) {
+        *is_null = true;
+        return SQ_OK;
+    }
+    int64_t v;
+    if (sq_json_type_of(doc, tok) != SQ_JSON_NUMBER || sq_json_get_int64(doc, tok, &v) != SQ_OK)
+        return bad(p, "\"%s\" must be an integer", name);
+    if (v < lo || v > hi) {
+        char rule[64];
+        snprintf(rule, sizeof rule, "must be between %ld and %ld", lo, hi);
+        return invalid(p, name, rule);
+    }
+    *out = (int)v;
+    return SQ_OK;
+}
+
+static const char NAME_RULE[] = "1 to 64 letters, digits or underscores";
+
+/* ---- bodies -------------------------------------------------------------------------------- */
+
+int sq_api_parse_upsert(const char *body, size_t len, size_t max_message_bytes, sq_arena *arena,
+                        sq_message_in **msgs, size_t *n, sq_api_problem *p)
+{
+    sq_json doc = {0};
+    int rc = SQ_ERR, arr;
+    static const char *const known[] = {"messages", NULL};
+    if (parse_object(&doc, body, len, p) != SQ_OK || only_members(&doc, 0, known, p) != SQ_OK ||
+        member(&doc, 0, "messages", &arr, p) != SQ_OK)
+        goto done;
+    if (arr < 0 || sq_json_type_of(&doc, arr) != SQ_JSON_ARRAY) {
+        bad(p, "the body needs \"messages\": an array of {\"key\", \"data\"}");
+        goto done;
+    }
+    int count = sq_json_count(&doc, arr);
+    if (count < 1 || count > MAX_BATCH) {
+        invalid(p, "messages", "holds 1 to 10000 messages");
+        goto done;
+    }
+    sq_message_in *out = sq_arena_calloc(arena, (size_t)count, sizeof *out);
+    if (out == NULL) {
+        bad(p, "out of memory");
+        goto done;
+    }
+    size_t i = 0;
+    static const char *const item_known[] = {"key", "data", NULL};
+    for (int it = sq_json_first(&doc, arr); it >= 0; it = sq_json_next(&doc, it), i++) {
+        char field[48];
+        const char *why;
+        if (sq_json_type_of(&doc, it) != SQ_JSON_OBJECT) {
+            bad(p, "messages[%zu] must be an object {\"key\", \"data\"}", i);
+            goto done;
+        }
+        if (only_members(&doc, it, item_known, p) != SQ_OK ||
+            opt_string(&doc, it, "key", arena, &out[i].key, &out[i].key_len, p) != SQ_OK ||
+            opt_string(&doc, it, "data", arena, &out[i].data, &out[i].data_len, p) != SQ_OK)
+            goto done;
+        if (out[i].key == NULL || out[i].data == NULL) {
+            bad(p, "messages[%zu] needs \"key\" and \"data\" (strings)", i);
+            goto done;
+        }
+        if (sq_key_validate(out[i].key, out[i].key_len, &why) != SQ_OK) {
+            bad(p, "messages[%zu].key is not a valid key: %s", i, why);
+            goto done;
+        }
+        snprintf(field, sizeof field, "messages[%zu].data", i);
+        if (out[i].data_len > max_message_bytes) {
+            invalid(p, field, "is larger than limits.max_message_bytes");
+            goto done;
+        }
+        if (memchr(out[i].data, '\0', out[i].data_len) != NULL) {
+            invalid(p, field, "must not contain U+0000");
+            goto done;
+        }
+    }
+    *msgs = out;
+    *n = (size_t)count;
+    rc = SQ_OK;
+done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+int sq_api_parse_stream(const char *body, size_t len, sq_arena *arena, const char **name,
+                        sq_api_problem *p)
+{
+    sq_json doc = {0};
+    size_t n = 0;
+    int rc = SQ_ERR;
+    static const char *const known[] = {"name", NULL};
+    if (parse_object(&doc, body, len, p) != SQ_OK || only_members(&doc, 0, known, p) != SQ_OK ||
+        opt_string(&doc, 0, "name", arena, name, &n, p) != SQ_OK)
+        goto done;
+    if (*name == NULL)
+        bad(p, "the body needs \"name\"");
+    else if (!sq_name_is_valid(*name, n))
+        invalid(p, "name", NAME_RULE);
+    else
+        rc = SQ_OK;
+done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+static const char *const consumer_members[] = {
+    "name",        "filter_key_pattern", "ack_wait_ms", "max_ack_pending",
+    "max_deliver", "deliver_policy",     NULL};
+
+/* The numeric settings of a create or edit body; absent ones keep their value in `s`. */
+static int parse_settings(const sq_json *doc, sq_consumer_settings *s, sq_api_problem *p)
+{
+    bool no_limit = false;
+    if (opt_int(doc, 0, "ack_wait_ms", 500, 3600000, &s->ack_wait_ms, NULL, p) != SQ_OK ||
+        opt_int(doc, 0, "max_ack_pending", 1, 1000000, &s->max_ack_pending, NULL, p) != SQ_OK ||
+        opt_int(doc, 0, "max_deliver", 1, 1000, &s->max_deliver, &no_limit, p) != SQ_OK)
+        return SQ_ERR;
+    if (no_limit)
+        s->max_deliver = 0;
+    return SQ_OK;
+}
+
+int sq_api_parse_consumer_create(const char *body, size_t len, sq_arena *arena,
+                                 sq_api_consumer *out, sq_api_problem *p)
+{
+    sq_json doc = {0};
+    size_t name_len = 0, filter_len = 0, policy_len = 0;
+    const char *policy = NULL, *why;
+    int rc = SQ_ERR;
+    *out = (sq_api_consumer){.settings = {30000, 10000, 0}};
+    if (parse_object(&doc, body, len, p) != SQ_OK ||
+        only_members(&doc, 0, consumer_members, p) != SQ_OK ||
+        opt_string(&doc, 0, "name", arena, &out->name, &name_len, p) != SQ_OK ||
+        opt_string(&doc, 0, "filter_key_pattern", arena, &out->filter, &filter_len, p) != SQ_OK ||
+        opt_string(&doc, 0, "deliver_policy", arena, &policy, &policy_len, p) != SQ_OK ||
+        parse_settings(&doc, &out->settings, p) != SQ_OK)
+        goto done;
+    if (out->name == NULL || out->filter == NULL) {
+        bad(p, "the body needs \"name\" and \"filter_key_pattern\"");
+        goto done;
+    }
+    if (!sq_name_is_valid(out->name, name_len)) {
+        invalid(p, "name", NAME_RULE);
+        goto done;
+    }
+    if (sq_filter_validate(out->filter, filter_len, &why) != SQ_OK) {
+        bad(p, "filter_key_pattern is not a valid filter: %s", why);
+        goto done;
+    }
+    if (policy != NULL && strcmp(policy, "all") != 0 && strcmp(policy, "new") != 0) {
+        invalid(p, "deliver_policy", "is \"all\" or \"new\"");
+        goto done;
+    }
+    out->deliver_new = policy != NULL && strcmp(policy, "new") == 0;
+    rc = SQ_OK;
+done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+int sq_api_parse_consumer_edit(const char *body, size_t len, sq_consumer_settings *changes,
+                               sq_api_problem *p)
+{
+    sq_json doc = {0};
+    int rc = SQ_ERR;
+    *changes = (sq_consumer_settings){-1, -1, -1};
+    if (parse_object(&doc, body, len, p) != SQ_OK ||
+        only_members(&doc, 0, consumer_members, p) != SQ_OK)
+        goto done;
+    /* The filter and the policy are fixed at creation (SPEC 3); the name is the consumer's
+     * identity. Naming them at all in an edit is refused, so a client learns it early. */
+    static const char *const fixed[] = {"name", "filter_key_pattern", "deliver_policy"};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(fixed); i++) {
+        int tok;
+        if (member(&doc, 0, fixed[i], &tok, p) != SQ_OK)
+            goto done;
+        if (tok >= 0) {
+            invalid(p, fixed[i], "cannot be changed; create a consumer with a new name");
+            goto done;
+        }
+    }
+    if (parse_settings(&doc, changes, p) != SQ_OK)
+        goto done;
+    rc = SQ_OK;
+done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+bool sq_api_is_uuid(const char *s, size_t len)
+{
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (dash ? c != '-' : !hex)
+            return false;
+    }
+    return true;
+}
+
+int sq_api_parse_ack_ids(const char *body, size_t len, bool allow_none, int *delay_ms,
+                         sq_arena *arena, const char ***ids, size_t *n, sq_api_problem *p)
+{
+    sq_json doc = {0};
+    int rc = SQ_ERR, arr;
+    static const char *const known[] = {"ack_ids", "delay_ms", NULL};
+    static const char *const known_plain[] = {"ack_ids", NULL};
+    *ids = NULL;
+    *n = 0;
+    if (parse_object(&doc, body, len, p) != SQ_OK ||
+        only_members(&doc, 0, delay_ms != NULL ? known : known_plain, p) != SQ_OK ||
+        member(&doc, 0, "ack_ids", &arr, p) != SQ_OK)
+        goto done;
+    if (delay_ms != NULL) {
+        *delay_ms = 0;
+        if (opt_int(&doc, 0, "delay_ms", 0, 3600000, delay_ms, NULL, p) != SQ_OK)
+            goto done;
+    }
+    if (arr < 0 && allow_none) {
+        rc = SQ_OK;
+        goto done;
+    }
+    if (arr < 0 || sq_json_type_of(&doc, arr) != SQ_JSON_ARRAY) {
+        bad(p, "the body needs \"ack_ids\": an array of ack ids");
+        goto done;
+    }
+    int count = sq_json_count(&doc, arr);
+    if (count < 1 || count > MAX_IDS) {
+        invalid(p, "ack_ids", "holds 1 to 10000 ack ids");
+        goto done;
+    }
+    const char **out = sq_arena_calloc(arena, (size_t)count, sizeof *out);
+    if (out == NULL) {
+        bad(p, "out of memory");
+        goto done;
+    }
+    size_t i = 0;
+    for (int it = sq_json_first(&doc, arr); it >= 0; it = sq_json_next(&doc, it), i++) {
+        size_t l = 0;
+        if (sq_json_type_of(&doc, it) != SQ_JSON_STRING ||
+            sq_json_get_str_arena(&doc, it, arena, &out[i], &l) != SQ_OK ||
+            !sq_api_is_uuid(out[i], l)) {
+            bad(p, "ack_ids[%zu] is not an ack id (a UUID)", i);
+            goto done;
+        }
+    }
+    *ids = out;
+    *n = (size_t)count;
+    rc = SQ_OK;
+done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+/* ---- query parameters ---------------------------------------------------------------------- */
+
+/* A decimal integer query value within [lo, hi]. */
+static int query_int(sq_http_slice name, sq_http_slice value, long lo, long hi, int *out,
+                     sq_api_problem *p)
+{
+    long v = 0;
+    bool ok = value.len > 0 && value.len <= 9;
+    for (size_t i = 0; ok && i < value.len; i++) {
+        ok = value.p[i] >= '0' && value.p[i] <= '9';
+        v = v * 10 + (value.p[i] - '0');
+    }
+    if (!ok || v < lo || v > hi)
+        return bad(p, "query parameter %.*s must be an integer from %ld to %ld", (int)name.len,
+                   name.p, lo, hi);
+    *out = (int)v;
+    return SQ_OK;
+}
+
+static bool slice_is(sq_http_slice s, const char *lit)
+{
+    return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
+int sq_api_parse_receive_query(sq_http_slice query, sq_api_receive *out, sq_api_problem *p)
+{
+    sq_http_slice name, value;
+    *out = (sq_api_receive){1, 0};
+    while (sq_http_query_next(&query, &name, &value)) {
+        if (slice_is(name, "batch_size")) {
+            if (query_int(name, value, 1, 1000, &out->batch_size, p) != SQ_OK)
+                return SQ_ERR;
+        } else if (slice_is(name, "wait_for")) {
+            if (query_int(name, value, 0, 60000, &out->wait_for_ms, p) != SQ_OK)
+                return SQ_ERR;
+        } else {
+            return bad(p, "unknown query parameter %.*s", (int)(name.len > 64 ? 64 : name.len),
+                       name.p);
+        }
+    }
+    return SQ_OK;
+}
+
+int sq_api_parse_receive_body(const char *body, size_t len, sq_api_receive *out, sq_api_problem *p)
+{
+    *out = (sq_api_receive){1, 0};
+    if (len == 0)
+        return SQ_OK; /* POST without a body: the defaults */
+    sq_json doc = {0};
+    static const char *const known[] = {"batch_size", "wait_for", NULL};
+    int rc = SQ_ERR;
+    if (parse_object(&doc, body, len, p) == SQ_OK && only_members(&doc, 0, known, p) == SQ_OK &&
+        opt_int(&doc, 0, "batch_size", 1, 1000, &out->batch_size, NULL, p) == SQ_OK &&
+        opt_int(&doc, 0, "wait_for", 0, 60000, &out->wait_for_ms, NULL, p) == SQ_OK)
+        rc = SQ_OK;
+    sq_json_free(&doc);
+    return rc;
+}
+
+/* A query value, percent-decoded into the arena. */
+static int query_text(sq_http_slice name, sq_http_slice value, sq_arena *arena, const char **out,
+                      sq_api_problem *p)
+{
+    char *buf = sq_arena_alloc(arena, value.len + 1);
+    size_t n = 0;
+    if (buf == NULL)
+        return bad(p, "out of memory");
+    if (sq_http_percent_decode(value.p, value.len, buf, &n) != SQ_OK)
+        return bad(p, "query parameter %.*s is not valid percent-encoding", (int)name.len, name.p);
+    buf[n] = '\0';
+    *out = buf;
+    return SQ_OK;
+}
+
+int sq_api_parse_listing(sq_http_slice query, bool consumer_messages, sq_arena *arena,
+                         sq_api_listing *out, sq_api_problem *p)
+{
+    sq_http_slice name, value;
+    const char *text = NULL, *why = NULL;
+    *out = (sq_api_listing){100, false, NULL, NULL};
+    while (sq_http_query_next(&query, &name, &value)) {
+        if (slice_is(name, "limit")) {
+            if (query_int(name, value, 1, 10000, &out->limit, p) != SQ_OK)
+                return SQ_ERR;
+        } else if (slice_is(name, "key_pattern")) {
+            if (query_text(name, value, arena, &text, p) != SQ_OK)
+                return SQ_ERR;
+            if (sq_filter_validate(text, strlen(text), &why) != SQ_OK)
+                return bad(p, "key_pattern is not a valid filter: %s", why);
+            out->key_pattern = text;
+        } else if (!consumer_messages && slice_is(name, "sort")) {
+            if (!slice_is(value, "seq_asc") && !slice_is(value, "seq_desc"))
+                return bad(p, "query parameter sort is seq_asc or seq_desc");
+            out->newest_first = slice_is(value, "seq_desc");
+        } else if (consumer_messages && slice_is(name, "state")) {
+            static const char *const states[] = {"available", "delivered", "dead"};
+            out->state = NULL;
+            for (size_t i = 0; i < SQ_ARRAY_LEN(states); i++)
+                if (slice_is(value, states[i]))
+                    out->state = states[i];
+            if (out->state == NULL)
+                return bad(p, "query parameter state is available, delivered or dead");
+        } else {
+            return bad(p, "unknown query parameter %.*s", (int)(name.len > 64 ? 64 : name.len),
+                       name.p);
+        }
+    }
+    return SQ_OK;
+}
