@@ -146,6 +146,12 @@ static void test_streams(void **state)
         SQ_STORE_NOT_FOUND);
     assert_int_equal(sq_store_stream_delete(f->store, st.id, id, f->err, sizeof f->err),
                      SQ_STORE_NOT_FOUND);
+    /* An upsert into a stream that is gone fails and stores nothing. */
+    sq_message_in late = {"a.9", 3, "x", 1};
+    long long published;
+    assert_int_equal(sq_store_upsert(f->store, st.num, &late, 1, &published, f->err, sizeof f->err),
+                     SQ_ERR);
+    assert_non_null(strstr(f->err, "no stream"));
 }
 
 /* Lists `filter` (NULL: all) and checks the keys come out as `expect`, NULL-terminated. */
@@ -309,6 +315,14 @@ static void test_consumer_settings_and_stats(void **state)
         sq_store_consumer_delete(f->store, f->stream, "workers", false, id, f->err, sizeof f->err),
         SQ_OK);
     assert_string_equal(id, c.id);
+    /* its delivery rows went with it */
+    conn = pgt_connect();
+    char q[128];
+    snprintf(q, sizeof q, "SELECT count(*) FROM sequin.deliveries WHERE consumer = '%s'", c.id);
+    PGresult *r = PQexec(conn, q);
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    PQfinish(conn);
     assert_int_equal(sq_store_consumer_get(f->store, f->stream, "workers", &edited, &f->arena,
                                            f->err, sizeof f->err),
                      SQ_STORE_NOT_FOUND);
