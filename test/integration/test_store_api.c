@@ -557,6 +557,53 @@ static void test_notify_reaches_listeners(void **state)
     PQfinish(listener);
 }
 
+/* Upserts racing on the same new keys: the plain insert of one waits for the other and falls
+ * back to the general path; no error, and each key is published once. */
+static void test_racing_new_keys(void **state)
+{
+    struct fixture *f = *state;
+    enum {
+        PROCS = 4,
+        KEYS = 50
+    };
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    for (int p = 0; p < PROCS; p++) {
+        pid_t kid = fork();
+        assert_true(kid >= 0);
+        if (kid == 0) {
+            sq_store *s;
+            char err[256], keys[KEYS][16];
+            sq_message_in batch[KEYS];
+            long long published = 0;
+            if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+                _exit(2);
+            for (int i = 0; i < KEYS; i++) {
+                int n = snprintf(keys[i], sizeof keys[i], "race.%02d", (i * 7 + p) % KEYS);
+                batch[i] = (sq_message_in){keys[i], (size_t)n, "same", 4};
+            }
+            if (sq_store_upsert(s, f->stream, batch, KEYS, &published, err, sizeof err) != SQ_OK)
+                _exit(3);
+            if (write(out[1], &published, sizeof published) != sizeof published)
+                _exit(4);
+            sq_store_close(s);
+            _exit(0);
+        }
+    }
+    long long total = 0;
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        long long one;
+        assert_true(wait(&status) > 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(read(out[0], &one, sizeof one), sizeof one);
+        total += one;
+    }
+    assert_int_equal(total, KEYS);
+    close(out[0]);
+    close(out[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +621,7 @@ int main(void)
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_orphan_row_does_not_block, pgt_store_setup,
                                         pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_racing_new_keys, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_notify_reaches_listeners, pgt_store_setup,
                                         pgt_store_teardown),
     };
