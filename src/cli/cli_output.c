@@ -1,0 +1,343 @@
+/* The sequin CLI's output: API answers as aligned tables and "key: value" blocks, and the
+ * server's errors as their summary. */
+#include "sequin/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sequin/json.h"
+
+/* One shown value: a label and where it is in an object ("stats.available"). */
+typedef struct field {
+    const char *label;
+    const char *path;
+} field;
+
+static const field stream_block[] = {
+    {"name", "name"},
+    {"id", "id"},
+    {"messages", "stats.message_count"},
+    {"consumers", "stats.consumer_count"},
+    {"storage_size", "stats.storage_size"},
+    {"inserted_at", "inserted_at"},
+    {"updated_at", "updated_at"},
+};
+static const field stream_cols[] = {
+    {"NAME", "name"},
+    {"MESSAGES", "stats.message_count"},
+    {"CONSUMERS", "stats.consumer_count"},
+    {"STORAGE", "stats.storage_size"},
+    {"CREATED", "inserted_at"},
+};
+static const field message_block[] = {
+    {"key", "key"},
+    {"seq", "seq"},
+    {"data", "data"},
+    {"data_hash", "data_hash"},
+    {"inserted_at", "inserted_at"},
+    {"updated_at", "updated_at"},
+};
+static const field message_cols[] = {
+    {"SEQ", "seq"},
+    {"KEY", "key"},
+    {"UPDATED", "updated_at"},
+    {"DATA", "data"},
+};
+static const field consumer_block[] = {
+    {"name", "name"},
+    {"id", "id"},
+    {"filter", "filter_key_pattern"},
+    {"deliver_policy", "deliver_policy"},
+    {"ack_wait_ms", "ack_wait_ms"},
+    {"max_ack_pending", "max_ack_pending"},
+    {"max_deliver", "max_deliver"},
+    {"managed_by", "managed_by"},
+    {"available", "stats.available"},
+    {"delivered", "stats.delivered"},
+    {"dead", "stats.dead"},
+    {"inserted_at", "inserted_at"},
+    {"updated_at", "updated_at"},
+};
+static const field consumer_cols[] = {
+    {"NAME", "name"},
+    {"FILTER", "filter_key_pattern"},
+    {"AVAILABLE", "stats.available"},
+    {"DELIVERED", "stats.delivered"},
+    {"DEAD", "stats.dead"},
+    {"ACK_WAIT_MS", "ack_wait_ms"},
+    {"MAX_ACK_PENDING", "max_ack_pending"},
+};
+static const field delivery_block[] = {
+    {"key", "message.key"},
+    {"seq", "message.seq"},
+    {"data", "message.data"},
+    {"ack_id", "ack_id"},
+};
+static const field peek_cols[] = {
+    {"SEQ", "message.seq"},
+    {"KEY", "message.key"},
+    {"STATE", "info.state"},
+    {"DELIVERIES", "info.deliver_count"},
+    {"NOT_VISIBLE_UNTIL", "info.not_visible_until"},
+    {"ACK_ID", "info.ack_id"},
+};
+
+/* The token at dotted `path` below `obj`, or -1. */
+static int at_path(const sq_json *doc, int obj, const char *path)
+{
+    int tok = obj;
+    while (tok >= 0 && *path != '\0') {
+        char seg[64];
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof seg)
+            return -1;
+        memcpy(seg, path, n);
+        seg[n] = '\0';
+        if (sq_json_lookup(doc, tok, seg, &tok) != SQ_OK)
+            return -1;
+        path += n + (path[n] == '.');
+    }
+    return tok;
+}
+
+/* A value as text in the arena: strings unescaped, null as "-", others as their JSON. */
+static const char *text_at(const sq_json *doc, int obj, const char *path, sq_arena *a)
+{
+    int tok = at_path(doc, obj, path);
+    const char *s = NULL;
+    size_t n = 0;
+    if (tok < 0)
+        return "";
+    if (sq_json_is_null(doc, tok))
+        return "-";
+    if (sq_json_type_of(doc, tok) == SQ_JSON_STRING)
+        return sq_json_get_str_arena(doc, tok, a, &s, NULL) == SQ_OK ? s : "";
+    if (sq_json_raw(doc, tok, &s, &n) != SQ_OK)
+        return "";
+    return sq_arena_strndup(a, s, n);
+}
+
+/* Display width: UTF-8 continuation bytes take no column. */
+static size_t width(const char *s)
+{
+    size_t w = 0;
+    for (; *s != '\0'; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+void sq_cli_print_table(FILE *out, const char *const *cells, size_t nrows, size_t ncols)
+{
+    size_t *w = calloc(ncols, sizeof *w);
+    if (w == NULL)
+        return;
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t c = 0; c < ncols; c++)
+            if (width(cells[r * ncols + c]) > w[c])
+                w[c] = width(cells[r * ncols + c]);
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < ncols; c++) {
+            const char *s = cells[r * ncols + c];
+            fputs(s, out);
+            if (c + 1 < ncols)
+                fprintf(out, "%*s", (int)(w[c] - width(s) + 2), "");
+        }
+        fputc('\n', out);
+    }
+    free(w);
+}
+
+/* A table cell on one line: control characters (a payload's newlines) become spaces. */
+static const char *one_line(char *s)
+{
+    for (char *p = s; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F)
+            *p = ' ';
+    return s;
+}
+
+static int print_rows(FILE *out, const sq_json *doc, int arr, const field *cols, size_t ncols,
+                      sq_arena *a, const char *empty)
+{
+    int n = sq_json_count(doc, arr);
+    if (n == 0) {
+        fprintf(out, "%s\n", empty);
+        return SQ_OK;
+    }
+    const char **cells = sq_arena_calloc(a, ((size_t)n + 1) * ncols, sizeof *cells);
+    if (cells == NULL)
+        return SQ_ERR;
+    for (size_t c = 0; c < ncols; c++)
+        cells[c] = cols[c].label;
+    size_t r = 1;
+    for (int it = sq_json_first(doc, arr); it >= 0; it = sq_json_next(doc, it), r++)
+        for (size_t c = 0; c < ncols; c++) {
+            char *s = sq_arena_strdup(a, text_at(doc, it, cols[c].path, a));
+            cells[r * ncols + c] = s != NULL ? one_line(s) : "";
+        }
+    sq_cli_print_table(out, cells, r, ncols);
+    return SQ_OK;
+}
+
+static void print_block(FILE *out, const sq_json *doc, int obj, const field *fields, size_t n,
+                        sq_arena *a)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(fields[i].label) > w)
+            w = strlen(fields[i].label);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = text_at(doc, obj, fields[i].path, a);
+        fprintf(out, "%s:%*s%s\n", fields[i].label, (int)(w - strlen(fields[i].label) + 1), "", v);
+    }
+}
+
+/*
+ * The object or array an answer carries. SPEC 4 wraps some answers in {"data": ...} and
+ * returns others bare; a message has a "data" member of its own, so an object with a "key"
+ * is taken as the message itself.
+ */
+static int payload(const sq_json *doc, bool want_array, bool is_message)
+{
+    int data = -1;
+    sq_json_type t = sq_json_type_of(doc, 0);
+    if (t == SQ_JSON_ARRAY)
+        return want_array ? 0 : -1;
+    if (t != SQ_JSON_OBJECT)
+        return -1;
+    if (is_message && at_path(doc, 0, "key") >= 0)
+        return 0;
+    if (sq_json_lookup(doc, 0, "data", &data) != SQ_OK || data < 0)
+        return want_array || is_message ? -1 : 0;
+    sq_json_type dt = sq_json_type_of(doc, data);
+    if (want_array)
+        return dt == SQ_JSON_ARRAY ? data : -1;
+    return dt == SQ_JSON_OBJECT ? data : -1;
+}
+
+#define BLOCK(f) f, SQ_ARRAY_LEN(f)
+
+int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, const char *body,
+                 size_t len)
+{
+    sq_json doc = {0};
+    sq_arena a = {0};
+    int rc = SQ_ERR;
+    if (kind == SQ_OUT_DONE) {
+        fprintf(out, "%s\n", done);
+        return SQ_OK;
+    }
+    if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
+        goto fail;
+    bool list = kind == SQ_OUT_STREAMS || kind == SQ_OUT_MESSAGES || kind == SQ_OUT_CONSUMERS ||
+                kind == SQ_OUT_DELIVERIES || kind == SQ_OUT_PEEK;
+    int p = payload(&doc, list, kind == SQ_OUT_MESSAGE);
+    if (p < 0)
+        goto fail;
+    rc = SQ_OK;
+    switch (kind) {
+    case SQ_OUT_STREAM:
+        print_block(out, &doc, p, BLOCK(stream_block), &a);
+        break;
+    case SQ_OUT_MESSAGE:
+        print_block(out, &doc, p, BLOCK(message_block), &a);
+        break;
+    case SQ_OUT_CONSUMER:
+        print_block(out, &doc, p, BLOCK(consumer_block), &a);
+        break;
+    case SQ_OUT_STREAMS:
+        rc = print_rows(out, &doc, p, BLOCK(stream_cols), &a, "No streams.");
+        break;
+    case SQ_OUT_MESSAGES:
+        rc = print_rows(out, &doc, p, BLOCK(message_cols), &a, "No messages.");
+        break;
+    case SQ_OUT_CONSUMERS:
+        rc = print_rows(out, &doc, p, BLOCK(consumer_cols), &a, "No consumers.");
+        break;
+    case SQ_OUT_PEEK:
+        rc = print_rows(out, &doc, p, BLOCK(peek_cols), &a, "No messages.");
+        break;
+    case SQ_OUT_DELIVERIES:
+        if (sq_json_count(&doc, p) == 0)
+            fputs("No messages available.\n", out);
+        for (int it = sq_json_first(&doc, p); it >= 0; it = sq_json_next(&doc, it)) {
+            if (it != sq_json_first(&doc, p))
+                fputc('\n', out);
+            print_block(out, &doc, it, BLOCK(delivery_block), &a);
+        }
+        break;
+    case SQ_OUT_PUBLISHED: {
+        const char *n = text_at(&doc, p, "published", &a);
+        fprintf(out, "Published %s message%s.\n", *n ? n : "?", strcmp(n, "1") == 0 ? "" : "s");
+        break;
+    }
+    case SQ_OUT_DONE:
+        break;
+    }
+fail:
+    if (rc != SQ_OK)
+        fprintf(err, "sequin: unexpected answer from the server: %.*s\n",
+                len > 200 ? 200 : (int)len, body);
+    sq_arena_free(&a);
+    sq_json_free(&doc);
+    return rc;
+}
+
+void sq_cli_print_error(FILE *err, long status, const char *body, size_t len)
+{
+    sq_json doc = {0};
+    sq_arena a = {0};
+    int summary = -1, errors = -1;
+    if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK ||
+        sq_json_lookup(&doc, 0, "summary", &summary) != SQ_OK || summary < 0) {
+        /* Not one of our error objects: a proxy's page, or an empty body. */
+        while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
+            len--;
+        fprintf(err, "error: HTTP %ld%s%.*s\n", status, len > 0 ? ": " : "",
+                len > 300 ? 300 : (int)len, body);
+        goto done;
+    }
+    fprintf(err, "error: %s\n", text_at(&doc, 0, "summary", &a));
+    if (sq_json_lookup(&doc, 0, "validation_errors", &errors) != SQ_OK || errors < 0 ||
+        sq_json_type_of(&doc, errors) != SQ_JSON_OBJECT)
+        goto done;
+    for (int k = sq_json_first(&doc, errors); k >= 0; k = sq_json_next(&doc, k)) {
+        const char *name = NULL;
+        int v = sq_json_member_value(&doc, k);
+        if (sq_json_get_str_arena(&doc, k, &a, &name, NULL) != SQ_OK)
+            continue;
+        if (sq_json_type_of(&doc, v) != SQ_JSON_ARRAY) {
+            fprintf(err, "  %s: %s\n", name, text_at(&doc, v, "", &a));
+            continue;
+        }
+        for (int e = sq_json_first(&doc, v); e >= 0; e = sq_json_next(&doc, e))
+            fprintf(err, "  %s: %s\n", name, text_at(&doc, e, "", &a));
+    }
+done:
+    sq_arena_free(&a);
+    sq_json_free(&doc);
+}
+
+int sq_cli_ack_ids(const char *body, size_t len, sq_arena *arena, const char ***ids)
+{
+    sq_json doc = {0};
+    int n = -1;
+    if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
+        goto done;
+    int p = payload(&doc, true, false);
+    int count = sq_json_count(&doc, p);
+    const char **out = count >= 0 ? sq_arena_calloc(arena, (size_t)count + 1, sizeof *out) : NULL;
+    if (out == NULL)
+        goto done;
+    n = 0;
+    for (int it = sq_json_first(&doc, p); it >= 0; it = sq_json_next(&doc, it)) {
+        const char *id = NULL;
+        int tok = at_path(&doc, it, "ack_id");
+        if (sq_json_get_str_arena(&doc, tok, arena, &id, NULL) == SQ_OK)
+            out[n++] = id;
+    }
+    *ids = out;
+done:
+    sq_json_free(&doc);
+    return n;
+}

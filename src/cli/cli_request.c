@@ -1,0 +1,747 @@
+/* The sequin CLI's commands as a table: argv to a parsed invocation, and an invocation to
+ * the HTTP request of SPEC 4 it stands for. Pure: no I/O, so every command is unit-tested. */
+#include "sequin/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sequin/json.h"
+#include "sequin/keys.h"
+
+/* ---- flags ----------------------------------------------------------------------------- */
+
+typedef struct opt_spec {
+    const char *name;    /* without the dashes */
+    bool takes_value;    /* false: a switch */
+    long lo, hi;         /* an integer in lo..hi when lo <= hi */
+    const char *choices; /* a value among these, space-separated, when not NULL */
+    const char *metavar; /* for the usage */
+} opt_spec;
+
+/* The ranges are SPEC 3 and 4's: out of range is a usage error before any request. */
+static const opt_spec opts[SQ_OPT_COUNT] = {
+    [SQ_OPT_CONTEXT] = {"context", true, 1, 0, NULL, "NAME"},
+    [SQ_OPT_AS_CURL] = {"as-curl", false, 1, 0, NULL, NULL},
+    [SQ_OPT_JSON] = {"json", false, 1, 0, NULL, NULL},
+    [SQ_OPT_HELP] = {"help", false, 1, 0, NULL, NULL},
+    [SQ_OPT_STREAM] = {"stream", true, 1, 0, NULL, "NAME"},
+    [SQ_OPT_FILTER] = {"filter", true, 1, 0, NULL, "PATTERN"},
+    [SQ_OPT_LAST] = {"last", true, 1, 10000, NULL, "N"},
+    [SQ_OPT_FIRST] = {"first", true, 1, 10000, NULL, "N"},
+    [SQ_OPT_LIMIT] = {"limit", true, 1, 10000, NULL, "N"},
+    [SQ_OPT_ACK_WAIT_MS] = {"ack-wait-ms", true, 500, 3600000, NULL, "MS"},
+    [SQ_OPT_MAX_ACK_PENDING] = {"max-ack-pending", true, 1, 1000000, NULL, "N"},
+    [SQ_OPT_MAX_DELIVER] = {"max-deliver", true, 1, 1000, NULL, "N"},
+    [SQ_OPT_DELIVER_POLICY] = {"deliver-policy", true, 1, 0, "all new", "all|new"},
+    [SQ_OPT_DEFAULTS] = {"defaults", false, 1, 0, NULL, NULL},
+    [SQ_OPT_BATCH_SIZE] = {"batch-size", true, 1, 1000, NULL, "N"},
+    [SQ_OPT_WAIT] = {"wait", true, 0, 60000, NULL, "MS"},
+    [SQ_OPT_NO_ACK] = {"no-ack", false, 1, 0, NULL, NULL},
+    [SQ_OPT_STATE] = {"state", true, 1, 0, "available delivered dead", "available|delivered|dead"},
+    [SQ_OPT_DELAY_MS] = {"delay-ms", true, 0, 3600000, NULL, "MS"},
+    [SQ_OPT_SERVER_URL] = {"server-url", true, 1, 0, NULL, "URL"},
+    [SQ_OPT_TOKEN] = {"token", true, 1, 0, NULL, "TOKEN"},
+    [SQ_OPT_SET_DEFAULT] = {"set-default", false, 1, 0, NULL, NULL},
+};
+
+#define F(o) (1u << (o))
+#define GLOBAL_FLAGS (F(SQ_OPT_CONTEXT) | F(SQ_OPT_AS_CURL) | F(SQ_OPT_JSON) | F(SQ_OPT_HELP))
+#define CONSUMER_SETTINGS                                                                          \
+    (F(SQ_OPT_ACK_WAIT_MS) | F(SQ_OPT_MAX_ACK_PENDING) | F(SQ_OPT_MAX_DELIVER))
+
+/* ---- the command table ----------------------------------------------------------------- */
+
+typedef int (*build_fn)(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                        size_t errlen);
+
+struct sq_cli_command {
+    const char *group, *name;
+    const char *args_usage; /* positional arguments, for the usage */
+    int min_args, max_args; /* max_args -1: any number */
+    unsigned flags;         /* accepted beyond the global ones */
+    build_fn build;         /* NULL: a local command (contexts) */
+    const char *summary;
+};
+
+static int build_message_upsert(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_message_get(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_message_ls(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_message_rm(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_ls(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_info(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_edit(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_rm(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_receive(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_ack(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_consumer_peek(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_stream_ls(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_stream_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_stream_info(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_stream_rm(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+
+#define STREAM F(SQ_OPT_STREAM)
+static const sq_cli_command commands[] = {
+    {"message", "upsert", "KEY DATA", 2, 2, STREAM, build_message_upsert,
+     "insert or replace the message KEY"},
+    {"message", "get", "KEY", 1, 1, STREAM, build_message_get, "show one message"},
+    {"message", "ls", "", 0, 0, STREAM | F(SQ_OPT_FILTER) | F(SQ_OPT_LAST) | F(SQ_OPT_FIRST),
+     build_message_ls, "list messages (oldest first; --last N for the newest)"},
+    {"message", "rm", "KEY", 1, 1, STREAM, build_message_rm, "delete a message"},
+    {"consumer", "add", "NAME", 1, 1,
+     STREAM | F(SQ_OPT_FILTER) | CONSUMER_SETTINGS | F(SQ_OPT_DELIVER_POLICY) | F(SQ_OPT_DEFAULTS),
+     build_consumer_add, "create a consumer (prompts for unset settings on a terminal)"},
+    {"consumer", "ls", "", 0, 0, STREAM, build_consumer_ls, "list consumers"},
+    {"consumer", "info", "NAME", 1, 1, STREAM, build_consumer_info, "show a consumer"},
+    {"consumer", "edit", "NAME", 1, 1, STREAM | CONSUMER_SETTINGS, build_consumer_edit,
+     "change a consumer's numeric settings"},
+    {"consumer", "rm", "NAME", 1, 1, STREAM, build_consumer_rm, "delete a consumer"},
+    {"consumer", "receive", "NAME", 1, 1,
+     STREAM | F(SQ_OPT_BATCH_SIZE) | F(SQ_OPT_WAIT) | F(SQ_OPT_NO_ACK), build_consumer_receive,
+     "receive messages and ack them (--no-ack leaves them leased)"},
+    {"consumer", "ack", "NAME ACK_ID...", 2, -1, STREAM, build_consumer_ack,
+     "ack received messages"},
+    {"consumer", "nack", "NAME ACK_ID...", 2, -1, STREAM | F(SQ_OPT_DELAY_MS), build_consumer_ack,
+     "make received messages available again (after --delay-ms)"},
+    {"consumer", "peek", "NAME", 1, 1,
+     STREAM | F(SQ_OPT_STATE) | F(SQ_OPT_FILTER) | F(SQ_OPT_LIMIT), build_consumer_peek,
+     "list a consumer's messages and their delivery state without receiving"},
+    {"stream", "ls", "", 0, 0, 0, build_stream_ls, "list streams"},
+    {"stream", "add", "NAME", 1, 1, 0, build_stream_add, "create a stream"},
+    {"stream", "info", "NAME", 1, 1, 0, build_stream_info, "show a stream"},
+    {"stream", "rm", "NAME", 1, 1, 0, build_stream_rm,
+     "delete a stream with its messages and consumers"},
+    {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
+     NULL, "save a server URL (and token) under NAME"},
+    {"context", "ls", "", 0, 0, 0, NULL, "list contexts (* marks the default)"},
+    {"context", "select", "NAME", 1, 1, 0, NULL, "make NAME the default context"},
+    {"context", "rm", "NAME", 1, 1, 0, NULL, "delete a context"},
+};
+
+SQ_PRINTF(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return SQ_ERR;
+}
+
+/* ---- parsing --------------------------------------------------------------------------- */
+
+static bool is_choice(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *p = choices; *p != '\0';) {
+        size_t w = strcspn(p, " ");
+        if (w == n && memcmp(p, v, n) == 0)
+            return true;
+        p += w;
+        p += *p == ' ';
+    }
+    return false;
+}
+
+/* A decimal integer, digits only, within the flag's range. */
+static int check_value(const opt_spec *o, const char *v, char *err, size_t errlen)
+{
+    if (o->choices != NULL && !is_choice(o->choices, v))
+        return fail(err, errlen, "--%s must be one of %s, not \"%s\"", o->name, o->metavar, v);
+    if (o->lo > o->hi)
+        return SQ_OK;
+    bool digits = *v != '\0' && strspn(v, "0123456789") == strlen(v);
+    errno = 0;
+    long n = digits ? strtol(v, NULL, 10) : 0;
+    if (!digits || errno != 0 || n < o->lo || n > o->hi)
+        return fail(err, errlen, "--%s must be an integer from %ld to %ld, not \"%s\"", o->name,
+                    o->lo, o->hi, v);
+    return SQ_OK;
+}
+
+static const sq_cli_command *find_command(const char *group, const char *name)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].group, group) == 0 && strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static bool group_exists(const char *group)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].group, group) == 0)
+            return true;
+    return false;
+}
+
+/* Reads one `--name[=value]` at argv[*i]; the value may be the next argument. */
+static int parse_flag(int argc, char **argv, int *i, sq_cli_invocation *inv, char *err,
+                      size_t errlen)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    for (int o = 0; o < SQ_OPT_COUNT; o++) {
+        if (strlen(opts[o].name) != n || memcmp(opts[o].name, arg, n) != 0)
+            continue;
+        const char *v = "";
+        if (opts[o].takes_value) {
+            if (eq != NULL)
+                v = eq + 1;
+            else if (*i + 1 < argc)
+                v = argv[++*i];
+            else
+                return fail(err, errlen, "--%s needs a value", opts[o].name);
+            if (check_value(&opts[o], v, err, errlen) != SQ_OK)
+                return SQ_ERR;
+        } else if (eq != NULL) {
+            return fail(err, errlen, "--%s takes no value", opts[o].name);
+        }
+        inv->opt[o] = v;
+        return SQ_OK;
+    }
+    return fail(err, errlen, "unknown flag --%.*s", (int)n, arg);
+}
+
+int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_t errlen)
+{
+    *inv = (sq_cli_invocation){0};
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    int npos = 0;
+    bool flags_done = false, bad_flag = false;
+    if (pos == NULL)
+        return fail(err, errlen, "out of memory");
+    inv->args = pos;
+    inv->alloc = pos;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!flags_done && strcmp(a, "--") == 0) {
+            flags_done = true;
+        } else if (!flags_done && strcmp(a, "-h") == 0) {
+            inv->opt[SQ_OPT_HELP] = "";
+        } else if (!flags_done && a[0] == '-' && a[1] == '-') {
+            /* The first bad flag is the error; the command is still found, for its usage. */
+            if (!bad_flag && parse_flag(argc, argv, &i, inv, err, errlen) != SQ_OK)
+                bad_flag = true;
+        } else {
+            pos[npos++] = a;
+        }
+    }
+    if (npos == 0)
+        return bad_flag ? SQ_ERR : SQ_OK; /* no command: the caller prints the usage */
+    inv->group = pos[0];
+    if (!group_exists(pos[0])) {
+        inv->group = NULL;
+        return bad_flag ? SQ_ERR : fail(err, errlen, "unknown command \"%s\"", pos[0]);
+    }
+    if (npos < 2) {
+        if (bad_flag)
+            return SQ_ERR;
+        if (inv->opt[SQ_OPT_HELP] != NULL)
+            return SQ_OK;
+        return fail(err, errlen, "\"%s\" needs a subcommand", pos[0]);
+    }
+    inv->name = pos[1];
+    inv->cmd = find_command(pos[0], pos[1]);
+    if (inv->cmd == NULL)
+        return bad_flag ? SQ_ERR : fail(err, errlen, "unknown command \"%s %s\"", pos[0], pos[1]);
+    inv->args = pos + 2;
+    inv->nargs = npos - 2;
+    if (bad_flag)
+        return SQ_ERR;
+    if (inv->opt[SQ_OPT_HELP] != NULL)
+        return SQ_OK;
+    const sq_cli_command *c = inv->cmd;
+    if (inv->nargs < c->min_args)
+        return fail(err, errlen, "%s %s needs %s", c->group, c->name, c->args_usage);
+    if (c->max_args >= 0 && inv->nargs > c->max_args)
+        return fail(err, errlen, "%s %s: unexpected argument \"%s\"", c->group, c->name,
+                    inv->args[c->max_args]);
+    for (int o = 0; o < SQ_OPT_COUNT; o++)
+        if (inv->opt[o] != NULL && !((GLOBAL_FLAGS | c->flags) & F(o)))
+            return fail(err, errlen, "%s %s does not take --%s", c->group, c->name, opts[o].name);
+    if (inv->opt[SQ_OPT_LAST] != NULL && inv->opt[SQ_OPT_FIRST] != NULL)
+        return fail(err, errlen, "--last and --first exclude each other");
+    return SQ_OK;
+}
+
+void sq_cli_invocation_free(sq_cli_invocation *inv)
+{
+    free(inv->alloc);
+    *inv = (sq_cli_invocation){0};
+}
+
+bool sq_cli_is_remote(const sq_cli_invocation *inv)
+{
+    return inv->cmd != NULL && inv->cmd->build != NULL;
+}
+
+bool sq_cli_is(const sq_cli_invocation *inv, const char *group, const char *name)
+{
+    return inv->cmd != NULL && strcmp(inv->cmd->group, group) == 0 &&
+           strcmp(inv->cmd->name, name) == 0;
+}
+
+static void flag_usage(FILE *out, unsigned flags)
+{
+    for (int o = 0; o < SQ_OPT_COUNT; o++) {
+        if (!(flags & F(o)))
+            continue;
+        if (opts[o].takes_value)
+            fprintf(out, " [--%s %s]", opts[o].name, opts[o].metavar);
+        else
+            fprintf(out, " [--%s]", opts[o].name);
+    }
+}
+
+void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
+{
+    if (inv != NULL && inv->cmd != NULL) {
+        const sq_cli_command *c = inv->cmd;
+        fprintf(out, "usage: sequin %s %s%s%s", c->group, c->name, *c->args_usage ? " " : "",
+                c->args_usage);
+        flag_usage(out, c->flags);
+        fprintf(out, "\n  %s\n", c->summary);
+        return;
+    }
+    fputs("usage: sequin [--context NAME] [--as-curl] [--json] COMMAND [ARGS] [FLAGS]\n"
+          "\ncommands:\n",
+          out);
+    for (size_t i = 0; i < SQ_ARRAY_LEN(commands); i++) {
+        const sq_cli_command *c = &commands[i];
+        if (inv != NULL && inv->group != NULL && strcmp(inv->group, c->group) != 0)
+            continue;
+        char head[64];
+        snprintf(head, sizeof head, "%s %s %s", c->group, c->name, c->args_usage);
+        fprintf(out, "  %-32s %s\n", head, c->summary);
+    }
+    fputs("\n--stream NAME (default \"default\") selects the stream of message and consumer"
+          " commands.\nServer: --context NAME, else the default context, else $SEQUIN_URL and"
+          " $SEQUIN_TOKEN,\nelse " SQ_CLI_DEFAULT_URL ". See sequin(1).\n",
+          out);
+}
+
+/* ---- building requests ----------------------------------------------------------------- */
+
+/* Percent-encodes everything but RFC 3986's unreserved characters, so a key's '/', '?', '#'
+ * or '%' cannot change the route. */
+static int encode(sq_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        unsigned char c = *p;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~';
+        int rc =
+            plain ? sq_buf_putc(b, (char)c) : sq_buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+        if (rc != SQ_OK)
+            return SQ_ERR;
+    }
+    return SQ_OK;
+}
+
+/* Appends "/seg1/seg2..." (each encoded) to the path; a NULL ends the list. */
+static int path(sq_cli_request *req, ...)
+{
+    va_list ap;
+    int rc = SQ_OK;
+    va_start(ap, req);
+    for (const char *s = va_arg(ap, const char *); s != NULL && rc == SQ_OK;
+         s = va_arg(ap, const char *))
+        rc = sq_buf_putc(&req->path, '/') == SQ_OK ? encode(&req->path, s) : SQ_ERR;
+    va_end(ap);
+    return rc;
+}
+
+/* Appends "?name=value" or "&name=value" when value is not NULL. */
+static int query(sq_cli_request *req, const char *name, const char *value)
+{
+    if (value == NULL)
+        return SQ_OK;
+    char sep = memchr(req->path.data, '?', req->path.len) != NULL ? '&' : '?';
+    if (sq_buf_printf(&req->path, "%c%s=", sep, name) != SQ_OK)
+        return SQ_ERR;
+    return encode(&req->path, value);
+}
+
+static const char *stream_of(const sq_cli_invocation *inv)
+{
+    return inv->opt[SQ_OPT_STREAM] != NULL ? inv->opt[SQ_OPT_STREAM] : "default";
+}
+
+/* The path of the consumer named by the first argument, then `tail` segments. */
+static int consumer_path(const sq_cli_invocation *inv, sq_cli_request *req, const char *tail)
+{
+    return path(req, "api", "streams", stream_of(inv), "consumers", inv->args[0], tail, NULL);
+}
+
+static int check_key(const char *key, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (sq_key_validate(key, strlen(key), &why) != SQ_OK)
+        return fail(err, errlen, "invalid key \"%s\": %s", key, why);
+    return SQ_OK;
+}
+
+static int check_filter(const char *filter, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (filter != NULL && sq_filter_validate(filter, strlen(filter), &why) != SQ_OK)
+        return fail(err, errlen, "invalid filter \"%s\": %s", filter, why);
+    return SQ_OK;
+}
+
+static int check_name(const char *what, const char *name, char *err, size_t errlen)
+{
+    if (!sq_name_is_valid(name, strlen(name)))
+        return fail(err, errlen,
+                    "invalid %s name \"%s\": 1 to 64 ASCII letters, digits or underscores", what,
+                    name);
+    return SQ_OK;
+}
+
+/* Writes "name": N for an integer flag that is set (already range-checked by the parse). */
+static int write_int_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt o,
+                         const char *member)
+{
+    if (inv->opt[o] == NULL)
+        return SQ_OK;
+    if (sq_json_write_key(w, member) != SQ_OK)
+        return SQ_ERR;
+    return sq_json_write_int64(w, strtol(inv->opt[o], NULL, 10));
+}
+
+static int write_settings(sq_json_writer *w, const sq_cli_invocation *inv)
+{
+    int rc = write_int_opt(w, inv, SQ_OPT_ACK_WAIT_MS, "ack_wait_ms");
+    rc |= write_int_opt(w, inv, SQ_OPT_MAX_ACK_PENDING, "max_ack_pending");
+    rc |= write_int_opt(w, inv, SQ_OPT_MAX_DELIVER, "max_deliver");
+    return rc;
+}
+
+static int oom(char *err, size_t errlen)
+{
+    return fail(err, errlen, "out of memory");
+}
+
+/* The end of a builder that writes a body: the writer's verdict, then the path's. */
+static int finish_body(int rc, const sq_json_writer *w, int path_rc, char *err, size_t errlen)
+{
+    if (rc != SQ_OK || sq_json_writer_finish(w) != SQ_OK || path_rc != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_message_upsert(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                                size_t errlen)
+{
+    const char *key = inv->args[0], *data = inv->args[1];
+    if (check_key(key, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = (sq_json_write_begin_object(&w) || sq_json_write_key(&w, "messages") ||
+              sq_json_write_begin_array(&w) || sq_json_write_begin_object(&w) ||
+              sq_json_write_key(&w, "key") || sq_json_write_string(&w, key) ||
+              sq_json_write_key(&w, "data") || sq_json_write_string(&w, data) ||
+              sq_json_write_end_object(&w) || sq_json_write_end_array(&w) ||
+              sq_json_write_end_object(&w));
+    req->method = "POST";
+    req->output = SQ_OUT_PUBLISHED;
+    return finish_body(rc, &w, path(req, "api", "streams", stream_of(inv), "messages", NULL), err,
+                       errlen);
+}
+
+static int build_message_get(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                             size_t errlen)
+{
+    if (check_key(inv->args[0], err, errlen) != SQ_OK)
+        return SQ_ERR;
+    req->output = SQ_OUT_MESSAGE;
+    if (path(req, "api", "streams", stream_of(inv), "messages", inv->args[0], NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_message_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                            size_t errlen)
+{
+    const char *filter = inv->opt[SQ_OPT_FILTER];
+    if (check_filter(filter, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    const char *last = inv->opt[SQ_OPT_LAST], *first = inv->opt[SQ_OPT_FIRST];
+    req->output = SQ_OUT_MESSAGES;
+    if (path(req, "api", "streams", stream_of(inv), "messages", NULL) != SQ_OK ||
+        query(req, "sort",
+              last != NULL    ? "seq_desc"
+              : first != NULL ? "seq_asc"
+                              : NULL) ||
+        query(req, "limit", last != NULL ? last : first) != SQ_OK ||
+        query(req, "key_pattern", filter) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_message_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                            size_t errlen)
+{
+    if (build_message_get(inv, req, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    req->method = "DELETE";
+    req->output = SQ_OUT_DONE;
+    snprintf(req->done, sizeof req->done, "Deleted message %s.", inv->args[0]);
+    return SQ_OK;
+}
+
+static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                              size_t errlen)
+{
+    const char *name = inv->args[0], *filter = inv->opt[SQ_OPT_FILTER];
+    if (check_name("consumer", name, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (filter == NULL)
+        return fail(err, errlen, "consumer add needs --filter PATTERN (e.g. \"orders.us.>\")");
+    if (check_filter(filter, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
+             sq_json_write_string(&w, name) || sq_json_write_key(&w, "filter_key_pattern") ||
+             sq_json_write_string(&w, filter) || write_settings(&w, inv);
+    if (inv->opt[SQ_OPT_DELIVER_POLICY] != NULL)
+        rc |= sq_json_write_key(&w, "deliver_policy") ||
+              sq_json_write_string(&w, inv->opt[SQ_OPT_DELIVER_POLICY]);
+    rc |= sq_json_write_end_object(&w);
+    req->method = "POST";
+    req->output = SQ_OUT_CONSUMER;
+    return finish_body(rc, &w, path(req, "api", "streams", stream_of(inv), "consumers", NULL), err,
+                       errlen);
+}
+
+static int build_consumer_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                             size_t errlen)
+{
+    req->output = SQ_OUT_CONSUMERS;
+    if (path(req, "api", "streams", stream_of(inv), "consumers", NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_consumer_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                               size_t errlen)
+{
+    req->output = SQ_OUT_CONSUMER;
+    if (consumer_path(inv, req, NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_consumer_edit(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                               size_t errlen)
+{
+    if (inv->opt[SQ_OPT_ACK_WAIT_MS] == NULL && inv->opt[SQ_OPT_MAX_ACK_PENDING] == NULL &&
+        inv->opt[SQ_OPT_MAX_DELIVER] == NULL)
+        return fail(err, errlen,
+                    "consumer edit needs at least one of --ack-wait-ms, --max-ack-pending, "
+                    "--max-deliver");
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc =
+        sq_json_write_begin_object(&w) || write_settings(&w, inv) || sq_json_write_end_object(&w);
+    req->method = "PATCH";
+    req->output = SQ_OUT_CONSUMER;
+    return finish_body(rc, &w, consumer_path(inv, req, NULL), err, errlen);
+}
+
+static int build_consumer_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                             size_t errlen)
+{
+    req->method = "DELETE";
+    req->output = SQ_OUT_DONE;
+    snprintf(req->done, sizeof req->done, "Deleted consumer %s.", inv->args[0]);
+    if (consumer_path(inv, req, NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+/* POST with a body rather than GET with a query: a receive leases messages, so it is not
+ * a safe method, and a proxy must never replay it. */
+static int build_consumer_receive(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                                  size_t errlen)
+{
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "batch_size") ||
+             sq_json_write_int64(&w, inv->opt[SQ_OPT_BATCH_SIZE] != NULL
+                                         ? strtol(inv->opt[SQ_OPT_BATCH_SIZE], NULL, 10)
+                                         : 1) ||
+             write_int_opt(&w, inv, SQ_OPT_WAIT, "wait_for") || sq_json_write_end_object(&w);
+    req->method = "POST";
+    req->output = SQ_OUT_DELIVERIES;
+    req->wait_ms = inv->opt[SQ_OPT_WAIT] != NULL ? strtol(inv->opt[SQ_OPT_WAIT], NULL, 10) : 0;
+    return finish_body(rc, &w, consumer_path(inv, req, "receive"), err, errlen);
+}
+
+static int ack_body(sq_cli_request *req, const char *const *ids, size_t n, const char *delay)
+{
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "ack_ids") ||
+             sq_json_write_begin_array(&w);
+    for (size_t i = 0; i < n; i++)
+        rc |= sq_json_write_string(&w, ids[i]);
+    rc |= sq_json_write_end_array(&w);
+    if (delay != NULL)
+        rc |= sq_json_write_key(&w, "delay_ms") || sq_json_write_int64(&w, strtol(delay, NULL, 10));
+    rc |= sq_json_write_end_object(&w);
+    req->method = "POST";
+    req->output = SQ_OUT_DONE;
+    return rc != SQ_OK ? SQ_ERR : sq_json_writer_finish(&w);
+}
+
+static int build_consumer_ack(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                              size_t errlen)
+{
+    bool nack = strcmp(inv->cmd->name, "nack") == 0;
+    size_t n = (size_t)inv->nargs - 1;
+    if (ack_body(req, inv->args + 1, n, inv->opt[SQ_OPT_DELAY_MS]) != SQ_OK ||
+        consumer_path(inv, req, inv->cmd->name) != SQ_OK)
+        return oom(err, errlen);
+    snprintf(req->done, sizeof req->done, "%s %zu message%s.", nack ? "Nacked" : "Acked", n,
+             n == 1 ? "" : "s");
+    return SQ_OK;
+}
+
+int sq_cli_build_ack(const char *stream, const char *consumer, const char *const *ids, size_t n,
+                     sq_cli_request *req)
+{
+    *req = (sq_cli_request){.method = "GET"};
+    if (ack_body(req, ids, n, NULL) != SQ_OK ||
+        path(req, "api", "streams", stream, "consumers", consumer, "ack", NULL) != SQ_OK)
+        return SQ_ERR;
+    snprintf(req->done, sizeof req->done, "Acked %zu message%s.", n, n == 1 ? "" : "s");
+    return SQ_OK;
+}
+
+static int build_consumer_peek(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                               size_t errlen)
+{
+    const char *filter = inv->opt[SQ_OPT_FILTER];
+    if (check_filter(filter, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    req->output = SQ_OUT_PEEK;
+    if (consumer_path(inv, req, "messages") != SQ_OK ||
+        query(req, "state", inv->opt[SQ_OPT_STATE]) != SQ_OK ||
+        query(req, "limit", inv->opt[SQ_OPT_LIMIT]) != SQ_OK ||
+        query(req, "key_pattern", filter) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_stream_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                           size_t errlen)
+{
+    (void)inv;
+    req->output = SQ_OUT_STREAMS;
+    if (path(req, "api", "streams", NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_stream_add(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                            size_t errlen)
+{
+    if (check_name("stream", inv->args[0], err, errlen) != SQ_OK)
+        return SQ_ERR;
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
+             sq_json_write_string(&w, inv->args[0]) || sq_json_write_end_object(&w);
+    req->method = "POST";
+    req->output = SQ_OUT_STREAM;
+    return finish_body(rc, &w, path(req, "api", "streams", NULL), err, errlen);
+}
+
+static int build_stream_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                             size_t errlen)
+{
+    req->output = SQ_OUT_STREAM;
+    if (path(req, "api", "streams", inv->args[0], NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+static int build_stream_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                           size_t errlen)
+{
+    req->method = "DELETE";
+    req->output = SQ_OUT_DONE;
+    snprintf(req->done, sizeof req->done, "Deleted stream %s.", inv->args[0]);
+    if (path(req, "api", "streams", inv->args[0], NULL) != SQ_OK)
+        return oom(err, errlen);
+    return SQ_OK;
+}
+
+int sq_cli_build(const sq_cli_invocation *inv, sq_cli_request *req, char *err, size_t errlen)
+{
+    *req = (sq_cli_request){.method = "GET"};
+    if (!sq_cli_is_remote(inv))
+        return fail(err, errlen, "not a command that sends a request");
+    return inv->cmd->build(inv, req, err, errlen);
+}
+
+void sq_cli_request_free(sq_cli_request *req)
+{
+    sq_buf_free(&req->path);
+    sq_buf_free(&req->body);
+}
+
+/* ---- the request as a curl command ----------------------------------------------------- */
+
+int sq_cli_shell_quote(sq_buf *out, const char *s, size_t n)
+{
+    if (sq_buf_putc(out, '\'') != SQ_OK)
+        return SQ_ERR;
+    for (size_t i = 0; i < n; i++) {
+        int rc = s[i] == '\'' ? sq_buf_puts(out, "'\\''") : sq_buf_putc(out, s[i]);
+        if (rc != SQ_OK)
+            return SQ_ERR;
+    }
+    return sq_buf_putc(out, '\'');
+}
+
+static int quoted_arg(sq_buf *out, const char *s)
+{
+    return sq_buf_putc(out, ' ') == SQ_OK ? sq_cli_shell_quote(out, s, strlen(s)) : SQ_ERR;
+}
+
+int sq_cli_curl_command(sq_buf *out, const sq_cli_request *req, const char *base_url,
+                        const char *token)
+{
+    int rc = sq_buf_puts(out, "curl -X") || quoted_arg(out, req->method);
+    if (token != NULL) {
+        sq_buf h = {0};
+        rc |= sq_buf_printf(&h, "Authorization: Bearer %s", token);
+        rc |= rc == SQ_OK ? sq_buf_puts(out, " -H") || quoted_arg(out, h.data) : SQ_ERR;
+        sq_buf_free(&h);
+    }
+    if (req->body.len > 0)
+        rc |= sq_buf_puts(out, " -H") || quoted_arg(out, "Content-Type: application/json") ||
+              sq_buf_puts(out, " --data-raw") || quoted_arg(out, req->body.data);
+    rc |= sq_buf_putc(out, ' ');
+    sq_buf url = {0};
+    rc |= rc == SQ_OK ? sq_buf_printf(&url, "%s%s", base_url, req->path.data) : SQ_ERR;
+    rc |= rc == SQ_OK ? sq_cli_shell_quote(out, url.data, url.len) : SQ_ERR;
+    sq_buf_free(&url);
+    return rc != SQ_OK ? SQ_ERR : SQ_OK;
+}
+
+int sq_cli_check_opt(sq_cli_opt o, const char *value, char *err, size_t errlen)
+{
+    if ((int)o < 0 || o >= SQ_OPT_COUNT)
+        return fail(err, errlen, "no such flag");
+    return check_value(&opts[o], value, err, errlen);
+}

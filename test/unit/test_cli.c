@@ -1,0 +1,491 @@
+/* Table tests of the sequin CLI's pure half: argv to the HTTP request of every command (the
+ * getting-started guide's commands verbatim), usage errors, --as-curl quoting through a real
+ * /bin/sh, and the output of API answers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sequin/cli.h"
+
+#define MAX_ARGV 16
+
+struct mapping {
+    const char *argv[MAX_ARGV]; /* NULL-terminated */
+    const char *method;
+    const char *path;
+    const char *body; /* NULL: no body */
+};
+
+static const struct mapping mappings[] = {
+    /* The getting-started guide, as written. */
+    {{"message", "upsert", "orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"orders.us.cus_a.order_1\",\"data\":\"{\\\"product\\\": "
+     "\\\"Shoes\\\"}\"}]}"},
+    {{"message", "upsert", "orders.us.cus_a.order_1",
+      "{\"product\": \"Shoes\", \"status\": \"new\"}", "--as-curl"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"orders.us.cus_a.order_1\",\"data\":\"{\\\"product\\\": "
+     "\\\"Shoes\\\", \\\"status\\\": \\\"new\\\"}\"}]}"},
+    {{"message", "upsert", "orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"orders.eu.cus_b.order_2\",\"data\":\"{\\\"product\\\": "
+     "\\\"Pants\\\"}\"}]}"},
+    {{"message", "upsert", "orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"orders.us.cus_c.order_3\",\"data\":\"{\\\"product\\\": "
+     "\\\"Shoes\\\"}\"}]}"},
+    {{"message", "upsert", "orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"orders.us.cus_a.order_4\",\"data\":\"{\\\"product\\\": "
+     "\\\"Shirts\\\"}\"}]}"},
+    {{"message", "upsert", "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"orders.eu.cus_b.order_2\",\"data\":\"{\\\"product\\\": "
+     "\\\"Socks\\\"}\"}]}"},
+    {{"consumer", "add", "us_orders", "--filter=orders.us.>", "--defaults"},
+     "POST",
+     "/api/streams/default/consumers",
+     "{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\"}"},
+    {{"consumer", "receive", "us_orders", "--no-ack"},
+     "POST",
+     "/api/streams/default/consumers/us_orders/receive",
+     "{\"batch_size\":1}"},
+    {{"consumer", "edit", "us_orders", "--ack-wait-ms=5000"},
+     "PATCH",
+     "/api/streams/default/consumers/us_orders",
+     "{\"ack_wait_ms\":5000}"},
+    /* Every other command, both flag spellings, --stream, encoding of path and query. */
+    {{"message", "upsert", "--stream", "orders", "a.b", "line\n\"q\"\t\\"},
+     "POST",
+     "/api/streams/orders/messages",
+     "{\"messages\":[{\"key\":\"a.b\",\"data\":\"line\\n\\\"q\\\"\\t\\\\\"}]}"},
+    {{"message", "get", "orders.us.cus_a.order_1"},
+     "GET",
+     "/api/streams/default/messages/orders.us.cus_a.order_1",
+     NULL},
+    {{"message", "get", "a/b.c?d.e#f.100%.x+y"},
+     "GET",
+     "/api/streams/default/messages/a%2Fb.c%3Fd.e%23f.100%25.x%2By",
+     NULL},
+    {{"message", "ls"}, "GET", "/api/streams/default/messages", NULL},
+    {{"message", "ls", "--filter", "orders.us.>", "--last", "5"},
+     "GET",
+     "/api/streams/default/messages?sort=seq_desc&limit=5&key_pattern=orders.us.%3E",
+     NULL},
+    {{"message", "ls", "--first=10", "--filter=orders.*.cus_a.*"},
+     "GET",
+     "/api/streams/default/messages?sort=seq_asc&limit=10&key_pattern=orders.%2A.cus_a.%2A",
+     NULL},
+    {{"message", "rm", "orders.us.cus_a.order_1", "--stream=s2"},
+     "DELETE",
+     "/api/streams/s2/messages/orders.us.cus_a.order_1",
+     NULL},
+    {{"consumer", "add", "c1", "--filter", ">", "--ack-wait-ms", "500", "--max-ack-pending=7",
+      "--max-deliver", "3", "--deliver-policy=new", "--defaults"},
+     "POST",
+     "/api/streams/default/consumers",
+     "{\"name\":\"c1\",\"filter_key_pattern\":\">\",\"ack_wait_ms\":500,\"max_ack_pending\":7,"
+     "\"max_deliver\":3,\"deliver_policy\":\"new\"}"},
+    {{"consumer", "ls", "--stream", "s2"}, "GET", "/api/streams/s2/consumers", NULL},
+    {{"consumer", "info", "us_orders"}, "GET", "/api/streams/default/consumers/us_orders", NULL},
+    {{"consumer", "edit", "us_orders", "--max-deliver", "1000", "--max-ack-pending", "1000000"},
+     "PATCH",
+     "/api/streams/default/consumers/us_orders",
+     "{\"max_ack_pending\":1000000,\"max_deliver\":1000}"},
+    {{"consumer", "rm", "us_orders"}, "DELETE", "/api/streams/default/consumers/us_orders", NULL},
+    {{"consumer", "receive", "us_orders", "--batch-size=10", "--wait", "60000"},
+     "POST",
+     "/api/streams/default/consumers/us_orders/receive",
+     "{\"batch_size\":10,\"wait_for\":60000}"},
+    {{"consumer", "ack", "us_orders", "0b5c5f5e-4a7e-4f3e-9d53-1c1c1c1c1c1c", "id2"},
+     "POST",
+     "/api/streams/default/consumers/us_orders/ack",
+     "{\"ack_ids\":[\"0b5c5f5e-4a7e-4f3e-9d53-1c1c1c1c1c1c\",\"id2\"]}"},
+    {{"consumer", "nack", "us_orders", "id1", "--delay-ms=250"},
+     "POST",
+     "/api/streams/default/consumers/us_orders/nack",
+     "{\"ack_ids\":[\"id1\"],\"delay_ms\":250}"},
+    {{"consumer", "peek", "us_orders", "--state", "delivered", "--limit=3"},
+     "GET",
+     "/api/streams/default/consumers/us_orders/messages?state=delivered&limit=3",
+     NULL},
+    {{"consumer", "peek", "us_orders"},
+     "GET",
+     "/api/streams/default/consumers/us_orders/messages",
+     NULL},
+    {{"stream", "ls", "--json"}, "GET", "/api/streams", NULL},
+    {{"stream", "add", "orders"}, "POST", "/api/streams", "{\"name\":\"orders\"}"},
+    {{"stream", "info", "orders"}, "GET", "/api/streams/orders", NULL},
+    {{"--context", "prod", "stream", "rm", "orders"}, "DELETE", "/api/streams/orders", NULL},
+    {{"--", "message", "upsert", "k", "--not-a-flag"},
+     "POST",
+     "/api/streams/default/messages",
+     "{\"messages\":[{\"key\":\"k\",\"data\":\"--not-a-flag\"}]}"},
+};
+
+static int count_argv(const char *const *argv)
+{
+    int n = 0;
+    while (n < MAX_ARGV && argv[n] != NULL)
+        n++;
+    return n;
+}
+
+static void test_mappings(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(mappings); i++) {
+        const struct mapping *m = &mappings[i];
+        sq_cli_invocation inv;
+        sq_cli_request req;
+        char err[256] = "";
+        int rc = sq_cli_parse(count_argv(m->argv), (char **)m->argv, &inv, err, sizeof err);
+        if (rc != SQ_OK)
+            fail_msg("case %zu (%s %s): %s", i, m->argv[0], m->argv[1], err);
+        assert_true(sq_cli_is_remote(&inv));
+        rc = sq_cli_build(&inv, &req, err, sizeof err);
+        if (rc != SQ_OK)
+            fail_msg("case %zu: %s", i, err);
+        assert_string_equal(req.method, m->method);
+        assert_string_equal(req.path.data, m->path);
+        if (m->body == NULL)
+            assert_int_equal(req.body.len, 0);
+        else
+            assert_string_equal(req.body.data, m->body);
+        sq_cli_request_free(&req);
+        sq_cli_invocation_free(&inv);
+    }
+}
+
+struct usage {
+    const char *argv[MAX_ARGV];
+    const char *fragment; /* in the error */
+};
+
+static const struct usage usages[] = {
+    {{"bogus"}, "unknown command \"bogus\""},
+    {{"message", "frob"}, "unknown command \"message frob\""},
+    {{"message"}, "needs a subcommand"},
+    {{"message", "upsert", "k"}, "needs KEY DATA"},
+    {{"message", "upsert", "k", "d", "extra"}, "unexpected argument \"extra\""},
+    {{"message", "get", "orders..x"}, "no empty token"},
+    {{"message", "upsert", "orders.*", "{}"}, "wildcards"},
+    {{"message", "ls", "--filter", "orders.ab*"}, "whole tokens"},
+    {{"message", "ls", "--last", "5", "--first", "5"}, "exclude each other"},
+    {{"message", "ls", "--last", "0"}, "from 1 to 10000"},
+    {{"message", "ls", "--last=10001"}, "from 1 to 10000"},
+    {{"consumer", "receive", "c", "--batch-size=abc"}, "--batch-size must be an integer"},
+    {{"consumer", "receive", "c", "--batch-size", "1001"}, "from 1 to 1000"},
+    {{"consumer", "receive", "c", "--batch-size", "-1"}, "--batch-size must be an integer"},
+    {{"consumer", "receive", "c", "--wait", "60001"}, "from 0 to 60000"},
+    {{"consumer", "receive", "c", "--batch-size"}, "--batch-size needs a value"},
+    {{"consumer", "add", "c", "--ack-wait-ms=499", "--filter", ">"}, "from 500 to 3600000"},
+    {{"consumer", "add", "c", "--max-deliver=0", "--filter", ">"}, "from 1 to 1000"},
+    {{"consumer", "add", "c", "--max-ack-pending=1000001"}, "from 1 to 1000000"},
+    {{"consumer", "add", "c", "--deliver-policy", "old"}, "one of all|new"},
+    {{"consumer", "add", "c", "--defaults"}, "needs --filter"},
+    {{"consumer", "add", "bad-name", "--filter", ">"}, "invalid consumer name"},
+    {{"consumer", "add", "c", "--filter", "a.>.b"}, "last token"},
+    {{"consumer", "edit", "c"}, "needs at least one of"},
+    {{"consumer", "edit", "c", "--filter", ">"}, "does not take --filter"},
+    {{"consumer", "ack", "c"}, "needs NAME ACK_ID..."},
+    {{"consumer", "peek", "c", "--state", "gone"}, "one of available|delivered|dead"},
+    {{"consumer", "ls", "--no-ack"}, "does not take --no-ack"},
+    {{"stream", "add", "has space"}, "invalid stream name"},
+    {{"stream", "ls", "--stream", "x"}, "does not take --stream"},
+    {{"stream", "ls", "--json=yes"}, "--json takes no value"},
+    {{"stream", "ls", "--frobnicate"}, "unknown flag --frobnicate"},
+};
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(usages); i++) {
+        const struct usage *u = &usages[i];
+        sq_cli_invocation inv;
+        sq_cli_request req = {0};
+        char err[256] = "";
+        int rc = sq_cli_parse(count_argv(u->argv), (char **)u->argv, &inv, err, sizeof err);
+        if (rc == SQ_OK) {
+            assert_non_null(inv.cmd);
+            rc = sq_cli_build(&inv, &req, err, sizeof err);
+            sq_cli_request_free(&req);
+        }
+        if (rc == SQ_OK || strstr(err, u->fragment) == NULL)
+            fail_msg("case %zu: expected \"%s\", got rc %d \"%s\"", i, u->fragment, rc, err);
+        sq_cli_invocation_free(&inv);
+    }
+}
+
+/* --help and no command are not errors of the parse; the caller prints the usage. */
+static void test_help(void **state)
+{
+    (void)state;
+    const char *help[] = {"consumer", "receive", "--help", NULL};
+    const char *none[] = {NULL};
+    sq_cli_invocation inv;
+    char err[256];
+    assert_int_equal(sq_cli_parse(3, (char **)help, &inv, err, sizeof err), SQ_OK);
+    assert_true(sq_cli_is(&inv, "consumer", "receive"));
+    assert_non_null(inv.opt[SQ_OPT_HELP]);
+    sq_cli_invocation_free(&inv);
+    assert_int_equal(sq_cli_parse(0, (char **)none, &inv, err, sizeof err), SQ_OK);
+    assert_null(inv.cmd);
+    sq_cli_invocation_free(&inv);
+}
+
+static void test_build_ack(void **state)
+{
+    (void)state;
+    const char *ids[] = {"a", "b"};
+    sq_cli_request req;
+    assert_int_equal(sq_cli_build_ack("my stream", "c", ids, 2, &req), SQ_OK);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.path.data, "/api/streams/my%20stream/consumers/c/ack");
+    assert_string_equal(req.body.data, "{\"ack_ids\":[\"a\",\"b\"]}");
+    sq_cli_request_free(&req);
+}
+
+/* ---- --as-curl: what /bin/sh makes of the printed command ------------------------------- */
+
+/* Runs `script` with /bin/sh and returns its stdout (NUL bytes kept) in `out`. */
+static void run_sh(const char *script, sq_buf *out)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd[0], chunk, sizeof chunk)) > 0)
+        assert_int_equal(sq_buf_append(out, chunk, (size_t)n), SQ_OK);
+    close(fd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The tricky inputs: quotes of both kinds, spaces, $, backticks, newlines, a backslash at
+ * the end, unicode, and a shell command that must stay text. */
+static const char *const tricky[] = {
+    "plain",
+    "it's",
+    "''",
+    "'",
+    "a \"double\" and 'single' quote",
+    "$HOME ${HOME} $(echo no) `echo no`",
+    "line one\nline two\n",
+    "tab\there; echo injected & | > <",
+    "back\\slash\\",
+    "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\x89",
+    "*glob? [x] ~user !bang #hash",
+    "'; rm -rf / #",
+};
+
+static void test_as_curl_quoting(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(tricky); i++) {
+        const char *argv[] = {"message", "upsert", "--stream", tricky[i], "k.1", tricky[i], NULL};
+        sq_cli_invocation inv;
+        sq_cli_request req;
+        char err[256];
+        sq_buf cmd = {0}, script = {0}, got = {0}, token = {0}, url = {0};
+        assert_int_equal(sq_cli_parse(6, (char **)argv, &inv, err, sizeof err), SQ_OK);
+        assert_int_equal(sq_cli_build(&inv, &req, err, sizeof err), SQ_OK);
+        assert_int_equal(sq_buf_printf(&token, "tok %s", tricky[i]), SQ_OK);
+        assert_int_equal(sq_cli_curl_command(&cmd, &req, "http://h:1", token.data), SQ_OK);
+        /* A curl function placed before the command prints each argument NUL-terminated. */
+        assert_int_equal(sq_buf_printf(&script,
+                                       "curl() { for a in \"$@\"; do printf '%%s\\0' \"$a\"; "
+                                       "done; }\n%s\n",
+                                       cmd.data),
+                         SQ_OK);
+        run_sh(script.data, &got);
+        sq_buf auth = {0};
+        assert_int_equal(sq_buf_printf(&auth, "Authorization: Bearer %s", token.data), SQ_OK);
+        assert_int_equal(sq_buf_printf(&url, "http://h:1%s", req.path.data), SQ_OK);
+        const char *want[] = {"-X",         "POST",        "-H",
+                              auth.data,    "-H",          "Content-Type: application/json",
+                              "--data-raw", req.body.data, url.data};
+        size_t off = 0;
+        for (size_t a = 0; a < SQ_ARRAY_LEN(want); a++) {
+            size_t n = strlen(want[a]);
+            if (off + n >= got.len || memcmp(got.data + off, want[a], n) != 0 ||
+                got.data[off + n] != '\0')
+                fail_msg("input %zu, argument %zu: want \"%s\", got \"%s\"", i, a, want[a],
+                         off < got.len ? got.data + off : "(nothing)");
+            off += n + 1;
+        }
+        assert_int_equal(off, got.len);
+        sq_buf_free(&auth);
+        sq_buf_free(&url);
+        sq_buf_free(&token);
+        sq_buf_free(&got);
+        sq_buf_free(&script);
+        sq_buf_free(&cmd);
+        sq_cli_request_free(&req);
+        sq_cli_invocation_free(&inv);
+    }
+}
+
+static void test_as_curl_shape(void **state)
+{
+    (void)state;
+    const char *argv[] = {"stream", "ls", NULL};
+    sq_cli_invocation inv;
+    sq_cli_request req;
+    char err[256];
+    sq_buf cmd = {0};
+    assert_int_equal(sq_cli_parse(2, (char **)argv, &inv, err, sizeof err), SQ_OK);
+    assert_int_equal(sq_cli_build(&inv, &req, err, sizeof err), SQ_OK);
+    assert_int_equal(sq_cli_curl_command(&cmd, &req, "http://localhost:7376", NULL), SQ_OK);
+    assert_string_equal(cmd.data, "curl -X 'GET' 'http://localhost:7376/api/streams'");
+    sq_buf_free(&cmd);
+    sq_cli_request_free(&req);
+    sq_cli_invocation_free(&inv);
+}
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+struct shown {
+    sq_cli_output kind;
+    const char *body;
+    const char *want; /* exact stdout */
+};
+
+static const struct shown shown[] = {
+    {SQ_OUT_DELIVERIES, "{\"data\":[]}", "No messages available.\n"},
+    {SQ_OUT_DELIVERIES,
+     "{\"data\":[{\"ack_id\":\"A1\",\"message\":{\"key\":\"orders.us.cus_a.order_1\",\"seq\":3,"
+     "\"data\":\"{\\\"product\\\": \\\"Shoes\\\"}\"}}]}",
+     "key:    orders.us.cus_a.order_1\nseq:    3\ndata:   {\"product\": \"Shoes\"}\n"
+     "ack_id: A1\n"},
+    {SQ_OUT_PUBLISHED, "{\"data\":{\"published\":1}}", "Published 1 message.\n"},
+    {SQ_OUT_PUBLISHED, "{\"published\":0}", "Published 0 messages.\n"},
+    {SQ_OUT_MESSAGE,
+     "{\"key\":\"a.b\",\"stream_id\":\"s\",\"data\":\"x\",\"data_hash\":\"h\",\"seq\":9,"
+     "\"inserted_at\":\"t1\",\"updated_at\":\"t2\"}",
+     "key:         a.b\nseq:         9\ndata:        x\ndata_hash:   h\ninserted_at: t1\n"
+     "updated_at:  t2\n"},
+    {SQ_OUT_MESSAGE, "{\"data\":{\"key\":\"a.b\",\"data\":\"x\",\"seq\":9}}",
+     "key:         a.b\nseq:         9\ndata:        x\ndata_hash:   \ninserted_at: \n"
+     "updated_at:  \n"},
+    {SQ_OUT_MESSAGES,
+     "{\"data\":[{\"key\":\"a.b\",\"data\":\"one\\ntwo\",\"seq\":9,\"updated_at\":\"T\"},"
+     "{\"key\":\"a.long.key\",\"data\":\"\xc3\xa9\",\"seq\":10,\"updated_at\":\"T\"}]}",
+     "SEQ  KEY         UPDATED  DATA\n9    a.b         T        one two\n"
+     "10   a.long.key  T        \xc3\xa9\n"},
+    {SQ_OUT_STREAMS, "{\"data\":[]}", "No streams.\n"},
+    {SQ_OUT_CONSUMERS,
+     "{\"data\":[{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\",\"ack_wait_ms\":"
+     "30000,\"max_ack_pending\":10000,\"stats\":{\"available\":3,\"delivered\":0,\"dead\":0}}]}",
+     "NAME       FILTER       AVAILABLE  DELIVERED  DEAD  ACK_WAIT_MS  MAX_ACK_PENDING\n"
+     "us_orders  orders.us.>  3          0          0     30000        10000\n"},
+    {SQ_OUT_CONSUMER,
+     "{\"id\":\"i\",\"name\":\"c\",\"filter_key_pattern\":\">\",\"ack_wait_ms\":30000,"
+     "\"max_ack_pending\":10000,\"max_deliver\":null,\"deliver_policy\":\"all\",\"managed_by\":"
+     "\"api\",\"stats\":{\"available\":1,\"delivered\":2,\"dead\":0},\"inserted_at\":\"t\","
+     "\"updated_at\":\"u\"}",
+     "name:            c\nid:              i\nfilter:          >\ndeliver_policy:  all\n"
+     "ack_wait_ms:     30000\nmax_ack_pending: 10000\nmax_deliver:     -\n"
+     "managed_by:      api\navailable:       1\ndelivered:       2\ndead:            0\n"
+     "inserted_at:     t\nupdated_at:      u\n"},
+    {SQ_OUT_DONE, "", "Done.\n"},
+};
+
+static void test_output(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(shown); i++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        assert_non_null(out);
+        int rc =
+            sq_cli_print(out, stderr, shown[i].kind, "Done.", shown[i].body, strlen(shown[i].body));
+        fclose(out);
+        if (rc != SQ_OK || strcmp(text, shown[i].want) != 0)
+            fail_msg("case %zu: rc %d, got:\n%s\nwant:\n%s", i, rc, text, shown[i].want);
+        free(text);
+    }
+}
+
+static void test_error_output(void **state)
+{
+    (void)state;
+    static const struct {
+        long status;
+        const char *body, *want;
+    } cases[] = {
+        {404, "{\"summary\":\"no consumer named x\"}", "error: no consumer named x\n"},
+        {422,
+         "{\"summary\":\"invalid consumer\",\"validation_errors\":{\"ack_wait_ms\":[\"is from "
+         "500 to 3600000\"]}}",
+         "error: invalid consumer\n  ack_wait_ms: is from 500 to 3600000\n"},
+        {503, "the API is not served yet\n", "error: HTTP 503: the API is not served yet\n"},
+        {502, "", "error: HTTP 502\n"},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *err = open_memstream(&text, &len);
+        sq_cli_print_error(err, cases[i].status, cases[i].body, strlen(cases[i].body));
+        fclose(err);
+        assert_string_equal(text, cases[i].want);
+        free(text);
+    }
+}
+
+static void test_ack_ids(void **state)
+{
+    (void)state;
+    const char *body = "{\"data\":[{\"ack_id\":\"x1\",\"message\":{}},{\"ack_id\":\"x2\"}]}";
+    sq_arena a = {0};
+    const char **ids = NULL;
+    assert_int_equal(sq_cli_ack_ids(body, strlen(body), &a, &ids), 2);
+    assert_string_equal(ids[0], "x1");
+    assert_string_equal(ids[1], "x2");
+    assert_int_equal(sq_cli_ack_ids("{}", 2, &a, &ids), -1);
+    assert_int_equal(sq_cli_ack_ids("nope", 4, &a, &ids), -1);
+    sq_arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mappings),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_build_ack),
+        cmocka_unit_test(test_as_curl_quoting),
+        cmocka_unit_test(test_as_curl_shape),
+        cmocka_unit_test(test_output),
+        cmocka_unit_test(test_error_output),
+        cmocka_unit_test(test_ack_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
