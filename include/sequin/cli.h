@@ -86,7 +86,8 @@ typedef struct sq_cli_invocation {
 SQ_WUR int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_t errlen);
 void sq_cli_invocation_free(sq_cli_invocation *inv);
 
-/* Checks a value for flag `o` as sq_cli_parse does (range, choices). 0, or -1 with `err`. */
+/* Checks a value for flag `o` as sq_cli_parse does (range, choices), and a --filter as a
+ * filter. 0, or -1 with `err`. */
 SQ_WUR int sq_cli_check_opt(sq_cli_opt o, const char *value, char *err, size_t errlen);
 
 /* The usage of the whole CLI, or of inv->cmd when it is set, written to `out`. */

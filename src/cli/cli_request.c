@@ -320,7 +320,8 @@ void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
     }
     fputs("\n--stream NAME (default \"default\") selects the stream of message and consumer"
           " commands.\nServer: --context NAME, else the default context, else $SEQUIN_URL and"
-          " $SEQUIN_TOKEN,\nelse " SQ_CLI_DEFAULT_URL ". See sequin(1).\n",
+          " $SEQUIN_TOKEN,\nelse " SQ_CLI_DEFAULT_URL ".\n"
+          "A command's flags: sequin GROUP COMMAND --help.\n",
           out);
 }
 
@@ -743,5 +744,7 @@ int sq_cli_check_opt(sq_cli_opt o, const char *value, char *err, size_t errlen)
 {
     if ((int)o < 0 || o >= SQ_OPT_COUNT)
         return fail(err, errlen, "no such flag");
+    if (o == SQ_OPT_FILTER)
+        return check_filter(value, err, errlen);
     return check_value(&opts[o], value, err, errlen);
 }

@@ -33,8 +33,10 @@ int sq_cli_send(const sq_cli_target *t, const sq_cli_request *req, sq_cli_respon
     }
     headers = curl_slist_append(headers, "Accept: application/json");
     if (t->token != NULL) {
-        if (sq_buf_printf(&auth, "Authorization: Bearer %s", t->token) != SQ_OK)
+        if (sq_buf_printf(&auth, "Authorization: Bearer %s", t->token) != SQ_OK) {
+            snprintf(err, errlen, "out of memory");
             goto fail;
+        }
         headers = curl_slist_append(headers, auth.data);
     }
     if (req->body.len > 0) {

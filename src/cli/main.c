@@ -143,8 +143,7 @@ static int run_remote(sq_cli_invocation *inv)
     sq_cli_response resp = {0};
     int status = SQ_CLI_EXIT_SERVER;
     if (sq_cli_is(inv, "consumer", "add") && inv->opt[SQ_OPT_DEFAULTS] == NULL &&
-        inv->opt[SQ_OPT_AS_CURL] == NULL && isatty(STDIN_FILENO) &&
-        prompt_consumer_settings(inv) != SQ_OK)
+        isatty(STDIN_FILENO) && prompt_consumer_settings(inv) != SQ_OK)
         return usage_error(inv, "consumer add needs a filter");
     if (sq_cli_build(inv, &req, err, sizeof err) != SQ_OK) {
         status = usage_error(inv, err);
