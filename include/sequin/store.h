@@ -41,17 +41,111 @@ SQ_WUR int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, ch
 
 /* ---- a connection and its prepared statements ---------------------------------------- */
 
-/* One connection to PostgreSQL with every statement of the store prepared on it. Open one per
- * process (after fork); not for use from two threads at once. */
+/* One connection to PostgreSQL with every statement of the store prepared on it. Open them
+ * after fork, in the process that uses them; not for use from two threads at once. */
 typedef struct sq_store sq_store;
 
 /*
- * Connects to `url` (libpq syntax; "" uses the PG* environment) and prepares the statements.
- * The schema must be migrated already. Returns 0 with `*out` set (close with sq_store_close),
- * or -1 with a sentence in `err`.
+ * Connects to `url` (libpq syntax; "" uses the PG* environment) and prepares the statements,
+ * waiting for both (connect_timeout in `url` applies). The schema must be migrated already.
+ * Returns 0 with `*out` set (close with sq_store_close), or -1 with a sentence in `err`.
  */
 SQ_WUR int sq_store_open(const char *url, sq_store **out, char *err, size_t errlen);
+
+/*
+ * A store for `url` that is not connected yet (sq_store_dead is true): connect it without
+ * waiting with sq_store_begin_reconnect. 0 with `*out` set, or -1 (out of memory).
+ */
+SQ_WUR int sq_store_new(const char *url, sq_store **out, char *err, size_t errlen);
+
+/* Closes the connection, dropping a call in flight; NULL is a no-op. */
 void sq_store_close(sq_store *s);
+
+/*
+ * ---- calls without waiting ----
+ *
+ * Every call below has a synchronous form (the function without begin/finish) and the same
+ * call in two halves, for an event loop that must never wait on PostgreSQL:
+ *
+ *   sq_store_begin_<op>(s, inputs..., err, errlen)
+ *       sends the call's first statement and returns at once: SQ_OK, or SQ_ERR with `err` set
+ *       when a call is already in flight on `s`, the connection is dead, an input is refused
+ *       (a batch too large, an ack id that is not a UUID) or the send fails. It copies what it
+ *       keeps: the inputs may be freed when it returns.
+ *   sq_store_poll(s, &want_write)
+ *       whenever sq_store_socket(s) is readable (or writable, while `want_write`): SQ_AGAIN
+ *       until the call is over.
+ *   sq_store_finish_<op>(s, outputs..., arena, err, errlen)
+ *       once poll said the call is over: the outputs and return codes of the synchronous form.
+ *       Calls without outputs (notify, ack, nack, extend, listen, reconnect) end with
+ *       sq_store_finish.
+ *
+ * The synchronous form is exactly begin, waiting in poll(2), finish: one implementation.
+ * One call at a time per connection, and one statement at a time within it (no pipelining
+ * yet): a begin before the previous call's finish is refused. Some calls take several
+ * statements (stream and consumer create, consumer edit and delete, message info); poll sends
+ * each next one itself, so the caller sees one call, but each statement commits on its own, as
+ * in the synchronous form. The store never gives up on a statement by itself: a caller's
+ * timeout drops a call with sq_store_begin_reconnect, though PostgreSQL may still complete the
+ * statement (statement_timeout in the URL's options bounds it server-side).
+ */
+
+/* The connection's socket for epoll; -1 when there is none. It changes on
+ * sq_store_begin_reconnect and may change during that call's polls (libpq tries each address
+ * of the URL): re-read it after each of them. */
+int sq_store_socket(const sq_store *s);
+
+/* True when the connection is broken or not made: every begin but
+ * sq_store_begin_reconnect fails until a reconnect succeeds. A backend that went away while
+ * idle is noticed when its socket turns readable and sq_store_poll runs. */
+bool sq_store_dead(const sq_store *s);
+
+/* True from a begin until its finish. */
+bool sq_store_busy(const sq_store *s);
+
+/*
+ * Moves the call in flight on: reads what the socket holds, sends what libpq still holds, and
+ * sends a call's next statement. Never waits, and may be called at any time (call it once
+ * right after a begin to learn what to wait for). `*want_write` says to wait for the socket
+ * to be writable as well as readable.
+ *
+ * SQ_AGAIN: the call goes on (or there is none; pending notifications have been read).
+ * SQ_OK: the call is over; its finish is due, and says whether it succeeded.
+ * SQ_ERR: the connection is broken (sq_store_dead). A call in flight is over: its finish
+ * returns SQ_ERR with the reason.
+ */
+SQ_WUR int sq_store_poll(sq_store *s, bool *want_write);
+
+/*
+ * Ends the call that is over, whatever it was, and returns its outcome (its outputs are
+ * dropped): the finish of calls without outputs, and how to end a call whose result no longer
+ * matters. Finishing before poll said the call is over, or with the finish of another call, is
+ * SQ_ERR and leaves the call as it was.
+ */
+SQ_WUR int sq_store_finish(sq_store *s, char *err, size_t errlen);
+
+/*
+ * Starts connecting afresh: closes the old connection (remove its socket from epoll first),
+ * drops a call in flight, opens a new one, prepares every statement and, if the store was
+ * listening, listens again. Poll it like any call; end it with sq_store_finish: SQ_OK and the
+ * store is usable again, or SQ_ERR with the reason (try again later). connect_timeout does not
+ * apply here: the caller bounds the attempt (another reconnect or sq_store_close ends it).
+ * libpq may resolve a host name in `url` before returning (a blocking DNS lookup): give
+ * hostaddr to avoid it. Notifications sent while the connection was down are lost: treat a
+ * reconnect as news on every stream.
+ */
+SQ_WUR int sq_store_begin_reconnect(sq_store *s, char *err, size_t errlen);
+
+/*
+ * LISTEN sequin_stream: end it with sq_store_finish. From then on, sq_store_poll collects the
+ * notifications sq_store_notify sends (from any connection, including this one) while idle or
+ * during calls, and sq_store_next_notify hands them out.
+ */
+SQ_WUR int sq_store_begin_listen(sq_store *s, char *err, size_t errlen);
+
+/* SQ_OK with `*stream` set to the stream number of the next pending notification, or SQ_AGAIN
+ * when none is pending. Reads nothing from the socket itself: call it after sq_store_poll. */
+SQ_WUR int sq_store_next_notify(sq_store *s, int *stream);
 
 /*
  * Results beyond SQ_OK / SQ_ERR: the request named something that does not exist, or
@@ -126,23 +220,37 @@ typedef struct sq_consumer {
 
 /* The stream's compact number for a name; 0 with `*num` set, SQ_STORE_NOT_FOUND, or SQ_ERR. */
 SQ_WUR int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_stream_num(sq_store *s, const char *name, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_stream_num(sq_store *s, int *num, char *err, size_t errlen);
 
 /* Creates a stream (the name is validated by the caller) and returns it in `out`, strings in
  * `arena`. SQ_STORE_CONFLICT when the name is taken. */
 SQ_WUR int sq_store_stream_create(sq_store *s, const char *name, sq_stream *out, sq_arena *arena,
                                   char *err, size_t errlen);
+SQ_WUR int sq_store_begin_stream_create(sq_store *s, const char *name, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_stream_create(sq_store *s, sq_stream *out, sq_arena *arena, char *err,
+                                         size_t errlen);
 
 /* One stream by name or id, with its stats. SQ_STORE_NOT_FOUND when there is none. */
 SQ_WUR int sq_store_stream_get(sq_store *s, const char *name_or_id, sq_stream *out, sq_arena *arena,
                                char *err, size_t errlen);
+SQ_WUR int sq_store_begin_stream_get(sq_store *s, const char *name_or_id, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_stream_get(sq_store *s, sq_stream *out, sq_arena *arena, char *err,
+                                      size_t errlen);
 
 /* Every stream by name; `*out` is an array of `*count` in `arena`. */
 SQ_WUR int sq_store_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *arena,
                                 char *err, size_t errlen);
+SQ_WUR int sq_store_begin_stream_list(sq_store *s, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *arena,
+                                       char *err, size_t errlen);
 
 /* Deletes a stream with its messages and consumers; its id goes to `id`. */
 SQ_WUR int sq_store_stream_delete(sq_store *s, const char *name_or_id, char id[37], char *err,
                                   size_t errlen);
+SQ_WUR int sq_store_begin_stream_delete(sq_store *s, const char *name_or_id, char *err,
+                                        size_t errlen);
+SQ_WUR int sq_store_finish_stream_delete(sq_store *s, char id[37], char *err, size_t errlen);
 
 /* ---- messages ----------------------------------------------------------------------------- */
 
@@ -162,6 +270,9 @@ typedef struct sq_message_in {
  */
 SQ_WUR int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
                            long long *published, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
+                                 char *err, size_t errlen);
+SQ_WUR int sq_store_finish_upsert(sq_store *s, long long *published, char *err, size_t errlen);
 
 /*
  * Tells every listener (sequind workers on any node, LISTEN sequin_stream) that stream
@@ -170,6 +281,7 @@ SQ_WUR int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, s
  * NOTIFY serialises the transactions that send it.
  */
 SQ_WUR int sq_store_notify(sq_store *s, int stream, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_notify(sq_store *s, int stream, char *err, size_t errlen);
 
 /* Listing order and selection of sq_store_message_list. `filter` (a validated filter) or
  * NULL for every message; `limit` 1..10,000. */
@@ -184,10 +296,18 @@ typedef struct sq_message_query {
 SQ_WUR int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q,
                                  sq_message **out, size_t *count, sq_arena *arena, char *err,
                                  size_t errlen);
+SQ_WUR int sq_store_begin_message_list(sq_store *s, int stream, const sq_message_query *q,
+                                       char *err, size_t errlen);
+SQ_WUR int sq_store_finish_message_list(sq_store *s, sq_message **out, size_t *count,
+                                        sq_arena *arena, char *err, size_t errlen);
 
 /* One message by key; SQ_STORE_NOT_FOUND when there is none. */
 SQ_WUR int sq_store_message_get(sq_store *s, int stream, const char *key, sq_message *out,
                                 sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_message_get(sq_store *s, int stream, const char *key, char *err,
+                                      size_t errlen);
+SQ_WUR int sq_store_finish_message_get(sq_store *s, sq_message *out, sq_arena *arena, char *err,
+                                       size_t errlen);
 
 /* The message and its state in every consumer whose filter matches it (by consumer name). */
 typedef struct sq_consumer_pair {
@@ -198,11 +318,18 @@ typedef struct sq_consumer_pair {
 SQ_WUR int sq_store_message_info(sq_store *s, int stream, const char *key, sq_message *msg,
                                  sq_consumer_pair **out, size_t *count, sq_arena *arena, char *err,
                                  size_t errlen);
+SQ_WUR int sq_store_begin_message_info(sq_store *s, int stream, const char *key, char *err,
+                                       size_t errlen);
+SQ_WUR int sq_store_finish_message_info(sq_store *s, sq_message *msg, sq_consumer_pair **out,
+                                        size_t *count, sq_arena *arena, char *err, size_t errlen);
 
 /* Deletes message `key` from `stream` and from every consumer (its lease ends); `*deleted`
  * says whether it existed. */
 SQ_WUR int sq_store_message_delete(sq_store *s, int stream, const char *key, int *deleted,
                                    char *err, size_t errlen);
+SQ_WUR int sq_store_begin_message_delete(sq_store *s, int stream, const char *key, char *err,
+                                         size_t errlen);
+SQ_WUR int sq_store_finish_message_delete(sq_store *s, int *deleted, char *err, size_t errlen);
 
 /* ---- consumers ---------------------------------------------------------------------------- */
 
@@ -216,14 +343,26 @@ SQ_WUR int sq_store_message_delete(sq_store *s, int stream, const char *key, int
 SQ_WUR int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
                                     const sq_consumer_settings *settings, bool deliver_new,
                                     sq_consumer *out, sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_consumer_create(sq_store *s, int stream, const char *name,
+                                          const char *filter, const sq_consumer_settings *settings,
+                                          bool deliver_new, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_consumer_create(sq_store *s, sq_consumer *out, sq_arena *arena,
+                                           char *err, size_t errlen);
 
 /* One consumer of `stream` by name or id, with its stats. SQ_STORE_NOT_FOUND if none. */
 SQ_WUR int sq_store_consumer_get(sq_store *s, int stream, const char *name_or_id, sq_consumer *out,
                                  sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_consumer_get(sq_store *s, int stream, const char *name_or_id, char *err,
+                                       size_t errlen);
+SQ_WUR int sq_store_finish_consumer_get(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
+                                        size_t errlen);
 
 /* Every consumer of `stream` by name, with stats. */
 SQ_WUR int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *count,
                                   sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_consumer_list(sq_store *s, sq_consumer **out, size_t *count,
+                                         sq_arena *arena, char *err, size_t errlen);
 
 /* Changes the settings that are not -1 and returns the consumer as it is now. A consumer the
  * config file declares is refused with SQ_STORE_CONFLICT unless `as_config` (the reconcile
@@ -231,10 +370,18 @@ SQ_WUR int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, si
 SQ_WUR int sq_store_consumer_edit(sq_store *s, int stream, const char *name_or_id,
                                   const sq_consumer_settings *changes, bool as_config,
                                   sq_consumer *out, sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_consumer_edit(sq_store *s, int stream, const char *name_or_id,
+                                        const sq_consumer_settings *changes, bool as_config,
+                                        char *err, size_t errlen);
+SQ_WUR int sq_store_finish_consumer_edit(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
+                                         size_t errlen);
 
 /* Deletes a consumer and its delivery state; its id goes to `id`. Refused like an edit. */
 SQ_WUR int sq_store_consumer_delete(sq_store *s, int stream, const char *name_or_id, bool as_config,
                                     char id[37], char *err, size_t errlen);
+SQ_WUR int sq_store_begin_consumer_delete(sq_store *s, int stream, const char *name_or_id,
+                                          bool as_config, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_consumer_delete(sq_store *s, char id[37], char *err, size_t errlen);
 
 /* A message handed out by sq_store_receive. */
 typedef struct sq_delivery {
@@ -250,6 +397,11 @@ typedef struct sq_delivery {
  */
 SQ_WUR int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *out,
                             int *count, sq_arena *arena, char *err, size_t errlen);
+/* `out` in the finish has room for the `max` given to the begin. */
+SQ_WUR int sq_store_begin_receive(sq_store *s, const char *consumer, int max, char *err,
+                                  size_t errlen);
+SQ_WUR int sq_store_finish_receive(sq_store *s, sq_delivery *out, int *count, sq_arena *arena,
+                                   char *err, size_t errlen);
 
 /* A consumer's unsettled messages in seq order: `state` "available", "delivered", "dead" or
  * NULL for all; `filter` NULL or a validated filter; `limit` 1..10,000 (peek). */
@@ -260,24 +412,38 @@ typedef struct sq_consumer_message {
 SQ_WUR int sq_store_consumer_messages(sq_store *s, const char *consumer, const char *state,
                                       const char *filter, int limit, sq_consumer_message **out,
                                       size_t *count, sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_consumer_messages(sq_store *s, const char *consumer, const char *state,
+                                            const char *filter, int limit, char *err,
+                                            size_t errlen);
+SQ_WUR int sq_store_finish_consumer_messages(sq_store *s, sq_consumer_message **out, size_t *count,
+                                             sq_arena *arena, char *err, size_t errlen);
 
 /* Acks the given ack ids (UUIDs, validated by the caller); unknown or already acked ids are
  * ignored (SPEC 3). */
 SQ_WUR int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                         char *err, size_t errlen);
+SQ_WUR int sq_store_begin_ack(sq_store *s, const char *consumer, const char *const *ack_ids,
+                              size_t n, char *err, size_t errlen);
 
 /* Nack: the leases end now; each message is available again after `delay_ms`, or dead once
  * it has had max_deliver deliveries. Ids that hold no lease are ignored. */
 SQ_WUR int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                          int delay_ms, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_nack(sq_store *s, const char *consumer, const char *const *ack_ids,
+                               size_t n, int delay_ms, char *err, size_t errlen);
 
 /* Extend: held leases run for another ack_wait from now; other ids are ignored. */
 SQ_WUR int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                            char *err, size_t errlen);
+SQ_WUR int sq_store_begin_extend(sq_store *s, const char *consumer, const char *const *ack_ids,
+                                 size_t n, char *err, size_t errlen);
 
 /* Redrive: dead messages become available with a fresh delivery count; `n` 0 redrives every
  * dead message of the consumer. `*redriven` counts them. */
 SQ_WUR int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                             long long *redriven, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_redrive(sq_store *s, const char *consumer, const char *const *ack_ids,
+                                  size_t n, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_redrive(sq_store *s, long long *redriven, char *err, size_t errlen);
 
 #endif

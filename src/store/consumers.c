@@ -29,29 +29,84 @@ static void read_consumer(sq_row *w, void *item)
     out->updated_at = sq_row_text(w);
 }
 
-int sq_store_consumer_get(sq_store *s, int stream, const char *name_or_id, sq_consumer *out,
-                          sq_arena *arena, char *err, size_t errlen)
+/* Begins call `op` with consumer_get of (stream, name_or_id) and `next` for its row. */
+static int begin_get(sq_store *s, const char *op, int stream, const char *name_or_id,
+                     sq_call_step next, char *err, size_t errlen)
 {
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[2] = {stream_s, name_or_id};
-    PGresult *r = sq_store_query(s, "consumer_get", 2, values, err, errlen);
-    return sq_store_read_one(r, read_consumer, out, arena, "consumer", name_or_id, err, errlen);
+    sq_stmt st = {.name = "consumer_get", .n = 2, .values = values, .next = next};
+    int rc = sq_store_begin(s, op, name_or_id, &st, err, errlen);
+    if (rc == SQ_OK)
+        s->call.stream = stream;
+    return rc;
+}
+
+/* The last statement of create and edit: the consumer as it is now, with its stats. */
+static int get_again(sq_store *s, const char *name_or_id)
+{
+    char stream_s[16];
+    snprintf(stream_s, sizeof stream_s, "%d", s->call.stream);
+    s->call.subject = name_or_id;
+    const char *values[2] = {stream_s, name_or_id};
+    return sq_store_next(s, &(sq_stmt){.name = "consumer_get", .n = 2, .values = values});
+}
+
+int sq_store_begin_consumer_get(sq_store *s, int stream, const char *name_or_id, char *err,
+                                size_t errlen)
+{
+    return begin_get(s, "consumer_get", stream, name_or_id, NULL, err, errlen);
+}
+
+int sq_store_finish_consumer_get(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
+                                 size_t errlen)
+{
+    return sq_store_finish_one(s, "consumer_get", read_consumer, out, arena, "consumer", err,
+                               errlen);
+}
+
+int sq_store_consumer_get(sq_store *s, int stream, const char *name_or_id, sq_consumer *out,
+                          sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_consumer_get(s, stream, name_or_id, err, errlen))
+               ? sq_store_finish_consumer_get(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size_t errlen)
+{
+    char stream_s[16];
+    snprintf(stream_s, sizeof stream_s, "%d", stream);
+    const char *values[1] = {stream_s};
+    sq_stmt st = {.name = "consumer_list", .n = 1, .values = values};
+    return sq_store_begin(s, "consumer_list", NULL, &st, err, errlen);
+}
+
+int sq_store_finish_consumer_list(sq_store *s, sq_consumer **out, size_t *count, sq_arena *arena,
+                                  char *err, size_t errlen)
+{
+    return sq_store_finish_list(s, "consumer_list", sizeof **out, read_consumer, out, count, arena,
+                                err, errlen);
 }
 
 int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *count,
                            sq_arena *arena, char *err, size_t errlen)
 {
-    char stream_s[16];
-    snprintf(stream_s, sizeof stream_s, "%d", stream);
-    const char *values[1] = {stream_s};
-    PGresult *r = sq_store_query(s, "consumer_list", 1, values, err, errlen);
-    return sq_store_read_list(r, sizeof **out, read_consumer, out, count, arena, err, errlen);
+    return sq_store_wait(s, sq_store_begin_consumer_list(s, stream, err, errlen))
+               ? sq_store_finish_consumer_list(s, out, count, arena, err, errlen)
+               : SQ_ERR;
 }
 
-int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
-                             const sq_consumer_settings *settings, bool deliver_new,
-                             sq_consumer *out, sq_arena *arena, char *err, size_t errlen)
+static int consumer_created(sq_store *s, PGresult *r)
+{
+    int rc = sq_store_created(s, r, "consumer");
+    return rc != SQ_OK ? rc : get_again(s, s->call.subject);
+}
+
+int sq_store_begin_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
+                                   const sq_consumer_settings *settings, bool deliver_new,
+                                   char *err, size_t errlen)
 {
     char stream_s[16], wait_s[16], pending_s[16], max_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
@@ -60,82 +115,147 @@ int sq_store_consumer_create(sq_store *s, int stream, const char *name, const ch
     snprintf(max_s, sizeof max_s, "%d", settings->max_deliver);
     const char *values[7] = {
         stream_s, name, filter, wait_s, pending_s, max_s, deliver_new ? "new" : "all"};
-    PGresult *r = PQexecPrepared(s->conn, "consumer_create", 7, values, NULL, NULL, 0);
-    int rc = SQ_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        if (sq_store_is_unique_violation(r)) {
-            sq_store_fail(NULL, NULL, err, errlen, "a consumer named \"%s\" exists", name);
-            rc = SQ_STORE_CONFLICT;
-        } else {
-            rc = sq_store_fail(s, r, err, errlen, "creating consumer \"%s\" failed", name);
-        }
-    }
-    PQclear(r);
-    return rc != SQ_OK ? rc : sq_store_consumer_get(s, stream, name, out, arena, err, errlen);
+    sq_stmt st = {.name = "consumer_create", .n = 7, .values = values, .next = consumer_created};
+    int rc = sq_store_begin(s, "consumer_create", name, &st, err, errlen);
+    if (rc == SQ_OK)
+        s->call.stream = stream;
+    return rc;
 }
 
-/* Finds the consumer an edit or delete names, and refuses one the config file owns. */
-static int find_editable(sq_store *s, int stream, const char *name_or_id, bool as_config,
-                         sq_consumer *found, sq_arena *arena, char *err, size_t errlen)
+int sq_store_finish_consumer_create(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
+                                    size_t errlen)
 {
-    int rc = sq_store_consumer_get(s, stream, name_or_id, found, arena, err, errlen);
-    if (rc == SQ_OK && found->managed_by_config && !as_config) {
-        sq_store_fail(NULL, NULL, err, errlen,
+    return sq_store_finish_one(s, "consumer_create", read_consumer, out, arena, "consumer", err,
+                               errlen);
+}
+
+int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
+                             const sq_consumer_settings *settings, bool deliver_new,
+                             sq_consumer *out, sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_consumer_create(s, stream, name, filter, settings,
+                                                           deliver_new, err, errlen))
+               ? sq_store_finish_consumer_create(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+/* The consumer an edit or delete names is found: its id goes to the call, unless the config
+ * file owns it. */
+static int editable(sq_store *s, PGresult *r)
+{
+    sq_call *c = &s->call;
+    int rc = sq_store_found(s, r, "consumer");
+    if (rc != SQ_OK)
+        return rc;
+    sq_consumer found;
+    sq_row w = {r, 0, 0, &c->mem, false};
+    read_consumer(&w, &found);
+    if (w.oom)
+        return sq_store_fail(NULL, NULL, c->err, sizeof c->err, "out of memory");
+    if (found.managed_by_config && !c->as_config) {
+        sq_store_fail(NULL, NULL, c->err, sizeof c->err,
                       "consumer \"%s\" is declared in the config file; change it there",
-                      found->name);
-        rc = SQ_STORE_CONFLICT;
+                      found.name);
+        return SQ_STORE_CONFLICT;
+    }
+    memcpy(c->id, found.id, sizeof c->id);
+    return SQ_OK;
+}
+
+/* The update returns no row when the consumer was deleted since it was found. */
+static int edited(sq_store *s, PGresult *r)
+{
+    int rc = sq_store_found(s, r, "consumer");
+    return rc != SQ_OK ? rc : get_again(s, s->call.id);
+}
+
+static int edit_found(sq_store *s, PGresult *r)
+{
+    sq_call *c = &s->call;
+    int rc = editable(s, r);
+    if (rc != SQ_OK)
+        return rc;
+    char wait_s[16], pending_s[16], max_s[16];
+    snprintf(wait_s, sizeof wait_s, "%d", c->changes.ack_wait_ms);
+    snprintf(pending_s, sizeof pending_s, "%d", c->changes.max_ack_pending);
+    snprintf(max_s, sizeof max_s, "%d", c->changes.max_deliver);
+    const char *values[4] = {c->id, c->changes.ack_wait_ms >= 0 ? wait_s : NULL,
+                             c->changes.max_ack_pending >= 0 ? pending_s : NULL,
+                             c->changes.max_deliver >= 0 ? max_s : NULL};
+    return sq_store_next(
+        s, &(sq_stmt){.name = "consumer_edit", .n = 4, .values = values, .next = edited});
+}
+
+int sq_store_begin_consumer_edit(sq_store *s, int stream, const char *name_or_id,
+                                 const sq_consumer_settings *changes, bool as_config, char *err,
+                                 size_t errlen)
+{
+    int rc = begin_get(s, "consumer_edit", stream, name_or_id, edit_found, err, errlen);
+    if (rc == SQ_OK) {
+        s->call.changes = *changes;
+        s->call.as_config = as_config;
     }
     return rc;
+}
+
+int sq_store_finish_consumer_edit(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
+                                  size_t errlen)
+{
+    return sq_store_finish_one(s, "consumer_edit", read_consumer, out, arena, "consumer", err,
+                               errlen);
 }
 
 int sq_store_consumer_edit(sq_store *s, int stream, const char *name_or_id,
                            const sq_consumer_settings *changes, bool as_config, sq_consumer *out,
                            sq_arena *arena, char *err, size_t errlen)
 {
-    int rc = find_editable(s, stream, name_or_id, as_config, out, arena, err, errlen);
+    return sq_store_wait(s, sq_store_begin_consumer_edit(s, stream, name_or_id, changes, as_config,
+                                                         err, errlen))
+               ? sq_store_finish_consumer_edit(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+static int deleted(sq_store *s, PGresult *r)
+{
+    return sq_store_found(s, r, "consumer");
+}
+
+static int delete_found(sq_store *s, PGresult *r)
+{
+    int rc = editable(s, r);
     if (rc != SQ_OK)
         return rc;
-    char wait_s[16], pending_s[16], max_s[16];
-    snprintf(wait_s, sizeof wait_s, "%d", changes->ack_wait_ms);
-    snprintf(pending_s, sizeof pending_s, "%d", changes->max_ack_pending);
-    snprintf(max_s, sizeof max_s, "%d", changes->max_deliver);
-    const char *values[4] = {out->id, changes->ack_wait_ms >= 0 ? wait_s : NULL,
-                             changes->max_ack_pending >= 0 ? pending_s : NULL,
-                             changes->max_deliver >= 0 ? max_s : NULL};
-    PGresult *r = sq_store_query(s, "consumer_edit", 4, values, err, errlen);
-    if (r == NULL)
-        return SQ_ERR;
-    if (PQntuples(r) == 0) { /* deleted between the two statements */
-        sq_store_fail(NULL, NULL, err, errlen, "no consumer \"%s\"", name_or_id);
-        rc = SQ_STORE_NOT_FOUND;
-    }
+    const char *values[1] = {s->call.id};
+    return sq_store_next(
+        s, &(sq_stmt){.name = "consumer_delete", .n = 1, .values = values, .next = deleted});
+}
+
+int sq_store_begin_consumer_delete(sq_store *s, int stream, const char *name_or_id, bool as_config,
+                                   char *err, size_t errlen)
+{
+    int rc = begin_get(s, "consumer_delete", stream, name_or_id, delete_found, err, errlen);
+    if (rc == SQ_OK)
+        s->call.as_config = as_config;
+    return rc;
+}
+
+int sq_store_finish_consumer_delete(sq_store *s, char id[37], char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, "consumer_delete", &r, err, errlen);
     PQclear(r);
-    char id[37];
-    memcpy(id, out->id, sizeof id);
-    return rc != SQ_OK ? rc : sq_store_consumer_get(s, stream, id, out, arena, err, errlen);
+    if (rc == SQ_OK)
+        memcpy(id, s->call.id, sizeof s->call.id);
+    return rc;
 }
 
 int sq_store_consumer_delete(sq_store *s, int stream, const char *name_or_id, bool as_config,
                              char id[37], char *err, size_t errlen)
 {
-    sq_arena arena = {0};
-    sq_consumer found;
-    int rc = find_editable(s, stream, name_or_id, as_config, &found, &arena, err, errlen);
-    if (rc == SQ_OK) {
-        const char *values[1] = {found.id};
-        PGresult *r = sq_store_query(s, "consumer_delete", 1, values, err, errlen);
-        if (r == NULL) {
-            rc = SQ_ERR;
-        } else if (PQntuples(r) == 0) {
-            sq_store_fail(NULL, NULL, err, errlen, "no consumer \"%s\"", name_or_id);
-            rc = SQ_STORE_NOT_FOUND;
-        } else {
-            memcpy(id, found.id, 37);
-        }
-        PQclear(r);
-    }
-    sq_arena_free(&arena);
-    return rc;
+    return sq_store_wait(
+               s, sq_store_begin_consumer_delete(s, stream, name_or_id, as_config, err, errlen))
+               ? sq_store_finish_consumer_delete(s, id, err, errlen)
+               : SQ_ERR;
 }
 
 static void read_delivery(sq_row *w, void *item)
@@ -153,16 +273,26 @@ static void read_consumer_message(sq_row *w, void *item)
     sq_row_message(w, &m->message);
 }
 
-int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *out, int *count,
-                     sq_arena *arena, char *err, size_t errlen)
+int sq_store_begin_receive(sq_store *s, const char *consumer, int max, char *err, size_t errlen)
 {
     char max_s[16];
     snprintf(max_s, sizeof max_s, "%d", max);
     const char *values[2] = {consumer, max_s};
-    PGresult *r = sq_store_query(s, "receive", 2, values, err, errlen);
+    sq_stmt st = {.name = "receive", .n = 2, .values = values};
+    int rc = sq_store_begin(s, "receive", NULL, &st, err, errlen);
+    if (rc == SQ_OK)
+        s->call.max = max;
+    return rc;
+}
+
+int sq_store_finish_receive(sq_store *s, sq_delivery *out, int *count, sq_arena *arena, char *err,
+                            size_t errlen)
+{
+    int max = s->call.max;
     sq_delivery *got;
     size_t n;
-    int rc = sq_store_read_list(r, sizeof *got, read_delivery, &got, &n, arena, err, errlen);
+    int rc = sq_store_finish_list(s, "receive", sizeof *got, read_delivery, &got, &n, arena, err,
+                                  errlen);
     if (rc != SQ_OK)
         return rc;
     if (n > (size_t)max)
@@ -172,16 +302,39 @@ int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *ou
     return SQ_OK;
 }
 
-int sq_store_consumer_messages(sq_store *s, const char *consumer, const char *state,
-                               const char *filter, int limit, sq_consumer_message **out,
-                               size_t *count, sq_arena *arena, char *err, size_t errlen)
+int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *out, int *count,
+                     sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_receive(s, consumer, max, err, errlen))
+               ? sq_store_finish_receive(s, out, count, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_consumer_messages(sq_store *s, const char *consumer, const char *state,
+                                     const char *filter, int limit, char *err, size_t errlen)
 {
     char limit_s[16];
     snprintf(limit_s, sizeof limit_s, "%d", limit);
     const char *values[4] = {consumer, state, filter, limit_s};
-    PGresult *r = sq_store_query(s, "consumer_messages", 4, values, err, errlen);
-    return sq_store_read_list(r, sizeof **out, read_consumer_message, out, count, arena, err,
-                              errlen);
+    sq_stmt st = {.name = "consumer_messages", .n = 4, .values = values};
+    return sq_store_begin(s, "consumer_messages", NULL, &st, err, errlen);
+}
+
+int sq_store_finish_consumer_messages(sq_store *s, sq_consumer_message **out, size_t *count,
+                                      sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_finish_list(s, "consumer_messages", sizeof **out, read_consumer_message, out,
+                                count, arena, err, errlen);
+}
+
+int sq_store_consumer_messages(sq_store *s, const char *consumer, const char *state,
+                               const char *filter, int limit, sq_consumer_message **out,
+                               size_t *count, sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_wait(
+               s, sq_store_begin_consumer_messages(s, consumer, state, filter, limit, err, errlen))
+               ? sq_store_finish_consumer_messages(s, out, count, arena, err, errlen)
+               : SQ_ERR;
 }
 
 /* A UUID in text form to its 16 bytes; the caller validated the text. */
@@ -208,18 +361,17 @@ static int uuid_bytes(const char *text, unsigned char bytes[16])
 }
 
 /*
- * Runs one of the statements that take (consumer, ack ids[, int]) and returns its first value
- * in `first` (if not NULL). `ids` NULL with n 0 sends a NULL array (redrive: all dead).
+ * Begins one of the calls whose statement takes (consumer, ack ids[, int]). `ids` NULL with n 0
+ * sends a NULL array (redrive: all dead).
  */
-static int ids_statement(sq_store *s, const char *stmt, const char *consumer,
-                         const char *const *ack_ids, size_t n, const char *extra, long long *first,
-                         char *err, size_t errlen)
+static int begin_ids(sq_store *s, const char *stmt, const char *consumer,
+                     const char *const *ack_ids, size_t n, const char *extra, char *err,
+                     size_t errlen)
 {
     unsigned char *raw = NULL;
     const char **ptrs = NULL;
     size_t *lens = NULL;
     sq_buf ids = {0};
-    PGresult *r = NULL;
     int rc = SQ_ERR;
 
     raw = malloc(n * 16 + 1);
@@ -244,16 +396,9 @@ static int ids_statement(sq_store *s, const char *stmt, const char *consumer,
     const char *values[3] = {consumer, ack_ids != NULL ? ids.data : NULL, extra};
     int lengths[3] = {0, (int)ids.len, 0};
     int formats[3] = {0, 1, 0};
-    r = PQexecPrepared(s->conn, stmt, extra != NULL ? 3 : 2, values, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        sq_store_fail(s, r, err, errlen, "%s failed", stmt);
-        goto done;
-    }
-    if (first != NULL)
-        *first = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    rc = SQ_OK;
+    sq_stmt st = {stmt, extra != NULL ? 3 : 2, values, lengths, formats, NULL};
+    rc = sq_store_begin(s, stmt, NULL, &st, err, errlen);
 done:
-    PQclear(r);
     sq_buf_free(&ids);
     free(lens);
     free(ptrs);
@@ -261,29 +406,65 @@ done:
     return rc;
 }
 
+int sq_store_begin_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                       char *err, size_t errlen)
+{
+    return begin_ids(s, "ack", consumer, ack_ids, n, NULL, err, errlen);
+}
+
 int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n, char *err,
                  size_t errlen)
 {
-    return ids_statement(s, "ack", consumer, ack_ids, n, NULL, NULL, err, errlen);
+    return sq_store_wait(s, sq_store_begin_ack(s, consumer, ack_ids, n, err, errlen))
+               ? sq_store_finish(s, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                        int delay_ms, char *err, size_t errlen)
+{
+    char delay[16];
+    snprintf(delay, sizeof delay, "%d", delay_ms);
+    return begin_ids(s, "nack", consumer, ack_ids, n, delay, err, errlen);
 }
 
 int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                   int delay_ms, char *err, size_t errlen)
 {
-    char delay[16];
-    snprintf(delay, sizeof delay, "%d", delay_ms);
-    return ids_statement(s, "nack", consumer, ack_ids, n, delay, NULL, err, errlen);
+    return sq_store_wait(s, sq_store_begin_nack(s, consumer, ack_ids, n, delay_ms, err, errlen))
+               ? sq_store_finish(s, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                          char *err, size_t errlen)
+{
+    return begin_ids(s, "extend", consumer, ack_ids, n, NULL, err, errlen);
 }
 
 int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                     char *err, size_t errlen)
 {
-    return ids_statement(s, "extend", consumer, ack_ids, n, NULL, NULL, err, errlen);
+    return sq_store_wait(s, sq_store_begin_extend(s, consumer, ack_ids, n, err, errlen))
+               ? sq_store_finish(s, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
+                           char *err, size_t errlen)
+{
+    return begin_ids(s, "redrive", consumer, n > 0 ? ack_ids : NULL, n, NULL, err, errlen);
+}
+
+int sq_store_finish_redrive(sq_store *s, long long *redriven, char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, "redrive", sq_read_count, redriven, NULL, "result", err, errlen);
 }
 
 int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                      long long *redriven, char *err, size_t errlen)
 {
-    return ids_statement(s, "redrive", consumer, n > 0 ? ack_ids : NULL, n, NULL, redriven, err,
-                         errlen);
+    return sq_store_wait(s, sq_store_begin_redrive(s, consumer, ack_ids, n, err, errlen))
+               ? sq_store_finish_redrive(s, redriven, err, errlen)
+               : SQ_ERR;
 }

@@ -11,14 +11,13 @@
 
 #define UPSERT_MAX 10000
 
-int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
-                    long long *published, char *err, size_t errlen)
+int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n, char *err,
+                          size_t errlen)
 {
     const char **ptrs = NULL;
     size_t *lens = NULL;
     unsigned char *digests = NULL;
     sq_buf keys = {0}, datas = {0}, hashes = {0};
-    PGresult *r = NULL;
     int rc = SQ_ERR;
 
     if (n == 0 || n > UPSERT_MAX) {
@@ -48,23 +47,18 @@ int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n
     if (sq_store_binary_array(&hashes, SQ_OID_BYTEA, ptrs, lens, n) != SQ_OK)
         goto nomem;
 
+    /* libpq copies the parameters into its output buffer: they go when the send returns. */
     uint32_t stream_be = htonl((uint32_t)stream);
     const char *values[4] = {(const char *)&stream_be, keys.data, datas.data, hashes.data};
     int lengths[4] = {4, (int)keys.len, (int)datas.len, (int)hashes.len};
     int formats[4] = {1, 1, 1, 1};
-    r = PQexecPrepared(s->conn, "upsert", 4, values, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        sq_store_fail(s, r, err, errlen, "upsert failed");
-        goto fail;
-    }
-    *published = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    rc = SQ_OK;
+    sq_stmt st = {"upsert", 4, values, lengths, formats, NULL};
+    rc = sq_store_begin(s, "upsert", NULL, &st, err, errlen);
     goto fail; /* the common release path */
 
 nomem:
     sq_store_fail(NULL, NULL, err, errlen, "out of memory building the batch");
 fail:
-    PQclear(r);
     sq_buf_free(&hashes);
     sq_buf_free(&datas);
     sq_buf_free(&keys);
@@ -74,30 +68,70 @@ fail:
     return rc;
 }
 
-int sq_store_message_delete(sq_store *s, int stream, const char *key, int *deleted, char *err,
-                            size_t errlen)
+int sq_store_finish_upsert(sq_store *s, long long *published, char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, "upsert", sq_read_count, published, NULL, "result", err, errlen);
+}
+
+int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
+                    long long *published, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_upsert(s, stream, msgs, n, err, errlen))
+               ? sq_store_finish_upsert(s, published, err, errlen)
+               : SQ_ERR;
+}
+
+/* Begins call `op` with statement `stmt` of (stream, key): message get, info, delete. */
+static int begin_keyed(sq_store *s, const char *op, const char *stmt, int stream, const char *key,
+                       sq_call_step next, char *err, size_t errlen)
 {
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[2] = {stream_s, key};
-    PGresult *r = PQexecPrepared(s->conn, "message_delete", 2, values, NULL, NULL, 0);
-    int rc = SQ_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = sq_store_fail(s, r, err, errlen, "deleting message \"%s\" failed", key);
-    else
-        *deleted = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
+    sq_stmt st = {.name = stmt, .n = 2, .values = values, .next = next};
+    int rc = sq_store_begin(s, op, key, &st, err, errlen);
+    if (rc == SQ_OK)
+        s->call.stream = stream;
     return rc;
 }
 
-int sq_store_notify(sq_store *s, int stream, char *err, size_t errlen)
+int sq_store_begin_message_delete(sq_store *s, int stream, const char *key, char *err,
+                                  size_t errlen)
+{
+    int rc = begin_keyed(s, "message_delete", "message_delete", stream, key, NULL, err, errlen);
+    if (rc == SQ_OK)
+        s->call.what = sq_arena_printf(&s->call.mem, "deleting message \"%s\"", key);
+    return rc;
+}
+
+int sq_store_finish_message_delete(sq_store *s, int *deleted, char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, "message_delete", sq_read_flag, deleted, NULL, "result", err,
+                               errlen);
+}
+
+int sq_store_message_delete(sq_store *s, int stream, const char *key, int *deleted, char *err,
+                            size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_message_delete(s, stream, key, err, errlen))
+               ? sq_store_finish_message_delete(s, deleted, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_notify(sq_store *s, int stream, char *err, size_t errlen)
 {
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[1] = {stream_s};
-    PGresult *r = sq_store_query(s, "notify", 1, values, err, errlen);
-    PQclear(r);
-    return r != NULL ? SQ_OK : SQ_ERR;
+    return sq_store_begin(s, "notify", NULL, &(sq_stmt){.name = "notify", .n = 1, .values = values},
+                          err, errlen);
+}
+
+int sq_store_notify(sq_store *s, int stream, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_notify(s, stream, err, errlen))
+               ? sq_store_finish(s, err, errlen)
+               : SQ_ERR;
 }
 
 /*
@@ -141,8 +175,8 @@ static void read_pair(sq_row *w, void *item)
     sq_row_pair_info(w, &p->info);
 }
 
-int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q, sq_message **out,
-                          size_t *count, sq_arena *arena, char *err, size_t errlen)
+int sq_store_begin_message_list(sq_store *s, int stream, const sq_message_query *q, char *err,
+                                size_t errlen)
 {
     char stream_s[16], limit_s[16], lo[256], hi[256];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
@@ -151,30 +185,87 @@ int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q, sq
     const char *values[5] = {stream_s, q->filter, limit_s, lo, hi};
     const char *stmt = ranged ? (q->newest_first ? "message_range_desc" : "message_range_asc")
                               : (q->newest_first ? "message_list_desc" : "message_list_asc");
-    PGresult *r = sq_store_query(s, stmt, ranged ? 5 : 3, values, err, errlen);
-    return sq_store_read_list(r, sizeof **out, read_message, out, count, arena, err, errlen);
+    sq_stmt st = {.name = stmt, .n = ranged ? 5 : 3, .values = values};
+    return sq_store_begin(s, "message_list", NULL, &st, err, errlen);
+}
+
+int sq_store_finish_message_list(sq_store *s, sq_message **out, size_t *count, sq_arena *arena,
+                                 char *err, size_t errlen)
+{
+    return sq_store_finish_list(s, "message_list", sizeof **out, read_message, out, count, arena,
+                                err, errlen);
+}
+
+int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q, sq_message **out,
+                          size_t *count, sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_message_list(s, stream, q, err, errlen))
+               ? sq_store_finish_message_list(s, out, count, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_message_get(sq_store *s, int stream, const char *key, char *err, size_t errlen)
+{
+    return begin_keyed(s, "message_get", "message_get", stream, key, NULL, err, errlen);
+}
+
+int sq_store_finish_message_get(sq_store *s, sq_message *out, sq_arena *arena, char *err,
+                                size_t errlen)
+{
+    return sq_store_finish_one(s, "message_get", read_message, out, arena, "message with key", err,
+                               errlen);
 }
 
 int sq_store_message_get(sq_store *s, int stream, const char *key, sq_message *out, sq_arena *arena,
                          char *err, size_t errlen)
 {
+    return sq_store_wait(s, sq_store_begin_message_get(s, stream, key, err, errlen))
+               ? sq_store_finish_message_get(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+/* The message is read: keep it for the finish and ask for its state in each consumer. */
+static int info_found(sq_store *s, PGresult *r)
+{
+    sq_call *c = &s->call;
+    int rc = sq_store_found(s, r, "message with key");
+    if (rc != SQ_OK)
+        return rc;
+    c->kept = r;
+    c->res = NULL;
     char stream_s[16];
-    snprintf(stream_s, sizeof stream_s, "%d", stream);
-    const char *values[2] = {stream_s, key};
-    PGresult *r = sq_store_query(s, "message_get", 2, values, err, errlen);
-    return sq_store_read_one(r, read_message, out, arena, "message with key", key, err, errlen);
+    snprintf(stream_s, sizeof stream_s, "%d", c->stream);
+    const char *values[2] = {stream_s, c->subject};
+    return sq_store_next(s, &(sq_stmt){.name = "message_info", .n = 2, .values = values});
+}
+
+int sq_store_begin_message_info(sq_store *s, int stream, const char *key, char *err, size_t errlen)
+{
+    return begin_keyed(s, "message_info", "message_get", stream, key, info_found, err, errlen);
+}
+
+int sq_store_finish_message_info(sq_store *s, sq_message *msg, sq_consumer_pair **out,
+                                 size_t *count, sq_arena *arena, char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, "message_info", &r, err, errlen);
+    if (rc == SQ_OK) {
+        rc = sq_store_read_one(s->call.kept, read_message, msg, arena, "message with key",
+                               s->call.subject, err, errlen);
+        s->call.kept = NULL;
+    }
+    if (rc != SQ_OK) {
+        PQclear(r);
+        return rc;
+    }
+    return sq_store_read_list(r, sizeof **out, read_pair, out, count, arena, err, errlen);
 }
 
 int sq_store_message_info(sq_store *s, int stream, const char *key, sq_message *msg,
                           sq_consumer_pair **out, size_t *count, sq_arena *arena, char *err,
                           size_t errlen)
 {
-    int rc = sq_store_message_get(s, stream, key, msg, arena, err, errlen);
-    if (rc != SQ_OK)
-        return rc;
-    char stream_s[16];
-    snprintf(stream_s, sizeof stream_s, "%d", stream);
-    const char *values[2] = {stream_s, key};
-    PGresult *r = sq_store_query(s, "message_info", 2, values, err, errlen);
-    return sq_store_read_list(r, sizeof **out, read_pair, out, count, arena, err, errlen);
+    return sq_store_wait(s, sq_store_begin_message_info(s, stream, key, err, errlen))
+               ? sq_store_finish_message_info(s, msg, out, count, arena, err, errlen)
+               : SQ_ERR;
 }

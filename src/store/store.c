@@ -1,6 +1,10 @@
-/* A store connection: connecting, preparing every statement once, and the shared helpers. */
+/* A store connection: connecting (waiting or not), preparing every statement once, LISTEN,
+ * and the shared helpers. */
 #include <arpa/inet.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +75,8 @@ static const struct {
      4,
      {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_BYTEA_ARRAY}},
     {"notify", "SELECT sequin.notify($1)", 1, {SQ_OID_INT4}},
+    /* utility statements go through the extended protocol too: this one is prepared */
+    {"listen", "LISTEN sequin_stream", 0, {0}},
     {"message_list_asc", MESSAGE_LIST("", "ASC"), 3, {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4}},
     {"message_list_desc", MESSAGE_LIST("", "DESC"), 3, {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4}},
     {"message_range_asc",
@@ -189,32 +195,118 @@ int sq_store_binary_array(sq_buf *out, unsigned elem_oid, const char *const *ele
     return SQ_OK;
 }
 
-int sq_store_open(const char *url, sq_store **out, char *err, size_t errlen)
+/* The step of each PREPARE: the next one, then LISTEN again if the store was listening. */
+static int prepared(sq_store *s, PGresult *r);
+
+static int prepare_next(sq_store *s)
+{
+    sq_call *c = &s->call;
+    c->next = prepared;
+    c->what = statements[c->step].name;
+    int sent = PQsendPrepare(s->conn, statements[c->step].name, statements[c->step].sql,
+                             statements[c->step].nparams, statements[c->step].types);
+    return sq_store_sent(s, sent, c->what);
+}
+
+/* The step of the LISTEN that ends a reconnect, and of the last PREPARE otherwise. */
+static int ready(sq_store *s, PGresult *r)
+{
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return sq_store_fail(s, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
+    s->up = true;
+    return SQ_OK;
+}
+
+static int prepared(sq_store *s, PGresult *r)
+{
+    sq_call *c = &s->call;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return sq_store_fail(s, r, c->err, sizeof c->err, "preparing \"%s\" failed", c->what);
+    if (++c->step < (int)SQ_ARRAY_LEN(statements))
+        return prepare_next(s);
+    if (s->listening)
+        return sq_store_next(s, &(sq_stmt){.name = "listen", .next = ready});
+    return ready(s, r);
+}
+
+int sq_store_connect_step(sq_store *s, bool *want_write)
+{
+    sq_call *c = &s->call;
+    for (;;) {
+        if (c->polling == PGRES_POLLING_FAILED)
+            return sq_store_fail(s, NULL, c->err, sizeof c->err, "cannot connect to PostgreSQL");
+        if (c->polling == PGRES_POLLING_OK)
+            break;
+        /* libpq's rule: PQconnectPoll runs only once the socket is ready for what it asked
+         * for. The event loop may poll sooner, so look without waiting. */
+        bool writing = c->polling == PGRES_POLLING_WRITING;
+        struct pollfd p = {PQsocket(s->conn), writing ? POLLOUT : POLLIN, 0};
+        if (c->polling != PGRES_POLLING_ACTIVE && poll(&p, 1, 0) <= 0) {
+            *want_write = writing;
+            return SQ_AGAIN;
+        }
+        c->polling = PQconnectPoll(s->conn);
+    }
+    c->connecting = false;
+    if (PQsetnonblocking(s->conn, 1) != 0)
+        return sq_store_fail(s, NULL, c->err, sizeof c->err, "cannot connect to PostgreSQL");
+    c->step = 0;
+    return prepare_next(s) == SQ_AGAIN ? SQ_OK : SQ_ERR;
+}
+
+int sq_store_begin_reconnect(sq_store *s, char *err, size_t errlen)
+{
+    sq_call *c = &s->call;
+    PQfinish(s->conn);
+    s->up = false;
+    sq_store_reset_call(c);
+    c->op = "reconnect";
+    s->conn = PQconnectStart(s->url);
+    if (PQstatus(s->conn) == CONNECTION_BAD) {
+        sq_store_fail(s, NULL, err, errlen, "cannot connect to PostgreSQL");
+        c->op = NULL;
+        return SQ_ERR;
+    }
+    /* PQconnectStart has begun connecting: the socket is to be writable first. */
+    c->connecting = true;
+    c->polling = PGRES_POLLING_WRITING;
+    return SQ_OK;
+}
+
+int sq_store_new(const char *url, sq_store **out, char *err, size_t errlen)
 {
     sq_store *s = calloc(1, sizeof *s);
-    PGresult *r = NULL;
-    if (s == NULL)
+    if (s == NULL || (s->url = strdup(url)) == NULL) {
+        free(s);
         return sq_store_fail(NULL, NULL, err, errlen, "out of memory");
+    }
+    *out = s;
+    return SQ_OK;
+}
+
+int sq_store_open(const char *url, sq_store **out, char *err, size_t errlen)
+{
+    sq_store *s;
+    if (sq_store_new(url, &s, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    /* PQconnectdb rather than a reconnect: it honours connect_timeout. */
     s->conn = PQconnectdb(url);
-    if (PQstatus(s->conn) != CONNECTION_OK) {
+    if (PQstatus(s->conn) != CONNECTION_OK || PQsetnonblocking(s->conn, 1) != 0) {
         sq_store_fail(s, NULL, err, errlen, "cannot connect to PostgreSQL");
         goto fail;
     }
-    for (size_t i = 0; i < SQ_ARRAY_LEN(statements); i++) {
-        r = PQprepare(s->conn, statements[i].name, statements[i].sql, statements[i].nparams,
-                      statements[i].types);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            sq_store_fail(s, r, err, errlen, "preparing \"%s\" failed", statements[i].name);
-            goto fail;
-        }
-        PQclear(r);
-        r = NULL;
+    s->call.op = "open";
+    if (prepare_next(s) != SQ_AGAIN) {
+        snprintf(err, errlen, "%s", s->call.err);
+        goto fail;
     }
+    (void)sq_store_wait(s, SQ_OK);
+    if (sq_store_finish(s, err, errlen) != SQ_OK)
+        goto fail;
     *out = s;
     return SQ_OK;
 
 fail:
-    PQclear(r);
     sq_store_close(s);
     return SQ_ERR;
 }
@@ -224,18 +316,35 @@ void sq_store_close(sq_store *s)
     if (s == NULL)
         return;
     PQfinish(s->conn);
+    PQclear(s->call.res);
+    PQclear(s->call.kept);
+    sq_arena_free(&s->call.mem);
+    free(s->url);
     free(s);
 }
 
-PGresult *sq_store_query(sq_store *s, const char *name, int n, const char *const *values, char *err,
-                         size_t errlen)
+int sq_store_begin_listen(sq_store *s, char *err, size_t errlen)
 {
-    PGresult *r = PQexecPrepared(s->conn, name, n, values, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
-        return r;
-    sq_store_fail(s, r, err, errlen, "%s failed", name);
-    PQclear(r);
-    return NULL;
+    int rc = sq_store_begin(s, "listen", NULL, &(sq_stmt){.name = "listen"}, err, errlen);
+    s->listening = s->listening || rc == SQ_OK;
+    return rc;
+}
+
+int sq_store_next_notify(sq_store *s, int *stream)
+{
+    PGnotify *n;
+    while ((n = PQnotifies(s->conn)) != NULL) {
+        char *end;
+        long v = strtol(n->extra, &end, 10);
+        bool ours = strcmp(n->relname, "sequin_stream") == 0 && end != n->extra && *end == '\0' &&
+                    v > 0 && v <= INT_MAX;
+        PQfreemem(n);
+        if (ours) {
+            *stream = (int)v;
+            return SQ_OK;
+        }
+    }
+    return SQ_AGAIN;
 }
 
 bool sq_store_is_unique_violation(const PGresult *r)
@@ -340,4 +449,24 @@ int sq_store_read_one(PGresult *r, sq_row_reader read, void *item, sq_arena *are
     }
     PQclear(r);
     return rc;
+}
+
+void sq_read_int(sq_row *w, void *item)
+{
+    *(int *)item = (int)sq_row_int(w);
+}
+
+void sq_read_count(sq_row *w, void *item)
+{
+    *(long long *)item = sq_row_int(w);
+}
+
+void sq_read_id(sq_row *w, void *item)
+{
+    sq_row_id(w, item);
+}
+
+void sq_read_flag(sq_row *w, void *item)
+{
+    *(int *)item = sq_row_bool(w);
 }

@@ -5,22 +5,6 @@
 
 #include "internal.h"
 
-int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen)
-{
-    PGresult *r = sq_store_query(s, "stream_num", 1, &name, err, errlen);
-    if (r == NULL)
-        return SQ_ERR;
-    int rc = SQ_OK;
-    if (PQntuples(r) == 0) {
-        sq_store_fail(NULL, NULL, err, errlen, "no stream named \"%s\"", name);
-        rc = SQ_STORE_NOT_FOUND;
-    } else {
-        *num = atoi(PQgetvalue(r, 0, 0));
-    }
-    PQclear(r);
-    return rc;
-}
-
 static void read_stream(sq_row *w, void *item)
 {
     sq_stream *out = item;
@@ -34,51 +18,109 @@ static void read_stream(sq_row *w, void *item)
     out->updated_at = sq_row_text(w);
 }
 
+int sq_store_begin_stream_num(sq_store *s, const char *name, char *err, size_t errlen)
+{
+    sq_stmt st = {.name = "stream_num", .n = 1, .values = &name};
+    return sq_store_begin(s, "stream_num", name, &st, err, errlen);
+}
+
+int sq_store_finish_stream_num(sq_store *s, int *num, char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, "stream_num", sq_read_int, num, NULL, "stream named", err,
+                               errlen);
+}
+
+int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_stream_num(s, name, err, errlen))
+               ? sq_store_finish_stream_num(s, num, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_stream_get(sq_store *s, const char *name_or_id, char *err, size_t errlen)
+{
+    sq_stmt st = {.name = "stream_get", .n = 1, .values = &name_or_id};
+    return sq_store_begin(s, "stream_get", name_or_id, &st, err, errlen);
+}
+
+int sq_store_finish_stream_get(sq_store *s, sq_stream *out, sq_arena *arena, char *err,
+                               size_t errlen)
+{
+    return sq_store_finish_one(s, "stream_get", read_stream, out, arena, "stream", err, errlen);
+}
+
 int sq_store_stream_get(sq_store *s, const char *name_or_id, sq_stream *out, sq_arena *arena,
                         char *err, size_t errlen)
 {
-    PGresult *r = sq_store_query(s, "stream_get", 1, &name_or_id, err, errlen);
-    return sq_store_read_one(r, read_stream, out, arena, "stream", name_or_id, err, errlen);
+    return sq_store_wait(s, sq_store_begin_stream_get(s, name_or_id, err, errlen))
+               ? sq_store_finish_stream_get(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+/* The insert gave the stream's id: the stream with its stats comes from stream_get. */
+static int stream_created(sq_store *s, PGresult *r)
+{
+    int rc = sq_store_created(s, r, "stream");
+    if (rc != SQ_OK)
+        return rc;
+    return sq_store_next(s, &(sq_stmt){.name = "stream_get", .n = 1, .values = &s->call.subject});
+}
+
+int sq_store_begin_stream_create(sq_store *s, const char *name, char *err, size_t errlen)
+{
+    sq_stmt st = {.name = "stream_create", .n = 1, .values = &name, .next = stream_created};
+    return sq_store_begin(s, "stream_create", name, &st, err, errlen);
+}
+
+int sq_store_finish_stream_create(sq_store *s, sq_stream *out, sq_arena *arena, char *err,
+                                  size_t errlen)
+{
+    return sq_store_finish_one(s, "stream_create", read_stream, out, arena, "stream", err, errlen);
 }
 
 int sq_store_stream_create(sq_store *s, const char *name, sq_stream *out, sq_arena *arena,
                            char *err, size_t errlen)
 {
-    const char *values[1] = {name};
-    PGresult *r = PQexecPrepared(s->conn, "stream_create", 1, values, NULL, NULL, 0);
-    int rc = SQ_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        if (sq_store_is_unique_violation(r)) {
-            sq_store_fail(NULL, NULL, err, errlen, "a stream named \"%s\" exists", name);
-            rc = SQ_STORE_CONFLICT;
-        } else {
-            rc = sq_store_fail(s, r, err, errlen, "creating stream \"%s\" failed", name);
-        }
-    }
-    PQclear(r);
-    return rc != SQ_OK ? rc : sq_store_stream_get(s, name, out, arena, err, errlen);
+    return sq_store_wait(s, sq_store_begin_stream_create(s, name, err, errlen))
+               ? sq_store_finish_stream_create(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_stream_list(sq_store *s, char *err, size_t errlen)
+{
+    return sq_store_begin(s, "stream_list", NULL, &(sq_stmt){.name = "stream_list"}, err, errlen);
+}
+
+int sq_store_finish_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *arena,
+                                char *err, size_t errlen)
+{
+    return sq_store_finish_list(s, "stream_list", sizeof **out, read_stream, out, count, arena, err,
+                                errlen);
 }
 
 int sq_store_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *arena, char *err,
                          size_t errlen)
 {
-    PGresult *r = sq_store_query(s, "stream_list", 0, NULL, err, errlen);
-    return sq_store_read_list(r, sizeof **out, read_stream, out, count, arena, err, errlen);
+    return sq_store_wait(s, sq_store_begin_stream_list(s, err, errlen))
+               ? sq_store_finish_stream_list(s, out, count, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_begin_stream_delete(sq_store *s, const char *name_or_id, char *err, size_t errlen)
+{
+    sq_stmt st = {.name = "stream_delete", .n = 1, .values = &name_or_id};
+    return sq_store_begin(s, "stream_delete", name_or_id, &st, err, errlen);
+}
+
+int sq_store_finish_stream_delete(sq_store *s, char id[37], char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, "stream_delete", sq_read_id, id, NULL, "stream", err, errlen);
 }
 
 int sq_store_stream_delete(sq_store *s, const char *name_or_id, char id[37], char *err,
                            size_t errlen)
 {
-    PGresult *r = sq_store_query(s, "stream_delete", 1, &name_or_id, err, errlen);
-    if (r == NULL)
-        return SQ_ERR;
-    int rc = SQ_OK;
-    if (PQntuples(r) == 0) {
-        sq_store_fail(NULL, NULL, err, errlen, "no stream \"%s\"", name_or_id);
-        rc = SQ_STORE_NOT_FOUND;
-    } else {
-        snprintf(id, 37, "%s", PQgetvalue(r, 0, 0));
-    }
-    PQclear(r);
-    return rc;
+    return sq_store_wait(s, sq_store_begin_stream_delete(s, name_or_id, err, errlen))
+               ? sq_store_finish_stream_delete(s, id, err, errlen)
+               : SQ_ERR;
 }

@@ -1,0 +1,257 @@
+/* One call in flight on a non-blocking connection: sending, polling for results, finishing. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+int sq_store_socket(const sq_store *s)
+{
+    return PQsocket(s->conn);
+}
+
+bool sq_store_dead(const sq_store *s)
+{
+    return !s->up || PQstatus(s->conn) != CONNECTION_OK;
+}
+
+bool sq_store_busy(const sq_store *s)
+{
+    return s->call.op != NULL;
+}
+
+/* The call in flight is over with outcome `rc` (its error set already unless SQ_OK). */
+static void over(sq_call *c, int rc)
+{
+    c->rc = rc;
+    c->over = true;
+    c->connecting = false;
+}
+
+/* The connection broke: the call in flight, if any, is over with the connection's reason. */
+static int broken(sq_store *s)
+{
+    sq_call *c = &s->call;
+    s->up = false;
+    if (c->op != NULL && !c->over) {
+        sq_store_fail(s, NULL, c->err, sizeof c->err, "%s: the connection to PostgreSQL broke",
+                      c->op);
+        over(c, SQ_ERR);
+    }
+    return SQ_ERR;
+}
+
+int sq_store_sent(sq_store *s, int sent, const char *stmt)
+{
+    sq_call *c = &s->call;
+    int left = sent ? PQflush(s->conn) : -1;
+    if (left < 0) {
+        s->up = PQstatus(s->conn) == CONNECTION_OK && s->up;
+        return sq_store_fail(s, NULL, c->err, sizeof c->err, "sending %s failed", stmt);
+    }
+    c->flushing = left == 1;
+    return SQ_AGAIN;
+}
+
+int sq_store_next(sq_store *s, const sq_stmt *next)
+{
+    sq_call *c = &s->call;
+    PQclear(c->res);
+    c->res = NULL;
+    c->next = next->next;
+    c->what = next->name;
+    int sent = PQsendQueryPrepared(s->conn, next->name, next->n, next->values, next->lengths,
+                                   next->formats, 0);
+    return sq_store_sent(s, sent, next->name);
+}
+
+void sq_store_reset_call(sq_call *c)
+{
+    PQclear(c->res);
+    PQclear(c->kept);
+    sq_arena_reset(&c->mem);
+    sq_arena mem = c->mem;
+    *c = (sq_call){.mem = mem};
+}
+
+int sq_store_begin(sq_store *s, const char *op, const char *subject, const sq_stmt *first,
+                   char *err, size_t errlen)
+{
+    sq_call *c = &s->call;
+    if (c->op != NULL)
+        return sq_store_fail(NULL, NULL, err, errlen, "%s: the store is busy with %s", op, c->op);
+    if (sq_store_dead(s))
+        return sq_store_fail(NULL, NULL, err, errlen, "%s: the connection to PostgreSQL is down",
+                             op);
+    sq_store_reset_call(c);
+    c->subject = subject != NULL ? sq_arena_strdup(&c->mem, subject) : NULL;
+    if (subject != NULL && c->subject == NULL)
+        return sq_store_fail(NULL, NULL, err, errlen, "%s: out of memory", op);
+    c->op = op;
+    if (sq_store_next(s, first) != SQ_AGAIN) {
+        snprintf(err, errlen, "%s", c->err);
+        c->op = NULL;
+        return SQ_ERR;
+    }
+    return SQ_OK;
+}
+
+/* What poll says when it has done what it could: a call going on, a dead connection, a call
+ * over, or nothing. */
+static int state(const sq_store *s)
+{
+    if (s->call.op != NULL && !s->call.over)
+        return SQ_AGAIN;
+    if (sq_store_dead(s))
+        return SQ_ERR;
+    return s->call.op != NULL ? SQ_OK : SQ_AGAIN;
+}
+
+/* The step of a statement that ends its call: rows (or OK for LISTEN) are success. */
+static int ended(sq_store *s, PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return SQ_OK;
+    return sq_store_fail(s, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
+}
+
+int sq_store_poll(sq_store *s, bool *want_write)
+{
+    sq_call *c = &s->call;
+    *want_write = false;
+    if (c->connecting) {
+        int rc = sq_store_connect_step(s, want_write);
+        if (rc == SQ_ERR) {
+            s->up = false;
+            over(c, SQ_ERR);
+        }
+        if (rc != SQ_OK)
+            return rc;
+        /* connected, the first statement is on its way: on as for any call */
+    }
+    if (c->op != NULL && c->over)
+        return state(s);
+    if (!PQconsumeInput(s->conn))
+        return broken(s);
+    if (c->flushing) {
+        int left = PQflush(s->conn);
+        if (left < 0)
+            return broken(s);
+        c->flushing = *want_write = left == 1;
+        if (c->flushing)
+            return SQ_AGAIN;
+    }
+    while (c->op != NULL && !c->over && !PQisBusy(s->conn)) {
+        PGresult *r = PQgetResult(s->conn);
+        if (r != NULL) { /* keep the last: a statement's results end with a NULL */
+            PQclear(c->res);
+            c->res = r;
+            continue;
+        }
+        int rc = (c->next != NULL ? c->next : ended)(s, c->res);
+        if (rc != SQ_AGAIN) {
+            over(c, rc);
+        } else if (c->flushing) {
+            *want_write = true;
+            return SQ_AGAIN;
+        }
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return broken(s);
+    return state(s);
+}
+
+int sq_store_end(sq_store *s, const char *op, PGresult **r, char *err, size_t errlen)
+{
+    sq_call *c = &s->call;
+    *r = NULL;
+    if (c->op == NULL || !c->over)
+        return sq_store_fail(NULL, NULL, err, errlen, "finish %s: no call is over",
+                             op != NULL ? op : "");
+    if (op != NULL && strcmp(op, c->op) != 0)
+        return sq_store_fail(NULL, NULL, err, errlen, "finish %s: the call is %s", op, c->op);
+    int rc = c->rc;
+    if (rc == SQ_OK) {
+        *r = c->res;
+    } else {
+        snprintf(err, errlen, "%s", c->err);
+        PQclear(c->res);
+    }
+    c->res = NULL;
+    c->op = NULL;
+    c->over = false;
+    return rc;
+}
+
+int sq_store_finish(sq_store *s, char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, NULL, &r, err, errlen);
+    PQclear(r);
+    return rc;
+}
+
+int sq_store_finish_one(sq_store *s, const char *op, sq_row_reader read, void *item,
+                        sq_arena *arena, const char *what, char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, op, &r, err, errlen);
+    if (rc != SQ_OK)
+        return rc;
+    return sq_store_read_one(r, read, item, arena, what, s->call.subject, err, errlen);
+}
+
+int sq_store_finish_list(sq_store *s, const char *op, size_t size, sq_row_reader read, void *out,
+                         size_t *count, sq_arena *arena, char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, op, &r, err, errlen);
+    if (rc != SQ_OK)
+        return rc;
+    return sq_store_read_list(r, size, read, out, count, arena, err, errlen);
+}
+
+bool sq_store_wait(sq_store *s, int begun)
+{
+    if (begun != SQ_OK)
+        return false;
+    bool want_write;
+    while (sq_store_poll(s, &want_write) == SQ_AGAIN) {
+        struct pollfd p = {sq_store_socket(s), POLLIN | (want_write ? POLLOUT : 0), 0};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+            /* The statement is still on its way: only a new connection gets out of it. */
+            sq_store_fail(NULL, NULL, s->call.err, sizeof s->call.err,
+                          "%s: waiting for PostgreSQL failed: %s", s->call.op, strerror(errno));
+            s->up = false;
+            over(&s->call, SQ_ERR);
+        }
+    }
+    return true;
+}
+
+int sq_store_created(sq_store *s, PGresult *r, const char *what)
+{
+    sq_call *c = &s->call;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return SQ_OK;
+    if (sq_store_is_unique_violation(r)) {
+        sq_store_fail(NULL, NULL, c->err, sizeof c->err, "a %s named \"%s\" exists", what,
+                      c->subject);
+        return SQ_STORE_CONFLICT;
+    }
+    return sq_store_fail(s, r, c->err, sizeof c->err, "creating %s \"%s\" failed", what,
+                         c->subject);
+}
+
+int sq_store_found(sq_store *s, PGresult *r, const char *what)
+{
+    sq_call *c = &s->call;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return sq_store_fail(s, r, c->err, sizeof c->err, "%s failed", c->what);
+    if (PQntuples(r) > 0)
+        return SQ_OK;
+    sq_store_fail(NULL, NULL, c->err, sizeof c->err, "no %s \"%s\"", what, c->subject);
+    return SQ_STORE_NOT_FOUND;
+}
