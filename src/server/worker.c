@@ -1,5 +1,8 @@
-/* The sequind worker, interim edition: an epoll loop that accepts connections, parses each
- * request head with http.c, answers GET /healthz, and 503 to the rest until the API is served. */
+/* The sequind worker: an epoll loop that accepts connections, parses requests with http.c
+ * (keep-alive, pipelining, Content-Length and chunked bodies), routes them, checks their input
+ * with api_input.c, and runs their store calls on a pool of sq_store connections without
+ * waiting (begin, poll, finish), rendering the answers with render.c. The routes served so far
+ * are /healthz, /readyz, streams and messages; the rest answer 503 "not served yet". */
 #include "sequin/worker.h"
 
 #include <errno.h>
@@ -15,29 +18,38 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sequin/api_input.h"
 #include "sequin/buf.h"
 #include "sequin/http.h"
+#include "sequin/json.h"
+#include "sequin/keys.h"
 #include "sequin/log.h"
+#include "sequin/render.h"
+#include "sequin/router.h"
+#include "sequin/store.h"
 
 /* After EMFILE (or ENFILE, ENOBUFS, ENOMEM) the worker stops accepting for this long instead
  * of spinning on a listener that stays readable: connections wait in the backlog meanwhile. */
 #define ACCEPT_PAUSE_MS 100
 /* Connections accepted per wake-up, so one busy listener cannot starve the others. */
 #define ACCEPT_BATCH 64
-/* After the response, the request's unread rest (a body the interim worker does not use) is
- * read and dropped for up to this long and this many bytes: closing a socket with unread
- * input sends a reset, which can destroy the response before the client has read it. */
+/* After a response that closes the connection, what the client still sends is read and dropped for
+ * up to this long and this many bytes: closing a socket with unread input sends a reset, which can
+ * destroy the response before the client has read it. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (256 * 1024)
 /* On a graceful stop, a connection that has sent nothing yet gets this long to start. */
 #define STOP_GRACE_MS 1000
 #define MAX_EVENTS 64
 #define READ_CHUNK 4096
+/* A pool connection that failed to connect tries again after this long. */
+#define RECONNECT_MS 1000
 
 enum source_kind {
     SRC_LISTENER,
     SRC_SIGNAL,
-    SRC_CONN
+    SRC_CONN,
+    SRC_STORE
 };
 
 /* What an epoll event's data.ptr points at. */
@@ -48,21 +60,59 @@ struct source {
 
 enum conn_state {
     CONN_READING,
+    CONN_WAITING, /* queued for, or running on, a pool connection */
     CONN_WRITING,
     CONN_LINGERING
+};
+
+enum req_phase {
+    PHASE_HEAD,
+    PHASE_LENGTH,
+    PHASE_CHUNKED,
+    PHASE_DONE
 };
 
 struct conn {
     struct source src; /* first, so the source pointer is the connection */
     enum conn_state state;
-    sq_buf in; /* the request head so far */
+    bool closed; /* closed, freed at the end of the loop's turn */
+    bool gone;   /* the client hung up while its call was running */
+    bool keep_alive;
+    bool head_only;
+    sq_buf in; /* the request (and pipelined ones after it); chunked bodies decoded in place */
     sq_http_parser parser;
     sq_http_header *headers; /* room for limits.max_headers, as the parser wants */
-    char out[512];
-    size_t out_len, out_off;
+    enum req_phase phase;
+    size_t method_off, method_len, path_off, path_len, query_off, query_len; /* into `in` */
+    size_t head_len, body_len, req_end;
+    sq_http_chunked chunked;
+    size_t chunk_src, chunk_dst;
+    /* the request's inputs, in `arena` */
+    sq_arena arena;
+    sq_route route;
+    int step; /* message routes: 0 resolves the stream, 1 runs the call */
+    const char *stream, *key, *name;
+    int stream_num;
+    sq_message_in *msgs;
+    size_t n_msgs;
+    sq_api_listing listing;
+    sq_buf out;
+    size_t out_off;
     size_t dropped; /* bytes read and dropped while lingering */
     int64_t deadline_ms;
     struct conn *prev, *next;
+    struct conn *qnext; /* in the worker's queue of calls waiting for a pool connection */
+};
+
+/* A connection of the worker's store pool. */
+struct pconn {
+    struct source src; /* first; src.fd unused (the socket changes on reconnects) */
+    sq_store *st;
+    int reg_fd; /* the socket in the epoll set, or -1 */
+    uint32_t events;
+    bool reconnecting;
+    int64_t retry_at_ms; /* a reconnect is due then; 0: none */
+    struct conn *user;   /* whose call is in flight */
 };
 
 struct worker {
@@ -77,8 +127,15 @@ struct worker {
     struct conn *conns;
     size_t n_conns;
     sq_http_limits limits;
-    size_t head_max; /* the most bytes of a head the parser may need before it answers */
+    size_t head_max;   /* the most bytes of a head the parser may need before it answers */
+    struct conn *dead; /* closed connections, freed after the events at hand */
+    struct pconn *pool;
+    size_t n_pool;
+    struct conn *qhead, *qtail; /* waiting for a pool connection */
 };
+
+static void on_pool(struct worker *w, struct pconn *pc);
+static void pool_dispatch(struct worker *w);
 
 static int64_t now_ms(void)
 {
@@ -113,8 +170,13 @@ static void stop_accepting(struct worker *w)
     w->accepting = false;
 }
 
+/* Closes the socket at once; the memory waits for free_dead, since events for it or callers
+ * up the stack may still hold the pointer. */
 static void close_conn(struct worker *w, struct conn *c)
 {
+    if (c->closed)
+        return;
+    c->closed = true;
     /* The fd is ours alone, so close() also removes it from the epoll set. */
     close(c->src.fd);
     if (c->prev != NULL)
@@ -123,10 +185,22 @@ static void close_conn(struct worker *w, struct conn *c)
         w->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    sq_buf_free(&c->in);
-    free(c->headers);
-    free(c);
     w->n_conns--;
+    c->next = w->dead;
+    w->dead = c;
+}
+
+static void free_dead(struct worker *w)
+{
+    while (w->dead != NULL) {
+        struct conn *c = w->dead;
+        w->dead = c->next;
+        sq_buf_free(&c->in);
+        sq_buf_free(&c->out);
+        sq_arena_free(&c->arena);
+        free(c->headers);
+        free(c);
+    }
 }
 
 static void add_conn(struct worker *w, int fd)
@@ -186,7 +260,69 @@ static void accept_some(struct worker *w, struct source *l)
     }
 }
 
-/* ---- one request ------------------------------------------------------------------------ */
+/* ---- the store pool ----------------------------------------------------------------------- */
+
+static void pool_sync_fd(struct worker *w, struct pconn *pc, bool want_write)
+{
+    int fd = sq_store_socket(pc->st);
+    uint32_t events = EPOLLIN | (want_write ? EPOLLOUT : 0);
+
+    if (fd != pc->reg_fd && pc->reg_fd >= 0) {
+        (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, pc->reg_fd, NULL);
+        pc->reg_fd = -1;
+    }
+    if (fd < 0)
+        return;
+    struct epoll_event ev = {.events = events, .data.ptr = pc};
+    if (fd != pc->reg_fd) {
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+            pc->reg_fd = fd;
+            pc->events = events;
+        }
+    } else if (events != pc->events) {
+        if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+            pc->events = events;
+    }
+}
+
+/* Starts connecting a pool connection afresh; a failure to start is retried by the timer. */
+static void pool_reconnect(struct worker *w, struct pconn *pc)
+{
+    char err[256];
+    bool want_write = false;
+
+    if (pc->reg_fd >= 0) {
+        (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, pc->reg_fd, NULL);
+        pc->reg_fd = -1;
+    }
+    pc->retry_at_ms = 0;
+    if (sq_store_begin_reconnect(pc->st, err, sizeof err) != SQ_OK) {
+        sq_warn("database connection: %s", err);
+        pc->retry_at_ms = now_ms() + RECONNECT_MS;
+        return;
+    }
+    pc->reconnecting = true;
+    int rc = sq_store_poll(pc->st, &want_write);
+    pool_sync_fd(w, pc, want_write);
+    if (rc != SQ_AGAIN)
+        on_pool(w, pc);
+}
+
+static bool pool_alive(const struct pconn *pc)
+{
+    return !pc->reconnecting && !sq_store_dead(pc->st);
+}
+
+static bool worker_ready(const struct worker *w)
+{
+    for (size_t i = 0; i < w->n_pool; i++) {
+        if (pool_alive(&w->pool[i]))
+            return true;
+    }
+    return false;
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
 
 static bool slice_is(sq_http_slice slice, const char *s)
 {
@@ -200,12 +336,46 @@ static void want_events(struct worker *w, struct conn *c, uint32_t events)
         sq_warn("epoll_ctl(MOD) of a connection: %s", strerror(errno));
 }
 
-/* Writes what is left of the response; once it is all out, half-closes and lingers.
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 422:
+        return "Unprocessable Content";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    default:
+        return "Service Unavailable";
+    }
+}
+
+static void next_request(struct worker *w, struct conn *c);
+
+/* Writes what is left of the response. Once it is all out: with keep-alive, the next
+ * (possibly pipelined) request is read; otherwise the connection half-closes and lingers.
  * Returns -1 when the connection was closed. */
 static int write_out(struct worker *w, struct conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->src.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    while (c->out_off < c->out.len) {
+        ssize_t n =
+            send(c->src.fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
@@ -215,128 +385,587 @@ static int write_out(struct worker *w, struct conn *c)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (c->state != CONN_WRITING) {
                 c->state = CONN_WRITING;
-                c->deadline_ms = now_ms() + w->ctx->cfg->limits.idle_timeout_ms;
                 want_events(w, c, EPOLLOUT);
             }
+            c->deadline_ms = now_ms() + w->ctx->cfg->limits.idle_timeout_ms;
             return 0;
         }
         close_conn(w, c);
         return -1;
     }
+    sq_buf_reset(&c->out);
+    c->out_off = 0;
+    sq_arena_reset(&c->arena);
+    if (c->keep_alive && !w->stopping) {
+        next_request(w, c);
+        return 0;
+    }
     shutdown(c->src.fd, SHUT_WR);
-    if (c->state == CONN_WRITING)
-        want_events(w, c, EPOLLIN);
+    want_events(w, c, EPOLLIN);
     c->state = CONN_LINGERING;
     c->deadline_ms = now_ms() + LINGER_MS;
     sq_buf_free(&c->in);
     return 0;
 }
 
-static const char *status_text(int status)
+/* Queues the response: status, JSON body (`body`, may be empty for HEAD), headers. */
+static int send_response(struct worker *w, struct conn *c, int status, const sq_buf *body,
+                         const char *allow)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    default:
-        return "Service Unavailable";
-    }
-}
+    int rc = 0;
 
-/* Queues a whole response with a JSON body: {"status":"ok"} for 200, else {"summary":...}
- * with `summary` (a static sentence; '"' and '\' are escaped). HEAD gets the head only. */
-static int respond(struct worker *w, struct conn *c, int status, const char *summary,
-                   bool head_only)
-{
-    char body[256];
-    size_t n = 0;
-
-    if (status == 200) {
-        n = (size_t)snprintf(body, sizeof body, "{\"status\":\"ok\"}");
-    } else {
-        n = (size_t)snprintf(body, sizeof body, "{\"summary\":\"");
-        for (const char *p = summary; *p != '\0' && n + 4 < sizeof body; p++) {
-            if (*p == '"' || *p == '\\')
-                body[n++] = '\\';
-            body[n++] = *p;
-        }
-        n += (size_t)snprintf(body + n, sizeof body - n, "\"}");
+    if (c->gone) {
+        close_conn(w, c);
+        return -1;
     }
-    int len = snprintf(c->out, sizeof c->out,
-                       "HTTP/1.1 %d %s\r\n"
-                       "Content-Type: application/json\r\n"
-                       "Content-Length: %zu\r\n"
-                       "%s"
-                       "Cache-Control: no-store\r\n"
-                       "Connection: close\r\n"
-                       "\r\n"
-                       "%s",
-                       status, status_text(status), n, status == 503 ? "Retry-After: 1\r\n" : "",
-                       head_only ? "" : body);
-    c->out_len = len > 0 && (size_t)len < sizeof c->out ? (size_t)len : 0;
+    if (w->stopping)
+        c->keep_alive = false;
+    sq_buf_reset(&c->out);
     c->out_off = 0;
+    rc |= sq_buf_printf(&c->out,
+                        "HTTP/1.1 %d %s\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n"
+                        "Cache-Control: no-store\r\n",
+                        status, status_text(status), body->len);
+    if (status == 503)
+        rc |= sq_buf_puts(&c->out, "Retry-After: 1\r\n");
+    if (allow != NULL)
+        rc |= sq_buf_printf(&c->out, "Allow: %s\r\n", allow);
+    rc |= sq_buf_puts(&c->out, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+    if (!c->head_only)
+        rc |= sq_buf_append(&c->out, body->data, body->len);
+    if (rc != 0) {
+        close_conn(w, c);
+        return -1;
+    }
     return write_out(w, c);
 }
 
-/*
- * The interim router: GET (or HEAD) /healthz is 200; everything else is 503 with Retry-After
- * until the API handlers exist. A request body is not read: the connection closes after the
- * response, and lingering drains what the client still sends.
- */
-static int answer(struct worker *w, struct conn *c, const sq_http_request *req)
+/* An error response {"summary": summary} (with the 422 field when given). */
+static int respond_error(struct worker *w, struct conn *c, int status, const char *summary,
+                         const char *field, const char *problem, const char *allow)
 {
-    bool head = slice_is(req->method, "HEAD");
-
-    sq_debug("%.*s %.*s", (int)req->method.len, req->method.p, (int)req->target.len, req->target.p);
-    if ((head || slice_is(req->method, "GET")) && slice_is(req->path, "/healthz"))
-        return respond(w, c, 200, NULL, head);
-    return respond(w, c, 503, "the API is not served yet", head);
+    sq_buf body = {0};
+    if (sq_render_error(&body, summary, field, problem) != 0) {
+        sq_buf_free(&body);
+        close_conn(w, c);
+        return -1;
+    }
+    int rc = send_response(w, c, status, &body, allow);
+    sq_buf_free(&body);
+    return rc;
 }
 
-/* Reads what the client sent; answers once the parser has a complete head or an error. */
+/* ---- requests ----------------------------------------------------------------------------- */
+
+/* A path parameter percent-decoded into the arena; NULL when malformed or out of memory. */
+static char *param(sq_arena *a, sq_http_slice s)
+{
+    char *out = sq_arena_alloc(a, s.len + 1);
+    size_t len = 0;
+    if (out == NULL || sq_http_percent_decode(s.p, s.len, out, &len) != 0)
+        return NULL;
+    out[len] = '\0';
+    if (strlen(out) != len)
+        return NULL;
+    return out;
+}
+
+static void enqueue(struct worker *w, struct conn *c)
+{
+    c->state = CONN_WAITING;
+    want_events(w, c, 0); /* pipelined bytes wait in the socket until the answer is out */
+    c->qnext = NULL;
+    if (w->qtail != NULL)
+        w->qtail->qnext = c;
+    else
+        w->qhead = c;
+    w->qtail = c;
+    pool_dispatch(w);
+}
+
+static int respond_ok_json(struct worker *w, struct conn *c, const char *json)
+{
+    sq_buf body = {0};
+    if (sq_buf_puts(&body, json) != 0) {
+        close_conn(w, c);
+        return -1;
+    }
+    int rc = send_response(w, c, 200, &body, NULL);
+    sq_buf_free(&body);
+    return rc;
+}
+
+/* Routes a complete request (head and body) and answers it or queues its store call. */
+static void dispatch(struct worker *w, struct conn *c, const char *body, size_t body_len)
+{
+    sq_http_slice method = {c->in.data + c->method_off, c->method_len};
+    sq_http_slice path = {c->in.data + c->path_off, c->path_len};
+    sq_http_slice query = {c->in.data + c->query_off, c->query_len};
+    sq_route_match m;
+    const char *allow = NULL;
+    sq_api_problem p;
+    const char *why = NULL;
+
+    sq_debug("%.*s %.*s", (int)method.len, method.p, (int)path.len, path.p);
+    c->head_only = slice_is(method, "HEAD");
+    if (c->head_only)
+        method = (sq_http_slice){"GET", 3};
+    int rc = sq_router_match(method, path, &m, &allow);
+    if (rc == 404) {
+        (void)respond_error(w, c, 404, "no such route", NULL, NULL, NULL);
+        return;
+    }
+    if (rc != 0) {
+        (void)respond_error(w, c, 405, "method not allowed", NULL, NULL, allow);
+        return;
+    }
+    c->route = m.route;
+    c->step = 0;
+    if (m.route == SQ_ROUTE_HEALTHZ) {
+        (void)respond_ok_json(w, c, "{\"status\":\"ok\"}");
+        return;
+    }
+    if (m.route == SQ_ROUTE_READYZ) {
+        if (worker_ready(w))
+            (void)respond_ok_json(w, c, "{\"status\":\"ok\"}");
+        else
+            (void)respond_error(w, c, 503, "the database is not reachable", NULL, NULL, NULL);
+        return;
+    }
+    if (w->ctx->cfg->auth.tokens.count > 0) {
+        /* Token checks are not implemented yet: refuse rather than serve unauthenticated. */
+        (void)respond_error(w, c, 503, "not served yet: authentication", NULL, NULL, NULL);
+        return;
+    }
+    if (m.stream.p != NULL && (c->stream = param(&c->arena, m.stream)) == NULL) {
+        (void)respond_error(w, c, 400, "malformed stream in the path", NULL, NULL, NULL);
+        return;
+    }
+    if (m.key.p != NULL && (c->key = param(&c->arena, m.key)) == NULL) {
+        (void)respond_error(w, c, 400, "malformed key in the path", NULL, NULL, NULL);
+        return;
+    }
+    rc = 0;
+    switch (m.route) {
+    case SQ_ROUTE_STREAM_LIST:
+    case SQ_ROUTE_STREAM_GET:
+    case SQ_ROUTE_STREAM_DELETE:
+        break;
+    case SQ_ROUTE_STREAM_CREATE:
+        rc = sq_api_parse_stream(body, body_len, &c->arena, &c->name, &p);
+        break;
+    case SQ_ROUTE_MESSAGE_UPSERT:
+        rc = sq_api_parse_upsert(body, body_len, (size_t)w->ctx->cfg->limits.max_message_bytes,
+                                 &c->arena, &c->msgs, &c->n_msgs, &p);
+        break;
+    case SQ_ROUTE_MESSAGE_LIST:
+        rc = sq_api_parse_listing(query, false, &c->arena, &c->listing, &p);
+        break;
+    case SQ_ROUTE_MESSAGE_GET:
+    case SQ_ROUTE_MESSAGE_DELETE:
+        if (sq_key_validate(c->key, strlen(c->key), &why) != 0) {
+            (void)respond_error(w, c, 400, why != NULL ? why : "invalid key", NULL, NULL, NULL);
+            return;
+        }
+        break;
+    default:
+        (void)respond_error(w, c, 503, "not served yet", NULL, NULL, NULL);
+        return;
+    }
+    if (rc != 0) {
+        (void)respond_error(w, c, p.status, p.summary, p.field, p.detail, NULL);
+        return;
+    }
+    enqueue(w, c);
+}
+
+/* Reads the body (or the next request) as far as the buffered bytes go. */
+static void advance(struct worker *w, struct conn *c);
+
+static void next_request(struct worker *w, struct conn *c)
+{
+    /* Drop the request just answered; pipelined bytes after it move to the front. */
+    if (c->req_end < c->in.len)
+        memmove(c->in.data, c->in.data + c->req_end, c->in.len - c->req_end);
+    c->in.len -= c->req_end;
+    c->req_end = 0;
+    c->stream = c->key = NULL;
+    c->name = NULL;
+    c->phase = PHASE_HEAD;
+    sq_http_parser_init(&c->parser, &w->limits, c->headers);
+    c->state = CONN_READING;
+    c->deadline_ms = now_ms() + (c->in.len > 0 ? w->ctx->cfg->limits.header_timeout_ms
+                                               : w->ctx->cfg->limits.idle_timeout_ms);
+    want_events(w, c, EPOLLIN);
+    advance(w, c);
+}
+
+static void advance(struct worker *w, struct conn *c)
+{
+    sq_http_error err;
+
+    if (c->phase == PHASE_HEAD) {
+        sq_http_request req;
+        if (c->in.len == 0)
+            return;
+        int rc = sq_http_parse_request(&c->parser, c->in.data, c->in.len, &req, &err);
+        if (rc == SQ_AGAIN) {
+            if (c->in.len >= w->head_max) {
+                c->keep_alive = false;
+                (void)respond_error(w, c, 431, "the header fields are larger than the limit", NULL,
+                                    NULL, NULL);
+            }
+            return;
+        }
+        if (rc != SQ_OK) {
+            c->keep_alive = false;
+            (void)respond_error(w, c, err.status, err.reason, NULL, NULL, NULL);
+            return;
+        }
+        c->method_off = (size_t)(req.method.p - c->in.data);
+        c->method_len = req.method.len;
+        c->path_off = (size_t)(req.path.p - c->in.data);
+        c->path_len = req.path.len;
+        c->query_off = req.query.p != NULL ? (size_t)(req.query.p - c->in.data) : 0;
+        c->query_len = req.query.len;
+        c->keep_alive = req.keep_alive;
+        c->head_len = req.head_len;
+        c->deadline_ms = now_ms() + w->ctx->cfg->limits.body_timeout_ms;
+        if (req.body == SQ_HTTP_BODY_CHUNKED) {
+            c->phase = PHASE_CHUNKED;
+            sq_http_chunked_init(&c->chunked, &w->limits);
+            c->chunk_src = c->chunk_dst = req.head_len;
+        } else {
+            c->phase = PHASE_LENGTH;
+            c->body_len = req.body == SQ_HTTP_BODY_LENGTH ? (size_t)req.content_length : 0;
+        }
+        if (req.expect_continue && c->in.len == req.head_len)
+            (void)send(c->src.fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL);
+    }
+    if (c->phase == PHASE_LENGTH) {
+        if (c->in.len - c->head_len < c->body_len)
+            return;
+        c->req_end = c->head_len + c->body_len;
+        c->phase = PHASE_DONE;
+        dispatch(w, c, c->in.data + c->head_len, c->body_len);
+        return;
+    }
+    if (c->phase == PHASE_CHUNKED) {
+        size_t consumed = 0, produced = 0;
+        int rc =
+            sq_http_chunked_decode(&c->chunked, c->in.data + c->chunk_src, c->in.len - c->chunk_src,
+                                   c->in.data + c->chunk_dst, &consumed, &produced, &err);
+        c->chunk_src += consumed;
+        c->chunk_dst += produced;
+        if (rc == SQ_AGAIN)
+            return;
+        if (rc != SQ_OK) {
+            c->keep_alive = false;
+            (void)respond_error(w, c, err.status, err.reason, NULL, NULL, NULL);
+            return;
+        }
+        c->req_end = c->chunk_src;
+        c->phase = PHASE_DONE;
+        dispatch(w, c, c->in.data + c->head_len, c->chunk_dst - c->head_len);
+    }
+}
+
+/* Reads what the client sent and moves the request on. */
 static void on_readable(struct worker *w, struct conn *c)
 {
     for (;;) {
-        sq_http_request req;
-        sq_http_error err;
-
-        if (sq_buf_reserve(&c->in, READ_CHUNK) != 0) {
+        size_t room = READ_CHUNK;
+        if (c->phase == PHASE_HEAD && c->in.len < w->head_max && w->head_max - c->in.len < room)
+            room = w->head_max - c->in.len;
+        else if (c->phase == PHASE_LENGTH && c->head_len + c->body_len > c->in.len &&
+                 c->head_len + c->body_len - c->in.len < room)
+            room = c->head_len + c->body_len - c->in.len;
+        if (sq_buf_reserve(&c->in, room + 1) != 0) {
             close_conn(w, c);
             return;
         }
-        size_t room = w->head_max - c->in.len < READ_CHUNK ? w->head_max - c->in.len : READ_CHUNK;
         ssize_t n = recv(c->src.fd, c->in.data + c->in.len, room, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (n <= 0) {
-            close_conn(w, c); /* the client went away before its request was complete */
+            close_conn(w, c); /* the client went away */
             return;
         }
         c->in.len += (size_t)n;
-        int rc = sq_http_parse_request(&c->parser, c->in.data, c->in.len, &req, &err);
+        if (c->phase == PHASE_HEAD && c->in.len == (size_t)n)
+            c->deadline_ms = now_ms() + w->ctx->cfg->limits.header_timeout_ms;
+        advance(w, c);
+        if (c->state != CONN_READING)
+            return; /* answered, queued or closed: the rest waits in the buffer */
+    }
+}
+
+/* ---- store calls -------------------------------------------------------------------------- */
+
+static int begin_call(struct pconn *pc, struct conn *c, char *err, size_t errlen)
+{
+    sq_store *s = pc->st;
+
+    switch (c->route) {
+    case SQ_ROUTE_STREAM_LIST:
+        return sq_store_begin_stream_list(s, err, errlen);
+    case SQ_ROUTE_STREAM_CREATE:
+        return sq_store_begin_stream_create(s, c->name, err, errlen);
+    case SQ_ROUTE_STREAM_GET:
+        return sq_store_begin_stream_get(s, c->stream, err, errlen);
+    case SQ_ROUTE_STREAM_DELETE:
+        return sq_store_begin_stream_delete(s, c->stream, err, errlen);
+    default:
+        break;
+    }
+    if (c->step == 0) {
+        /* Resolve the stream to its number: by name, or through stream_get for an id. */
+        if (sq_api_is_uuid(c->stream, strlen(c->stream)))
+            return sq_store_begin_stream_get(s, c->stream, err, errlen);
+        return sq_store_begin_stream_num(s, c->stream, err, errlen);
+    }
+    switch (c->route) {
+    case SQ_ROUTE_MESSAGE_UPSERT:
+        return sq_store_begin_upsert(s, c->stream_num, c->msgs, c->n_msgs, err, errlen);
+    case SQ_ROUTE_MESSAGE_LIST: {
+        sq_message_query q = {.filter = c->listing.key_pattern,
+                              .newest_first = c->listing.newest_first,
+                              .limit = c->listing.limit};
+        return sq_store_begin_message_list(s, c->stream_num, &q, err, errlen);
+    }
+    case SQ_ROUTE_MESSAGE_GET:
+        return sq_store_begin_message_get(s, c->stream_num, c->key, err, errlen);
+    case SQ_ROUTE_MESSAGE_DELETE:
+        return sq_store_begin_message_delete(s, c->stream_num, c->key, err, errlen);
+    default:
+        return SQ_ERR;
+    }
+}
+
+/* Finishes the call over on `pc` for `c`: 1 when a next step was set, else the response is
+ * queued (or the connection closed). */
+static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
+{
+    char err[256] = "";
+    sq_store *s = pc->st;
+    sq_buf body = {0};
+    sq_json_writer jw;
+    int rc, jr = 0;
+
+    sq_json_writer_init(&jw, &body);
+    if (c->step == 0 && c->route >= SQ_ROUTE_MESSAGE_UPSERT) {
+        if (sq_api_is_uuid(c->stream, strlen(c->stream))) {
+            sq_stream st = {0};
+            rc = sq_store_finish_stream_get(s, &st, &c->arena, err, sizeof err);
+            c->stream_num = st.num;
+        } else {
+            rc = sq_store_finish_stream_num(s, &c->stream_num, err, sizeof err);
+        }
         if (rc == SQ_OK) {
-            (void)answer(w, c, &req);
+            c->step = 1;
+            return 1;
+        }
+        goto done;
+    }
+    jr |= sq_json_write_begin_object(&jw);
+    jr |= sq_json_write_key(&jw, "data");
+    switch (c->route) {
+    case SQ_ROUTE_STREAM_LIST: {
+        sq_stream *list = NULL;
+        size_t n = 0;
+        rc = sq_store_finish_stream_list(s, &list, &n, &c->arena, err, sizeof err);
+        jr |= sq_json_write_begin_array(&jw);
+        for (size_t i = 0; rc == SQ_OK && i < n; i++)
+            jr |= sq_render_stream(&jw, &list[i]);
+        jr |= sq_json_write_end_array(&jw);
+        break;
+    }
+    case SQ_ROUTE_STREAM_CREATE:
+    case SQ_ROUTE_STREAM_GET: {
+        sq_stream st;
+        rc = c->route == SQ_ROUTE_STREAM_CREATE
+                 ? sq_store_finish_stream_create(s, &st, &c->arena, err, sizeof err)
+                 : sq_store_finish_stream_get(s, &st, &c->arena, err, sizeof err);
+        if (rc == SQ_OK)
+            jr |= sq_render_stream(&jw, &st);
+        break;
+    }
+    case SQ_ROUTE_STREAM_DELETE: {
+        char id[37] = "";
+        rc = sq_store_finish_stream_delete(s, id, err, sizeof err);
+        jr |= sq_json_write_begin_object(&jw);
+        jr |= sq_json_write_key(&jw, "id");
+        jr |= sq_json_write_string(&jw, id);
+        jr |= sq_json_write_key(&jw, "deleted");
+        jr |= sq_json_write_bool(&jw, true);
+        jr |= sq_json_write_end_object(&jw);
+        break;
+    }
+    case SQ_ROUTE_MESSAGE_UPSERT: {
+        long long published = 0;
+        rc = sq_store_finish_upsert(s, &published, err, sizeof err);
+        jr |= sq_json_write_begin_object(&jw);
+        jr |= sq_json_write_key(&jw, "published");
+        jr |= sq_json_write_int64(&jw, published);
+        jr |= sq_json_write_end_object(&jw);
+        break;
+    }
+    case SQ_ROUTE_MESSAGE_LIST: {
+        sq_message *list = NULL;
+        size_t n = 0;
+        rc = sq_store_finish_message_list(s, &list, &n, &c->arena, err, sizeof err);
+        jr |= sq_json_write_begin_array(&jw);
+        for (size_t i = 0; rc == SQ_OK && i < n; i++)
+            jr |= sq_render_message(&jw, &list[i]);
+        jr |= sq_json_write_end_array(&jw);
+        break;
+    }
+    case SQ_ROUTE_MESSAGE_GET: {
+        sq_message msg;
+        rc = sq_store_finish_message_get(s, &msg, &c->arena, err, sizeof err);
+        if (rc == SQ_OK)
+            jr |= sq_render_message(&jw, &msg);
+        break;
+    }
+    case SQ_ROUTE_MESSAGE_DELETE: {
+        int deleted = 0;
+        rc = sq_store_finish_message_delete(s, &deleted, err, sizeof err);
+        if (rc == SQ_OK && !deleted)
+            rc = SQ_STORE_NOT_FOUND;
+        jr |= sq_json_write_begin_object(&jw);
+        jr |= sq_json_write_key(&jw, "deleted");
+        jr |= sq_json_write_bool(&jw, true);
+        jr |= sq_json_write_end_object(&jw);
+        break;
+    }
+    default:
+        rc = sq_store_finish(s, err, sizeof err);
+        rc = SQ_ERR;
+        break;
+    }
+    jr |= sq_json_write_end_object(&jw);
+done:
+    if (rc == SQ_OK && (jr != 0 || sq_json_writer_finish(&jw) != 0))
+        rc = SQ_ERR;
+    if (rc == SQ_OK) {
+        (void)send_response(w, c, 200, &body, NULL);
+    } else if (rc == SQ_STORE_NOT_FOUND) {
+        const char *what =
+            c->key != NULL && c->step == 1 ? "message not found" : "stream not found";
+        (void)respond_error(w, c, 404, what, NULL, NULL, NULL);
+    } else if (rc == SQ_STORE_CONFLICT) {
+        (void)respond_error(w, c, 409, "the name is taken", NULL, NULL, NULL);
+    } else {
+        sq_warn("%s: %s", sq_route_name(c->route), err);
+        (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
+    }
+    sq_buf_free(&body);
+    return 0;
+}
+
+/* Starts the call of `c` on `pc`; on failure answers 503 (and reconnects a dead connection). */
+static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
+{
+    char err[256] = "";
+    bool want_write = false;
+
+    for (;;) {
+        if (begin_call(pc, c, err, sizeof err) != SQ_OK) {
+            sq_warn("%s: %s", sq_route_name(c->route), err);
+            (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
+            if (sq_store_dead(pc->st))
+                pool_reconnect(w, pc);
             return;
         }
-        if (rc == SQ_ERR) {
-            (void)respond(w, c, err.status, err.reason, false);
+        pc->user = c;
+        int rc = sq_store_poll(pc->st, &want_write);
+        pool_sync_fd(w, pc, want_write);
+        if (rc == SQ_AGAIN)
             return;
-        }
-        /* Not reached: the parser answers before a head grows this large. */
-        if (c->in.len >= w->head_max) {
-            (void)respond(w, c, 431, "the header fields are larger than the limit", false);
-            return;
+        pc->user = NULL;
+        if (finish_call(w, pc, c) != 1)
+            break;
+    }
+    if (sq_store_dead(pc->st))
+        pool_reconnect(w, pc);
+}
+
+/* Hands queued requests to free pool connections. */
+static void pool_dispatch(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_pool && w->qhead != NULL; i++) {
+        struct pconn *pc = &w->pool[i];
+        if (pc->user != NULL || !pool_alive(pc))
+            continue;
+        struct conn *c = w->qhead;
+        w->qhead = c->qnext;
+        if (w->qhead == NULL)
+            w->qtail = NULL;
+        start_call(w, pc, c);
+    }
+    bool connecting = false;
+    for (size_t i = 0; i < w->n_pool; i++)
+        connecting = connecting || w->pool[i].reconnecting;
+    if (w->qhead != NULL && !worker_ready(w) && !connecting) {
+        /* No connection to wait for: answer 503 now rather than hold the requests. A
+         * connection being made holds them until it succeeds or fails. */
+        while (w->qhead != NULL) {
+            struct conn *c = w->qhead;
+            w->qhead = c->qnext;
+            if (w->qhead == NULL)
+                w->qtail = NULL;
+            (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
         }
     }
+}
+
+/* The socket of a pool connection is ready (or a call ended at once). */
+static void on_pool(struct worker *w, struct pconn *pc)
+{
+    bool want_write = false;
+    int rc = sq_store_poll(pc->st, &want_write);
+    char err[256] = "";
+
+    pool_sync_fd(w, pc, want_write);
+    if (pc->reconnecting) {
+        if (rc == SQ_AGAIN)
+            return;
+        pc->reconnecting = false;
+        if (sq_store_finish(pc->st, err, sizeof err) != SQ_OK) {
+            sq_debug("database connection: %s", err);
+            pc->retry_at_ms = now_ms() + RECONNECT_MS;
+            if (pc->reg_fd >= 0) {
+                (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, pc->reg_fd, NULL);
+                pc->reg_fd = -1;
+            }
+            pool_dispatch(w);
+            return;
+        }
+        pool_sync_fd(w, pc, false);
+        pool_dispatch(w);
+        return;
+    }
+    if (pc->user == NULL) {
+        if (rc == SQ_ERR || sq_store_dead(pc->st))
+            pool_reconnect(w, pc);
+        return;
+    }
+    if (rc == SQ_AGAIN)
+        return;
+    struct conn *c = pc->user;
+    pc->user = NULL;
+    if (finish_call(w, pc, c) == 1) {
+        start_call(w, pc, c);
+        if (pc->user != NULL)
+            return;
+    } else if (sq_store_dead(pc->st)) {
+        pool_reconnect(w, pc);
+    }
+    pool_dispatch(w);
 }
 
 /* Drops what the client still sends after its response, until it closes. */
@@ -358,9 +987,18 @@ static void on_lingering(struct worker *w, struct conn *c)
 
 static void on_conn(struct worker *w, struct conn *c, uint32_t events)
 {
+    if (c->closed)
+        return;
     switch (c->state) {
     case CONN_READING:
         on_readable(w, c);
+        return;
+    case CONN_WAITING:
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            /* The client is gone; the response is dropped when the call ends. */
+            (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
+            c->gone = true;
+        }
         return;
     case CONN_WRITING:
         if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
@@ -413,7 +1051,9 @@ static int expire(struct worker *w, int64_t now)
 
     while (c != NULL) {
         struct conn *following = c->next;
-        if (c->deadline_ms <= now) {
+        if (c->state == CONN_WAITING) {
+            /* its call's end answers it */
+        } else if (c->deadline_ms <= now) {
             if (c->state == CONN_READING && c->in.len > 0)
                 sq_debug("closing a connection whose request did not arrive in time");
             close_conn(w, c);
@@ -421,6 +1061,13 @@ static int expire(struct worker *w, int64_t now)
             next = c->deadline_ms;
         }
         c = following;
+    }
+    for (size_t i = 0; i < w->n_pool; i++) {
+        struct pconn *pc = &w->pool[i];
+        if (pc->retry_at_ms != 0 && pc->retry_at_ms <= now)
+            pool_reconnect(w, pc);
+        if (pc->retry_at_ms != 0 && pc->retry_at_ms < next)
+            next = pc->retry_at_ms;
     }
     if (w->resume_accept_ms != 0 && w->resume_accept_ms < next)
         next = w->resume_accept_ms;
@@ -487,6 +1134,25 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         sq_error("epoll: %s", strerror(errno));
         goto fail;
     }
+    w.n_pool =
+        cfg->database.connections_per_worker > 0 ? (size_t)cfg->database.connections_per_worker : 1;
+    w.pool = calloc(w.n_pool, sizeof *w.pool);
+    if (w.pool == NULL) {
+        sq_error("out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < w.n_pool; i++) {
+        char err[256];
+        w.pool[i].src.kind = SRC_STORE;
+        w.pool[i].src.fd = -1;
+        w.pool[i].reg_fd = -1;
+        if (sq_store_new(cfg->database.url, &w.pool[i].st, err, sizeof err) != SQ_OK) {
+            sq_error("database connection: %s", err);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < w.n_pool; i++)
+        pool_reconnect(&w, &w.pool[i]);
     if (start_accepting(&w) != 0)
         goto fail;
     sq_debug("serving (generation %u, %zu listening sockets)", ctx->generation, ctx->n_listen);
@@ -506,7 +1172,10 @@ int sq_worker_run(const sq_worker_ctx *ctx)
                 accept_some(&w, src);
             else if (src->kind == SRC_CONN)
                 on_conn(&w, (struct conn *)src, events[i].events);
+            else if (src->kind == SRC_STORE)
+                on_pool(&w, (struct pconn *)src);
         }
+        free_dead(&w);
         int64_t now = now_ms();
         if (w.resume_accept_ms != 0 && now >= w.resume_accept_ms) {
             w.resume_accept_ms = 0;
@@ -519,6 +1188,10 @@ int sq_worker_run(const sq_worker_ctx *ctx)
 fail:
     while (w.conns != NULL)
         close_conn(&w, w.conns);
+    free_dead(&w);
+    for (size_t i = 0; w.pool != NULL && i < w.n_pool; i++)
+        sq_store_close(w.pool[i].st);
+    free(w.pool);
     for (size_t i = 0; w.listeners != NULL && i < ctx->n_listen; i++) {
         if (w.listeners[i].fd >= 0)
             close(w.listeners[i].fd);

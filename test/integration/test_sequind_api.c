@@ -1,0 +1,607 @@
+/* The API as the real sequind serves it, over plain sockets against a throwaway PostgreSQL:
+ * streams and messages end to end, errors, keep-alive and pipelining. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+/* Every wait in this file is bounded by one of these. */
+#define START_MS 20000 /* READY=1 after a start (migrations included) */
+#define EVENT_MS 10000 /* a respawn, a reload, a stop */
+#define MAX_PIDS 16
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *db_url(void)
+{
+    const char *u = getenv("SEQUIN_TEST_DATABASE_URL");
+    if (u == NULL || *u == '\0')
+        fail_msg("SEQUIN_TEST_DATABASE_URL is not set: run through test/with-postgres");
+    return u;
+}
+
+/* The build directory: $SQ_BUILDDIR (make check), else three levels above this binary. */
+static const char *builddir(void)
+{
+    static char dir[PATH_MAX];
+    const char *env = getenv("SQ_BUILDDIR");
+
+    if (env != NULL && *env != '\0')
+        return env;
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0)
+        fail_msg("cannot find the build directory: set SQ_BUILDDIR");
+    dir[n] = '\0';
+    for (int i = 0; i < 3; i++) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            fail_msg("cannot find the build directory: set SQ_BUILDDIR");
+        *slash = '\0';
+    }
+    return dir;
+}
+
+static const char *sequind(void)
+{
+    static char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sequind", builddir());
+    if (access(path, X_OK) != 0)
+        fail_msg("%s is not built", path);
+    return path;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The whole file in a malloc'd string ("" if it does not exist). */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *data = NULL;
+    size_t len = 0;
+    if (f == NULL)
+        return strdup("");
+    FILE *m = open_memstream(&data, &len);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, m);
+    fclose(m);
+    fclose(f);
+    return data;
+}
+
+/* A port that was free a moment ago (the kernel's choice for port 0). */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("free port: %s", strerror(errno));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* ---- a running server ----------------------------------------------------------------------- */
+
+struct server {
+    pid_t pid;
+    int port;
+    int notify_fd;
+    bool abstract_notify;
+    int nofile; /* RLIMIT_NOFILE for sequind, or 0 to inherit the test's */
+    char dir[64];
+    char config[128];
+    char log[128];
+    char notify[128];
+};
+
+static void write_config(struct server *s, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:%d\n"
+             "workers: 2\n"
+             "shutdown_timeout_ms: 5000\n"
+             "database:\n"
+             "  url: \"%s\"\n"
+             "%s",
+             s->port, db_url(), extra != NULL ? extra : "");
+    write_file(s->config, text);
+}
+
+static bool log_has(const struct server *s, const char *needle)
+{
+    char *text = read_file(s->log);
+    bool found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+/* Waits for a notification datagram holding the line `line`; false after `ms`. */
+static bool wait_notify(const struct server *s, const char *line, int ms)
+{
+    int64_t end = now_ms() + ms;
+    size_t len = strlen(line);
+
+    for (;;) {
+        struct pollfd p = {.fd = s->notify_fd, .events = POLLIN};
+        int left = (int)(end - now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return false;
+        char buf[4096];
+        ssize_t n = recv(s->notify_fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        for (const char *at = buf; (at = strstr(at, line)) != NULL; at += len) {
+            if ((at == buf || at[-1] == '\n') && (at[len] == '\0' || at[len] == '\n'))
+                return true;
+        }
+    }
+}
+
+/* The children of `parent` (from /proc), sorted; returns how many. */
+static size_t children_of(pid_t parent, pid_t *out, size_t max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t n = 0;
+
+    if (d == NULL)
+        fail_msg("opendir /proc: %s", strerror(errno));
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces, so start after the last ')'. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
+            continue;
+        if (ppid == (long)parent && state != 'Z')
+            out[n++] = (pid_t)strtol(e->d_name, NULL, 10);
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            pid_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    }
+    return n;
+}
+
+/* Forks sequind on the server's config with its stdout and stderr going to the log. */
+static void spawn_server(struct server *s)
+{
+    const char *bin = sequind();
+
+    s->pid = fork();
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setenv("NOTIFY_SOCKET", s->notify, 1);
+        if (s->nofile > 0) {
+            struct rlimit lim = {.rlim_cur = (rlim_t)s->nofile, .rlim_max = (rlim_t)s->nofile};
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        execl(bin, bin, "-c", s->config, "--foreground", (char *)NULL);
+        _exit(127);
+    }
+    if (s->pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+}
+
+static struct server *new_server(bool abstract_notify)
+{
+    struct server *s = calloc(1, sizeof *s);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    socklen_t alen;
+
+    snprintf(s->dir, sizeof s->dir, "/tmp/sqtest-api.XXXXXX");
+    if (mkdtemp(s->dir) == NULL)
+        fail_msg("mkdtemp: %s", strerror(errno));
+    snprintf(s->config, sizeof s->config, "%s/sequin.yaml", s->dir);
+    snprintf(s->log, sizeof s->log, "%s/sequind.log", s->dir);
+    s->port = free_port();
+    s->abstract_notify = abstract_notify;
+    if (abstract_notify) {
+        snprintf(s->notify, sizeof s->notify, "@sqtest-notify-%ld-%d", (long)getpid(), s->port);
+        memcpy(a.sun_path, s->notify, strlen(s->notify));
+        a.sun_path[0] = '\0';
+        alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(s->notify));
+    } else {
+        snprintf(s->notify, sizeof s->notify, "%s/notify", s->dir);
+        memcpy(a.sun_path, s->notify, strlen(s->notify) + 1);
+        alen = sizeof a;
+    }
+    s->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s->notify_fd < 0 || bind(s->notify_fd, (struct sockaddr *)&a, alen) != 0)
+        fail_msg("notify socket %s: %s", s->notify, strerror(errno));
+    write_config(s, NULL);
+    return s;
+}
+
+/* Starts a server and waits for READY=1. */
+static struct server *started(bool abstract_notify, const char *extra)
+{
+    struct server *s = new_server(abstract_notify);
+    write_config(s, extra);
+    spawn_server(s);
+    if (!wait_notify(s, "READY=1", START_MS)) {
+        char *text = read_file(s->log);
+        print_message("log:\n%s\n", text);
+        free(text);
+        fail_msg("no READY=1 within %d ms", START_MS);
+    }
+    return s;
+}
+
+/* Kills whatever is left, checks the log for sanitizer reports, removes the files. */
+static int teardown_server(void **state)
+{
+    struct server *s = *state;
+    bool sanitizer;
+
+    if (s == NULL)
+        return 0;
+    if (s->pid > 0) {
+        pid_t kids[MAX_PIDS];
+        size_t n = children_of(s->pid, kids, MAX_PIDS);
+        for (size_t i = 0; i < n; i++)
+            kill(kids[i], SIGKILL);
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+    }
+    sanitizer = log_has(s, "Sanitizer") || log_has(s, "runtime error:");
+    if (sanitizer) {
+        char *text = read_file(s->log);
+        print_message("log:\n%s\n", text);
+        free(text);
+    }
+    close(s->notify_fd);
+    unlink(s->notify);
+    unlink(s->config);
+    unlink(s->log);
+    rmdir(s->dir);
+    free(s);
+    *state = NULL;
+    return sanitizer ? -1 : 0;
+}
+
+/* ---- talking to the server ------------------------------------------------------------------ */
+
+static int connect_to(const struct server *s)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)s->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = EVENT_MS / 1000};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        fail_msg("connect to port %d: %s", s->port, strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const char *data)
+{
+    size_t len = strlen(data);
+    if (send(fd, data, len, MSG_NOSIGNAL) != (ssize_t)len)
+        fail_msg("send: %s", strerror(errno));
+}
+
+/* A response read from a connection that stays open. */
+struct resp {
+    int status;
+    char head[2048]; /* NUL-terminated, with its empty line */
+    char *body;      /* NUL-terminated; free it */
+    size_t body_len;
+};
+
+/* Bytes read past the previous response on the same connection (pipelining). */
+static char pending[65536];
+static size_t pending_len;
+
+static void read_more(int fd)
+{
+    if (pending_len == sizeof pending)
+        fail_msg("response too large");
+    ssize_t n = recv(fd, pending + pending_len, sizeof pending - pending_len, 0);
+    if (n <= 0)
+        fail_msg("recv: %s", n == 0 ? "connection closed" : strerror(errno));
+    pending_len += (size_t)n;
+}
+
+/* Reads one response (head, then Content-Length bytes of body). */
+static struct resp read_response(int fd)
+{
+    struct resp r = {0};
+    char *end;
+
+    for (;;) {
+        end = memmem(pending, pending_len, "\r\n\r\n", 4);
+        if (end != NULL)
+            break;
+        read_more(fd);
+    }
+    size_t head_len = (size_t)(end - pending) + 4;
+    assert_true(head_len < sizeof r.head);
+    memcpy(r.head, pending, head_len);
+    r.head[head_len] = '\0';
+    if (sscanf(r.head, "HTTP/1.1 %d ", &r.status) != 1)
+        fail_msg("not an HTTP response: \"%s\"", r.head);
+    const char *cl = strstr(r.head, "\r\nContent-Length: ");
+    assert_non_null(cl);
+    r.body_len = strtoul(cl + 18, NULL, 10);
+    while (pending_len < head_len + r.body_len)
+        read_more(fd);
+    r.body = malloc(r.body_len + 1);
+    memcpy(r.body, pending + head_len, r.body_len);
+    r.body[r.body_len] = '\0';
+    memmove(pending, pending + head_len + r.body_len, pending_len - head_len - r.body_len);
+    pending_len -= head_len + r.body_len;
+    return r;
+}
+
+/* One request on a new connection with Connection: close; `body` may be NULL. */
+static struct resp call(const struct server *s, const char *method, const char *target,
+                        const char *body)
+{
+    char req[16384];
+    int fd = connect_to(s);
+
+    snprintf(req, sizeof req,
+             "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             method, target, body != NULL ? strlen(body) : 0, body != NULL ? body : "");
+    pending_len = 0;
+    send_all(fd, req);
+    struct resp r = read_response(fd);
+    close(fd);
+    pending_len = 0;
+    return r;
+}
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+static void expect(const struct server *s, const char *method, const char *target, const char *body,
+                   int status, const char *needle)
+{
+    struct resp r = call(s, method, target, body);
+    if (r.status != status || (needle != NULL && strstr(r.body, needle) == NULL))
+        fail_msg("%s %s: %d %s, wanted %d with %s", method, target, r.status, r.body, status,
+                 needle != NULL ? needle : "(anything)");
+    assert_non_null(strstr(r.head, "\r\nContent-Type: application/json\r\n"));
+    resp_free(&r);
+}
+
+/* Starts a server and waits until its workers' database pools are connected. */
+static int setup_server(void **state)
+{
+    struct server *s = started(false, "streams:\n  - name: default\n");
+    int64_t end = now_ms() + START_MS;
+    int status = 0;
+
+    *state = s;
+    while (now_ms() < end) {
+        struct resp r = call(s, "GET", "/readyz", NULL);
+        status = r.status;
+        resp_free(&r);
+        if (status == 200)
+            return 0;
+        usleep(20000);
+    }
+    char *text = read_file(s->log);
+    print_message("log:\n%s\n", text);
+    free(text);
+    fail_msg("/readyz did not answer 200 within %d ms", START_MS);
+    return -1;
+}
+
+/* ---- the tests ------------------------------------------------------------------------------ */
+
+#define ORDERS                                                                                     \
+    "{\"messages\":["                                                                              \
+    "{\"key\":\"orders.us.cus_a.order_1\",\"data\":\"{\\\"product\\\": \\\"Shoes\\\"}\"},"         \
+    "{\"key\":\"orders.us.cus_a.order_2\",\"data\":\"{\\\"product\\\": \\\"Hat\\\"}\"},"           \
+    "{\"key\":\"orders.eu.cus_b.order_3\",\"data\":\"{\\\"product\\\": \\\"Scarf\\\"}\"},"         \
+    "{\"key\":\"orders.us.cus_c.order_4\",\"data\":\"{\\\"product\\\": \\\"Socks\\\"}\"}]}"
+
+static void test_messages(void **state)
+{
+    struct server *s = *state;
+
+    expect(s, "GET", "/readyz", NULL, 200, "{\"status\":\"ok\"}");
+    expect(s, "POST", "/api/streams/default/messages", ORDERS, 200, "{\"data\":{\"published\":4}}");
+    /* The same batch again changes nothing. */
+    expect(s, "POST", "/api/streams/default/messages", ORDERS, 200, "{\"data\":{\"published\":0}}");
+    expect(s, "POST", "/api/streams/default/messages",
+           "{\"messages\":[{\"key\":\"orders.us.cus_a.order_2\","
+           "\"data\":\"{\\\"product\\\": \\\"Hat\\\", \\\"status\\\": \\\"paid\\\"}\"}]}",
+           200, "{\"data\":{\"published\":1}}");
+    expect(s, "GET", "/api/streams/default/messages/orders.us.cus_a.order_1", NULL, 200,
+           "\"data\":\"{\\\"product\\\": \\\"Shoes\\\"}\"");
+    expect(s, "GET", "/api/streams/default/messages/orders%2Eus.cus_a.order_2", NULL, 200,
+           "\\\"status\\\": \\\"paid\\\"");
+
+    struct resp r = call(s, "GET", "/api/streams/default/messages?key_pattern=orders.us.%3E", NULL);
+    assert_int_equal(r.status, 200);
+    char *o1 = strstr(r.body, "order_1"), *o4 = strstr(r.body, "order_4"),
+         *o2 = strstr(r.body, "order_2");
+    if (o1 == NULL || o2 == NULL || o4 == NULL || !(o1 < o4 && o4 < o2) ||
+        strstr(r.body, "order_3") != NULL || strncmp(r.body, "{\"data\":[", 9) != 0)
+        fail_msg("the US orders in seq order: %s", r.body);
+    resp_free(&r);
+    r = call(s, "GET", "/api/streams/default/messages?sort=seq_desc&limit=1", NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "order_2"));
+    assert_null(strstr(r.body, "order_4"));
+    resp_free(&r);
+
+    expect(s, "DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 200,
+           "{\"data\":{\"deleted\":true}}");
+    expect(s, "GET", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 404,
+           "{\"summary\":\"message not found\"}");
+    expect(s, "DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 404,
+           "\"summary\"");
+    expect(s, "GET", "/api/streams/nope/messages", NULL, 404, "{\"summary\":\"stream not found\"}");
+    expect(s, "POST", "/api/streams/nope/messages", ORDERS, 404, "stream not found");
+}
+
+static void test_streams(void **state)
+{
+    struct server *s = *state;
+
+    expect(s, "POST", "/api/streams", "{\"name\":\"books\"}", 200, "\"name\":\"books\"");
+    expect(s, "POST", "/api/streams", "{\"name\":\"books\"}", 409, "\"summary\"");
+    struct resp r = call(s, "GET", "/api/streams/books", NULL);
+    assert_int_equal(r.status, 200);
+    assert_ptr_equal(strstr(r.body, "{\"data\":{\"id\":\""), r.body);
+    char id[37];
+    memcpy(id, r.body + 15, 36);
+    id[36] = '\0';
+    resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof path, "/api/streams/%s", id);
+    expect(s, "GET", path, NULL, 200, "\"name\":\"books\"");
+    /* A stream named by its id in a message route. */
+    snprintf(path, sizeof path, "/api/streams/%s/messages", id);
+    expect(s, "POST", path, "{\"messages\":[{\"key\":\"a.b\",\"data\":\"x\"}]}", 200,
+           "{\"data\":{\"published\":1}}");
+    expect(s, "GET", "/api/streams", NULL, 200, "\"name\":\"books\"");
+    expect(s, "DELETE", "/api/streams/books", NULL, 200, "\"deleted\":true");
+    expect(s, "GET", "/api/streams/books", NULL, 404, "{\"summary\":\"stream not found\"}");
+    expect(s, "DELETE", "/api/streams/books", NULL, 404, "\"summary\"");
+}
+
+static void test_errors(void **state)
+{
+    struct server *s = *state;
+
+    expect(s, "POST", "/api/streams", "{\"name\":", 400, "{\"summary\":");
+    expect(s, "POST", "/api/streams", "{\"name\":\"no spaces\"}", 422, "validation_errors");
+    expect(s, "POST", "/api/streams/default/messages",
+           "{\"messages\":[{\"key\":\"bad..key\",\"data\":\"x\"}]}", 400, "{\"summary\":");
+    expect(s, "GET", "/api/streams/default/messages/bad..key", NULL, 400, "{\"summary\":");
+    expect(s, "GET", "/api/streams/default/messages?limit=0", NULL, 400, "{\"summary\":");
+    expect(s, "GET", "/api/nothing", NULL, 404, "{\"summary\":");
+    struct resp r = call(s, "PUT", "/api/streams", "{}");
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.head, "\r\nAllow: GET, POST\r\n"));
+    assert_non_null(strstr(r.body, "{\"summary\":"));
+    resp_free(&r);
+    expect(s, "GET", "/api/streams/default/consumers", NULL, 503, "not served yet");
+}
+
+static void test_keep_alive_and_pipelining(void **state)
+{
+    struct server *s = *state;
+    int fd = connect_to(s);
+    struct resp r;
+
+    pending_len = 0;
+    /* Two requests in one send: both answered, in order. */
+    send_all(fd, "POST /api/streams/default/messages HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 44\r\n\r\n"
+                 "{\"messages\":[{\"key\":\"pipe.a\",\"data\":\"1\"}]}  "
+                 "GET /api/streams/default/messages/pipe.a HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = read_response(fd);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"data\":{\"published\":1}}");
+    assert_null(strstr(r.head, "Connection: close"));
+    resp_free(&r);
+    r = read_response(fd);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"key\":\"pipe.a\""));
+    resp_free(&r);
+    /* The same connection again, with a chunked body. */
+    send_all(fd,
+             "POST /api/streams/default/messages HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n"
+             "f\r\n{\"messages\":[{\"\r\n1b\r\nkey\":\"pipe.b\",\"data\":\"2\"}]}\r\n0\r\n\r\n");
+    r = read_response(fd);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"data\":{\"published\":1}}");
+    resp_free(&r);
+    send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = read_response(fd);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* A broken request closes the connection after its answer. */
+    send_all(fd, "GET /healthz HTTP/1.1\r\n\r\n");
+    r = read_response(fd);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.head, "\r\nConnection: close\r\n"));
+    resp_free(&r);
+    char c;
+    assert_int_equal(recv(fd, &c, 1, 0), 0);
+    close(fd);
+    pending_len = 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_messages, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_streams, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_errors, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_keep_alive_and_pipelining, setup_server,
+                                        teardown_server),
+    };
+    return cmocka_run_group_tests_name("sequind_api", tests, NULL, NULL);
+}
