@@ -1,0 +1,334 @@
+/* The shared harness of the sequind tests (see sequind_harness.h). */
+#include "sequind_harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const char *db_url(void)
+{
+    const char *u = getenv("SEQUIN_TEST_DATABASE_URL");
+    if (u == NULL || *u == '\0')
+        fail_msg("SEQUIN_TEST_DATABASE_URL is not set: run through test/with-postgres");
+    return u;
+}
+
+/* The build directory: $SQ_BUILDDIR (make check), else three levels above this binary. */
+const char *builddir(void)
+{
+    static char dir[PATH_MAX];
+    const char *env = getenv("SQ_BUILDDIR");
+
+    if (env != NULL && *env != '\0')
+        return env;
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0)
+        fail_msg("cannot find the build directory: set SQ_BUILDDIR");
+    dir[n] = '\0';
+    for (int i = 0; i < 3; i++) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            fail_msg("cannot find the build directory: set SQ_BUILDDIR");
+        *slash = '\0';
+    }
+    return dir;
+}
+
+const char *sequind(void)
+{
+    static char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sequind", builddir());
+    if (access(path, X_OK) != 0)
+        fail_msg("%s is not built", path);
+    return path;
+}
+
+void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The whole file in a malloc'd string ("" if it does not exist). */
+char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *data = NULL;
+    size_t len = 0;
+    if (f == NULL)
+        return strdup("");
+    FILE *m = open_memstream(&data, &len);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, m);
+    fclose(m);
+    fclose(f);
+    return data;
+}
+
+/* Waits up to `ms` for `pid` to end; true with its wait status in *status. */
+bool wait_exit(pid_t pid, int ms, int *status)
+{
+    int64_t end = now_ms() + ms;
+    do {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return true;
+        if (r < 0)
+            fail_msg("waitpid(%ld): %s", (long)pid, strerror(errno));
+        sleep_ms(10);
+    } while (now_ms() < end);
+    return false;
+}
+
+/* A port that was free a moment ago (the kernel's choice for port 0). */
+int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("free port: %s", strerror(errno));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void write_config(struct server *s, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:%d\n"
+             "workers: 2\n"
+             "shutdown_timeout_ms: 5000\n"
+             "database:\n"
+             "  url: \"%s\"\n"
+             "%s",
+             s->port, db_url(), extra != NULL ? extra : "");
+    write_file(s->config, text);
+}
+
+bool log_has(const struct server *s, const char *needle)
+{
+    char *text = read_file(s->log);
+    bool found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+void wait_log(const struct server *s, const char *needle)
+{
+    int64_t end = now_ms() + EVENT_MS;
+    while (!log_has(s, needle)) {
+        if (now_ms() > end) {
+            char *text = read_file(s->log);
+            print_message("log:\n%s\n", text);
+            free(text);
+            fail_msg("the log did not say \"%s\" within %d ms", needle, EVENT_MS);
+        }
+        sleep_ms(20);
+    }
+}
+
+/* Waits for a notification datagram holding the line `line`; false after `ms`. */
+bool wait_notify(const struct server *s, const char *line, int ms)
+{
+    int64_t end = now_ms() + ms;
+    size_t len = strlen(line);
+
+    for (;;) {
+        struct pollfd p = {.fd = s->notify_fd, .events = POLLIN};
+        int left = (int)(end - now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return false;
+        char buf[4096];
+        ssize_t n = recv(s->notify_fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        for (const char *at = buf; (at = strstr(at, line)) != NULL; at += len) {
+            if ((at == buf || at[-1] == '\n') && (at[len] == '\0' || at[len] == '\n'))
+                return true;
+        }
+    }
+}
+
+/* The children of `parent` (from /proc), sorted; returns how many. */
+size_t children_of(pid_t parent, pid_t *out, size_t max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t n = 0;
+
+    if (d == NULL)
+        fail_msg("opendir /proc: %s", strerror(errno));
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces, so start after the last ')'. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
+            continue;
+        if (ppid == (long)parent && state != 'Z')
+            out[n++] = (pid_t)strtol(e->d_name, NULL, 10);
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            pid_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    }
+    return n;
+}
+
+/* Forks sequind on the server's config with its stdout and stderr going to the log. */
+void spawn_server(struct server *s)
+{
+    const char *bin = sequind();
+
+    s->pid = fork();
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setenv("NOTIFY_SOCKET", s->notify, 1);
+        if (s->nofile > 0) {
+            struct rlimit lim = {.rlim_cur = (rlim_t)s->nofile, .rlim_max = (rlim_t)s->nofile};
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        execl(bin, bin, "-c", s->config, "--foreground", (char *)NULL);
+        _exit(127);
+    }
+    if (s->pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+}
+
+struct server *new_server(bool abstract_notify)
+{
+    struct server *s = calloc(1, sizeof *s);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    socklen_t alen;
+
+    snprintf(s->dir, sizeof s->dir, "/tmp/sqtest-master.XXXXXX");
+    if (mkdtemp(s->dir) == NULL)
+        fail_msg("mkdtemp: %s", strerror(errno));
+    snprintf(s->config, sizeof s->config, "%s/sequin.yaml", s->dir);
+    snprintf(s->log, sizeof s->log, "%s/sequind.log", s->dir);
+    s->port = free_port();
+    s->abstract_notify = abstract_notify;
+    if (abstract_notify) {
+        snprintf(s->notify, sizeof s->notify, "@sqtest-notify-%ld-%d", (long)getpid(), s->port);
+        memcpy(a.sun_path, s->notify, strlen(s->notify));
+        a.sun_path[0] = '\0';
+        alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(s->notify));
+    } else {
+        snprintf(s->notify, sizeof s->notify, "%s/notify", s->dir);
+        memcpy(a.sun_path, s->notify, strlen(s->notify) + 1);
+        alen = sizeof a;
+    }
+    s->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s->notify_fd < 0 || bind(s->notify_fd, (struct sockaddr *)&a, alen) != 0)
+        fail_msg("notify socket %s: %s", s->notify, strerror(errno));
+    write_config(s, NULL);
+    return s;
+}
+
+/* Starts a server and waits for READY=1. */
+struct server *started(bool abstract_notify, const char *extra)
+{
+    struct server *s = new_server(abstract_notify);
+    write_config(s, extra);
+    spawn_server(s);
+    if (!wait_notify(s, "READY=1", START_MS)) {
+        char *text = read_file(s->log);
+        print_message("log:\n%s\n", text);
+        free(text);
+        fail_msg("no READY=1 within %d ms", START_MS);
+    }
+    return s;
+}
+
+/* Kills whatever is left, checks the log for sanitizer reports, removes the files. */
+int teardown_server(void **state)
+{
+    struct server *s = *state;
+    bool sanitizer;
+
+    if (s == NULL)
+        return 0;
+    if (s->pid > 0) {
+        pid_t kids[MAX_PIDS];
+        size_t n = children_of(s->pid, kids, MAX_PIDS);
+        for (size_t i = 0; i < n; i++)
+            kill(kids[i], SIGKILL);
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+    }
+    sanitizer = log_has(s, "Sanitizer") || log_has(s, "runtime error:");
+    if (sanitizer) {
+        char *text = read_file(s->log);
+        print_message("log:\n%s\n", text);
+        free(text);
+    }
+    close(s->notify_fd);
+    unlink(s->notify);
+    unlink(s->config);
+    unlink(s->log);
+    rmdir(s->dir);
+    free(s);
+    *state = NULL;
+    return sanitizer ? -1 : 0;
+}

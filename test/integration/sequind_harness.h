@@ -1,0 +1,47 @@
+/* What the tests of the real sequind share: starting it on a config file against the test
+ * database, its log and sd_notify socket, free ports, and tearing it down. */
+#ifndef SEQUIN_TEST_SEQUIND_HARNESS_H
+#define SEQUIN_TEST_SEQUIND_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Every wait in these tests is bounded by one of these. */
+#define START_MS 20000 /* READY=1 after a start (migrations included) */
+#define EVENT_MS 10000 /* a respawn, a reload, a stop */
+#define MAX_PIDS 16
+
+struct server {
+    pid_t pid;
+    int port;
+    int notify_fd;
+    bool abstract_notify;
+    int nofile; /* RLIMIT_NOFILE for sequind, or 0 to inherit the test's */
+    char dir[64];
+    char config[128];
+    char log[128];
+    char notify[128];
+};
+
+int64_t now_ms(void);
+void sleep_ms(int ms);
+const char *db_url(void);
+const char *builddir(void);
+const char *sequind(void);
+void write_file(const char *path, const char *text);
+char *read_file(const char *path);
+bool wait_exit(pid_t pid, int ms, int *status);
+int free_port(void);
+void write_config(struct server *s, const char *extra);
+bool log_has(const struct server *s, const char *needle);
+void wait_log(const struct server *s, const char *needle);
+bool wait_notify(const struct server *s, const char *line, int ms);
+size_t children_of(pid_t parent, pid_t *out, size_t max);
+void spawn_server(struct server *s);
+struct server *new_server(bool abstract_notify);
+struct server *started(bool abstract_notify, const char *extra);
+int teardown_server(void **state);
+
+#endif
