@@ -699,7 +699,7 @@ static void on_readable(struct worker *w, struct conn *c)
         if (c->phase == PHASE_HEAD && c->in.len == (size_t)n)
             c->deadline_ms = now_ms() + w->ctx->cfg->limits.header_timeout_ms;
         advance(w, c);
-        if (c->state != CONN_READING)
+        if (c->closed || c->state != CONN_READING)
             return; /* answered, queued or closed: the rest waits in the buffer */
     }
 }

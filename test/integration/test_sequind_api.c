@@ -304,6 +304,37 @@ static void test_keep_alive_and_pipelining(void **state)
     pending_len = 0;
 }
 
+/* PostgreSQL dropping the worker's connections: requests answer 503 with Retry-After (never
+ * hang), and the pool reconnects by itself. */
+static void test_database_connections_dropped(void **state)
+{
+    struct server *s = *state;
+    PGconn *pg = PQconnectdb(db_url());
+
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PGresult *res = PQexec(pg, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_true(atoi(PQgetvalue(res, 0, 0)) > 0);
+    PQclear(res);
+    PQfinish(pg);
+
+    int64_t end = now_ms() + EVENT_MS;
+    int ok = 0;
+    while (ok < 10 && now_ms() < end) {
+        struct resp r = call(s, "GET", "/api/streams", NULL);
+        if (r.status == 200) {
+            ok++;
+        } else {
+            if (r.status != 503 || strstr(r.head, "\r\nRetry-After: 1\r\n") == NULL)
+                fail_msg("GET /api/streams: %d %s", r.status, r.body);
+            ok = 0;
+        }
+        resp_free(&r);
+    }
+    assert_int_equal(ok, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +342,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streams, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_errors, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_keep_alive_and_pipelining, setup_server,
+                                        teardown_server),
+        cmocka_unit_test_setup_teardown(test_database_connections_dropped, setup_server,
                                         teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_api", tests, NULL, NULL);
