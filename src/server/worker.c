@@ -659,8 +659,13 @@ static void advance(struct worker *w, struct conn *c)
                                    c->in.data + c->chunk_dst, &consumed, &produced, &err);
         c->chunk_src += consumed;
         c->chunk_dst += produced;
-        if (rc == SQ_AGAIN)
+        if (rc == SQ_AGAIN) {
+            /* Everything read was used: drop the chunk framing so the buffer holds no more
+             * than the decoded body (framing could otherwise pad it far beyond the limit). */
+            c->in.len = c->chunk_dst;
+            c->chunk_src = c->chunk_dst;
             return;
+        }
         if (rc != SQ_OK) {
             c->keep_alive = false;
             (void)respond_error(w, c, err.status, err.reason, NULL, NULL, NULL);
