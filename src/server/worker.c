@@ -44,6 +44,10 @@
 #define READ_CHUNK 4096
 /* A pool connection that failed to connect tries again after this long. */
 #define RECONNECT_MS 1000
+/* A store call that takes longer is dropped (its request answers 503) and its connection made
+ * afresh; a connection attempt that takes longer is started again. */
+#define STORE_CALL_MS 30000
+#define STORE_CONNECT_MS 10000
 
 enum source_kind {
     SRC_LISTENER,
@@ -112,6 +116,7 @@ struct pconn {
     uint32_t events;
     bool reconnecting;
     int64_t retry_at_ms; /* a reconnect is due then; 0: none */
+    int64_t deadline_ms; /* the call or connection attempt in flight ends by then; 0: none */
     struct conn *user;   /* whose call is in flight */
 };
 
@@ -302,6 +307,7 @@ static void pool_reconnect(struct worker *w, struct pconn *pc)
         return;
     }
     pc->reconnecting = true;
+    pc->deadline_ms = now_ms() + STORE_CONNECT_MS;
     int rc = sq_store_poll(pc->st, &want_write);
     pool_sync_fd(w, pc, want_write);
     if (rc != SQ_AGAIN)
@@ -887,11 +893,13 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
             return;
         }
         pc->user = c;
+        pc->deadline_ms = now_ms() + STORE_CALL_MS;
         int rc = sq_store_poll(pc->st, &want_write);
         pool_sync_fd(w, pc, want_write);
         if (rc == SQ_AGAIN)
             return;
         pc->user = NULL;
+        pc->deadline_ms = 0;
         if (finish_call(w, pc, c) != 1)
             break;
     }
@@ -940,6 +948,7 @@ static void on_pool(struct worker *w, struct pconn *pc)
         if (rc == SQ_AGAIN)
             return;
         pc->reconnecting = false;
+        pc->deadline_ms = 0;
         if (sq_store_finish(pc->st, err, sizeof err) != SQ_OK) {
             sq_debug("database connection: %s", err);
             pc->retry_at_ms = now_ms() + RECONNECT_MS;
@@ -963,6 +972,7 @@ static void on_pool(struct worker *w, struct pconn *pc)
         return;
     struct conn *c = pc->user;
     pc->user = NULL;
+    pc->deadline_ms = 0;
     if (finish_call(w, pc, c) == 1) {
         start_call(w, pc, c);
         if (pc->user != NULL)
@@ -1071,6 +1081,20 @@ static int expire(struct worker *w, int64_t now)
         struct pconn *pc = &w->pool[i];
         if (pc->retry_at_ms != 0 && pc->retry_at_ms <= now)
             pool_reconnect(w, pc);
+        if (pc->deadline_ms != 0 && pc->deadline_ms <= now) {
+            struct conn *user = pc->user;
+            pc->user = NULL;
+            pc->deadline_ms = 0;
+            sq_warn("database %s took too long; reconnecting",
+                    user != NULL ? "call" : "connection attempt");
+            pool_reconnect(w, pc);
+            if (user != NULL)
+                (void)respond_error(w, user, 503, "the database is not available", NULL, NULL,
+                                    NULL);
+            pool_dispatch(w);
+        }
+        if (pc->deadline_ms != 0 && pc->deadline_ms < next)
+            next = pc->deadline_ms;
         if (pc->retry_at_ms != 0 && pc->retry_at_ms < next)
             next = pc->retry_at_ms;
     }
