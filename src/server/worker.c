@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include "sequin/log.h"
 #include "sequin/render.h"
 #include "sequin/router.h"
+#include "sequin/sha256.h"
 #include "sequin/store.h"
 
 /* After EMFILE (or ENFILE, ENOBUFS, ENOMEM) the worker stops accepting for this long instead
@@ -88,6 +90,7 @@ struct conn {
     sq_http_header *headers; /* room for limits.max_headers, as the parser wants */
     enum req_phase phase;
     size_t method_off, method_len, path_off, path_len, query_off, query_len; /* into `in` */
+    size_t auth_off, auth_len; /* the Authorization header's value, into `in` */
     size_t head_len, body_len, req_end;
     sq_http_chunked chunked;
     size_t chunk_src, chunk_dst;
@@ -438,6 +441,8 @@ static int send_response(struct worker *w, struct conn *c, int status, const sq_
         rc |= sq_buf_puts(&c->out, "Retry-After: 1\r\n");
     if (allow != NULL)
         rc |= sq_buf_printf(&c->out, "Allow: %s\r\n", allow);
+    if (status == 401)
+        rc |= sq_buf_puts(&c->out, "WWW-Authenticate: Bearer\r\n");
     rc |= sq_buf_puts(&c->out, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
     if (!c->head_only)
         rc |= sq_buf_append(&c->out, body->data, body->len);
@@ -476,6 +481,38 @@ static char *param(sq_arena *a, sq_http_slice s)
     if (strlen(out) != len)
         return NULL;
     return out;
+}
+
+/* With tokens configured, "Authorization: Bearer TOKEN" must carry one of them: its SHA-256
+ * is compared with every configured digest in constant time. Without tokens, all may pass. */
+static bool authorized(const struct worker *w, const struct conn *c)
+{
+    const sq_config_token_list *tokens = &w->ctx->cfg->auth.tokens;
+    const char *v = c->in.data + c->auth_off;
+    size_t len = c->auth_len;
+    unsigned char digest[SQ_SHA256_LEN];
+    bool match = false;
+
+    if (tokens->count == 0)
+        return true;
+    if (len < 8 || strncasecmp(v, "Bearer ", 7) != 0)
+        return false;
+    v += 7;
+    len -= 7;
+    while (len > 0 && *v == ' ') {
+        v++;
+        len--;
+    }
+    if (len == 0)
+        return false;
+    sq_sha256(v, len, digest);
+    for (size_t i = 0; i < tokens->count; i++) {
+        unsigned char diff = 0;
+        for (size_t j = 0; j < SQ_SHA256_LEN; j++)
+            diff |= (unsigned char)(digest[j] ^ tokens->items[i].sha256[j]);
+        match |= diff == 0;
+    }
+    return match;
 }
 
 static void enqueue(struct worker *w, struct conn *c)
@@ -540,9 +577,8 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
             (void)respond_error(w, c, 503, "the database is not reachable", NULL, NULL, NULL);
         return;
     }
-    if (w->ctx->cfg->auth.tokens.count > 0) {
-        /* Token checks are not implemented yet: refuse rather than serve unauthenticated. */
-        (void)respond_error(w, c, 503, "not served yet: authentication", NULL, NULL, NULL);
+    if (!authorized(w, c)) {
+        (void)respond_error(w, c, 401, "a valid bearer token is required", NULL, NULL, NULL);
         return;
     }
     if (m.stream.p != NULL && (c->stream = param(&c->arena, m.stream)) == NULL) {
@@ -636,6 +672,8 @@ static void advance(struct worker *w, struct conn *c)
         c->path_len = req.path.len;
         c->query_off = req.query.p != NULL ? (size_t)(req.query.p - c->in.data) : 0;
         c->query_len = req.query.len;
+        c->auth_off = req.authorization.p != NULL ? (size_t)(req.authorization.p - c->in.data) : 0;
+        c->auth_len = req.authorization.len;
         c->keep_alive = req.keep_alive;
         c->head_len = req.head_len;
         c->deadline_ms = now_ms() + w->ctx->cfg->limits.body_timeout_ms;

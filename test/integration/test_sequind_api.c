@@ -336,6 +336,44 @@ static void test_database_connections_dropped(void **state)
     assert_int_equal(ok, 10);
 }
 
+/* With auth.tokens configured, /api routes need "Authorization: Bearer TOKEN"; /healthz and
+ * /readyz do not. The digest below is SHA-256("test"). */
+static void test_bearer_tokens(void **state)
+{
+    struct server *s =
+        started(false, "auth:\n  tokens:\n    - name: ci\n      sha256: "
+                       "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n");
+    int fd;
+    struct resp r;
+
+    *state = s;
+    int64_t end = now_ms() + START_MS;
+    do {
+        r = call(s, "GET", "/readyz", NULL);
+        resp_free(&r);
+    } while (r.status != 200 && now_ms() < end);
+    assert_int_equal(r.status, 200);
+    expect(s, "GET", "/healthz", NULL, 200, "{\"status\":\"ok\"}");
+    r = call(s, "GET", "/api/streams", NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.head, "\r\nWWW-Authenticate: Bearer\r\n"));
+    assert_non_null(strstr(r.body, "{\"summary\":"));
+    resp_free(&r);
+    fd = connect_to(s);
+    pending_len = 0;
+    send_all(fd, "GET /api/streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n"
+                 "GET /api/streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test\r\n\r\n");
+    r = read_response(fd);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    r = read_response(fd);
+    assert_int_equal(r.status, 200);
+    assert_ptr_equal(strstr(r.body, "{\"data\":["), r.body);
+    resp_free(&r);
+    close(fd);
+    pending_len = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +384,7 @@ int main(void)
                                         teardown_server),
         cmocka_unit_test_setup_teardown(test_database_connections_dropped, setup_server,
                                         teardown_server),
+        cmocka_unit_test_teardown(test_bearer_tokens, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_api", tests, NULL, NULL);
 }
