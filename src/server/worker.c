@@ -1100,21 +1100,9 @@ static void on_signal(struct worker *w)
 static int expire(struct worker *w, int64_t now)
 {
     int64_t next = INT64_MAX;
-    struct conn *c = w->conns;
+    struct conn *c;
 
-    while (c != NULL) {
-        struct conn *following = c->next;
-        if (c->state == CONN_WAITING) {
-            /* its call's end answers it */
-        } else if (c->deadline_ms <= now) {
-            if (c->state == CONN_READING && c->in.len > 0)
-                sq_debug("closing a connection whose request did not arrive in time");
-            close_conn(w, c);
-        } else if (c->deadline_ms < next) {
-            next = c->deadline_ms;
-        }
-        c = following;
-    }
+    /* The pool first: a call given up answers its connection, whose new deadline then counts. */
     for (size_t i = 0; i < w->n_pool; i++) {
         struct pconn *pc = &w->pool[i];
         if (pc->retry_at_ms != 0 && pc->retry_at_ms <= now)
@@ -1131,6 +1119,23 @@ static int expire(struct worker *w, int64_t now)
                                     NULL);
             pool_dispatch(w);
         }
+    }
+    c = w->conns;
+    while (c != NULL) {
+        struct conn *following = c->next;
+        if (c->state == CONN_WAITING) {
+            /* its call's end (or the call's deadline) answers it */
+        } else if (c->deadline_ms <= now) {
+            if (c->state == CONN_READING && c->in.len > 0)
+                sq_debug("closing a connection whose request did not arrive in time");
+            close_conn(w, c);
+        } else if (c->deadline_ms < next) {
+            next = c->deadline_ms;
+        }
+        c = following;
+    }
+    for (size_t i = 0; i < w->n_pool; i++) {
+        const struct pconn *pc = &w->pool[i];
         if (pc->deadline_ms != 0 && pc->deadline_ms < next)
             next = pc->deadline_ms;
         if (pc->retry_at_ms != 0 && pc->retry_at_ms < next)
