@@ -74,4 +74,11 @@ void sq_arena_reset(sq_arena *a);
 /* Releases all memory; the arena is empty and reusable afterwards. */
 void sq_arena_free(sq_arena *a);
 
+/*
+ * Formats a sentence into a caller's fixed error buffer (`err`, `errlen` bytes, always
+ * NUL-terminated, truncated if need be) and returns SQ_ERR, so a failing path can end with
+ * `return sq_fail(err, errlen, "...", ...)`.
+ */
+SQ_PRINTF(3, 4) int sq_fail(char *err, size_t errlen, const char *fmt, ...);
+
 #endif

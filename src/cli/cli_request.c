@@ -1,5 +1,6 @@
 /* The sequin CLI's commands as a table: argv to a parsed invocation, and an invocation to
  * the HTTP request of SPEC 4 it stands for. Pure: no I/O, so every command is unit-tested. */
+#include "sequin/buf.h"
 #include "sequin/cli.h"
 
 #include <errno.h>
@@ -121,15 +122,6 @@ static const sq_cli_command commands[] = {
     {"context", "rm", "NAME", 1, 1, 0, NULL, "delete a context"},
 };
 
-SQ_PRINTF(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return SQ_ERR;
-}
-
 /* ---- parsing --------------------------------------------------------------------------- */
 
 static bool is_choice(const char *choices, const char *v)
@@ -149,15 +141,15 @@ static bool is_choice(const char *choices, const char *v)
 static int check_value(const opt_spec *o, const char *v, char *err, size_t errlen)
 {
     if (o->choices != NULL && !is_choice(o->choices, v))
-        return fail(err, errlen, "--%s must be one of %s, not \"%s\"", o->name, o->metavar, v);
+        return sq_fail(err, errlen, "--%s must be one of %s, not \"%s\"", o->name, o->metavar, v);
     if (o->lo > o->hi)
         return SQ_OK;
     bool digits = *v != '\0' && strspn(v, "0123456789") == strlen(v);
     errno = 0;
     long n = digits ? strtol(v, NULL, 10) : 0;
     if (!digits || errno != 0 || n < o->lo || n > o->hi)
-        return fail(err, errlen, "--%s must be an integer from %ld to %ld, not \"%s\"", o->name,
-                    o->lo, o->hi, v);
+        return sq_fail(err, errlen, "--%s must be an integer from %ld to %ld, not \"%s\"", o->name,
+                       o->lo, o->hi, v);
     return SQ_OK;
 }
 
@@ -194,16 +186,16 @@ static int parse_flag(int argc, char **argv, int *i, sq_cli_invocation *inv, cha
             else if (*i + 1 < argc)
                 v = argv[++*i];
             else
-                return fail(err, errlen, "--%s needs a value", opts[o].name);
+                return sq_fail(err, errlen, "--%s needs a value", opts[o].name);
             if (check_value(&opts[o], v, err, errlen) != SQ_OK)
                 return SQ_ERR;
         } else if (eq != NULL) {
-            return fail(err, errlen, "--%s takes no value", opts[o].name);
+            return sq_fail(err, errlen, "--%s takes no value", opts[o].name);
         }
         inv->opt[o] = v;
         return SQ_OK;
     }
-    return fail(err, errlen, "unknown flag --%.*s", (int)n, arg);
+    return sq_fail(err, errlen, "unknown flag --%.*s", (int)n, arg);
 }
 
 int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_t errlen)
@@ -213,7 +205,7 @@ int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_
     int npos = 0;
     bool flags_done = false, bad_flag = false;
     if (pos == NULL)
-        return fail(err, errlen, "out of memory");
+        return sq_fail(err, errlen, "out of memory");
     inv->args = pos;
     inv->alloc = pos;
     for (int i = 0; i < argc; i++) {
@@ -235,19 +227,20 @@ int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_
     inv->group = pos[0];
     if (!group_exists(pos[0])) {
         inv->group = NULL;
-        return bad_flag ? SQ_ERR : fail(err, errlen, "unknown command \"%s\"", pos[0]);
+        return bad_flag ? SQ_ERR : sq_fail(err, errlen, "unknown command \"%s\"", pos[0]);
     }
     if (npos < 2) {
         if (bad_flag)
             return SQ_ERR;
         if (inv->opt[SQ_OPT_HELP] != NULL)
             return SQ_OK;
-        return fail(err, errlen, "\"%s\" needs a subcommand", pos[0]);
+        return sq_fail(err, errlen, "\"%s\" needs a subcommand", pos[0]);
     }
     inv->name = pos[1];
     inv->cmd = find_command(pos[0], pos[1]);
     if (inv->cmd == NULL)
-        return bad_flag ? SQ_ERR : fail(err, errlen, "unknown command \"%s %s\"", pos[0], pos[1]);
+        return bad_flag ? SQ_ERR
+                        : sq_fail(err, errlen, "unknown command \"%s %s\"", pos[0], pos[1]);
     inv->args = pos + 2;
     inv->nargs = npos - 2;
     if (bad_flag)
@@ -256,15 +249,16 @@ int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_
         return SQ_OK;
     const sq_cli_command *c = inv->cmd;
     if (inv->nargs < c->min_args)
-        return fail(err, errlen, "%s %s needs %s", c->group, c->name, c->args_usage);
+        return sq_fail(err, errlen, "%s %s needs %s", c->group, c->name, c->args_usage);
     if (c->max_args >= 0 && inv->nargs > c->max_args)
-        return fail(err, errlen, "%s %s: unexpected argument \"%s\"", c->group, c->name,
-                    inv->args[c->max_args]);
+        return sq_fail(err, errlen, "%s %s: unexpected argument \"%s\"", c->group, c->name,
+                       inv->args[c->max_args]);
     for (int o = 0; o < SQ_OPT_COUNT; o++)
         if (inv->opt[o] != NULL && !((GLOBAL_FLAGS | c->flags) & F(o)))
-            return fail(err, errlen, "%s %s does not take --%s", c->group, c->name, opts[o].name);
+            return sq_fail(err, errlen, "%s %s does not take --%s", c->group, c->name,
+                           opts[o].name);
     if (inv->opt[SQ_OPT_LAST] != NULL && inv->opt[SQ_OPT_FIRST] != NULL)
-        return fail(err, errlen, "--last and --first exclude each other");
+        return sq_fail(err, errlen, "--last and --first exclude each other");
     return SQ_OK;
 }
 
@@ -383,7 +377,7 @@ static int check_key(const char *key, char *err, size_t errlen)
 {
     const char *why = NULL;
     if (sq_key_validate(key, strlen(key), &why) != SQ_OK)
-        return fail(err, errlen, "invalid key \"%s\": %s", key, why);
+        return sq_fail(err, errlen, "invalid key \"%s\": %s", key, why);
     return SQ_OK;
 }
 
@@ -391,16 +385,16 @@ static int check_filter(const char *filter, char *err, size_t errlen)
 {
     const char *why = NULL;
     if (filter != NULL && sq_filter_validate(filter, strlen(filter), &why) != SQ_OK)
-        return fail(err, errlen, "invalid filter \"%s\": %s", filter, why);
+        return sq_fail(err, errlen, "invalid filter \"%s\": %s", filter, why);
     return SQ_OK;
 }
 
 static int check_name(const char *what, const char *name, char *err, size_t errlen)
 {
     if (!sq_name_is_valid(name, strlen(name)))
-        return fail(err, errlen,
-                    "invalid %s name \"%s\": 1 to 64 ASCII letters, digits or underscores", what,
-                    name);
+        return sq_fail(err, errlen,
+                       "invalid %s name \"%s\": 1 to 64 ASCII letters, digits or underscores", what,
+                       name);
     return SQ_OK;
 }
 
@@ -425,7 +419,7 @@ static int write_settings(sq_json_writer *w, const sq_cli_invocation *inv)
 
 static int oom(char *err, size_t errlen)
 {
-    return fail(err, errlen, "out of memory");
+    return sq_fail(err, errlen, "out of memory");
 }
 
 /* The end of a builder that writes a body: the writer's verdict, then the path's. */
@@ -504,7 +498,7 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
     if (check_name("consumer", name, err, errlen) != SQ_OK)
         return SQ_ERR;
     if (filter == NULL)
-        return fail(err, errlen, "consumer add needs --filter PATTERN (e.g. \"orders.us.>\")");
+        return sq_fail(err, errlen, "consumer add needs --filter PATTERN (e.g. \"orders.us.>\")");
     if (check_filter(filter, err, errlen) != SQ_OK)
         return SQ_ERR;
     sq_json_writer w;
@@ -545,9 +539,9 @@ static int build_consumer_edit(const sq_cli_invocation *inv, sq_cli_request *req
 {
     if (inv->opt[SQ_OPT_ACK_WAIT_MS] == NULL && inv->opt[SQ_OPT_MAX_ACK_PENDING] == NULL &&
         inv->opt[SQ_OPT_MAX_DELIVER] == NULL)
-        return fail(err, errlen,
-                    "consumer edit needs at least one of --ack-wait-ms, --max-ack-pending, "
-                    "--max-deliver");
+        return sq_fail(err, errlen,
+                       "consumer edit needs at least one of --ack-wait-ms, --max-ack-pending, "
+                       "--max-deliver");
     sq_json_writer w;
     sq_json_writer_init(&w, &req->body);
     int rc =
@@ -690,7 +684,7 @@ int sq_cli_build(const sq_cli_invocation *inv, sq_cli_request *req, char *err, s
 {
     *req = (sq_cli_request){.method = "GET"};
     if (!sq_cli_is_remote(inv))
-        return fail(err, errlen, "not a command that sends a request");
+        return sq_fail(err, errlen, "not a command that sends a request");
     return inv->cmd->build(inv, req, err, errlen);
 }
 
@@ -743,7 +737,7 @@ int sq_cli_curl_command(sq_buf *out, const sq_cli_request *req, const char *base
 int sq_cli_check_opt(sq_cli_opt o, const char *value, char *err, size_t errlen)
 {
     if ((int)o < 0 || o >= SQ_OPT_COUNT)
-        return fail(err, errlen, "no such flag");
+        return sq_fail(err, errlen, "no such flag");
     if (o == SQ_OPT_FILTER)
         return check_filter(value, err, errlen);
     return check_value(&opts[o], value, err, errlen);

@@ -259,3 +259,12 @@ void sq_arena_free(sq_arena *a)
     a->head = NULL;
     a->allocated = 0;
 }
+
+int sq_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return SQ_ERR;
+}

@@ -1,4 +1,5 @@
 /* Brings the database schema up to date: numbered migrations, one transaction, one lock. */
+#include "sequin/buf.h"
 #include "sequin/store.h"
 
 #include <stdarg.h>
@@ -12,15 +13,6 @@
  * node dies halfway, so a crashed migrator never leaves others waiting for ever.
  */
 #define MIGRATE_LOCK_KEY "6003664755386106196"
-
-SQ_PRINTF(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return SQ_ERR;
-}
 
 /* PostgreSQL's message without its trailing newline, for embedding in a sentence. */
 static const char *pg_message(const PGresult *r, PGconn *conn, char *buf, size_t size)
@@ -43,7 +35,7 @@ static int run(PGconn *conn, const char *sql, const char *what, char *err, size_
     ExecStatusType st = PQresultStatus(r);
     int rc = SQ_OK;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        rc = fail(err, errlen, "%s failed: %s", what, pg_message(r, conn, msg, sizeof msg));
+        rc = sq_fail(err, errlen, "%s failed: %s", what, pg_message(r, conn, msg, sizeof msg));
     PQclear(r);
     return rc;
 }
@@ -52,9 +44,10 @@ static int check_list(const sq_migration *list, size_t n, char *err, size_t errl
 {
     for (size_t i = 0; i < n; i++) {
         if (list[i].version != (int)i + 1 || list[i].sql == NULL || list[i].name == NULL)
-            return fail(err, errlen,
-                        "the migration list is malformed: entry %zu has version %d, expected %zu",
-                        i + 1, list[i].version, i + 1);
+            return sq_fail(
+                err, errlen,
+                "the migration list is malformed: entry %zu has version %d, expected %zu", i + 1,
+                list[i].version, i + 1);
     }
     return SQ_OK;
 }
@@ -76,8 +69,8 @@ int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err
     r = PQexecParams(conn, "SELECT pg_advisory_xact_lock($1::bigint)", 1, NULL, &key, NULL, NULL,
                      0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail(err, errlen, "taking the migration lock failed: %s",
-             pg_message(r, conn, msg, sizeof msg));
+        sq_fail(err, errlen, "taking the migration lock failed: %s",
+                pg_message(r, conn, msg, sizeof msg));
         goto fail;
     }
     PQclear(r);
@@ -94,8 +87,8 @@ int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err
 
     r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM sequin.schema_migrations");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail(err, errlen, "reading the schema version failed: %s",
-             pg_message(r, conn, msg, sizeof msg));
+        sq_fail(err, errlen, "reading the schema version failed: %s",
+                pg_message(r, conn, msg, sizeof msg));
         goto fail;
     }
     long current = strtol(PQgetvalue(r, 0, 0), NULL, 10);
@@ -103,10 +96,10 @@ int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err
     r = NULL;
 
     if (current > (long)n) {
-        fail(err, errlen,
-             "the database schema is at version %ld, newer than this sequind knows (%zu): "
-             "upgrade sequind, or point it at another database",
-             current, n);
+        sq_fail(err, errlen,
+                "the database schema is at version %ld, newer than this sequind knows (%zu): "
+                "upgrade sequind, or point it at another database",
+                current, n);
         goto fail;
     }
 
@@ -123,8 +116,8 @@ int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err
                          "INSERT INTO sequin.schema_migrations (version, name) VALUES ($1, $2)", 2,
                          NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fail(err, errlen, "recording %s failed: %s", what,
-                 pg_message(r, conn, msg, sizeof msg));
+            sq_fail(err, errlen, "recording %s failed: %s", what,
+                    pg_message(r, conn, msg, sizeof msg));
             goto fail;
         }
         PQclear(r);

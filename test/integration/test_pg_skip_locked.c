@@ -11,25 +11,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
-static PGconn *connect_db(void)
-{
-    const char *url = getenv("SEQUIN_TEST_DATABASE_URL");
-    if (url == NULL || *url == '\0')
-        fail_msg("SEQUIN_TEST_DATABASE_URL is not set: run through test/with-postgres");
-    PGconn *c = PQconnectdb(url);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect to %s: %s", url, PQerrorMessage(c));
-    return c;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-}
+#include "pg_fixture.h"
 
 /* Claims up to `limit` rows in the connection's open transaction; returns how many, ids out. */
 static int claim(PGconn *c, int limit, int *ids)
@@ -50,10 +32,10 @@ static int claim(PGconn *c, int limit, int *ids)
 static int setup(void **state)
 {
     PGconn **conns = calloc(2, sizeof *conns);
-    conns[0] = connect_db();
-    conns[1] = connect_db();
-    exec_ok(conns[0], "CREATE TABLE jobs (id int PRIMARY KEY)");
-    exec_ok(conns[0], "INSERT INTO jobs SELECT generate_series(1, 10)");
+    conns[0] = pgt_connect();
+    conns[1] = pgt_connect();
+    pgt_exec(conns[0], "CREATE TABLE jobs (id int PRIMARY KEY)");
+    pgt_exec(conns[0], "INSERT INTO jobs SELECT generate_series(1, 10)");
     *state = conns;
     return 0;
 }
@@ -81,8 +63,8 @@ static void test_two_claims_take_different_rows(void **state)
 {
     PGconn **conns = *state;
     int a[10], b[10];
-    exec_ok(conns[0], "BEGIN");
-    exec_ok(conns[1], "BEGIN");
+    pgt_exec(conns[0], "BEGIN");
+    pgt_exec(conns[1], "BEGIN");
     assert_int_equal(claim(conns[0], 3, a), 3);
     assert_int_equal(claim(conns[1], 3, b), 3);
     /* Oldest first for the first claimer; the second skips exactly those. */
@@ -96,20 +78,20 @@ static void test_two_claims_take_different_rows(void **state)
 
     /* A claim that asks for more than is left gets only the unlocked rest. */
     int rest[10];
-    exec_ok(conns[1], "SAVEPOINT s");
+    pgt_exec(conns[1], "SAVEPOINT s");
     assert_int_equal(claim(conns[1], 10, rest), 7); /* its own 3 again, plus 4 unlocked */
-    exec_ok(conns[1], "ROLLBACK TO SAVEPOINT s");
+    pgt_exec(conns[1], "ROLLBACK TO SAVEPOINT s");
 
     /* The first claimer finishes its rows; the second gives its back. */
-    exec_ok(conns[0], "DELETE FROM jobs WHERE id IN (1, 2, 3)");
-    exec_ok(conns[0], "COMMIT");
-    exec_ok(conns[1], "ROLLBACK");
+    pgt_exec(conns[0], "DELETE FROM jobs WHERE id IN (1, 2, 3)");
+    pgt_exec(conns[0], "COMMIT");
+    pgt_exec(conns[1], "ROLLBACK");
 
     /* Deleted rows are gone, released ones are claimable again. */
-    exec_ok(conns[1], "BEGIN");
+    pgt_exec(conns[1], "BEGIN");
     assert_int_equal(claim(conns[1], 10, b), 7);
     assert_int_equal(b[0], 4);
-    exec_ok(conns[1], "COMMIT");
+    pgt_exec(conns[1], "COMMIT");
 }
 
 int main(void)

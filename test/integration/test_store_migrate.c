@@ -13,18 +13,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "pg_fixture.h"
 #include "sequin/store.h"
-
-static PGconn *connect_db(void)
-{
-    const char *url = getenv("SEQUIN_TEST_DATABASE_URL");
-    if (url == NULL || *url == '\0')
-        fail_msg("SEQUIN_TEST_DATABASE_URL is not set: run through test/with-postgres");
-    PGconn *c = PQconnectdb(url);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect: %s", PQerrorMessage(c));
-    return c;
-}
 
 /* The first column of the first row of `sql`, as a number (-1 for NULL). */
 static long query_long(PGconn *c, const char *sql)
@@ -39,7 +29,7 @@ static long query_long(PGconn *c, const char *sql)
 
 static int fresh(void **state)
 {
-    PGconn *c = connect_db();
+    PGconn *c = pgt_connect();
     PGresult *r = PQexec(c, "DROP SCHEMA IF EXISTS sequin CASCADE");
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
@@ -120,7 +110,7 @@ static void test_concurrent_nodes(void **state)
     /* One node did all the work; the others waited on the lock and found nothing to do. */
     assert_int_equal(total, 3);
     assert_int_equal(winners, 1);
-    PGconn *c = connect_db();
+    PGconn *c = pgt_connect();
     assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), 3);
     assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.t1"), 1);
     PQfinish(c);
