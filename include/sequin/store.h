@@ -403,6 +403,14 @@ SQ_WUR int sq_store_begin_receive(sq_store *s, const char *consumer, int max, ch
 SQ_WUR int sq_store_finish_receive(sq_store *s, sq_delivery *out, int *count, sq_arena *arena,
                                    char *err, size_t errlen);
 
+/* How long until one of the consumer's messages turns deliverable by the clock alone (a lease
+ * runs out, a nack's delay ends): `*ms` from now by the database's clock, 0 when one already
+ * has, -1 when none is waiting. A long poll that found nothing sleeps that long at most. */
+SQ_WUR int sq_store_next_visible(sq_store *s, const char *consumer, long long *ms, char *err,
+                                 size_t errlen);
+SQ_WUR int sq_store_begin_next_visible(sq_store *s, const char *consumer, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_next_visible(sq_store *s, long long *ms, char *err, size_t errlen);
+
 /* A consumer's unsettled messages in seq order: `state` "available", "delivered", "dead" or
  * NULL for all; `filter` NULL or a validated filter; `limit` 1..10,000 (peek). */
 typedef struct sq_consumer_message {

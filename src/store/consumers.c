@@ -468,3 +468,23 @@ int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_i
                ? sq_store_finish_redrive(s, redriven, err, errlen)
                : SQ_ERR;
 }
+
+int sq_store_begin_next_visible(sq_store *s, const char *consumer, char *err, size_t errlen)
+{
+    const char *values[] = {consumer};
+    sq_stmt st = {.name = "next_visible", .n = 1, .values = values};
+    return sq_store_begin(s, "next_visible", NULL, &st, err, errlen);
+}
+
+int sq_store_finish_next_visible(sq_store *s, long long *ms, char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, "next_visible", sq_read_count, ms, NULL, "result", err, errlen);
+}
+
+int sq_store_next_visible(sq_store *s, const char *consumer, long long *ms, char *err,
+                          size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_next_visible(s, consumer, err, errlen))
+               ? sq_store_finish_next_visible(s, ms, err, errlen)
+               : SQ_ERR;
+}

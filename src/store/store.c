@@ -150,6 +150,7 @@ static const struct {
     {"nack", "SELECT sequin.nack($1, $2, $3)", 3, {SQ_OID_UUID, SQ_OID_UUID_ARRAY, SQ_OID_INT4}},
     {"extend", "SELECT sequin.extend($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
     {"redrive", "SELECT sequin.redrive($1, $2)", 2, {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
+    {"next_visible", "SELECT sequin.next_visible($1)", 1, {SQ_OID_UUID}},
 };
 
 int sq_store_fail(const sq_store *s, const PGresult *r, char *err, size_t errlen, const char *fmt,

@@ -559,6 +559,43 @@ static void test_notify_reaches_listeners(void **state)
 
 /* Upserts racing on the same new keys: the plain insert of one waits for the other and falls
  * back to the general path; no error, and each key is published once. */
+static long long next_visible(struct fixture *f, const char *cid)
+{
+    long long ms = -2;
+    if (sq_store_next_visible(f->store, cid, &ms, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("next_visible: %s", f->err);
+    return ms;
+}
+
+/* The long poll's timer: how long until a lease runs out or a nack's delay ends. */
+static void test_next_visible(void **state)
+{
+    struct fixture *f = *state;
+    sq_consumer c = make_consumer(f, "timer", "orders.>", 10000, 0, false);
+    sq_delivery d[2];
+
+    assert_int_equal(next_visible(f, c.id), -1); /* nothing at all */
+    upsert1(f, "orders.a", "1");
+    upsert1(f, "orders.b", "2");
+    assert_int_equal(next_visible(f, c.id), -1); /* available now: not the clock's business */
+    assert_int_equal(receive(f, c.id, 2, d), 2);
+    long long ms = next_visible(f, c.id); /* two leases of 30 s */
+    assert_in_range(ms, 25000, 30000);
+    const char *first[] = {d[0].ack_id};
+    if (sq_store_nack(f->store, c.id, first, 1, 5000, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("nack: %s", f->err);
+    ms = next_visible(f, c.id); /* the nack's delay ends first */
+    assert_in_range(ms, 1000, 5000);
+    const char *second[] = {d[1].ack_id};
+    if (sq_store_ack(f->store, c.id, second, 1, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("ack: %s", f->err);
+    assert_in_range(next_visible(f, c.id), 1000, 5000);
+    if (sq_store_nack(f->store, c.id, first, 1, 0, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("nack: %s", f->err);
+    /* a nack of a message that is not leased is ignored: the delay still holds */
+    assert_in_range(next_visible(f, c.id), 1000, 5000);
+}
+
 static void test_racing_new_keys(void **state)
 {
     struct fixture *f = *state;
@@ -622,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphan_row_does_not_block, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_racing_new_keys, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_next_visible, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_notify_reaches_listeners, pgt_store_setup,
                                         pgt_store_teardown),
     };
