@@ -4,6 +4,7 @@
 #define SEQUIN_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sequin/common.h"
@@ -44,6 +45,46 @@ void sq_log_set_process(const char *name);
  * 63 bytes are kept). Workers set it when they start handling a request.
  */
 void sq_log_set_request_id(const char *id);
+
+/* The longest request id, in bytes: what sq_log_set_request_id keeps. */
+#define SQ_LOG_REQUEST_ID_MAX 63
+
+/*
+ * Writes a new request id into `out` (NUL-terminated, at most SQ_LOG_REQUEST_ID_MAX bytes;
+ * in practice about 20): "PID-SALT-N", e.g. "48213-k9zq2-1f". Ids are unique on a node
+ * without any coordination: the counter within a process, the pid between live processes,
+ * and a random salt against a recycled pid. Workers send it back as X-Request-Id.
+ */
+void sq_log_request_id_new(char out[SQ_LOG_REQUEST_ID_MAX + 1]);
+
+/*
+ * Whether a client's X-Request-Id (`len` bytes at `s`) may be used as the request id: 1 to
+ * SQ_LOG_REQUEST_ID_MAX bytes of visible ASCII (0x21-0x7e), so it stays one token in a text
+ * log line and is safe to send back in a header.
+ */
+bool sq_log_request_id_valid(const char *s, size_t len);
+
+/* One answered request, for sq_log_access. */
+typedef struct sq_log_request {
+    const char *method; /* `method_len` bytes, not NUL-terminated; NULL shows "-" */
+    size_t method_len;
+    const char *route;        /* the route's pattern (sq_route_name); NULL when none matched */
+    int status;               /* the status sent */
+    unsigned long long bytes; /* the response's size, head and body */
+    unsigned long long duration_us; /* first byte of the request to last of the response */
+    const char *request_id;         /* NULL shows "-" */
+} sq_log_request;
+
+/*
+ * Emits the access-log line of one request at info level, in the configured format:
+ *   text: "... info [worker 4242]: GET /api/streams/:s 200 512 3.210ms id=4242-k9zq2-1f"
+ *   json: {"ts":...,"level":"info","pid":4242,"process":"worker","request_id":"4242-k9zq2-1f",
+ *          "msg":"access","method":"GET","route":"/api/streams/:s","status":200,"bytes":512,
+ *          "duration_ms":3.210}
+ * The id is the line's own (r->request_id), not the one sq_log_set_request_id holds; the
+ * text head carries no "req=" so it is not written twice. An unmatched route shows "-".
+ */
+void sq_log_access(const sq_log_request *r);
 
 /* Parses "debug", "info", "warn", "error" / "text", "json". 0, or -1 for anything else. */
 SQ_WUR int sq_log_level_parse(const char *s, sq_log_level *out);

@@ -3,9 +3,11 @@
 #include "sequin/text.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +19,7 @@ static sq_log_format g_format = SQ_LOG_TEXT;
 static sq_log_sink g_sink = NULL;
 static void *g_sink_ctx = NULL;
 static const char *g_process = NULL;
-static char g_request_id[64];
+static char g_request_id[SQ_LOG_REQUEST_ID_MAX + 1];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -57,6 +59,54 @@ void sq_log_set_request_id(const char *id)
         return;
     }
     snprintf(g_request_id, sizeof g_request_id, "%s", id);
+}
+
+bool sq_log_request_id_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > SQ_LOG_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/*
+ * Request ids are "PID-SALT-N": the process id, five random base-36 digits drawn when the
+ * process makes its first id, and a counter in hex. Within a process the counter makes them
+ * unique; between the processes alive at once the pid does; the salt separates a process
+ * from an earlier one that had the same pid (1 in 60 million of a clash). A forked child
+ * notices that its pid changed and draws its own salt, so the master may call this too.
+ */
+static pid_t g_id_pid;
+static char g_id_prefix[32];
+static unsigned long long g_id_next;
+
+static void new_id_prefix(pid_t pid)
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        /* Early in boot the pool may not be ready: the clock will do for a salt. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+    }
+    char salt[6];
+    for (size_t i = 0; i < 5; i++, r /= 36)
+        salt[i] = digits[r % 36];
+    salt[5] = '\0';
+    snprintf(g_id_prefix, sizeof g_id_prefix, "%ld-%s-", (long)pid, salt);
+    g_id_pid = pid;
+    g_id_next = 0;
+}
+
+void sq_log_request_id_new(char out[SQ_LOG_REQUEST_ID_MAX + 1])
+{
+    pid_t pid = getpid();
+    if (pid != g_id_pid)
+        new_id_prefix(pid);
+    snprintf(out, SQ_LOG_REQUEST_ID_MAX + 1, "%s%llx", g_id_prefix, g_id_next++);
 }
 
 const char *sq_log_level_name(sq_log_level level)
@@ -193,6 +243,68 @@ static void put_timestamp(struct line *l)
     puts_(l, ts);
 }
 
+/*
+ * Starts a line: everything before the message. JSON lines are left inside the object, ready
+ * for `,"msg":...`; text lines end with ": ". `request_id` is the id to show, or NULL.
+ */
+static void put_head(struct line *l, sq_log_level level, const char *request_id)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%ld", (long)getpid());
+    if (g_format == SQ_LOG_JSON) {
+        puts_(l, "{\"ts\":\"");
+        put_timestamp(l);
+        puts_(l, "\",\"level\":\"");
+        puts_(l, sq_log_level_name(level));
+        puts_(l, "\",\"pid\":");
+        puts_(l, num);
+        if (g_process != NULL) {
+            puts_(l, ",\"process\":\"");
+            put_escaped(l, g_process, strlen(g_process), 1);
+            puts_(l, "\"");
+        }
+        if (request_id != NULL && request_id[0] != '\0') {
+            puts_(l, ",\"request_id\":\"");
+            put_escaped(l, request_id, strlen(request_id), 1);
+            puts_(l, "\"");
+        }
+    } else {
+        put_timestamp(l);
+        puts_(l, " ");
+        puts_(l, sq_log_level_name(level));
+        puts_(l, " [");
+        if (g_process != NULL) {
+            put_escaped(l, g_process, strlen(g_process), 0);
+            puts_(l, " ");
+        }
+        puts_(l, num);
+        puts_(l, "]");
+        if (request_id != NULL && request_id[0] != '\0') {
+            puts_(l, " req=");
+            put_escaped(l, request_id, strlen(request_id), 0);
+        }
+        puts_(l, ": ");
+    }
+}
+
+/* Ends the line (`cut`: something was left out) and hands it to the sink. */
+static void emit(struct line *l, int cut)
+{
+    cut |= l->truncated;
+    l->truncated = 0;
+    l->limit = sizeof l->buf - 1;
+    if (g_format == SQ_LOG_JSON)
+        puts_(l, cut ? ",\"truncated\":true}" : "}");
+    else if (cut)
+        puts_(l, " [truncated]");
+    l->buf[l->len++] = '\n';
+
+    if (g_sink != NULL)
+        g_sink(l->buf, l->len, g_sink_ctx);
+    else
+        write_stderr(l->buf, l->len, NULL);
+}
+
 void sq_logv(sq_log_level level, const char *fmt, va_list ap)
 {
     if (level < g_level)
@@ -205,61 +317,52 @@ void sq_logv(sq_log_level level, const char *fmt, va_list ap)
     size_t mlen = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
 
     struct line l = {.len = 0, .limit = sizeof l.buf - 1 - LINE_TAIL_RESERVE, .truncated = 0};
-    int cut = (size_t)n >= sizeof msg;
-    char num[32];
-    snprintf(num, sizeof num, "%ld", (long)getpid());
-    if (g_format == SQ_LOG_JSON) {
-        puts_(&l, "{\"ts\":\"");
-        put_timestamp(&l);
-        puts_(&l, "\",\"level\":\"");
-        puts_(&l, sq_log_level_name(level));
-        puts_(&l, "\",\"pid\":");
-        puts_(&l, num);
-        if (g_process != NULL) {
-            puts_(&l, ",\"process\":\"");
-            put_escaped(&l, g_process, strlen(g_process), 1);
-            puts_(&l, "\"");
-        }
-        if (g_request_id[0] != '\0') {
-            puts_(&l, ",\"request_id\":\"");
-            put_escaped(&l, g_request_id, strlen(g_request_id), 1);
-            puts_(&l, "\"");
-        }
+    int json = g_format == SQ_LOG_JSON;
+    put_head(&l, level, g_request_id);
+    if (json)
         puts_(&l, ",\"msg\":\"");
-        put_escaped(&l, msg, mlen, 1);
-        cut |= l.truncated;
-        l.truncated = 0;
-        l.limit = sizeof l.buf - 1;
-        puts_(&l, cut ? "\",\"truncated\":true}" : "\"}");
-    } else {
-        put_timestamp(&l);
-        puts_(&l, " ");
-        puts_(&l, sq_log_level_name(level));
-        puts_(&l, " [");
-        if (g_process != NULL) {
-            put_escaped(&l, g_process, strlen(g_process), 0);
-            puts_(&l, " ");
-        }
-        puts_(&l, num);
-        puts_(&l, "]");
-        if (g_request_id[0] != '\0') {
-            puts_(&l, " req=");
-            put_escaped(&l, g_request_id, strlen(g_request_id), 0);
-        }
-        puts_(&l, ": ");
-        put_escaped(&l, msg, mlen, 0);
-        cut |= l.truncated;
-        l.truncated = 0;
-        l.limit = sizeof l.buf - 1;
-        if (cut)
-            puts_(&l, " [truncated]");
-    }
-    l.buf[l.len++] = '\n';
+    put_escaped(&l, msg, mlen, json);
+    /* The closing quote always fits: it comes out of the tail reserve. */
+    int cut = (size_t)n >= sizeof msg || l.truncated;
+    l.truncated = 0;
+    l.limit = sizeof l.buf - 1;
+    if (json)
+        puts_(&l, "\"");
+    emit(&l, cut);
+}
 
-    if (g_sink != NULL)
-        g_sink(l.buf, l.len, g_sink_ctx);
-    else
-        write_stderr(l.buf, l.len, NULL);
+void sq_log_access(const sq_log_request *r)
+{
+    if (SQ_LOG_INFO < g_level)
+        return;
+
+    struct line l = {.len = 0, .limit = sizeof l.buf - 1 - LINE_TAIL_RESERVE, .truncated = 0};
+    int json = g_format == SQ_LOG_JSON;
+    const char *route = r->route != NULL ? r->route : "-";
+    const char *id = r->request_id != NULL && r->request_id[0] != '\0' ? r->request_id : "-";
+    const char *method = r->method != NULL ? r->method : "-";
+    size_t method_len = r->method != NULL ? r->method_len : 1;
+    char num[96];
+    /* The id goes in its own field: the head shows none, so it is not written twice. */
+    put_head(&l, SQ_LOG_INFO, json ? id : NULL);
+    if (json) {
+        puts_(&l, ",\"msg\":\"access\",\"method\":\"");
+        put_escaped(&l, method, method_len, 1);
+        puts_(&l, "\",\"route\":\"");
+        put_escaped(&l, route, strlen(route), 1);
+        snprintf(num, sizeof num, "\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu.%03llu",
+                 r->status, r->bytes, r->duration_us / 1000, r->duration_us % 1000);
+        puts_(&l, num);
+    } else {
+        put_escaped(&l, method, method_len, 0);
+        puts_(&l, " ");
+        put_escaped(&l, route, strlen(route), 0);
+        snprintf(num, sizeof num, " %d %llu %llu.%03llums id=", r->status, r->bytes,
+                 r->duration_us / 1000, r->duration_us % 1000);
+        puts_(&l, num);
+        put_escaped(&l, id, strlen(id), 0);
+    }
+    emit(&l, 0);
 }
 
 void sq_log(sq_log_level level, const char *fmt, ...)

@@ -1,0 +1,92 @@
+/* sequind's metrics: counters in one shared memory region that every worker of every
+ * generation adds to without locks, and their rendering in the Prometheus text format. */
+#ifndef SEQUIN_METRICS_H
+#define SEQUIN_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sequin/buf.h"
+#include "sequin/common.h"
+#include "sequin/router.h"
+
+/* The Content-Type of what sq_metrics_render writes (text exposition format 0.0.4). */
+#define SQ_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * The region. The master creates it before it forks the first worker; workers inherit the
+ * mapping, so a worker that is respawned, or one of a later reload generation, adds to the
+ * same counters. Every recording call is a few relaxed atomic additions: no lock, no
+ * allocation, safe from any process that shares the mapping. Every recording call accepts
+ * NULL and then does nothing, so code paths work without metrics (tests, a failed create).
+ */
+typedef struct sq_metrics sq_metrics;
+
+/* Maps a zeroed shared region (MAP_SHARED | MAP_ANONYMOUS). NULL on failure (errno set). */
+sq_metrics *sq_metrics_create(void);
+
+/* Unmaps the region in the calling process (other processes keep their mapping). NULL is a
+ * no-op. The master calls it when it exits; workers need not. */
+void sq_metrics_destroy(sq_metrics *m);
+
+/* The message and database counters. */
+typedef enum sq_metric_counter {
+    SQ_METRIC_UPSERTED,      /* messages inserted or changed by upserts ("published") */
+    SQ_METRIC_DELIVERED,     /* messages handed out by receives, redeliveries included */
+    SQ_METRIC_REDELIVERED,   /* of those, the ones with deliver_count > 1 */
+    SQ_METRIC_ACKED,         /* ack ids in successful ack requests */
+    SQ_METRIC_NACKED,        /* ack ids in successful nack requests */
+    SQ_METRIC_DEAD,          /* (consumer, message) pairs that became dead */
+    SQ_METRIC_PG_ERRORS,     /* store calls that failed because of PostgreSQL */
+    SQ_METRIC_PG_RECONNECTS, /* database connections made again after one broke */
+    SQ_METRIC_COUNTER_COUNT
+} sq_metric_counter;
+
+/* Adds `n` to a counter. An unknown counter is ignored. */
+void sq_metrics_add(sq_metrics *m, sq_metric_counter c, uint64_t n);
+
+/* Counts the deliveries of one receive (`d`, `n` of them, as sq_store_finish_receive wrote
+ * them): each one is delivered, and the ones with a deliver_count above 1 are redelivered. */
+struct sq_delivery;
+void sq_metrics_deliveries(sq_metrics *m, const struct sq_delivery *d, size_t n);
+
+/*
+ * Records one answered HTTP request: `route` as sq_router_match found it, or SQ_ROUTE_COUNT
+ * when none did (a 404, a 405, or a request refused before routing); `method` (not
+ * NUL-terminated, `method_len` bytes) as the route matched it (GET for a HEAD); `status` the
+ * status sent; `duration_us` from the first byte of the request to the last of the response.
+ *
+ * A matched route is labelled with its pattern and the method; a method the route does not
+ * take counts under the route's first method. Unmatched requests are labelled route
+ * "unmatched" and their method if it is a standard one (GET HEAD POST PUT PATCH DELETE
+ * OPTIONS), else "other". A status outside the table (200 400 401 404 405 409 413 414 422
+ * 431 500 503) is labelled "other". So the number of series is fixed whatever clients send.
+ */
+void sq_metrics_request(sq_metrics *m, sq_route route, const char *method, size_t method_len,
+                        int status, uint64_t duration_us);
+
+/*
+ * One consumer's gauges, read from the store when /metrics is asked for. The strings are
+ * the caller's and only read during sq_metrics_render. sq_metrics_consumer_from fills one
+ * from the store's object (which names its stream by id: the caller knows the name).
+ */
+typedef struct sq_metrics_consumer {
+    const char *stream;
+    const char *consumer;
+    long long available, delivered, dead;
+    double oldest_available_age_s; /* -1 when nothing is available: the sample is left out */
+} sq_metrics_consumer;
+
+struct sq_consumer;
+sq_metrics_consumer sq_metrics_consumer_from(const char *stream, const struct sq_consumer *c);
+
+/*
+ * Appends the metrics page to `out`: every counter and the request histogram of `m` (all
+ * zero when `m` is NULL), then the gauges of `consumers` (`n` of them; NULL when n is 0).
+ * Every family has its # HELP and # TYPE even without samples. Returns 0, or -1 when memory
+ * runs out (`out` may then hold part of the page). docs/operations.md lists the families.
+ */
+SQ_WUR int sq_metrics_render(sq_buf *out, const sq_metrics *m, const sq_metrics_consumer *consumers,
+                             size_t n);
+
+#endif
