@@ -10,6 +10,7 @@
 
 #include "sequin/buf.h"
 #include "sequin/common.h"
+#include "sequin/json.h"
 
 /* The server a context names when nothing else does (SPEC 1: port 7376 on the loopback). */
 #define SQ_CLI_DEFAULT_URL "http://localhost:7376"
@@ -123,6 +124,9 @@ SQ_WUR int sq_cli_build_ack(const char *stream, const char *consumer, const char
 
 void sq_cli_request_free(sq_cli_request *req);
 
+/* Appends `s` percent-encoded: every byte but letters, digits and `-._~` as %XX. 0 or -1. */
+SQ_WUR int sq_cli_encode(sq_buf *b, const char *s);
+
 /* Appends `s` quoted for a POSIX shell: in single quotes, each ' written as '\''. */
 SQ_WUR int sq_cli_shell_quote(sq_buf *out, const char *s, size_t n);
 
@@ -155,6 +159,23 @@ typedef struct sq_cli_response {
 SQ_WUR int sq_cli_send(const sq_cli_target *t, const sq_cli_request *req, sq_cli_response *resp,
                        char *err, size_t errlen);
 
+/*
+ * Sets what every request of the CLI shares on curl easy handle `easy` (a CURL *): the
+ * headers (Accept, the target's token, Content-Type when `has_body`), the user agent, no
+ * signals, the connect timeout, the answer's bytes appended to `body`, and curl's error
+ * sentence into `errbuf` (CURL_ERROR_SIZE bytes). `body` and `errbuf` must outlive the
+ * transfers. On 0, *headers is the header list the handle uses: free it with
+ * curl_slist_free_all once the handle is done with. -1 when out of memory.
+ */
+struct curl_slist;
+SQ_WUR int sq_cli_curl_prepare(void *easy, const sq_cli_target *t, bool has_body, sq_buf *body,
+                               struct curl_slist **headers, char *errbuf);
+
+/* The sentence for a transfer of `easy` that ended with CURLcode `code`:
+ * "cannot reach URL: Connection refused". */
+void sq_cli_curl_failure(void *easy, int code, const char *errbuf, const sq_cli_target *t,
+                         char *err, size_t errlen);
+
 /* ---- output ---------------------------------------------------------------------------- */
 
 /*
@@ -174,6 +195,18 @@ void sq_cli_print_error(FILE *err, long status, const char *body, size_t len);
  * the count, or -1 when the body is not a receive's answer.
  */
 SQ_WUR int sq_cli_ack_ids(const char *body, size_t len, sq_arena *arena, const char ***ids);
+
+/* The value at dotted `path` below token `obj` ("stats.available"; "" for `obj` itself) as
+ * text in arena `a`: strings unescaped, null as "-", other values as their JSON; "" when
+ * there is no such value. */
+const char *sq_cli_json_text(const sq_json *doc, int obj, const char *path, sq_arena *a);
+
+/*
+ * The token of the object or array an answer carries: SPEC 4 wraps some answers in
+ * {"data": ...} and returns others bare (a message, whose own "data" is its payload, when
+ * `is_message`). -1 when the document is not the kind wanted.
+ */
+int sq_cli_json_payload(const sq_json *doc, bool want_array, bool is_message);
 
 /* Aligned columns: rows of `ncols` cells (row 0 the header), each column padded to its
  * widest cell, two spaces apart, the last column not padded. */

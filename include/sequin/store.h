@@ -357,6 +357,16 @@ SQ_WUR int sq_store_begin_consumer_get(sq_store *s, int stream, const char *name
 SQ_WUR int sq_store_finish_consumer_get(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
                                         size_t errlen);
 
+/* A stream (name or id) and one of its consumers (name or id) in one statement, without
+ * stats: the stream's number, and the consumer's id or "" when the stream has no such
+ * consumer. SQ_STORE_NOT_FOUND when there is no such stream. */
+SQ_WUR int sq_store_resolve(sq_store *s, const char *stream, const char *consumer, int *stream_num,
+                            char consumer_id[37], char *err, size_t errlen);
+SQ_WUR int sq_store_begin_resolve(sq_store *s, const char *stream, const char *consumer, char *err,
+                                  size_t errlen);
+SQ_WUR int sq_store_finish_resolve(sq_store *s, int *stream_num, char consumer_id[37], char *err,
+                                   size_t errlen);
+
 /* Every consumer of `stream` by name, with stats. */
 SQ_WUR int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *count,
                                   sq_arena *arena, char *err, size_t errlen);

@@ -101,7 +101,7 @@ static int at_path(const sq_json *doc, int obj, const char *path)
 }
 
 /* A value as text in the arena: strings unescaped, null as "-", others as their JSON. */
-static const char *text_at(const sq_json *doc, int obj, const char *path, sq_arena *a)
+const char *sq_cli_json_text(const sq_json *doc, int obj, const char *path, sq_arena *a)
 {
     int tok = at_path(doc, obj, path);
     const char *s = NULL;
@@ -172,7 +172,7 @@ static int print_rows(FILE *out, const sq_json *doc, int arr, const field *cols,
     size_t r = 1;
     for (int it = sq_json_first(doc, arr); it >= 0; it = sq_json_next(doc, it), r++)
         for (size_t c = 0; c < ncols; c++) {
-            char *s = sq_arena_strdup(a, text_at(doc, it, cols[c].path, a));
+            char *s = sq_arena_strdup(a, sq_cli_json_text(doc, it, cols[c].path, a));
             cells[r * ncols + c] = s != NULL ? one_line(s) : "";
         }
     sq_cli_print_table(out, cells, r, ncols);
@@ -187,7 +187,7 @@ static void print_block(FILE *out, const sq_json *doc, int obj, const field *fie
         if (strlen(fields[i].label) > w)
             w = strlen(fields[i].label);
     for (size_t i = 0; i < n; i++) {
-        const char *v = text_at(doc, obj, fields[i].path, a);
+        const char *v = sq_cli_json_text(doc, obj, fields[i].path, a);
         fprintf(out, "%s:%*s%s\n", fields[i].label, (int)(w - strlen(fields[i].label) + 1), "", v);
     }
 }
@@ -197,7 +197,7 @@ static void print_block(FILE *out, const sq_json *doc, int obj, const field *fie
  * returns others bare; a message has a "data" member of its own, so an object with a "key"
  * is taken as the message itself.
  */
-static int payload(const sq_json *doc, bool want_array, bool is_message)
+int sq_cli_json_payload(const sq_json *doc, bool want_array, bool is_message)
 {
     int data = -1;
     sq_json_type t = sq_json_type_of(doc, 0);
@@ -231,7 +231,7 @@ int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, con
         goto fail;
     bool list = kind == SQ_OUT_STREAMS || kind == SQ_OUT_MESSAGES || kind == SQ_OUT_CONSUMERS ||
                 kind == SQ_OUT_DELIVERIES || kind == SQ_OUT_PEEK;
-    int p = payload(&doc, list, kind == SQ_OUT_MESSAGE);
+    int p = sq_cli_json_payload(&doc, list, kind == SQ_OUT_MESSAGE);
     if (p < 0)
         goto fail;
     rc = SQ_OK;
@@ -267,7 +267,7 @@ int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, con
         }
         break;
     case SQ_OUT_PUBLISHED: {
-        const char *n = text_at(&doc, p, "published", &a);
+        const char *n = sq_cli_json_text(&doc, p, "published", &a);
         fprintf(out, "Published %s message%s.\n", *n ? n : "?", strcmp(n, "1") == 0 ? "" : "s");
         break;
     }
@@ -297,7 +297,7 @@ void sq_cli_print_error(FILE *err, long status, const char *body, size_t len)
                 len > 300 ? 300 : (int)len, body);
         goto done;
     }
-    fprintf(err, "error: %s\n", text_at(&doc, 0, "summary", &a));
+    fprintf(err, "error: %s\n", sq_cli_json_text(&doc, 0, "summary", &a));
     if (sq_json_lookup(&doc, 0, "validation_errors", &errors) != SQ_OK || errors < 0 ||
         sq_json_type_of(&doc, errors) != SQ_JSON_OBJECT)
         goto done;
@@ -307,11 +307,11 @@ void sq_cli_print_error(FILE *err, long status, const char *body, size_t len)
         if (sq_json_get_str_arena(&doc, k, &a, &name, NULL) != SQ_OK)
             continue;
         if (sq_json_type_of(&doc, v) != SQ_JSON_ARRAY) {
-            fprintf(err, "  %s: %s\n", name, text_at(&doc, v, "", &a));
+            fprintf(err, "  %s: %s\n", name, sq_cli_json_text(&doc, v, "", &a));
             continue;
         }
         for (int e = sq_json_first(&doc, v); e >= 0; e = sq_json_next(&doc, e))
-            fprintf(err, "  %s: %s\n", name, text_at(&doc, e, "", &a));
+            fprintf(err, "  %s: %s\n", name, sq_cli_json_text(&doc, e, "", &a));
     }
 done:
     sq_arena_free(&a);
@@ -324,7 +324,7 @@ int sq_cli_ack_ids(const char *body, size_t len, sq_arena *arena, const char ***
     int n = -1;
     if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
         goto done;
-    int p = payload(&doc, true, false);
+    int p = sq_cli_json_payload(&doc, true, false);
     int count = sq_json_count(&doc, p);
     const char **out = count >= 0 ? sq_arena_calloc(arena, (size_t)count + 1, sizeof *out) : NULL;
     if (out == NULL)

@@ -59,13 +59,17 @@ typedef int (*build_fn)(const sq_cli_invocation *inv, sq_cli_request *req, char 
                         size_t errlen);
 
 struct sq_cli_command {
-    const char *group, *name;
-    const char *args_usage; /* positional arguments, for the usage */
-    int min_args, max_args; /* max_args -1: any number */
-    unsigned flags;         /* accepted beyond the global ones */
-    build_fn build;         /* NULL: a local command (contexts) */
+    const char *group, *name; /* name "": a command of one word (observe) */
+    const char *args_usage;   /* positional arguments, for the usage */
+    int min_args, max_args;   /* max_args -1: any number */
+    unsigned flags;           /* accepted beyond the global ones */
+    build_fn build;           /* NULL: a local command (contexts, observe) */
     const char *summary;
 };
+
+/* In a command's flags: an interactive view, for which --as-curl and --json make no sense. */
+#define INTERACTIVE (1u << SQ_OPT_COUNT)
+_Static_assert(SQ_OPT_COUNT < 32, "the flags of a command are bits of an unsigned");
 
 static int build_message_upsert(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_message_get(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
@@ -120,7 +124,16 @@ static const sq_cli_command commands[] = {
     {"context", "ls", "", 0, 0, 0, NULL, "list contexts (* marks the default)"},
     {"context", "select", "NAME", 1, 1, 0, NULL, "make NAME the default context"},
     {"context", "rm", "NAME", 1, 1, 0, NULL, "delete a context"},
+    {"observe", "", "", 0, 0, STREAM | INTERACTIVE, NULL,
+     "a live full-screen view of messages and consumers (q quits)"},
 };
+
+/* "consumer add", or "observe" for a command of one word. */
+static const char *title(const sq_cli_command *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", c->group, *c->name != '\0' ? " " : "", c->name);
+    return buf;
+}
 
 /* ---- parsing --------------------------------------------------------------------------- */
 
@@ -229,33 +242,42 @@ int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_
         inv->group = NULL;
         return bad_flag ? SQ_ERR : sq_fail(err, errlen, "unknown command \"%s\"", pos[0]);
     }
-    if (npos < 2) {
+    inv->cmd = find_command(pos[0], "");
+    if (inv->cmd != NULL) {
+        inv->name = "";
+        inv->args = pos + 1;
+        inv->nargs = npos - 1;
+    } else if (npos < 2) {
         if (bad_flag)
             return SQ_ERR;
         if (inv->opt[SQ_OPT_HELP] != NULL)
             return SQ_OK;
         return sq_fail(err, errlen, "\"%s\" needs a subcommand", pos[0]);
+    } else {
+        inv->name = pos[1];
+        inv->cmd = find_command(pos[0], pos[1]);
+        if (inv->cmd == NULL)
+            return bad_flag ? SQ_ERR
+                            : sq_fail(err, errlen, "unknown command \"%s %s\"", pos[0], pos[1]);
+        inv->args = pos + 2;
+        inv->nargs = npos - 2;
     }
-    inv->name = pos[1];
-    inv->cmd = find_command(pos[0], pos[1]);
-    if (inv->cmd == NULL)
-        return bad_flag ? SQ_ERR
-                        : sq_fail(err, errlen, "unknown command \"%s %s\"", pos[0], pos[1]);
-    inv->args = pos + 2;
-    inv->nargs = npos - 2;
     if (bad_flag)
         return SQ_ERR;
     if (inv->opt[SQ_OPT_HELP] != NULL)
         return SQ_OK;
     const sq_cli_command *c = inv->cmd;
+    char name[64];
     if (inv->nargs < c->min_args)
-        return sq_fail(err, errlen, "%s %s needs %s", c->group, c->name, c->args_usage);
+        return sq_fail(err, errlen, "%s needs %s", title(c, name, sizeof name), c->args_usage);
     if (c->max_args >= 0 && inv->nargs > c->max_args)
-        return sq_fail(err, errlen, "%s %s: unexpected argument \"%s\"", c->group, c->name,
+        return sq_fail(err, errlen, "%s: unexpected argument \"%s\"", title(c, name, sizeof name),
                        inv->args[c->max_args]);
     for (int o = 0; o < SQ_OPT_COUNT; o++)
-        if (inv->opt[o] != NULL && !((GLOBAL_FLAGS | c->flags) & F(o)))
-            return sq_fail(err, errlen, "%s %s does not take --%s", c->group, c->name,
+        if (inv->opt[o] != NULL &&
+            (!((GLOBAL_FLAGS | c->flags) & F(o)) ||
+             ((c->flags & INTERACTIVE) && (o == SQ_OPT_AS_CURL || o == SQ_OPT_JSON))))
+            return sq_fail(err, errlen, "%s does not take --%s", title(c, name, sizeof name),
                            opts[o].name);
     if (inv->opt[SQ_OPT_LAST] != NULL && inv->opt[SQ_OPT_FIRST] != NULL)
         return sq_fail(err, errlen, "--last and --first exclude each other");
@@ -293,9 +315,10 @@ static void flag_usage(FILE *out, unsigned flags)
 
 void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
 {
+    char name[64];
     if (inv != NULL && inv->cmd != NULL) {
         const sq_cli_command *c = inv->cmd;
-        fprintf(out, "usage: sequin %s %s%s%s", c->group, c->name, *c->args_usage ? " " : "",
+        fprintf(out, "usage: sequin %s%s%s", title(c, name, sizeof name), *c->args_usage ? " " : "",
                 c->args_usage);
         flag_usage(out, c->flags);
         fprintf(out, "\n  %s\n", c->summary);
@@ -309,11 +332,11 @@ void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
         if (inv != NULL && inv->group != NULL && strcmp(inv->group, c->group) != 0)
             continue;
         char head[64];
-        snprintf(head, sizeof head, "%s %s %s", c->group, c->name, c->args_usage);
+        snprintf(head, sizeof head, "%s %s", title(c, name, sizeof name), c->args_usage);
         fprintf(out, "  %-32s %s\n", head, c->summary);
     }
-    fputs("\n--stream NAME (default \"default\") selects the stream of message and consumer"
-          " commands.\nServer: --context NAME, else the default context, else $SEQUIN_URL and"
+    fputs("\n--stream NAME (default \"default\") selects the stream of message, consumer and"
+          " observe.\nServer: --context NAME, else the default context, else $SEQUIN_URL and"
           " $SEQUIN_TOKEN,\nelse " SQ_CLI_DEFAULT_URL ".\n"
           "A command's flags: sequin GROUP COMMAND --help.\n",
           out);
@@ -321,9 +344,9 @@ void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
 
 /* ---- building requests ----------------------------------------------------------------- */
 
-/* Percent-encodes everything but RFC 3986's unreserved characters, so a key's '/', '?', '#'
+/* Everything but RFC 3986's unreserved characters is percent-encoded, so a key's '/', '?', '#'
  * or '%' cannot change the route. */
-static int encode(sq_buf *b, const char *s)
+int sq_cli_encode(sq_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
@@ -346,7 +369,7 @@ static int path(sq_cli_request *req, ...)
     va_start(ap, req);
     for (const char *s = va_arg(ap, const char *); s != NULL && rc == SQ_OK;
          s = va_arg(ap, const char *))
-        rc = sq_buf_putc(&req->path, '/') == SQ_OK ? encode(&req->path, s) : SQ_ERR;
+        rc = sq_buf_putc(&req->path, '/') == SQ_OK ? sq_cli_encode(&req->path, s) : SQ_ERR;
     va_end(ap);
     return rc;
 }
@@ -359,7 +382,7 @@ static int query(sq_cli_request *req, const char *name, const char *value)
     char sep = memchr(req->path.data, '?', req->path.len) != NULL ? '&' : '?';
     if (sq_buf_printf(&req->path, "%c%s=", sep, name) != SQ_OK)
         return SQ_ERR;
-    return encode(&req->path, value);
+    return sq_cli_encode(&req->path, value);
 }
 
 static const char *stream_of(const sq_cli_invocation *inv)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sequin/cli.h"
+#include "sequin/observe.h"
 
 /* Values typed at consumer add's prompts; the invocation points into them until exit. */
 static char *typed[SQ_OPT_COUNT];
@@ -186,6 +187,27 @@ done:
     return status;
 }
 
+/* The full-screen view: it needs a terminal on both ends, so a pipe is a usage error. */
+static int run_observe(const sq_cli_invocation *inv)
+{
+    char err[512] = "";
+    sq_cli_target t = {0};
+    const char *stream = inv->opt[SQ_OPT_STREAM] != NULL ? inv->opt[SQ_OPT_STREAM] : "default";
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "sequin: observe is a full-screen view: it needs a terminal\n");
+        return SQ_CLI_EXIT_USAGE;
+    }
+    if (sq_cli_resolve_target(inv->opt[SQ_OPT_CONTEXT], &t, err, sizeof err) != SQ_OK) {
+        fprintf(stderr, "sequin: %s\n", err);
+        return SQ_CLI_EXIT_SERVER;
+    }
+    int status = sq_observe_run(&t, stream, err, sizeof err);
+    if (status == SQ_CLI_EXIT_SERVER)
+        fprintf(stderr, "sequin: %s\n", err);
+    sq_cli_target_free(&t);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     char err[512];
@@ -199,6 +221,8 @@ int main(int argc, char **argv)
     } else if (inv.cmd == NULL) {
         sq_cli_usage(stderr, &inv);
         status = SQ_CLI_EXIT_USAGE;
+    } else if (sq_cli_is(&inv, "observe", "")) {
+        status = run_observe(&inv);
     } else if (!sq_cli_is_remote(&inv)) {
         status = sq_cli_context_run(&inv, stdout, stderr);
     } else {

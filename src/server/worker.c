@@ -1,8 +1,8 @@
 /* The sequind worker: an epoll loop that accepts connections, parses requests with http.c
- * (keep-alive, pipelining, Content-Length and chunked bodies), routes them, checks their input
- * with api_input.c, and runs their store calls on a pool of sq_store connections without
- * waiting (begin, poll, finish), rendering the answers with render.c. The routes served so far
- * are /healthz, /readyz, streams and messages; the rest answer 503 "not served yet". */
+ * (keep-alive, pipelining, Content-Length and chunked bodies), routes them, and runs their
+ * store calls (handlers.c) on a pool of sq_store connections without waiting (begin, poll,
+ * finish). Long polls park here until news: a notification heard on the worker's listening
+ * connection (an upsert or nack on any node), or the clock (a lease that runs out). */
 #include "sequin/worker.h"
 
 #include <errno.h>
@@ -21,6 +21,7 @@
 
 #include "sequin/api_input.h"
 #include "sequin/buf.h"
+#include "sequin/handlers.h"
 #include "sequin/http.h"
 #include "sequin/json.h"
 #include "sequin/keys.h"
@@ -50,6 +51,9 @@
  * afresh; a connection attempt that takes longer is started again. */
 #define STORE_CALL_MS 30000
 #define STORE_CONNECT_MS 10000
+/* A parked long poll looks again at least this long after its last look, however soon the
+ * database says a lease runs out: clocks and rounding must not make it spin. */
+#define MIN_REWAKE_MS 5
 
 enum source_kind {
     SRC_LISTENER,
@@ -67,6 +71,7 @@ struct source {
 enum conn_state {
     CONN_READING,
     CONN_WAITING, /* queued for, or running on, a pool connection */
+    CONN_PARKED,  /* a receive with wait_for, waiting for news or its deadline */
     CONN_WRITING,
     CONN_LINGERING
 };
@@ -94,21 +99,17 @@ struct conn {
     size_t head_len, body_len, req_end;
     sq_http_chunked chunked;
     size_t chunk_src, chunk_dst;
-    /* the request's inputs, in `arena` */
+    /* the request's inputs and progress, strings in `arena` */
     sq_arena arena;
-    sq_route route;
-    int step; /* message routes: 0 resolves the stream, 1 runs the call */
-    const char *stream, *key, *name;
-    int stream_num;
-    sq_message_in *msgs;
-    size_t n_msgs;
-    sq_api_listing listing;
+    sq_handler h;
+    uint64_t news_seen; /* the stream's news count when the receive began (long polls) */
     sq_buf out;
     size_t out_off;
     size_t dropped; /* bytes read and dropped while lingering */
     int64_t deadline_ms;
     struct conn *prev, *next;
-    struct conn *qnext; /* in the worker's queue of calls waiting for a pool connection */
+    struct conn *qnext;         /* in the worker's queue of calls waiting for a pool connection */
+    struct conn *wprev, *wnext; /* among the parked long polls */
 };
 
 /* A connection of the worker's store pool. */
@@ -121,6 +122,20 @@ struct pconn {
     int64_t retry_at_ms; /* a reconnect is due then; 0: none */
     int64_t deadline_ms; /* the call or connection attempt in flight ends by then; 0: none */
     struct conn *user;   /* whose call is in flight */
+};
+
+/* What the listening connection is doing. */
+enum listen_call {
+    LISTEN_NONE,   /* idle (or down) */
+    LISTEN_LISTEN, /* LISTEN sequin_stream, after each connect */
+    LISTEN_NOTIFY  /* telling every node that a stream has news */
+};
+
+/* A stream's news: how many times it had some, as this worker heard. */
+struct news {
+    int stream;
+    uint64_t count;
+    bool to_send; /* the other processes are still to be told */
 };
 
 struct worker {
@@ -140,10 +155,22 @@ struct worker {
     struct pconn *pool;
     size_t n_pool;
     struct conn *qhead, *qtail; /* waiting for a pool connection */
+    struct conn *parked;        /* long polls waiting for news */
+    /* The listening connection: hears every node's news, and sends this worker's. */
+    struct pconn listener;
+    enum listen_call listen_call;
+    bool listening;   /* LISTEN is in place: news sent through NOTIFY comes back to us too */
+    bool listen_sent; /* LISTEN was sent once: the store repeats it on each reconnect */
+    int notify_stream;
+    struct news *news;
+    size_t n_news, cap_news;
+    uint64_t news_all; /* news for every stream: each listener reconnect */
+    sq_buf body;       /* the answer being written */
 };
 
 static void on_pool(struct worker *w, struct pconn *pc);
 static void pool_dispatch(struct worker *w);
+static void unpark(struct worker *w, struct conn *c);
 
 static int64_t now_ms(void)
 {
@@ -185,6 +212,8 @@ static void close_conn(struct worker *w, struct conn *c)
     if (c->closed)
         return;
     c->closed = true;
+    if (c->state == CONN_PARKED)
+        unpark(w, c);
     /* The fd is ours alone, so close() also removes it from the epoll set. */
     close(c->src.fd);
     if (c->prev != NULL)
@@ -470,19 +499,6 @@ static int respond_error(struct worker *w, struct conn *c, int status, const cha
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
-/* A path parameter percent-decoded into the arena; NULL when malformed or out of memory. */
-static char *param(sq_arena *a, sq_http_slice s)
-{
-    char *out = sq_arena_alloc(a, s.len + 1);
-    size_t len = 0;
-    if (out == NULL || sq_http_percent_decode(s.p, s.len, out, &len) != 0)
-        return NULL;
-    out[len] = '\0';
-    if (strlen(out) != len)
-        return NULL;
-    return out;
-}
-
 /* With tokens configured, "Authorization: Bearer TOKEN" must carry one of them: its SHA-256
  * is compared with every configured digest in constant time. Without tokens, all may pass. */
 static bool authorized(const struct worker *w, const struct conn *c)
@@ -515,7 +531,8 @@ static bool authorized(const struct worker *w, const struct conn *c)
     return match;
 }
 
-static void enqueue(struct worker *w, struct conn *c)
+/* Puts `c` at the end of the queue for a pool connection, without starting anything. */
+static void queue_push(struct worker *w, struct conn *c)
 {
     c->state = CONN_WAITING;
     want_events(w, c, 0); /* pipelined bytes wait in the socket until the answer is out */
@@ -525,6 +542,11 @@ static void enqueue(struct worker *w, struct conn *c)
     else
         w->qhead = c;
     w->qtail = c;
+}
+
+static void enqueue(struct worker *w, struct conn *c)
+{
+    queue_push(w, c);
     pool_dispatch(w);
 }
 
@@ -540,7 +562,7 @@ static int respond_ok_json(struct worker *w, struct conn *c, const char *json)
     return rc;
 }
 
-/* Routes a complete request (head and body) and answers it or queues its store call. */
+/* Routes a complete request (head and body) and answers it or queues its store calls. */
 static void dispatch(struct worker *w, struct conn *c, const char *body, size_t body_len)
 {
     sq_http_slice method = {c->in.data + c->method_off, c->method_len};
@@ -549,7 +571,6 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
     sq_route_match m;
     const char *allow = NULL;
     sq_api_problem p;
-    const char *why = NULL;
 
     sq_debug("%.*s %.*s", (int)method.len, method.p, (int)path.len, path.p);
     c->head_only = slice_is(method, "HEAD");
@@ -564,8 +585,7 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         (void)respond_error(w, c, 405, "method not allowed", NULL, NULL, allow);
         return;
     }
-    c->route = m.route;
-    c->step = 0;
+    c->h.route = m.route;
     if (m.route == SQ_ROUTE_HEALTHZ) {
         (void)respond_ok_json(w, c, "{\"status\":\"ok\"}");
         return;
@@ -581,41 +601,12 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         (void)respond_error(w, c, 401, "a valid bearer token is required", NULL, NULL, NULL);
         return;
     }
-    if (m.stream.p != NULL && (c->stream = param(&c->arena, m.stream)) == NULL) {
-        (void)respond_error(w, c, 400, "malformed stream in the path", NULL, NULL, NULL);
-        return;
-    }
-    if (m.key.p != NULL && (c->key = param(&c->arena, m.key)) == NULL) {
-        (void)respond_error(w, c, 400, "malformed key in the path", NULL, NULL, NULL);
-        return;
-    }
-    rc = 0;
-    switch (m.route) {
-    case SQ_ROUTE_STREAM_LIST:
-    case SQ_ROUTE_STREAM_GET:
-    case SQ_ROUTE_STREAM_DELETE:
-        break;
-    case SQ_ROUTE_STREAM_CREATE:
-        rc = sq_api_parse_stream(body, body_len, &c->arena, &c->name, &p);
-        break;
-    case SQ_ROUTE_MESSAGE_UPSERT:
-        rc = sq_api_parse_upsert(body, body_len, (size_t)w->ctx->cfg->limits.max_message_bytes,
-                                 &c->arena, &c->msgs, &c->n_msgs, &p);
-        break;
-    case SQ_ROUTE_MESSAGE_LIST:
-        rc = sq_api_parse_listing(query, false, &c->arena, &c->listing, &p);
-        break;
-    case SQ_ROUTE_MESSAGE_GET:
-    case SQ_ROUTE_MESSAGE_DELETE:
-        if (sq_key_validate(c->key, strlen(c->key), &why) != 0) {
-            (void)respond_error(w, c, 400, why != NULL ? why : "invalid key", NULL, NULL, NULL);
-            return;
-        }
-        break;
-    default:
+    if (m.route == SQ_ROUTE_METRICS) {
         (void)respond_error(w, c, 503, "not served yet", NULL, NULL, NULL);
         return;
     }
+    rc = sq_handler_start(&c->h, &m, slice_is(method, "POST"), query, body, body_len,
+                          (size_t)w->ctx->cfg->limits.max_message_bytes, &c->arena, now_ms(), &p);
     if (rc != 0) {
         (void)respond_error(w, c, p.status, p.summary, p.field, p.detail, NULL);
         return;
@@ -633,8 +624,6 @@ static void next_request(struct worker *w, struct conn *c)
         memmove(c->in.data, c->in.data + c->req_end, c->in.len - c->req_end);
     c->in.len -= c->req_end;
     c->req_end = 0;
-    c->stream = c->key = NULL;
-    c->name = NULL;
     c->phase = PHASE_HEAD;
     sq_http_parser_init(&c->parser, &w->limits, c->headers);
     c->state = CONN_READING;
@@ -753,166 +742,141 @@ static void on_readable(struct worker *w, struct conn *c)
     }
 }
 
-/* ---- store calls -------------------------------------------------------------------------- */
+/* ---- news for long polls ------------------------------------------------------------------ */
 
-static int begin_call(struct pconn *pc, struct conn *c, char *err, size_t errlen)
+static struct news *news_of(struct worker *w, int stream)
 {
-    sq_store *s = pc->st;
-
-    switch (c->route) {
-    case SQ_ROUTE_STREAM_LIST:
-        return sq_store_begin_stream_list(s, err, errlen);
-    case SQ_ROUTE_STREAM_CREATE:
-        return sq_store_begin_stream_create(s, c->name, err, errlen);
-    case SQ_ROUTE_STREAM_GET:
-        return sq_store_begin_stream_get(s, c->stream, err, errlen);
-    case SQ_ROUTE_STREAM_DELETE:
-        return sq_store_begin_stream_delete(s, c->stream, err, errlen);
-    default:
-        break;
+    for (size_t i = 0; i < w->n_news; i++) {
+        if (w->news[i].stream == stream)
+            return &w->news[i];
     }
-    if (c->step == 0) {
-        /* Resolve the stream to its number: by name, or through stream_get for an id. */
-        if (sq_api_is_uuid(c->stream, strlen(c->stream)))
-            return sq_store_begin_stream_get(s, c->stream, err, errlen);
-        return sq_store_begin_stream_num(s, c->stream, err, errlen);
+    if (w->n_news == w->cap_news) {
+        size_t cap = w->cap_news ? w->cap_news * 2 : 16;
+        struct news *grown = realloc(w->news, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        w->news = grown;
+        w->cap_news = cap;
     }
-    switch (c->route) {
-    case SQ_ROUTE_MESSAGE_UPSERT:
-        return sq_store_begin_upsert(s, c->stream_num, c->msgs, c->n_msgs, err, errlen);
-    case SQ_ROUTE_MESSAGE_LIST: {
-        sq_message_query q = {.filter = c->listing.key_pattern,
-                              .newest_first = c->listing.newest_first,
-                              .limit = c->listing.limit};
-        return sq_store_begin_message_list(s, c->stream_num, &q, err, errlen);
-    }
-    case SQ_ROUTE_MESSAGE_GET:
-        return sq_store_begin_message_get(s, c->stream_num, c->key, err, errlen);
-    case SQ_ROUTE_MESSAGE_DELETE:
-        return sq_store_begin_message_delete(s, c->stream_num, c->key, err, errlen);
-    default:
-        return SQ_ERR;
-    }
+    w->news[w->n_news] = (struct news){.stream = stream};
+    return &w->news[w->n_news++];
 }
 
-/* Finishes the call over on `pc` for `c`: 1 when a next step was set, else the response is
- * queued (or the connection closed). */
+/* A number that changes whenever news of `stream` arrives. */
+static uint64_t news_count(struct worker *w, int stream)
+{
+    struct news *n = news_of(w, stream);
+    return w->news_all + (n != NULL ? n->count : 0);
+}
+
+static void park(struct worker *w, struct conn *c)
+{
+    int64_t now = now_ms();
+    int64_t until = c->h.wait_until_ms;
+
+    if (c->h.wake_in_ms >= 0) {
+        int64_t wake = now + (c->h.wake_in_ms < MIN_REWAKE_MS ? MIN_REWAKE_MS : c->h.wake_in_ms);
+        if (wake < until)
+            until = wake;
+    }
+    c->state = CONN_PARKED;
+    c->deadline_ms = until;
+    want_events(w, c, EPOLLRDHUP); /* a client that hangs up is noticed; pipelined bytes wait */
+    c->wprev = NULL;
+    c->wnext = w->parked;
+    if (w->parked != NULL)
+        w->parked->wprev = c;
+    w->parked = c;
+}
+
+static void unpark(struct worker *w, struct conn *c)
+{
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        w->parked = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wprev = c->wnext = NULL;
+}
+
+/* Parked long polls of `stream` (every stream when `stream` is 0) look again. */
+static void wake(struct worker *w, int stream)
+{
+    struct conn *c = w->parked;
+    bool any = false;
+    while (c != NULL) {
+        struct conn *following = c->wnext;
+        if (stream == 0 || c->h.stream_num == stream) {
+            unpark(w, c);
+            queue_push(w, c);
+            any = true;
+        }
+        c = following;
+    }
+    if (any)
+        pool_dispatch(w);
+}
+
+/* News heard (or made here, when nobody else is to be told): count it and wake the waiters. */
+static void news_heard(struct worker *w, int stream)
+{
+    struct news *n = news_of(w, stream);
+    if (n != NULL)
+        n->count++;
+    else
+        w->news_all++; /* out of memory: count it as news for every stream */
+    wake(w, n != NULL ? stream : 0);
+}
+
+static void listener_kick(struct worker *w);
+
+/* What an answered call changed for long polls. News that other processes must hear goes out
+ * as a NOTIFY on the listening connection, which hears its own notification too; while that
+ * connection is down, this worker's waiters are woken at once and the news is sent later. */
+static void spread_news(struct worker *w, const sq_handler *h)
+{
+    if (h->news_stream <= 0)
+        return;
+    if (h->news_notify) {
+        struct news *n = news_of(w, h->news_stream);
+        if (n != NULL && !n->to_send) {
+            n->to_send = true;
+            listener_kick(w);
+        }
+        if (n != NULL && w->listening)
+            return;
+    }
+    news_heard(w, h->news_stream);
+}
+
+/* ---- store calls -------------------------------------------------------------------------- */
+
+/* Finishes the call over on `pc` for `c`: 1 when its next call is due, else 0 (answered,
+ * parked, queued again, or closed). */
 static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
 {
     char err[256] = "";
-    sq_store *s = pc->st;
-    sq_buf body = {0};
-    sq_json_writer jw;
-    int rc, jr = 0;
+    int status = 0;
+    int next = sq_handler_finish(&c->h, pc->st, now_ms(), &w->body, &status, err, sizeof err);
 
-    sq_json_writer_init(&jw, &body);
-    if (c->step == 0 && c->route >= SQ_ROUTE_MESSAGE_UPSERT) {
-        if (sq_api_is_uuid(c->stream, strlen(c->stream))) {
-            sq_stream st = {0};
-            rc = sq_store_finish_stream_get(s, &st, &c->arena, err, sizeof err);
-            c->stream_num = st.num;
+    if (next == SQ_HANDLER_NEXT)
+        return 1;
+    if (next == SQ_HANDLER_WAIT) {
+        if (c->gone) {
+            close_conn(w, c);
+        } else if (news_count(w, c->h.stream_num) != c->news_seen) {
+            queue_push(w, c); /* news arrived during the receive: look again now */
         } else {
-            rc = sq_store_finish_stream_num(s, &c->stream_num, err, sizeof err);
+            park(w, c);
         }
-        if (rc == SQ_OK) {
-            c->step = 1;
-            return 1;
-        }
-        goto done;
+        return 0;
     }
-    jr |= sq_json_write_begin_object(&jw);
-    jr |= sq_json_write_key(&jw, "data");
-    switch (c->route) {
-    case SQ_ROUTE_STREAM_LIST: {
-        sq_stream *list = NULL;
-        size_t n = 0;
-        rc = sq_store_finish_stream_list(s, &list, &n, &c->arena, err, sizeof err);
-        jr |= sq_json_write_begin_array(&jw);
-        for (size_t i = 0; rc == SQ_OK && i < n; i++)
-            jr |= sq_render_stream(&jw, &list[i]);
-        jr |= sq_json_write_end_array(&jw);
-        break;
-    }
-    case SQ_ROUTE_STREAM_CREATE:
-    case SQ_ROUTE_STREAM_GET: {
-        sq_stream st;
-        rc = c->route == SQ_ROUTE_STREAM_CREATE
-                 ? sq_store_finish_stream_create(s, &st, &c->arena, err, sizeof err)
-                 : sq_store_finish_stream_get(s, &st, &c->arena, err, sizeof err);
-        if (rc == SQ_OK)
-            jr |= sq_render_stream(&jw, &st);
-        break;
-    }
-    case SQ_ROUTE_STREAM_DELETE: {
-        char id[37] = "";
-        rc = sq_store_finish_stream_delete(s, id, err, sizeof err);
-        jr |= sq_json_write_begin_object(&jw);
-        jr |= sq_json_write_key(&jw, "id");
-        jr |= sq_json_write_string(&jw, id);
-        jr |= sq_json_write_key(&jw, "deleted");
-        jr |= sq_json_write_bool(&jw, true);
-        jr |= sq_json_write_end_object(&jw);
-        break;
-    }
-    case SQ_ROUTE_MESSAGE_UPSERT: {
-        long long published = 0;
-        rc = sq_store_finish_upsert(s, &published, err, sizeof err);
-        jr |= sq_json_write_begin_object(&jw);
-        jr |= sq_json_write_key(&jw, "published");
-        jr |= sq_json_write_int64(&jw, published);
-        jr |= sq_json_write_end_object(&jw);
-        break;
-    }
-    case SQ_ROUTE_MESSAGE_LIST: {
-        sq_message *list = NULL;
-        size_t n = 0;
-        rc = sq_store_finish_message_list(s, &list, &n, &c->arena, err, sizeof err);
-        jr |= sq_json_write_begin_array(&jw);
-        for (size_t i = 0; rc == SQ_OK && i < n; i++)
-            jr |= sq_render_message(&jw, &list[i]);
-        jr |= sq_json_write_end_array(&jw);
-        break;
-    }
-    case SQ_ROUTE_MESSAGE_GET: {
-        sq_message msg;
-        rc = sq_store_finish_message_get(s, &msg, &c->arena, err, sizeof err);
-        if (rc == SQ_OK)
-            jr |= sq_render_message(&jw, &msg);
-        break;
-    }
-    case SQ_ROUTE_MESSAGE_DELETE: {
-        int deleted = 0;
-        rc = sq_store_finish_message_delete(s, &deleted, err, sizeof err);
-        if (rc == SQ_OK && !deleted)
-            rc = SQ_STORE_NOT_FOUND;
-        jr |= sq_json_write_begin_object(&jw);
-        jr |= sq_json_write_key(&jw, "deleted");
-        jr |= sq_json_write_bool(&jw, true);
-        jr |= sq_json_write_end_object(&jw);
-        break;
-    }
-    default:
-        rc = sq_store_finish(s, err, sizeof err);
-        rc = SQ_ERR;
-        break;
-    }
-    jr |= sq_json_write_end_object(&jw);
-done:
-    if (rc == SQ_OK && (jr != 0 || sq_json_writer_finish(&jw) != 0))
-        rc = SQ_ERR;
-    if (rc == SQ_OK) {
-        (void)send_response(w, c, 200, &body, NULL);
-    } else if (rc == SQ_STORE_NOT_FOUND) {
-        const char *what =
-            c->key != NULL && c->step == 1 ? "message not found" : "stream not found";
-        (void)respond_error(w, c, 404, what, NULL, NULL, NULL);
-    } else if (rc == SQ_STORE_CONFLICT) {
-        (void)respond_error(w, c, 409, "the name is taken", NULL, NULL, NULL);
-    } else {
-        sq_warn("%s: %s", sq_route_name(c->route), err);
-        (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
-    }
-    sq_buf_free(&body);
+    if (status >= 500)
+        sq_warn("%s: %s", sq_route_name(c->h.route), err);
+    if (status == 200)
+        spread_news(w, &c->h);
+    (void)send_response(w, c, status, &w->body, NULL);
     return 0;
 }
 
@@ -923,8 +887,10 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
     bool want_write = false;
 
     for (;;) {
-        if (begin_call(pc, c, err, sizeof err) != SQ_OK) {
-            sq_warn("%s: %s", sq_route_name(c->route), err);
+        if (c->h.route == SQ_ROUTE_RECEIVE && c->h.step == SQ_STEP_CALL)
+            c->news_seen = news_count(w, c->h.stream_num);
+        if (sq_handler_begin(&c->h, pc->st, err, sizeof err) != SQ_OK) {
+            sq_warn("%s: %s", sq_route_name(c->h.route), err);
             (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
             if (sq_store_dead(pc->st))
                 pool_reconnect(w, pc);
@@ -974,31 +940,173 @@ static void pool_dispatch(struct worker *w)
     }
 }
 
-/* The socket of a pool connection is ready (or a call ended at once). */
-static void on_pool(struct worker *w, struct pconn *pc)
+/* ---- the listening connection ------------------------------------------------------------ */
+
+/* A reconnect's call is over: SQ_OK when the connection is up (and in the epoll set), else
+ * SQ_ERR with the next attempt scheduled. */
+static int reconnect_over(struct worker *w, struct pconn *pc)
+{
+    char err[256] = "";
+
+    pc->reconnecting = false;
+    pc->deadline_ms = 0;
+    if (sq_store_finish(pc->st, err, sizeof err) != SQ_OK) {
+        sq_debug("database connection%s: %s", pc == &w->listener ? " (listening)" : "", err);
+        pc->retry_at_ms = now_ms() + RECONNECT_MS;
+        if (pc->reg_fd >= 0) {
+            (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, pc->reg_fd, NULL);
+            pc->reg_fd = -1;
+        }
+        return SQ_ERR;
+    }
+    pool_sync_fd(w, pc, false);
+    return SQ_OK;
+}
+
+static void on_listener(struct worker *w, struct pconn *pc);
+
+/* Sends the next news that other processes are still to hear, when the connection is free. */
+static void listener_kick(struct worker *w)
+{
+    struct pconn *pc = &w->listener;
+    char err[256] = "";
+    bool want_write = false;
+
+    if (!w->listening || w->listen_call != LISTEN_NONE || sq_store_busy(pc->st))
+        return;
+    for (size_t i = 0; i < w->n_news; i++) {
+        if (!w->news[i].to_send)
+            continue;
+        int stream = w->news[i].stream;
+        w->news[i].to_send = false;
+        if (sq_store_begin_notify(pc->st, stream, err, sizeof err) != SQ_OK) {
+            sq_warn("notify: %s", err);
+            news_heard(w, stream); /* this worker's waiters at least */
+            return;
+        }
+        w->listen_call = LISTEN_NOTIFY;
+        w->notify_stream = stream;
+        pc->deadline_ms = now_ms() + STORE_CALL_MS;
+        int rc = sq_store_poll(pc->st, &want_write);
+        pool_sync_fd(w, pc, want_write);
+        if (rc != SQ_AGAIN)
+            on_listener(w, pc);
+        return;
+    }
+}
+
+/* The connection is down: what it was sending goes again after the reconnect, and this
+ * worker's waiters are woken directly until then (spread_news). */
+static void listener_lost(struct worker *w)
+{
+    struct pconn *pc = &w->listener;
+    if (w->listen_call == LISTEN_NOTIFY) {
+        struct news *n = news_of(w, w->notify_stream);
+        if (n != NULL)
+            n->to_send = true;
+    }
+    w->listen_call = LISTEN_NONE;
+    w->listening = false;
+    pc->deadline_ms = 0;
+    pool_reconnect(w, pc);
+}
+
+static void begin_listen(struct worker *w, struct pconn *pc)
+{
+    char err[256] = "";
+    bool want_write = false;
+
+    if (sq_store_begin_listen(pc->st, err, sizeof err) != SQ_OK) {
+        sq_warn("listen: %s", err);
+        listener_lost(w);
+        return;
+    }
+    w->listen_call = LISTEN_LISTEN;
+    pc->deadline_ms = now_ms() + STORE_CALL_MS;
+    int rc = sq_store_poll(pc->st, &want_write);
+    pool_sync_fd(w, pc, want_write);
+    if (rc != SQ_AGAIN)
+        on_listener(w, pc);
+}
+
+/* Now listening, after a connect: notifications sent meanwhile were lost, so every waiter
+ * looks again. */
+static void listener_up(struct worker *w)
+{
+    w->listening = true;
+    w->news_all++;
+    wake(w, 0);
+    listener_kick(w);
+}
+
+static void on_listener(struct worker *w, struct pconn *pc)
 {
     bool want_write = false;
-    int rc = sq_store_poll(pc->st, &want_write);
     char err[256] = "";
+    int rc = sq_store_poll(pc->st, &want_write);
+    int stream;
 
     pool_sync_fd(w, pc, want_write);
     if (pc->reconnecting) {
         if (rc == SQ_AGAIN)
             return;
-        pc->reconnecting = false;
+        if (reconnect_over(w, pc) != SQ_OK)
+            return;
+        /* The store listens again by itself on a reconnect once it has listened. */
+        if (!w->listen_sent) {
+            w->listen_sent = true;
+            begin_listen(w, pc);
+        } else {
+            listener_up(w);
+        }
+        return;
+    }
+    while (sq_store_next_notify(pc->st, &stream) == SQ_OK)
+        news_heard(w, stream);
+    if (rc == SQ_ERR || sq_store_dead(pc->st)) {
+        listener_lost(w);
+        return;
+    }
+    if (rc == SQ_OK && w->listen_call != LISTEN_NONE) {
+        enum listen_call was = w->listen_call;
+        int done = sq_store_finish(pc->st, err, sizeof err);
+        w->listen_call = LISTEN_NONE;
         pc->deadline_ms = 0;
-        if (sq_store_finish(pc->st, err, sizeof err) != SQ_OK) {
-            sq_debug("database connection: %s", err);
-            pc->retry_at_ms = now_ms() + RECONNECT_MS;
-            if (pc->reg_fd >= 0) {
-                (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, pc->reg_fd, NULL);
-                pc->reg_fd = -1;
-            }
-            pool_dispatch(w);
+        if (was == LISTEN_LISTEN && done == SQ_OK) {
+            listener_up(w);
             return;
         }
-        pool_sync_fd(w, pc, false);
-        pool_dispatch(w);
+        if (done != SQ_OK) {
+            sq_warn("%s: %s", was == LISTEN_LISTEN ? "listen" : "notify", err);
+            if (was == LISTEN_NOTIFY)
+                news_heard(w, w->notify_stream);
+            if (sq_store_dead(pc->st) || was == LISTEN_LISTEN) {
+                listener_lost(w);
+                return;
+            }
+        }
+    }
+    listener_kick(w);
+}
+
+/* ---- the pool's events -------------------------------------------------------------------- */
+
+/* The socket of a pool connection is ready (or a call ended at once). */
+static void on_pool(struct worker *w, struct pconn *pc)
+{
+    bool want_write = false;
+
+    if (pc == &w->listener) {
+        on_listener(w, pc);
+        return;
+    }
+    int rc = sq_store_poll(pc->st, &want_write);
+    pool_sync_fd(w, pc, want_write);
+    if (pc->reconnecting) {
+        if (rc == SQ_AGAIN)
+            return;
+        (void)reconnect_over(w, pc);
+        pool_dispatch(w); /* holds the queue, or answers it 503 when no connection is left */
         return;
     }
     if (pc->user == NULL) {
@@ -1060,10 +1168,24 @@ static void on_conn(struct worker *w, struct conn *c, uint32_t events)
     case CONN_LINGERING:
         on_lingering(w, c);
         return;
+    case CONN_PARKED:
+        close_conn(w, c); /* only a hang-up is watched while parked */
+        return;
     }
 }
 
 /* ---- the loop ----------------------------------------------------------------------------- */
+
+/* A parked long poll whose wait is over gets an empty answer. */
+static void answer_parked(struct worker *w, struct conn *c)
+{
+    unpark(w, c);
+    if (sq_handler_empty_receive(&w->body) != SQ_OK) {
+        close_conn(w, c);
+        return;
+    }
+    (void)send_response(w, c, 200, &w->body, NULL);
+}
 
 static void begin_stop(struct worker *w)
 {
@@ -1081,6 +1203,9 @@ static void begin_stop(struct worker *w)
         if (c->state == CONN_READING && c->in.len == 0 && c->deadline_ms > grace)
             c->deadline_ms = grace;
     }
+    /* Long polls are answered now, with what they have: nothing. */
+    while (w->parked != NULL)
+        answer_parked(w, w->parked);
     sq_info("stopping; open connections: %zu", w->n_conns);
 }
 
@@ -1100,8 +1225,16 @@ static void on_signal(struct worker *w)
 static int expire(struct worker *w, int64_t now)
 {
     int64_t next = INT64_MAX;
+    bool rewake = false;
     struct conn *c;
 
+    struct pconn *l = &w->listener;
+    if (l->st != NULL && l->retry_at_ms != 0 && l->retry_at_ms <= now)
+        pool_reconnect(w, l);
+    if (l->st != NULL && l->deadline_ms != 0 && l->deadline_ms <= now) {
+        sq_warn("the listening database connection took too long; reconnecting");
+        listener_lost(w);
+    }
     /* The pool first: a call given up answers its connection, whose new deadline then counts. */
     for (size_t i = 0; i < w->n_pool; i++) {
         struct pconn *pc = &w->pool[i];
@@ -1125,6 +1258,14 @@ static int expire(struct worker *w, int64_t now)
         struct conn *following = c->next;
         if (c->state == CONN_WAITING) {
             /* its call's end (or the call's deadline) answers it */
+        } else if (c->state == CONN_PARKED && c->deadline_ms <= now) {
+            if (now >= c->h.wait_until_ms) {
+                answer_parked(w, c);
+            } else {
+                unpark(w, c); /* the clock: a lease ran out, or a nack's delay ended */
+                queue_push(w, c);
+                rewake = true;
+            }
         } else if (c->deadline_ms <= now) {
             if (c->state == CONN_READING && c->in.len > 0)
                 sq_debug("closing a connection whose request did not arrive in time");
@@ -1134,6 +1275,12 @@ static int expire(struct worker *w, int64_t now)
         }
         c = following;
     }
+    if (rewake)
+        pool_dispatch(w);
+    if (l->deadline_ms != 0 && l->deadline_ms < next)
+        next = l->deadline_ms;
+    if (l->retry_at_ms != 0 && l->retry_at_ms < next)
+        next = l->retry_at_ms;
     for (size_t i = 0; i < w->n_pool; i++) {
         const struct pconn *pc = &w->pool[i];
         if (pc->deadline_ms != 0 && pc->deadline_ms < next)
@@ -1177,6 +1324,7 @@ int sq_worker_run(const sq_worker_ctx *ctx)
 {
     struct worker w = {.ctx = ctx, .epfd = -1, .sig = {.fd = -1}};
     struct epoll_event events[MAX_EVENTS];
+    char err[256];
     int status = 1;
 
     const sq_config *cfg = ctx->cfg;
@@ -1214,7 +1362,6 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         goto fail;
     }
     for (size_t i = 0; i < w.n_pool; i++) {
-        char err[256];
         w.pool[i].src.kind = SRC_STORE;
         w.pool[i].src.fd = -1;
         w.pool[i].reg_fd = -1;
@@ -1223,8 +1370,16 @@ int sq_worker_run(const sq_worker_ctx *ctx)
             goto fail;
         }
     }
+    w.listener.src.kind = SRC_STORE;
+    w.listener.src.fd = -1;
+    w.listener.reg_fd = -1;
+    if (sq_store_new(cfg->database.url, &w.listener.st, err, sizeof err) != SQ_OK) {
+        sq_error("database connection: %s", err);
+        goto fail;
+    }
     for (size_t i = 0; i < w.n_pool; i++)
         pool_reconnect(&w, &w.pool[i]);
+    pool_reconnect(&w, &w.listener);
     if (start_accepting(&w) != 0)
         goto fail;
     sq_debug("serving (generation %u, %zu listening sockets)", ctx->generation, ctx->n_listen);
@@ -1264,6 +1419,9 @@ fail:
     for (size_t i = 0; w.pool != NULL && i < w.n_pool; i++)
         sq_store_close(w.pool[i].st);
     free(w.pool);
+    sq_store_close(w.listener.st);
+    free(w.news);
+    sq_buf_free(&w.body);
     for (size_t i = 0; w.listeners != NULL && i < ctx->n_listen; i++) {
         if (w.listeners[i].fd >= 0)
             close(w.listeners[i].fd);

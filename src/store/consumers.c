@@ -74,6 +74,45 @@ int sq_store_consumer_get(sq_store *s, int stream, const char *name_or_id, sq_co
                : SQ_ERR;
 }
 
+/* A stream's number and one of its consumers' id, from their names or ids. */
+struct resolved {
+    int stream;
+    char *consumer; /* room for 37 */
+};
+
+static void read_resolved(sq_row *w, void *item)
+{
+    struct resolved *out = item;
+    out->stream = (int)sq_row_int(w);
+    sq_row_id(w, out->consumer);
+}
+
+int sq_store_begin_resolve(sq_store *s, const char *stream, const char *consumer, char *err,
+                           size_t errlen)
+{
+    const char *values[] = {stream, consumer};
+    sq_stmt st = {.name = "resolve", .n = 2, .values = values};
+    return sq_store_begin(s, "resolve", stream, &st, err, errlen);
+}
+
+int sq_store_finish_resolve(sq_store *s, int *stream_num, char consumer_id[37], char *err,
+                            size_t errlen)
+{
+    struct resolved r = {0, consumer_id};
+    consumer_id[0] = '\0';
+    int rc = sq_store_finish_one(s, "resolve", read_resolved, &r, NULL, "stream", err, errlen);
+    *stream_num = r.stream;
+    return rc;
+}
+
+int sq_store_resolve(sq_store *s, const char *stream, const char *consumer, int *stream_num,
+                     char consumer_id[37], char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_resolve(s, stream, consumer, err, errlen))
+               ? sq_store_finish_resolve(s, stream_num, consumer_id, err, errlen)
+               : SQ_ERR;
+}
+
 int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size_t errlen)
 {
     char stream_s[16];

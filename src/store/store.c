@@ -115,6 +115,12 @@ static const struct {
      CONSUMER_SELECT "WHERE c.stream = $1 AND (c.name = $2 OR c.id::text = $2)",
      2,
      {SQ_OID_INT4, SQ_OID_TEXT}},
+    {"resolve",
+     "SELECT s.num, c.id FROM sequin.streams s "
+     "  LEFT JOIN sequin.consumers c ON c.stream = s.num AND (c.name = $2 OR c.id::text = $2) "
+     " WHERE s.name = $1 OR s.id::text = $1 LIMIT 1",
+     2,
+     {SQ_OID_TEXT, SQ_OID_TEXT}},
     {"consumer_list", CONSUMER_SELECT "WHERE c.stream = $1 ORDER BY c.name", 1, {SQ_OID_INT4}},
     {"consumer_edit",
      "UPDATE sequin.consumers "

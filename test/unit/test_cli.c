@@ -198,6 +198,10 @@ static const struct usage usages[] = {
     {{"consumer", "add", "c", "--max-deliver=0", "--filter", ">"}, "from 1 to 1000"},
     {{"consumer", "add", "c", "--max-ack-pending=1000001"}, "from 1 to 1000000"},
     {{"consumer", "add", "c", "--deliver-policy", "old"}, "one of all|new"},
+    {{"observe", "--json"}, "observe does not take --json"},
+    {{"observe", "--as-curl"}, "observe does not take --as-curl"},
+    {{"observe", "--filter", ">"}, "observe does not take --filter"},
+    {{"observe", "now"}, "observe: unexpected argument \"now\""},
     {{"consumer", "add", "c", "--defaults"}, "needs --filter"},
     {{"consumer", "add", "bad-name", "--filter", ">"}, "invalid consumer name"},
     {{"consumer", "add", "c", "--filter", "a.>.b"}, "last token"},
@@ -246,6 +250,30 @@ static void test_help(void **state)
     sq_cli_invocation_free(&inv);
     assert_int_equal(sq_cli_parse(0, (char **)none, &inv, err, sizeof err), SQ_OK);
     assert_null(inv.cmd);
+    sq_cli_invocation_free(&inv);
+}
+
+/* observe is a command of one word, with --stream and --context; it sends nothing itself. */
+static void test_observe_parse(void **state)
+{
+    (void)state;
+    const char *argv[] = {"--context", "prod", "observe", "--stream=orders", NULL};
+    sq_cli_invocation inv;
+    char err[256] = "";
+    assert_int_equal(sq_cli_parse(4, (char **)argv, &inv, err, sizeof err), SQ_OK);
+    assert_true(sq_cli_is(&inv, "observe", ""));
+    assert_false(sq_cli_is_remote(&inv));
+    assert_string_equal(inv.opt[SQ_OPT_STREAM], "orders");
+    assert_string_equal(inv.opt[SQ_OPT_CONTEXT], "prod");
+    assert_int_equal(inv.nargs, 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    sq_cli_usage(out, &inv);
+    fclose(out);
+    assert_string_equal(text, "usage: sequin observe [--stream NAME]\n"
+                              "  a live full-screen view of messages and consumers (q quits)\n");
+    free(text);
     sq_cli_invocation_free(&inv);
 }
 
@@ -477,15 +505,11 @@ static void test_ack_ids(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mappings),
-        cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_help),
-        cmocka_unit_test(test_build_ack),
-        cmocka_unit_test(test_as_curl_quoting),
-        cmocka_unit_test(test_as_curl_shape),
-        cmocka_unit_test(test_output),
-        cmocka_unit_test(test_error_output),
-        cmocka_unit_test(test_ack_ids),
+        cmocka_unit_test(test_mappings),      cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_help),          cmocka_unit_test(test_observe_parse),
+        cmocka_unit_test(test_build_ack),     cmocka_unit_test(test_as_curl_quoting),
+        cmocka_unit_test(test_as_curl_shape), cmocka_unit_test(test_output),
+        cmocka_unit_test(test_error_output),  cmocka_unit_test(test_ack_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,6 +395,7 @@ static void test_usage_errors_exit_2(void **state)
         {"message", "ls", "--filter", "orders.ab*"},
         {"message", "get"},
         {"stream", "ls", "--nope"},
+        {"observe", "--as-curl"},
         {NULL},
     };
     expect(NULL, 0);
@@ -406,10 +407,16 @@ static void test_usage_errors_exit_2(void **state)
         assert_string_equal(r.out.data, "");
         run_free(&r);
     }
+    /* The full-screen view needs a terminal: here stdin is /dev/null and stdout a file. */
+    run_result r = RUN(NULL, "observe");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err.data, "sequin: observe is a full-screen view: it needs a terminal\n");
+    run_free(&r);
     assert_int_equal(nserved(), 0);
-    run_result r = RUN(NULL, "--help");
+    r = RUN(NULL, "--help");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out.data, "consumer receive"));
+    assert_non_null(strstr(r.out.data, "observe"));
     run_free(&r);
     r = RUN(NULL, "consumer", "receive", "--help");
     assert_int_equal(r.status, 0);

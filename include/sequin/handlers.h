@@ -1,0 +1,101 @@
+/* The API's requests as store calls (SPEC 4): what a routed request carries, the store calls
+ * that answer it, one after another without waiting, and the JSON of the answer. The worker
+ * (worker.c) owns the connections, the pool of store connections and the waiting; this module
+ * knows the routes and nothing of sockets. */
+#ifndef SEQUIN_HANDLERS_H
+#define SEQUIN_HANDLERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sequin/api_input.h"
+#include "sequin/buf.h"
+#include "sequin/common.h"
+#include "sequin/router.h"
+#include "sequin/store.h"
+
+/* Where a request is in its store calls. Most routes resolve the stream's name (or id) to its
+ * number first; the routes of one consumer's messages resolve the consumer to its id too. */
+typedef enum sq_handler_step {
+    SQ_STEP_STREAM,   /* resolve :s */
+    SQ_STEP_CONSUMER, /* resolve :c */
+    SQ_STEP_CALL,     /* the route's own call */
+    SQ_STEP_TIMER     /* receive found nothing: ask when the clock alone turns a message
+                       * deliverable (sq_store_next_visible) */
+} sq_handler_step;
+
+/* One request, from routing to its answer. Strings live in `arena` (the connection's). */
+typedef struct sq_handler {
+    sq_route route;
+    sq_handler_step step;
+    sq_arena *arena;
+    const char *stream;   /* :s, decoded */
+    const char *consumer; /* :c, decoded */
+    const char *key;      /* :key, decoded */
+    int stream_num;       /* once resolved */
+    char consumer_id[37]; /* once resolved */
+
+    /* the inputs, as the route has them */
+    const char *name; /* a stream to create */
+    sq_message_in *msgs;
+    size_t n_msgs;
+    sq_api_listing listing;
+    sq_api_consumer create;
+    sq_consumer_settings changes;
+    const char **ids;
+    size_t n_ids;
+    int delay_ms;
+    sq_api_receive recv;
+
+    /* receive with wait_for: until when the request may wait (CLOCK_MONOTONIC ms), and after
+     * SQ_HANDLER_WAIT how long until the clock alone may change the answer (-1: nothing
+     * waits on the clock) */
+    int64_t wait_until_ms;
+    long long wake_in_ms;
+
+    /* after the answer: the stream has news for long polls (an upsert that published, a nack,
+     * a redrive) that other processes hear through a notification (`news_notify`), or news for
+     * this process's own waiters only (an ack makes room under max_ack_pending) */
+    int news_stream;
+    bool news_notify;
+    /* counts for metrics: messages published, delivered (and of them redelivered), acked,
+     * nacked by the call that answered */
+    long long n_published, n_delivered, n_redelivered, n_acked, n_nacked;
+} sq_handler;
+
+/*
+ * Starts a request matched by the router: decodes the path's parameters and parses the query
+ * or body the route takes (`post` says whether a receive came as POST). 0 when store calls
+ * are due, or the status to answer now (400/422) with the reason in `p`. `now_ms` is the
+ * CLOCK_MONOTONIC time the request arrived, for wait_for.
+ */
+SQ_WUR int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_slice query,
+                            const char *body, size_t body_len, size_t max_message_bytes,
+                            sq_arena *arena, int64_t now_ms, sq_api_problem *p);
+
+/* True for the routes answered without the store: health, readiness, metrics. */
+bool sq_handler_is_local(sq_route r);
+
+/* Begins the store call of the request's current step on `s` (see store.h: begin/poll/finish). */
+SQ_WUR int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen);
+
+enum {
+    SQ_HANDLER_REPLY, /* `*status` and `body` hold the answer */
+    SQ_HANDLER_NEXT,  /* another call is due: begin it */
+    SQ_HANDLER_WAIT   /* a receive found nothing and may wait: park it until news, the clock
+                       * (wake_in_ms) or wait_until_ms, then set step SQ_STEP_CALL and begin */
+};
+
+/*
+ * Finishes the call that is over on `s` and says what comes next. For a reply, `body` gets
+ * the JSON (the object wrapped in {"data": ...}, or an error's {"summary"}) and `*status` its
+ * status; a 503 has the store's reason in `err` for the log. `now_ms` as above.
+ */
+SQ_WUR int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, int *status,
+                             char *err, size_t errlen);
+
+/* The answer to a receive whose wait ran out: {"data":[]}. */
+SQ_WUR int sq_handler_empty_receive(sq_buf *body);
+
+#endif

@@ -1,0 +1,197 @@
+/* The tests' HTTP client: see api_client.h. */
+#include "api_client.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+void api_open(api_conn *c, int port, int timeout_ms)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+
+    c->len = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0)
+        fail_msg("socket: %s", strerror(errno));
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
+        fail_msg("connect to port %d: %s", port, strerror(errno));
+}
+
+void api_close(api_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->len = 0;
+}
+
+void api_send_raw(api_conn *c, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            fail_msg("send: %s", strerror(errno));
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+void api_send(api_conn *c, const char *method, const char *target, const char *body,
+              const char *headers)
+{
+    size_t blen = body != NULL ? strlen(body) : 0;
+    char *req = malloc(blen + 1024);
+    int n = snprintf(req, blen + 1024,
+                     "%s %s HTTP/1.1\r\nHost: test\r\n%sContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, target, headers != NULL ? headers : "", blen, body ? body : "");
+    assert_true(n > 0 && (size_t)n < blen + 1024);
+    api_send_raw(c, req, (size_t)n);
+    free(req);
+}
+
+/* Reads more bytes into the buffer: false at the end of the stream. */
+static bool read_more(api_conn *c)
+{
+    if (c->len == sizeof c->buf)
+        fail_msg("response too large for the test's buffer");
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (n < 0)
+        fail_msg("recv: %s", errno == EAGAIN ? "timed out" : strerror(errno));
+    c->len += (size_t)n;
+    return n > 0;
+}
+
+bool api_try_read(api_conn *c, api_resp *r)
+{
+    char *end;
+
+    memset(r, 0, sizeof *r);
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
+        if (!read_more(c)) {
+            if (c->len == 0)
+                return false;
+            fail_msg("the connection closed inside a response head");
+        }
+    }
+    size_t head_len = (size_t)(end - c->buf) + 4;
+    assert_true(head_len < sizeof r->head);
+    memcpy(r->head, c->buf, head_len);
+    r->head[head_len] = '\0';
+    if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1)
+        fail_msg("not an HTTP response: \"%s\"", r->head);
+    const char *cl = strstr(r->head, "\r\nContent-Length: ");
+    if (cl == NULL)
+        fail_msg("no Content-Length in \"%s\"", r->head);
+    r->body_len = strtoul(cl + 18, NULL, 10);
+    while (c->len < head_len + r->body_len) {
+        if (!read_more(c))
+            fail_msg("the connection closed inside a response body");
+    }
+    r->body = malloc(r->body_len + 1);
+    memcpy(r->body, c->buf + head_len, r->body_len);
+    r->body[r->body_len] = '\0';
+    memmove(c->buf, c->buf + head_len + r->body_len, c->len - head_len - r->body_len);
+    c->len -= head_len + r->body_len;
+    return true;
+}
+
+api_resp api_read(api_conn *c)
+{
+    api_resp r;
+    if (!api_try_read(c, &r))
+        fail_msg("the connection closed before a response");
+    return r;
+}
+
+void api_resp_free(api_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+api_resp api_call_as(int port, const char *token, const char *method, const char *target,
+                     const char *body)
+{
+    api_conn *c = malloc(sizeof *c); /* large: not on the stack (tests call from threads) */
+    char headers[512];
+
+    snprintf(headers, sizeof headers, "Connection: close\r\n%s%s%s",
+             token != NULL ? "Authorization: Bearer " : "", token != NULL ? token : "",
+             token != NULL ? "\r\n" : "");
+    assert_non_null(c);
+    api_open(c, port, 70000);
+    api_send(c, method, target, body, headers);
+    api_resp r = api_read(c);
+    api_close(c);
+    free(c);
+    return r;
+}
+
+api_resp api_call(int port, const char *method, const char *target, const char *body)
+{
+    return api_call_as(port, NULL, method, target, body);
+}
+
+char *api_expect_body(int port, const char *method, const char *target, const char *body,
+                      int status, const char *needle)
+{
+    api_resp r = api_call(port, method, target, body);
+    if (r.status != status || (needle != NULL && strstr(r.body, needle) == NULL))
+        fail_msg("%s %s: %d %s, wanted %d with %s", method, target, r.status, r.body, status,
+                 needle != NULL ? needle : "(anything)");
+    if (strstr(r.head, "\r\nContent-Type: application/json\r\n") == NULL)
+        fail_msg("%s %s: not JSON: %s", method, target, r.head);
+    return r.body;
+}
+
+void api_expect(int port, const char *method, const char *target, const char *body, int status,
+                const char *needle)
+{
+    free(api_expect_body(port, method, target, body, status, needle));
+}
+
+const char *json_str(const char *json, const char *name, char *out, size_t size)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":\"", name);
+    const char *p = strstr(json, pat);
+    if (p == NULL)
+        fail_msg("no \"%s\" string in %s", name, json);
+    p += strlen(pat);
+    const char *e = p;
+    while (*e != '\0' && *e != '"') {
+        if (*e == '\\' && e[1] != '\0')
+            e++;
+        e++;
+    }
+    size_t n = (size_t)(e - p);
+    if (n >= size)
+        fail_msg("\"%s\" too long in %s", name, json);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
+}
+
+int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}

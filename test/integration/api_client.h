@@ -1,0 +1,55 @@
+/* An HTTP/1.1 client for the tests of the real sequind: plain sockets, so that what goes on
+ * the wire is exactly what the test wrote. Every failure fails the running cmocka test. */
+#ifndef SEQUIN_TEST_API_CLIENT_H
+#define SEQUIN_TEST_API_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One connection, with what was read past the last response (pipelining). */
+typedef struct api_conn {
+    int fd;
+    size_t len;
+    char buf[1 << 17];
+} api_conn;
+
+/* A response: status, head (with its empty line) and body, both NUL-terminated. */
+typedef struct api_resp {
+    int status;
+    char head[2048];
+    char *body; /* free with api_resp_free */
+    size_t body_len;
+} api_resp;
+
+/* Connects to 127.0.0.1:`port`; reads time out after `timeout_ms` (fail). */
+void api_open(api_conn *c, int port, int timeout_ms);
+void api_close(api_conn *c);
+/* Sends raw bytes. */
+void api_send_raw(api_conn *c, const char *data, size_t len);
+/* Sends one request with a JSON body (NULL: none) and the given extra header lines
+ * ("Authorization: Bearer x\r\n", or NULL); keep-alive. */
+void api_send(api_conn *c, const char *method, const char *target, const char *body,
+              const char *headers);
+/* Reads the next response; false when the connection closed before one began. */
+bool api_try_read(api_conn *c, api_resp *r);
+api_resp api_read(api_conn *c);
+void api_resp_free(api_resp *r);
+
+/* One request on a new connection, then closed. The token is sent when not NULL. */
+api_resp api_call_as(int port, const char *token, const char *method, const char *target,
+                     const char *body);
+api_resp api_call(int port, const char *method, const char *target, const char *body);
+/* api_call, asserting the status, a JSON answer, and that the body contains `needle` (NULL:
+ * anything). api_expect_body returns the body (free it). */
+void api_expect(int port, const char *method, const char *target, const char *body, int status,
+                const char *needle);
+char *api_expect_body(int port, const char *method, const char *target, const char *body,
+                      int status, const char *needle);
+
+/* The string value of the first "name":"..." in `json`, unescaped no further, into `out`;
+ * fails the test when absent. */
+const char *json_str(const char *json, const char *name, char *out, size_t size);
+/* How many times `needle` occurs in `text`. */
+int count_of(const char *text, const char *needle);
+
+#endif

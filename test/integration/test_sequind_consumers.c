@@ -1,0 +1,542 @@
+/* Consumers through the real sequind: the seed guide's flow over HTTP, every consumer route
+ * and its errors, long polls (woken by upserts, by the clock, across two nodes), auth on
+ * every route, and two nodes sharing one database without sharing a lease. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api_client.h"
+#include "sequind_harness.h"
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static void wait_ready(const struct server *s)
+{
+    int64_t end = now_ms() + START_MS;
+    while (now_ms() < end) {
+        api_resp r = api_call(s->port, "GET", "/readyz", NULL);
+        int status = r.status;
+        api_resp_free(&r);
+        if (status == 200)
+            return;
+        usleep(20000);
+    }
+    char *text = read_file(s->log);
+    print_message("log:\n%s\n", text);
+    free(text);
+    fail_msg("/readyz did not answer 200 within %d ms", START_MS);
+}
+
+static struct server *serve(const char *extra)
+{
+    struct server *s = started(false, extra);
+    wait_ready(s);
+    return s;
+}
+
+static int setup_server(void **state)
+{
+    *state = serve(NULL);
+    return 0;
+}
+
+static void path(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < size);
+}
+
+/* Creates stream `name` (fresh for each test: the database is shared by the test cases). */
+static void make_stream(int port, const char *name)
+{
+    char body[128];
+    path(body, sizeof body, "{\"name\":\"%s\"}", name);
+    api_expect(port, "POST", "/api/streams", body, 200, "\"name\"");
+}
+
+static void upsert(int port, const char *stream, const char *key, const char *data)
+{
+    char target[256], body[512];
+    path(target, sizeof target, "/api/streams/%s/messages", stream);
+    path(body, sizeof body, "{\"messages\":[{\"key\":\"%s\",\"data\":\"%s\"}]}", key, data);
+    api_expect(port, "POST", target, body, 200, "\"published\":1");
+}
+
+/* Receives up to `batch` messages; the body (free it). */
+static char *receive(int port, const char *stream, const char *consumer, int batch, int wait_ms)
+{
+    char target[256], body[128];
+    path(target, sizeof target, "/api/streams/%s/consumers/%s/receive", stream, consumer);
+    path(body, sizeof body, "{\"batch_size\":%d,\"wait_for\":%d}", batch, wait_ms);
+    return api_expect_body(port, "POST", target, body, 200, "{\"data\":[");
+}
+
+static void settle(int port, const char *stream, const char *consumer, const char *verb,
+                   const char *ack_id)
+{
+    char target[256], body[128];
+    path(target, sizeof target, "/api/streams/%s/consumers/%s/%s", stream, consumer, verb);
+    path(body, sizeof body, "{\"ack_ids\":[\"%s\"]}", ack_id);
+    api_expect(port, "POST", target, body, 200, "{\"data\":{\"success\":true}}");
+}
+
+/* ---- the guide ------------------------------------------------------------------------------ */
+
+/* The seed guide over HTTP: four orders, order_2 updated, a consumer of the US orders, four
+ * receives giving the three US orders in seq order and then none, and redelivery once the
+ * ack wait has passed. */
+static void test_guide_flow(void **state)
+{
+    struct server *s = *state;
+    int port = s->port;
+    char ack[5][64], key[128];
+
+    make_stream(port, "guide");
+    upsert(port, "guide", "orders.us.cus_a.order_1", "{\\\"product\\\": \\\"Shoes\\\"}");
+    upsert(port, "guide", "orders.us.cus_a.order_2", "{\\\"product\\\": \\\"Hat\\\"}");
+    upsert(port, "guide", "orders.eu.cus_b.order_3", "{\\\"product\\\": \\\"Scarf\\\"}");
+    upsert(port, "guide", "orders.us.cus_c.order_4", "{\\\"product\\\": \\\"Socks\\\"}");
+    upsert(port, "guide", "orders.us.cus_a.order_2",
+           "{\\\"product\\\": \\\"Hat\\\", \\\"status\\\": \\\"paid\\\"}");
+
+    char *c = api_expect_body(port, "POST", "/api/streams/guide/consumers",
+                              "{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\","
+                              "\"ack_wait_ms\":1000}",
+                              200, "\"name\":\"us_orders\"");
+    assert_non_null(strstr(c, "\"filter_key_pattern\":\"orders.us.>\""));
+    assert_non_null(strstr(c, "\"managed_by\":\"api\""));
+    assert_non_null(strstr(c, "\"available\":3"));
+    free(c);
+
+    const char *want[] = {"orders.us.cus_a.order_1", "orders.us.cus_c.order_4",
+                          "orders.us.cus_a.order_2"};
+    for (int i = 0; i < 3; i++) {
+        char *got = receive(port, "guide", "us_orders", 1, 0);
+        if (count_of(got, "\"ack_id\"") != 1 ||
+            strcmp(json_str(got, "key", key, sizeof key), want[i]) != 0)
+            fail_msg("receive %d: wanted %s, got %s", i + 1, want[i], got);
+        json_str(got, "ack_id", ack[i], sizeof ack[i]);
+        if (i == 2)
+            assert_non_null(strstr(got, "paid")); /* the newest data of order_2 */
+        free(got);
+    }
+    char *none = receive(port, "guide", "us_orders", 1, 0);
+    assert_string_equal(none, "{\"data\":[]}");
+    free(none);
+
+    /* Leased: the consumer's messages say so, and so does the message's consumer_info. */
+    char *leased = api_expect_body(
+        port, "GET", "/api/streams/guide/consumers/us_orders/messages?state=delivered", NULL, 200,
+        "{\"data\":[");
+    assert_int_equal(count_of(leased, "\"state\":\"delivered\""), 3);
+    free(leased);
+    api_expect(port, "GET", "/api/streams/guide/messages/orders.us.cus_a.order_1/consumer_info",
+               NULL, 200, "\"consumer_name\":\"us_orders\"");
+
+    /* Ack the first; the other two come back once the ack wait (1 s) has passed. */
+    settle(port, "guide", "us_orders", "ack", ack[0]);
+    settle(port, "guide", "us_orders", "ack", ack[0]); /* acking twice is fine */
+    usleep(1200 * 1000);
+    char *again = receive(port, "guide", "us_orders", 10, 0);
+    if (count_of(again, "\"ack_id\"") != 2 || strstr(again, "order_1") != NULL ||
+        strstr(again, "order_4") == NULL || strstr(again, "order_2") == NULL)
+        fail_msg("redelivery after the ack wait: %s", again);
+    free(again);
+}
+
+/* ---- every consumer route and its errors ---------------------------------------------------- */
+
+static void test_consumer_routes(void **state)
+{
+    struct server *s = *state;
+    int port = s->port;
+    char id[64], stream_id[64], target[256], ack_id[64];
+
+    make_stream(port, "crud");
+    upsert(port, "crud", "a.1", "one");
+    upsert(port, "crud", "b.1", "two");
+
+    /* create: defaults, conflicts, bad input */
+    char *c = api_expect_body(port, "POST", "/api/streams/crud/consumers",
+                              "{\"name\":\"all_a\",\"filter_key_pattern\":\"a.>\"}", 200,
+                              "\"ack_wait_ms\":30000");
+    assert_non_null(strstr(c, "\"max_ack_pending\":10000"));
+    assert_non_null(strstr(c, "\"max_deliver\":null"));
+    assert_non_null(strstr(c, "\"deliver_policy\":\"all\""));
+    json_str(c, "id", id, sizeof id);
+    json_str(c, "stream_id", stream_id, sizeof stream_id);
+    free(c);
+    api_expect(port, "POST", "/api/streams/crud/consumers",
+               "{\"name\":\"all_a\",\"filter_key_pattern\":\"a.>\"}", 409, "{\"summary\":");
+    api_expect(port, "POST", "/api/streams/crud/consumers",
+               "{\"name\":\"x\",\"filter_key_pattern\":\"a..b\"}", 400, "{\"summary\":");
+    api_expect(port, "POST", "/api/streams/crud/consumers",
+               "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"ack_wait_ms\":1}", 422,
+               "\"validation_errors\":{\"ack_wait_ms\"");
+    api_expect(port, "POST", "/api/streams/crud/consumers", "{\"name\":", 400, "{\"summary\":");
+    api_expect(port, "POST", "/api/streams/nope/consumers",
+               "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\"}", 404, "stream not found");
+
+    /* get by name and by id, with the stream by id too; list */
+    api_expect(port, "GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"name\":\"all_a\"");
+    path(target, sizeof target, "/api/streams/%s/consumers/%s", stream_id, id);
+    api_expect(port, "GET", target, NULL, 200, "\"name\":\"all_a\"");
+    api_expect(port, "GET", "/api/streams/crud/consumers", NULL, 200, "{\"data\":[{");
+    api_expect(port, "GET", "/api/streams/crud/consumers/nope", NULL, 404, "consumer not found");
+    api_expect(port, "GET", "/api/streams/nope/consumers/all_a", NULL, 404, "stream not found");
+    api_expect(port, "GET", "/api/streams/nope/consumers", NULL, 404, "stream not found");
+
+    /* edit: PATCH and PUT change only what they name; the filter cannot change */
+    api_expect(port, "PATCH", "/api/streams/crud/consumers/all_a", "{\"ack_wait_ms\":5000}", 200,
+               "\"ack_wait_ms\":5000");
+    api_expect(port, "PUT", "/api/streams/crud/consumers/all_a", "{\"max_deliver\":3}", 200,
+               "\"max_deliver\":3");
+    api_expect(port, "GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"ack_wait_ms\":5000");
+    api_expect(port, "PATCH", "/api/streams/crud/consumers/all_a",
+               "{\"filter_key_pattern\":\"b.>\"}", 422, "filter_key_pattern");
+    api_expect(port, "PATCH", "/api/streams/crud/consumers/all_a", "{\"max_ack_pending\":0}", 422,
+               "max_ack_pending");
+    api_expect(port, "PATCH", "/api/streams/crud/consumers/nope", "{\"ack_wait_ms\":5000}", 404,
+               "consumer not found");
+
+    /* receive by GET with query parameters; nack, extend, messages, redrive */
+    c = api_expect_body(port, "GET", "/api/streams/crud/consumers/all_a/receive?batch_size=5", NULL,
+                        200, "\"key\":\"a.1\"");
+    json_str(c, "ack_id", ack_id, sizeof ack_id);
+    assert_null(strstr(c, "b.1"));
+    free(c);
+    settle(port, "crud", "all_a", "extend", ack_id);
+    settle(port, "crud", "all_a", "nack", ack_id);
+    for (int i = 0; i < 2; i++) { /* two more deliveries: max_deliver 3 reached */
+        c = receive(port, "crud", "all_a", 1, 0);
+        json_str(c, "ack_id", ack_id, sizeof ack_id);
+        free(c);
+        settle(port, "crud", "all_a", "nack", ack_id);
+    }
+    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=dead", NULL, 200,
+               "\"state\":\"dead\"");
+    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/redrive", "{}", 200,
+               "{\"data\":{\"redriven\":1}}");
+    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages", NULL, 200,
+               "\"state\":\"available\"");
+    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=nope", NULL, 400,
+               "{\"summary\":");
+
+    /* ack ids: malformed is 400, unknown is fine */
+    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/ack",
+               "{\"ack_ids\":[\"not-a-uuid\"]}", 400, "{\"summary\":");
+    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/ack",
+               "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 200, "success");
+    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/nack",
+               "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"],\"delay_ms\":-1}", 422,
+               "delay_ms");
+    api_expect(port, "POST", "/api/streams/crud/consumers/nope/ack",
+               "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 404,
+               "consumer not found");
+    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/receive?batch_size=0", NULL, 400,
+               "{\"summary\":");
+    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/receive", "{\"wait_for\":60001}",
+               422, "wait_for");
+    api_expect(port, "GET", "/api/streams/crud/messages/nope.x/consumer_info", NULL, 404,
+               "message not found");
+
+    /* delete, then it is gone everywhere */
+    api_expect(port, "DELETE", "/api/streams/crud/consumers/all_a", NULL, 200, "\"deleted\":true");
+    api_expect(port, "DELETE", "/api/streams/crud/consumers/all_a", NULL, 404,
+               "consumer not found");
+    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/receive", "{}", 404,
+               "consumer not found");
+}
+
+/* ---- long polls ----------------------------------------------------------------------------- */
+
+struct delayed_upsert {
+    int port;
+    const char *stream, *key;
+    int after_ms;
+    int64_t sent_ms; /* when the upsert's 200 arrived */
+};
+
+static void *upsert_later(void *arg)
+{
+    struct delayed_upsert *d = arg;
+    usleep((useconds_t)d->after_ms * 1000);
+    char target[128], body[256];
+    snprintf(target, sizeof target, "/api/streams/%s/messages", d->stream);
+    snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"%s\",\"data\":\"x\"}]}", d->key);
+    api_resp r = api_call(d->port, "POST", target, body);
+    d->sent_ms = now_ms();
+    api_resp_free(&r);
+    return NULL;
+}
+
+/* A receive with wait_for on `rport`, woken by an upsert on `uport`: the time from the
+ * upsert's answer to the receive's, in ms. */
+static int64_t wake_latency(int rport, int uport, const char *stream, const char *consumer,
+                            const char *key)
+{
+    struct delayed_upsert d = {uport, stream, key, 300, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, upsert_later, &d);
+    int64_t start = now_ms();
+    char *got = receive(rport, stream, consumer, 1, 10000);
+    int64_t done = now_ms();
+    pthread_join(t, NULL);
+    if (strstr(got, key) == NULL)
+        fail_msg("the long poll got %s, not %s", got, key);
+    char ack[64];
+    settle(rport, stream, consumer, "ack", json_str(got, "ack_id", ack, sizeof ack));
+    free(got);
+    if (done - start < 250)
+        fail_msg("the long poll answered after %lld ms, before the upsert",
+                 (long long)(done - start));
+    return done > d.sent_ms ? done - d.sent_ms : 0;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of five wakes is within 50 ms of the upsert's answer (the machine is shared:
+ * one slow wake is noise, five are not), and no wake is anywhere near a polling interval. */
+static void expect_prompt_wakes(int rport, int uport, const char *stream, const char *consumer)
+{
+    static int round; /* keys never repeat: an upsert of unchanged data is not news */
+    int64_t lat[5];
+    round++;
+    for (int i = 0; i < 5; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "wake.r%d_%d", round, i);
+        lat[i] = wake_latency(rport, uport, stream, consumer, key);
+        char *ack = receive(rport, stream, consumer, 1, 0); /* nothing else pending */
+        assert_string_equal(ack, "{\"data\":[]}");
+        free(ack);
+    }
+    qsort(lat, 5, sizeof lat[0], cmp64);
+    print_message("long poll wake after the upsert: %lld .. %lld ms (median %lld)\n",
+                  (long long)lat[0], (long long)lat[4], (long long)lat[2]);
+    assert_true(lat[2] <= 50);
+    assert_true(lat[4] <= 1000);
+}
+
+static void test_long_poll(void **state)
+{
+    struct server *s = *state;
+    int port = s->port;
+
+    make_stream(port, "poll");
+    api_expect(port, "POST", "/api/streams/poll/consumers",
+               "{\"name\":\"w\",\"filter_key_pattern\":\"wake.>\",\"ack_wait_ms\":1000}", 200,
+               NULL);
+    /* Nothing comes: the wait runs out with an empty answer, not before. */
+    int64_t start = now_ms();
+    char *got = receive(port, "poll", "w", 1, 400);
+    assert_string_equal(got, "{\"data\":[]}");
+    free(got);
+    assert_true(now_ms() - start >= 390);
+
+    /* An upsert wakes it, and an upsert of a key the filter does not match does not. */
+    expect_prompt_wakes(port, port, "poll", "w");
+    upsert(port, "poll", "other.k", "x");
+    start = now_ms();
+    got = receive(port, "poll", "w", 1, 300);
+    assert_string_equal(got, "{\"data\":[]}");
+    free(got);
+
+    /* The clock: a lease that runs out (ack wait 1 s) wakes the waiter with the message. */
+    upsert(port, "poll", "wake.lease", "x");
+    got = receive(port, "poll", "w", 1, 0);
+    assert_non_null(strstr(got, "wake.lease"));
+    free(got);
+    start = now_ms();
+    got = receive(port, "poll", "w", 1, 5000);
+    int64_t took = now_ms() - start;
+    if (strstr(got, "wake.lease") == NULL)
+        fail_msg("after the lease ran out: %s", got);
+    free(got);
+    print_message("redelivered by the lease timer after %lld ms\n", (long long)took);
+    assert_true(took >= 500 && took < 3000);
+}
+
+/* ---- two nodes ------------------------------------------------------------------------------ */
+
+struct receiver {
+    int port;
+    const char *stream;
+    int got;
+    char (*keys)[32];
+    int64_t (*held)[2]; /* when each lease was taken and released, per message */
+};
+
+static void *receive_loop(void *arg)
+{
+    struct receiver *r = arg;
+    char ack[64], key[32];
+    int empty = 0;
+    while (empty < 3) {
+        int64_t t0 = now_ms();
+        char *got = receive(r->port, r->stream, "shared", 1, 200);
+        if (strstr(got, "\"ack_id\"") == NULL) {
+            free(got);
+            empty++;
+            continue;
+        }
+        empty = 0;
+        json_str(got, "ack_id", ack, sizeof ack);
+        json_str(got, "key", key, sizeof key);
+        free(got);
+        int n = atoi(key + 2);
+        r->held[n][0] = t0;
+        settle(r->port, r->stream, "shared", "ack", ack);
+        r->held[n][1] = now_ms();
+        snprintf(r->keys[r->got++], 32, "%s", key);
+    }
+    return NULL;
+}
+
+/* Two sequind on one database: receivers on both share the work without ever both holding a
+ * message (each message is delivered once: with acks inside the 30 s ack wait, a second
+ * delivery could only come from a shared lease), and a long poll on one is woken by an upsert
+ * on the other. */
+static void test_two_nodes(void **state)
+{
+    struct server *a = *state;
+    struct server *b = serve(NULL);
+    enum {
+        N = 200
+    };
+    static char keys_a[N][32], keys_b[N][32];
+    static int64_t held_a[N][2], held_b[N][2];
+    char body[64 * N], *p = body;
+
+    make_stream(a->port, "shared");
+    api_expect(b->port, "POST", "/api/streams/shared/consumers",
+               "{\"name\":\"shared\",\"filter_key_pattern\":\"m.*\"}", 200, NULL);
+    p += sprintf(p, "{\"messages\":[");
+    for (int i = 0; i < N; i++)
+        p += sprintf(p, "%s{\"key\":\"m.%d\",\"data\":\"%d\"}", i ? "," : "", i, i);
+    sprintf(p, "]}");
+    api_expect(a->port, "POST", "/api/streams/shared/messages", body, 200, "\"published\":200");
+
+    struct receiver ra = {a->port, "shared", 0, keys_a, held_a};
+    struct receiver rb = {b->port, "shared", 0, keys_b, held_b};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, receive_loop, &ra);
+    pthread_create(&tb, NULL, receive_loop, &rb);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    print_message("node a received %d, node b %d\n", ra.got, rb.got);
+    assert_int_equal(ra.got + rb.got, N);
+    assert_true(ra.got > 0 && rb.got > 0);
+    int seen[N] = {0};
+    for (int i = 0; i < ra.got; i++)
+        seen[atoi(keys_a[i] + 2)]++;
+    for (int i = 0; i < rb.got; i++)
+        seen[atoi(keys_b[i] + 2)]++;
+    for (int i = 0; i < N; i++) {
+        if (seen[i] != 1)
+            fail_msg("m.%d delivered %d times", i, seen[i]);
+    }
+
+    /* A long poll on b, woken by an upsert on a (and the other way round). */
+    api_expect(a->port, "POST", "/api/streams/shared/consumers",
+               "{\"name\":\"w\",\"filter_key_pattern\":\"wake.>\"}", 200, NULL);
+    expect_prompt_wakes(b->port, a->port, "shared", "w");
+    api_expect(a->port, "POST", "/api/streams/shared/consumers",
+               "{\"name\":\"w2\",\"filter_key_pattern\":\"wake.>\",\"deliver_policy\":\"new\"}",
+               200, NULL);
+    expect_prompt_wakes(a->port, b->port, "shared", "w2");
+
+    void *st = b;
+    teardown_server(&st);
+}
+
+/* ---- auth on every route -------------------------------------------------------------------- */
+
+/* With a token configured, every /api route answers 401 without it (and with a wrong one),
+ * and its normal answer with it; /healthz and /readyz need none. The digest is
+ * SHA-256("test"). */
+static void test_auth_every_route(void **state)
+{
+    struct server *s = serve("auth:\n  tokens:\n    - name: ci\n      sha256: "
+                             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n");
+    *state = s;
+    static const struct {
+        const char *method, *target, *body;
+        int status; /* with the token */
+    } routes[] = {
+        {"GET", "/api/streams", NULL, 200},
+        {"POST", "/api/streams", "{\"name\":\"authed\"}", 200},
+        {"GET", "/api/streams/authed", NULL, 200},
+        {"POST", "/api/streams/authed/messages",
+         "{\"messages\":[{\"key\":\"a.b\",\"data\":\"x\"}]}", 200},
+        {"GET", "/api/streams/authed/messages", NULL, 200},
+        {"GET", "/api/streams/authed/messages/a.b", NULL, 200},
+        {"GET", "/api/streams/authed/messages/a.b/consumer_info", NULL, 200},
+        {"POST", "/api/streams/authed/consumers", "{\"name\":\"c\",\"filter_key_pattern\":\">\"}",
+         200},
+        {"GET", "/api/streams/authed/consumers", NULL, 200},
+        {"GET", "/api/streams/authed/consumers/c", NULL, 200},
+        {"PATCH", "/api/streams/authed/consumers/c", "{\"ack_wait_ms\":1000}", 200},
+        {"PUT", "/api/streams/authed/consumers/c", "{\"ack_wait_ms\":2000}", 200},
+        {"GET", "/api/streams/authed/consumers/c/receive", NULL, 200},
+        {"POST", "/api/streams/authed/consumers/c/receive", "{}", 200},
+        {"POST", "/api/streams/authed/consumers/c/ack",
+         "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 200},
+        {"POST", "/api/streams/authed/consumers/c/nack",
+         "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 200},
+        {"POST", "/api/streams/authed/consumers/c/extend",
+         "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 200},
+        {"GET", "/api/streams/authed/consumers/c/messages", NULL, 200},
+        {"POST", "/api/streams/authed/consumers/c/redrive", "{}", 200},
+        {"DELETE", "/api/streams/authed/consumers/c", NULL, 200},
+        {"DELETE", "/api/streams/authed/messages/a.b", NULL, 200},
+        {"DELETE", "/api/streams/authed", NULL, 200},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const char *tokens[] = {NULL, "wrong", "test"};
+        for (int t = 0; t < 3; t++) {
+            api_resp r =
+                api_call_as(s->port, tokens[t], routes[i].method, routes[i].target, routes[i].body);
+            int want = t < 2 ? 401 : routes[i].status;
+            if (r.status != want)
+                fail_msg("%s %s with token %s: %d %s, wanted %d", routes[i].method,
+                         routes[i].target, tokens[t] ? tokens[t] : "(none)", r.status, r.body,
+                         want);
+            api_resp_free(&r);
+        }
+    }
+    api_expect(s->port, "GET", "/healthz", NULL, 200, "ok");
+    api_resp r = api_call(s->port, "GET", "/readyz", NULL); /* 503 from a worker still connecting */
+    assert_true(r.status == 200 || r.status == 503);
+    api_resp_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_guide_flow, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_consumer_routes, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_long_poll, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_two_nodes, setup_server, teardown_server),
+        cmocka_unit_test_teardown(test_auth_every_route, teardown_server),
+    };
+    return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
+}
