@@ -374,6 +374,11 @@ SQ_WUR int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size
 SQ_WUR int sq_store_finish_consumer_list(sq_store *s, sq_consumer **out, size_t *count,
                                          sq_arena *arena, char *err, size_t errlen);
 
+/* Every consumer of every stream, by stream number then name, with stats (the metrics page). */
+SQ_WUR int sq_store_begin_consumer_list_all(sq_store *s, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_consumer_list_all(sq_store *s, sq_consumer **out, size_t *count,
+                                             sq_arena *arena, char *err, size_t errlen);
+
 /* Changes the settings that are not -1 and returns the consumer as it is now. A consumer the
  * config file declares is refused with SQ_STORE_CONFLICT unless `as_config` (the reconcile
  * of the config itself). */
@@ -392,6 +397,61 @@ SQ_WUR int sq_store_consumer_delete(sq_store *s, int stream, const char *name_or
 SQ_WUR int sq_store_begin_consumer_delete(sq_store *s, int stream, const char *name_or_id,
                                           bool as_config, char *err, size_t errlen);
 SQ_WUR int sq_store_finish_consumer_delete(sq_store *s, char id[37], char *err, size_t errlen);
+
+/* ---- declared consumers ------------------------------------------------------------------- */
+
+/* A consumer the config file declares (SPEC 5), for sq_store_reconcile. */
+typedef struct sq_declared_consumer {
+    const char *stream;            /* the stream's name; the stream must exist */
+    const char *name;              /* [a-zA-Z0-9_]{1,64} */
+    const char *filter;            /* validated (sq_filter_validate) */
+    sq_consumer_settings settings; /* complete: no -1; max_deliver 0 is no limit */
+    bool deliver_new;              /* deliver_policy "new" */
+} sq_declared_consumer;
+
+/* What the reconcile did to one consumer. */
+typedef enum sq_reconcile_action {
+    SQ_RECONCILE_CREATED,   /* declared, did not exist: created, managed_by "config" */
+    SQ_RECONCILE_UPDATED,   /* declared, the file's already: numeric settings changed */
+    SQ_RECONCILE_UNCHANGED, /* declared, the file's already, same settings */
+    SQ_RECONCILE_ADOPTED,   /* declared, was an API consumer with the same filter and
+                             * deliver_policy: now the file's, with the declared settings */
+    SQ_RECONCILE_RELEASED,  /* the file's but no longer declared: kept, managed_by "api" */
+} sq_reconcile_action;
+
+typedef struct sq_reconcile_change {
+    sq_reconcile_action action;
+    const char *stream;
+    const char *name;
+    char id[37];
+    long declared;               /* index into the declarations; -1 for a released consumer */
+    sq_consumer_settings before; /* the settings it had; all -1 for a created consumer */
+} sq_reconcile_change;
+
+/*
+ * Makes `declared` (n of them, n may be 0) exactly the set of consumers the config file
+ * manages, in one transaction: each is created, updated, adopted or left unchanged, and every
+ * other consumer managed by the config (in any stream) is released to the API. Creation is
+ * the same as sq_store_consumer_create's. Reconciles on any number of connections or nodes
+ * queue on an advisory lock and apply one after the other.
+ *
+ * SQ_OK with `*out` an array of `*count` changes in `arena` (the declared ones in their order,
+ * then the released ones by stream and name), `*refused` -1. Otherwise nothing changed and
+ * `err` says why: SQ_STORE_CONFLICT when a declaration would change the filter or
+ * deliver_policy of an existing consumer (or take over an API consumer whose differ),
+ * SQ_STORE_NOT_FOUND when a declaration names a stream that does not exist, with `*refused`
+ * the index of that declaration; SQ_ERR when PostgreSQL fails (`*refused` -1).
+ */
+SQ_WUR int sq_store_reconcile(sq_store *s, const sq_declared_consumer *declared, size_t n,
+                              sq_reconcile_change **out, size_t *count, long *refused,
+                              sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_reconcile(sq_store *s, const sq_declared_consumer *declared, size_t n,
+                                    char *err, size_t errlen);
+SQ_WUR int sq_store_finish_reconcile(sq_store *s, sq_reconcile_change **out, size_t *count,
+                                     long *refused, sq_arena *arena, char *err, size_t errlen);
+
+/* "created", "updated", "unchanged", "adopted", "released": static strings. */
+const char *sq_reconcile_action_name(sq_reconcile_action action);
 
 /* A message handed out by sq_store_receive. */
 typedef struct sq_delivery {

@@ -234,9 +234,11 @@ bool sq_store_wait(sq_store *s, int begun)
 int sq_store_created(sq_store *s, PGresult *r, const char *what)
 {
     sq_call *c = &s->call;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    bool taken =
+        PQresultStatus(r) == PGRES_TUPLES_OK && (PQntuples(r) == 0 || PQgetisnull(r, 0, 0));
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && !taken)
         return SQ_OK;
-    if (sq_store_is_unique_violation(r)) {
+    if (taken || sq_store_is_unique_violation(r)) {
         sq_store_fail(NULL, NULL, c->err, sizeof c->err, "a %s named \"%s\" exists", what,
                       c->subject);
         return SQ_STORE_CONFLICT;

@@ -15,6 +15,7 @@
 #define SQ_OID_TEXT 25
 #define SQ_OID_UUID 2950
 #define SQ_OID_BYTEA_ARRAY 1001
+#define SQ_OID_INT4_ARRAY 1007
 #define SQ_OID_TEXT_ARRAY 1009
 #define SQ_OID_UUID_ARRAY 2951
 
@@ -100,6 +101,7 @@ typedef struct sq_call {
     sq_arena mem;                      /* what later statements and messages need; reset by begin */
     const char *subject;               /* the name the call is about, for "no stream \"x\"" */
     int stream, max, step;
+    long declared; /* reconcile: the declaration a refusal is about, or -1 */
     bool as_config;
     sq_consumer_settings changes;
     char id[37];
@@ -174,8 +176,9 @@ bool sq_store_wait(sq_store *s, int begun);
  * "no <what> <subject>" when it gave none, SQ_ERR when it failed. */
 SQ_WUR int sq_store_found(sq_store *s, PGresult *r, const char *what);
 
-/* The step of "stream_create" and "consumer_create": SQ_OK when the insert gave its row,
- * SQ_STORE_CONFLICT when the name is taken, SQ_ERR otherwise. */
+/* The step of "stream_create" and "consumer_create": SQ_OK when the insert gave its row with
+ * an id, SQ_STORE_CONFLICT when the name is taken (a unique violation, or no id: an insert
+ * that skipped the conflict), SQ_ERR otherwise. */
 SQ_WUR int sq_store_created(sq_store *s, PGresult *r, const char *what);
 
 /* The columns sq_row_message reads, from `messages m` joined with `streams s`. */

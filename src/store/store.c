@@ -100,15 +100,10 @@ static const struct {
      {SQ_OID_INT4, SQ_OID_TEXT}},
     {"message_delete", "SELECT sequin.delete_message($1, $2)", 2, {SQ_OID_INT4, SQ_OID_TEXT}},
 
-    /* consumers. deliver_policy "new" starts every position at the sequence's last value:
-     * messages upserted before the consumer existed are behind it. */
+    /* consumers. Where a new one starts is sequin.create_consumer's (migration 0008), shared
+     * with the reconcile of declared consumers; a NULL id means the name is taken. */
     {"consumer_create",
-     "INSERT INTO sequin.consumers (stream, name, filter, regex, ack_wait_ms, max_ack_pending, "
-     "                              max_deliver, deliver_policy, cursor, scanned, start_seq) "
-     "SELECT $1, $2, $3, sequin.filter_regex($3), $4, $5, nullif($6, 0), $7, start, start, start "
-     "  FROM (SELECT CASE WHEN $7 = 'new' AND is_called THEN last_value ELSE 0 END AS start "
-     "          FROM sequin.seq) s "
-     "RETURNING id",
+     "SELECT sequin.create_consumer($1, $2, $3, $4, $5, $6, $7, 'api')",
      7,
      {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_TEXT}},
     {"consumer_get",
@@ -122,6 +117,7 @@ static const struct {
      2,
      {SQ_OID_TEXT, SQ_OID_TEXT}},
     {"consumer_list", CONSUMER_SELECT "WHERE c.stream = $1 ORDER BY c.name", 1, {SQ_OID_INT4}},
+    {"consumer_list_all", CONSUMER_SELECT "ORDER BY c.stream, c.name", 0, {0}},
     {"consumer_edit",
      "UPDATE sequin.consumers "
      "   SET ack_wait_ms = coalesce($2, ack_wait_ms), "
@@ -135,6 +131,13 @@ static const struct {
      "DELETE FROM sequin.consumers WHERE id = $1 RETURNING id",
      1,
      {SQ_OID_UUID}},
+    {"reconcile",
+     "SELECT act, stream_name, consumer_name, consumer_id, declared, was_ack_wait_ms, "
+     "       was_max_ack_pending, was_max_deliver "
+     "  FROM sequin.reconcile($1, $2, $3, $4, $5, $6, $7)",
+     7,
+     {SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_INT4_ARRAY, SQ_OID_INT4_ARRAY,
+      SQ_OID_INT4_ARRAY, SQ_OID_TEXT_ARRAY}},
     {"receive",
      "SELECT ack_id, deliver_count, key, (SELECT s.id FROM sequin.streams s "
      "         JOIN sequin.consumers c ON c.stream = s.num WHERE c.id = $1), "

@@ -3,6 +3,7 @@
 #define SEQUIN_TEST_PG_FIXTURE_H
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 
@@ -32,6 +33,20 @@ static inline void pgt_exec(PGconn *c, const char *sql)
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("%s: %s", sql, PQerrorMessage(c));
     PQclear(r);
+}
+
+/* The first column of the first row of `sql` with `n` text parameters, in a malloc'd string
+ * ("" when there is no row); fails the test if PostgreSQL refuses it. */
+static inline char *pgt_value(const char *sql, int n, const char *const *params)
+{
+    PGconn *c = pgt_connect();
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    char *v = strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+    return v;
 }
 
 /* Drops the sequin schema and migrates it afresh: every test starts from an empty store. */

@@ -1,0 +1,539 @@
+/* The reconcile of declared consumers (SPEC 5) against a real PostgreSQL: created, updated,
+ * unchanged, released, adopted; refusals that change nothing; reconciles of nodes starting
+ * together. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "pg_fixture.h"
+#include "sequin/buf.h"
+#include "sequin/sha256.h"
+#include "sequin/store.h"
+
+/* Lets forked nodes reach their wait before the start signal. */
+static void sleep_a_little(void)
+{
+    usleep(50 * 1000);
+}
+
+/* A declaration with the file's defaults but for what the test names. */
+static sq_declared_consumer decl(const char *stream, const char *name, const char *filter)
+{
+    return (sq_declared_consumer){stream, name, filter, {30000, 10000, 0}, false};
+}
+
+/* Reconciles and expects success; the changes stay in the fixture's arena. */
+static size_t reconcile(struct fixture *f, const sq_declared_consumer *d, size_t n,
+                        sq_reconcile_change **out)
+{
+    size_t count = 0;
+    long refused = 99;
+    int rc =
+        sq_store_reconcile(f->store, d, n, out, &count, &refused, &f->arena, f->err, sizeof f->err);
+    if (rc != SQ_OK)
+        fail_msg("reconcile: %d %s", rc, f->err);
+    assert_int_equal(refused, -1);
+    return count;
+}
+
+/* Reconciles and expects refusal `want` of declaration `at`; returns the message. */
+static const char *refused(struct fixture *f, const sq_declared_consumer *d, size_t n, int want,
+                           long at)
+{
+    sq_reconcile_change *out = NULL;
+    size_t count = 0;
+    long where = 99;
+    int rc =
+        sq_store_reconcile(f->store, d, n, &out, &count, &where, &f->arena, f->err, sizeof f->err);
+    if (rc != want)
+        fail_msg("reconcile gave %d, not %d: %s", rc, want, f->err);
+    assert_int_equal(where, at);
+    return f->err;
+}
+
+/* The change for consumer `name` in `changes`, failing the test if there is none. */
+static const sq_reconcile_change *change_of(const sq_reconcile_change *changes, size_t n,
+                                            const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(changes[i].name, name) == 0)
+            return &changes[i];
+    }
+    fail_msg("no change for consumer %s", name);
+    return NULL;
+}
+
+static sq_consumer get_in(struct fixture *f, const char *stream, const char *name)
+{
+    int num;
+    sq_consumer c;
+    if (sq_store_stream_num(f->store, stream, &num, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("stream %s: %s", stream, f->err);
+    if (sq_store_consumer_get(f->store, num, name, &c, &f->arena, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("consumer %s: %s", name, f->err);
+    return c;
+}
+
+static bool exists(struct fixture *f, const char *name)
+{
+    sq_consumer c;
+    int rc = sq_store_consumer_get(f->store, f->stream, name, &c, &f->arena, f->err, sizeof f->err);
+    assert_true(rc == SQ_OK || rc == SQ_STORE_NOT_FOUND);
+    return rc == SQ_OK;
+}
+
+static void upsert1(struct fixture *f, const char *key, const char *data)
+{
+    sq_message_in m = {key, strlen(key), data, strlen(data)};
+    long long published;
+    if (sq_store_upsert(f->store, f->stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("upsert %s: %s", key, f->err);
+}
+
+/* Receives up to `max` messages of consumer `id` into `got`; returns how many came. */
+static int receive(struct fixture *f, const char *id, int max, sq_delivery *got)
+{
+    int count = -1;
+    if (sq_store_receive(f->store, id, max, got, &count, &f->arena, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("receive: %s", f->err);
+    return count;
+}
+
+static void add_stream(struct fixture *f, const char *name)
+{
+    sq_stream st;
+    if (sq_store_stream_create(f->store, name, &st, &f->arena, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("stream %s: %s", name, f->err);
+}
+
+static char *sql_value(const char *sql)
+{
+    return pgt_value(sql, 0, NULL);
+}
+
+static void assert_sql(const char *sql, const char *want)
+{
+    char *got = sql_value(sql);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s gave \"%s\", not \"%s\"", sql, got, want);
+    free(got);
+}
+
+/* Every consumer as "stream/name:managed_by:filter:ack_wait:max_ack_pending:max_deliver:policy"
+ * in one string, to compare a whole state before and after. */
+#define STATE_SQL                                                                                  \
+    "SELECT coalesce(string_agg(s.name || '/' || c.name || ':' || c.managed_by || ':' || "         \
+    "c.filter || ':' || c.ack_wait_ms || ':' || c.max_ack_pending || ':' || "                      \
+    "coalesce(c.max_deliver, 0) || ':' || c.deliver_policy, ' ' ORDER BY s.name, c.name), '') "    \
+    "FROM sequin.consumers c JOIN sequin.streams s ON s.num = c.stream"
+
+static void test_create_update_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    sq_reconcile_change *ch;
+
+    add_stream(f, "orders");
+    upsert1(f, "job.1", "before");
+    sq_declared_consumer d[3] = {
+        decl("default", "all_jobs", "job.>"),
+        decl("default", "new_jobs", "job.>"),
+        decl("orders", "us", "orders.us.>"),
+    };
+    d[1].deliver_new = true;
+    d[1].settings = (sq_consumer_settings){1000, 50, 5};
+
+    size_t n = reconcile(f, d, 3, &ch);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ch[i].action, SQ_RECONCILE_CREATED);
+        assert_int_equal(ch[i].declared, (long)i);
+        assert_string_equal(ch[i].name, d[i].name);
+        assert_string_equal(ch[i].stream, d[i].stream);
+        assert_int_equal(ch[i].before.ack_wait_ms, -1);
+        assert_int_equal(ch[i].before.max_deliver, -1);
+    }
+    assert_string_equal(sq_reconcile_action_name(ch[0].action), "created");
+
+    sq_consumer all = get_in(f, "default", "all_jobs");
+    sq_consumer fresh = get_in(f, "default", "new_jobs");
+    sq_consumer us = get_in(f, "orders", "us");
+    assert_string_equal(all.id, ch[0].id);
+    assert_true(all.managed_by_config);
+    assert_true(fresh.managed_by_config);
+    assert_true(us.managed_by_config);
+    assert_false(all.deliver_new);
+    assert_true(fresh.deliver_new);
+    assert_string_equal(fresh.filter, "job.>");
+    assert_int_equal(fresh.settings.ack_wait_ms, 1000);
+    assert_int_equal(fresh.settings.max_ack_pending, 50);
+    assert_int_equal(fresh.settings.max_deliver, 5);
+    /* Created as the API creates: "all" has the backlog, "new" only what comes after. */
+    upsert1(f, "job.2", "after");
+    sq_delivery got[4];
+    assert_int_equal(receive(f, all.id, 4, got), 2);
+    assert_int_equal(receive(f, fresh.id, 4, got), 1);
+    assert_string_equal(got[0].message.key, "job.2");
+
+    /* The same file again: nothing to do. */
+    n = reconcile(f, d, 3, &ch);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ch[i].action, SQ_RECONCILE_UNCHANGED);
+
+    /* New numeric settings: updated, with what they were. */
+    d[1].settings = (sq_consumer_settings){2000, 60, 0};
+    n = reconcile(f, d, 3, &ch);
+    assert_int_equal(n, 3);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_UNCHANGED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_UPDATED);
+    assert_int_equal(ch[1].before.ack_wait_ms, 1000);
+    assert_int_equal(ch[1].before.max_ack_pending, 50);
+    assert_int_equal(ch[1].before.max_deliver, 5);
+    assert_int_equal(ch[2].action, SQ_RECONCILE_UNCHANGED);
+    sq_consumer updated = get_in(f, "default", "new_jobs");
+    assert_string_equal(updated.id, fresh.id);
+    assert_int_equal(updated.settings.ack_wait_ms, 2000);
+    assert_int_equal(updated.settings.max_ack_pending, 60);
+    assert_int_equal(updated.settings.max_deliver, 0);
+    assert_true(updated.managed_by_config);
+    /* Its delivery state is its own still: the message it holds is not delivered again. */
+    assert_int_equal(updated.delivered, 1);
+}
+
+static void test_refusals_change_nothing(void **state)
+{
+    struct fixture *f = *state;
+    sq_reconcile_change *ch;
+
+    sq_declared_consumer d[3] = {
+        decl("default", "a", "a.>"),
+        decl("default", "b", "b.>"),
+        decl("default", "c", "c.*"),
+    };
+    reconcile(f, d, 2, &ch);
+    char *before = sql_value(STATE_SQL);
+
+    /* a's settings change, c is new, and b's filter changes: all of it is refused. */
+    d[0].settings.ack_wait_ms = 9999;
+    d[1].filter = "b.*.x";
+    const char *why = refused(f, d, 3, SQ_STORE_CONFLICT, 1);
+    assert_string_equal(why, "consumer \"b\" of stream \"default\": the filter cannot change (was "
+                             "\"b.>\", now \"b.*.x\"); declare a consumer with a new name instead");
+    assert_sql(STATE_SQL, before);
+    assert_false(exists(f, "c"));
+
+    /* deliver_policy only decides where a new consumer starts: refused the same way. */
+    d[1].filter = "b.>";
+    d[1].deliver_new = true;
+    why = refused(f, d, 3, SQ_STORE_CONFLICT, 1);
+    assert_string_equal(why, "consumer \"b\" of stream \"default\": the deliver_policy cannot "
+                             "change (was \"all\", now \"new\"); declare a consumer with a new "
+                             "name instead");
+    assert_sql(STATE_SQL, before);
+
+    /* A stream that does not exist (deleted since the master created it). */
+    d[1].deliver_new = false;
+    d[2].stream = "gone";
+    why = refused(f, d, 3, SQ_STORE_NOT_FOUND, 2);
+    assert_string_equal(why, "consumer \"c\" is declared in stream \"gone\", which does not exist");
+    assert_sql(STATE_SQL, before);
+
+    /* Fixed, the same file goes through. */
+    d[2].stream = "default";
+    assert_int_equal(reconcile(f, d, 3, &ch), 3);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_UPDATED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_UNCHANGED);
+    assert_int_equal(ch[2].action, SQ_RECONCILE_CREATED);
+    free(before);
+}
+
+static void test_release(void **state)
+{
+    struct fixture *f = *state;
+    sq_reconcile_change *ch;
+
+    add_stream(f, "orders");
+    upsert1(f, "b.1", "x");
+    sq_declared_consumer d[3] = {
+        decl("default", "a", "a.>"),
+        decl("default", "b", "b.>"),
+        decl("orders", "o", "o.>"),
+    };
+    reconcile(f, d, 3, &ch);
+    sq_delivery got[2];
+    assert_int_equal(receive(f, ch[1].id, 2, got), 1);
+    /* An API consumer is none of the reconcile's business. */
+    sq_consumer api;
+    sq_consumer_settings set = {30000, 10000, 0};
+    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "mine", "m.>", &set, false, &api,
+                                              &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+
+    /* b removed from the file, and the whole stream "orders" with o. */
+    size_t n = reconcile(f, d, 1, &ch);
+    assert_int_equal(n, 3);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_UNCHANGED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_RELEASED);
+    assert_string_equal(ch[1].stream, "default");
+    assert_string_equal(ch[1].name, "b");
+    assert_int_equal(ch[1].declared, -1);
+    assert_int_equal(ch[1].before.ack_wait_ms, 30000);
+    assert_int_equal(ch[2].action, SQ_RECONCILE_RELEASED);
+    assert_string_equal(ch[2].stream, "orders");
+    assert_string_equal(ch[2].name, "o");
+
+    sq_consumer b = get_in(f, "default", "b");
+    assert_false(b.managed_by_config);
+    assert_int_equal(b.delivered, 1); /* its messages matter: kept as they were */
+    assert_false(get_in(f, "orders", "o").managed_by_config);
+    assert_false(get_in(f, "default", "mine").managed_by_config);
+
+    /* Released, it is the API's: edits and deletes are allowed again. */
+    sq_consumer_settings change = {-1, 77, -1};
+    sq_consumer edited;
+    assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "b", &change, false, &edited,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "a", &change, false, &edited,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_CONFLICT);
+
+    /* Declared again later, it is adopted back with the declared settings. */
+    n = reconcile(f, d, 2, &ch);
+    assert_int_equal(n, 2); /* o, released before, is the API's: not released again */
+    assert_int_equal(ch[1].action, SQ_RECONCILE_ADOPTED);
+    assert_int_equal(ch[1].before.max_ack_pending, 77);
+    assert_int_equal(get_in(f, "default", "b").settings.max_ack_pending, 10000);
+    assert_true(get_in(f, "default", "b").managed_by_config);
+
+    /* An empty file releases every declared consumer. */
+    n = reconcile(f, NULL, 0, &ch);
+    assert_int_equal(n, 2);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_RELEASED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_RELEASED);
+    assert_sql("SELECT count(*) FROM sequin.consumers WHERE managed_by = 'config'", "0");
+    assert_sql("SELECT count(*) FROM sequin.consumers", "4");
+}
+
+static void test_adoption(void **state)
+{
+    struct fixture *f = *state;
+    sq_reconcile_change *ch;
+    sq_consumer c;
+    sq_consumer_settings set = {5000, 20, 3};
+
+    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "same", "s.>", &set, false, &c,
+                                              &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "other", "o.>", &set, false, &c,
+                                              &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "later", "l.>", &set, true, &c,
+                                              &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    char *before = sql_value(STATE_SQL);
+
+    /* Same name, another filter: refused, since taking it over would change its filter. */
+    sq_declared_consumer d[2] = {decl("default", "same", "s.>"), decl("default", "other", "x.>")};
+    const char *why = refused(f, d, 2, SQ_STORE_CONFLICT, 1);
+    assert_string_equal(why, "consumer \"other\" of stream \"default\" exists, created through "
+                             "the API with filter \"o.>\", not \"x.>\": declare the same filter "
+                             "to take it over, or a consumer with a new name");
+    assert_sql(STATE_SQL, before);
+
+    /* Same name, same filter, another deliver_policy: refused too, with the way out. */
+    d[1] = decl("default", "later", "l.>");
+    why = refused(f, d, 2, SQ_STORE_CONFLICT, 1);
+    assert_non_null(strstr(why, "created through the API with deliver_policy \"new\", not "
+                                "\"all\": declare the same deliver_policy to take it over"));
+    assert_sql(STATE_SQL, before);
+
+    /* Same filter and policy: adopted, with the declared settings. */
+    d[1].deliver_new = true;
+    assert_int_equal(reconcile(f, d, 2, &ch), 2);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_ADOPTED);
+    assert_int_equal(ch[0].before.ack_wait_ms, 5000);
+    assert_int_equal(ch[0].before.max_ack_pending, 20);
+    assert_int_equal(ch[0].before.max_deliver, 3);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_ADOPTED);
+    sq_consumer same = get_in(f, "default", "same");
+    assert_true(same.managed_by_config);
+    assert_int_equal(same.settings.ack_wait_ms, 30000);
+    assert_int_equal(same.settings.max_deliver, 0);
+    assert_true(get_in(f, "default", "later").deliver_new);
+    assert_false(get_in(f, "default", "other").managed_by_config);
+    free(before);
+}
+
+/* A name the API takes: the reconcile's create of the same name and the API's meet in
+ * sequin.create_consumer, which answers the API's a 409 as before. */
+static void test_api_create_of_a_declared_name(void **state)
+{
+    struct fixture *f = *state;
+    sq_reconcile_change *ch;
+    sq_declared_consumer d = decl("default", "x", "x.>");
+    sq_consumer c;
+    sq_consumer_settings set = {30000, 10, 0};
+
+    reconcile(f, &d, 1, &ch);
+    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "x", "x.>", &set, false, &c,
+                                              &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_CONFLICT);
+    assert_string_equal(f->err, "a consumer named \"x\" exists");
+    assert_true(get_in(f, "default", "x").managed_by_config);
+}
+
+/* Nodes starting together reconcile the same file at once: every one succeeds, each consumer is
+ * created exactly once, and none is left half-applied. Several rounds, since one may happen not
+ * to overlap (each round's file declares new names, so it also releases the last round's). */
+#define NODES 4
+#define DECLARED 30
+#define ROUNDS 6
+
+/* One round: NODES processes reconcile `d` at the same moment; returns how many consumers they
+ * created in all. */
+static int concurrent_round(const sq_declared_consumer *d)
+{
+    int go[2], done[2];
+    pid_t pids[NODES];
+    char counts[NODES];
+    int total = 0;
+
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    for (int p = 0; p < NODES; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            sq_store *s;
+            sq_arena arena = {0};
+            sq_reconcile_change *ch;
+            size_t n = 0;
+            long at;
+            char err[512], byte;
+            int created = 0;
+            close(go[1]);
+            if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+                _exit(100);
+            /* Every node waits for the same moment: the parent closing the pipe. */
+            if (read(go[0], &byte, 1) != 0)
+                _exit(101);
+            if (sq_store_reconcile(s, d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) !=
+                SQ_OK) {
+                fprintf(stderr, "node %d: %s\n", p, err);
+                _exit(102);
+            }
+            for (size_t i = 0; i < n; i++)
+                created += ch[i].action == SQ_RECONCILE_CREATED;
+            if (write(done[1], &(char){(char)created}, 1) != 1)
+                _exit(103);
+            sq_arena_free(&arena);
+            sq_store_close(s);
+            _exit(0);
+        }
+    }
+    close(go[0]);
+    close(done[1]);
+    sleep_a_little();
+    close(go[1]);
+    for (int p = 0; p < NODES; p++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(read(done[0], counts, sizeof counts), NODES);
+    close(done[0]);
+    for (int p = 0; p < NODES; p++)
+        total += counts[p];
+    return total;
+}
+
+static void test_concurrent_reconciles(void **state)
+{
+    struct fixture *f = *state;
+    char names[DECLARED][32], filters[DECLARED][32];
+    sq_declared_consumer d[DECLARED];
+
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < DECLARED; i++) {
+            snprintf(names[i], sizeof names[i], "r%dc%02d", round, i);
+            snprintf(filters[i], sizeof filters[i], "k%d.>", i);
+            d[i] = decl("default", names[i], filters[i]);
+            d[i].settings.max_ack_pending = 100 + i;
+        }
+        assert_int_equal(concurrent_round(d), DECLARED);
+        assert_sql("SELECT count(*) FROM sequin.consumers WHERE managed_by = 'config'", "30");
+        assert_sql("SELECT count(*) FROM sequin.consumers WHERE managed_by = 'config' AND "
+                   "max_ack_pending = 100 + substr(name, length(name) - 1)::int",
+                   "30");
+    }
+    assert_sql("SELECT count(*) FROM sequin.consumers", "180");
+    /* And the state is one a single reconcile leaves: nothing to do. */
+    sq_reconcile_change *ch;
+    size_t n = reconcile(f, d, DECLARED, &ch);
+    assert_int_equal(n, DECLARED);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ch[i].action, SQ_RECONCILE_UNCHANGED);
+}
+
+/* The call without waiting gives what the synchronous one gives. */
+static void test_begin_finish(void **state)
+{
+    struct fixture *f = *state;
+    sq_declared_consumer d[2] = {decl("default", "a", "a.>"), decl("default", "b", "a.>")};
+    sq_reconcile_change *ch = NULL;
+    size_t n = 0;
+    long at = 99;
+    bool want_write;
+
+    assert_int_equal(sq_store_begin_reconcile(f->store, d, 2, f->err, sizeof f->err), SQ_OK);
+    while (sq_store_poll(f->store, &want_write) == SQ_AGAIN)
+        usleep(1000);
+    assert_int_equal(
+        sq_store_finish_reconcile(f->store, &ch, &n, &at, &f->arena, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(at, -1);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_CREATED);
+    assert_non_null(change_of(ch, n, "b"));
+
+    d[1].filter = "b.>";
+    assert_int_equal(sq_store_begin_reconcile(f->store, d, 2, f->err, sizeof f->err), SQ_OK);
+    while (sq_store_poll(f->store, &want_write) == SQ_AGAIN)
+        usleep(1000);
+    assert_int_equal(
+        sq_store_finish_reconcile(f->store, &ch, &n, &at, &f->arena, f->err, sizeof f->err),
+        SQ_STORE_CONFLICT);
+    assert_int_equal(at, 1);
+    assert_non_null(strstr(f->err, "the filter cannot change"));
+    /* The connection is fine after a refusal. */
+    assert_true(exists(f, "b"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_update_unchanged, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_change_nothing, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_release, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_adoption, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_api_create_of_a_declared_name, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_reconciles, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_begin_finish, pgt_store_setup, pgt_store_teardown),
+    };
+    return cmocka_run_group_tests_name("store_reconcile", tests, NULL, NULL);
+}
