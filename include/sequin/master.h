@@ -27,8 +27,10 @@ SQ_WUR int sq_master_check_config(const sq_config *cfg, sq_config_error *err);
  * `config_path` is re-read on SIGHUP and must stay valid.
  *
  * At start: applies cfg->log, connects to PostgreSQL, migrates the schema, creates the
- * declared streams, binds every listen address, forks the workers (cfg->workers, 0 = one per
- * CPU) and sends READY=1 to systemd. Any failure before READY=1 returns SQ_EXIT_FAILURE.
+ * declared streams, reconciles the declared consumers, binds every listen address, forks the
+ * workers (cfg->workers, 0 = one per CPU) and sends READY=1 to systemd. A declared consumer
+ * the reconcile refuses (a changed filter or deliver_policy) returns SQ_EXIT_CONFIG; any other
+ * failure before READY=1 returns SQ_EXIT_FAILURE.
  * Then it waits for signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully (SQ_EXIT_OK),
  * SIGQUIT kills the workers and returns SQ_EXIT_OK at once. See docs/operations.md.
  */

@@ -166,31 +166,173 @@ fail:
     return rc;
 }
 
-/*
- * Declared consumers (SPEC section 5) are to be created or updated here, at start and on
- * reload, through the store. That is not implemented yet: this says so, with how many the
- * file declares, so that an operator who declares consumers is not left guessing.
- */
-static int reconcile_consumers(sq_store *store, const sq_config *cfg)
-{
-    size_t n = 0;
+/* What apply_declared returns when the file itself is refused (a declared consumer would
+ * change what cannot change): the start exits with SQ_EXIT_CONFIG, a reload keeps the running
+ * configuration. -1 is PostgreSQL failing. */
+#define DECLARED_REFUSED (-2)
 
-    (void)store;
+/* "FILE:LINE" of a declaration (the file alone when the place is unknown). */
+static const char *declared_at(const sq_config *cfg, const sq_config_consumer *c, char *buf,
+                               size_t size)
+{
+    if (c != NULL && c->line > 0)
+        snprintf(buf, size, "%s:%d", cfg->source, c->line);
+    else
+        snprintf(buf, size, "%s", cfg->source);
+    return buf;
+}
+
+/* Appends ", NAME was -> now" to `buf` for each setting that differs; "" if none does. */
+static void describe_changes(const sq_consumer_settings *was, const sq_consumer_settings *now,
+                             char *buf, size_t size)
+{
+    const struct {
+        const char *name;
+        int was, now;
+    } fields[] = {
+        {"ack_wait_ms", was->ack_wait_ms, now->ack_wait_ms},
+        {"max_ack_pending", was->max_ack_pending, now->max_ack_pending},
+        {"max_deliver", was->max_deliver, now->max_deliver},
+    };
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < SQ_ARRAY_LEN(fields) && len < size; i++) {
+        char a[16], b[16];
+        if (fields[i].was == fields[i].now)
+            continue;
+        /* max_deliver 0 is "none", as the file writes it */
+        snprintf(a, sizeof a, "%d", fields[i].was);
+        snprintf(b, sizeof b, "%d", fields[i].now);
+        int n = snprintf(buf + len, size - len, "%s%s %s -> %s", len > 0 ? ", " : ": ",
+                         fields[i].name, fields[i].was == 0 && i == 2 ? "none" : a,
+                         fields[i].now == 0 && i == 2 ? "none" : b);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* Logs one line per consumer the reconcile touched, and a summary. */
+static void log_changes(const sq_config *cfg, const sq_reconcile_change *changes, size_t n,
+                        const sq_declared_consumer *declared, const sq_config_consumer **origin,
+                        size_t n_declared)
+{
+    size_t counts[SQ_RECONCILE_RELEASED + 1] = {0};
+    char at[1100], diff[256];
+
+    for (size_t i = 0; i < n; i++) {
+        const sq_reconcile_change *c = &changes[i];
+        bool known = c->declared >= 0 && (size_t)c->declared < n_declared;
+        const sq_declared_consumer *d = known ? &declared[c->declared] : NULL;
+
+        counts[c->action]++;
+        declared_at(cfg, known ? origin[c->declared] : NULL, at, sizeof at);
+        if (d != NULL)
+            describe_changes(&c->before, &d->settings, diff, sizeof diff);
+        switch (c->action) {
+        case SQ_RECONCILE_CREATED:
+            sq_info("consumer \"%s\" of stream \"%s\" created, as declared at %s (filter \"%s\", "
+                    "deliver_policy %s)",
+                    c->name, c->stream, at, d != NULL ? d->filter : "?",
+                    d != NULL && d->deliver_new ? "new" : "all");
+            break;
+        case SQ_RECONCILE_UPDATED:
+            sq_info("consumer \"%s\" of stream \"%s\" updated, as declared at %s%s", c->name,
+                    c->stream, at, diff);
+            break;
+        case SQ_RECONCILE_ADOPTED:
+            sq_info("consumer \"%s\" of stream \"%s\", which existed with managed_by \"api\", is "
+                    "now managed by the config file, as declared at %s%s",
+                    c->name, c->stream, at, diff);
+            break;
+        case SQ_RECONCILE_RELEASED:
+            sq_info("consumer \"%s\" of stream \"%s\" is no longer declared in %s: it is kept "
+                    "with its messages and is now managed_by \"api\" (delete it through the API "
+                    "if it is not needed)",
+                    c->name, c->stream, cfg->source);
+            break;
+        case SQ_RECONCILE_UNCHANGED:
+            sq_debug("consumer \"%s\" of stream \"%s\" unchanged, as declared at %s", c->name,
+                     c->stream, at);
+            break;
+        }
+    }
+    sq_info("declared consumers of %s: %zu created, %zu updated, %zu unchanged, %zu adopted, "
+            "%zu released",
+            cfg->source, counts[SQ_RECONCILE_CREATED], counts[SQ_RECONCILE_UPDATED],
+            counts[SQ_RECONCILE_UNCHANGED], counts[SQ_RECONCILE_ADOPTED],
+            counts[SQ_RECONCILE_RELEASED]);
+}
+
+/*
+ * Declared consumers (SPEC section 5), at start and on reload: the store applies every
+ * declaration in one transaction, or none (docs/operations.md, "Declared consumers").
+ * 0; DECLARED_REFUSED with `refusal` set to "FILE:LINE:COLUMN: why"; -1 after logging why.
+ */
+static int reconcile_consumers(sq_store *store, const sq_config *cfg, char *refusal, size_t size)
+{
+    sq_declared_consumer *declared = NULL;
+    const sq_config_consumer **origin = NULL;
+    sq_reconcile_change *changes = NULL;
+    sq_arena arena = {0};
+    size_t n = 0, k = 0, n_changes = 0;
+    long refused = -1;
+    char err[1024];
+    int rc = -1;
+
     for (size_t i = 0; i < cfg->streams.count; i++)
         n += cfg->streams.items[i].n_consumers;
-    if (n > 0)
-        sq_warn("%zu consumers declared in %s: reconciling declared consumers is not "
-                "implemented yet, none was created or updated",
-                n, cfg->source);
-    else
-        sq_info("no consumers declared in %s (reconciling them is not implemented yet)",
-                cfg->source);
-    return 0;
+    declared = calloc(n + 1, sizeof *declared);
+    origin = calloc(n + 1, sizeof *origin);
+    if (declared == NULL || origin == NULL) {
+        sq_error("cannot reconcile the declared consumers: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < cfg->streams.count; i++) {
+        const sq_config_stream *st = &cfg->streams.items[i];
+        for (size_t j = 0; j < st->n_consumers; j++, k++) {
+            const sq_config_consumer *c = &st->consumers[j];
+            origin[k] = c;
+            declared[k] = (sq_declared_consumer){
+                .stream = st->name,
+                .name = c->name,
+                .filter = c->filter,
+                .settings = {c->ack_wait_ms, c->max_ack_pending, c->max_deliver},
+                .deliver_new = c->deliver_policy == SQ_CONFIG_DELIVER_NEW,
+            };
+        }
+    }
+    int r = sq_store_reconcile(store, declared, n, &changes, &n_changes, &refused, &arena, err,
+                               sizeof err);
+    if (r == SQ_STORE_CONFLICT) {
+        /* Said like a config file error, at the declaration that cannot be applied. */
+        const sq_config_consumer *c = refused >= 0 && (size_t)refused < n ? origin[refused] : NULL;
+        if (c != NULL && c->line > 0)
+            snprintf(refusal, size, "%s:%d:%d: %s", cfg->source, c->line, c->column, err);
+        else
+            snprintf(refusal, size, "%s: %s", cfg->source, err);
+        rc = DECLARED_REFUSED;
+        goto done;
+    }
+    if (r != SQ_OK) {
+        /* SQ_STORE_NOT_FOUND: a declared stream deleted since it was created, a moment ago */
+        sq_error("cannot reconcile the declared consumers of %s: %s", cfg->source, err);
+        goto done;
+    }
+    log_changes(cfg, changes, n_changes, declared, origin, n);
+    rc = 0;
+done:
+    sq_arena_free(&arena);
+    free(origin);
+    free(declared);
+    return rc;
 }
 
 /* Creates the streams the file declares ("default" is always among them) and reconciles the
- * declared consumers. 0, or -1 after logging why. */
-static int apply_declared(const sq_config *cfg)
+ * declared consumers. 0; DECLARED_REFUSED with `refusal` set (nothing of the consumers
+ * changed; the streams may have been created); -1 after logging why. */
+static int apply_declared(const sq_config *cfg, char *refusal, size_t size)
 {
     sq_store *store = NULL;
     sq_arena arena = {0};
@@ -220,9 +362,7 @@ static int apply_declared(const sq_config *cfg)
         }
         sq_arena_reset(&arena);
     }
-    if (reconcile_consumers(store, cfg) != 0)
-        goto fail;
-    rc = 0;
+    rc = reconcile_consumers(store, cfg, refusal, size);
 fail:
     sq_arena_free(&arena);
     sq_store_close(store);
@@ -493,6 +633,7 @@ static void reload(master *m)
     sq_config_error err;
     sq_config view;
     char msg[sizeof err.file + sizeof err.message + 32];
+    int rc;
 
     check_notify(sq_sdnotify_reloading("reloading the configuration"));
     sq_info("SIGHUP: reloading %s", m->path);
@@ -507,9 +648,16 @@ static void reload(master *m)
         goto refuse;
     apply_log(&view);
     log_restart_changes(m, fresh);
-    if (apply_declared(&view) != 0)
-        sq_warn("the declared streams of %s were not all applied; the reload goes on, and the "
-                "next one tries again",
+    rc = apply_declared(&view, msg, sizeof msg);
+    if (rc == DECLARED_REFUSED) {
+        apply_log(&m->view);
+        sq_config_free(fresh);
+        sq_error("reload refused, the running configuration stays: %s", msg);
+        goto ready;
+    }
+    if (rc != 0)
+        sq_warn("the declared streams and consumers of %s were not all applied; the reload goes "
+                "on, and the next one tries again",
                 m->path);
     if (m->current != m->base)
         sq_config_free(m->current);
@@ -665,8 +813,8 @@ int sq_master_run(const char *config_path, sq_config *cfg)
         .pid = getpid(),
         .status = SQ_EXIT_FAILURE,
     };
-    char err[512], names[256] = "";
-    int status = SQ_EXIT_FAILURE;
+    char err[512], names[256] = "", refusal[2048];
+    int status = SQ_EXIT_FAILURE, declared;
 
     sq_log_set_process("master");
     apply_log(cfg);
@@ -674,7 +822,15 @@ int sq_master_run(const char *config_path, sq_config *cfg)
         sq_error("cannot set up signals: %s", strerror(errno));
         goto done;
     }
-    if (migrate(cfg) != 0 || apply_declared(cfg) != 0)
+    if (migrate(cfg) != 0)
+        goto done;
+    declared = apply_declared(cfg, refusal, sizeof refusal);
+    if (declared == DECLARED_REFUSED) {
+        sq_error("%s", refusal);
+        status = SQ_EXIT_CONFIG;
+        goto done;
+    }
+    if (declared != 0)
         goto done;
     if (sq_listen_open(&cfg->listen, &m.listeners, err, sizeof err) != 0) {
         sq_error("%s: %s", config_path, err);
