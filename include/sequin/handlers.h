@@ -12,12 +12,14 @@
 #include "sequin/api_input.h"
 #include "sequin/buf.h"
 #include "sequin/common.h"
+#include "sequin/metrics.h"
 #include "sequin/router.h"
 #include "sequin/store.h"
 
 /* Where a request is in its store calls. Most routes resolve the stream's name (or id) to its
  * number first; the routes of one consumer's messages resolve the consumer to its id too. */
 typedef enum sq_handler_step {
+    SQ_STEP_STREAMS,  /* /metrics: every stream's name, for the consumers' labels */
     SQ_STEP_STREAM,   /* resolve :s */
     SQ_STEP_CONSUMER, /* resolve :c */
     SQ_STEP_CALL,     /* the route's own call */
@@ -54,14 +56,18 @@ typedef struct sq_handler {
     int64_t wait_until_ms;
     long long wake_in_ms;
 
+    /* where the counters go (NULL: nowhere), and the answer's media type */
+    sq_metrics *metrics;
+    const char *content_type;
+    sq_stream *streams; /* /metrics: every stream, by number */
+    size_t n_streams;
+
     /* after the answer: the stream has news for long polls (an upsert that published, a nack,
      * a redrive) that other processes hear through a notification (`news_notify`), or news for
      * this process's own waiters only (an ack makes room under max_ack_pending) */
     int news_stream;
     bool news_notify;
-    /* counts for metrics: messages published, delivered (and of them redelivered), acked,
-     * nacked by the call that answered */
-    long long n_published, n_delivered, n_redelivered, n_acked, n_nacked;
+    int n_delivered; /* by the last receive */
 } sq_handler;
 
 /*
@@ -72,10 +78,8 @@ typedef struct sq_handler {
  */
 SQ_WUR int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_slice query,
                             const char *body, size_t body_len, size_t max_message_bytes,
-                            sq_arena *arena, int64_t now_ms, sq_api_problem *p);
-
-/* True for the routes answered without the store: health, readiness, metrics. */
-bool sq_handler_is_local(sq_route r);
+                            sq_metrics *metrics, sq_arena *arena, int64_t now_ms,
+                            sq_api_problem *p);
 
 /* Begins the store call of the request's current step on `s` (see store.h: begin/poll/finish). */
 SQ_WUR int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen);
@@ -89,8 +93,10 @@ enum {
 
 /*
  * Finishes the call that is over on `s` and says what comes next. For a reply, `body` gets
- * the JSON (the object wrapped in {"data": ...}, or an error's {"summary"}) and `*status` its
- * status; a 503 has the store's reason in `err` for the log. `now_ms` as above.
+ * the answer (JSON: the object wrapped in {"data": ...}, or an error's {"summary"}; for
+ * /metrics the Prometheus page, with h->content_type saying so) and `*status` its status; a
+ * 503 has the store's reason in `err` for the log. The counters of what the call did
+ * (published, delivered, acked...) go to h->metrics. `now_ms` as above.
  */
 SQ_WUR int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, int *status,
                              char *err, size_t errlen);

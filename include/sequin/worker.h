@@ -7,6 +7,7 @@
 
 #include "sequin/common.h"
 #include "sequin/config.h"
+#include "sequin/metrics.h"
 
 /*
  * The exit status of a worker that must not be restarted: something that a new process
@@ -23,6 +24,7 @@ typedef struct sq_worker_ctx {
     const int *listen_fds; /* listening, non-blocking sockets, shared with the other workers */
     size_t n_listen;
     unsigned generation; /* 1 at start, +1 on each reload that started new workers; for logs */
+    sq_metrics *metrics; /* shared by every worker of every generation; NULL: none kept */
 } sq_worker_ctx;
 
 /*

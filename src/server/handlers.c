@@ -33,11 +33,6 @@ static int refuse(sq_api_problem *p, const char *summary)
     return 400;
 }
 
-bool sq_handler_is_local(sq_route r)
-{
-    return r == SQ_ROUTE_HEALTHZ || r == SQ_ROUTE_READYZ || r == SQ_ROUTE_METRICS;
-}
-
 /* The routes that act on one consumer's messages and need its id, not just its name. */
 static bool needs_consumer_id(sq_route r)
 {
@@ -55,13 +50,17 @@ static bool needs_consumer_id(sq_route r)
 }
 
 int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_slice query,
-                     const char *body, size_t body_len, size_t max_message_bytes, sq_arena *arena,
-                     int64_t now_ms, sq_api_problem *p)
+                     const char *body, size_t body_len, size_t max_message_bytes,
+                     sq_metrics *metrics, sq_arena *arena, int64_t now_ms, sq_api_problem *p)
 {
     const char *why = NULL;
     int rc = 0;
 
-    *h = (sq_handler){.route = m->route, .arena = arena, .wake_in_ms = -1};
+    *h = (sq_handler){.route = m->route,
+                      .arena = arena,
+                      .wake_in_ms = -1,
+                      .metrics = metrics,
+                      .content_type = "application/json"};
     if (m->stream.p != NULL && (h->stream = param(arena, m->stream)) == NULL)
         return refuse(p, "malformed stream in the path");
     if (m->consumer.p != NULL && (h->consumer = param(arena, m->consumer)) == NULL)
@@ -79,6 +78,8 @@ int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_
             : SQ_STEP_CALL;
     if (needs_consumer_id(m->route))
         h->step = SQ_STEP_CONSUMER; /* resolves the stream too, in one statement */
+    if (m->route == SQ_ROUTE_METRICS)
+        h->step = SQ_STEP_STREAMS;
 
     switch (m->route) {
     case SQ_ROUTE_STREAM_CREATE:
@@ -126,6 +127,8 @@ int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
     const char *const *ids = (const char *const *)h->ids;
 
     switch (h->step) {
+    case SQ_STEP_STREAMS:
+        return sq_store_begin_stream_list(s, err, errlen);
     case SQ_STEP_STREAM:
         /* By name, or through stream_get for an id. */
         if (sq_api_is_uuid(h->stream, strlen(h->stream)))
@@ -163,6 +166,8 @@ int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
         return sq_store_begin_message_info(s, h->stream_num, h->key, err, errlen);
     case SQ_ROUTE_CONSUMER_LIST:
         return sq_store_begin_consumer_list(s, h->stream_num, err, errlen);
+    case SQ_ROUTE_METRICS:
+        return sq_store_begin_consumer_list_all(s, err, errlen);
     case SQ_ROUTE_CONSUMER_CREATE:
         return sq_store_begin_consumer_create(s, h->stream_num, h->create.name, h->create.filter,
                                               &h->create.settings, h->create.deliver_new, err,
@@ -294,7 +299,7 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
         jr |= sq_json_write_int64(jw, published);
         jr |= sq_json_write_end_object(jw);
         if (rc == SQ_OK && published > 0) {
-            h->n_published = published;
+            sq_metrics_add(h->metrics, SQ_METRIC_UPSERTED, (uint64_t)published);
             h->news_stream = h->stream_num;
             h->news_notify = true;
         }
@@ -406,12 +411,11 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
         }
         rc = sq_store_finish_receive(s, got, &n, a, err, errlen);
         jr |= sq_json_write_begin_array(jw);
-        for (int i = 0; rc == SQ_OK && i < n; i++) {
+        for (int i = 0; rc == SQ_OK && i < n; i++)
             jr |= sq_render_delivery(jw, &got[i]);
-            h->n_delivered++;
-            h->n_redelivered += got[i].deliver_count > 1;
-        }
         jr |= sq_json_write_end_array(jw);
+        h->n_delivered = rc == SQ_OK ? n : 0;
+        sq_metrics_deliveries(h->metrics, got, (size_t)h->n_delivered);
         break;
     }
     case SQ_ROUTE_ACK:
@@ -425,10 +429,8 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
              * look again and learn the new time). */
             h->news_stream = h->stream_num;
             h->news_notify = h->route == SQ_ROUTE_NACK;
-            if (h->route == SQ_ROUTE_ACK)
-                h->n_acked = (long long)h->n_ids;
-            else
-                h->n_nacked = (long long)h->n_ids;
+            sq_metrics_add(h->metrics,
+                           h->route == SQ_ROUTE_ACK ? SQ_METRIC_ACKED : SQ_METRIC_NACKED, h->n_ids);
         }
         break;
     case SQ_ROUTE_REDRIVE: {
@@ -467,6 +469,35 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
     return rc;
 }
 
+/* The Prometheus page: the shared counters and every consumer's gauges. */
+static int metrics_page(sq_handler *h, sq_store *s, sq_buf *body, char *err, size_t errlen)
+{
+    sq_consumer *list = NULL;
+    size_t n = 0;
+    int rc = sq_store_finish_consumer_list_all(s, &list, &n, h->arena, err, errlen);
+    if (rc != SQ_OK)
+        return rc;
+    sq_metrics_consumer *gauges = sq_arena_alloc(h->arena, sizeof *gauges * (n ? n : 1));
+    if (gauges == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return SQ_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *stream = "?";
+        for (size_t j = 0; j < h->n_streams; j++) {
+            if (h->streams[j].num == list[i].stream_num)
+                stream = h->streams[j].name;
+        }
+        gauges[i] = sq_metrics_consumer_from(stream, &list[i]);
+    }
+    if (sq_metrics_render(body, h->metrics, gauges, n) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return SQ_ERR;
+    }
+    h->content_type = SQ_METRICS_CONTENT_TYPE;
+    return SQ_OK;
+}
+
 static int error_reply(sq_buf *body, int *status, int st, const char *summary)
 {
     *status = st;
@@ -484,7 +515,15 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
 
     err[0] = '\0';
     sq_buf_reset(body);
-    if (h->step == SQ_STEP_STREAM || h->step == SQ_STEP_CONSUMER) {
+    if (h->step == SQ_STEP_STREAMS) {
+        rc = sq_store_finish_stream_list(s, &h->streams, &h->n_streams, h->arena, err, errlen);
+        if (rc == SQ_OK) {
+            h->step = SQ_STEP_CALL;
+            return SQ_HANDLER_NEXT;
+        }
+    } else if (h->route == SQ_ROUTE_METRICS) {
+        rc = metrics_page(h, s, body, err, errlen);
+    } else if (h->step == SQ_STEP_STREAM || h->step == SQ_STEP_CONSUMER) {
         rc = finish_resolve(h, s, err, errlen);
         if (rc == SQ_HANDLER_NEXT)
             return rc;

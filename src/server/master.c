@@ -20,6 +20,7 @@
 
 #include "sequin/listen.h"
 #include "sequin/log.h"
+#include "sequin/metrics.h"
 #include "sequin/sdnotify.h"
 #include "sequin/store.h"
 #include "sequin/worker.h"
@@ -92,7 +93,8 @@ typedef struct master {
     bool stopping;
     bool killed; /* the stop deadline passed and the stragglers got SIGKILL */
     int64_t stop_deadline_ms;
-    int status; /* the exit status once stopped */
+    int status;          /* the exit status once stopped */
+    sq_metrics *metrics; /* shared with every worker; NULL when it could not be made */
 } master;
 
 static int64_t now_ms(void)
@@ -388,7 +390,8 @@ static SQ_NORETURN void run_worker(const master *m)
     sq_worker_ctx ctx = {.cfg = &m->view,
                          .listen_fds = m->fds,
                          .n_listen = m->listeners.count,
-                         .generation = m->generation};
+                         .generation = m->generation,
+                         .metrics = m->metrics};
 
     sq_log_set_process("worker");
     /* A master that dies, even by SIGKILL, stops its workers gracefully instead of leaving
@@ -822,6 +825,10 @@ int sq_master_run(const char *config_path, sq_config *cfg)
         sq_error("cannot set up signals: %s", strerror(errno));
         goto done;
     }
+    /* Before the first fork, so that every worker of every generation counts into it. */
+    m.metrics = sq_metrics_create();
+    if (m.metrics == NULL)
+        sq_warn("no shared memory for metrics: /metrics shows no counters");
     if (migrate(cfg) != 0)
         goto done;
     declared = apply_declared(cfg, refusal, sizeof refusal);
@@ -864,6 +871,7 @@ int sq_master_run(const char *config_path, sq_config *cfg)
     sq_info("exiting with status %d", status);
 done:
     sq_listen_close(&m.listeners);
+    sq_metrics_destroy(m.metrics);
     free(m.fds);
     free(m.slots);
     free(m.retirees);

@@ -26,6 +26,7 @@
 #include "sequin/json.h"
 #include "sequin/keys.h"
 #include "sequin/log.h"
+#include "sequin/metrics.h"
 #include "sequin/render.h"
 #include "sequin/router.h"
 #include "sequin/sha256.h"
@@ -44,6 +45,7 @@
 /* On a graceful stop, a connection that has sent nothing yet gets this long to start. */
 #define STOP_GRACE_MS 1000
 #define MAX_EVENTS 64
+#define JSON "application/json"
 #define READ_CHUNK 4096
 /* A pool connection that failed to connect tries again after this long. */
 #define RECONNECT_MS 1000
@@ -103,6 +105,9 @@ struct conn {
     sq_arena arena;
     sq_handler h;
     uint64_t news_seen; /* the stream's news count when the receive began (long polls) */
+    bool routed;        /* the router matched: h.route is the request's */
+    int64_t start_us;   /* the request's first byte, for the access log and metrics */
+    char req_id[SQ_LOG_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id or ours; "" until known */
     sq_buf out;
     size_t out_off;
     size_t dropped; /* bytes read and dropped while lingering */
@@ -119,6 +124,7 @@ struct pconn {
     int reg_fd; /* the socket in the epoll set, or -1 */
     uint32_t events;
     bool reconnecting;
+    bool was_up;         /* connected once: the next connect is a reconnect, for the metrics */
     int64_t retry_at_ms; /* a reconnect is due then; 0: none */
     int64_t deadline_ms; /* the call or connection attempt in flight ends by then; 0: none */
     struct conn *user;   /* whose call is in flight */
@@ -172,11 +178,16 @@ static void on_pool(struct worker *w, struct pconn *pc);
 static void pool_dispatch(struct worker *w);
 static void unpark(struct worker *w, struct conn *c);
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
 }
 
 /* ---- accepting ---------------------------------------------------------------------------- */
@@ -257,7 +268,8 @@ static void add_conn(struct worker *w, int fd)
     c->src.kind = SRC_CONN;
     c->src.fd = fd;
     c->state = CONN_READING;
-    c->deadline_ms = now_ms() + w->ctx->cfg->limits.header_timeout_ms;
+    c->start_us = now_us();
+    c->deadline_ms = c->start_us / 1000 + w->ctx->cfg->limits.header_timeout_ms;
     ev.data.ptr = c;
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         sq_warn("epoll_ctl(ADD) of a connection: %s", strerror(errno));
@@ -446,13 +458,39 @@ static int write_out(struct worker *w, struct conn *c)
     return 0;
 }
 
-/* Queues the response: status, JSON body (`body`, may be empty for HEAD), headers. */
+/* The request is answered: one access-log line, and its count and time in the metrics. */
+static void account(struct worker *w, struct conn *c, int status, size_t bytes)
+{
+    const char *method = c->method_len > 0 ? c->in.data + c->method_off : NULL;
+    size_t method_len = c->method_len;
+    uint64_t took = (uint64_t)(now_us() - c->start_us);
+
+    if (c->head_only) {
+        method = "GET"; /* HEAD is counted as the GET it is routed as */
+        method_len = 3;
+    }
+    sq_metrics_request(w->ctx->metrics, c->routed ? c->h.route : SQ_ROUTE_COUNT, method, method_len,
+                       status, took);
+    sq_log_request line = {.method = c->method_len > 0 ? c->in.data + c->method_off : NULL,
+                           .method_len = c->method_len,
+                           .route = c->routed ? sq_route_name(c->h.route) : NULL,
+                           .status = status,
+                           .bytes = bytes,
+                           .duration_us = took,
+                           .request_id = c->req_id};
+    sq_log_access(&line);
+}
+
+/* Queues the response: status, body (`body` of `ctype`, left out for HEAD), headers. */
 static int send_response(struct worker *w, struct conn *c, int status, const sq_buf *body,
-                         const char *allow)
+                         const char *ctype, const char *allow)
 {
     int rc = 0;
 
+    if (c->req_id[0] == '\0')
+        sq_log_request_id_new(c->req_id);
     if (c->gone) {
+        account(w, c, status, 0);
         close_conn(w, c);
         return -1;
     }
@@ -462,10 +500,11 @@ static int send_response(struct worker *w, struct conn *c, int status, const sq_
     c->out_off = 0;
     rc |= sq_buf_printf(&c->out,
                         "HTTP/1.1 %d %s\r\n"
-                        "Content-Type: application/json\r\n"
+                        "Content-Type: %s\r\n"
                         "Content-Length: %zu\r\n"
-                        "Cache-Control: no-store\r\n",
-                        status, status_text(status), body->len);
+                        "Cache-Control: no-store\r\n"
+                        "X-Request-Id: %s\r\n",
+                        status, status_text(status), ctype, body->len, c->req_id);
     if (status == 503)
         rc |= sq_buf_puts(&c->out, "Retry-After: 1\r\n");
     if (allow != NULL)
@@ -475,6 +514,7 @@ static int send_response(struct worker *w, struct conn *c, int status, const sq_
     rc |= sq_buf_puts(&c->out, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
     if (!c->head_only)
         rc |= sq_buf_append(&c->out, body->data, body->len);
+    account(w, c, status, c->out.len);
     if (rc != 0) {
         close_conn(w, c);
         return -1;
@@ -492,7 +532,7 @@ static int respond_error(struct worker *w, struct conn *c, int status, const cha
         close_conn(w, c);
         return -1;
     }
-    int rc = send_response(w, c, status, &body, allow);
+    int rc = send_response(w, c, status, &body, JSON, allow);
     sq_buf_free(&body);
     return rc;
 }
@@ -557,7 +597,7 @@ static int respond_ok_json(struct worker *w, struct conn *c, const char *json)
         close_conn(w, c);
         return -1;
     }
-    int rc = send_response(w, c, 200, &body, NULL);
+    int rc = send_response(w, c, 200, &body, JSON, NULL);
     sq_buf_free(&body);
     return rc;
 }
@@ -586,6 +626,7 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         return;
     }
     c->h.route = m.route;
+    c->routed = true;
     if (m.route == SQ_ROUTE_HEALTHZ) {
         (void)respond_ok_json(w, c, "{\"status\":\"ok\"}");
         return;
@@ -601,12 +642,9 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         (void)respond_error(w, c, 401, "a valid bearer token is required", NULL, NULL, NULL);
         return;
     }
-    if (m.route == SQ_ROUTE_METRICS) {
-        (void)respond_error(w, c, 503, "not served yet", NULL, NULL, NULL);
-        return;
-    }
     rc = sq_handler_start(&c->h, &m, slice_is(method, "POST"), query, body, body_len,
-                          (size_t)w->ctx->cfg->limits.max_message_bytes, &c->arena, now_ms(), &p);
+                          (size_t)w->ctx->cfg->limits.max_message_bytes, w->ctx->metrics, &c->arena,
+                          now_ms(), &p);
     if (rc != 0) {
         (void)respond_error(w, c, p.status, p.summary, p.field, p.detail, NULL);
         return;
@@ -625,12 +663,31 @@ static void next_request(struct worker *w, struct conn *c)
     c->in.len -= c->req_end;
     c->req_end = 0;
     c->phase = PHASE_HEAD;
+    c->routed = false;
+    c->method_len = 0;
+    c->req_id[0] = '\0';
+    c->start_us = now_us();
     sq_http_parser_init(&c->parser, &w->limits, c->headers);
     c->state = CONN_READING;
     c->deadline_ms = now_ms() + (c->in.len > 0 ? w->ctx->cfg->limits.header_timeout_ms
                                                : w->ctx->cfg->limits.idle_timeout_ms);
     want_events(w, c, EPOLLIN);
     advance(w, c);
+}
+
+/* The request's id: the client's X-Request-Id when it is a fit one, else a new one. */
+static void take_request_id(struct conn *c, const sq_http_request *req)
+{
+    for (size_t i = 0; i < req->header_count; i++) {
+        const sq_http_header *h = &req->headers[i];
+        if (h->name.len == 12 && strncasecmp(h->name.p, "X-Request-Id", 12) == 0 &&
+            sq_log_request_id_valid(h->value.p, h->value.len)) {
+            memcpy(c->req_id, h->value.p, h->value.len);
+            c->req_id[h->value.len] = '\0';
+            return;
+        }
+    }
+    sq_log_request_id_new(c->req_id);
 }
 
 static void advance(struct worker *w, struct conn *c)
@@ -665,6 +722,7 @@ static void advance(struct worker *w, struct conn *c)
         c->auth_len = req.authorization.len;
         c->keep_alive = req.keep_alive;
         c->head_len = req.head_len;
+        take_request_id(c, &req);
         c->deadline_ms = now_ms() + w->ctx->cfg->limits.body_timeout_ms;
         if (req.body == SQ_HTTP_BODY_CHUNKED) {
             c->phase = PHASE_CHUNKED;
@@ -734,8 +792,10 @@ static void on_readable(struct worker *w, struct conn *c)
             return;
         }
         c->in.len += (size_t)n;
-        if (c->phase == PHASE_HEAD && c->in.len == (size_t)n)
-            c->deadline_ms = now_ms() + w->ctx->cfg->limits.header_timeout_ms;
+        if (c->phase == PHASE_HEAD && c->in.len == (size_t)n) {
+            c->start_us = now_us();
+            c->deadline_ms = c->start_us / 1000 + w->ctx->cfg->limits.header_timeout_ms;
+        }
         advance(w, c);
         if (c->closed || c->state != CONN_READING)
             return; /* answered, queued or closed: the rest waits in the buffer */
@@ -872,11 +932,15 @@ static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
         }
         return 0;
     }
-    if (status >= 500)
+    if (status >= 500) {
+        sq_log_set_request_id(c->req_id);
         sq_warn("%s: %s", sq_route_name(c->h.route), err);
+        sq_log_set_request_id(NULL);
+        sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
+    }
     if (status == 200)
         spread_news(w, &c->h);
-    (void)send_response(w, c, status, &w->body, NULL);
+    (void)send_response(w, c, status, &w->body, c->h.content_type, NULL);
     return 0;
 }
 
@@ -890,7 +954,10 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
         if (c->h.route == SQ_ROUTE_RECEIVE && c->h.step == SQ_STEP_CALL)
             c->news_seen = news_count(w, c->h.stream_num);
         if (sq_handler_begin(&c->h, pc->st, err, sizeof err) != SQ_OK) {
+            sq_log_set_request_id(c->req_id);
             sq_warn("%s: %s", sq_route_name(c->h.route), err);
+            sq_log_set_request_id(NULL);
+            sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
             (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
             if (sq_store_dead(pc->st))
                 pool_reconnect(w, pc);
@@ -960,6 +1027,9 @@ static int reconnect_over(struct worker *w, struct pconn *pc)
         return SQ_ERR;
     }
     pool_sync_fd(w, pc, false);
+    if (pc->was_up)
+        sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_RECONNECTS, 1);
+    pc->was_up = true;
     return SQ_OK;
 }
 
@@ -1184,7 +1254,7 @@ static void answer_parked(struct worker *w, struct conn *c)
         close_conn(w, c);
         return;
     }
-    (void)send_response(w, c, 200, &w->body, NULL);
+    (void)send_response(w, c, 200, &w->body, JSON, NULL);
 }
 
 static void begin_stop(struct worker *w)

@@ -527,3 +527,16 @@ int sq_store_next_visible(sq_store *s, const char *consumer, long long *ms, char
                ? sq_store_finish_next_visible(s, ms, err, errlen)
                : SQ_ERR;
 }
+
+int sq_store_begin_consumer_list_all(sq_store *s, char *err, size_t errlen)
+{
+    sq_stmt st = {.name = "consumer_list_all", .n = 0, .values = NULL};
+    return sq_store_begin(s, "consumer_list_all", NULL, &st, err, errlen);
+}
+
+int sq_store_finish_consumer_list_all(sq_store *s, sq_consumer **out, size_t *count,
+                                      sq_arena *arena, char *err, size_t errlen)
+{
+    return sq_store_finish_list(s, "consumer_list_all", sizeof **out, read_consumer, out, count,
+                                arena, err, errlen);
+}

@@ -529,6 +529,65 @@ static void test_auth_every_route(void **state)
     api_resp_free(&r);
 }
 
+/* ---- metrics and the access log ------------------------------------------------------------- */
+
+/* The value of the sample line that starts with `series` (name and labels), or -1. */
+static double sample(const char *page, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = page; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    }
+    return -1;
+}
+
+/* /metrics counts what the workers did (whichever worker answers), shows each consumer's
+ * gauges, and every request leaves one access-log line with its request id. */
+static void test_metrics_and_access_log(void **state)
+{
+    struct server *s = *state;
+    int port = s->port;
+    char ack[64];
+
+    make_stream(port, "metered");
+    api_expect(port, "POST", "/api/streams/metered/consumers",
+               "{\"name\":\"m\",\"filter_key_pattern\":\"k.>\"}", 200, NULL);
+    upsert(port, "metered", "k.1", "x");
+    upsert(port, "metered", "k.2", "x");
+    char *got = receive(port, "metered", "m", 1, 0);
+    settle(port, "metered", "m", "ack", json_str(got, "ack_id", ack, sizeof ack));
+    free(got);
+    got = receive(port, "metered", "m", 1, 0);
+    free(got);
+
+    api_resp r = api_call(port, "GET", "/metrics", NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "\r\nContent-Type: text/plain; version=0.0.4"));
+    assert_true(sample(r.body, "sequin_messages_upserted_total") >= 2);
+    assert_true(sample(r.body, "sequin_messages_delivered_total") >= 2);
+    assert_true(sample(r.body, "sequin_messages_acked_total") >= 1);
+    assert_true(sample(r.body, "sequin_http_requests_total{route=\"/api/streams/:s/messages\","
+                               "method=\"POST\",status=\"200\"}") >= 2);
+    assert_true(sample(r.body, "sequin_consumer_messages_delivered{stream=\"metered\","
+                               "consumer=\"m\"}") == 1);
+    assert_true(sample(r.body, "sequin_consumer_messages_available{stream=\"metered\","
+                               "consumer=\"m\"}") == 0);
+    api_resp_free(&r);
+
+    /* The client's request id is used and sent back, and logged with the route. */
+    static api_conn c;
+    api_open(&c, port, EVENT_MS);
+    api_send(&c, "GET", "/api/streams/metered", NULL, "X-Request-Id: trace-me-42\r\n");
+    r = api_read(&c);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "\r\nX-Request-Id: trace-me-42\r\n"));
+    api_resp_free(&r);
+    api_close(&c);
+    wait_log(s, "GET /api/streams/:s 200");
+    wait_log(s, "id=trace-me-42");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +596,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_poll, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_two_nodes, setup_server, teardown_server),
         cmocka_unit_test_teardown(test_auth_every_route, teardown_server),
+        cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup_server, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
 }
