@@ -588,6 +588,46 @@ static void test_metrics_and_access_log(void **state)
     wait_log(s, "id=trace-me-42");
 }
 
+/* ---- consumers the config file declares ----------------------------------------------------- */
+
+#define DECLARED                                                                                   \
+    "streams:\n  - name: default\n    consumers:\n"                                                \
+    "      - {name: declared_a, filter: \"decl.a.>\"}\n"
+
+/* A declared consumer is served like any other but refuses API edits and deletes (409); a
+ * reload that declares another one adds it. */
+static void test_declared_consumers(void **state)
+{
+    struct server *s = serve(DECLARED);
+    int port = s->port;
+    *state = s;
+
+    api_expect(port, "GET", "/api/streams/default/consumers/declared_a", NULL, 200,
+               "\"managed_by\":\"config\"");
+    api_expect(port, "PATCH", "/api/streams/default/consumers/declared_a", "{\"ack_wait_ms\":1000}",
+               409, "config file");
+    api_expect(port, "PUT", "/api/streams/default/consumers/declared_a", "{\"ack_wait_ms\":1000}",
+               409, "config file");
+    api_expect(port, "DELETE", "/api/streams/default/consumers/declared_a", NULL, 409,
+               "config file");
+    api_expect(port, "GET", "/api/streams/default/consumers/declared_a", NULL, 200,
+               "\"ack_wait_ms\":30000");
+    api_expect(port, "GET", "/api/streams/default/consumers/declared_b", NULL, 404,
+               "consumer not found");
+
+    write_config(s,
+                 DECLARED "      - {name: declared_b, filter: \"decl.b.>\", ack_wait_ms: 2000}\n");
+    assert_int_equal(kill(s->pid, SIGHUP), 0);
+    assert_true(wait_notify(s, "RELOADING=1", EVENT_MS));
+    assert_true(wait_notify(s, "READY=1", EVENT_MS));
+    api_expect(port, "GET", "/api/streams/default/consumers/declared_b", NULL, 200,
+               "\"ack_wait_ms\":2000");
+    upsert(port, "default", "decl.b.one", "x");
+    char *got = receive(port, "default", "declared_b", 1, 0);
+    assert_non_null(strstr(got, "decl.b.one"));
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +637,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_nodes, setup_server, teardown_server),
         cmocka_unit_test_teardown(test_auth_every_route, teardown_server),
         cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup_server, teardown_server),
+        cmocka_unit_test_teardown(test_declared_consumers, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
 }
