@@ -195,3 +195,38 @@ int count_of(const char *text, const char *needle)
         n++;
     return n;
 }
+
+int api_try_status(int port, const char *method, const char *target, const char *body)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 10};
+    char req[8192], resp[512];
+    size_t got = 0;
+    int status = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     method, target, body != NULL ? strlen(body) : 0, body != NULL ? body : "");
+    if (n <= 0 || (size_t)n >= sizeof req || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        goto done;
+    while (got < sizeof resp - 1 && memmem(resp, got, "\r\n", 2) == NULL) {
+        ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+        if (r <= 0)
+            goto done;
+        got += (size_t)r;
+    }
+    resp[got] = '\0';
+    if (sscanf(resp, "HTTP/1.1 %d ", &status) != 1)
+        status = -1;
+done:
+    close(fd);
+    return status;
+}

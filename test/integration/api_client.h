@@ -46,6 +46,10 @@ void api_expect(int port, const char *method, const char *target, const char *bo
 char *api_expect_body(int port, const char *method, const char *target, const char *body,
                       int status, const char *needle);
 
+/* One request on a new connection, without failing the test: the response's status, or -1
+ * when the connection failed or closed before a status line (a worker killed meanwhile). */
+int api_try_status(int port, const char *method, const char *target, const char *body);
+
 /* The string value of the first "name":"..." in `json`, unescaped no further, into `out`;
  * fails the test when absent. */
 const char *json_str(const char *json, const char *name, char *out, size_t size);

@@ -628,6 +628,114 @@ static void test_declared_consumers(void **state)
     free(got);
 }
 
+/* ---- a worker killed under load ------------------------------------------------------------- */
+
+enum {
+    WRITERS = 4,
+    PER_WRITER = 4000
+};
+
+struct writer {
+    int port, id;
+    volatile bool *stop;
+    int sent;
+    bool ok[PER_WRITER]; /* answered 200 */
+};
+
+static void *write_loop(void *arg)
+{
+    struct writer *wr = arg;
+    char target[] = "/api/streams/killed/messages", body[256];
+    for (wr->sent = 0; wr->sent < PER_WRITER && !*wr->stop; wr->sent++) {
+        snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"load.w%d.n%d\",\"data\":\"x\"}]}",
+                 wr->id, wr->sent);
+        wr->ok[wr->sent] = api_try_status(wr->port, "POST", target, body) == 200;
+    }
+    return NULL;
+}
+
+/* kill -9 of a worker while four clients upsert: the master respawns it, every upsert that
+ * was answered 200 is stored, and a consumer receives every one of them. */
+static void test_worker_killed_under_load(void **state)
+{
+    struct server *s = *state;
+    static struct writer wr[WRITERS];
+    volatile bool stop = false;
+    pthread_t t[WRITERS];
+    pid_t before[MAX_PIDS], after[MAX_PIDS];
+
+    make_stream(s->port, "killed");
+    api_expect(s->port, "POST", "/api/streams/killed/consumers",
+               "{\"name\":\"all\",\"filter_key_pattern\":\"load.>\"}", 200, NULL);
+    for (int i = 0; i < WRITERS; i++) {
+        wr[i] = (struct writer){.port = s->port, .id = i, .stop = &stop};
+        pthread_create(&t[i], NULL, write_loop, &wr[i]);
+    }
+    usleep(500 * 1000);
+    size_t n = children_of(s->pid, before, MAX_PIDS);
+    assert_true(n >= 2);
+    assert_int_equal(kill(before[0], SIGKILL), 0);
+    /* respawned: as many workers again, one of them new */
+    int64_t end = now_ms() + EVENT_MS;
+    bool respawned = false;
+    while (!respawned && now_ms() < end) {
+        usleep(20 * 1000);
+        size_t m = children_of(s->pid, after, MAX_PIDS);
+        for (size_t i = 0; i < m; i++) {
+            bool old = false;
+            for (size_t j = 0; j < n; j++)
+                old = old || after[i] == before[j];
+            respawned = respawned || (!old && m >= n);
+        }
+    }
+    assert_true(respawned);
+    usleep(500 * 1000); /* load on the new worker too */
+    stop = true;
+    int answered = 0, sent = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(t[i], NULL);
+        sent += wr[i].sent;
+        for (int j = 0; j < wr[i].sent; j++)
+            answered += wr[i].ok[j];
+    }
+    print_message("%d upserts sent, %d answered 200 (the others were cut by the kill)\n", sent,
+                  answered);
+    assert_true(answered > 0);
+
+    /* Receive everything (acking as we go) and check each answered upsert is among it. */
+    static bool seen[WRITERS][PER_WRITER];
+    memset(seen, 0, sizeof seen);
+    for (;;) {
+        char *got = receive(s->port, "killed", "all", 200, 0);
+        if (strcmp(got, "{\"data\":[]}") == 0) {
+            free(got);
+            break;
+        }
+        char body[64 * 1024], *b = body;
+        b += sprintf(b, "{\"ack_ids\":[");
+        int k = 0;
+        for (const char *p = strstr(got, "\"ack_id\":\""); p != NULL;
+             p = strstr(p + 1, "\"ack_id\":\"")) {
+            char ack[64], key[64];
+            json_str(p, "ack_id", ack, sizeof ack);
+            json_str(p, "key", key, sizeof key);
+            int wi, ni;
+            assert_int_equal(sscanf(key, "load.w%d.n%d", &wi, &ni), 2);
+            seen[wi][ni] = true;
+            b += sprintf(b, "%s\"%s\"", k++ ? "," : "", ack);
+        }
+        sprintf(b, "]}");
+        free(got);
+        api_expect(s->port, "POST", "/api/streams/killed/consumers/all/ack", body, 200, "success");
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        for (int j = 0; j < wr[i].sent; j++) {
+            if (wr[i].ok[j] && !seen[i][j])
+                fail_msg("load.w%d.n%d was answered 200 but never delivered", i, j);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -638,6 +746,8 @@ int main(void)
         cmocka_unit_test_teardown(test_auth_every_route, teardown_server),
         cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup_server, teardown_server),
         cmocka_unit_test_teardown(test_declared_consumers, teardown_server),
+        cmocka_unit_test_setup_teardown(test_worker_killed_under_load, setup_server,
+                                        teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
 }
