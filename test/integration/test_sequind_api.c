@@ -274,6 +274,83 @@ static void test_bearer_tokens(void **state)
     api_close(&conn);
 }
 
+/* Hostile and malformed requests against the real server: each gets its 4xx (and the
+ * connection closed after it), and no worker dies for any of them. The limits are small so
+ * the oversized cases stay cheap. */
+static void test_hostile_requests(void **state)
+{
+    struct server *s = started(false, "limits:\n  max_request_line_bytes: 1024\n"
+                                      "  max_header_bytes: 2048\n  max_headers: 20\n"
+                                      "  max_body_bytes: 4096\n  max_message_bytes: 1024\n");
+    *state = s;
+    static char long_line[2100], many[4000], big_header[3000];
+    snprintf(long_line, sizeof long_line, "GET /%02000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    char *p = many + sprintf(many, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 30; i++)
+        p += sprintf(p, "X-%d: y\r\n", i);
+    sprintf(p, "\r\n");
+    snprintf(big_header, sizeof big_header,
+             "GET /healthz HTTP/1.1\r\nHost: x\r\nX: %02500d\r\n\r\n", 0);
+    static const struct {
+        const char *what, *raw;
+        int status;
+    } cases[] = {
+        {"CL and TE",
+         "POST /api/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400},
+        {"conflicting CLs",
+         "POST /api/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+         "Content-Length: 2\r\n\r\nab",
+         400},
+        {"TE gzip", "POST /api/streams HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+         400},
+        {"bad chunk size",
+         "POST /api/streams HTTP/1.1\r\nHost: x\r\n"
+         "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+         400},
+        {"obs-fold", "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400},
+        {"bare CR", "GET /healthz HTTP/1.1\r\nHost: x\rY: z\r\n\r\n", 400},
+        {"control character", "GET /heal\x01thz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"HTTP/2.0", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 400},
+        {"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400},
+        {"negative CL", "POST /api/streams HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
+        {"body over the limit",
+         "POST /api/streams/default/messages HTTP/1.1\r\nHost: x\r\n"
+         "Content-Length: 999999\r\n\r\n",
+         413},
+        {"long request line", long_line, 414},
+        {"too many headers", many, 431},
+        {"header too large", big_header, 431},
+        {"not JSON", "POST /api/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{x}", 400},
+        {"NUL in a path parameter", "GET /api/streams/a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"bad percent", "GET /api/streams/a%zzb HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+    };
+    pid_t before[MAX_PIDS], after[MAX_PIDS];
+    size_t n = children_of(s->pid, before, MAX_PIDS);
+    assert_true(n >= 2);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        static api_conn conn;
+        api_open(&conn, s->port, EVENT_MS);
+        send_str(&conn, cases[i].raw);
+        api_resp r = api_read(&conn);
+        if (r.status != cases[i].status || strstr(r.body, "{\"summary\":") == NULL)
+            fail_msg("%s: %d %s, wanted %d", cases[i].what, r.status, r.body, cases[i].status);
+        api_resp_free(&r);
+        api_close(&conn);
+    }
+    /* Every worker is the one that was there before. */
+    size_t m = children_of(s->pid, after, MAX_PIDS);
+    assert_int_equal(m, n);
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < m; j++)
+            found = found || before[i] == after[j];
+        if (!found)
+            fail_msg("worker %d died", (int)before[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_database_connections_dropped, setup_server,
                                         teardown_server),
         cmocka_unit_test_teardown(test_bearer_tokens, teardown_server),
+        cmocka_unit_test_teardown(test_hostile_requests, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_api", tests, NULL, NULL);
 }
