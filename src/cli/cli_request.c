@@ -331,7 +331,7 @@ void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
         const sq_cli_command *c = &commands[i];
         if (inv != NULL && inv->group != NULL && strcmp(inv->group, c->group) != 0)
             continue;
-        char head[64];
+        char head[sizeof name + 64];
         snprintf(head, sizeof head, "%s %s", title(c, name, sizeof name), c->args_usage);
         fprintf(out, "  %-32s %s\n", head, c->summary);
     }
