@@ -653,11 +653,12 @@ static void put(painter *p, const char *s, int width, unsigned flags)
         p->rc = SQ_ERR;
 }
 
-/* A line of `left` with `right` at the right edge when both fit, else `left` cut. */
-static void two_sided(painter *p, int row, const char *left, const char *right,
+/* A line of `cols` columns: `left`, with `right` at the right edge when both fit, else `left`
+ * cut. */
+static void two_sided(painter *p, int row, int cols, const char *left, const char *right,
                       sq_observe_attr attr)
 {
-    int cols = p->scr->cols, lw = sq_observe_width(left, p->utf);
+    int lw = sq_observe_width(left, p->utf);
     int rw = right != NULL ? sq_observe_width(right, p->utf) : 0;
     if (right != NULL && lw + GAP + rw <= cols) {
         put(p, left, cols - rw, SQ_OBSERVE_FIT_PAD);
@@ -747,7 +748,7 @@ static void tab_bar(painter *p, const sq_observe *o)
     if (sq_buf_puts(&left, tabs) != SQ_OK ||
         (o->view == SQ_OBSERVE_DETAILS && sq_buf_printf(&left, " > %s", o->consumer) != SQ_OK))
         p->rc = SQ_ERR;
-    two_sided(p, 0, left.data != NULL ? left.data : "", right.data, SQ_OBSERVE_TITLE);
+    two_sided(p, 0, scr->cols, left.data != NULL ? left.data : "", right.data, SQ_OBSERVE_TITLE);
     /* The active tab stands out; the bar is at least SQ_OBSERVE_MIN_COLS wide, so both fit. */
     bool messages = o->view == SQ_OBSERVE_MESSAGES;
     scr->lines[0].mark = messages ? 1 : 11;
@@ -865,7 +866,9 @@ static const char *hints(const sq_observe *o)
 
 static void status_line(painter *p, const sq_observe *o)
 {
-    int row = p->scr->rows - 1, cols = p->scr->cols;
+    /* Not the screen's last cell: writing it scrolls some terminals, and curses then leaves it
+     * blank. */
+    int row = p->scr->rows - 1, cols = p->scr->cols - 1;
     char left[2 * SQ_OBSERVE_TEXT];
     sq_observe_attr attr = SQ_OBSERVE_ALERT;
     if (o->editing) {
@@ -903,7 +906,7 @@ static void status_line(painter *p, const sq_observe *o)
         else
             snprintf(left, sizeof left, "updated %s", o->updated);
     }
-    two_sided(p, row, left, hints(o), attr);
+    two_sided(p, row, cols, left, hints(o), attr);
 }
 
 int sq_observe_render(const sq_observe *o, int rows, int cols, sq_observe_screen *scr)

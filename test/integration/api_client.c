@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "sequind_harness.h"
+
 void api_open(api_conn *c, int port, int timeout_ms)
 {
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -164,6 +166,23 @@ void api_expect(int port, const char *method, const char *target, const char *bo
                 const char *needle)
 {
     free(api_expect_body(port, method, target, body, status, needle));
+}
+
+void api_wait_ready(const struct server *s)
+{
+    int64_t end = now_ms() + START_MS;
+    while (now_ms() < end) {
+        api_resp r = api_call(s->port, "GET", "/readyz", NULL);
+        int status = r.status;
+        api_resp_free(&r);
+        if (status == 200)
+            return;
+        sleep_ms(20);
+    }
+    char *text = read_file(s->log);
+    print_message("log:\n%s\n", text);
+    free(text);
+    fail_msg("/readyz did not answer 200 within %d ms", START_MS);
 }
 
 const char *json_str(const char *json, const char *name, char *out, size_t size)

@@ -50,6 +50,11 @@ char *api_expect_body(int port, const char *method, const char *target, const ch
  * when the connection failed or closed before a status line (a worker killed meanwhile). */
 int api_try_status(int port, const char *method, const char *target, const char *body);
 
+/* Waits for the server's /readyz to answer 200 (migrations done, database reachable); after
+ * START_MS prints the server's log and fails the test. */
+struct server;
+void api_wait_ready(const struct server *s);
+
 /* The string value of the first "name":"..." in `json`, unescaped no further, into `out`;
  * fails the test when absent. */
 const char *json_str(const char *json, const char *name, char *out, size_t size);

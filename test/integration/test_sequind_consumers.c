@@ -22,27 +22,10 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static void wait_ready(const struct server *s)
-{
-    int64_t end = now_ms() + START_MS;
-    while (now_ms() < end) {
-        api_resp r = api_call(s->port, "GET", "/readyz", NULL);
-        int status = r.status;
-        api_resp_free(&r);
-        if (status == 200)
-            return;
-        usleep(20000);
-    }
-    char *text = read_file(s->log);
-    print_message("log:\n%s\n", text);
-    free(text);
-    fail_msg("/readyz did not answer 200 within %d ms", START_MS);
-}
-
 static struct server *serve(const char *extra)
 {
     struct server *s = started(false, extra);
-    wait_ready(s);
+    api_wait_ready(s);
     return s;
 }
 

@@ -390,7 +390,7 @@ static void test_consumers_and_details(void **state)
                         "\n"
                         "\n"
                         "updated 00:00:00                                                      "
-                        "  Esc back  m messages  q quit\n");
+                        " Esc back  m messages  q quit\n");
     /* Esc goes back to the list, m to the messages. */
     keys("\x1b");
     assert_int_equal(model.view, SQ_OBSERVE_CONSUMERS);
