@@ -474,6 +474,7 @@ int main(void)
     /* The tmux server takes the environment of its first client, this process: no contexts
      * of the user's, no token, no outer tmux, a terminal type every system knows. */
     setenv("XDG_CONFIG_HOME", config_home, 1);
+    setenv("TMUX_TMPDIR", config_home, 1); /* its socket too, removed with the rest */
     setenv("SHELL", "/bin/sh", 1);
     setenv("LC_ALL", "C.UTF-8", 1);
     unsetenv("SEQUIN_TOKEN");
@@ -486,6 +487,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resize_restart_signals, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("observe", tests, NULL, NULL);
+    char sockets[128], socket[256];
+    snprintf(sockets, sizeof sockets, "%s/tmux-%ld", config_home, (long)getuid());
+    snprintf(socket, sizeof socket, "%s/%s", sockets, tmux_socket);
+    unlink(socket); /* the server leaves it behind */
+    rmdir(sockets);
     unlink(tmux_conf);
     rmdir(config_home);
     return rc;
