@@ -27,6 +27,23 @@ typedef enum sq_handler_step {
                        * deliverable (sq_store_next_visible) */
 } sq_handler_step;
 
+/*
+ * What a worker's requests share: where the counters go, the largest message, and a small
+ * cache of resolved names (a stream's number, a consumer's id) that saves most requests a
+ * round trip to the database. An entry lives `ttl_ms`; one found stale earlier (a call says
+ * the stream is gone) is dropped and the name resolved again. Until then a consumer deleted
+ * and created again under the same name can look empty to this worker: docs/operations.md.
+ */
+typedef struct sq_handler_cache sq_handler_cache;
+sq_handler_cache *sq_handler_cache_new(int ttl_ms); /* NULL: out of memory */
+void sq_handler_cache_free(sq_handler_cache *c);
+
+typedef struct sq_handler_env {
+    sq_metrics *metrics;     /* NULL: nothing counted */
+    sq_handler_cache *cache; /* NULL: every name resolved every time */
+    size_t max_message_bytes;
+} sq_handler_env;
+
 /* One request, from routing to its answer. Strings live in `arena` (the connection's). */
 typedef struct sq_handler {
     sq_route route;
@@ -56,8 +73,10 @@ typedef struct sq_handler {
     int64_t wait_until_ms;
     long long wake_in_ms;
 
-    /* where the counters go (NULL: nowhere), and the answer's media type */
+    /* what the worker's requests share, and the answer's media type */
+    const sq_handler_env *env;
     sq_metrics *metrics;
+    bool cached; /* the names came from the cache: a call that finds them gone resolves again */
     const char *content_type;
     sq_stream *streams; /* /metrics: every stream, by number */
     size_t n_streams;
@@ -77,9 +96,8 @@ typedef struct sq_handler {
  * CLOCK_MONOTONIC time the request arrived, for wait_for.
  */
 SQ_WUR int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_slice query,
-                            const char *body, size_t body_len, size_t max_message_bytes,
-                            sq_metrics *metrics, sq_arena *arena, int64_t now_ms,
-                            sq_api_problem *p);
+                            const char *body, size_t body_len, const sq_handler_env *env,
+                            sq_arena *arena, int64_t now_ms, sq_api_problem *p);
 
 /* Begins the store call of the request's current step on `s` (see store.h: begin/poll/finish). */
 SQ_WUR int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen);

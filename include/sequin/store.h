@@ -266,6 +266,7 @@ typedef struct sq_message_in {
  * Upserts 1..10,000 messages into stream `stream` atomically (SPEC 3): new keys are inserted,
  * changed data replaces the old and takes a new seq, unchanged data is a no-op, a key named
  * twice keeps its last occurrence. `*published` counts inserted and changed messages.
+ * SQ_STORE_NOT_FOUND when stream `stream` does not exist (any more).
  * Long polls are not woken from here: see sq_store_notify.
  */
 SQ_WUR int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
@@ -463,7 +464,8 @@ typedef struct sq_delivery {
 /*
  * Leases up to `max` (1..1000) deliverable messages of consumer `consumer` (its id) in seq
  * order, never letting the consumer hold more than max_ack_pending; `*count` of them are
- * written to `out` (room for `max`), strings in `arena`. An unknown consumer gets none.
+ * written to `out` (room for `max`), strings in `arena`. SQ_STORE_NOT_FOUND for a consumer that
+ * does not exist (any more).
  */
 SQ_WUR int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *out,
                             int *count, sq_arena *arena, char *err, size_t errlen);

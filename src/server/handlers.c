@@ -3,6 +3,7 @@
 #include "sequin/handlers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sequin/http.h"
@@ -23,6 +24,88 @@ static char *param(sq_arena *a, sq_http_slice s)
         return NULL;
     return out;
 }
+
+/* ---- the name cache ------------------------------------------------------------------------ */
+
+#define CACHE_SLOTS 256 /* direct-mapped: a colliding name takes the slot */
+#define SQ_NAME_KEY 65  /* a name (at most 64 bytes) or an id (36), and its NUL */
+
+struct cache_entry {
+    char stream[SQ_NAME_KEY];   /* as the path gave it: a name or an id */
+    char consumer[SQ_NAME_KEY]; /* "" for a stream alone */
+    int stream_num;
+    char consumer_id[37];
+    int64_t expires_ms; /* 0: empty */
+};
+
+struct sq_handler_cache {
+    int ttl_ms;
+    struct cache_entry slots[CACHE_SLOTS];
+};
+
+sq_handler_cache *sq_handler_cache_new(int ttl_ms)
+{
+    sq_handler_cache *c = calloc(1, sizeof *c);
+    if (c != NULL)
+        c->ttl_ms = ttl_ms;
+    return c;
+}
+
+void sq_handler_cache_free(sq_handler_cache *c)
+{
+    free(c);
+}
+
+static struct cache_entry *cache_slot(sq_handler_cache *c, const char *stream, const char *consumer)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over both names */
+    for (const char *p = stream; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (const char *p = consumer; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &c->slots[h % CACHE_SLOTS];
+}
+
+static bool cache_get(sq_handler *h, int64_t now)
+{
+    sq_handler_cache *c = h->env != NULL ? h->env->cache : NULL;
+    const char *consumer = h->step == SQ_STEP_CONSUMER ? h->consumer : "";
+    if (c == NULL)
+        return false;
+    struct cache_entry *e = cache_slot(c, h->stream, consumer);
+    if (e->expires_ms <= now || strcmp(e->stream, h->stream) != 0 ||
+        strcmp(e->consumer, consumer) != 0)
+        return false;
+    h->stream_num = e->stream_num;
+    memcpy(h->consumer_id, e->consumer_id, sizeof h->consumer_id);
+    return true;
+}
+
+static void cache_put(sq_handler *h, bool with_consumer, int64_t now)
+{
+    sq_handler_cache *c = h->env != NULL ? h->env->cache : NULL;
+    const char *consumer = with_consumer ? h->consumer : "";
+    if (c == NULL || strlen(h->stream) >= SQ_NAME_KEY || strlen(consumer) >= SQ_NAME_KEY)
+        return;
+    struct cache_entry *e = cache_slot(c, h->stream, consumer);
+    snprintf(e->stream, sizeof e->stream, "%s", h->stream);
+    snprintf(e->consumer, sizeof e->consumer, "%s", consumer);
+    e->stream_num = h->stream_num;
+    memcpy(e->consumer_id, h->consumer_id, sizeof e->consumer_id);
+    e->expires_ms = now + c->ttl_ms;
+}
+
+static void cache_drop(sq_handler *h, bool with_consumer)
+{
+    sq_handler_cache *c = h->env != NULL ? h->env->cache : NULL;
+    if (c == NULL)
+        return;
+    struct cache_entry *e = cache_slot(c, h->stream, with_consumer ? h->consumer : "");
+    e->expires_ms = 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
 
 static int refuse(sq_api_problem *p, const char *summary)
 {
@@ -50,8 +133,8 @@ static bool needs_consumer_id(sq_route r)
 }
 
 int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_slice query,
-                     const char *body, size_t body_len, size_t max_message_bytes,
-                     sq_metrics *metrics, sq_arena *arena, int64_t now_ms, sq_api_problem *p)
+                     const char *body, size_t body_len, const sq_handler_env *env, sq_arena *arena,
+                     int64_t now_ms, sq_api_problem *p)
 {
     const char *why = NULL;
     int rc = 0;
@@ -59,7 +142,8 @@ int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_
     *h = (sq_handler){.route = m->route,
                       .arena = arena,
                       .wake_in_ms = -1,
-                      .metrics = metrics,
+                      .env = env,
+                      .metrics = env != NULL ? env->metrics : NULL,
                       .content_type = "application/json"};
     if (m->stream.p != NULL && (h->stream = param(arena, m->stream)) == NULL)
         return refuse(p, "malformed stream in the path");
@@ -80,13 +164,18 @@ int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_
         h->step = SQ_STEP_CONSUMER; /* resolves the stream too, in one statement */
     if (m->route == SQ_ROUTE_METRICS)
         h->step = SQ_STEP_STREAMS;
+    if ((h->step == SQ_STEP_STREAM || h->step == SQ_STEP_CONSUMER) && cache_get(h, now_ms)) {
+        h->step = SQ_STEP_CALL;
+        h->cached = true;
+    }
 
     switch (m->route) {
     case SQ_ROUTE_STREAM_CREATE:
         rc = sq_api_parse_stream(body, body_len, arena, &h->name, p);
         break;
     case SQ_ROUTE_MESSAGE_UPSERT:
-        rc = sq_api_parse_upsert(body, body_len, max_message_bytes, arena, &h->msgs, &h->n_msgs, p);
+        rc = sq_api_parse_upsert(body, body_len, env != NULL ? env->max_message_bytes : SIZE_MAX,
+                                 arena, &h->msgs, &h->n_msgs, p);
         break;
     case SQ_ROUTE_MESSAGE_LIST:
         rc = sq_api_parse_listing(query, false, arena, &h->listing, p);
@@ -200,8 +289,9 @@ int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 }
 
 /* The resolving steps: SQ_HANDLER_NEXT with the next step set, or an outcome to answer. */
-static int finish_resolve(sq_handler *h, sq_store *s, char *err, size_t errlen)
+static int finish_resolve(sq_handler *h, sq_store *s, int64_t now, char *err, size_t errlen)
 {
+    bool with_consumer = h->step == SQ_STEP_CONSUMER;
     int rc;
 
     if (h->step == SQ_STEP_STREAM) {
@@ -223,6 +313,7 @@ static int finish_resolve(sq_handler *h, sq_store *s, char *err, size_t errlen)
         snprintf(err, errlen, "stream not found");
     if (rc != SQ_OK)
         return rc;
+    cache_put(h, with_consumer, now);
     h->step = SQ_STEP_CALL;
     return SQ_HANDLER_NEXT;
 }
@@ -294,6 +385,8 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
     case SQ_ROUTE_MESSAGE_UPSERT: {
         long long published = 0;
         rc = sq_store_finish_upsert(s, &published, err, errlen);
+        if (rc == SQ_STORE_NOT_FOUND)
+            snprintf(err, errlen, "stream not found");
         jr |= sq_json_write_begin_object(jw);
         jr |= sq_json_write_key(jw, "published");
         jr |= sq_json_write_int64(jw, published);
@@ -410,6 +503,8 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
             return SQ_ERR;
         }
         rc = sq_store_finish_receive(s, got, &n, a, err, errlen);
+        if (rc == SQ_STORE_NOT_FOUND)
+            snprintf(err, errlen, "consumer not found");
         jr |= sq_json_write_begin_array(jw);
         for (int i = 0; rc == SQ_OK && i < n; i++)
             jr |= sq_render_delivery(jw, &got[i]);
@@ -524,7 +619,7 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
     } else if (h->route == SQ_ROUTE_METRICS) {
         rc = metrics_page(h, s, body, err, errlen);
     } else if (h->step == SQ_STEP_STREAM || h->step == SQ_STEP_CONSUMER) {
-        rc = finish_resolve(h, s, err, errlen);
+        rc = finish_resolve(h, s, now_ms, err, errlen);
         if (rc == SQ_HANDLER_NEXT)
             return rc;
     } else if (h->step == SQ_STEP_TIMER) {
@@ -538,6 +633,16 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
         int jr = begin_data(&jw);
         rc = finish_call(h, s, &jw, err, errlen);
         jr |= sq_json_write_end_object(&jw);
+        if (rc == SQ_STORE_NOT_FOUND && h->cached) {
+            /* The names came from the cache and the call found them gone: resolve again, once,
+             * and let that say what exists. */
+            bool with_consumer = needs_consumer_id(h->route);
+            cache_drop(h, with_consumer);
+            h->cached = false;
+            h->step = with_consumer ? SQ_STEP_CONSUMER : SQ_STEP_STREAM;
+            sq_buf_reset(body);
+            return SQ_HANDLER_NEXT;
+        }
         if (rc == SQ_OK && h->route == SQ_ROUTE_RECEIVE && h->n_delivered == 0 &&
             now_ms < h->wait_until_ms) {
             /* Nothing yet, and the client will wait: learn how long the clock alone may

@@ -56,6 +56,8 @@
 /* A parked long poll looks again at least this long after its last look, however soon the
  * database says a lease runs out: clocks and rounding must not make it spin. */
 #define MIN_REWAKE_MS 5
+/* How long a resolved stream or consumer name is trusted (handlers.h). */
+#define NAME_CACHE_MS 1000
 
 enum source_kind {
     SRC_LISTENER,
@@ -170,8 +172,9 @@ struct worker {
     int notify_stream;
     struct news *news;
     size_t n_news, cap_news;
-    uint64_t news_all; /* news for every stream: each listener reconnect */
-    sq_buf body;       /* the answer being written */
+    uint64_t news_all;  /* news for every stream: each listener reconnect */
+    sq_buf body;        /* the answer being written */
+    sq_handler_env env; /* what the requests' handlers share */
 };
 
 static void on_pool(struct worker *w, struct pconn *pc);
@@ -642,9 +645,8 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         (void)respond_error(w, c, 401, "a valid bearer token is required", NULL, NULL, NULL);
         return;
     }
-    rc = sq_handler_start(&c->h, &m, slice_is(method, "POST"), query, body, body_len,
-                          (size_t)w->ctx->cfg->limits.max_message_bytes, w->ctx->metrics, &c->arena,
-                          now_ms(), &p);
+    rc = sq_handler_start(&c->h, &m, slice_is(method, "POST"), query, body, body_len, &w->env,
+                          &c->arena, now_ms(), &p);
     if (rc != 0) {
         (void)respond_error(w, c, p.status, p.summary, p.field, p.detail, NULL);
         return;
@@ -1405,6 +1407,9 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         .max_body_bytes = (uint64_t)cfg->limits.max_body_bytes,
     };
     w.head_max = w.limits.max_request_line_bytes + w.limits.max_header_bytes + 5;
+    w.env = (sq_handler_env){.metrics = ctx->metrics,
+                             .cache = sq_handler_cache_new(NAME_CACHE_MS),
+                             .max_message_bytes = (size_t)cfg->limits.max_message_bytes};
     w.listeners = calloc(ctx->n_listen ? ctx->n_listen : 1, sizeof *w.listeners);
     if (w.listeners == NULL) {
         sq_error("out of memory");
@@ -1490,6 +1495,7 @@ fail:
         sq_store_close(w.pool[i].st);
     free(w.pool);
     sq_store_close(w.listener.st);
+    sq_handler_cache_free(w.env.cache);
     free(w.news);
     sq_buf_free(&w.body);
     for (size_t i = 0; w.listeners != NULL && i < ctx->n_listen; i++) {

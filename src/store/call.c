@@ -108,13 +108,17 @@ static int state(const sq_store *s)
     return s->call.op != NULL ? SQ_OK : SQ_AGAIN;
 }
 
-/* The step of a statement that ends its call: rows (or OK for LISTEN) are success. */
+/* The step of a statement that ends its call: rows (or OK for LISTEN) are success. A foreign
+ * key violation means the stream (or consumer) the call names is gone: SQ_STORE_NOT_FOUND, so
+ * that a caller holding its number from before can look it up again. */
 static int ended(sq_store *s, PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return SQ_OK;
-    return sq_store_fail(s, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
+    int rc = sq_store_fail(s, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return state != NULL && strcmp(state, "23503") == 0 ? SQ_STORE_NOT_FOUND : rc;
 }
 
 int sq_store_poll(sq_store *s, bool *want_write)

@@ -244,6 +244,23 @@ static void test_consumer_routes(void **state)
                "consumer not found");
     api_expect(port, "POST", "/api/streams/crud/consumers/all_a/receive", "{}", 404,
                "consumer not found");
+
+    /* Names resolved a moment ago (each worker keeps them for a second) never lead a request
+     * to a consumer or stream that was deleted and made again: */
+    for (int round = 0; round < 4; round++) {
+        api_expect(port, "POST", "/api/streams/crud/consumers",
+                   "{\"name\":\"again\",\"filter_key_pattern\":\"a.>\"}", 200, NULL);
+        c = receive(port, "crud", "again", 10, 0); /* the new consumer's backlog */
+        assert_non_null(strstr(c, "\"key\":\"a.1\""));
+        free(c);
+        api_expect(port, "DELETE", "/api/streams/crud/consumers/again", NULL, 200, NULL);
+    }
+    for (int round = 0; round < 4; round++) {
+        make_stream(port, "again");
+        upsert(port, "again", "x.1", "one");
+        api_expect(port, "GET", "/api/streams/again/messages/x.1", NULL, 200, "\"key\":\"x.1\"");
+        api_expect(port, "DELETE", "/api/streams/again", NULL, 200, NULL);
+    }
 }
 
 /* ---- long polls ----------------------------------------------------------------------------- */

@@ -146,11 +146,11 @@ static void test_streams(void **state)
         SQ_STORE_NOT_FOUND);
     assert_int_equal(sq_store_stream_delete(f->store, st.id, id, f->err, sizeof f->err),
                      SQ_STORE_NOT_FOUND);
-    /* An upsert into a stream that is gone fails and stores nothing. */
+    /* An upsert into a stream that is gone is "not found" and stores nothing. */
     sq_message_in late = {"a.9", 3, "x", 1};
     long long published;
     assert_int_equal(sq_store_upsert(f->store, st.num, &late, 1, &published, f->err, sizeof f->err),
-                     SQ_ERR);
+                     SQ_STORE_NOT_FOUND);
     assert_non_null(strstr(f->err, "no stream"));
 }
 
@@ -575,6 +575,12 @@ static void test_next_visible(void **state)
     sq_delivery d[2];
 
     assert_int_equal(next_visible(f, c.id), -1); /* nothing at all */
+    /* a receive for a consumer that does not exist is "not found", not an empty answer */
+    sq_delivery none[1];
+    int count = -1;
+    assert_int_equal(sq_store_receive(f->store, "00000000-0000-0000-0000-000000000009", 1, none,
+                                      &count, &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
     upsert1(f, "orders.a", "1");
     upsert1(f, "orders.b", "2");
     assert_int_equal(next_visible(f, c.id), -1); /* available now: not the clock's business */
