@@ -87,6 +87,10 @@ typedef struct sq_handler {
     int news_stream;
     bool news_notify;
     int n_delivered; /* by the last receive */
+    /* a call run in a group (sq_handler_group_done): its outcome and this request's share */
+    bool grouped;
+    int group_rc;
+    long long group_published;
 } sq_handler;
 
 /*
@@ -118,6 +122,24 @@ enum {
  */
 SQ_WUR int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, int *status,
                              char *err, size_t errlen);
+
+/*
+ * Group commit: the calls the worker may run for several requests in one transaction. An
+ * upsert whose own call is due may share one with other upserts to the same stream
+ * (sq_store_begin_upsert_grouped), an ack with other acks of the same consumer (one
+ * sq_store_begin_ack with every request's ids). Once the shared call is over, each request
+ * gets its share with sq_handler_group_done (`published`: an upsert's own count), which
+ * returns like sq_handler_finish: SQ_HANDLER_NEXT when a cached name went stale, and the
+ * request resolves it again and runs alone.
+ */
+typedef enum sq_handler_group {
+    SQ_GROUP_NONE,
+    SQ_GROUP_UPSERT,
+    SQ_GROUP_ACK
+} sq_handler_group;
+sq_handler_group sq_handler_groupable(const sq_handler *h);
+SQ_WUR int sq_handler_group_done(sq_handler *h, int rc, long long published, sq_buf *body,
+                                 int *status, char *err, size_t errlen);
 
 /* The answer to a receive whose wait ran out: {"data":[]}. */
 SQ_WUR int sq_handler_empty_receive(sq_buf *body);

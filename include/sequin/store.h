@@ -276,6 +276,18 @@ SQ_WUR int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *m
 SQ_WUR int sq_store_finish_upsert(sq_store *s, long long *published, char *err, size_t errlen);
 
 /*
+ * Group commit: the upserts of several requests to stream `stream` in one transaction.
+ * Message i comes from request groups[i] (0..n_groups-1); no key may come from two requests.
+ * Each request's messages are treated as sq_store_upsert treats a batch, and
+ * `published[g]` (room for n_groups) counts request g's inserted and changed messages. All
+ * of it is stored, or none.
+ */
+SQ_WUR int sq_store_begin_upsert_grouped(sq_store *s, int stream, const sq_message_in *msgs,
+                                         size_t n, const int *groups, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_upsert_grouped(sq_store *s, long long *published, size_t n_groups,
+                                          char *err, size_t errlen);
+
+/*
  * Tells every listener (sequind workers on any node, LISTEN sequin_stream) that stream
  * `stream` has news; the payload is the stream's number. Separate from the upsert so the
  * server can coalesce: one notify per stream every few milliseconds, not one per write, since

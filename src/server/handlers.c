@@ -343,6 +343,39 @@ static int write_deleted_id(sq_json_writer *jw, const char *id)
     return jr | sq_json_write_end_object(jw);
 }
 
+/* An upsert's answer, its counts and its news, once its call (alone or grouped) is over. */
+static int upsert_answer(sq_handler *h, int rc, long long published, sq_json_writer *jw, char *err,
+                         size_t errlen)
+{
+    if (rc == SQ_STORE_NOT_FOUND)
+        snprintf(err, errlen, "stream not found");
+    int jr = sq_json_write_begin_object(jw);
+    jr |= sq_json_write_key(jw, "published");
+    jr |= sq_json_write_int64(jw, published);
+    jr |= sq_json_write_end_object(jw);
+    if (rc == SQ_OK && published > 0) {
+        sq_metrics_add(h->metrics, SQ_METRIC_UPSERTED, (uint64_t)published);
+        h->news_stream = h->stream_num;
+        h->news_notify = true;
+    }
+    return jr;
+}
+
+/* An ack's, nack's or extend's answer and news, once its call (alone or grouped) is over. */
+static int settle_answer(sq_handler *h, int rc, sq_json_writer *jw)
+{
+    if (rc == SQ_OK && h->route != SQ_ROUTE_EXTEND) {
+        /* An ack makes room under max_ack_pending for this process's waiters; a nack makes
+         * messages deliverable (now, or after its delay: waiters elsewhere then look again
+         * and learn the new time). */
+        h->news_stream = h->stream_num;
+        h->news_notify = h->route == SQ_ROUTE_NACK;
+        sq_metrics_add(h->metrics, h->route == SQ_ROUTE_ACK ? SQ_METRIC_ACKED : SQ_METRIC_NACKED,
+                       h->n_ids);
+    }
+    return write_flag(jw, "success");
+}
+
 /* The route's own call: its outcome, with the answer's data written to `jw`. */
 static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err, size_t errlen)
 {
@@ -385,17 +418,7 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
     case SQ_ROUTE_MESSAGE_UPSERT: {
         long long published = 0;
         rc = sq_store_finish_upsert(s, &published, err, errlen);
-        if (rc == SQ_STORE_NOT_FOUND)
-            snprintf(err, errlen, "stream not found");
-        jr |= sq_json_write_begin_object(jw);
-        jr |= sq_json_write_key(jw, "published");
-        jr |= sq_json_write_int64(jw, published);
-        jr |= sq_json_write_end_object(jw);
-        if (rc == SQ_OK && published > 0) {
-            sq_metrics_add(h->metrics, SQ_METRIC_UPSERTED, (uint64_t)published);
-            h->news_stream = h->stream_num;
-            h->news_notify = true;
-        }
+        jr |= upsert_answer(h, rc, published, jw, err, errlen);
         break;
     }
     case SQ_ROUTE_MESSAGE_LIST: {
@@ -517,16 +540,7 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
     case SQ_ROUTE_NACK:
     case SQ_ROUTE_EXTEND:
         rc = sq_store_finish(s, err, errlen);
-        jr |= write_flag(jw, "success");
-        if (rc == SQ_OK && h->route != SQ_ROUTE_EXTEND) {
-            /* An ack makes room under max_ack_pending for this process's waiters; a nack
-             * makes messages deliverable (now, or after its delay: waiters elsewhere then
-             * look again and learn the new time). */
-            h->news_stream = h->stream_num;
-            h->news_notify = h->route == SQ_ROUTE_NACK;
-            sq_metrics_add(h->metrics,
-                           h->route == SQ_ROUTE_ACK ? SQ_METRIC_ACKED : SQ_METRIC_NACKED, h->n_ids);
-        }
+        jr |= settle_answer(h, rc, jw);
         break;
     case SQ_ROUTE_REDRIVE: {
         long long n = 0;
@@ -631,7 +645,11 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
     } else {
         sq_json_writer_init(&jw, body);
         int jr = begin_data(&jw);
-        rc = finish_call(h, s, &jw, err, errlen);
+        rc = h->grouped ? h->group_rc : finish_call(h, s, &jw, err, errlen);
+        if (h->grouped && h->route == SQ_ROUTE_MESSAGE_UPSERT)
+            jr |= upsert_answer(h, rc, h->group_published, &jw, err, errlen);
+        else if (h->grouped)
+            jr |= settle_answer(h, rc, &jw);
         jr |= sq_json_write_end_object(&jw);
         if (rc == SQ_STORE_NOT_FOUND && h->cached) {
             /* The names came from the cache and the call found them gone: resolve again, once,
@@ -666,6 +684,28 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
     default:
         return error_reply(body, status, 503, "the database is not available");
     }
+}
+
+sq_handler_group sq_handler_groupable(const sq_handler *h)
+{
+    if (h->step != SQ_STEP_CALL)
+        return SQ_GROUP_NONE;
+    if (h->route == SQ_ROUTE_MESSAGE_UPSERT)
+        return SQ_GROUP_UPSERT;
+    if (h->route == SQ_ROUTE_ACK)
+        return SQ_GROUP_ACK;
+    return SQ_GROUP_NONE;
+}
+
+int sq_handler_group_done(sq_handler *h, int rc, long long published, sq_buf *body, int *status,
+                          char *err, size_t errlen)
+{
+    h->grouped = true;
+    h->group_rc = rc;
+    h->group_published = published;
+    int next = sq_handler_finish(h, NULL, 0, body, status, err, errlen);
+    h->grouped = false;
+    return next;
 }
 
 int sq_handler_empty_receive(sq_buf *body)

@@ -58,6 +58,10 @@
 #define MIN_REWAKE_MS 5
 /* How long a resolved stream or consumer name is trusted (handlers.h). */
 #define NAME_CACHE_MS 1000
+/* Group commit: how many upserts, and messages, one transaction may carry at most. */
+#define GROUP_MAX_REQUESTS 64
+#define GROUP_MAX_MESSAGES 10000
+#define KEYSET_SLOTS 32768 /* a power of two, over twice GROUP_MAX_MESSAGES */
 
 enum source_kind {
     SRC_LISTENER,
@@ -115,8 +119,17 @@ struct conn {
     size_t dropped; /* bytes read and dropped while lingering */
     int64_t deadline_ms;
     struct conn *prev, *next;
-    struct conn *qnext;         /* in the worker's queue of calls waiting for a pool connection */
-    struct conn *wprev, *wnext; /* among the parked long polls */
+    struct conn *qnext;           /* in the worker's queue of calls waiting for a pool connection */
+    struct conn *wprev, *wnext;   /* among the parked long polls */
+    struct conn *gnext;           /* the other upserts of the group this one leads or is in */
+    sq_handler_group leads_group; /* its call is shared by every request on gnext */
+};
+
+/* The keys of the group being gathered, to keep a key out of two of its requests. An entry
+ * is current when its `gen` is the worker's: starting a group empties the set in O(1). */
+struct keyslot {
+    uint64_t hash;
+    uint32_t gen;
 };
 
 /* A connection of the worker's store pool. */
@@ -175,6 +188,12 @@ struct worker {
     uint64_t news_all;  /* news for every stream: each listener reconnect */
     sq_buf body;        /* the answer being written */
     sq_handler_env env; /* what the requests' handlers share */
+    /* group commit: the key set, and the grouped call's arrays */
+    struct keyslot *keyset;
+    uint32_t keygen;
+    sq_message_in *gmsgs;
+    int *gidx;
+    const char **gids;
 };
 
 static void on_pool(struct worker *w, struct pconn *pc);
@@ -946,12 +965,204 @@ static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
     return 0;
 }
 
+/* ---- group commit ------------------------------------------------------------------------- */
+
+static uint64_t key_hash(const sq_message_in *m)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < m->key_len; i++)
+        h = (h ^ (unsigned char)m->key[i]) * 1099511628211ull;
+    return h;
+}
+
+/* True when a key of `c` is a key of another request of the group (hash equality is enough
+ * to keep them apart: a rare false clash only means one request waits for the next call). */
+static bool keys_clash(const struct worker *w, const struct conn *c)
+{
+    for (size_t i = 0; i < c->h.n_msgs; i++) {
+        uint64_t h = key_hash(&c->h.msgs[i]);
+        for (size_t j = h & (KEYSET_SLOTS - 1);; j = (j + 1) & (KEYSET_SLOTS - 1)) {
+            const struct keyslot *k = &w->keyset[j];
+            if (k->gen != w->keygen)
+                break;
+            if (k->hash == h)
+                return true;
+        }
+    }
+    return false;
+}
+
+static void keys_add(struct worker *w, const struct conn *c)
+{
+    for (size_t i = 0; i < c->h.n_msgs; i++) {
+        uint64_t h = key_hash(&c->h.msgs[i]);
+        size_t j = h & (KEYSET_SLOTS - 1);
+        while (w->keyset[j].gen == w->keygen && w->keyset[j].hash != h)
+            j = (j + 1) & (KEYSET_SLOTS - 1);
+        w->keyset[j] = (struct keyslot){h, w->keygen};
+    }
+}
+
+/* The grouped call led by `leader` is over: each request gets its share of the outcome. */
+static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader)
+{
+    long long published[GROUP_MAX_REQUESTS] = {0};
+    char err[256] = "";
+    size_t n = 0;
+
+    for (struct conn *m = leader; m != NULL; m = m->gnext)
+        n++;
+    int rc = leader->leads_group == SQ_GROUP_UPSERT
+                 ? sq_store_finish_upsert_grouped(pc->st, published, n, err, sizeof err)
+                 : sq_store_finish(pc->st, err, sizeof err);
+    leader->leads_group = SQ_GROUP_NONE;
+    if (rc == SQ_ERR) {
+        sq_log_set_request_id(leader->req_id);
+        sq_warn("%s (%zu requests in one transaction): %s", sq_route_name(leader->h.route), n, err);
+        sq_log_set_request_id(NULL);
+        sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
+    }
+    size_t i = 0;
+    for (struct conn *m = leader, *following; m != NULL; m = following, i++) {
+        following = m->gnext;
+        m->gnext = NULL;
+        int status = 0;
+        int next = sq_handler_group_done(&m->h, rc, rc == SQ_OK ? published[i] : 0, &w->body,
+                                         &status, err, sizeof err);
+        if (next == SQ_HANDLER_NEXT) {
+            queue_push(w, m); /* its stream's number was stale: resolved again, alone */
+            continue;
+        }
+        if (status == 200)
+            spread_news(w, &m->h);
+        (void)send_response(w, m, status, &w->body, m->h.content_type, NULL);
+    }
+}
+
+/* How many messages (upserts) or ack ids (acks) a request brings to a group. */
+static size_t group_items(const struct conn *c, sq_handler_group kind)
+{
+    return kind == SQ_GROUP_UPSERT ? c->h.n_msgs : c->h.n_ids;
+}
+
+/* Whether queued request `q` may join the group `c` leads. */
+static bool joins(const struct worker *w, const struct conn *c, const struct conn *q,
+                  sq_handler_group kind, size_t total)
+{
+    if (sq_handler_groupable(&q->h) != kind || total + group_items(q, kind) > GROUP_MAX_MESSAGES)
+        return false;
+    if (kind == SQ_GROUP_ACK)
+        return strcmp(q->h.consumer_id, c->h.consumer_id) == 0;
+    return q->h.stream_num == c->h.stream_num && !keys_clash(w, q);
+}
+
+/*
+ * Group commit: when `c` is an upsert (an ack) and others to the same stream (consumer) wait
+ * in the queue, runs them all in one transaction on `pc`. No waiting is added: only what
+ * queued up meanwhile, while every pool connection was busy, is taken. True when it started
+ * such a call (or answered them all 503); false to run `c` alone.
+ */
+static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
+{
+    char err[256] = "";
+    bool want_write = false;
+    sq_handler_group kind = sq_handler_groupable(&c->h);
+    size_t members = 1, total = group_items(c, kind);
+    struct conn *tail = c, *prev = NULL;
+    int rc;
+
+    if (kind == SQ_GROUP_NONE || w->keyset == NULL)
+        return false;
+    if (kind == SQ_GROUP_UPSERT) {
+        w->keygen++;
+        keys_add(w, c);
+    }
+    c->gnext = NULL;
+    for (struct conn *q = w->qhead, *following; q != NULL && members < GROUP_MAX_REQUESTS;
+         q = following) {
+        following = q->qnext;
+        if (!joins(w, c, q, kind, total)) {
+            prev = q;
+            continue;
+        }
+        if (prev != NULL)
+            prev->qnext = following;
+        else
+            w->qhead = following;
+        if (w->qtail == q)
+            w->qtail = prev;
+        if (kind == SQ_GROUP_UPSERT)
+            keys_add(w, q);
+        tail->gnext = q;
+        tail = q;
+        q->gnext = NULL;
+        members++;
+        total += group_items(q, kind);
+    }
+    if (members == 1)
+        return false;
+    size_t i = 0, g = 0;
+    for (struct conn *m = c; m != NULL; m = m->gnext, g++) {
+        for (size_t j = 0; j < group_items(m, kind); j++, i++) {
+            if (kind == SQ_GROUP_ACK) {
+                w->gids[i] = m->h.ids[j];
+            } else {
+                w->gmsgs[i] = m->h.msgs[j];
+                w->gidx[i] = (int)g;
+            }
+        }
+    }
+    if (kind == SQ_GROUP_UPSERT)
+        rc = sq_store_begin_upsert_grouped(pc->st, c->h.stream_num, w->gmsgs, total, w->gidx, err,
+                                           sizeof err);
+    else
+        rc = sq_store_begin_ack(pc->st, c->h.consumer_id, w->gids, total, err, sizeof err);
+    if (rc != SQ_OK) {
+        sq_warn("%s (%zu requests in one transaction): %s", sq_route_name(c->h.route), members,
+                err);
+        for (struct conn *m = c, *following; m != NULL; m = following) {
+            following = m->gnext;
+            m->gnext = NULL;
+            (void)respond_error(w, m, 503, "the database is not available", NULL, NULL, NULL);
+        }
+        if (sq_store_dead(pc->st))
+            pool_reconnect(w, pc);
+        return true;
+    }
+    c->leads_group = kind;
+    pc->user = c;
+    pc->deadline_ms = now_ms() + STORE_CALL_MS;
+    rc = sq_store_poll(pc->st, &want_write);
+    pool_sync_fd(w, pc, want_write);
+    if (rc != SQ_AGAIN) {
+        pc->user = NULL;
+        pc->deadline_ms = 0;
+        finish_group(w, pc, c);
+        if (sq_store_dead(pc->st))
+            pool_reconnect(w, pc);
+    }
+    return true;
+}
+
+/* Answers 503 to the request whose call was given up, and to the rest of its group. */
+static void call_given_up(struct worker *w, struct conn *c)
+{
+    c->leads_group = SQ_GROUP_NONE;
+    for (struct conn *following; c != NULL; c = following) {
+        following = c->gnext;
+        c->gnext = NULL;
+        (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
+    }
+}
+
 /* Starts the call of `c` on `pc`; on failure answers 503 (and reconnects a dead connection). */
 static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
 {
     char err[256] = "";
     bool want_write = false;
 
+    if (start_group(w, pc, c))
+        return;
     for (;;) {
         if (c->h.route == SQ_ROUTE_RECEIVE && c->h.step == SQ_STEP_CALL)
             c->news_seen = news_count(w, c->h.stream_num);
@@ -1191,7 +1402,11 @@ static void on_pool(struct worker *w, struct pconn *pc)
     struct conn *c = pc->user;
     pc->user = NULL;
     pc->deadline_ms = 0;
-    if (finish_call(w, pc, c) == 1) {
+    if (c->leads_group != SQ_GROUP_NONE) {
+        finish_group(w, pc, c);
+        if (sq_store_dead(pc->st))
+            pool_reconnect(w, pc);
+    } else if (finish_call(w, pc, c) == 1) {
         start_call(w, pc, c);
         if (pc->user != NULL)
             return;
@@ -1320,8 +1535,7 @@ static int expire(struct worker *w, int64_t now)
                     user != NULL ? "call" : "connection attempt");
             pool_reconnect(w, pc);
             if (user != NULL)
-                (void)respond_error(w, user, 503, "the database is not available", NULL, NULL,
-                                    NULL);
+                call_given_up(w, user);
             pool_dispatch(w);
         }
     }
@@ -1407,6 +1621,14 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         .max_body_bytes = (uint64_t)cfg->limits.max_body_bytes,
     };
     w.head_max = w.limits.max_request_line_bytes + w.limits.max_header_bytes + 5;
+    w.keyset = calloc(KEYSET_SLOTS, sizeof *w.keyset);
+    w.gmsgs = malloc(GROUP_MAX_MESSAGES * sizeof *w.gmsgs);
+    w.gidx = malloc(GROUP_MAX_MESSAGES * sizeof *w.gidx);
+    w.gids = malloc(GROUP_MAX_MESSAGES * sizeof *w.gids);
+    if (w.keyset == NULL || w.gmsgs == NULL || w.gidx == NULL || w.gids == NULL) {
+        free(w.keyset); /* no group commit: each upsert runs alone */
+        w.keyset = NULL;
+    }
     w.env = (sq_handler_env){.metrics = ctx->metrics,
                              .cache = sq_handler_cache_new(NAME_CACHE_MS),
                              .max_message_bytes = (size_t)cfg->limits.max_message_bytes};
@@ -1496,6 +1718,10 @@ fail:
     free(w.pool);
     sq_store_close(w.listener.st);
     sq_handler_cache_free(w.env.cache);
+    free(w.keyset);
+    free(w.gmsgs);
+    free(w.gidx);
+    free(w.gids);
     free(w.news);
     sq_buf_free(&w.body);
     for (size_t i = 0; w.listeners != NULL && i < ctx->n_listen; i++) {

@@ -11,13 +11,16 @@
 
 #define UPSERT_MAX 10000
 
-int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n, char *err,
-                          size_t errlen)
+/* An upsert alone (`groups` NULL), or the upserts of several requests with message i from
+ * request groups[i]. */
+static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
+                        const int *groups, char *err, size_t errlen)
 {
     const char **ptrs = NULL;
     size_t *lens = NULL;
     unsigned char *digests = NULL;
-    sq_buf keys = {0}, datas = {0}, hashes = {0};
+    sq_buf keys = {0}, datas = {0}, hashes = {0}, grps = {0};
+    uint32_t *grp_be = NULL;
     int rc = SQ_ERR;
 
     if (n == 0 || n > UPSERT_MAX) {
@@ -47,18 +50,33 @@ int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, si
     if (sq_store_binary_array(&hashes, SQ_OID_BYTEA, ptrs, lens, n) != SQ_OK)
         goto nomem;
 
+    if (groups != NULL) {
+        if ((grp_be = malloc(n * sizeof *grp_be)) == NULL)
+            goto nomem;
+        for (size_t i = 0; i < n; i++) {
+            grp_be[i] = htonl((uint32_t)groups[i]);
+            ptrs[i] = (const char *)&grp_be[i], lens[i] = 4;
+        }
+        if (sq_store_binary_array(&grps, SQ_OID_INT4, ptrs, lens, n) != SQ_OK)
+            goto nomem;
+    }
+
     /* libpq copies the parameters into its output buffer: they go when the send returns. */
     uint32_t stream_be = htonl((uint32_t)stream);
-    const char *values[4] = {(const char *)&stream_be, keys.data, datas.data, hashes.data};
-    int lengths[4] = {4, (int)keys.len, (int)datas.len, (int)hashes.len};
-    int formats[4] = {1, 1, 1, 1};
-    sq_stmt st = {"upsert", 4, values, lengths, formats, NULL};
-    rc = sq_store_begin(s, "upsert", NULL, &st, err, errlen);
+    const char *values[5] = {(const char *)&stream_be, keys.data, datas.data, hashes.data,
+                             grps.data};
+    int lengths[5] = {4, (int)keys.len, (int)datas.len, (int)hashes.len, (int)grps.len};
+    int formats[5] = {1, 1, 1, 1, 1};
+    const char *op = groups != NULL ? "upsert_grouped" : "upsert";
+    sq_stmt st = {op, groups != NULL ? 5 : 4, values, lengths, formats, NULL};
+    rc = sq_store_begin(s, op, NULL, &st, err, errlen);
     goto fail; /* the common release path */
 
 nomem:
     sq_store_fail(NULL, NULL, err, errlen, "out of memory building the batch");
 fail:
+    sq_buf_free(&grps);
+    free(grp_be);
     sq_buf_free(&hashes);
     sq_buf_free(&datas);
     sq_buf_free(&keys);
@@ -68,9 +86,39 @@ fail:
     return rc;
 }
 
+int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n, char *err,
+                          size_t errlen)
+{
+    return begin_upsert(s, stream, msgs, n, NULL, err, errlen);
+}
+
 int sq_store_finish_upsert(sq_store *s, long long *published, char *err, size_t errlen)
 {
     return sq_store_finish_one(s, "upsert", sq_read_count, published, NULL, "result", err, errlen);
+}
+
+int sq_store_begin_upsert_grouped(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
+                                  const int *groups, char *err, size_t errlen)
+{
+    return begin_upsert(s, stream, msgs, n, groups, err, errlen);
+}
+
+int sq_store_finish_upsert_grouped(sq_store *s, long long *published, size_t n_groups, char *err,
+                                   size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, "upsert_grouped", &r, err, errlen);
+    if (rc != SQ_OK)
+        return rc;
+    for (size_t i = 0; i < n_groups; i++)
+        published[i] = 0;
+    for (int row = 0; row < PQntuples(r); row++) {
+        long g = strtol(PQgetvalue(r, row, 0), NULL, 10);
+        if (g >= 0 && (size_t)g < n_groups)
+            published[g] = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+    }
+    PQclear(r);
+    return SQ_OK;
 }
 
 int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,

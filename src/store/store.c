@@ -74,7 +74,15 @@ static const struct {
      "SELECT sequin.upsert($1, $2, $3, $4)",
      4,
      {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_BYTEA_ARRAY}},
-    {"notify", "SELECT sequin.notify($1)", 1, {SQ_OID_INT4}},
+    {"upsert_grouped",
+     "SELECT grp, published FROM sequin.upsert_grouped($1, $2, $3, $4, $5)",
+     5,
+     {SQ_OID_INT4, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_BYTEA_ARRAY, SQ_OID_INT4_ARRAY}},
+    /* A notification needs no durability: its transaction does not wait for the WAL flush. */
+    {"notify",
+     "SELECT set_config('synchronous_commit', 'off', true), sequin.notify($1)",
+     1,
+     {SQ_OID_INT4}},
     /* utility statements go through the extended protocol too: this one is prepared */
     {"listen", "LISTEN sequin_stream", 0, {0}},
     {"message_list_asc", MESSAGE_LIST("", "ASC"), 3, {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4}},

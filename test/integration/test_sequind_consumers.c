@@ -736,6 +736,73 @@ static void test_worker_killed_under_load(void **state)
     }
 }
 
+/* ---- group commit ---------------------------------------------------------------------------- */
+
+struct racer {
+    int port, id, n, published, failed;
+    const char *mode; /* "own": keys of its own; "same": one key, data of its own; "twin": one
+                       * key, the same data as every other racer */
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    char body[256];
+    for (int i = 0; i < r->n; i++) {
+        if (strcmp(r->mode, "own") == 0)
+            snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"own.r%d.n%d\",\"data\":\"x\"}]}",
+                     r->id, i);
+        else if (strcmp(r->mode, "same") == 0)
+            snprintf(body, sizeof body,
+                     "{\"messages\":[{\"key\":\"same.k\",\"data\":\"r%d n%d\"}]}", r->id, i);
+        else
+            snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"twin.k%d\",\"data\":\"x\"}]}",
+                     i);
+        api_resp resp = api_call(r->port, "POST", "/api/streams/group/messages", body);
+        if (resp.status != 200)
+            r->failed++;
+        else
+            r->published += strstr(resp.body, "\"published\":1") != NULL;
+        api_resp_free(&resp);
+    }
+    return NULL;
+}
+
+/* Many single upserts at once share transactions (group commit), and each answer still
+ * counts exactly what its own request published, as if the requests ran one by one. */
+static void test_group_commit(void **state)
+{
+    struct server *s = *state;
+    enum {
+        RACERS = 16,
+        EACH = 100
+    };
+    static struct racer r[RACERS];
+    pthread_t t[RACERS];
+
+    make_stream(s->port, "group");
+    const char *modes[] = {"own", "same", "twin"};
+    for (int m = 0; m < 3; m++) {
+        for (int i = 0; i < RACERS; i++) {
+            r[i] = (struct racer){s->port, i, EACH, 0, 0, modes[m]};
+            pthread_create(&t[i], NULL, race, &r[i]);
+        }
+        int published = 0;
+        for (int i = 0; i < RACERS; i++) {
+            pthread_join(t[i], NULL);
+            assert_int_equal(r[i].failed, 0);
+            published += r[i].published;
+        }
+        print_message("%s: %d published\n", modes[m], published);
+        if (m < 2) /* every request changed something */
+            assert_int_equal(published, RACERS * EACH);
+        else /* each key's first write publishes; the identical ones after it do not */
+            assert_int_equal(published, EACH);
+    }
+    api_expect(s->port, "GET", "/api/streams/group", NULL, 200,
+               "\"message_count\":1701"); /* 1600 own, 1 same, 100 twin */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +815,7 @@ int main(void)
         cmocka_unit_test_teardown(test_declared_consumers, teardown_server),
         cmocka_unit_test_setup_teardown(test_worker_killed_under_load, setup_server,
                                         teardown_server),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup_server, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
 }
