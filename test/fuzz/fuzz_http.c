@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "sequin/http.h"
 
 /* Small caps, so that the fuzzer reaches every limit with short inputs. */
@@ -14,12 +15,6 @@ static const sq_http_limits LIM = {
     .max_headers = 12,
     .max_body_bytes = 300,
 };
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* A copy of exactly n bytes in its own allocation, so ASan catches a read past n. */
 static char *copy(const uint8_t *data, size_t n)
