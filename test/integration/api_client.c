@@ -18,19 +18,31 @@
 
 #include "sequind_harness.h"
 
-void api_open(api_conn *c, int port, int timeout_ms)
+int api_connect(int port, int timeout_ms)
 {
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+void api_open(api_conn *c, int port, int timeout_ms)
+{
     c->len = 0;
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    c->fd = api_connect(port, timeout_ms);
     if (c->fd < 0)
-        fail_msg("socket: %s", strerror(errno));
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
         fail_msg("connect to port %d: %s", port, strerror(errno));
 }
 
@@ -53,64 +65,109 @@ void api_send_raw(api_conn *c, const char *data, size_t len)
     }
 }
 
-void api_send(api_conn *c, const char *method, const char *target, const char *body,
-              const char *headers)
+/* The request's bytes, malloc'd, with their length in *len. */
+static char *format_request(const char *method, const char *target, const char *body,
+                            const char *headers, size_t *len)
 {
     size_t blen = body != NULL ? strlen(body) : 0;
-    char *req = malloc(blen + 1024);
-    int n = snprintf(req, blen + 1024,
+    size_t size = blen + strlen(method) + strlen(target) + (headers ? strlen(headers) : 0) + 128;
+    char *req = malloc(size);
+    assert_non_null(req);
+    int n = snprintf(req, size,
                      "%s %s HTTP/1.1\r\nHost: test\r\n%sContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      method, target, headers != NULL ? headers : "", blen, body ? body : "");
-    assert_true(n > 0 && (size_t)n < blen + 1024);
-    api_send_raw(c, req, (size_t)n);
+    assert_true(n > 0 && (size_t)n < size);
+    *len = (size_t)n;
+    return req;
+}
+
+void api_send(api_conn *c, const char *method, const char *target, const char *body,
+              const char *headers)
+{
+    size_t len;
+    char *req = format_request(method, target, body, headers, &len);
+    api_send_raw(c, req, len);
     free(req);
 }
 
-/* Reads more bytes into the buffer: false at the end of the stream. */
-static bool read_more(api_conn *c)
+/* Reads more bytes into the buffer: 1, 0 at the end of the stream, -1 on an error (said in
+ * `why`). */
+static int read_more(api_conn *c, const char **why)
 {
-    if (c->len == sizeof c->buf)
-        fail_msg("response too large for the test's buffer");
+    if (c->len == sizeof c->buf) {
+        *why = "response too large for the test's buffer";
+        return -1;
+    }
     ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-    if (n < 0)
-        fail_msg("recv: %s", errno == EAGAIN ? "timed out" : strerror(errno));
+    if (n < 0) {
+        *why = errno == EAGAIN ? "recv: timed out" : strerror(errno);
+        return -1;
+    }
     c->len += (size_t)n;
     return n > 0;
 }
 
-bool api_try_read(api_conn *c, api_resp *r)
+/* The next response into *r: 1, 0 when the connection closed before one began, -1 on any
+ * other failure (said in `why`; *r then holds nothing to free). */
+static int read_response(api_conn *c, api_resp *r, const char **why)
 {
     char *end;
+    int rc;
 
     memset(r, 0, sizeof *r);
     while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
-        if (!read_more(c)) {
-            if (c->len == 0)
-                return false;
-            fail_msg("the connection closed inside a response head");
+        if ((rc = read_more(c, why)) <= 0) {
+            if (rc == 0 && c->len == 0)
+                return 0;
+            if (rc == 0)
+                *why = "the connection closed inside a response head";
+            return -1;
         }
     }
     size_t head_len = (size_t)(end - c->buf) + 4;
-    assert_true(head_len < sizeof r->head);
+    if (head_len >= sizeof r->head) {
+        *why = "response head too large for the test's buffer";
+        return -1;
+    }
     memcpy(r->head, c->buf, head_len);
     r->head[head_len] = '\0';
-    if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1)
-        fail_msg("not an HTTP response: \"%s\"", r->head);
+    if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1) {
+        *why = "not an HTTP response";
+        return -1;
+    }
     const char *cl = strstr(r->head, "\r\nContent-Length: ");
-    if (cl == NULL)
-        fail_msg("no Content-Length in \"%s\"", r->head);
+    if (cl == NULL) {
+        *why = "no Content-Length in the response";
+        return -1;
+    }
     r->body_len = strtoul(cl + 18, NULL, 10);
     while (c->len < head_len + r->body_len) {
-        if (!read_more(c))
-            fail_msg("the connection closed inside a response body");
+        if ((rc = read_more(c, why)) <= 0) {
+            if (rc == 0)
+                *why = "the connection closed inside a response body";
+            return -1;
+        }
     }
     r->body = malloc(r->body_len + 1);
+    if (r->body == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
     memcpy(r->body, c->buf + head_len, r->body_len);
     r->body[r->body_len] = '\0';
     memmove(c->buf, c->buf + head_len + r->body_len, c->len - head_len - r->body_len);
     c->len -= head_len + r->body_len;
-    return true;
+    return 1;
+}
+
+bool api_try_read(api_conn *c, api_resp *r)
+{
+    const char *why = NULL;
+    int rc = read_response(c, r, &why);
+    if (rc < 0)
+        fail_msg("%s: \"%s\"", why, r->head);
+    return rc > 0;
 }
 
 api_resp api_read(api_conn *c)
@@ -248,4 +305,33 @@ int api_try_status(int port, const char *method, const char *target, const char 
 done:
     close(fd);
     return status;
+}
+
+int api_try_call(api_conn *c, int port, int timeout_ms, const char *method, const char *target,
+                 const char *body, api_resp *r)
+{
+    const char *why = NULL;
+    size_t len, off = 0;
+    char *req = format_request(method, target, body, NULL, &len);
+
+    memset(r, 0, sizeof *r);
+    if (c->fd < 0) {
+        c->len = 0;
+        c->fd = api_connect(port, timeout_ms);
+    }
+    while (c->fd >= 0 && off < len) {
+        ssize_t n = send(c->fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    free(req);
+    if (c->fd < 0 || off < len || read_response(c, r, &why) <= 0) {
+        api_resp_free(r);
+        api_close(c);
+        return -1;
+    }
+    if (strstr(r->head, "\r\nConnection: close\r\n") != NULL)
+        api_close(c);
+    return r->status;
 }

@@ -21,6 +21,9 @@ typedef struct api_resp {
     size_t body_len;
 } api_resp;
 
+/* A socket (close-on-exec) connected to 127.0.0.1:`port` whose reads time out after
+ * `timeout_ms` (0: never), or -1 with errno set. */
+int api_connect(int port, int timeout_ms);
 /* Connects to 127.0.0.1:`port`; reads time out after `timeout_ms` (fail). */
 void api_open(api_conn *c, int port, int timeout_ms);
 void api_close(api_conn *c);
@@ -49,6 +52,14 @@ char *api_expect_body(int port, const char *method, const char *target, const ch
 /* One request on a new connection, without failing the test: the response's status, or -1
  * when the connection failed or closed before a status line (a worker killed meanwhile). */
 int api_try_status(int port, const char *method, const char *target, const char *body);
+
+/* One request on the keep-alive connection `c` without failing the test (for clients that
+ * meet killed processes): it connects first when c->fd is -1 (set it so before the first
+ * call). Returns the status with the response in *r (free it with api_resp_free), or -1 when
+ * the connection failed, closed or a read took over `timeout_ms`: then *r holds nothing and
+ * `c` is closed, so the next call connects again. A "Connection: close" answer closes `c`. */
+int api_try_call(api_conn *c, int port, int timeout_ms, const char *method, const char *target,
+                 const char *body, api_resp *r);
 
 /* Waits for the server's /readyz to answer 200 (migrations done, database reachable); after
  * START_MS prints the server's log and fails the test. */

@@ -26,6 +26,7 @@ struct server {
 };
 
 int64_t now_ms(void);
+int64_t now_us(void); /* CLOCK_MONOTONIC, like now_ms */
 void sleep_ms(int ms);
 const char *db_url(void);
 const char *builddir(void);
