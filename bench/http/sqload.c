@@ -14,6 +14,7 @@
  *   -h HOST:PORT (127.0.0.1:7376)  -s STREAM (default)  -c CONSUMER (bench)  -t TOKEN
  *   -n CONNECTIONS (32)  -d SECONDS (10)  -b BATCH  -r RATE  -w WRITERS (4)
  *   -k KEY_PREFIX (bench)  -i REPORT_INTERVAL_SECONDS (0: only at the end)
+ *   -m MESSAGES: stop once that many messages were upserted or received (0: no limit)
  *
  * The last line is machine-readable: "RESULT mode=... msgs_per_s=... p50_ms=... p99_ms=...
  * p999_ms=... requests=... errors=...". Exit 1 when a request failed at the HTTP level (a
@@ -82,6 +83,7 @@ struct samples {
 static struct {
     const char *host, *stream, *consumer, *token, *prefix;
     int port, conns, duration, batch, rate, writers, interval;
+    long long max_msgs;
     enum mode mode;
 } opt = {.host = "127.0.0.1",
          .port = 7376,
@@ -406,14 +408,14 @@ static void usage(void)
 {
     fprintf(stderr, "usage: sqload [-h HOST:PORT] [-s STREAM] [-c CONSUMER] [-t TOKEN] [-n CONNS]\n"
                     "              [-d SECONDS] [-b BATCH] [-r RATE] [-w WRITERS] [-k PREFIX]\n"
-                    "              [-i SECONDS] upsert|recv|e2e|mixed\n");
+                    "              [-i SECONDS] [-m MESSAGES] upsert|recv|e2e|mixed\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:")) != -1) {
+    while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:m:")) != -1) {
         switch (ch) {
         case 'h': {
             char *colon = strrchr(optarg, ':');
@@ -453,6 +455,9 @@ int main(int argc, char **argv)
             break;
         case 'i':
             opt.interval = atoi(optarg);
+            break;
+        case 'm':
+            opt.max_msgs = atoll(optarg);
             break;
         default:
             usage();
@@ -511,7 +516,7 @@ int main(int argc, char **argv)
     struct epoll_event evs[64];
     for (;;) {
         int64_t now = now_us();
-        if (now >= end)
+        if (now >= end || (opt.max_msgs > 0 && msgs >= opt.max_msgs))
             break;
         if (now >= next_report) {
             printf("t=%llds msgs_per_s=%.0f\n", (long long)((now - start) / 1000000),

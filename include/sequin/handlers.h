@@ -87,10 +87,8 @@ typedef struct sq_handler {
     int news_stream;
     bool news_notify;
     int n_delivered; /* by the last receive */
-    /* a call run in a group (sq_handler_group_done): its outcome and this request's share */
-    bool grouped;
-    int group_rc;
-    long long group_published;
+    /* while a shared call's outcome is handed out (sq_handler_group_done): this request's share */
+    const struct sq_group_share *share;
 } sq_handler;
 
 /*
@@ -124,22 +122,34 @@ SQ_WUR int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf 
                              char *err, size_t errlen);
 
 /*
- * Group commit: the calls the worker may run for several requests in one transaction. An
- * upsert whose own call is due may share one with other upserts to the same stream
- * (sq_store_begin_upsert_grouped), an ack with other acks of the same consumer (one
- * sq_store_begin_ack with every request's ids). Once the shared call is over, each request
- * gets its share with sq_handler_group_done (`published`: an upsert's own count), which
- * returns like sq_handler_finish: SQ_HANDLER_NEXT when a cached name went stale, and the
- * request resolves it again and runs alone.
+ * Group commit: the calls the worker may run for several requests at once. An upsert whose
+ * own call is due may share a transaction with other upserts to the same stream
+ * (sq_store_begin_upsert_grouped); an ack with other acks of the same consumer (one
+ * sq_store_begin_ack with every request's ids); a receive with other receives of the same
+ * consumer (one sq_store_begin_receive for their batch sizes together, the messages handed
+ * out in seq order, each request taking up to its batch size). Once the shared call is over,
+ * each request gets its share with sq_handler_group_done, which returns like
+ * sq_handler_finish: SQ_HANDLER_NEXT when a cached name went stale (the request resolves it
+ * again and runs alone) or when a receive got nothing and will wait.
  */
 typedef enum sq_handler_group {
     SQ_GROUP_NONE,
     SQ_GROUP_UPSERT,
-    SQ_GROUP_ACK
+    SQ_GROUP_ACK,
+    SQ_GROUP_RECEIVE
 } sq_handler_group;
+
+/* A request's share of a shared call. */
+typedef struct sq_group_share {
+    int rc;                 /* the shared call's outcome */
+    long long published;    /* an upsert's own count */
+    const sq_delivery *got; /* a receive's messages */
+    int n_got;
+} sq_group_share;
+
 sq_handler_group sq_handler_groupable(const sq_handler *h);
-SQ_WUR int sq_handler_group_done(sq_handler *h, int rc, long long published, sq_buf *body,
-                                 int *status, char *err, size_t errlen);
+SQ_WUR int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int64_t now_ms,
+                                 sq_buf *body, int *status, char *err, size_t errlen);
 
 /* The answer to a receive whose wait ran out: {"data":[]}. */
 SQ_WUR int sq_handler_empty_receive(sq_buf *body);

@@ -361,6 +361,21 @@ static int upsert_answer(sq_handler *h, int rc, long long published, sq_json_wri
     return jr;
 }
 
+/* A receive's answer and counts, once its call (alone or grouped) is over. */
+static int receive_answer(sq_handler *h, int rc, const sq_delivery *got, int n, sq_json_writer *jw,
+                          char *err, size_t errlen)
+{
+    if (rc == SQ_STORE_NOT_FOUND)
+        snprintf(err, errlen, "consumer not found");
+    int jr = sq_json_write_begin_array(jw);
+    for (int i = 0; rc == SQ_OK && i < n; i++)
+        jr |= sq_render_delivery(jw, &got[i]);
+    jr |= sq_json_write_end_array(jw);
+    h->n_delivered = rc == SQ_OK ? n : 0;
+    sq_metrics_deliveries(h->metrics, got, (size_t)h->n_delivered);
+    return jr;
+}
+
 /* An ack's, nack's or extend's answer and news, once its call (alone or grouped) is over. */
 static int settle_answer(sq_handler *h, int rc, sq_json_writer *jw)
 {
@@ -526,14 +541,7 @@ static int finish_call(sq_handler *h, sq_store *s, sq_json_writer *jw, char *err
             return SQ_ERR;
         }
         rc = sq_store_finish_receive(s, got, &n, a, err, errlen);
-        if (rc == SQ_STORE_NOT_FOUND)
-            snprintf(err, errlen, "consumer not found");
-        jr |= sq_json_write_begin_array(jw);
-        for (int i = 0; rc == SQ_OK && i < n; i++)
-            jr |= sq_render_delivery(jw, &got[i]);
-        jr |= sq_json_write_end_array(jw);
-        h->n_delivered = rc == SQ_OK ? n : 0;
-        sq_metrics_deliveries(h->metrics, got, (size_t)h->n_delivered);
+        jr |= receive_answer(h, rc, got, n, jw, err, errlen);
         break;
     }
     case SQ_ROUTE_ACK:
@@ -645,10 +653,13 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
     } else {
         sq_json_writer_init(&jw, body);
         int jr = begin_data(&jw);
-        rc = h->grouped ? h->group_rc : finish_call(h, s, &jw, err, errlen);
-        if (h->grouped && h->route == SQ_ROUTE_MESSAGE_UPSERT)
-            jr |= upsert_answer(h, rc, h->group_published, &jw, err, errlen);
-        else if (h->grouped)
+        const sq_group_share *g = h->share;
+        rc = g != NULL ? g->rc : finish_call(h, s, &jw, err, errlen);
+        if (g != NULL && h->route == SQ_ROUTE_MESSAGE_UPSERT)
+            jr |= upsert_answer(h, rc, g->published, &jw, err, errlen);
+        else if (g != NULL && h->route == SQ_ROUTE_RECEIVE)
+            jr |= receive_answer(h, rc, g->got, g->n_got, &jw, err, errlen);
+        else if (g != NULL)
             jr |= settle_answer(h, rc, &jw);
         jr |= sq_json_write_end_object(&jw);
         if (rc == SQ_STORE_NOT_FOUND && h->cached) {
@@ -694,17 +705,17 @@ sq_handler_group sq_handler_groupable(const sq_handler *h)
         return SQ_GROUP_UPSERT;
     if (h->route == SQ_ROUTE_ACK)
         return SQ_GROUP_ACK;
+    if (h->route == SQ_ROUTE_RECEIVE)
+        return SQ_GROUP_RECEIVE;
     return SQ_GROUP_NONE;
 }
 
-int sq_handler_group_done(sq_handler *h, int rc, long long published, sq_buf *body, int *status,
-                          char *err, size_t errlen)
+int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int64_t now_ms, sq_buf *body,
+                          int *status, char *err, size_t errlen)
 {
-    h->grouped = true;
-    h->group_rc = rc;
-    h->group_published = published;
-    int next = sq_handler_finish(h, NULL, 0, body, status, err, errlen);
-    h->grouped = false;
+    h->share = share;
+    int next = sq_handler_finish(h, NULL, now_ms, body, status, err, errlen);
+    h->share = NULL;
     return next;
 }
 

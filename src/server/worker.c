@@ -62,6 +62,7 @@
 #define GROUP_MAX_REQUESTS 64
 #define GROUP_MAX_MESSAGES 10000
 #define KEYSET_SLOTS 32768 /* a power of two, over twice GROUP_MAX_MESSAGES */
+#define RECEIVE_MAX 1000   /* the largest batch one receive call takes */
 
 enum source_kind {
     SRC_LISTENER,
@@ -194,6 +195,8 @@ struct worker {
     sq_message_in *gmsgs;
     int *gidx;
     const char **gids;
+    sq_delivery *gdel; /* a grouped receive's messages, their strings in garena */
+    sq_arena garena;
 };
 
 static void on_pool(struct worker *w, struct pconn *pc);
@@ -1009,12 +1012,17 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
     long long published[GROUP_MAX_REQUESTS] = {0};
     char err[256] = "";
     size_t n = 0;
+    int n_got = 0, taken = 0, rc;
+    sq_handler_group kind = leader->leads_group;
 
     for (struct conn *m = leader; m != NULL; m = m->gnext)
         n++;
-    int rc = leader->leads_group == SQ_GROUP_UPSERT
-                 ? sq_store_finish_upsert_grouped(pc->st, published, n, err, sizeof err)
-                 : sq_store_finish(pc->st, err, sizeof err);
+    if (kind == SQ_GROUP_UPSERT)
+        rc = sq_store_finish_upsert_grouped(pc->st, published, n, err, sizeof err);
+    else if (kind == SQ_GROUP_RECEIVE)
+        rc = sq_store_finish_receive(pc->st, w->gdel, &n_got, &w->garena, err, sizeof err);
+    else
+        rc = sq_store_finish(pc->st, err, sizeof err);
     leader->leads_group = SQ_GROUP_NONE;
     if (rc == SQ_ERR) {
         sq_log_set_request_id(leader->req_id);
@@ -1027,8 +1035,16 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         following = m->gnext;
         m->gnext = NULL;
         int status = 0;
-        int next = sq_handler_group_done(&m->h, rc, rc == SQ_OK ? published[i] : 0, &w->body,
-                                         &status, err, sizeof err);
+        sq_group_share share = {.rc = rc, .published = rc == SQ_OK ? published[i] : 0};
+        if (kind == SQ_GROUP_RECEIVE && rc == SQ_OK) {
+            /* in seq order, each takes up to its batch size */
+            int k = n_got - taken < m->h.recv.batch_size ? n_got - taken : m->h.recv.batch_size;
+            share.got = w->gdel + taken;
+            share.n_got = k;
+            taken += k;
+        }
+        int next =
+            sq_handler_group_done(&m->h, &share, now_ms(), &w->body, &status, err, sizeof err);
         if (next == SQ_HANDLER_NEXT) {
             queue_push(w, m); /* its stream's number was stale: resolved again, alone */
             continue;
@@ -1037,21 +1053,31 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
             spread_news(w, &m->h);
         (void)send_response(w, m, status, &w->body, m->h.content_type, NULL);
     }
+    sq_arena_reset(&w->garena);
 }
 
-/* How many messages (upserts) or ack ids (acks) a request brings to a group. */
+/* What a request brings to a group: messages (upserts), ack ids (acks), a batch size
+ * (receives). */
 static size_t group_items(const struct conn *c, sq_handler_group kind)
 {
+    if (kind == SQ_GROUP_RECEIVE)
+        return (size_t)c->h.recv.batch_size;
     return kind == SQ_GROUP_UPSERT ? c->h.n_msgs : c->h.n_ids;
+}
+
+/* The most of group_items one shared call takes. */
+static size_t group_limit(sq_handler_group kind)
+{
+    return kind == SQ_GROUP_RECEIVE ? RECEIVE_MAX : GROUP_MAX_MESSAGES;
 }
 
 /* Whether queued request `q` may join the group `c` leads. */
 static bool joins(const struct worker *w, const struct conn *c, const struct conn *q,
                   sq_handler_group kind, size_t total)
 {
-    if (sq_handler_groupable(&q->h) != kind || total + group_items(q, kind) > GROUP_MAX_MESSAGES)
+    if (sq_handler_groupable(&q->h) != kind || total + group_items(q, kind) > group_limit(kind))
         return false;
-    if (kind == SQ_GROUP_ACK)
+    if (kind != SQ_GROUP_UPSERT)
         return strcmp(q->h.consumer_id, c->h.consumer_id) == 0;
     return q->h.stream_num == c->h.stream_num && !keys_clash(w, q);
 }
@@ -1103,7 +1129,7 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
         return false;
     size_t i = 0, g = 0;
     for (struct conn *m = c; m != NULL; m = m->gnext, g++) {
-        for (size_t j = 0; j < group_items(m, kind); j++, i++) {
+        for (size_t j = 0; kind != SQ_GROUP_RECEIVE && j < group_items(m, kind); j++, i++) {
             if (kind == SQ_GROUP_ACK) {
                 w->gids[i] = m->h.ids[j];
             } else {
@@ -1112,11 +1138,16 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
             }
         }
     }
-    if (kind == SQ_GROUP_UPSERT)
+    if (kind == SQ_GROUP_UPSERT) {
         rc = sq_store_begin_upsert_grouped(pc->st, c->h.stream_num, w->gmsgs, total, w->gidx, err,
                                            sizeof err);
-    else
+    } else if (kind == SQ_GROUP_ACK) {
         rc = sq_store_begin_ack(pc->st, c->h.consumer_id, w->gids, total, err, sizeof err);
+    } else {
+        for (struct conn *m = c; m != NULL; m = m->gnext)
+            m->news_seen = news_count(w, m->h.stream_num);
+        rc = sq_store_begin_receive(pc->st, c->h.consumer_id, (int)total, err, sizeof err);
+    }
     if (rc != SQ_OK) {
         sq_warn("%s (%zu requests in one transaction): %s", sq_route_name(c->h.route), members,
                 err);
@@ -1625,7 +1656,8 @@ int sq_worker_run(const sq_worker_ctx *ctx)
     w.gmsgs = malloc(GROUP_MAX_MESSAGES * sizeof *w.gmsgs);
     w.gidx = malloc(GROUP_MAX_MESSAGES * sizeof *w.gidx);
     w.gids = malloc(GROUP_MAX_MESSAGES * sizeof *w.gids);
-    if (w.keyset == NULL || w.gmsgs == NULL || w.gidx == NULL || w.gids == NULL) {
+    w.gdel = malloc(RECEIVE_MAX * sizeof *w.gdel);
+    if (w.keyset == NULL || w.gmsgs == NULL || w.gidx == NULL || w.gids == NULL || w.gdel == NULL) {
         free(w.keyset); /* no group commit: each upsert runs alone */
         w.keyset = NULL;
     }
@@ -1722,6 +1754,8 @@ fail:
     free(w.gmsgs);
     free(w.gidx);
     free(w.gids);
+    free(w.gdel);
+    sq_arena_free(&w.garena);
     free(w.news);
     sq_buf_free(&w.body);
     for (size_t i = 0; w.listeners != NULL && i < ctx->n_listen; i++) {

@@ -768,6 +768,51 @@ static void *race(void *arg)
     return NULL;
 }
 
+struct taker {
+    int port, got, twice;
+    bool (*seen)[100];
+};
+
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Receives 5 at a time until three receives in a row find nothing, acking each batch. */
+static void *take(void *arg)
+{
+    struct taker *tk = arg;
+    for (int empty = 0; empty < 3;) {
+        api_resp r = api_call(tk->port, "POST", "/api/streams/group/consumers/takers/receive",
+                              "{\"batch_size\":5}");
+        if (r.status != 200 || strstr(r.body, "\"ack_id\"") == NULL) {
+            empty++;
+            api_resp_free(&r);
+            continue;
+        }
+        empty = 0;
+        char body[1024], *b = body;
+        b += sprintf(b, "{\"ack_ids\":[");
+        int k = 0;
+        for (const char *p = strstr(r.body, "\"ack_id\":\""); p != NULL;
+             p = strstr(p + 1, "\"ack_id\":\"")) {
+            int ri = -1, ni = -1;
+            const char *key = strstr(p, "\"key\":\"own.r");
+            if (key != NULL && sscanf(key, "\"key\":\"own.r%d.n%d", &ri, &ni) == 2 && ri >= 0 &&
+                ri < 16 && ni >= 0 && ni < 100) {
+                pthread_mutex_lock(&seen_lock);
+                tk->twice += tk->seen[ri][ni];
+                tk->seen[ri][ni] = true;
+                pthread_mutex_unlock(&seen_lock);
+            }
+            b += sprintf(b, "%s\"%.36s\"", k++ ? "," : "", p + 10);
+            tk->got++;
+        }
+        sprintf(b, "]}");
+        api_resp_free(&r);
+        api_resp a = api_call(tk->port, "POST", "/api/streams/group/consumers/takers/ack", body);
+        api_resp_free(&a);
+    }
+    return NULL;
+}
+
 /* Many single upserts at once share transactions (group commit), and each answer still
  * counts exactly what its own request published, as if the requests ran one by one. */
 static void test_group_commit(void **state)
@@ -801,6 +846,25 @@ static void test_group_commit(void **state)
     }
     api_expect(s->port, "GET", "/api/streams/group", NULL, 200,
                "\"message_count\":1701"); /* 1600 own, 1 same, 100 twin */
+
+    /* Receives of one consumer share calls too: 16 receivers taking 5 at a time share out
+     * the 1,600 "own" messages, each exactly once. */
+    api_expect(s->port, "POST", "/api/streams/group/consumers",
+               "{\"name\":\"takers\",\"filter_key_pattern\":\"own.>\"}", 200, NULL);
+    static struct taker tk[RACERS];
+    static bool seen[RACERS][EACH];
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < RACERS; i++) {
+        tk[i] = (struct taker){.port = s->port, .seen = seen};
+        pthread_create(&t[i], NULL, take, &tk[i]);
+    }
+    int taken = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(tk[i].twice, 0);
+        taken += tk[i].got;
+    }
+    assert_int_equal(taken, RACERS * EACH);
 }
 
 int main(void)
