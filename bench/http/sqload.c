@@ -313,7 +313,7 @@ static void on_response(struct conn *c, int status, const char *body, size_t len
         return;
     case PH_ACK:
     case PH_NACK:
-        if (c->phase == PH_ACK) {
+        if (c->phase == PH_ACK && opt.mode == MODE_RECV) { /* e2e and mixed count upserts */
             msgs += c->pending_msgs;
             interval_msgs += c->pending_msgs;
         }

@@ -130,13 +130,15 @@ SQ_WUR int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf 
  * out in seq order, each request taking up to its batch size). Once the shared call is over,
  * each request gets its share with sq_handler_group_done, which returns like
  * sq_handler_finish: SQ_HANDLER_NEXT when a cached name went stale (the request resolves it
- * again and runs alone) or when a receive got nothing and will wait.
+ * again and runs alone) or when a receive got nothing and will wait; then the receives of a
+ * consumer that wait share their timer call too (SQ_HANDLER_WAIT: park them).
  */
 typedef enum sq_handler_group {
     SQ_GROUP_NONE,
     SQ_GROUP_UPSERT,
     SQ_GROUP_ACK,
-    SQ_GROUP_RECEIVE
+    SQ_GROUP_RECEIVE,
+    SQ_GROUP_TIMER /* receives of one consumer that found nothing ask next_visible once */
 } sq_handler_group;
 
 /* A request's share of a shared call. */
@@ -145,6 +147,7 @@ typedef struct sq_group_share {
     long long published;    /* an upsert's own count */
     const sq_delivery *got; /* a receive's messages */
     int n_got;
+    long long wake_in_ms; /* a timer's answer (sq_store_next_visible) */
 } sq_group_share;
 
 sq_handler_group sq_handler_groupable(const sq_handler *h);

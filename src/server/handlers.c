@@ -699,6 +699,8 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
 
 sq_handler_group sq_handler_groupable(const sq_handler *h)
 {
+    if (h->step == SQ_STEP_TIMER)
+        return SQ_GROUP_TIMER;
     if (h->step != SQ_STEP_CALL)
         return SQ_GROUP_NONE;
     if (h->route == SQ_ROUTE_MESSAGE_UPSERT)
@@ -713,6 +715,14 @@ sq_handler_group sq_handler_groupable(const sq_handler *h)
 int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int64_t now_ms, sq_buf *body,
                           int *status, char *err, size_t errlen)
 {
+    if (h->step == SQ_STEP_TIMER) {
+        if (share->rc == SQ_OK) {
+            h->wake_in_ms = share->wake_in_ms;
+            h->step = SQ_STEP_CALL;
+            return SQ_HANDLER_WAIT;
+        }
+        return error_reply(body, status, 503, "the database is not available");
+    }
     h->share = share;
     int next = sq_handler_finish(h, NULL, now_ms, body, status, err, errlen);
     h->share = NULL;

@@ -936,6 +936,17 @@ static void spread_news(struct worker *w, const sq_handler *h)
 
 /* ---- store calls -------------------------------------------------------------------------- */
 
+/* A receive found nothing and knows its timer: park it, unless news came meanwhile. */
+static void wait_for_news(struct worker *w, struct conn *c)
+{
+    if (c->gone)
+        close_conn(w, c);
+    else if (news_count(w, c->h.stream_num) != c->news_seen)
+        queue_push(w, c); /* news arrived during the receive: look again now */
+    else
+        park(w, c);
+}
+
 /* Finishes the call over on `pc` for `c`: 1 when its next call is due, else 0 (answered,
  * parked, queued again, or closed). */
 static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
@@ -947,13 +958,7 @@ static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
     if (next == SQ_HANDLER_NEXT)
         return 1;
     if (next == SQ_HANDLER_WAIT) {
-        if (c->gone) {
-            close_conn(w, c);
-        } else if (news_count(w, c->h.stream_num) != c->news_seen) {
-            queue_push(w, c); /* news arrived during the receive: look again now */
-        } else {
-            park(w, c);
-        }
+        wait_for_news(w, c);
         return 0;
     }
     if (status >= 500) {
@@ -1013,6 +1018,7 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
     char err[256] = "";
     size_t n = 0;
     int n_got = 0, taken = 0, rc;
+    long long wake_in = -1;
     sq_handler_group kind = leader->leads_group;
 
     for (struct conn *m = leader; m != NULL; m = m->gnext)
@@ -1021,6 +1027,8 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         rc = sq_store_finish_upsert_grouped(pc->st, published, n, err, sizeof err);
     else if (kind == SQ_GROUP_RECEIVE)
         rc = sq_store_finish_receive(pc->st, w->gdel, &n_got, &w->garena, err, sizeof err);
+    else if (kind == SQ_GROUP_TIMER)
+        rc = sq_store_finish_next_visible(pc->st, &wake_in, err, sizeof err);
     else
         rc = sq_store_finish(pc->st, err, sizeof err);
     leader->leads_group = SQ_GROUP_NONE;
@@ -1035,7 +1043,8 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         following = m->gnext;
         m->gnext = NULL;
         int status = 0;
-        sq_group_share share = {.rc = rc, .published = rc == SQ_OK ? published[i] : 0};
+        sq_group_share share = {
+            .rc = rc, .published = rc == SQ_OK ? published[i] : 0, .wake_in_ms = wake_in};
         if (kind == SQ_GROUP_RECEIVE && rc == SQ_OK) {
             /* in seq order, each takes up to its batch size */
             int k = n_got - taken < m->h.recv.batch_size ? n_got - taken : m->h.recv.batch_size;
@@ -1046,7 +1055,11 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         int next =
             sq_handler_group_done(&m->h, &share, now_ms(), &w->body, &status, err, sizeof err);
         if (next == SQ_HANDLER_NEXT) {
-            queue_push(w, m); /* its stream's number was stale: resolved again, alone */
+            queue_push(w, m); /* a stale name resolved again, or a receive's timer */
+            continue;
+        }
+        if (next == SQ_HANDLER_WAIT) {
+            wait_for_news(w, m);
             continue;
         }
         if (status == 200)
@@ -1057,9 +1070,11 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
 }
 
 /* What a request brings to a group: messages (upserts), ack ids (acks), a batch size
- * (receives). */
+ * (receives); a timer brings nothing. */
 static size_t group_items(const struct conn *c, sq_handler_group kind)
 {
+    if (kind == SQ_GROUP_TIMER)
+        return 0;
     if (kind == SQ_GROUP_RECEIVE)
         return (size_t)c->h.recv.batch_size;
     return kind == SQ_GROUP_UPSERT ? c->h.n_msgs : c->h.n_ids;
@@ -1129,7 +1144,8 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
         return false;
     size_t i = 0, g = 0;
     for (struct conn *m = c; m != NULL; m = m->gnext, g++) {
-        for (size_t j = 0; kind != SQ_GROUP_RECEIVE && j < group_items(m, kind); j++, i++) {
+        bool arrays = kind == SQ_GROUP_UPSERT || kind == SQ_GROUP_ACK;
+        for (size_t j = 0; arrays && j < group_items(m, kind); j++, i++) {
             if (kind == SQ_GROUP_ACK) {
                 w->gids[i] = m->h.ids[j];
             } else {
@@ -1143,10 +1159,12 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
                                            sizeof err);
     } else if (kind == SQ_GROUP_ACK) {
         rc = sq_store_begin_ack(pc->st, c->h.consumer_id, w->gids, total, err, sizeof err);
-    } else {
+    } else if (kind == SQ_GROUP_RECEIVE) {
         for (struct conn *m = c; m != NULL; m = m->gnext)
             m->news_seen = news_count(w, m->h.stream_num);
         rc = sq_store_begin_receive(pc->st, c->h.consumer_id, (int)total, err, sizeof err);
+    } else {
+        rc = sq_store_begin_next_visible(pc->st, c->h.consumer_id, err, sizeof err);
     }
     if (rc != SQ_OK) {
         sq_warn("%s (%zu requests in one transaction): %s", sq_route_name(c->h.route), members,
