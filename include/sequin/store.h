@@ -39,6 +39,10 @@ const sq_migration *sq_store_migrations(size_t *count);
 SQ_WUR int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err,
                             size_t errlen);
 
+/* Sends what PostgreSQL says outside query results on `conn` (notices, an error that arrives
+ * while idle) to the log rather than to stderr; every connection of the store has it. */
+void sq_store_log_notices(PGconn *conn);
+
 /* ---- a connection and its prepared statements ---------------------------------------- */
 
 /* One connection to PostgreSQL with every statement of the store prepared on it. Open them

@@ -149,6 +149,7 @@ static int migrate(const sq_config *cfg)
     PGconn *conn = PQconnectdb(cfg->database.url);
     int rc = -1, applied;
 
+    sq_store_log_notices(conn);
     if (PQstatus(conn) != CONNECTION_OK) {
         snprintf(pqerr, sizeof pqerr, "%s", conn != NULL ? PQerrorMessage(conn) : "out of memory");
         pqerr[strcspn(pqerr, "\n")] = '\0';

@@ -141,6 +141,7 @@ struct pconn {
     uint32_t events;
     bool reconnecting;
     bool was_up;         /* connected once: the next connect is a reconnect, for the metrics */
+    bool lost;           /* was up, and is not: logged once when lost and once when back */
     int64_t retry_at_ms; /* a reconnect is due then; 0: none */
     int64_t deadline_ms; /* the call or connection attempt in flight ends by then; 0: none */
     struct conn *user;   /* whose call is in flight */
@@ -370,6 +371,11 @@ static void pool_reconnect(struct worker *w, struct pconn *pc)
         pc->reg_fd = -1;
     }
     pc->retry_at_ms = 0;
+    if (pc->was_up && !pc->lost) {
+        /* once per outage, at warn so that log.level warn still shows it (and its end) */
+        sq_warn("database connection lost; reconnecting every %d ms", RECONNECT_MS);
+        pc->lost = true;
+    }
     if (sq_store_begin_reconnect(pc->st, err, sizeof err) != SQ_OK) {
         sq_warn("database connection: %s", err);
         pc->retry_at_ms = now_ms() + RECONNECT_MS;
@@ -1291,6 +1297,10 @@ static int reconnect_over(struct worker *w, struct pconn *pc)
     pool_sync_fd(w, pc, false);
     if (pc->was_up)
         sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_RECONNECTS, 1);
+    if (pc->lost) {
+        sq_warn("database connection back");
+        pc->lost = false;
+    }
     pc->was_up = true;
     return SQ_OK;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sequin/log.h"
 
 /* The columns of a stream object, from `streams s`. The size is the stream's share of the
  * messages table by row count (the table's row estimate); with one stream, the table's size. */
@@ -272,6 +273,31 @@ int sq_store_connect_step(sq_store *s, bool *want_write)
     return prepare_next(s) == SQ_AGAIN ? SQ_OK : SQ_ERR;
 }
 
+/* libpq prints what the server says outside a query's result (NOTICE, and an error that
+ * arrives while idle, such as an administrator's shutdown) to stderr by itself: these go
+ * through the log instead, in its format. Warnings and errors at warn, the rest at debug. */
+static void log_notice(void *arg, const PGresult *r)
+{
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    (void)arg;
+    if (sev == NULL)
+        sev = "NOTICE";
+    if (msg == NULL)
+        msg = "";
+    if (strcmp(sev, "WARNING") == 0 || strcmp(sev, "ERROR") == 0 || strcmp(sev, "FATAL") == 0 ||
+        strcmp(sev, "PANIC") == 0)
+        sq_warn("PostgreSQL %s: %s", sev, msg);
+    else
+        sq_debug("PostgreSQL %s: %s", sev, msg);
+}
+
+void sq_store_log_notices(PGconn *conn)
+{
+    if (conn != NULL)
+        PQsetNoticeReceiver(conn, log_notice, NULL);
+}
+
 int sq_store_begin_reconnect(sq_store *s, char *err, size_t errlen)
 {
     sq_call *c = &s->call;
@@ -280,6 +306,7 @@ int sq_store_begin_reconnect(sq_store *s, char *err, size_t errlen)
     sq_store_reset_call(c);
     c->op = "reconnect";
     s->conn = PQconnectStart(s->url);
+    sq_store_log_notices(s->conn);
     if (PQstatus(s->conn) == CONNECTION_BAD) {
         sq_store_fail(s, NULL, err, errlen, "cannot connect to PostgreSQL");
         c->op = NULL;
@@ -309,6 +336,7 @@ int sq_store_open(const char *url, sq_store **out, char *err, size_t errlen)
         return SQ_ERR;
     /* PQconnectdb rather than a reconnect: it honours connect_timeout. */
     s->conn = PQconnectdb(url);
+    sq_store_log_notices(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK || PQsetnonblocking(s->conn, 1) != 0) {
         sq_store_fail(s, NULL, err, errlen, "cannot connect to PostgreSQL");
         goto fail;

@@ -236,6 +236,19 @@ static void test_database_connections_dropped(void **state)
         api_resp_free(&r);
     }
     assert_int_equal(ok, 10);
+    /* The outage is in the log once per connection, in the log's own format: what PostgreSQL
+     * said on the way (a FATAL for each killed backend) goes through the log too, never to
+     * stderr as bare libpq lines. */
+    wait_log(s, "database connection lost");
+    wait_log(s, "database connection back");
+    char *text = read_file(s->log);
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        if (strncmp(line, "FATAL:", 6) == 0 || strncmp(line, "NOTICE:", 7) == 0)
+            fail_msg("a line outside the log's format: %.80s", line);
+        const char *nl = strchr(line, '\n');
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(text);
 }
 
 /* With auth.tokens configured, /api routes need "Authorization: Bearer TOKEN"; /healthz and
