@@ -13,8 +13,9 @@
  *
  *   -h HOST:PORT (127.0.0.1:7376)  -s STREAM (default)  -c CONSUMER (bench)  -t TOKEN
  *   -n CONNECTIONS (32)  -d SECONDS (10)  -b BATCH  -r RATE  -w WRITERS (4)
- *   -k KEY_PREFIX (bench)  -i REPORT_INTERVAL_SECONDS (0: only at the end)
- *   -m MESSAGES: stop once that many messages were upserted or received (0: no limit)
+ *   -k KEY_PREFIX (bench): keys are PREFIX<pid>.k<n>, new in every run  -i REPORT_INTERVAL_SECONDS
+ * (0: only at the end) -m MESSAGES: stop once that many messages were upserted or received (0: no
+ * limit)
  *
  * The last line is machine-readable: "RESULT mode=... msgs_per_s=... p50_ms=... p99_ms=...
  * p999_ms=... requests=... errors=...". Exit 1 when a request failed at the HTTP level (a
@@ -196,8 +197,9 @@ static void start_upsert(struct conn *c)
         long long k = next_key(c);
         if (opt.mode == MODE_MIXED && k % 10 == 9 && k > 100)
             k -= 100; /* every tenth write changes a message written a moment ago */
-        len += (size_t)sprintf(body + len, "%s{\"key\":\"%s.k%lld\",\"data\":\"%s %lld\"}",
-                               i ? "," : "", opt.prefix, k, data, (long long)c->counter);
+        len += (size_t)sprintf(body + len, "%s{\"key\":\"%s%d.k%lld\",\"data\":\"%s %lld\"}",
+                               i ? "," : "", opt.prefix, (int)getpid(), k, data,
+                               (long long)c->counter);
     }
     len += (size_t)sprintf(body + len, "]}");
     c->phase = PH_UPSERT;
