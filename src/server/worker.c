@@ -360,11 +360,21 @@ static void pool_sync_fd(struct worker *w, struct pconn *pc, bool want_write)
     }
 }
 
+/* A call was just begun on `pc` and may take `limit_ms`: sends what the socket takes and
+ * says whether the call goes on (SQ_AGAIN) or is already over. */
+static int call_started(struct worker *w, struct pconn *pc, int limit_ms)
+{
+    bool want_write = false;
+    pc->deadline_ms = now_ms() + limit_ms;
+    int rc = sq_store_poll(pc->st, &want_write);
+    pool_sync_fd(w, pc, want_write);
+    return rc;
+}
+
 /* Starts connecting a pool connection afresh; a failure to start is retried by the timer. */
 static void pool_reconnect(struct worker *w, struct pconn *pc)
 {
     char err[256];
-    bool want_write = false;
 
     if (pc->reg_fd >= 0) {
         (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, pc->reg_fd, NULL);
@@ -382,10 +392,7 @@ static void pool_reconnect(struct worker *w, struct pconn *pc)
         return;
     }
     pc->reconnecting = true;
-    pc->deadline_ms = now_ms() + STORE_CONNECT_MS;
-    int rc = sq_store_poll(pc->st, &want_write);
-    pool_sync_fd(w, pc, want_write);
-    if (rc != SQ_AGAIN)
+    if (call_started(w, pc, STORE_CONNECT_MS) != SQ_AGAIN)
         on_pool(w, pc);
 }
 
@@ -1112,7 +1119,6 @@ static bool joins(const struct worker *w, const struct conn *c, const struct con
 static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
 {
     char err[256] = "";
-    bool want_write = false;
     sq_handler_group kind = sq_handler_groupable(&c->h);
     size_t members = 1, total = group_items(c, kind);
     struct conn *tail = c, *prev = NULL;
@@ -1121,7 +1127,10 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
     if (kind == SQ_GROUP_NONE || w->keyset == NULL)
         return false;
     if (kind == SQ_GROUP_UPSERT) {
-        w->keygen++;
+        if (++w->keygen == 0) { /* wrapped: entries of a group long gone would look current */
+            memset(w->keyset, 0, KEYSET_SLOTS * sizeof *w->keyset);
+            w->keygen = 1;
+        }
         keys_add(w, c);
     }
     c->gnext = NULL;
@@ -1186,10 +1195,7 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
     }
     c->leads_group = kind;
     pc->user = c;
-    pc->deadline_ms = now_ms() + STORE_CALL_MS;
-    rc = sq_store_poll(pc->st, &want_write);
-    pool_sync_fd(w, pc, want_write);
-    if (rc != SQ_AGAIN) {
+    if (call_started(w, pc, STORE_CALL_MS) != SQ_AGAIN) {
         pc->user = NULL;
         pc->deadline_ms = 0;
         finish_group(w, pc, c);
@@ -1214,7 +1220,6 @@ static void call_given_up(struct worker *w, struct conn *c)
 static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
 {
     char err[256] = "";
-    bool want_write = false;
 
     if (start_group(w, pc, c))
         return;
@@ -1232,10 +1237,7 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
             return;
         }
         pc->user = c;
-        pc->deadline_ms = now_ms() + STORE_CALL_MS;
-        int rc = sq_store_poll(pc->st, &want_write);
-        pool_sync_fd(w, pc, want_write);
-        if (rc == SQ_AGAIN)
+        if (call_started(w, pc, STORE_CALL_MS) == SQ_AGAIN)
             return;
         pc->user = NULL;
         pc->deadline_ms = 0;
@@ -1312,7 +1314,6 @@ static void listener_kick(struct worker *w)
 {
     struct pconn *pc = &w->listener;
     char err[256] = "";
-    bool want_write = false;
 
     if (!w->listening || w->listen_call != LISTEN_NONE || sq_store_busy(pc->st))
         return;
@@ -1328,10 +1329,7 @@ static void listener_kick(struct worker *w)
         }
         w->listen_call = LISTEN_NOTIFY;
         w->notify_stream = stream;
-        pc->deadline_ms = now_ms() + STORE_CALL_MS;
-        int rc = sq_store_poll(pc->st, &want_write);
-        pool_sync_fd(w, pc, want_write);
-        if (rc != SQ_AGAIN)
+        if (call_started(w, pc, STORE_CALL_MS) != SQ_AGAIN)
             on_listener(w, pc);
         return;
     }
@@ -1356,7 +1354,6 @@ static void listener_lost(struct worker *w)
 static void begin_listen(struct worker *w, struct pconn *pc)
 {
     char err[256] = "";
-    bool want_write = false;
 
     if (sq_store_begin_listen(pc->st, err, sizeof err) != SQ_OK) {
         sq_warn("listen: %s", err);
@@ -1364,10 +1361,7 @@ static void begin_listen(struct worker *w, struct pconn *pc)
         return;
     }
     w->listen_call = LISTEN_LISTEN;
-    pc->deadline_ms = now_ms() + STORE_CALL_MS;
-    int rc = sq_store_poll(pc->st, &want_write);
-    pool_sync_fd(w, pc, want_write);
-    if (rc != SQ_AGAIN)
+    if (call_started(w, pc, STORE_CALL_MS) != SQ_AGAIN)
         on_listener(w, pc);
 }
 
