@@ -100,6 +100,9 @@ bool sq_cli_is_remote(const sq_cli_invocation *inv);
 /* The same command: "consumer receive" is sq_cli_is(inv, "consumer", "receive"). */
 bool sq_cli_is(const sq_cli_invocation *inv, const char *group, const char *name);
 
+/* The stream a command works on: --stream, else "default". Points into the invocation. */
+const char *sq_cli_stream(const sq_cli_invocation *inv);
+
 /* One HTTP request of the API (SPEC 4). */
 typedef struct sq_cli_request {
     const char *method;   /* static string */

@@ -121,6 +121,12 @@ fail:
     return rc;
 }
 
+/* DIR/contexts/NAME into `out`. */
+static int context_path(sq_buf *out, const char *name)
+{
+    return config_path(out, "contexts/") == SQ_OK ? sq_buf_puts(out, name) : SQ_ERR;
+}
+
 static char *default_name(void)
 {
     sq_buf p = {0};
@@ -142,8 +148,7 @@ static char *load_context(const char *name)
 {
     sq_buf p = {0};
     char *text = NULL;
-    if (sq_name_is_valid(name, strlen(name)) && config_path(&p, "contexts/") == SQ_OK &&
-        sq_buf_puts(&p, name) == SQ_OK)
+    if (sq_name_is_valid(name, strlen(name)) && context_path(&p, name) == SQ_OK)
         text = slurp(p.data);
     sq_buf_free(&p);
     return text;
@@ -220,8 +225,8 @@ static int context_add(const sq_cli_invocation *inv, FILE *out, FILE *err)
         sq_cli_usage(err, inv);
         return SQ_CLI_EXIT_USAGE;
     }
-    if (make_dirs() != SQ_OK || config_path(&p, "contexts/") != SQ_OK ||
-        sq_buf_puts(&p, name) != SQ_OK || sq_buf_printf(&text, "server_url=%s\n", url) != SQ_OK ||
+    if (make_dirs() != SQ_OK || context_path(&p, name) != SQ_OK ||
+        sq_buf_printf(&text, "server_url=%s\n", url) != SQ_OK ||
         (token != NULL && sq_buf_printf(&text, "token=%s\n", token) != SQ_OK) ||
         write_private(p.data, text.data) != SQ_OK) {
         fprintf(err, "sequin: cannot save context \"%s\": %s\n", name, strerror(errno));
@@ -349,8 +354,8 @@ static int context_rm(const sq_cli_invocation *inv, FILE *out, FILE *err)
     sq_buf p = {0};
     char *def = default_name();
     int status = SQ_CLI_EXIT_SERVER;
-    if (!sq_name_is_valid(name, strlen(name)) || config_path(&p, "contexts/") != SQ_OK ||
-        sq_buf_puts(&p, name) != SQ_OK || unlink(p.data) != 0) {
+    if (!sq_name_is_valid(name, strlen(name)) || context_path(&p, name) != SQ_OK ||
+        unlink(p.data) != 0) {
         fprintf(err, "sequin: no context named \"%s\"\n", name);
         goto done;
     }

@@ -217,53 +217,61 @@ int sq_cli_json_payload(const sq_json *doc, bool want_array, bool is_message)
 
 #define BLOCK(f) f, SQ_ARRAY_LEN(f)
 
+/* How each kind of answer shows: its fields, and for a list the line printed when it is
+ * empty (NULL: one object). */
+static const struct view {
+    const field *fields;
+    size_t nfields;
+    const char *empty;
+} views[] = {
+    [SQ_OUT_STREAM] = {BLOCK(stream_block), NULL},
+    [SQ_OUT_STREAMS] = {BLOCK(stream_cols), "No streams."},
+    [SQ_OUT_MESSAGE] = {BLOCK(message_block), NULL},
+    [SQ_OUT_MESSAGES] = {BLOCK(message_cols), "No messages."},
+    [SQ_OUT_CONSUMER] = {BLOCK(consumer_block), NULL},
+    [SQ_OUT_CONSUMERS] = {BLOCK(consumer_cols), "No consumers."},
+    [SQ_OUT_DELIVERIES] = {BLOCK(delivery_block), "No messages available."},
+    [SQ_OUT_PEEK] = {BLOCK(peek_cols), "No messages."},
+    [SQ_OUT_PUBLISHED] = {NULL, 0, NULL},
+    [SQ_OUT_DONE] = {NULL, 0, NULL},
+};
+
 int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, const char *body,
                  size_t len)
 {
     sq_json doc = {0};
     sq_arena a = {0};
     int rc = SQ_ERR;
+    const struct view *v = &views[kind];
     if (kind == SQ_OUT_DONE) {
         fprintf(out, "%s\n", done);
         return SQ_OK;
     }
     if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
         goto fail;
-    bool list = kind == SQ_OUT_STREAMS || kind == SQ_OUT_MESSAGES || kind == SQ_OUT_CONSUMERS ||
-                kind == SQ_OUT_DELIVERIES || kind == SQ_OUT_PEEK;
-    int p = sq_cli_json_payload(&doc, list, kind == SQ_OUT_MESSAGE);
+    int p = sq_cli_json_payload(&doc, v->empty != NULL, kind == SQ_OUT_MESSAGE);
     if (p < 0)
         goto fail;
     rc = SQ_OK;
     switch (kind) {
     case SQ_OUT_STREAM:
-        print_block(out, &doc, p, BLOCK(stream_block), &a);
-        break;
     case SQ_OUT_MESSAGE:
-        print_block(out, &doc, p, BLOCK(message_block), &a);
-        break;
     case SQ_OUT_CONSUMER:
-        print_block(out, &doc, p, BLOCK(consumer_block), &a);
+        print_block(out, &doc, p, v->fields, v->nfields, &a);
         break;
     case SQ_OUT_STREAMS:
-        rc = print_rows(out, &doc, p, BLOCK(stream_cols), &a, "No streams.");
-        break;
     case SQ_OUT_MESSAGES:
-        rc = print_rows(out, &doc, p, BLOCK(message_cols), &a, "No messages.");
-        break;
     case SQ_OUT_CONSUMERS:
-        rc = print_rows(out, &doc, p, BLOCK(consumer_cols), &a, "No consumers.");
-        break;
     case SQ_OUT_PEEK:
-        rc = print_rows(out, &doc, p, BLOCK(peek_cols), &a, "No messages.");
+        rc = print_rows(out, &doc, p, v->fields, v->nfields, &a, v->empty);
         break;
     case SQ_OUT_DELIVERIES:
         if (sq_json_count(&doc, p) == 0)
-            fputs("No messages available.\n", out);
+            fprintf(out, "%s\n", v->empty);
         for (int it = sq_json_first(&doc, p); it >= 0; it = sq_json_next(&doc, it)) {
             if (it != sq_json_first(&doc, p))
                 fputc('\n', out);
-            print_block(out, &doc, it, BLOCK(delivery_block), &a);
+            print_block(out, &doc, it, v->fields, v->nfields, &a);
         }
         break;
     case SQ_OUT_PUBLISHED: {

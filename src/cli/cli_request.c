@@ -385,7 +385,7 @@ static int query(sq_cli_request *req, const char *name, const char *value)
     return sq_cli_encode(&req->path, value);
 }
 
-static const char *stream_of(const sq_cli_invocation *inv)
+const char *sq_cli_stream(const sq_cli_invocation *inv)
 {
     return inv->opt[SQ_OPT_STREAM] != NULL ? inv->opt[SQ_OPT_STREAM] : "default";
 }
@@ -393,7 +393,7 @@ static const char *stream_of(const sq_cli_invocation *inv)
 /* The path of the consumer named by the first argument, then `tail` segments. */
 static int consumer_path(const sq_cli_invocation *inv, sq_cli_request *req, const char *tail)
 {
-    return path(req, "api", "streams", stream_of(inv), "consumers", inv->args[0], tail, NULL);
+    return path(req, "api", "streams", sq_cli_stream(inv), "consumers", inv->args[0], tail, NULL);
 }
 
 static int check_key(const char *key, char *err, size_t errlen)
@@ -469,8 +469,8 @@ static int build_message_upsert(const sq_cli_invocation *inv, sq_cli_request *re
               sq_json_write_end_object(&w));
     req->method = "POST";
     req->output = SQ_OUT_PUBLISHED;
-    return finish_body(rc, &w, path(req, "api", "streams", stream_of(inv), "messages", NULL), err,
-                       errlen);
+    return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "messages", NULL),
+                       err, errlen);
 }
 
 static int build_message_get(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
@@ -479,7 +479,7 @@ static int build_message_get(const sq_cli_invocation *inv, sq_cli_request *req, 
     if (check_key(inv->args[0], err, errlen) != SQ_OK)
         return SQ_ERR;
     req->output = SQ_OUT_MESSAGE;
-    if (path(req, "api", "streams", stream_of(inv), "messages", inv->args[0], NULL) != SQ_OK)
+    if (path(req, "api", "streams", sq_cli_stream(inv), "messages", inv->args[0], NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
 }
@@ -492,7 +492,7 @@ static int build_message_ls(const sq_cli_invocation *inv, sq_cli_request *req, c
         return SQ_ERR;
     const char *last = inv->opt[SQ_OPT_LAST], *first = inv->opt[SQ_OPT_FIRST];
     req->output = SQ_OUT_MESSAGES;
-    if (path(req, "api", "streams", stream_of(inv), "messages", NULL) != SQ_OK ||
+    if (path(req, "api", "streams", sq_cli_stream(inv), "messages", NULL) != SQ_OK ||
         query(req, "sort",
               last != NULL    ? "seq_desc"
               : first != NULL ? "seq_asc"
@@ -535,15 +535,15 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
     rc |= sq_json_write_end_object(&w);
     req->method = "POST";
     req->output = SQ_OUT_CONSUMER;
-    return finish_body(rc, &w, path(req, "api", "streams", stream_of(inv), "consumers", NULL), err,
-                       errlen);
+    return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL),
+                       err, errlen);
 }
 
 static int build_consumer_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                              size_t errlen)
 {
     req->output = SQ_OUT_CONSUMERS;
-    if (path(req, "api", "streams", stream_of(inv), "consumers", NULL) != SQ_OK)
+    if (path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
 }
@@ -603,7 +603,10 @@ static int build_consumer_receive(const sq_cli_invocation *inv, sq_cli_request *
     return finish_body(rc, &w, consumer_path(inv, req, "receive"), err, errlen);
 }
 
-static int ack_body(sq_cli_request *req, const char *const *ids, size_t n, const char *delay)
+/* POST .../consumers/CONSUMER/VERB {"ack_ids": ids[, "delay_ms": delay]}, VERB "ack" or
+ * "nack", with its `done` sentence. 0 or -1 (out of memory). */
+static int ack_request(sq_cli_request *req, const char *stream, const char *consumer,
+                       const char *verb, const char *const *ids, size_t n, const char *delay)
 {
     sq_json_writer w;
     sq_json_writer_init(&w, &req->body);
@@ -617,31 +620,27 @@ static int ack_body(sq_cli_request *req, const char *const *ids, size_t n, const
     rc |= sq_json_write_end_object(&w);
     req->method = "POST";
     req->output = SQ_OUT_DONE;
-    return rc != SQ_OK ? SQ_ERR : sq_json_writer_finish(&w);
+    snprintf(req->done, sizeof req->done, "%s %zu message%s.",
+             strcmp(verb, "nack") == 0 ? "Nacked" : "Acked", n, n == 1 ? "" : "s");
+    if (rc != SQ_OK || sq_json_writer_finish(&w) != SQ_OK)
+        return SQ_ERR;
+    return path(req, "api", "streams", stream, "consumers", consumer, verb, NULL);
 }
 
 static int build_consumer_ack(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                               size_t errlen)
 {
-    bool nack = strcmp(inv->cmd->name, "nack") == 0;
-    size_t n = (size_t)inv->nargs - 1;
-    if (ack_body(req, inv->args + 1, n, inv->opt[SQ_OPT_DELAY_MS]) != SQ_OK ||
-        consumer_path(inv, req, inv->cmd->name) != SQ_OK)
+    if (ack_request(req, sq_cli_stream(inv), inv->args[0], inv->cmd->name, inv->args + 1,
+                    (size_t)inv->nargs - 1, inv->opt[SQ_OPT_DELAY_MS]) != SQ_OK)
         return oom(err, errlen);
-    snprintf(req->done, sizeof req->done, "%s %zu message%s.", nack ? "Nacked" : "Acked", n,
-             n == 1 ? "" : "s");
     return SQ_OK;
 }
 
 int sq_cli_build_ack(const char *stream, const char *consumer, const char *const *ids, size_t n,
                      sq_cli_request *req)
 {
-    *req = (sq_cli_request){.method = "GET"};
-    if (ack_body(req, ids, n, NULL) != SQ_OK ||
-        path(req, "api", "streams", stream, "consumers", consumer, "ack", NULL) != SQ_OK)
-        return SQ_ERR;
-    snprintf(req->done, sizeof req->done, "Acked %zu message%s.", n, n == 1 ? "" : "s");
-    return SQ_OK;
+    *req = (sq_cli_request){0};
+    return ack_request(req, stream, consumer, "ack", ids, n, NULL);
 }
 
 static int build_consumer_peek(const sq_cli_invocation *inv, sq_cli_request *req, char *err,

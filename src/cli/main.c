@@ -115,13 +115,12 @@ static int ack_received(const sq_cli_invocation *inv, const sq_cli_target *t,
     const char **ids = NULL;
     int rc = SQ_ERR;
     int n = sq_cli_ack_ids(received->body.data, received->body.len, &a, &ids);
-    const char *stream = inv->opt[SQ_OPT_STREAM] != NULL ? inv->opt[SQ_OPT_STREAM] : "default";
     if (n < 0) {
         fprintf(stderr, "sequin: cannot read the ack ids of the answer\n");
         goto fail;
     }
     if (n > 0) {
-        if (sq_cli_build_ack(stream, inv->args[0], ids, (size_t)n, &ack) != SQ_OK) {
+        if (sq_cli_build_ack(sq_cli_stream(inv), inv->args[0], ids, (size_t)n, &ack) != SQ_OK) {
             fprintf(stderr, "sequin: out of memory\n");
             goto fail;
         }
@@ -192,7 +191,6 @@ static int run_observe(const sq_cli_invocation *inv)
 {
     char err[512] = "";
     sq_cli_target t = {0};
-    const char *stream = inv->opt[SQ_OPT_STREAM] != NULL ? inv->opt[SQ_OPT_STREAM] : "default";
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "sequin: observe is a full-screen view: it needs a terminal\n");
         return SQ_CLI_EXIT_USAGE;
@@ -201,7 +199,7 @@ static int run_observe(const sq_cli_invocation *inv)
         fprintf(stderr, "sequin: %s\n", err);
         return SQ_CLI_EXIT_SERVER;
     }
-    int status = sq_observe_run(&t, stream, err, sizeof err);
+    int status = sq_observe_run(&t, sq_cli_stream(inv), err, sizeof err);
     if (status == SQ_CLI_EXIT_SERVER)
         fprintf(stderr, "sequin: %s\n", err);
     sq_cli_target_free(&t);

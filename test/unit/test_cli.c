@@ -286,6 +286,8 @@ static void test_build_ack(void **state)
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.path.data, "/api/streams/my%20stream/consumers/c/ack");
     assert_string_equal(req.body.data, "{\"ack_ids\":[\"a\",\"b\"]}");
+    assert_int_equal(req.output, SQ_OUT_DONE);
+    assert_string_equal(req.done, "Acked 2 messages.");
     sq_cli_request_free(&req);
 }
 
