@@ -178,6 +178,8 @@ struct worker {
     struct pconn *pool;
     size_t n_pool;
     struct conn *qhead, *qtail; /* waiting for a pool connection */
+    bool hold_dispatch;         /* a shared call's outcome is being handed out: no new calls */
+    bool redispatch;            /* pool_dispatch was asked for meanwhile */
     struct conn *parked;        /* long polls waiting for news */
     /* The listening connection: hears every node's news, and sends this worker's. */
     struct pconn listener;
@@ -949,11 +951,23 @@ static void spread_news(struct worker *w, const sq_handler *h)
 
 /* ---- store calls -------------------------------------------------------------------------- */
 
+/* A long poll that will not wait (longer) gets its empty answer. */
+static void answer_empty(struct worker *w, struct conn *c)
+{
+    if (sq_handler_empty_receive(&w->body) != SQ_OK) {
+        close_conn(w, c);
+        return;
+    }
+    (void)send_response(w, c, 200, &w->body, JSON, NULL);
+}
+
 /* A receive found nothing and knows its timer: park it, unless news came meanwhile. */
 static void wait_for_news(struct worker *w, struct conn *c)
 {
     if (c->gone)
         close_conn(w, c);
+    else if (w->stopping)
+        answer_empty(w, c); /* a graceful stop answers long polls now, as begin_stop does */
     else if (news_count(w, c->h.stream_num) != c->news_seen)
         queue_push(w, c); /* news arrived during the receive: look again now */
     else
@@ -1024,6 +1038,27 @@ static void keys_add(struct worker *w, const struct conn *c)
     }
 }
 
+/* Answers 503 to the request whose call was given up, and to the rest of its group. */
+static void call_given_up(struct worker *w, struct conn *c)
+{
+    c->leads_group = SQ_GROUP_NONE;
+    for (struct conn *following; c != NULL; c = following) {
+        following = c->gnext;
+        c->gnext = NULL;
+        (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
+    }
+}
+
+/* A shared call failed: one warning, with the leader's request id, and one error counted. */
+static void group_failed(struct worker *w, const struct conn *leader, size_t members,
+                         const char *err)
+{
+    sq_log_set_request_id(leader->req_id);
+    sq_warn("%s (%zu requests in one call): %s", sq_route_name(leader->h.route), members, err);
+    sq_log_set_request_id(NULL);
+    sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
+}
+
 /* The grouped call led by `leader` is over: each request gets its share of the outcome. */
 static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader)
 {
@@ -1045,12 +1080,11 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
     else
         rc = sq_store_finish(pc->st, err, sizeof err);
     leader->leads_group = SQ_GROUP_NONE;
-    if (rc == SQ_ERR) {
-        sq_log_set_request_id(leader->req_id);
-        sq_warn("%s (%zu requests in one transaction): %s", sq_route_name(leader->h.route), n, err);
-        sq_log_set_request_id(NULL);
-        sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
-    }
+    if (rc == SQ_ERR)
+        group_failed(w, leader, n, err);
+    /* Answering may let a pipelined request start a call at once; it waits until every
+     * member has had its share, which w->gdel and w->garena hold until then. */
+    w->hold_dispatch = true;
     size_t i = 0;
     for (struct conn *m = leader, *following; m != NULL; m = following, i++) {
         following = m->gnext;
@@ -1067,6 +1101,10 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         }
         int next =
             sq_handler_group_done(&m->h, &share, now_ms(), &w->body, &status, err, sizeof err);
+        if (next == SQ_HANDLER_NEXT && m->gone) {
+            close_conn(w, m);
+            continue;
+        }
         if (next == SQ_HANDLER_NEXT) {
             queue_push(w, m); /* a stale name resolved again, or a receive's timer */
             continue;
@@ -1080,6 +1118,9 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         (void)send_response(w, m, status, &w->body, m->h.content_type, NULL);
     }
     sq_arena_reset(&w->garena);
+    w->hold_dispatch = false;
+    if (w->redispatch)
+        pool_dispatch(w);
 }
 
 /* What a request brings to a group: messages (upserts), ack ids (acks), a batch size
@@ -1103,7 +1144,8 @@ static size_t group_limit(sq_handler_group kind)
 static bool joins(const struct worker *w, const struct conn *c, const struct conn *q,
                   sq_handler_group kind, size_t total)
 {
-    if (sq_handler_groupable(&q->h) != kind || total + group_items(q, kind) > group_limit(kind))
+    if (q->gone || sq_handler_groupable(&q->h) != kind ||
+        total + group_items(q, kind) > group_limit(kind))
         return false;
     if (kind != SQ_GROUP_UPSERT)
         return strcmp(q->h.consumer_id, c->h.consumer_id) == 0;
@@ -1182,13 +1224,8 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
         rc = sq_store_begin_next_visible(pc->st, c->h.consumer_id, err, sizeof err);
     }
     if (rc != SQ_OK) {
-        sq_warn("%s (%zu requests in one transaction): %s", sq_route_name(c->h.route), members,
-                err);
-        for (struct conn *m = c, *following; m != NULL; m = following) {
-            following = m->gnext;
-            m->gnext = NULL;
-            (void)respond_error(w, m, 503, "the database is not available", NULL, NULL, NULL);
-        }
+        group_failed(w, c, members, err);
+        call_given_up(w, c);
         if (sq_store_dead(pc->st))
             pool_reconnect(w, pc);
         return true;
@@ -1203,17 +1240,6 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
             pool_reconnect(w, pc);
     }
     return true;
-}
-
-/* Answers 503 to the request whose call was given up, and to the rest of its group. */
-static void call_given_up(struct worker *w, struct conn *c)
-{
-    c->leads_group = SQ_GROUP_NONE;
-    for (struct conn *following; c != NULL; c = following) {
-        following = c->gnext;
-        c->gnext = NULL;
-        (void)respond_error(w, c, 503, "the database is not available", NULL, NULL, NULL);
-    }
 }
 
 /* Starts the call of `c` on `pc`; on failure answers 503 (and reconnects a dead connection). */
@@ -1249,16 +1275,36 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
 }
 
 /* Hands queued requests to free pool connections. */
-static void pool_dispatch(struct worker *w)
+/* The first queued request whose client is still there; the ones that hung up meanwhile are
+ * closed on the way, with nothing run for them. */
+static struct conn *queue_pop(struct worker *w)
 {
-    for (size_t i = 0; i < w->n_pool && w->qhead != NULL; i++) {
-        struct pconn *pc = &w->pool[i];
-        if (pc->user != NULL || !pool_alive(pc))
-            continue;
+    while (w->qhead != NULL) {
         struct conn *c = w->qhead;
         w->qhead = c->qnext;
         if (w->qhead == NULL)
             w->qtail = NULL;
+        if (!c->gone)
+            return c;
+        close_conn(w, c);
+    }
+    return NULL;
+}
+
+static void pool_dispatch(struct worker *w)
+{
+    if (w->hold_dispatch) {
+        w->redispatch = true;
+        return;
+    }
+    w->redispatch = false;
+    for (size_t i = 0; i < w->n_pool && w->qhead != NULL; i++) {
+        struct pconn *pc = &w->pool[i];
+        if (pc->user != NULL || !pool_alive(pc))
+            continue;
+        struct conn *c = queue_pop(w);
+        if (c == NULL)
+            break;
         start_call(w, pc, c);
     }
     bool connecting = false;
@@ -1520,11 +1566,7 @@ static void on_conn(struct worker *w, struct conn *c, uint32_t events)
 static void answer_parked(struct worker *w, struct conn *c)
 {
     unpark(w, c);
-    if (sq_handler_empty_receive(&w->body) != SQ_OK) {
-        close_conn(w, c);
-        return;
-    }
-    (void)send_response(w, c, 200, &w->body, JSON, NULL);
+    answer_empty(w, c);
 }
 
 static void begin_stop(struct worker *w)

@@ -867,6 +867,54 @@ static void test_group_commit(void **state)
     assert_int_equal(taken, RACERS * EACH);
 }
 
+/* ---- a graceful stop with long polls waiting ---------------------------------------------------
+ */
+
+struct poller {
+    int port, status;
+    char body[64];
+};
+
+static void *poll_long(void *arg)
+{
+    struct poller *p = arg;
+    p->status = api_try_status(p->port, "POST", "/api/streams/stopping/consumers/w/receive",
+                               "{\"wait_for\":30000}");
+    return NULL;
+}
+
+/* SIGTERM answers every waiting long poll at once (an empty 200) instead of holding the stop
+ * for their wait_for, and the server exits 0. */
+static void test_term_answers_long_polls(void **state)
+{
+    struct server *s = *state;
+    enum {
+        POLLS = 8
+    };
+    struct poller p[POLLS];
+    pthread_t t[POLLS];
+
+    make_stream(s->port, "stopping");
+    api_expect(s->port, "POST", "/api/streams/stopping/consumers",
+               "{\"name\":\"w\",\"filter_key_pattern\":\">\"}", 200, NULL);
+    for (int i = 0; i < POLLS; i++) {
+        p[i] = (struct poller){.port = s->port};
+        pthread_create(&t[i], NULL, poll_long, &p[i]);
+    }
+    usleep(500 * 1000); /* parked, or on their way to it */
+    int64_t start = now_ms();
+    assert_int_equal(kill(s->pid, SIGTERM), 0);
+    for (int i = 0; i < POLLS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(p[i].status, 200);
+    }
+    int status = 0;
+    assert_true(wait_exit(s->pid, EVENT_MS, &status));
+    s->pid = 0;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(now_ms() - start < 5000); /* not the polls' 30 s */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -880,6 +928,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_killed_under_load, setup_server,
                                         teardown_server),
         cmocka_unit_test_setup_teardown(test_group_commit, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_term_answers_long_polls, setup_server,
+                                        teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
 }
