@@ -100,7 +100,8 @@ static struct {
 static struct samples lat; /* per request (upsert) or per cycle (receive + ack) */
 static struct samples e2e; /* e2e: upsert's 200 to delivery */
 static long long msgs, requests, errors, interval_msgs;
-static int64_t *answered_us; /* e2e: when each key's upsert was answered, by key number */
+static long long empty_receives; /* recv mode: receives that found nothing (the stream ran dry) */
+static int64_t *answered_us;     /* e2e: when each key's upsert was answered, by key number */
 static size_t answered_cap;
 static char data[160];
 
@@ -195,8 +196,8 @@ static void start_upsert(struct conn *c)
     size_t len = (size_t)sprintf(body, "{\"messages\":[");
     for (int i = 0; i < opt.batch; i++) {
         long long k = next_key(c);
-        if (opt.mode == MODE_MIXED && k % 10 == 9 && k > 100)
-            k -= 100; /* every tenth write changes a message written a moment ago */
+        if (opt.mode == MODE_MIXED && c->counter % 10 == 0 && c->counter > 100)
+            k -= 100LL * opt.conns; /* every tenth write changes this writer's 100th-last key */
         len += (size_t)sprintf(body + len, "%s{\"key\":\"%s%d.k%lld\",\"data\":\"%s %lld\"}",
                                i ? "," : "", opt.prefix, (int)getpid(), k, data,
                                (long long)c->counter);
@@ -304,6 +305,7 @@ static void on_response(struct conn *c, int status, const char *body, size_t len
     case PH_RECEIVE:
         take_deliveries(c, body, len, now);
         if (c->acks == 0) {
+            empty_receives += opt.mode == MODE_RECV;
             c->phase = PH_IDLE; /* nothing (yet): ask again */
             break;
         }
@@ -552,8 +554,9 @@ int main(int argc, char **argv)
     qsort(e2e.v, e2e.n, sizeof *e2e.v, cmp32);
     struct samples *show = opt.mode == MODE_E2E ? &e2e : &lat;
     printf("RESULT mode=%s msgs_per_s=%.0f p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f requests=%lld "
-           "errors=%lld",
-           m, msgs / secs, pct(show, 0.5), pct(show, 0.99), pct(show, 0.999), requests, errors);
+           "errors=%lld empty_receives=%lld",
+           m, msgs / secs, pct(show, 0.5), pct(show, 0.99), pct(show, 0.999), requests, errors,
+           empty_receives);
     if (opt.mode == MODE_E2E)
         printf(" upsert_p50_ms=%.2f upsert_p99_ms=%.2f delivered=%zu", pct(&lat, 0.5),
                pct(&lat, 0.99), e2e.n);
