@@ -307,21 +307,6 @@ static const char *after_header(const char *out, int n)
 
 /* ---- the server and the user's environment --------------------------------------------------- */
 
-static void wait_ready(const struct server *s)
-{
-    int64_t end = now_ms() + START_MS;
-    for (;;) {
-        api_resp r = api_call(s->port, "GET", "/readyz", NULL);
-        int status = r.status;
-        api_resp_free(&r);
-        if (status == 200)
-            return;
-        if (now_ms() > end)
-            fail_msg("/readyz did not answer 200 within %d ms", START_MS);
-        sleep_ms(20);
-    }
-}
-
 /* Starts sequind and gives the guide's shell the built sequin first on PATH, the server's URL
  * in SEQUIN_URL (the guide's Docker setup listens on the default port; the test's server on a
  * free one), and a home of its own. */
@@ -330,7 +315,7 @@ static int setup(void **state)
     char path[PATH_MAX * 2], url[64], config[128];
     struct server *s = started(false, NULL);
     *state = s;
-    wait_ready(s);
+    api_wait_ready(s);
 
     snprintf(home, sizeof home, "/tmp/sqtest-guide.XXXXXX");
     if (mkdtemp(home) == NULL)

@@ -40,23 +40,10 @@ static void send_str(api_conn *c, const char *data)
 static int setup_server(void **state)
 {
     struct server *s = started(false, "streams:\n  - name: default\n");
-    int64_t end = now_ms() + START_MS;
-    int status = 0;
 
     *state = s;
-    while (now_ms() < end) {
-        api_resp r = api_call(s->port, "GET", "/readyz", NULL);
-        status = r.status;
-        api_resp_free(&r);
-        if (status == 200)
-            return 0;
-        usleep(20000);
-    }
-    char *text = read_file(s->log);
-    print_message("log:\n%s\n", text);
-    free(text);
-    fail_msg("/readyz did not answer 200 within %d ms", START_MS);
-    return -1;
+    api_wait_ready(s);
+    return 0;
 }
 
 /* ---- the tests ------------------------------------------------------------------------------ */
@@ -262,12 +249,7 @@ static void test_bearer_tokens(void **state)
     api_resp r;
 
     *state = s;
-    int64_t end = now_ms() + START_MS;
-    do {
-        r = api_call(s->port, "GET", "/readyz", NULL);
-        api_resp_free(&r);
-    } while (r.status != 200 && now_ms() < end);
-    assert_int_equal(r.status, 200);
+    api_wait_ready(s);
     api_expect(s->port, "GET", "/healthz", NULL, 200, "{\"status\":\"ok\"}");
     r = api_call(s->port, "GET", "/api/streams", NULL);
     assert_int_equal(r.status, 401);
