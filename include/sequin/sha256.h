@@ -2,6 +2,7 @@
 #ifndef SEQUIN_SHA256_H
 #define SEQUIN_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,11 @@ void sq_sha256_final(sq_sha256_ctx *c, unsigned char out[SQ_SHA256_LEN]);
 
 /* One call for a whole buffer. */
 void sq_sha256(const void *data, size_t len, unsigned char out[SQ_SHA256_LEN]);
+
+/* The rounds run on the processor's SHA extensions when it has them (x86-64), chosen at the
+ * first hash. Tests call this with false to check the portable code; it returns whether the
+ * extensions are in use after the call. */
+bool sq_sha256_accelerate(bool wanted);
 
 /* Lower-case hex of a digest into `hex` (65 bytes with the NUL). */
 void sq_sha256_hex(const unsigned char digest[SQ_SHA256_LEN], char hex[2 * SQ_SHA256_LEN + 1]);

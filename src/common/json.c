@@ -627,12 +627,9 @@ int sq_json_parse(sq_json *doc, const char *src, size_t len, int max_depth, sq_j
         if (n != 1 || !primitive_spans(src, t->start, t->end, &t->type) || t->type != root)
             goto fail;
     } else {
-        /* Two passes: count, then fill an array of exactly that size, and both must agree
-         * with the grammar check's count. */
+        /* One pass into an array of exactly the grammar check's count: jsmn answers n only
+         * if it finds that many tokens (more would not fit and fail, fewer are fewer). */
         jsmn_parser parser;
-        jsmn_init(&parser);
-        if (jsmn_parse(&parser, src, len, NULL, 0) != n)
-            goto fail;
         jt = malloc(ntokens * sizeof(*jt));
         if (jt == NULL) {
             what = E_NOMEM;

@@ -1,7 +1,16 @@
-/* SHA-256 as FIPS 180-4 specifies it: message schedule, 64 rounds, big-endian length padding. */
+/* SHA-256 as FIPS 180-4 specifies it: message schedule, 64 rounds, big-endian length padding.
+ * On x86-64 processors with the SHA extensions the rounds run on them (about ten times faster:
+ * the data hash of every upserted message is taken here, in the worker); elsewhere, and when a
+ * test asks, in portable C. */
 #include "sequin/sha256.h"
 
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SQ_SHA_NI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -19,7 +28,7 @@ static uint32_t rotr(uint32_t x, unsigned n)
     return (x >> n) | (x << (32 - n));
 }
 
-static void compress(uint32_t s[8], const unsigned char *p)
+static void compress_portable(uint32_t s[8], const unsigned char *p)
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -38,6 +47,81 @@ static void compress(uint32_t s[8], const unsigned char *p)
         h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
     }
     s[0] += a, s[1] += b, s[2] += c, s[3] += d, s[4] += e, s[5] += f, s[6] += g, s[7] += h;
+}
+
+#ifdef SQ_SHA_NI
+/* The same 64 rounds with the SHA instructions. They keep the state as two registers, ABEF and
+ * CDGH (A in the high lane), take two rounds per sha256rnds2, and compute four words of the
+ * message schedule with sha256msg1 (W[t-16] + s0(W[t-15])), a shift of the previous words
+ * (W[t-7]) and sha256msg2 (+ s1(W[t-2])). */
+__attribute__((target("sha,sse4.1,ssse3"))) static void compress_sha_ni(uint32_t s[8],
+                                                                        const unsigned char *p)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)&s[0]);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)&s[4]);
+    __m128i badc = _mm_shuffle_epi32(dcba, 0xB1);
+    __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(badc, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, badc, 0xF0);
+    const __m128i abef0 = abef, cdgh0 = cdgh;
+
+    __m128i w[4];
+    for (int g = 0; g < 4; g++)
+        w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+    for (int g = 0; g < 16; g++) {
+        if (g >= 4) {
+            __m128i x = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+            x = _mm_add_epi32(x, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+            w[g & 3] = _mm_sha256msg2_epu32(x, w[(g + 3) & 3]);
+        }
+        __m128i wk = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&K[4 * g]));
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+    }
+    abef = _mm_add_epi32(abef, abef0);
+    cdgh = _mm_add_epi32(cdgh, cdgh0);
+
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)&s[0], _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)&s[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static bool cpu_has_sha_ni(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSSE3) || !(c & bit_SSE4_1))
+        return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#endif
+
+/* -1 until the first hash looks at the processor; then whether the SHA extensions are used. */
+static int accelerated = -1;
+
+bool sq_sha256_accelerate(bool wanted)
+{
+#ifdef SQ_SHA_NI
+    accelerated = wanted && cpu_has_sha_ni();
+#else
+    (void)wanted;
+    accelerated = 0;
+#endif
+    return accelerated;
+}
+
+static void compress(uint32_t s[8], const unsigned char *p)
+{
+    if (accelerated < 0)
+        sq_sha256_accelerate(true);
+#ifdef SQ_SHA_NI
+    if (accelerated) {
+        compress_sha_ni(s, p);
+        return;
+    }
+#endif
+    compress_portable(s, p);
 }
 
 void sq_sha256_init(sq_sha256_ctx *c)

@@ -1,4 +1,6 @@
-/* SHA-256 against the FIPS 180-4 / NIST example vectors and against itself in pieces. */
+/* SHA-256 against the FIPS 180-4 / NIST example vectors and against itself in pieces, with the
+ * processor's SHA extensions (where it has them) and in portable C, and the two against each
+ * other. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,9 +29,8 @@ static const struct {
     {"test", 1, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
 };
 
-static void test_vectors(void **state)
+static void check_vectors(void)
 {
-    (void)state;
     for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
         sq_sha256_ctx c;
         unsigned char digest[SQ_SHA256_LEN];
@@ -44,9 +45,8 @@ static void test_vectors(void **state)
 }
 
 /* Any split of the input into pieces gives the one-call digest (block boundaries 55/56/64). */
-static void test_pieces(void **state)
+static void check_pieces(void)
 {
-    (void)state;
     unsigned char data[300];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (unsigned char)(i * 7 + 3);
@@ -64,11 +64,58 @@ static void test_pieces(void **state)
     }
 }
 
+/* Each check runs with the extensions (when the processor has them) and without. */
+static void test_vectors(void **state)
+{
+    (void)state;
+    sq_sha256_accelerate(true);
+    check_vectors();
+    sq_sha256_accelerate(false);
+    check_vectors();
+    sq_sha256_accelerate(true);
+}
+
+static void test_pieces(void **state)
+{
+    (void)state;
+    sq_sha256_accelerate(true);
+    check_pieces();
+    sq_sha256_accelerate(false);
+    check_pieces();
+    sq_sha256_accelerate(true);
+}
+
+/* Both ways give one digest for pseudo-random inputs of every length up to four blocks. */
+static void test_accelerated_agrees(void **state)
+{
+    (void)state;
+    if (!sq_sha256_accelerate(true)) {
+        print_message("no SHA extensions on this processor: only the portable code ran\n");
+        return;
+    }
+    unsigned char data[257];
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof data; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    for (size_t len = 0; len <= sizeof data; len++) {
+        unsigned char fast[SQ_SHA256_LEN], slow[SQ_SHA256_LEN];
+        sq_sha256_accelerate(true);
+        sq_sha256(data, len, fast);
+        sq_sha256_accelerate(false);
+        sq_sha256(data, len, slow);
+        assert_memory_equal(fast, slow, SQ_SHA256_LEN);
+    }
+    sq_sha256_accelerate(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_pieces),
+        cmocka_unit_test(test_accelerated_agrees),
     };
     return cmocka_run_group_tests_name("sha256", tests, NULL, NULL);
 }
