@@ -247,6 +247,12 @@ int sq_store_created(sq_store *s, PGresult *r, const char *what)
                       c->subject);
         return SQ_STORE_CONFLICT;
     }
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (state != NULL && strcmp(state, "23503") == 0) {
+        /* what it was made in (a stream whose number the caller held) is gone */
+        sq_store_fail(NULL, NULL, c->err, sizeof c->err, "stream not found");
+        return SQ_STORE_NOT_FOUND;
+    }
     return sq_store_fail(s, r, c->err, sizeof c->err, "creating %s \"%s\" failed", what,
                          c->subject);
 }

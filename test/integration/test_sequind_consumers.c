@@ -257,6 +257,8 @@ static void test_consumer_routes(void **state)
     }
     for (int round = 0; round < 4; round++) {
         make_stream(port, "again");
+        api_expect(port, "POST", "/api/streams/again/consumers",
+                   "{\"name\":\"c\",\"filter_key_pattern\":\">\"}", 200, "\"name\":\"c\"");
         upsert(port, "again", "x.1", "one");
         api_expect(port, "GET", "/api/streams/again/messages/x.1", NULL, 200, "\"key\":\"x.1\"");
         api_expect(port, "DELETE", "/api/streams/again", NULL, 200, NULL);
