@@ -9,13 +9,17 @@
  *                  total; the other connections long-poll (wait_for) and ack: the latency is
  *                  from an upsert's 200 to the long poll's answer carrying it
  *     mixed        the soak's load: --rate messages/s upserted (some keys changed again),
- *                  receivers that ack, nack now and then and let some leases expire
+ *                  receivers that ack, nack now and then and let some leases expire; then,
+ *                  with -D, a drain (below). Counts deliveries of a message version whose ack
+ *                  had been answered before the receive went out (redelivered_after_ack,
+ *                  which must be 0: an acked message comes back only when it changes)
  *
  *   -h HOST:PORT (127.0.0.1:7376)  -s STREAM (default)  -c CONSUMER (bench)  -t TOKEN
  *   -n CONNECTIONS (32)  -d SECONDS (10)  -b BATCH  -r RATE  -w WRITERS (4)
  *   -k KEY_PREFIX (bench): keys are PREFIX<pid>.k<n>, new in every run  -i REPORT_INTERVAL_SECONDS
  * (0: only at the end) -m MESSAGES: stop once that many messages were upserted or received (0: no
- * limit)
+ * limit)  -D SECONDS (mixed): after the run, stop writing and ack everything until no delivery
+ * came for that long, then let the receives in flight answer
  *
  * The last line is machine-readable: "RESULT mode=... msgs_per_s=... p50_ms=... p99_ms=...
  * p999_ms=... requests=... errors=...". Exit 1 when a request failed at the HTTP level (a
@@ -74,6 +78,8 @@ struct conn {
     int pending_msgs;  /* messages the request in flight carries or acks */
     int acks;
     char ack_ids[MAX_ACKS][37];
+    long long ack_keys[MAX_ACKS]; /* mixed: the key number and seq of each delivery */
+    long long ack_seqs[MAX_ACKS];
 };
 
 struct samples {
@@ -83,7 +89,7 @@ struct samples {
 
 static struct {
     const char *host, *stream, *consumer, *token, *prefix;
-    int port, conns, duration, batch, rate, writers, interval;
+    int port, conns, duration, batch, rate, writers, interval, drain;
     long long max_msgs;
     enum mode mode;
 } opt = {.host = "127.0.0.1",
@@ -103,6 +109,13 @@ static long long msgs, requests, errors, interval_msgs;
 static long long empty_receives; /* recv mode: receives that found nothing (the stream ran dry) */
 static int64_t *answered_us;     /* e2e: when each key's upsert was answered, by key number */
 static size_t answered_cap;
+/* mixed: per key number, the last seq whose ack was answered 200 and when */
+static long long *acked_seq;
+static int64_t *acked_us;
+static size_t acked_cap;
+static long long redelivered_after_ack;
+static bool draining, stopping; /* mixed with -D: writers stopped; no new receive */
+static int64_t last_delivery_us;
 static char data[160];
 
 static int64_t now_us(void)
@@ -252,26 +265,54 @@ static size_t complete(const char *in, size_t len, int *status, const char **bod
     return head + blen;
 }
 
-/* Reads the receive's ack ids (and, for e2e, the delivery latency of each key). */
+/* The key number of the delivery whose ack id starts at `p` (keys are PREFIX<pid>.k<n>), or -1;
+ * its seq goes to `*seq`. */
+static long long delivery_key(const char *p, const char *end, long long *seq)
+{
+    const char *k = memmem(p, (size_t)(end - p), "\"key\":\"", 7);
+    const char *dot = k ? memmem(k + 7, (size_t)(end - k - 7), ".k", 2) : NULL;
+    const char *sq = k ? memmem(k, (size_t)(end - k), "\"seq\":", 6) : NULL;
+    *seq = sq ? atoll(sq + 6) : -1;
+    return dot ? atoll(dot + 2) : -1;
+}
+
+/* Reads the receive's ack ids (for e2e, the delivery latency of each key; for mixed, whether an
+ * answered ack of the same version preceded this receive). */
 static void take_deliveries(struct conn *c, const char *body, size_t len, int64_t now)
 {
     const char *p = body, *end = body + len;
     c->acks = 0;
     while ((p = memmem(p, (size_t)(end - p), "\"ack_id\":\"", 10)) != NULL) {
         p += 10;
+        long long seq, n = delivery_key(p, end, &seq);
+        if (opt.mode == MODE_E2E && n >= 0 && (size_t)n < answered_cap && answered_us[n] != 0)
+            add(&e2e, now - answered_us[n]);
+        if (opt.mode == MODE_MIXED && n >= 0 && (size_t)n < acked_cap && acked_seq[n] == seq &&
+            acked_us[n] < c->cycle_us) {
+            if (redelivered_after_ack++ < 5)
+                fprintf(stderr, "sqload: key number %lld seq %lld delivered again after its ack\n",
+                        n, seq);
+        }
         if (c->acks < MAX_ACKS && end - p > 36) {
             memcpy(c->ack_ids[c->acks], p, 36);
             c->ack_ids[c->acks][36] = '\0';
+            c->ack_keys[c->acks] = n;
+            c->ack_seqs[c->acks] = seq;
             c->acks++;
         }
-        if (opt.mode == MODE_E2E) {
-            const char *k = memmem(p, (size_t)(end - p), "\"key\":\"", 7);
-            const char *dot = k ? memmem(k + 7, (size_t)(end - k - 7), ".k", 2) : NULL;
-            if (dot != NULL) {
-                long long n = atoll(dot + 2);
-                if (n >= 0 && (size_t)n < answered_cap && answered_us[n] != 0)
-                    add(&e2e, now - answered_us[n]);
-            }
+    }
+    if (c->acks > 0)
+        last_delivery_us = now;
+}
+
+/* mixed: remembers the versions an answered ack settled. */
+static void note_acked(struct conn *c, int64_t now)
+{
+    for (int i = 0; i < c->acks; i++) {
+        long long n = c->ack_keys[i];
+        if (n >= 0 && (size_t)n < acked_cap && c->ack_seqs[i] >= acked_seq[n]) {
+            acked_seq[n] = c->ack_seqs[i];
+            acked_us[n] = now;
         }
     }
 }
@@ -309,14 +350,16 @@ static void on_response(struct conn *c, int status, const char *body, size_t len
             c->phase = PH_IDLE; /* nothing (yet): ask again */
             break;
         }
-        if (opt.mode == MODE_MIXED && c->counter++ % 50 == 49) {
+        if (opt.mode == MODE_MIXED && !draining && c->counter++ % 50 == 49) {
             c->phase = PH_IDLE; /* let these leases expire: they come back after ack_wait */
             break;
         }
-        start_settle(c, opt.mode == MODE_MIXED && c->counter % 20 == 7);
+        start_settle(c, opt.mode == MODE_MIXED && !draining && c->counter % 20 == 7);
         return;
     case PH_ACK:
     case PH_NACK:
+        if (c->phase == PH_ACK && opt.mode == MODE_MIXED)
+            note_acked(c, now);
         if (c->phase == PH_ACK && opt.mode == MODE_RECV) { /* e2e and mixed count upserts */
             msgs += c->pending_msgs;
             interval_msgs += c->pending_msgs;
@@ -333,6 +376,11 @@ static void on_response(struct conn *c, int status, const char *body, size_t len
 /* Queues the connection's next request, unless a rate-limited writer must wait. */
 static void next_request(struct conn *c, int64_t now)
 {
+    if (stopping || (draining && c->role == ROLE_WRITER)) {
+        c->phase = PH_IDLE;
+        c->out_len = 0;
+        return;
+    }
     if (c->role == ROLE_READER) {
         start_receive(c);
         return;
@@ -410,16 +458,17 @@ static void pump_in(struct conn *c)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sqload [-h HOST:PORT] [-s STREAM] [-c CONSUMER] [-t TOKEN] [-n CONNS]\n"
-                    "              [-d SECONDS] [-b BATCH] [-r RATE] [-w WRITERS] [-k PREFIX]\n"
-                    "              [-i SECONDS] [-m MESSAGES] upsert|recv|e2e|mixed\n");
+    fprintf(stderr,
+            "usage: sqload [-h HOST:PORT] [-s STREAM] [-c CONSUMER] [-t TOKEN] [-n CONNS]\n"
+            "              [-d SECONDS] [-b BATCH] [-r RATE] [-w WRITERS] [-k PREFIX]\n"
+            "              [-i SECONDS] [-m MESSAGES] [-D SECONDS] upsert|recv|e2e|mixed\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:m:")) != -1) {
+    while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:m:D:")) != -1) {
         switch (ch) {
         case 'h': {
             char *colon = strrchr(optarg, ':');
@@ -463,6 +512,9 @@ int main(int argc, char **argv)
         case 'm':
             opt.max_msgs = atoll(optarg);
             break;
+        case 'D':
+            opt.drain = atoi(optarg);
+            break;
         default:
             usage();
         }
@@ -487,10 +539,22 @@ int main(int argc, char **argv)
         usage();
     memset(data, 'x', sizeof data - 1); /* about the size of a small JSON document */
     if (opt.mode == MODE_E2E) {
-        answered_cap = (size_t)opt.rate * (size_t)(opt.duration + 5) + (size_t)opt.conns * 16;
+        /* an unbounded rate (the full-speed run) is far below 200,000 msg/s in practice */
+        size_t rate = (size_t)(opt.rate < 200000 ? opt.rate : 200000);
+        answered_cap = rate * (size_t)(opt.duration + 5) + (size_t)opt.conns * 16;
         answered_cap *= (size_t)opt.conns; /* keys are spread by connection */
         answered_us = calloc(answered_cap, sizeof *answered_us);
         if (answered_us == NULL)
+            die("calloc");
+    }
+    if (opt.mode == MODE_MIXED) {
+        /* key numbers are counter * conns + writer id, a writer's counter at most its share
+         * of the rate for the run (writers that fell behind catch up, never run ahead) */
+        acked_cap = ((size_t)opt.rate / (size_t)opt.writers + 1) * (size_t)(opt.duration + 5) + 16;
+        acked_cap *= (size_t)opt.conns;
+        acked_seq = calloc(acked_cap, sizeof *acked_seq);
+        acked_us = calloc(acked_cap, sizeof *acked_us);
+        if (acked_seq == NULL || acked_us == NULL)
             die("calloc");
     }
 
@@ -518,10 +582,33 @@ int main(int argc, char **argv)
             pump_out(c);
     }
     struct epoll_event evs[64];
+    int64_t finished = 0; /* when the run proper ended (the drain starts) */
+    int64_t stopped = 0;  /* when the drain ended (no new request since) */
     for (;;) {
         int64_t now = now_us();
-        if (now >= end || (opt.max_msgs > 0 && msgs >= opt.max_msgs))
-            break;
+        if (!draining && (now >= end || (opt.max_msgs > 0 && msgs >= opt.max_msgs))) {
+            if (opt.mode != MODE_MIXED || opt.drain <= 0)
+                break;
+            draining = true;
+            finished = now;
+            last_delivery_us = now;
+        }
+        if (draining && !stopping && now - last_delivery_us >= (int64_t)opt.drain * 1000000) {
+            stopping = true;
+            stopped = now;
+        }
+        if (stopping) {
+            int busy = 0;
+            for (int i = 0; i < opt.conns; i++)
+                busy += cs[i].phase != PH_IDLE;
+            if (busy == 0)
+                break;
+            /* every request in flight is answered within its wait_for (5 s) */
+            if (now - stopped > 30 * 1000000) {
+                fprintf(stderr, "sqload: %d requests unanswered 30 s after the drain\n", busy);
+                exit(1);
+            }
+        }
         if (now >= next_report) {
             printf("t=%llds msgs_per_s=%.0f\n", (long long)((now - start) / 1000000),
                    interval_msgs / (double)opt.interval);
@@ -530,8 +617,8 @@ int main(int argc, char **argv)
             next_report += (int64_t)opt.interval * 1000000;
         }
         /* writers waiting for their turn */
-        int64_t wake = end;
-        for (int i = 0; i < opt.conns; i++) {
+        int64_t wake = draining ? now + 100000 : end;
+        for (int i = 0; i < opt.conns && !draining; i++) {
             struct conn *c = &cs[i];
             if (c->role == ROLE_WRITER && c->phase == PH_IDLE && c->next_us != 0) {
                 if (c->next_us <= now) {
@@ -549,7 +636,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             pump_in(evs[i].data.ptr);
     }
-    double secs = (now_us() - start) / 1e6;
+    double secs = ((finished ? finished : now_us()) - start) / 1e6;
     qsort(lat.v, lat.n, sizeof *lat.v, cmp32);
     qsort(e2e.v, e2e.n, sizeof *e2e.v, cmp32);
     struct samples *show = opt.mode == MODE_E2E ? &e2e : &lat;
@@ -560,6 +647,11 @@ int main(int argc, char **argv)
     if (opt.mode == MODE_E2E)
         printf(" upsert_p50_ms=%.2f upsert_p99_ms=%.2f delivered=%zu", pct(&lat, 0.5),
                pct(&lat, 0.99), e2e.n);
+    if (opt.mode == MODE_MIXED)
+        printf(" redelivered_after_ack=%lld drain_s=%.1f", redelivered_after_ack,
+               finished ? (now_us() - finished) / 1e6 : 0.0);
     printf("\n");
+    if (redelivered_after_ack > 0)
+        return 1;
     return requests > 0 && errors * 100 > requests ? 1 : 0;
 }
