@@ -54,11 +54,47 @@ int sq_store_sent(sq_store *s, int sent, const char *stmt)
     return SQ_AGAIN;
 }
 
+/* Keeps a copy of statement `st` in the call's arena, to send again if it has to be (its
+ * parameters are the caller's, gone by the time its result is in). */
+static void keep_for_again(sq_call *c, const sq_stmt *st)
+{
+    sq_stmt *a = &c->again;
+    *a = (sq_stmt){.name = st->name, .n = st->n, .next = st->next};
+    const char **values = sq_arena_alloc(&c->mem, (size_t)st->n * sizeof *values);
+    int *lengths = sq_arena_alloc(&c->mem, (size_t)st->n * sizeof *lengths);
+    int *formats = sq_arena_alloc(&c->mem, (size_t)st->n * sizeof *formats);
+    if (values == NULL || lengths == NULL || formats == NULL) {
+        a->name = NULL;
+        return;
+    }
+    for (int i = 0; i < st->n; i++) {
+        formats[i] = st->formats != NULL ? st->formats[i] : 0;
+        const char *v = st->values[i];
+        size_t len = v == NULL ? 0 : formats[i] ? (size_t)st->lengths[i] : strlen(v) + 1;
+        lengths[i] = (int)len;
+        values[i] = NULL;
+        if (v != NULL) {
+            char *copy = sq_arena_alloc(&c->mem, len + 1);
+            if (copy == NULL) {
+                a->name = NULL;
+                return;
+            }
+            memcpy(copy, v, len);
+            values[i] = copy;
+        }
+    }
+    a->values = values;
+    a->lengths = lengths;
+    a->formats = formats;
+}
+
 int sq_store_next(sq_store *s, const sq_stmt *next)
 {
     sq_call *c = &s->call;
     PQclear(c->res);
     c->res = NULL;
+    if (next != &c->again)
+        keep_for_again(c, next);
     c->next = next->next;
     c->what = next->name;
     int sent = PQsendQueryPrepared(s->conn, next->name, next->n, next->values, next->lengths,
@@ -121,6 +157,20 @@ static int ended(sq_store *s, PGresult *r)
     return state != NULL && strcmp(state, "23503") == 0 ? SQ_STORE_NOT_FOUND : rc;
 }
 
+/* Whether the statement just ended was the victim of a deadlock (or, under stricter isolation,
+ * of a serialization failure) and may simply be sent again: each statement is a transaction
+ * of its own, rolled back whole, so running it again is running it once. Three times at most. */
+static bool lost_to_deadlock(sq_call *c)
+{
+    const char *state = c->res != NULL ? PQresultErrorField(c->res, PG_DIAG_SQLSTATE) : NULL;
+    if (state == NULL || (strcmp(state, "40P01") != 0 && strcmp(state, "40001") != 0))
+        return false;
+    if (c->again.name == NULL || c->retries >= 3)
+        return false;
+    c->retries++;
+    return true;
+}
+
 int sq_store_poll(sq_store *s, bool *want_write)
 {
     sq_call *c = &s->call;
@@ -154,7 +204,8 @@ int sq_store_poll(sq_store *s, bool *want_write)
             c->res = r;
             continue;
         }
-        int rc = (c->next != NULL ? c->next : ended)(s, c->res);
+        int rc = lost_to_deadlock(c) ? sq_store_next(s, &c->again)
+                                     : (c->next != NULL ? c->next : ended)(s, c->res);
         if (rc != SQ_AGAIN) {
             over(c, rc);
         } else if (c->flushing) {

@@ -86,6 +86,18 @@ void sq_read_flag(sq_row *w, void *item);
  * returns what that returns (SQ_AGAIN). */
 typedef int (*sq_call_step)(sq_store *s, PGresult *r);
 
+/* A statement to send for the call in flight: prepared statement `name` with `n` parameters
+ * (text unless `formats` says binary), and the step for its result (NULL: the call ends with
+ * it, failing unless it gave rows or OK). */
+typedef struct sq_stmt {
+    const char *name;
+    int n;
+    const char *const *values;
+    const int *lengths;
+    const int *formats;
+    sq_call_step next;
+} sq_stmt;
+
 /* The one call a connection has in flight, from its begin to its finish. */
 typedef struct sq_call {
     const char *op;    /* the begin's name, which its finish checks; NULL: no call */
@@ -106,6 +118,9 @@ typedef struct sq_call {
     sq_consumer_settings changes;
     char id[37];
     char err[1024];
+    sq_stmt again; /* the statement in flight, its parameters copied into `mem`: sent again
+                      when PostgreSQL chose it as a deadlock's victim (name NULL: cannot be) */
+    int retries;   /* times the call's statements were sent again */
 } sq_call;
 
 struct sq_store {
@@ -115,18 +130,6 @@ struct sq_store {
     bool listening; /* LISTEN sequin_stream was sent: a reconnect sends it again */
     sq_call call;
 };
-
-/* A statement to send for the call in flight: prepared statement `name` with `n` parameters
- * (text unless `formats` says binary), and the step for its result (NULL: the call ends with
- * it, failing unless it gave rows or OK). */
-typedef struct sq_stmt {
-    const char *name;
-    int n;
-    const char *const *values;
-    const int *lengths;
-    const int *formats;
-    sq_call_step next;
-} sq_stmt;
 
 /* Forgets the call in flight, if any, and everything it held but the arena's first block. */
 void sq_store_reset_call(sq_call *c);

@@ -647,6 +647,83 @@ static void test_racing_new_keys(void **state)
     close(out[1]);
 }
 
+static PGresult *sql_ok(PGconn *conn, const char *q)
+{
+    PGresult *r = PQexec(conn, q);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", q, PQerrorMessage(conn));
+    return r;
+}
+
+/* A statement PostgreSQL picks as the victim of a deadlock is sent again, and the call
+ * succeeds: here an upsert waits for another transaction's uncommitted insert of the same
+ * key while that transaction waits for the stream row the upsert holds key-share locked. */
+static void test_deadlock_victim_runs_again(void **state)
+{
+    struct fixture *f = *state;
+    PGconn *t = PQconnectdb(pgt_url()), *watch = PQconnectdb(pgt_url());
+    assert_int_equal(PQstatus(t), CONNECTION_OK);
+    assert_int_equal(PQstatus(watch), CONNECTION_OK);
+    char q[256];
+    PQclear(sql_ok(t, "BEGIN"));
+    snprintf(q, sizeof q,
+             "INSERT INTO sequin.messages (stream, key, seq, data, data_hash) "
+             "VALUES (%d, 'dl.k', nextval('sequin.seq'), 'from the other', '\\x00')",
+             f->stream);
+    PQclear(sql_ok(t, q));
+
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        sq_store *s;
+        char err[256];
+        long long published = -1;
+        sq_message_in m = {"dl.k", 4, "from the store", 14};
+        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+            _exit(2);
+        if (sq_store_upsert(s, f->stream, &m, 1, &published, err, sizeof err) != SQ_OK) {
+            fprintf(stderr, "upsert: %s\n", err);
+            _exit(3);
+        }
+        if (write(out[1], &published, sizeof published) != sizeof published)
+            _exit(4);
+        sq_store_close(s);
+        _exit(0);
+    }
+    /* once the upsert waits for the insert above, wait for the stream row it holds */
+    bool waiting = false;
+    for (int i = 0; i < 1000 && !waiting; i++) {
+        PGresult *r = sql_ok(watch, "SELECT count(*) FROM pg_stat_activity "
+                                    "WHERE wait_event_type = 'Lock' AND query LIKE '%upsert%'");
+        waiting = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        PQclear(r);
+        if (!waiting)
+            usleep(5000);
+    }
+    assert_true(waiting);
+    snprintf(q, sizeof q, "SELECT 1 FROM sequin.streams WHERE num = %d FOR UPDATE", f->stream);
+    PQclear(sql_ok(t, q)); /* PostgreSQL ends the cycle by failing the upsert's statement */
+    PQclear(sql_ok(t, "COMMIT"));
+
+    int status;
+    long long published = -1;
+    assert_int_equal(waitpid(kid, &status, 0), kid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(read(out[0], &published, sizeof published), sizeof published);
+    assert_int_equal(published, 1); /* it ran again after the other commit: an update */
+    PGresult *r = sql_ok(watch, "SELECT data FROM sequin.messages WHERE key = 'dl.k'");
+    assert_string_equal(PQgetvalue(r, 0, 0), "from the store");
+    PQclear(r);
+    close(out[0]);
+    close(out[1]);
+    PQfinish(t);
+    PQfinish(watch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -665,6 +742,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphan_row_does_not_block, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_racing_new_keys, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_deadlock_victim_runs_again, pgt_store_setup,
+                                        pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_next_visible, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_notify_reaches_listeners, pgt_store_setup,
                                         pgt_store_teardown),
