@@ -605,7 +605,13 @@ int main(int argc, char **argv)
                 break;
             /* every request in flight is answered within its wait_for (5 s) */
             if (now - stopped > 30 * 1000000) {
-                fprintf(stderr, "sqload: %d requests unanswered 30 s after the drain\n", busy);
+                fprintf(stderr, "sqload: %d requests unanswered 30 s after the drain:", busy);
+                for (int i = 0; i < opt.conns; i++)
+                    if (cs[i].phase != PH_IDLE)
+                        fprintf(stderr, " connection %d (%s, phase %d, sent %.1f s ago)", i,
+                                cs[i].role == ROLE_WRITER ? "writer" : "reader", cs[i].phase,
+                                (now - cs[i].sent_us) / 1e6);
+                fprintf(stderr, "\n");
                 exit(1);
             }
         }

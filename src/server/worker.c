@@ -1291,17 +1291,29 @@ static struct conn *queue_pop(struct worker *w)
     return NULL;
 }
 
+/* A pool connection free for a call, or NULL. */
+static struct pconn *pool_free(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_pool; i++) {
+        if (w->pool[i].user == NULL && pool_alive(&w->pool[i]))
+            return &w->pool[i];
+    }
+    return NULL;
+}
+
 static void pool_dispatch(struct worker *w)
 {
+    struct pconn *pc;
+
     if (w->hold_dispatch) {
         w->redispatch = true;
         return;
     }
     w->redispatch = false;
-    for (size_t i = 0; i < w->n_pool && w->qhead != NULL; i++) {
-        struct pconn *pc = &w->pool[i];
-        if (pc->user != NULL || !pool_alive(pc))
-            continue;
+    /* Looks for a free connection afresh after each start: a call can be over at once (its
+     * answer was in by its first poll, when the worker had been preempted after sending),
+     * which frees its connection again and may queue its request again (a receive's timer). */
+    while (w->qhead != NULL && (pc = pool_free(w)) != NULL) {
         struct conn *c = queue_pop(w);
         if (c == NULL)
             break;
@@ -1796,6 +1808,11 @@ int sq_worker_run(const sq_worker_ctx *ctx)
                 on_pool(&w, (struct pconn *)src);
         }
         free_dead(&w);
+        /* Nothing waits in the queue while a pool connection is free, whatever path queued
+         * it: a request stranded there would wait for the next event, and on a quiet server
+         * there may be none. */
+        if (w.qhead != NULL)
+            pool_dispatch(&w);
         int64_t now = now_ms();
         if (w.resume_accept_ms != 0 && now >= w.resume_accept_ms) {
             w.resume_accept_ms = 0;
