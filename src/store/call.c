@@ -153,8 +153,7 @@ static int ended(sq_store *s, PGresult *r)
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return SQ_OK;
     int rc = sq_store_fail(s, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    return state != NULL && strcmp(state, "23503") == 0 ? SQ_STORE_NOT_FOUND : rc;
+    return sq_store_is_fk_violation(r) ? SQ_STORE_NOT_FOUND : rc;
 }
 
 /* Whether the statement just ended was the victim of a deadlock (or, under stricter isolation,
@@ -162,8 +161,7 @@ static int ended(sq_store *s, PGresult *r)
  * of its own, rolled back whole, so running it again is running it once. Three times at most. */
 static bool lost_to_deadlock(sq_call *c)
 {
-    const char *state = c->res != NULL ? PQresultErrorField(c->res, PG_DIAG_SQLSTATE) : NULL;
-    if (state == NULL || (strcmp(state, "40P01") != 0 && strcmp(state, "40001") != 0))
+    if (!sq_store_failed_with(c->res, "40P01") && !sq_store_failed_with(c->res, "40001"))
         return false;
     if (c->again.name == NULL || c->retries >= 3)
         return false;
@@ -298,8 +296,7 @@ int sq_store_created(sq_store *s, PGresult *r, const char *what)
                       c->subject);
         return SQ_STORE_CONFLICT;
     }
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (state != NULL && strcmp(state, "23503") == 0) {
+    if (sq_store_is_fk_violation(r)) {
         /* what it was made in (a stream whose number the caller held) is gone */
         sq_store_fail(NULL, NULL, c->err, sizeof c->err, "stream not found");
         return SQ_STORE_NOT_FOUND;

@@ -32,8 +32,14 @@ int sq_store_fail(const sq_store *s, const PGresult *r, char *err, size_t errlen
 SQ_WUR int sq_store_binary_array(sq_buf *out, unsigned elem_oid, const char *const *elems,
                                  const size_t *lens, size_t n);
 
+/* True when `r` (may be NULL) failed with SQLSTATE `code`. */
+bool sq_store_failed_with(const PGresult *r, const char *code);
+
 /* True when `r` failed on a unique constraint (the name is taken). */
 bool sq_store_is_unique_violation(const PGresult *r);
+
+/* True when `r` failed on a foreign key: the stream or consumer a statement named is gone. */
+bool sq_store_is_fk_violation(const PGresult *r);
 
 /*
  * Reads a result row column by column into the API's objects, copying strings into an arena.

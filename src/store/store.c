@@ -393,10 +393,20 @@ int sq_store_next_notify(sq_store *s, int *stream)
     return SQ_AGAIN;
 }
 
+bool sq_store_failed_with(const PGresult *r, const char *code)
+{
+    const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && strcmp(state, code) == 0;
+}
+
 bool sq_store_is_unique_violation(const PGresult *r)
 {
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    return state != NULL && strcmp(state, "23505") == 0;
+    return sq_store_failed_with(r, "23505");
+}
+
+bool sq_store_is_fk_violation(const PGresult *r)
+{
+    return sq_store_failed_with(r, "23503");
 }
 
 /* ---- reading rows ----------------------------------------------------------------------- */
