@@ -666,6 +666,11 @@ static void test_deadlock_victim_runs_again(void **state)
     assert_int_equal(PQstatus(t), CONNECTION_OK);
     assert_int_equal(PQstatus(watch), CONNECTION_OK);
     char q[256];
+    /* PostgreSQL's victim is the backend whose deadlock check finds the cycle, and each
+     * waiting backend checks once, deadlock_timeout after it began to wait. The upsert
+     * checks 5 s after it waits (set below), by when this session waits too however
+     * loaded the machine; this session checks only after a minute. */
+    PQclear(sql_ok(t, "SET deadlock_timeout = '60s'"));
     PQclear(sql_ok(t, "BEGIN"));
     snprintf(q, sizeof q,
              "INSERT INTO sequin.messages (stream, key, seq, data, data_hash) "
@@ -682,6 +687,7 @@ static void test_deadlock_victim_runs_again(void **state)
         char err[256];
         long long published = -1;
         sq_message_in m = {"dl.k", 4, "from the store", 14};
+        setenv("PGOPTIONS", "-c deadlock_timeout=5s", 1);
         if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
             _exit(2);
         if (sq_store_upsert(s, f->stream, &m, 1, &published, err, sizeof err) != SQ_OK) {
