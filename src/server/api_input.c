@@ -173,13 +173,13 @@ int sq_api_parse_upsert(const char *body, size_t len, size_t max_message_bytes, 
             bad(p, "messages[%zu].key is not a valid key: %s", i, why);
             goto done;
         }
-        snprintf(field, sizeof field, "messages[%zu].data", i);
-        if (out[i].data_len > max_message_bytes) {
-            invalid(p, field, "is larger than limits.max_message_bytes");
-            goto done;
-        }
-        if (memchr(out[i].data, '\0', out[i].data_len) != NULL) {
-            invalid(p, field, "must not contain U+0000");
+        const char *wrong =
+            out[i].data_len > max_message_bytes ? "is larger than limits.max_message_bytes"
+            : memchr(out[i].data, '\0', out[i].data_len) != NULL ? "must not contain U+0000"
+                                                                 : NULL;
+        if (wrong != NULL) {
+            snprintf(field, sizeof field, "messages[%zu].data", i);
+            invalid(p, field, wrong);
             goto done;
         }
     }

@@ -437,6 +437,71 @@ static void test_doc_table(void **state)
     }
 }
 
+/* Strings long enough for the scanner's 16-byte blocks: one byte that needs attention at
+ * every offset of every length around the block size, each judged as the byte loop would. */
+static void test_long_strings(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ins; /* put into a run of 'a's */
+        const char *what;
+    } odd[] = {
+        {"\x01", "control character in string"},
+        {"\x1f", "control character in string"},
+        {"\x80", "invalid UTF-8"},
+        {"\xff", "invalid UTF-8"},
+        {"\\q", "invalid escape"},
+        {"\\n", NULL},
+        {"\xc3\xa9", NULL},
+        {"\\u00e9", NULL},
+        {" ", NULL},
+        {"\x7f", NULL},
+    };
+    char text[128];
+    for (size_t len = 0; len <= 48; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < SQ_ARRAY_LEN(odd); k++) {
+                size_t n = 0, ins = strlen(odd[k].ins);
+                text[n++] = '[';
+                text[n++] = '"';
+                memset(text + n, 'a', at), n += at;
+                memcpy(text + n, odd[k].ins, ins), n += ins;
+                memset(text + n, 'a', len - at), n += len - at;
+                text[n++] = '"';
+                text[n++] = ']';
+                guarded g;
+                const char *in = guarded_copy(&g, text, n);
+                sq_json doc;
+                sq_json_error err = {0};
+                int rc = sq_json_parse(&doc, in, n, 0, &err);
+                if (odd[k].what == NULL) {
+                    if (rc != 0)
+                        fail_msg("len %zu at %zu insert %zu: %s", len, at, k, err.text);
+                    assert_int_equal(doc.ntoks, 2);
+                    sq_json_free(&doc);
+                } else {
+                    if (rc == 0 || strcmp(err.what, odd[k].what) != 0 || err.offset != 2 + at)
+                        fail_msg("len %zu at %zu insert %zu: want \"%s\" at %zu, got %s", len, at,
+                                 k, odd[k].what, 2 + at, rc == 0 ? "accepted" : err.text);
+                }
+                guarded_free(&g);
+            }
+        }
+        /* and the string left open just after the run */
+        memset(text, 'a', sizeof text);
+        text[0] = '[';
+        text[1] = '"';
+        guarded g;
+        const char *in = guarded_copy(&g, text, 2 + len);
+        sq_json doc;
+        sq_json_error err = {0};
+        assert_int_equal(sq_json_parse(&doc, in, 2 + len, 0, &err), -1);
+        assert_string_equal(err.what, "unterminated string");
+        assert_int_equal(err.offset, 1);
+        guarded_free(&g);
+    }
+}
+
 static void test_error_text(void **state)
 {
     (void)state;
@@ -1471,6 +1536,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_doc_table),
+        cmocka_unit_test(test_long_strings),
         cmocka_unit_test(test_error_text),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_tokens),
