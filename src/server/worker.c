@@ -60,6 +60,8 @@
 #define NAME_CACHE_MS 1000
 /* Group commit: how many upserts, and messages, one transaction may carry at most. */
 #define GROUP_MAX_REQUESTS 64
+/* An upsert of this many messages or more is bulk work: it may run on the bulk lane. */
+#define BULK_MESSAGES 64
 #define GROUP_MAX_MESSAGES 10000
 #define KEYSET_SLOTS 32768 /* a power of two, over twice GROUP_MAX_MESSAGES */
 #define RECEIVE_MAX 1000   /* the largest batch one receive call takes */
@@ -145,6 +147,7 @@ struct pconn {
     int64_t retry_at_ms; /* a reconnect is due then; 0: none */
     int64_t deadline_ms; /* the call or connection attempt in flight ends by then; 0: none */
     struct conn *user;   /* whose call is in flight */
+    bool bulk;           /* of the bulk lane: large upserts only (see is_bulk) */
 };
 
 /* What the listening connection is doing. */
@@ -403,10 +406,12 @@ static bool pool_alive(const struct pconn *pc)
     return !pc->reconnecting && !sq_store_dead(pc->st);
 }
 
+/* Whether the general lane has a connection up: the bulk lane alone cannot serve every
+ * request, so it does not count. */
 static bool worker_ready(const struct worker *w)
 {
     for (size_t i = 0; i < w->n_pool; i++) {
-        if (pool_alive(&w->pool[i]))
+        if (!w->pool[i].bulk && pool_alive(&w->pool[i]))
             return true;
     }
     return false;
@@ -1291,12 +1296,36 @@ static struct conn *queue_pop(struct worker *w)
     return NULL;
 }
 
-/* A pool connection free for a call, or NULL. */
-static struct pconn *pool_free(struct worker *w)
+/* A connection of the general (`bulk` false) or the bulk lane free for a call, or NULL. */
+static struct pconn *pool_free(struct worker *w, bool bulk)
 {
     for (size_t i = 0; i < w->n_pool; i++) {
-        if (w->pool[i].user == NULL && pool_alive(&w->pool[i]))
+        if (w->pool[i].bulk == bulk && w->pool[i].user == NULL && pool_alive(&w->pool[i]))
             return &w->pool[i];
+    }
+    return NULL;
+}
+
+/* An upsert large enough for the bulk lane: its call, and the stream name's resolution
+ * before it (a name is looked up again every second, and must not wait for the other lane). */
+static bool is_bulk(const struct conn *c)
+{
+    return !c->gone && c->h.route == SQ_ROUTE_MESSAGE_UPSERT && c->h.n_msgs >= BULK_MESSAGES;
+}
+
+/* Takes the first bulk upsert out of the queue, or NULL. */
+static struct conn *queue_take_bulk(struct worker *w)
+{
+    for (struct conn *q = w->qhead, *prev = NULL; q != NULL; prev = q, q = q->qnext) {
+        if (!is_bulk(q))
+            continue;
+        if (prev != NULL)
+            prev->qnext = q->qnext;
+        else
+            w->qhead = q->qnext;
+        if (w->qtail == q)
+            w->qtail = prev;
+        return q;
     }
     return NULL;
 }
@@ -1312,16 +1341,20 @@ static void pool_dispatch(struct worker *w)
     w->redispatch = false;
     /* Looks for a free connection afresh after each start: a call can be over at once (its
      * answer was in by its first poll, when the worker had been preempted after sending),
-     * which frees its connection again and may queue its request again (a receive's timer). */
-    while (w->qhead != NULL && (pc = pool_free(w)) != NULL) {
-        struct conn *c = queue_pop(w);
-        if (c == NULL)
-            break;
+     * which frees its connection again and may queue its request again (a receive's timer).
+     * A large upsert goes to the bulk lane when it has a connection free; everything else,
+     * and large upserts when the bulk lane is busy, to the general lane in queue order. */
+    while (w->qhead != NULL) {
+        struct conn *c = NULL;
+        if ((pc = pool_free(w, true)) == NULL || (c = queue_take_bulk(w)) == NULL) {
+            if ((pc = pool_free(w, false)) == NULL || (c = queue_pop(w)) == NULL)
+                break;
+        }
         start_call(w, pc, c);
     }
     bool connecting = false;
     for (size_t i = 0; i < w->n_pool; i++)
-        connecting = connecting || w->pool[i].reconnecting;
+        connecting = connecting || (!w->pool[i].bulk && w->pool[i].reconnecting);
     if (w->qhead != NULL && !worker_ready(w) && !connecting) {
         /* No connection to wait for: answer 503 now rather than hold the requests. A
          * connection being made holds them until it succeeds or fails. */
@@ -1759,14 +1792,20 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         sq_error("epoll: %s", strerror(errno));
         goto fail;
     }
-    w.n_pool =
+    /* The general lane (connections_per_worker) and the bulk lane (as many again): large
+     * upserts spend most of their time in their own rows and commit, and share little with
+     * a group; on a lane of their own they add transactions in flight without taking the
+     * general lane's connections from small requests (docs/operations.md, "Two lanes"). */
+    size_t lane =
         cfg->database.connections_per_worker > 0 ? (size_t)cfg->database.connections_per_worker : 1;
+    w.n_pool = 2 * lane;
     w.pool = calloc(w.n_pool, sizeof *w.pool);
     if (w.pool == NULL) {
         sq_error("out of memory");
         goto fail;
     }
     for (size_t i = 0; i < w.n_pool; i++) {
+        w.pool[i].bulk = i >= lane;
         w.pool[i].src.kind = SRC_STORE;
         w.pool[i].src.fd = -1;
         w.pool[i].reg_fd = -1;

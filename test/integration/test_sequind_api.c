@@ -26,6 +26,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "sequin/buf.h"
+
 #include "api_client.h"
 #include "sequind_harness.h"
 
@@ -346,6 +348,91 @@ static void test_hostile_requests(void **state)
     }
 }
 
+/* Whether a response has begun to arrive on `c` within `ms`. */
+static bool answered_within(const api_conn *c, int ms)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    return poll(&pfd, 1, ms) == 1;
+}
+
+/* Two lanes (docs/operations.md): with the general lane's one connection stuck in a
+ * transaction waiting for a lock, a large upsert still runs on the bulk lane, and a small one
+ * waits for the general lane. One worker, so the lanes are that worker's. */
+static void test_bulk_lane(void **state)
+{
+    struct server *s = new_server(false);
+    *state = s;
+    char text[1024];
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:%d\nworkers: 1\ndatabase:\n  url: \"%s\"\n"
+             "  connections_per_worker: 1\nstreams:\n  - name: held\n  - name: bulk\n",
+             s->port, db_url());
+    write_file(s->config, text);
+    spawn_server(s);
+    assert_true(wait_notify(s, "READY=1", START_MS));
+    api_wait_ready(s);
+
+    PGconn *pg = PQconnectdb(db_url());
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PGresult *res = PQexec(pg, "BEGIN");
+    PQclear(res);
+    res = PQexec(pg, "SELECT 1 FROM sequin.streams WHERE name = 'held' FOR UPDATE");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+
+    /* a small upsert into "held" takes the general connection and waits for the lock */
+    api_conn held, small, large;
+    api_open(&held, s->port, 10000);
+    api_send(&held, "POST", "/api/streams/held/messages",
+             "{\"messages\":[{\"key\":\"a\",\"data\":\"1\"}]}", NULL);
+    bool waiting = false;
+    for (int i = 0; i < 1000 && !waiting; i++) {
+        res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity "
+                         "WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))");
+        waiting = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+        PQclear(res);
+        if (!waiting)
+            sleep_ms(5);
+    }
+    assert_true(waiting);
+
+    /* 100 messages into "bulk": answered while the general connection is still stuck */
+    sq_buf body = {0};
+    assert_int_equal(sq_buf_puts(&body, "{\"messages\":["), 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(
+            sq_buf_printf(&body, "%s{\"key\":\"k.%d\",\"data\":\"d\"}", i ? "," : "", i), 0);
+    assert_int_equal(sq_buf_puts(&body, "]}"), 0);
+    assert_int_equal(sq_buf_putc(&body, '\0'), 0);
+    api_open(&large, s->port, 5000);
+    api_send(&large, "POST", "/api/streams/bulk/messages", body.data, NULL);
+    api_resp r = api_read(&large);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"published\":100"));
+    api_resp_free(&r);
+
+    /* one message is not bulk work: it waits for the general lane */
+    api_open(&small, s->port, 10000);
+    api_send(&small, "POST", "/api/streams/bulk/messages",
+             "{\"messages\":[{\"key\":\"k.small\",\"data\":\"d\"}]}", NULL);
+    assert_false(answered_within(&small, 500));
+    assert_false(answered_within(&held, 0));
+
+    res = PQexec(pg, "COMMIT");
+    PQclear(res);
+    r = api_read(&held);
+    assert_int_equal(r.status, 200);
+    api_resp_free(&r);
+    r = api_read(&small);
+    assert_int_equal(r.status, 200);
+    api_resp_free(&r);
+    api_close(&held);
+    api_close(&small);
+    api_close(&large);
+    sq_buf_free(&body);
+    PQfinish(pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +445,7 @@ int main(void)
                                         teardown_server),
         cmocka_unit_test_teardown(test_bearer_tokens, teardown_server),
         cmocka_unit_test_teardown(test_hostile_requests, teardown_server),
+        cmocka_unit_test_teardown(test_bulk_lane, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_api", tests, NULL, NULL);
 }
