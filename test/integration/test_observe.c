@@ -194,7 +194,17 @@ static void start_observe(const struct server *s, const char *stream)
              "if [ \"$(stty -g)\" = \"$before\" ]; then t=restored; else t=changed; fi; "
              "echo \"observe exited $rc, terminal $t\"; exec sleep 600",
              s->port, bin, stream);
-    TMUX_OK("new-session", "-d", "-s", "obs", "-x", COLS, "-y", ROWS, cmd);
+    /* The previous test's kill-server returns before that server has let go of the socket,
+     * and a new session started meanwhile finds it dying: try again for a while. */
+    int st = -1;
+    for (int i = 0; i < 50 && st != 0; i++) {
+        if (i > 0)
+            sleep_ms(100);
+        free(tmux_run(&st, "new-session", "-d", "-s", "obs", "-x", COLS, "-y", ROWS, cmd,
+                      (const char *)NULL));
+    }
+    if (st != 0)
+        fail_msg("tmux new-session failed (exit %d)", st);
 }
 
 /* The pid of sequin, the child of the pane's shell. */

@@ -196,6 +196,47 @@ static void test_lease_expires(void **state)
     sq_arena_free(&a);
 }
 
+/* A receive does not wait for a transaction that holds an expired lease's row (a late ack
+ * of it in flight): it turns the other expired leases back and hands them out, and leaves
+ * that row to its holder. The receive runs on a connection with a lock timeout, so waiting
+ * fails the test instead of hanging it. */
+static void test_expired_lease_held_elsewhere(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    sq_delivery d[4];
+    char id[37];
+    upsert1(f, "held.1", "x");
+    upsert1(f, "held.2", "y");
+    consumer(f, "held", "held.>", 500, id);
+    assert_int_equal(receive(f, id, 4, d, &a), 2);
+    usleep(700 * 1000);
+
+    PGconn *t = pgt_connect();
+    pgt_exec(t, "BEGIN");
+    pgt_exec(t, "SELECT 1 FROM sequin.deliveries WHERE key = 'held.1' FOR UPDATE");
+    sq_store *impatient;
+    setenv("PGOPTIONS", "-c lock_timeout=3000", 1);
+    int rc = sq_store_open(pgt_url(), &impatient, f->err, sizeof f->err);
+    unsetenv("PGOPTIONS");
+    assert_int_equal(rc, SQ_OK);
+    int count = -1;
+    rc = sq_store_receive(impatient, id, 4, d, &count, &a, f->err, sizeof f->err);
+    pgt_exec(t, "COMMIT"); /* first: the teardown would wait for the lock */
+    PQfinish(t);
+    sq_store_close(impatient);
+    if (rc != SQ_OK)
+        fail_msg("receive beside a held lease: %s", f->err);
+    assert_int_equal(count, 1);
+    assert_string_equal(d[0].message.key, "held.2");
+    assert_int_equal(d[0].deliver_count, 2);
+
+    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_string_equal(d[0].message.key, "held.1");
+    assert_int_equal(d[0].deliver_count, 2);
+    sq_arena_free(&a);
+}
+
 /*
  * Seq order is not commit order: a transaction takes a lower seq and commits after another
  * one's higher seq has been received. The consumer must still get it (no cursor skips it).
@@ -606,6 +647,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_while_leased, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_lease_expires, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_expired_lease_held_elsewhere, pgt_store_setup,
+                                        pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_late_commit_not_skipped, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_receivers, pgt_store_setup,
