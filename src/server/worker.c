@@ -180,6 +180,8 @@ struct worker {
     struct conn *dead; /* closed connections, freed after the events at hand */
     struct pconn *pool;
     size_t n_pool;
+    bool bulk_due;              /* a large upsert was queued: the loop opens the bulk lane */
+    bool bulk_opened;           /* it did */
     struct conn *qhead, *qtail; /* waiting for a pool connection */
     bool hold_dispatch;         /* a shared call's outcome is being handed out: no new calls */
     bool redispatch;            /* pool_dispatch was asked for meanwhile */
@@ -616,9 +618,21 @@ static bool authorized(const struct worker *w, const struct conn *c)
     return match;
 }
 
-/* Puts `c` at the end of the queue for a pool connection, without starting anything. */
+/* An upsert large enough for the bulk lane: its call, and the stream name's resolution
+ * before it (a name is looked up again every second, and must not wait for the other lane). */
+static bool is_bulk(const struct conn *c)
+{
+    return !c->gone && c->h.route == SQ_ROUTE_MESSAGE_UPSERT && c->h.n_msgs >= BULK_MESSAGES;
+}
+
+/* Puts `c` at the end of the queue for a pool connection, without starting anything. The
+ * first large upsert asks for the bulk lane (opened by the event loop, outside any dispatch):
+ * a node whose clients never send one holds only the general lane's connections. Until the
+ * lane is up, large upserts take the general lane. */
 static void queue_push(struct worker *w, struct conn *c)
 {
+    if (!w->bulk_opened && is_bulk(c))
+        w->bulk_due = true;
     c->state = CONN_WAITING;
     want_events(w, c, 0); /* pipelined bytes wait in the socket until the answer is out */
     c->qnext = NULL;
@@ -1306,13 +1320,6 @@ static struct pconn *pool_free(struct worker *w, bool bulk)
     return NULL;
 }
 
-/* An upsert large enough for the bulk lane: its call, and the stream name's resolution
- * before it (a name is looked up again every second, and must not wait for the other lane). */
-static bool is_bulk(const struct conn *c)
-{
-    return !c->gone && c->h.route == SQ_ROUTE_MESSAGE_UPSERT && c->h.n_msgs >= BULK_MESSAGES;
-}
-
 /* Takes the first bulk upsert out of the queue, or NULL. */
 static struct conn *queue_take_bulk(struct worker *w)
 {
@@ -1821,8 +1828,10 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         sq_error("database connection: %s", err);
         goto fail;
     }
-    for (size_t i = 0; i < w.n_pool; i++)
-        pool_reconnect(&w, &w.pool[i]);
+    for (size_t i = 0; i < w.n_pool; i++) {
+        if (!w.pool[i].bulk) /* the bulk lane opens on first need (bulk_due) */
+            pool_reconnect(&w, &w.pool[i]);
+    }
     pool_reconnect(&w, &w.listener);
     if (start_accepting(&w) != 0)
         goto fail;
@@ -1847,6 +1856,13 @@ int sq_worker_run(const sq_worker_ctx *ctx)
                 on_pool(&w, (struct pconn *)src);
         }
         free_dead(&w);
+        if (w.bulk_due && !w.bulk_opened) {
+            w.bulk_opened = true;
+            for (size_t i = 0; i < w.n_pool; i++) {
+                if (w.pool[i].bulk)
+                    pool_reconnect(&w, &w.pool[i]);
+            }
+        }
         /* Nothing waits in the queue while a pool connection is free, whatever path queued
          * it: a request stranded there would wait for the next event, and on a quiet server
          * there may be none. */

@@ -355,9 +355,23 @@ static bool answered_within(const api_conn *c, int ms)
     return poll(&pfd, 1, ms) == 1;
 }
 
+/* The database's other backends (sequind's connections). */
+static int backends(PGconn *pg)
+{
+    /* inside a transaction PostgreSQL keeps serving the first read of pg_stat_activity */
+    PQclear(PQexec(pg, "SELECT pg_stat_clear_snapshot()"));
+    PGresult *res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    int n = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
 /* Two lanes (docs/operations.md): with the general lane's one connection stuck in a
- * transaction waiting for a lock, a large upsert still runs on the bulk lane, and a small one
- * waits for the general lane. One worker, so the lanes are that worker's. */
+ * transaction waiting for a lock, a large upsert still runs on the bulk lane (opened by that
+ * first large upsert), and a small one waits for the general lane. One worker, so the lanes are
+ * that worker's. */
 static void test_bulk_lane(void **state)
 {
     struct server *s = new_server(false);
@@ -387,6 +401,7 @@ static void test_bulk_lane(void **state)
              "{\"messages\":[{\"key\":\"a\",\"data\":\"1\"}]}", NULL);
     bool waiting = false;
     for (int i = 0; i < 1000 && !waiting; i++) {
+        PQclear(PQexec(pg, "SELECT pg_stat_clear_snapshot()"));
         res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity "
                          "WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))");
         waiting = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
@@ -395,6 +410,9 @@ static void test_bulk_lane(void **state)
             sleep_ms(5);
     }
     assert_true(waiting);
+
+    /* the bulk lane is not open before the first large upsert */
+    int before = backends(pg);
 
     /* 100 messages into "bulk": answered while the general connection is still stuck */
     sq_buf body = {0};
@@ -410,6 +428,7 @@ static void test_bulk_lane(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"published\":100"));
     api_resp_free(&r);
+    assert_int_equal(backends(pg), before + 1);
 
     /* one message is not bulk work: it waits for the general lane */
     api_open(&small, s->port, 10000);
