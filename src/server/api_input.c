@@ -173,10 +173,12 @@ int sq_api_parse_upsert(const char *body, size_t len, size_t max_message_bytes, 
             bad(p, "messages[%zu].key is not a valid key: %s", i, why);
             goto done;
         }
-        const char *wrong =
-            out[i].data_len > max_message_bytes ? "is larger than limits.max_message_bytes"
-            : memchr(out[i].data, '\0', out[i].data_len) != NULL ? "must not contain U+0000"
-                                                                 : NULL;
+        /* the field's name is formatted only for an error: this loop runs per message */
+        const char *wrong = NULL;
+        if (out[i].data_len > max_message_bytes)
+            wrong = "is larger than limits.max_message_bytes";
+        else if (memchr(out[i].data, '\0', out[i].data_len) != NULL)
+            wrong = "must not contain U+0000";
         if (wrong != NULL) {
             snprintf(field, sizeof field, "messages[%zu].data", i);
             invalid(p, field, wrong);

@@ -2,8 +2,11 @@
 #ifndef SEQUIN_TEST_PG_FIXTURE_H
 #define SEQUIN_TEST_PG_FIXTURE_H
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -33,6 +36,31 @@ static inline void pgt_exec(PGconn *c, const char *sql)
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("%s: %s", sql, PQerrorMessage(c));
     PQclear(r);
+}
+
+/* Waits up to 5 s for some backend to wait on a lock that the backend `holder_pid` holds;
+ * false if none comes to. Each look clears PostgreSQL's snapshot of pg_stat_activity, which
+ * it otherwise keeps for the rest of a transaction, so `watch` may be inside one (it may even
+ * be the holder). Matching on the waiter's query text would not do: a pipelining client's
+ * backend shows its previous statement. */
+static inline bool pgt_wait_blocked_by(PGconn *watch, int holder_pid)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE %d = ANY (pg_blocking_pids(pid))",
+             holder_pid);
+    for (int i = 0; i < 1000; i++) {
+        pgt_exec(watch, "SELECT pg_stat_clear_snapshot()");
+        PGresult *r = PQexec(watch, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(watch));
+        bool blocked = atoi(PQgetvalue(r, 0, 0)) > 0;
+        PQclear(r);
+        if (blocked)
+            return true;
+        usleep(5000);
+    }
+    return false;
 }
 
 /* The first column of the first row of `sql` with `n` text parameters, in a malloc'd string

@@ -29,6 +29,7 @@
 #include "sequin/buf.h"
 
 #include "api_client.h"
+#include "pg_fixture.h"
 #include "sequind_harness.h"
 
 /* ---- the server ---------------------------------------------------------------------------- */
@@ -359,7 +360,7 @@ static bool answered_within(const api_conn *c, int ms)
 static int backends(PGconn *pg)
 {
     /* inside a transaction PostgreSQL keeps serving the first read of pg_stat_activity */
-    PQclear(PQexec(pg, "SELECT pg_stat_clear_snapshot()"));
+    pgt_exec(pg, "SELECT pg_stat_clear_snapshot()");
     PGresult *res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity "
                                "WHERE datname = current_database() AND pid <> pg_backend_pid()");
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -386,30 +387,16 @@ static void test_bulk_lane(void **state)
     assert_true(wait_notify(s, "READY=1", START_MS));
     api_wait_ready(s);
 
-    PGconn *pg = PQconnectdb(db_url());
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    PGresult *res = PQexec(pg, "BEGIN");
-    PQclear(res);
-    res = PQexec(pg, "SELECT 1 FROM sequin.streams WHERE name = 'held' FOR UPDATE");
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    PQclear(res);
+    PGconn *pg = pgt_connect();
+    pgt_exec(pg, "BEGIN");
+    pgt_exec(pg, "SELECT 1 FROM sequin.streams WHERE name = 'held' FOR UPDATE");
 
     /* a small upsert into "held" takes the general connection and waits for the lock */
     api_conn held, small, large;
     api_open(&held, s->port, 10000);
     api_send(&held, "POST", "/api/streams/held/messages",
              "{\"messages\":[{\"key\":\"a\",\"data\":\"1\"}]}", NULL);
-    bool waiting = false;
-    for (int i = 0; i < 1000 && !waiting; i++) {
-        PQclear(PQexec(pg, "SELECT pg_stat_clear_snapshot()"));
-        res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity "
-                         "WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))");
-        waiting = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
-        PQclear(res);
-        if (!waiting)
-            sleep_ms(5);
-    }
-    assert_true(waiting);
+    assert_true(pgt_wait_blocked_by(pg, PQbackendPID(pg)));
 
     /* the bulk lane is not open before the first large upsert */
     int before = backends(pg);
@@ -437,8 +424,7 @@ static void test_bulk_lane(void **state)
     assert_false(answered_within(&small, 500));
     assert_false(answered_within(&held, 0));
 
-    res = PQexec(pg, "COMMIT");
-    PQclear(res);
+    pgt_exec(pg, "COMMIT");
     r = api_read(&held);
     assert_int_equal(r.status, 200);
     api_resp_free(&r);

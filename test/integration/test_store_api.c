@@ -700,16 +700,7 @@ static void test_deadlock_victim_runs_again(void **state)
         _exit(0);
     }
     /* once the upsert waits for the insert above, wait for the stream row it holds */
-    bool waiting = false;
-    for (int i = 0; i < 1000 && !waiting; i++) {
-        PGresult *r = sql_ok(watch, "SELECT count(*) FROM pg_stat_activity "
-                                    "WHERE wait_event_type = 'Lock' AND query LIKE '%upsert%'");
-        waiting = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
-        PQclear(r);
-        if (!waiting)
-            usleep(5000);
-    }
-    assert_true(waiting);
+    assert_true(pgt_wait_blocked_by(watch, PQbackendPID(t)));
     snprintf(q, sizeof q, "SELECT 1 FROM sequin.streams WHERE num = %d FOR UPDATE", f->stream);
     PQclear(sql_ok(t, q)); /* PostgreSQL ends the cycle by failing the upsert's statement */
     PQclear(sql_ok(t, "COMMIT"));
