@@ -19,7 +19,10 @@
  *   -k KEY_PREFIX (bench): keys are PREFIX<pid>.k<n>, new in every run  -i REPORT_INTERVAL_SECONDS
  * (0: only at the end) -m MESSAGES: stop once that many messages were upserted or received (0: no
  * limit)  -D SECONDS (mixed): after the run, stop writing and ack everything until no delivery
- * came for that long, then let the receives in flight answer
+ * came for that long, then let the receives in flight answer  -p DATA: each message's data
+ * (default: the plain-queue baseline's payload, {"product": "Shoes"}, so that a ratio to the
+ * baseline compares messages of one size; in mixed mode a counter follows it, so that a
+ * rewritten key's data changes)
  *
  * The last line is machine-readable: "RESULT mode=... msgs_per_s=... p50_ms=... p99_ms=...
  * p999_ms=... requests=... errors=...". Exit 1 when a request failed at the HTTP level (a
@@ -116,7 +119,8 @@ static size_t acked_cap;
 static long long redelivered_after_ack;
 static bool draining, stopping; /* mixed with -D: writers stopped; no new receive */
 static int64_t last_delivery_us;
-static char data[160];
+static const char *payload = "{\"product\": \"Shoes\"}";
+static char *data; /* the payload as the inside of a JSON string */
 
 static int64_t now_us(void)
 {
@@ -199,7 +203,7 @@ static void start_upsert(struct conn *c)
 {
     static char *body;
     static size_t cap;
-    size_t need = (size_t)opt.batch * (sizeof data + 96) + 64;
+    size_t need = (size_t)opt.batch * (strlen(data) + 128) + 64;
     if (cap < need) {
         body = realloc(body, need);
         cap = need;
@@ -211,9 +215,11 @@ static void start_upsert(struct conn *c)
         long long k = next_key(c);
         if (opt.mode == MODE_MIXED && c->counter % 10 == 0 && c->counter > 100)
             k -= 100LL * opt.conns; /* every tenth write changes this writer's 100th-last key */
-        len += (size_t)sprintf(body + len, "%s{\"key\":\"%s%d.k%lld\",\"data\":\"%s %lld\"}",
-                               i ? "," : "", opt.prefix, (int)getpid(), k, data,
-                               (long long)c->counter);
+        len += (size_t)sprintf(body + len, "%s{\"key\":\"%s%d.k%lld\",\"data\":\"%s", i ? "," : "",
+                               opt.prefix, (int)getpid(), k, data);
+        if (opt.mode == MODE_MIXED)
+            len += (size_t)sprintf(body + len, " %lld", (long long)c->counter);
+        len += (size_t)sprintf(body + len, "\"}");
     }
     len += (size_t)sprintf(body + len, "]}");
     c->phase = PH_UPSERT;
@@ -456,19 +462,38 @@ static void pump_in(struct conn *c)
     }
 }
 
+/* `s` escaped for the inside of a JSON string (quotes, backslashes, control bytes). */
+static char *json_string_body(const char *s)
+{
+    char *out = malloc(6 * strlen(s) + 1), *o = out;
+    if (out == NULL)
+        die("malloc");
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            *o++ = '\\', *o++ = (char)ch;
+        else if (ch < 0x20)
+            o += sprintf(o, "\\u%04x", ch);
+        else
+            *o++ = (char)ch;
+    }
+    *o = '\0';
+    return out;
+}
+
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sqload [-h HOST:PORT] [-s STREAM] [-c CONSUMER] [-t TOKEN] [-n CONNS]\n"
-            "              [-d SECONDS] [-b BATCH] [-r RATE] [-w WRITERS] [-k PREFIX]\n"
-            "              [-i SECONDS] [-m MESSAGES] [-D SECONDS] upsert|recv|e2e|mixed\n");
+    fprintf(stderr, "usage: sqload [-h HOST:PORT] [-s STREAM] [-c CONSUMER] [-t TOKEN] [-n CONNS]\n"
+                    "              [-d SECONDS] [-b BATCH] [-r RATE] [-w WRITERS] [-k PREFIX]\n"
+                    "              [-i SECONDS] [-m MESSAGES] [-D SECONDS] [-p DATA]\n"
+                    "              upsert|recv|e2e|mixed\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:m:D:")) != -1) {
+    while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:m:D:p:")) != -1) {
         switch (ch) {
         case 'h': {
             char *colon = strrchr(optarg, ':');
@@ -515,6 +540,9 @@ int main(int argc, char **argv)
         case 'D':
             opt.drain = atoi(optarg);
             break;
+        case 'p':
+            payload = optarg;
+            break;
         default:
             usage();
         }
@@ -537,7 +565,7 @@ int main(int argc, char **argv)
     if ((opt.mode == MODE_E2E || opt.mode == MODE_MIXED) &&
         (opt.rate <= 0 || opt.writers < 1 || opt.writers >= opt.conns))
         usage();
-    memset(data, 'x', sizeof data - 1); /* about the size of a small JSON document */
+    data = json_string_body(payload);
     if (opt.mode == MODE_E2E) {
         /* an unbounded rate (the full-speed run) is far below 200,000 msg/s in practice */
         size_t rate = (size_t)(opt.rate < 200000 ? opt.rate : 200000);
