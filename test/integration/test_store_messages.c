@@ -452,6 +452,80 @@ static void test_extend(void **state)
     sq_arena_free(&a);
 }
 
+/* The ack ids of `n` deliveries as a PostgreSQL array literal. */
+static void ack_id_array(const sq_delivery *d, int n, char *out, size_t len)
+{
+    size_t used = (size_t)snprintf(out, len, "{");
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "", d[i].ack_id);
+    snprintf(out + used, len - used, "}");
+}
+
+/* How often this transaction has scanned the named index of the deliveries. */
+static long xact_index_scans(PGconn *c, const char *index)
+{
+    const char *params[1] = {index};
+    PGresult *r = PQexecParams(c, "SELECT pg_stat_get_xact_numscans(('sequin.' || $1)::regclass)",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("index scans: %s", PQerrorMessage(c));
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/*
+ * An ack, nack or extend finds its leases by ack id, however many leases the consumer holds
+ * and whatever the statistics say: with statistics taken before the consumer held any lease,
+ * the planner used to read every lease of the consumer through the index of leased rows for
+ * each ack. Counted by pg_stat_get_xact_numscans, inside the calling transaction.
+ */
+static void test_ack_among_many_leases(void **state)
+{
+    struct fixture *f = *state;
+    sq_arena a = {0};
+    static sq_delivery many[1000];
+    sq_delivery d[10];
+    char id[37], sql[2048], ids[10 * 40 + 3];
+    consumer(f, "many", "many.>", 30000, id);
+    snprintf(sql, sizeof sql,
+             "SELECT sequin.upsert(%d, array_agg('many.' || i), array_agg('x'::text), "
+             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 2000) i",
+             f->stream);
+    PGconn *c = pgt_connect();
+    pgt_exec(c, sql);
+    snprintf(sql, sizeof sql, "SELECT sequin.fill('%s', 2000)", id);
+    pgt_exec(c, sql);
+    pgt_exec(c, "ANALYZE sequin.deliveries"); /* 2,000 rows, none leased */
+    assert_int_equal(receive(f, id, 1000, many, &a), 1000);
+
+    struct {
+        const char *fn, *more_args;
+        int still_leased; /* after the call, of the 1,010 leases */
+    } ops[] = {{"ack", "", 1000}, {"nack", ", 60000", 1000}, {"extend", "", 1010}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        assert_int_equal(receive(f, id, 10, d, &a), 10);
+        ack_id_array(d, 10, ids, sizeof ids);
+        pgt_exec(c, "BEGIN");
+        snprintf(sql, sizeof sql, "SELECT sequin.%s('%s', '%s'%s)", ops[i].fn, id, ids,
+                 ops[i].more_args);
+        pgt_exec(c, sql);
+        long leased_scans = xact_index_scans(c, "deliveries_leased");
+        long ack_id_scans = xact_index_scans(c, "deliveries_ack_id_key");
+        pgt_exec(c, "COMMIT");
+        if (leased_scans != 0 || ack_id_scans < 1)
+            fail_msg("%s: %ld scans of the leased rows' index, %ld of the ack ids'", ops[i].fn,
+                     leased_scans, ack_id_scans);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM sequin.deliveries WHERE consumer = '%s' AND state = 1", id);
+        char *n = pgt_value(sql, 0, NULL);
+        assert_int_equal(atoi(n), ops[i].still_leased);
+        free(n);
+    }
+    PQfinish(c);
+    sq_arena_free(&a);
+}
+
 static void test_max_deliver_dead_and_redrive(void **state)
 {
     struct fixture *f = *state;
@@ -656,6 +730,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_receiver, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_nack_with_delay, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_extend, pgt_store_setup, pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_ack_among_many_leases, pgt_store_setup,
+                                        pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_delete_message, pgt_store_setup, pgt_store_teardown),
