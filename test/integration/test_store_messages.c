@@ -526,6 +526,68 @@ static void test_ack_among_many_leases(void **state)
     sq_arena_free(&a);
 }
 
+/* The first value of `sql` on connection `c`, as text (freed by the caller). */
+static char *value_on(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/*
+ * PL/pgSQL keeps a connection's plans, made for the tables as they were at its first calls. A
+ * connection that received and acked while the deliveries table was nearly empty must not
+ * go on reading the whole table once it has grown: receive and ack take no sequential scan
+ * of it (counted inside the transaction, as above).
+ */
+static void test_plans_made_on_a_small_table(void **state)
+{
+    struct fixture *f = *state;
+    char small[37], big[37], sql[512];
+    consumer(f, "small", "small.>", 30000, small);
+    consumer(f, "big", "big.>", 30000, big);
+    PGconn *c = pgt_connect();
+    snprintf(sql, sizeof sql,
+             "SELECT sequin.upsert(%d, array_agg('small.' || i), array_agg('x'::text), "
+             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 20) i",
+             f->stream);
+    pgt_exec(c, sql);
+    pgt_exec(c, "ANALYZE sequin.deliveries");
+    /* More calls than PostgreSQL's five custom plans before it settles on one. */
+    for (int i = 0; i < 8; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT sequin.ack('%s', ARRAY(SELECT ack_id FROM sequin.receive('%s', 1)))",
+                 small, small);
+        pgt_exec(c, sql);
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT sequin.upsert(%d, array_agg('big.' || i), array_agg('x'::text), "
+             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 20000) i",
+             f->stream);
+    pgt_exec(c, sql);
+    snprintf(sql, sizeof sql, "SELECT sequin.fill('%s', 20000)", big);
+    pgt_exec(c, sql); /* 20,000 delivery rows more, not analyzed */
+
+    pgt_exec(c, "BEGIN");
+    snprintf(sql, sizeof sql,
+             "SELECT sequin.ack('%s', ARRAY(SELECT ack_id FROM sequin.receive('%s', 1)))", small,
+             small);
+    pgt_exec(c, sql);
+    char *seq_scans =
+        value_on(c, "SELECT pg_stat_get_xact_numscans('sequin.deliveries'::regclass)");
+    char *leased = value_on(c, "SELECT count(*) FROM sequin.deliveries WHERE key LIKE 'small.%' "
+                               "   AND state = 1");
+    pgt_exec(c, "COMMIT");
+    PQfinish(c);
+    assert_string_equal(seq_scans, "0");
+    assert_string_equal(leased, "0"); /* each receive's lease was acked */
+    free(seq_scans);
+    free(leased);
+}
+
 static void test_max_deliver_dead_and_redrive(void **state)
 {
     struct fixture *f = *state;
@@ -731,6 +793,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nack_with_delay, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_extend, pgt_store_setup, pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_ack_among_many_leases, pgt_store_setup,
+                                        pgt_store_teardown),
+        cmocka_unit_test_setup_teardown(test_plans_made_on_a_small_table, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, pgt_store_setup,
                                         pgt_store_teardown),
