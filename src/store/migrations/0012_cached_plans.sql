@@ -192,3 +192,8 @@ BEGIN
     RETURN QUERY SELECT * FROM sequin.claim(p_consumer, c.stream, n - got, wait);
   END IF;
 END $$;
+
+-- The consumer's stats (the consumer API and /metrics) count its delivery rows and the
+-- messages its fills have not reached; planned once on a small table, they too would scan
+-- the whole of both tables on every call.
+ALTER FUNCTION sequin.consumer_stats(uuid) SET enable_seqscan = off;
