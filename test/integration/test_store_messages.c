@@ -593,57 +593,6 @@ static void test_plans_made_on_a_small_table(void **state)
     free(leased);
 }
 
-/*
- * A receive that finds nothing while another receive of the consumer is filling (delivery
- * rows written, not yet committed) waits for that fill and takes from it, rather than
- * answering "nothing" with messages in the stream.
- */
-static void test_receive_waits_for_a_fill(void **state)
-{
-    struct fixture *f = *state;
-    char id[37], sql[512];
-    consumer(f, "patient", "wait.>", 30000, id);
-    PGconn *c = pgt_connect();
-    snprintf(sql, sizeof sql,
-             "SELECT sequin.upsert(%d, array_agg('wait.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 20) i",
-             f->stream);
-    pgt_exec(c, sql);
-    pgt_exec(c, "BEGIN");
-    snprintf(sql, sizeof sql, "SELECT * FROM sequin.receive('%s', 1)", id);
-    pgt_exec(c, sql); /* filled all 20, leased 1, not committed */
-    int filler = PQbackendPID(c);
-
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t child = fork();
-    if (child == 0) {
-        close(fds[0]);
-        sq_store *s;
-        char err[512];
-        sq_arena a = {0};
-        sq_delivery d[5];
-        int n = -1;
-        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK ||
-            sq_store_receive(s, id, 5, d, &n, &a, err, sizeof err) != SQ_OK)
-            _exit(2);
-        _exit(write(fds[1], &n, sizeof n) == (ssize_t)sizeof n ? 0 : 3);
-    }
-    close(fds[1]);
-    PGconn *watch = pgt_connect();
-    bool waited = pgt_wait_blocked_by(watch, filler);
-    PQfinish(watch);
-    pgt_exec(c, "COMMIT");
-    PQfinish(c);
-    int n = -1, status = 0;
-    ssize_t got = read(fds[0], &n, sizeof n);
-    close(fds[0]);
-    waitpid(child, &status, 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == (ssize_t)sizeof n);
-    assert_true(waited);
-    assert_int_equal(n, 5);
-}
-
 static void test_max_deliver_dead_and_redrive(void **state)
 {
     struct fixture *f = *state;
@@ -851,8 +800,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ack_among_many_leases, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_plans_made_on_a_small_table, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_receive_waits_for_a_fill, pgt_store_setup,
                                         pgt_store_teardown),
         cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, pgt_store_setup,
                                         pgt_store_teardown),

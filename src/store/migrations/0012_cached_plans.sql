@@ -4,8 +4,13 @@
 -- PL/pgSQL keeps its statements' plans for the life of the connection. Found by a profile of
 -- receive 10 + ack (docs/performance.md): the parser and planner ran on every ack and every
 -- claim. Measured one call at a time on an empty table: sequin.ack 280 us as SQL, 106 us as
--- PL/pgSQL. `#variable_conflict use_column`: a name that is both a column and an OUT
--- parameter or argument means the column, as it did in the SQL bodies.
+-- PL/pgSQL.
+--
+-- The claim stays SQL, planned on every call: its join of the delivery rows to the messages
+-- is only safe when the plan knows the tables' current sizes. Kept from a stream's first
+-- seconds, the plan started from the messages of the stream (two, then) and looked up each
+-- one's delivery row; a minute later it read the whole stream on every receive (measured:
+-- end-to-end p99 from 8 ms to 750 ms).
 --
 -- A kept plan has its own hazard: it is made for the table as it is at the first calls. A
 -- consumer's first receives meet a nearly empty deliveries table, for which a sequential
@@ -13,7 +18,9 @@
 -- it): measured, receive 10 + ack ran at half its speed with the claim and the ack lookup
 -- scanning the whole table. Every query of the receive and lease calls has an index or a
 -- ctid to go by, so these calls run with `enable_seqscan` off: a sequential scan is then
--- chosen only where nothing else exists (the sequence, which is one row).
+-- chosen only where nothing else exists (the sequence, which is one row). That scan then
+-- costs 1e10 on paper, past `jit_above_cost`, and PostgreSQL compiled it with LLVM: 77 ms
+-- per fill, measured. So `jit` is off in the same calls; nothing in them is worth compiling.
 
 -- Without STRICT, the body (one CASE expression) is inlined into the query that calls it:
 -- the same answer, NULL for NULL, with no function call per row.
@@ -22,26 +29,6 @@ LANGUAGE sql STABLE AS $$
   SELECT CASE WHEN isfinite(t)
               THEN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END
 $$;
-
-CREATE OR REPLACE FUNCTION sequin.claim(p_consumer uuid, p_stream int, n int, wait interval)
-RETURNS TABLE (ack_id uuid, deliver_count int, key text, seq bigint, data text,
-               data_hash bytea, inserted_at timestamptz, updated_at timestamptz)
-LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-BEGIN
-  RETURN QUERY
-  UPDATE sequin.deliveries d
-     SET state = 1, deliver_count = d.deliver_count + 1, seq = m.seq, delivered_seq = m.seq,
-         not_visible_until = now() + wait, last_delivered_at = now()
-    FROM sequin.messages m
-   WHERE d.ctid = ANY (ARRAY(
-           SELECT r.ctid FROM sequin.deliveries r
-            WHERE r.consumer = p_consumer AND r.state = 0 AND r.not_visible_until <= now()
-            ORDER BY r.seq LIMIT n FOR UPDATE SKIP LOCKED))
-     AND m.stream = p_stream AND m.key = d.key
-  RETURNING d.ack_id, d.deliver_count, m.key::text, m.seq, m.data, m.data_hash, m.inserted_at,
-            m.updated_at;
-END $$;
 
 CREATE OR REPLACE FUNCTION sequin.leased(p_consumer uuid, upto int) RETURNS int
 LANGUAGE plpgsql STABLE AS $$
@@ -76,7 +63,7 @@ END $$;
 -- statements take disjoint rows; a row one of them changed has a new ctid, so the next ones
 -- do not meet it again.
 CREATE OR REPLACE FUNCTION sequin.ack(p_consumer uuid, ids uuid[]) RETURNS void
-LANGUAGE plpgsql SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 DECLARE h tid[];
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
@@ -91,7 +78,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION sequin.nack(p_consumer uuid, ids uuid[], delay_ms int) RETURNS void
-LANGUAGE plpgsql SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 DECLARE h tid[];
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
@@ -104,7 +91,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION sequin.extend(p_consumer uuid, ids uuid[]) RETURNS void
-LANGUAGE plpgsql SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 DECLARE h tid[];
 BEGIN
   h := sequin.held(p_consumer, ids);
@@ -115,7 +102,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION sequin.next_visible(p_consumer uuid) RETURNS bigint
-LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
+LANGUAGE plpgsql STABLE SET enable_seqscan = off SET jit = off AS $$
 BEGIN
   RETURN (
     SELECT CASE WHEN t IS NULL THEN -1
@@ -127,73 +114,12 @@ BEGIN
                      AND d.not_visible_until > now())) AS t);
 END $$;
 
--- The receive: 0011's, with its queries, claim, leased and fill planned as above, and a
--- receive that finds nothing while another one is filling waits for that fill instead of
--- answering "nothing". Fills are one at a time per consumer; the others used to come back
--- empty at once, with messages waiting: 6-40% of receives in the benchmarks, and more as
--- receives got cheaper (an empty answer is quick, so the clients asked again faster and
--- took CPU from the fill). The filler holds a transaction-level advisory lock on the
--- consumer; a receive that got nothing, holds no delivery row and could not fill takes and
--- drops the same lock in shared mode at session level, in one expression (no interrupt can
--- come between the two), which waits for the filler's commit and holds nothing afterwards,
--- then claims again with a snapshot that sees the fill.
-CREATE OR REPLACE FUNCTION sequin.receive(p_consumer uuid, n int)
-RETURNS TABLE (ack_id uuid, deliver_count int, key text, seq bigint, data text,
-               data_hash bytea, inserted_at timestamptz, updated_at timestamptz)
-LANGUAGE plpgsql SET enable_seqscan = off AS $$
-DECLARE
-  c sequin.consumers; got int; wait interval; held int; expired int; ready tid[];
-  filling bigint := hashtextextended(p_consumer::text, 7377);
-BEGIN
-  PERFORM set_config('synchronous_commit', 'off', true);
-  SELECT * INTO c FROM sequin.consumers WHERE id = p_consumer;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'no consumer %', p_consumer USING ERRCODE = 'foreign_key_violation';
-  END IF;
-  wait := make_interval(secs => c.ack_wait_ms / 1000.0);
-  -- Leases that ran out: deliverable again, or dead once max_deliver deliveries are spent.
-  -- Rows another transaction holds are skipped: that transaction settles them, or the next
-  -- receive does.
-  UPDATE sequin.deliveries d
-     SET state = CASE WHEN d.deliver_count >= c.max_deliver THEN 3 ELSE 0 END
-   WHERE d.ctid = ANY (ARRAY(
-           SELECT r.ctid FROM sequin.deliveries r
-            WHERE r.consumer = p_consumer AND r.state = 1 AND r.not_visible_until <= now()
-            FOR UPDATE SKIP LOCKED))
-     AND d.state = 1;
-  GET DIAGNOSTICS expired = ROW_COUNT;
-  held := sequin.leased(p_consumer, c.max_ack_pending);
-  IF held + n > c.max_ack_pending - 1000 THEN
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_consumer::text, 7376));
-    held := sequin.leased(p_consumer, c.max_ack_pending);
-  END IF;
-  n := least(n, c.max_ack_pending - held);
-  IF n <= 0 THEN
-    RETURN;
-  END IF;
-  RETURN QUERY SELECT * FROM sequin.claim(p_consumer, c.stream, n, wait);
-  GET DIAGNOSTICS got = ROW_COUNT;
-  IF got < n THEN
-    -- Rows of deleted messages would hold the head of the queue: drop them.
-    ready := ARRAY(SELECT r.ctid FROM sequin.deliveries r
-                    WHERE r.consumer = p_consumer AND r.state = 0
-                      AND r.not_visible_until <= now()
-                    ORDER BY r.seq LIMIT n FOR UPDATE SKIP LOCKED);
-    DELETE FROM sequin.deliveries d
-     WHERE d.ctid = ANY (ready)
-       AND NOT EXISTS (SELECT 1 FROM sequin.messages m
-                        WHERE m.stream = c.stream AND m.key = d.key);
-    IF pg_try_advisory_xact_lock(filling) THEN
-      PERFORM sequin.fill(p_consumer, 500);
-    ELSIF got = 0 AND expired = 0 AND cardinality(ready) = 0 THEN
-      -- Holding no row the filler could need, so this wait cannot close a cycle.
-      PERFORM pg_advisory_lock_shared(filling), pg_advisory_unlock_shared(filling);
-    END IF;
-    RETURN QUERY SELECT * FROM sequin.claim(p_consumer, c.stream, n - got, wait);
-  END IF;
-END $$;
+-- The receive (0011's) runs its own queries, leased and fill the same way.
+ALTER FUNCTION sequin.receive(uuid, int) SET enable_seqscan = off;
+ALTER FUNCTION sequin.receive(uuid, int) SET jit = off;
 
 -- The consumer's stats (the consumer API and /metrics) count its delivery rows and the
 -- messages its fills have not reached; planned once on a small table, they too would scan
 -- the whole of both tables on every call.
 ALTER FUNCTION sequin.consumer_stats(uuid) SET enable_seqscan = off;
+ALTER FUNCTION sequin.consumer_stats(uuid) SET jit = off;
