@@ -6,21 +6,20 @@
 -- claim. Measured one call at a time on an empty table: sequin.ack 280 us as SQL, 106 us as
 -- PL/pgSQL.
 --
--- The claim stays SQL, planned on every call: its join of the delivery rows to the messages
--- is only safe when the plan knows the tables' current sizes. Kept from a stream's first
--- seconds, the plan started from the messages of the stream (two, then) and looked up each
--- one's delivery row; a minute later it read the whole stream on every receive (measured:
--- end-to-end p99 from 8 ms to 750 ms).
---
--- A kept plan has its own hazard: it is made for the table as it is at the first calls. A
--- consumer's first receives meet a nearly empty deliveries table, for which a sequential
--- scan is cheapest, and the plan stays while the table grows (until an ANALYZE replaces
--- it): measured, receive 10 + ack ran at half its speed with the claim and the ack lookup
--- scanning the whole table. Every query of the receive and lease calls has an index or a
--- ctid to go by, so these calls run with `enable_seqscan` off: a sequential scan is then
--- chosen only where nothing else exists (the sequence, which is one row). That scan then
--- costs 1e10 on paper, past `jit_above_cost`, and PostgreSQL compiled it with LLVM: 77 ms
--- per fill, measured. So `jit` is off in the same calls; nothing in them is worth compiling.
+-- A kept plan has its own hazard: it is made for the tables as they are at a connection's
+-- first calls. A consumer's first receives meet a nearly empty deliveries table and a young
+-- stream, and the plans that suit those stay while the tables grow (until an ANALYZE
+-- replaces them). Two were measured:
+-- - the ack's lookup kept a sequential scan of the deliveries. Every query of the receive
+--   and lease calls has an index or a ctid to go by, so these calls run with
+--   `enable_seqscan` off; a sequential scan is then chosen only where nothing else exists
+--   (the sequence, one row). That scan then costs 1e10 on paper, past `jit_above_cost`, and
+--   PostgreSQL compiled it with LLVM: 77 ms per fill. So `jit` is off in the same calls;
+--   nothing in them is worth compiling.
+-- - the claim's join of delivery rows to messages, kept from a stream's first seconds,
+--   started from the stream's messages (two, then) and looked up each one's delivery row; a
+--   minute later it read the whole stream on every receive (end-to-end p99 8 ms -> 750 ms).
+--   The claim stays SQL, planned on every call with the tables' current sizes.
 
 -- Without STRICT, the body (one CASE expression) is inlined into the query that calls it:
 -- the same answer, NULL for NULL, with no function call per row.
