@@ -65,14 +65,21 @@ static inline bool pgt_wait_blocked_by(PGconn *watch, int holder_pid)
 
 /* The first column of the first row of `sql` with `n` text parameters, in a malloc'd string
  * ("" when there is no row); fails the test if PostgreSQL refuses it. */
-static inline char *pgt_value(const char *sql, int n, const char *const *params)
+static inline char *pgt_value_on(PGconn *c, const char *sql, int n, const char *const *params)
 {
-    PGconn *c = pgt_connect();
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("%s: %s", sql, PQerrorMessage(c));
     char *v = strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
     PQclear(r);
+    return v;
+}
+
+/* The same on a connection of its own. */
+static inline char *pgt_value(const char *sql, int n, const char *const *params)
+{
+    PGconn *c = pgt_connect();
+    char *v = pgt_value_on(c, sql, n, params);
     PQfinish(c);
     return v;
 }

@@ -465,12 +465,10 @@ static void ack_id_array(const sq_delivery *d, int n, char *out, size_t len)
 static long xact_index_scans(PGconn *c, const char *index)
 {
     const char *params[1] = {index};
-    PGresult *r = PQexecParams(c, "SELECT pg_stat_get_xact_numscans(('sequin.' || $1)::regclass)",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("index scans: %s", PQerrorMessage(c));
-    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
+    char *v =
+        pgt_value_on(c, "SELECT pg_stat_get_xact_numscans(('sequin.' || $1)::regclass)", 1, params);
+    long n = strtol(v, NULL, 10);
+    free(v);
     return n;
 }
 
@@ -526,17 +524,6 @@ static void test_ack_among_many_leases(void **state)
     sq_arena_free(&a);
 }
 
-/* The first value of `sql` on connection `c`, as text (freed by the caller). */
-static char *value_on(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    char *v = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
 /*
  * PL/pgSQL keeps a connection's plans, made for the tables as they were at its first calls. A
  * connection that received and acked while the deliveries table was nearly empty must not
@@ -581,10 +568,14 @@ static void test_plans_made_on_a_small_table(void **state)
     pgt_exec(c, sql);
     snprintf(sql, sizeof sql, "SELECT * FROM sequin.consumer_stats('%s')", small);
     pgt_exec(c, sql);
-    char *seq_scans = value_on(c, "SELECT pg_stat_get_xact_numscans('sequin.deliveries'::regclass)"
-                                  "     + pg_stat_get_xact_numscans('sequin.messages'::regclass)");
-    char *leased = value_on(c, "SELECT count(*) FROM sequin.deliveries WHERE key LIKE 'small.%' "
-                               "   AND state = 1");
+    char *seq_scans = pgt_value_on(c,
+                                   "SELECT pg_stat_get_xact_numscans('sequin.deliveries'::regclass)"
+                                   "     + pg_stat_get_xact_numscans('sequin.messages'::regclass)",
+                                   0, NULL);
+    char *leased = pgt_value_on(c,
+                                "SELECT count(*) FROM sequin.deliveries WHERE key LIKE 'small.%' "
+                                "   AND state = 1",
+                                0, NULL);
     pgt_exec(c, "COMMIT");
     PQfinish(c);
     assert_string_equal(seq_scans, "0");
