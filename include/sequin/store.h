@@ -5,15 +5,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <libpq-fe.h>
-
 #include "sequin/buf.h"
 #include "sequin/common.h"
+
+/* ---- the schema ------------------------------------------------------------------------- */
 
 /*
  * One schema change: `version` numbers start at 1 and increase by one; `sql` runs inside the
  * migration transaction (several statements are fine) and may assume schema "sequin" exists.
- * The list is compiled in from src/store/migrations/NNNN_name.sql.
+ * Migrations hold tables, indexes and settings, and the DROP FUNCTION a function's change of
+ * signature needs; once released, a migration never changes.
  */
 typedef struct sq_migration {
     int version;
@@ -21,27 +22,43 @@ typedef struct sq_migration {
     const char *sql;
 } sq_migration;
 
-/* The migrations this binary carries, in version order; static storage. */
-const sq_migration *sq_store_migrations(size_t *count);
+/* One SQL function, `name` its file's name: `sql` creates it with CREATE OR REPLACE, so it
+ * can run again whenever its text changes (a function's body is code, not data). */
+typedef struct sq_function {
+    const char *name;
+    const char *sql;
+} sq_function;
+
+/* A schema: the migrations in version order, and the function files applied after them. */
+typedef struct sq_schema {
+    const sq_migration *migrations;
+    size_t n_migrations;
+    const sq_function *functions;
+    size_t n_functions;
+} sq_schema;
+
+/* The schema this binary carries, compiled in from src/store/migrations/NNNN_name.sql and
+ * src/store/functions/name.sql; static storage. */
+const sq_schema *sq_store_schema(void);
 
 /*
- * Brings the database's schema up to the last of `list` (normally sq_store_migrations()).
+ * Connects to `url` (waiting; connect_timeout applies) and brings the database's schema up to
+ * `schema` (normally sq_store_schema()): the migrations it lacks, then every function file
+ * whose text differs from the one last applied there (all of them when a migration ran).
  * Everything happens in one transaction under a transaction-scoped advisory lock, so any
  * number of nodes may call this at once: one applies what is missing, the others wait and
- * then find nothing to do. Each applied migration is recorded in sequin.schema_migrations.
+ * then find nothing to do. What was applied is recorded in sequin.schema_migrations and
+ * sequin.schema_functions (a function file's SHA-256).
  *
- * Returns the number of migrations applied (0 when up to date), or -1 with a sentence in
- * `err` (NUL-terminated, at most `errlen` bytes) and the database unchanged: when the
- * database's schema is newer than `list` knows (this binary is older than the data it would
- * serve), when the list itself is malformed, or when PostgreSQL fails. `conn` must be idle
- * and not in a transaction; it is left idle.
+ * Returns the number of migrations applied (0 when up to date), with the number of function
+ * files applied in `*functions` (may be NULL); or -1 with a sentence in `err`
+ * (NUL-terminated, at most `errlen` bytes) and the database unchanged: when PostgreSQL cannot
+ * be reached ("cannot connect to PostgreSQL: ..."), when the database's schema is newer than
+ * `schema` knows (this binary is older than the data it would serve), when the list itself
+ * is malformed, or when PostgreSQL fails.
  */
-SQ_WUR int sq_store_migrate(PGconn *conn, const sq_migration *list, size_t n, char *err,
+SQ_WUR int sq_store_migrate(const char *url, const sq_schema *schema, int *functions, char *err,
                             size_t errlen);
-
-/* Sends what PostgreSQL says outside query results on `conn` (notices, an error that arrives
- * while idle) to the log rather than to stderr; every connection of the store has it. */
-void sq_store_log_notices(PGconn *conn);
 
 /* ---- a connection and its prepared statements ---------------------------------------- */
 
@@ -309,7 +326,8 @@ typedef struct sq_message_query {
 } sq_message_query;
 
 /* Messages of a stream in seq order (or newest first), narrowed by a filter through a key
- * range on the primary key where the filter has a literal head. */
+ * range on the primary key where the filter has a literal head. SQ_STORE_NOT_FOUND when
+ * stream `stream` does not exist (any more): an empty list says it does. */
 SQ_WUR int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q,
                                  sq_message **out, size_t *count, sq_arena *arena, char *err,
                                  size_t errlen);
@@ -384,7 +402,8 @@ SQ_WUR int sq_store_begin_resolve(sq_store *s, const char *stream, const char *c
 SQ_WUR int sq_store_finish_resolve(sq_store *s, int *stream_num, char consumer_id[37], char *err,
                                    size_t errlen);
 
-/* Every consumer of `stream` by name, with stats. */
+/* Every consumer of `stream` by name, with stats; SQ_STORE_NOT_FOUND when the stream does not
+ * exist (any more). */
 SQ_WUR int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *count,
                                   sq_arena *arena, char *err, size_t errlen);
 SQ_WUR int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size_t errlen);
@@ -500,7 +519,8 @@ SQ_WUR int sq_store_begin_next_visible(sq_store *s, const char *consumer, char *
 SQ_WUR int sq_store_finish_next_visible(sq_store *s, long long *ms, char *err, size_t errlen);
 
 /* A consumer's unsettled messages in seq order: `state` "available", "delivered", "dead" or
- * NULL for all; `filter` NULL or a validated filter; `limit` 1..10,000 (peek). */
+ * NULL for all; `filter` NULL or a validated filter; `limit` 1..10,000 (peek).
+ * SQ_STORE_NOT_FOUND when the consumer does not exist (any more). */
 typedef struct sq_consumer_message {
     sq_message message;
     sq_pair_info info;

@@ -16,8 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "sequin/listen.h"
 #include "sequin/log.h"
 #include "sequin/metrics.h"
@@ -143,30 +141,18 @@ static void apply_log(const sq_config *cfg)
 
 static int migrate(const sq_config *cfg)
 {
-    char err[512], pqerr[512];
-    size_t n = 0;
-    const sq_migration *list = sq_store_migrations(&n);
-    PGconn *conn = PQconnectdb(cfg->database.url);
-    int rc = -1, applied;
+    char err[512];
+    const sq_schema *schema = sq_store_schema();
+    int functions = 0;
+    int applied = sq_store_migrate(cfg->database.url, schema, &functions, err, sizeof err);
 
-    sq_store_log_notices(conn);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(pqerr, sizeof pqerr, "%s", conn != NULL ? PQerrorMessage(conn) : "out of memory");
-        pqerr[strcspn(pqerr, "\n")] = '\0';
-        sq_error("cannot connect to PostgreSQL (database.url in %s): %s", cfg->source, pqerr);
-        goto fail;
-    }
-    applied = sq_store_migrate(conn, list, n, err, sizeof err);
     if (applied < 0) {
-        sq_error("cannot migrate the schema: %s", err);
-        goto fail;
+        sq_error("cannot migrate the schema (database.url in %s): %s", cfg->source, err);
+        return -1;
     }
-    sq_info("schema at version %d (%d migrations applied now)", n > 0 ? list[n - 1].version : 0,
-            applied);
-    rc = 0;
-fail:
-    PQfinish(conn);
-    return rc;
+    sq_info("schema at version %zu (%d migrations and %d function files applied now)",
+            schema->n_migrations, applied, functions);
+    return 0;
 }
 
 /* What apply_declared returns when the file itself is refused (a declared consumer would

@@ -1,10 +1,11 @@
-/* One call in flight on a non-blocking connection: sending, polling for results, finishing. */
+/* One call in flight on a non-blocking connection: connecting, sending, polling for results,
+ * finishing. */
+#include "call.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "internal.h"
 
 int sq_store_socket(const sq_store *s)
 {
@@ -35,8 +36,8 @@ static int broken(sq_store *s)
     sq_call *c = &s->call;
     s->up = false;
     if (c->op != NULL && !c->over) {
-        sq_store_fail(s, NULL, c->err, sizeof c->err, "%s: the connection to PostgreSQL broke",
-                      c->op);
+        sq_store_fail(s->conn, NULL, c->err, sizeof c->err,
+                      "%s: the connection to PostgreSQL broke", c->op);
         over(c, SQ_ERR);
     }
     return SQ_ERR;
@@ -48,7 +49,7 @@ int sq_store_sent(sq_store *s, int sent, const char *stmt)
     int left = sent ? PQflush(s->conn) : -1;
     if (left < 0) {
         s->up = PQstatus(s->conn) == CONNECTION_OK && s->up;
-        return sq_store_fail(s, NULL, c->err, sizeof c->err, "sending %s failed", stmt);
+        return sq_store_fail(s->conn, NULL, c->err, sizeof c->err, "sending %s failed", stmt);
     }
     c->flushing = left == 1;
     return SQ_AGAIN;
@@ -59,14 +60,12 @@ int sq_store_sent(sq_store *s, int sent, const char *stmt)
 static void keep_for_again(sq_call *c, const sq_stmt *st)
 {
     sq_stmt *a = &c->again;
-    *a = (sq_stmt){.name = st->name, .n = st->n, .next = st->next};
+    *a = (sq_stmt){.id = st->id, .n = st->n, .next = st->next};
     const char **values = sq_arena_alloc(&c->mem, (size_t)st->n * sizeof *values);
     int *lengths = sq_arena_alloc(&c->mem, (size_t)st->n * sizeof *lengths);
     int *formats = sq_arena_alloc(&c->mem, (size_t)st->n * sizeof *formats);
-    if (values == NULL || lengths == NULL || formats == NULL) {
-        a->name = NULL;
-        return;
-    }
+    if (st->n > 0 && (values == NULL || lengths == NULL || formats == NULL))
+        goto unusable;
     for (int i = 0; i < st->n; i++) {
         formats[i] = st->formats != NULL ? st->formats[i] : 0;
         const char *v = st->values[i];
@@ -75,10 +74,8 @@ static void keep_for_again(sq_call *c, const sq_stmt *st)
         values[i] = NULL;
         if (v != NULL) {
             char *copy = sq_arena_alloc(&c->mem, len + 1);
-            if (copy == NULL) {
-                a->name = NULL;
-                return;
-            }
+            if (copy == NULL)
+                goto unusable;
             memcpy(copy, v, len);
             values[i] = copy;
         }
@@ -86,6 +83,10 @@ static void keep_for_again(sq_call *c, const sq_stmt *st)
     a->values = values;
     a->lengths = lengths;
     a->formats = formats;
+    return;
+unusable:
+    a->values = NULL;
+    a->n = -1;
 }
 
 int sq_store_next(sq_store *s, const sq_stmt *next)
@@ -95,11 +96,12 @@ int sq_store_next(sq_store *s, const sq_stmt *next)
     c->res = NULL;
     if (next != &c->again)
         keep_for_again(c, next);
+    const char *name = sq_catalog(next->id)->name;
     c->next = next->next;
-    c->what = next->name;
-    int sent = PQsendQueryPrepared(s->conn, next->name, next->n, next->values, next->lengths,
-                                   next->formats, 0);
-    return sq_store_sent(s, sent, next->name);
+    c->what = name;
+    int sent =
+        PQsendQueryPrepared(s->conn, name, next->n, next->values, next->lengths, next->formats, 0);
+    return sq_store_sent(s, sent, name);
 }
 
 void sq_store_reset_call(sq_call *c)
@@ -152,7 +154,7 @@ static int ended(sq_store *s, PGresult *r)
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return SQ_OK;
-    int rc = sq_store_fail(s, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
+    int rc = sq_store_fail(s->conn, r, s->call.err, sizeof s->call.err, "%s failed", s->call.what);
     return sq_store_is_fk_violation(r) ? SQ_STORE_NOT_FOUND : rc;
 }
 
@@ -163,10 +165,38 @@ static bool lost_to_deadlock(sq_call *c)
 {
     if (!sq_store_failed_with(c->res, "40P01") && !sq_store_failed_with(c->res, "40001"))
         return false;
-    if (c->again.name == NULL || c->retries >= 3)
+    if (c->again.n < 0 || c->retries >= 3)
         return false;
     c->retries++;
     return true;
+}
+
+/* Drives a reconnect: SQ_AGAIN while PQconnectPoll waits (for writing when `*want_write`),
+ * SQ_OK once connected with the call's first statement sent, SQ_ERR with the call's error
+ * set when connecting failed. */
+static int connect_step(sq_store *s, bool *want_write)
+{
+    sq_call *c = &s->call;
+    for (;;) {
+        if (c->polling == PGRES_POLLING_FAILED)
+            return sq_store_fail(s->conn, NULL, c->err, sizeof c->err,
+                                 "cannot connect to PostgreSQL");
+        if (c->polling == PGRES_POLLING_OK)
+            break;
+        /* libpq's rule: PQconnectPoll runs only once the socket is ready for what it asked
+         * for. The event loop may poll sooner, so look without waiting. */
+        bool writing = c->polling == PGRES_POLLING_WRITING;
+        struct pollfd p = {PQsocket(s->conn), writing ? POLLOUT : POLLIN, 0};
+        if (c->polling != PGRES_POLLING_ACTIVE && poll(&p, 1, 0) <= 0) {
+            *want_write = writing;
+            return SQ_AGAIN;
+        }
+        c->polling = PQconnectPoll(s->conn);
+    }
+    c->connecting = false;
+    if (PQsetnonblocking(s->conn, 1) != 0)
+        return sq_store_fail(s->conn, NULL, c->err, sizeof c->err, "cannot connect to PostgreSQL");
+    return c->connected(s) == SQ_AGAIN ? SQ_OK : SQ_ERR;
 }
 
 int sq_store_poll(sq_store *s, bool *want_write)
@@ -174,7 +204,7 @@ int sq_store_poll(sq_store *s, bool *want_write)
     sq_call *c = &s->call;
     *want_write = false;
     if (c->connecting) {
-        int rc = sq_store_connect_step(s, want_write);
+        int rc = connect_step(s, want_write);
         if (rc == SQ_ERR) {
             s->up = false;
             over(c, SQ_ERR);
@@ -263,7 +293,24 @@ int sq_store_finish_list(sq_store *s, const char *op, size_t size, sq_row_reader
     int rc = sq_store_end(s, op, &r, err, errlen);
     if (rc != SQ_OK)
         return rc;
-    return sq_store_read_list(r, size, read, out, count, arena, err, errlen);
+    return sq_store_read_list(r, 0, size, read, out, count, arena, err, errlen);
+}
+
+int sq_store_finish_contents(sq_store *s, const char *op, int null_col, size_t size,
+                             sq_row_reader read, void *out, size_t *count, sq_arena *arena,
+                             const char *what, char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = sq_store_end(s, op, &r, err, errlen);
+    if (rc != SQ_OK)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        sq_store_fail(NULL, NULL, err, errlen, "no %s", what);
+        return SQ_STORE_NOT_FOUND;
+    }
+    int from = PQgetisnull(r, 0, null_col) ? 1 : 0;
+    return sq_store_read_list(r, from, size, read, out, count, arena, err, errlen);
 }
 
 bool sq_store_wait(sq_store *s, int begun)
@@ -301,7 +348,7 @@ int sq_store_created(sq_store *s, PGresult *r, const char *what)
         sq_store_fail(NULL, NULL, c->err, sizeof c->err, "stream not found");
         return SQ_STORE_NOT_FOUND;
     }
-    return sq_store_fail(s, r, c->err, sizeof c->err, "creating %s \"%s\" failed", what,
+    return sq_store_fail(s->conn, r, c->err, sizeof c->err, "creating %s \"%s\" failed", what,
                          c->subject);
 }
 
@@ -309,7 +356,7 @@ int sq_store_found(sq_store *s, PGresult *r, const char *what)
 {
     sq_call *c = &s->call;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return sq_store_fail(s, r, c->err, sizeof c->err, "%s failed", c->what);
+        return sq_store_fail(s->conn, r, c->err, sizeof c->err, "%s failed", c->what);
     if (PQntuples(r) > 0)
         return SQ_OK;
     sq_store_fail(NULL, NULL, c->err, sizeof c->err, "no %s \"%s\"", what, c->subject);

@@ -1,12 +1,12 @@
 /* Consumers: their settings and stats, receive (leases), peek, ack, nack, extend, redrive. */
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "call.h"
+#include "encode.h"
 
 static void read_consumer(sq_row *w, void *item)
 {
@@ -36,7 +36,7 @@ static int begin_get(sq_store *s, const char *op, int stream, const char *name_o
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[2] = {stream_s, name_or_id};
-    sq_stmt st = {.name = "consumer_get", .n = 2, .values = values, .next = next};
+    sq_stmt st = {.id = SQ_STMT_CONSUMER_GET, .n = 2, .values = values, .next = next};
     int rc = sq_store_begin(s, op, name_or_id, &st, err, errlen);
     if (rc == SQ_OK)
         s->call.stream = stream;
@@ -50,7 +50,7 @@ static int get_again(sq_store *s, const char *name_or_id)
     snprintf(stream_s, sizeof stream_s, "%d", s->call.stream);
     s->call.subject = name_or_id;
     const char *values[2] = {stream_s, name_or_id};
-    return sq_store_next(s, &(sq_stmt){.name = "consumer_get", .n = 2, .values = values});
+    return sq_store_next(s, &(sq_stmt){.id = SQ_STMT_CONSUMER_GET, .n = 2, .values = values});
 }
 
 int sq_store_begin_consumer_get(sq_store *s, int stream, const char *name_or_id, char *err,
@@ -91,7 +91,7 @@ int sq_store_begin_resolve(sq_store *s, const char *stream, const char *consumer
                            size_t errlen)
 {
     const char *values[] = {stream, consumer};
-    sq_stmt st = {.name = "resolve", .n = 2, .values = values};
+    sq_stmt st = {.id = SQ_STMT_RESOLVE, .n = 2, .values = values};
     return sq_store_begin(s, "resolve", stream, &st, err, errlen);
 }
 
@@ -118,15 +118,15 @@ int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size_t errl
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[1] = {stream_s};
-    sq_stmt st = {.name = "consumer_list", .n = 1, .values = values};
+    sq_stmt st = {.id = SQ_STMT_CONSUMER_LIST, .n = 1, .values = values};
     return sq_store_begin(s, "consumer_list", NULL, &st, err, errlen);
 }
 
 int sq_store_finish_consumer_list(sq_store *s, sq_consumer **out, size_t *count, sq_arena *arena,
                                   char *err, size_t errlen)
 {
-    return sq_store_finish_list(s, "consumer_list", sizeof **out, read_consumer, out, count, arena,
-                                err, errlen);
+    return sq_store_finish_contents(s, "consumer_list", 0, sizeof **out, read_consumer, out, count,
+                                    arena, "stream", err, errlen);
 }
 
 int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *count,
@@ -154,7 +154,8 @@ int sq_store_begin_consumer_create(sq_store *s, int stream, const char *name, co
     snprintf(max_s, sizeof max_s, "%d", settings->max_deliver);
     const char *values[7] = {
         stream_s, name, filter, wait_s, pending_s, max_s, deliver_new ? "new" : "all"};
-    sq_stmt st = {.name = "consumer_create", .n = 7, .values = values, .next = consumer_created};
+    sq_stmt st = {
+        .id = SQ_STMT_CONSUMER_CREATE, .n = 7, .values = values, .next = consumer_created};
     int rc = sq_store_begin(s, "consumer_create", name, &st, err, errlen);
     if (rc == SQ_OK)
         s->call.stream = stream;
@@ -222,7 +223,7 @@ static int edit_found(sq_store *s, PGresult *r)
                              c->changes.max_ack_pending >= 0 ? pending_s : NULL,
                              c->changes.max_deliver >= 0 ? max_s : NULL};
     return sq_store_next(
-        s, &(sq_stmt){.name = "consumer_edit", .n = 4, .values = values, .next = edited});
+        s, &(sq_stmt){.id = SQ_STMT_CONSUMER_EDIT, .n = 4, .values = values, .next = edited});
 }
 
 int sq_store_begin_consumer_edit(sq_store *s, int stream, const char *name_or_id,
@@ -266,7 +267,7 @@ static int delete_found(sq_store *s, PGresult *r)
         return rc;
     const char *values[1] = {s->call.id};
     return sq_store_next(
-        s, &(sq_stmt){.name = "consumer_delete", .n = 1, .values = values, .next = deleted});
+        s, &(sq_stmt){.id = SQ_STMT_CONSUMER_DELETE, .n = 1, .values = values, .next = deleted});
 }
 
 int sq_store_begin_consumer_delete(sq_store *s, int stream, const char *name_or_id, bool as_config,
@@ -317,7 +318,7 @@ int sq_store_begin_receive(sq_store *s, const char *consumer, int max, char *err
     char max_s[16];
     snprintf(max_s, sizeof max_s, "%d", max);
     const char *values[2] = {consumer, max_s};
-    sq_stmt st = {.name = "receive", .n = 2, .values = values};
+    sq_stmt st = {.id = SQ_STMT_RECEIVE, .n = 2, .values = values};
     int rc = sq_store_begin(s, "receive", NULL, &st, err, errlen);
     if (rc == SQ_OK)
         s->call.max = max;
@@ -355,15 +356,15 @@ int sq_store_begin_consumer_messages(sq_store *s, const char *consumer, const ch
     char limit_s[16];
     snprintf(limit_s, sizeof limit_s, "%d", limit);
     const char *values[4] = {consumer, state, filter, limit_s};
-    sq_stmt st = {.name = "consumer_messages", .n = 4, .values = values};
+    sq_stmt st = {.id = SQ_STMT_CONSUMER_MESSAGES, .n = 4, .values = values};
     return sq_store_begin(s, "consumer_messages", NULL, &st, err, errlen);
 }
 
 int sq_store_finish_consumer_messages(sq_store *s, sq_consumer_message **out, size_t *count,
                                       sq_arena *arena, char *err, size_t errlen)
 {
-    return sq_store_finish_list(s, "consumer_messages", sizeof **out, read_consumer_message, out,
-                                count, arena, err, errlen);
+    return sq_store_finish_contents(s, "consumer_messages", 5, sizeof **out, read_consumer_message,
+                                    out, count, arena, "consumer", err, errlen);
 }
 
 int sq_store_consumer_messages(sq_store *s, const char *consumer, const char *state,
@@ -376,34 +377,11 @@ int sq_store_consumer_messages(sq_store *s, const char *consumer, const char *st
                : SQ_ERR;
 }
 
-/* A UUID in text form to its 16 bytes; the caller validated the text. */
-static int uuid_bytes(const char *text, unsigned char bytes[16])
-{
-    size_t j = 0;
-    for (size_t i = 0; text[i] != '\0' && j < 32; i++) {
-        char c = text[i];
-        int v = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (c == '-')
-            continue;
-        if (v < 0)
-            return SQ_ERR;
-        if (j % 2 == 0)
-            bytes[j / 2] = (unsigned char)(v << 4);
-        else
-            bytes[j / 2] |= (unsigned char)v;
-        j++;
-    }
-    return j == 32 ? SQ_OK : SQ_ERR;
-}
-
 /*
  * Begins one of the calls whose statement takes (consumer, ack ids[, int]). `ids` NULL with n 0
  * sends a NULL array (redrive: all dead).
  */
-static int begin_ids(sq_store *s, const char *stmt, const char *consumer,
+static int begin_ids(sq_store *s, const char *op, sq_stmt_id stmt, const char *consumer,
                      const char *const *ack_ids, size_t n, const char *extra, char *err,
                      size_t errlen)
 {
@@ -421,14 +399,14 @@ static int begin_ids(sq_store *s, const char *stmt, const char *consumer,
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        if (uuid_bytes(ack_ids[i], raw + 16 * i) != SQ_OK) {
+        if (sq_encode_uuid(ack_ids[i], raw + 16 * i) != SQ_OK) {
             sq_store_fail(NULL, NULL, err, errlen, "\"%s\" is not a UUID", ack_ids[i]);
             goto done;
         }
         ptrs[i] = (const char *)raw + 16 * i;
         lens[i] = 16;
     }
-    if (ack_ids != NULL && sq_store_binary_array(&ids, SQ_OID_UUID, ptrs, lens, n) != SQ_OK) {
+    if (ack_ids != NULL && sq_encode_array(&ids, SQ_OID_UUID, ptrs, lens, n) != SQ_OK) {
         sq_store_fail(NULL, NULL, err, errlen, "out of memory");
         goto done;
     }
@@ -436,7 +414,7 @@ static int begin_ids(sq_store *s, const char *stmt, const char *consumer,
     int lengths[3] = {0, (int)ids.len, 0};
     int formats[3] = {0, 1, 0};
     sq_stmt st = {stmt, extra != NULL ? 3 : 2, values, lengths, formats, NULL};
-    rc = sq_store_begin(s, stmt, NULL, &st, err, errlen);
+    rc = sq_store_begin(s, op, NULL, &st, err, errlen);
 done:
     sq_buf_free(&ids);
     free(lens);
@@ -448,7 +426,7 @@ done:
 int sq_store_begin_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                        char *err, size_t errlen)
 {
-    return begin_ids(s, "ack", consumer, ack_ids, n, NULL, err, errlen);
+    return begin_ids(s, "ack", SQ_STMT_ACK, consumer, ack_ids, n, NULL, err, errlen);
 }
 
 int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n, char *err,
@@ -464,7 +442,7 @@ int sq_store_begin_nack(sq_store *s, const char *consumer, const char *const *ac
 {
     char delay[16];
     snprintf(delay, sizeof delay, "%d", delay_ms);
-    return begin_ids(s, "nack", consumer, ack_ids, n, delay, err, errlen);
+    return begin_ids(s, "nack", SQ_STMT_NACK, consumer, ack_ids, n, delay, err, errlen);
 }
 
 int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
@@ -478,7 +456,7 @@ int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids,
 int sq_store_begin_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                           char *err, size_t errlen)
 {
-    return begin_ids(s, "extend", consumer, ack_ids, n, NULL, err, errlen);
+    return begin_ids(s, "extend", SQ_STMT_EXTEND, consumer, ack_ids, n, NULL, err, errlen);
 }
 
 int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
@@ -492,7 +470,8 @@ int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_id
 int sq_store_begin_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                            char *err, size_t errlen)
 {
-    return begin_ids(s, "redrive", consumer, n > 0 ? ack_ids : NULL, n, NULL, err, errlen);
+    return begin_ids(s, "redrive", SQ_STMT_REDRIVE, consumer, n > 0 ? ack_ids : NULL, n, NULL, err,
+                     errlen);
 }
 
 int sq_store_finish_redrive(sq_store *s, long long *redriven, char *err, size_t errlen)
@@ -511,7 +490,7 @@ int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_i
 int sq_store_begin_next_visible(sq_store *s, const char *consumer, char *err, size_t errlen)
 {
     const char *values[] = {consumer};
-    sq_stmt st = {.name = "next_visible", .n = 1, .values = values};
+    sq_stmt st = {.id = SQ_STMT_NEXT_VISIBLE, .n = 1, .values = values};
     return sq_store_begin(s, "next_visible", NULL, &st, err, errlen);
 }
 
@@ -530,7 +509,7 @@ int sq_store_next_visible(sq_store *s, const char *consumer, long long *ms, char
 
 int sq_store_begin_consumer_list_all(sq_store *s, char *err, size_t errlen)
 {
-    sq_stmt st = {.name = "consumer_list_all", .n = 0, .values = NULL};
+    sq_stmt st = {.id = SQ_STMT_CONSUMER_LIST_ALL, .n = 0, .values = NULL};
     return sq_store_begin(s, "consumer_list_all", NULL, &st, err, errlen);
 }
 

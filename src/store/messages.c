@@ -1,18 +1,18 @@
 /* Messages: the batch upsert, listing by filter, one message and its state per consumer. */
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "call.h"
+#include "encode.h"
 #include "sequin/sha256.h"
 
 #define UPSERT_MAX 10000
 
 /* An upsert alone (`groups` NULL), or the upserts of several requests with message i from
- * request groups[i]. */
+ * request groups[i]: one statement either way (sequin.upsert). */
 static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
                         const int *groups, char *err, size_t errlen)
 {
@@ -20,7 +20,6 @@ static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size
     size_t *lens = NULL;
     unsigned char *digests = NULL;
     sq_buf keys = {0}, datas = {0}, hashes = {0}, grps = {0};
-    uint32_t *grp_be = NULL;
     int rc = SQ_ERR;
 
     if (n == 0 || n > UPSERT_MAX) {
@@ -35,11 +34,11 @@ static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size
         goto nomem;
     for (size_t i = 0; i < n; i++)
         ptrs[i] = msgs[i].key, lens[i] = msgs[i].key_len;
-    if (sq_store_binary_array(&keys, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
+    if (sq_encode_array(&keys, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
         goto nomem;
     for (size_t i = 0; i < n; i++)
         ptrs[i] = msgs[i].data, lens[i] = msgs[i].data_len;
-    if (sq_store_binary_array(&datas, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
+    if (sq_encode_array(&datas, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
         goto nomem;
     /* The digest of the data decides "unchanged": computed here, in the worker, so the
      * database's CPU goes to the upsert itself. */
@@ -47,36 +46,26 @@ static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size
         sq_sha256(msgs[i].data, msgs[i].data_len, digests + SQ_SHA256_LEN * i);
         ptrs[i] = (const char *)digests + SQ_SHA256_LEN * i, lens[i] = SQ_SHA256_LEN;
     }
-    if (sq_store_binary_array(&hashes, SQ_OID_BYTEA, ptrs, lens, n) != SQ_OK)
+    if (sq_encode_array(&hashes, SQ_OID_BYTEA, ptrs, lens, n) != SQ_OK)
+        goto nomem;
+    if (groups != NULL && sq_encode_int4_array(&grps, groups, sizeof *groups, n) != SQ_OK)
         goto nomem;
 
-    if (groups != NULL) {
-        if ((grp_be = malloc(n * sizeof *grp_be)) == NULL)
-            goto nomem;
-        for (size_t i = 0; i < n; i++) {
-            grp_be[i] = htonl((uint32_t)groups[i]);
-            ptrs[i] = (const char *)&grp_be[i], lens[i] = 4;
-        }
-        if (sq_store_binary_array(&grps, SQ_OID_INT4, ptrs, lens, n) != SQ_OK)
-            goto nomem;
-    }
-
     /* libpq copies the parameters into its output buffer: they go when the send returns. */
-    uint32_t stream_be = htonl((uint32_t)stream);
-    const char *values[5] = {(const char *)&stream_be, keys.data, datas.data, hashes.data,
-                             grps.data};
+    unsigned char stream_be[4];
+    sq_encode_int4(stream, stream_be);
+    const char *values[5] = {(const char *)stream_be, keys.data, datas.data, hashes.data,
+                             groups != NULL ? grps.data : NULL};
     int lengths[5] = {4, (int)keys.len, (int)datas.len, (int)hashes.len, (int)grps.len};
     int formats[5] = {1, 1, 1, 1, 1};
-    const char *op = groups != NULL ? "upsert_grouped" : "upsert";
-    sq_stmt st = {op, groups != NULL ? 5 : 4, values, lengths, formats, NULL};
-    rc = sq_store_begin(s, op, NULL, &st, err, errlen);
+    sq_stmt st = {SQ_STMT_UPSERT, 5, values, lengths, formats, NULL};
+    rc = sq_store_begin(s, groups != NULL ? "upsert_grouped" : "upsert", NULL, &st, err, errlen);
     goto fail; /* the common release path */
 
 nomem:
     sq_store_fail(NULL, NULL, err, errlen, "out of memory building the batch");
 fail:
     sq_buf_free(&grps);
-    free(grp_be);
     sq_buf_free(&hashes);
     sq_buf_free(&datas);
     sq_buf_free(&keys);
@@ -86,28 +75,12 @@ fail:
     return rc;
 }
 
-int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n, char *err,
-                          size_t errlen)
-{
-    return begin_upsert(s, stream, msgs, n, NULL, err, errlen);
-}
-
-int sq_store_finish_upsert(sq_store *s, long long *published, char *err, size_t errlen)
-{
-    return sq_store_finish_one(s, "upsert", sq_read_count, published, NULL, "result", err, errlen);
-}
-
-int sq_store_begin_upsert_grouped(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
-                                  const int *groups, char *err, size_t errlen)
-{
-    return begin_upsert(s, stream, msgs, n, groups, err, errlen);
-}
-
-int sq_store_finish_upsert_grouped(sq_store *s, long long *published, size_t n_groups, char *err,
-                                   size_t errlen)
+/* Ends an upsert call: how many messages of each of `n_groups` requests were published. */
+static int finish_upsert(sq_store *s, const char *op, long long *published, size_t n_groups,
+                         char *err, size_t errlen)
 {
     PGresult *r;
-    int rc = sq_store_end(s, "upsert_grouped", &r, err, errlen);
+    int rc = sq_store_end(s, op, &r, err, errlen);
     if (rc != SQ_OK)
         return rc;
     for (size_t i = 0; i < n_groups; i++)
@@ -121,6 +94,29 @@ int sq_store_finish_upsert_grouped(sq_store *s, long long *published, size_t n_g
     return SQ_OK;
 }
 
+int sq_store_begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n, char *err,
+                          size_t errlen)
+{
+    return begin_upsert(s, stream, msgs, n, NULL, err, errlen);
+}
+
+int sq_store_finish_upsert(sq_store *s, long long *published, char *err, size_t errlen)
+{
+    return finish_upsert(s, "upsert", published, 1, err, errlen);
+}
+
+int sq_store_begin_upsert_grouped(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
+                                  const int *groups, char *err, size_t errlen)
+{
+    return begin_upsert(s, stream, msgs, n, groups, err, errlen);
+}
+
+int sq_store_finish_upsert_grouped(sq_store *s, long long *published, size_t n_groups, char *err,
+                                   size_t errlen)
+{
+    return finish_upsert(s, "upsert_grouped", published, n_groups, err, errlen);
+}
+
 int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
                     long long *published, char *err, size_t errlen)
 {
@@ -130,13 +126,13 @@ int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n
 }
 
 /* Begins call `op` with statement `stmt` of (stream, key): message get, info, delete. */
-static int begin_keyed(sq_store *s, const char *op, const char *stmt, int stream, const char *key,
+static int begin_keyed(sq_store *s, const char *op, sq_stmt_id stmt, int stream, const char *key,
                        sq_call_step next, char *err, size_t errlen)
 {
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[2] = {stream_s, key};
-    sq_stmt st = {.name = stmt, .n = 2, .values = values, .next = next};
+    sq_stmt st = {.id = stmt, .n = 2, .values = values, .next = next};
     int rc = sq_store_begin(s, op, key, &st, err, errlen);
     if (rc == SQ_OK)
         s->call.stream = stream;
@@ -146,7 +142,8 @@ static int begin_keyed(sq_store *s, const char *op, const char *stmt, int stream
 int sq_store_begin_message_delete(sq_store *s, int stream, const char *key, char *err,
                                   size_t errlen)
 {
-    int rc = begin_keyed(s, "message_delete", "message_delete", stream, key, NULL, err, errlen);
+    int rc =
+        begin_keyed(s, "message_delete", SQ_STMT_MESSAGE_DELETE, stream, key, NULL, err, errlen);
     if (rc == SQ_OK)
         s->call.what = sq_arena_printf(&s->call.mem, "deleting message \"%s\"", key);
     return rc;
@@ -171,8 +168,8 @@ int sq_store_begin_notify(sq_store *s, int stream, char *err, size_t errlen)
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[1] = {stream_s};
-    return sq_store_begin(s, "notify", NULL, &(sq_stmt){.name = "notify", .n = 1, .values = values},
-                          err, errlen);
+    return sq_store_begin(s, "notify", NULL,
+                          &(sq_stmt){.id = SQ_STMT_NOTIFY, .n = 1, .values = values}, err, errlen);
 }
 
 int sq_store_notify(sq_store *s, int stream, char *err, size_t errlen)
@@ -231,17 +228,18 @@ int sq_store_begin_message_list(sq_store *s, int stream, const sq_message_query 
     snprintf(limit_s, sizeof limit_s, "%d", q->limit);
     bool ranged = q->filter != NULL && key_range(q->filter, lo, hi, sizeof lo);
     const char *values[5] = {stream_s, q->filter, limit_s, lo, hi};
-    const char *stmt = ranged ? (q->newest_first ? "message_range_desc" : "message_range_asc")
-                              : (q->newest_first ? "message_list_desc" : "message_list_asc");
-    sq_stmt st = {.name = stmt, .n = ranged ? 5 : 3, .values = values};
+    sq_stmt_id stmt =
+        ranged ? (q->newest_first ? SQ_STMT_MESSAGE_RANGE_DESC : SQ_STMT_MESSAGE_RANGE_ASC)
+               : (q->newest_first ? SQ_STMT_MESSAGE_LIST_DESC : SQ_STMT_MESSAGE_LIST_ASC);
+    sq_stmt st = {.id = stmt, .n = ranged ? 5 : 3, .values = values};
     return sq_store_begin(s, "message_list", NULL, &st, err, errlen);
 }
 
 int sq_store_finish_message_list(sq_store *s, sq_message **out, size_t *count, sq_arena *arena,
                                  char *err, size_t errlen)
 {
-    return sq_store_finish_list(s, "message_list", sizeof **out, read_message, out, count, arena,
-                                err, errlen);
+    return sq_store_finish_contents(s, "message_list", 0, sizeof **out, read_message, out, count,
+                                    arena, "stream", err, errlen);
 }
 
 int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q, sq_message **out,
@@ -254,7 +252,7 @@ int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q, sq
 
 int sq_store_begin_message_get(sq_store *s, int stream, const char *key, char *err, size_t errlen)
 {
-    return begin_keyed(s, "message_get", "message_get", stream, key, NULL, err, errlen);
+    return begin_keyed(s, "message_get", SQ_STMT_MESSAGE_GET, stream, key, NULL, err, errlen);
 }
 
 int sq_store_finish_message_get(sq_store *s, sq_message *out, sq_arena *arena, char *err,
@@ -284,12 +282,13 @@ static int info_found(sq_store *s, PGresult *r)
     char stream_s[16];
     snprintf(stream_s, sizeof stream_s, "%d", c->stream);
     const char *values[2] = {stream_s, c->subject};
-    return sq_store_next(s, &(sq_stmt){.name = "message_info", .n = 2, .values = values});
+    return sq_store_next(s, &(sq_stmt){.id = SQ_STMT_MESSAGE_INFO, .n = 2, .values = values});
 }
 
 int sq_store_begin_message_info(sq_store *s, int stream, const char *key, char *err, size_t errlen)
 {
-    return begin_keyed(s, "message_info", "message_get", stream, key, info_found, err, errlen);
+    return begin_keyed(s, "message_info", SQ_STMT_MESSAGE_GET, stream, key, info_found, err,
+                       errlen);
 }
 
 int sq_store_finish_message_info(sq_store *s, sq_message *msg, sq_consumer_pair **out,
@@ -306,7 +305,7 @@ int sq_store_finish_message_info(sq_store *s, sq_message *msg, sq_consumer_pair 
         PQclear(r);
         return rc;
     }
-    return sq_store_read_list(r, sizeof **out, read_pair, out, count, arena, err, errlen);
+    return sq_store_read_list(r, 0, sizeof **out, read_pair, out, count, arena, err, errlen);
 }
 
 int sq_store_message_info(sq_store *s, int stream, const char *key, sq_message *msg,

@@ -1,13 +1,13 @@
 /* Declared consumers: the config file's consumers applied in one statement (sequin.reconcile,
- * migration 0008), all or nothing. */
-#include <arpa/inet.h>
+ * functions/reconcile.sql), all or nothing. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "call.h"
+#include "encode.h"
 
 /* sequin.reconcile's words for the actions, in sq_reconcile_action's order. */
 static const char *const action_names[] = {"created", "updated", "unchanged", "adopted",
@@ -16,14 +16,6 @@ static const char *const action_names[] = {"created", "updated", "unchanged", "a
 /* The SQLSTATEs sequin.reconcile raises for a refused declaration. */
 #define REFUSED_CONFLICT "SQ409"
 #define REFUSED_NO_STREAM "SQ404"
-
-/* A column that may be NULL, as an int: `null_value` for NULL. */
-static int int_or(sq_row *w, int null_value)
-{
-    bool null = PQgetisnull(w->r, w->row, w->col);
-    long long v = sq_row_int(w);
-    return null ? null_value : (int)v;
-}
 
 static void read_change(sq_row *w, void *item)
 {
@@ -40,10 +32,10 @@ static void read_change(sq_row *w, void *item)
     c->stream = sq_row_text(w);
     c->name = sq_row_text(w);
     sq_row_id(w, c->id);
-    c->declared = (long)int_or(w, 0) - 1; /* 1-based in SQL, NULL for a released consumer */
-    c->before.ack_wait_ms = int_or(w, -1);
-    c->before.max_ack_pending = int_or(w, -1);
-    c->before.max_deliver = int_or(w, -1);
+    c->declared = (long)sq_row_int_or(w, 0) - 1; /* 1-based in SQL, NULL for a released consumer */
+    c->before.ack_wait_ms = sq_row_int_or(w, -1);
+    c->before.max_ack_pending = sq_row_int_or(w, -1);
+    c->before.max_deliver = sq_row_int_or(w, -1);
 }
 
 /* The statement's result: rows, or a refusal of one declaration, or PostgreSQL failing. */
@@ -57,37 +49,11 @@ static int reconciled(sq_store *s, PGresult *r)
     const char *message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     bool conflict = state != NULL && strcmp(state, REFUSED_CONFLICT) == 0;
     if (message == NULL || !(conflict || (state != NULL && strcmp(state, REFUSED_NO_STREAM) == 0)))
-        return sq_store_fail(s, r, c->err, sizeof c->err,
+        return sq_store_fail(s->conn, r, c->err, sizeof c->err,
                              "reconciling the declared consumers failed");
     c->declared = detail != NULL ? strtol(detail, NULL, 10) - 1 : -1;
     snprintf(c->err, sizeof c->err, "%s", message);
     return conflict ? SQ_STORE_CONFLICT : SQ_STORE_NOT_FOUND;
-}
-
-/* Appends an array of `n` int4 in PostgreSQL's binary format: `field` is the offset of an int
- * in each declaration. */
-static int int_array(sq_buf *out, const sq_declared_consumer *d, size_t n, size_t field)
-{
-    uint32_t *be = malloc((n + 1) * sizeof *be);
-    const char **ptrs = malloc((n + 1) * sizeof *ptrs);
-    size_t *lens = malloc((n + 1) * sizeof *lens);
-    int rc = SQ_ERR;
-
-    if (be == NULL || ptrs == NULL || lens == NULL)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        int v;
-        memcpy(&v, (const char *)&d[i] + field, sizeof v);
-        be[i] = htonl((uint32_t)v);
-        ptrs[i] = (const char *)&be[i];
-        lens[i] = sizeof be[i];
-    }
-    rc = sq_store_binary_array(out, SQ_OID_INT4, ptrs, lens, n);
-done:
-    free(lens);
-    free(ptrs);
-    free(be);
-    return rc;
 }
 
 /* Appends an array of `n` texts: `field` is the offset of a string in each declaration, or
@@ -107,7 +73,7 @@ static int text_array(sq_buf *out, const sq_declared_consumer *d, size_t n, size
             memcpy(&ptrs[i], (const char *)&d[i] + field, sizeof ptrs[i]);
         lens[i] = strlen(ptrs[i]);
     }
-    rc = sq_store_binary_array(out, SQ_OID_TEXT, ptrs, lens, n);
+    rc = sq_encode_array(out, SQ_OID_TEXT, ptrs, lens, n);
 done:
     free(lens);
     free(ptrs);
@@ -143,7 +109,10 @@ int sq_store_begin_reconcile(sq_store *s, const sq_declared_consumer *declared, 
 
     for (size_t a = 0; a < N_ARRAYS; a++) {
         bool ints = a == WAITS || a == PENDINGS || a == DELIVERS;
-        if ((ints ? int_array : text_array)(&arrays[a], declared, n, fields[a]) != SQ_OK) {
+        int rc_a = ints ? sq_encode_int4_array(&arrays[a], (const char *)declared + fields[a],
+                                               sizeof *declared, n)
+                        : text_array(&arrays[a], declared, n, fields[a]);
+        if (rc_a != SQ_OK) {
             sq_store_fail(NULL, NULL, err, errlen, "reconcile: out of memory");
             goto done;
         }
@@ -151,7 +120,7 @@ int sq_store_begin_reconcile(sq_store *s, const sq_declared_consumer *declared, 
         lengths[a] = (int)arrays[a].len;
         formats[a] = 1;
     }
-    sq_stmt st = {"reconcile", N_ARRAYS, values, lengths, formats, reconciled};
+    sq_stmt st = {SQ_STMT_RECONCILE, N_ARRAYS, values, lengths, formats, reconciled};
     rc = sq_store_begin(s, "reconcile", NULL, &st, err, errlen);
     if (rc == SQ_OK)
         s->call.declared = -1;
@@ -170,7 +139,7 @@ int sq_store_finish_reconcile(sq_store *s, sq_reconcile_change **out, size_t *co
     *refused = rc == SQ_STORE_CONFLICT || rc == SQ_STORE_NOT_FOUND ? s->call.declared : -1;
     if (rc != SQ_OK)
         return rc;
-    return sq_store_read_list(r, sizeof **out, read_change, out, count, arena, err, errlen);
+    return sq_store_read_list(r, 0, sizeof **out, read_change, out, count, arena, err, errlen);
 }
 
 int sq_store_reconcile(sq_store *s, const sq_declared_consumer *declared, size_t n,

@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "call.h"
+#include "encode.h"
 
 static void read_stream(sq_row *w, void *item)
 {
@@ -20,7 +21,7 @@ static void read_stream(sq_row *w, void *item)
 
 int sq_store_begin_stream_num(sq_store *s, const char *name, char *err, size_t errlen)
 {
-    sq_stmt st = {.name = "stream_num", .n = 1, .values = &name};
+    sq_stmt st = {.id = SQ_STMT_STREAM_NUM, .n = 1, .values = &name};
     return sq_store_begin(s, "stream_num", name, &st, err, errlen);
 }
 
@@ -39,7 +40,7 @@ int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size
 
 int sq_store_begin_stream_get(sq_store *s, const char *name_or_id, char *err, size_t errlen)
 {
-    sq_stmt st = {.name = "stream_get", .n = 1, .values = &name_or_id};
+    sq_stmt st = {.id = SQ_STMT_STREAM_GET, .n = 1, .values = &name_or_id};
     return sq_store_begin(s, "stream_get", name_or_id, &st, err, errlen);
 }
 
@@ -63,12 +64,13 @@ static int stream_created(sq_store *s, PGresult *r)
     int rc = sq_store_created(s, r, "stream");
     if (rc != SQ_OK)
         return rc;
-    return sq_store_next(s, &(sq_stmt){.name = "stream_get", .n = 1, .values = &s->call.subject});
+    return sq_store_next(s,
+                         &(sq_stmt){.id = SQ_STMT_STREAM_GET, .n = 1, .values = &s->call.subject});
 }
 
 int sq_store_begin_stream_create(sq_store *s, const char *name, char *err, size_t errlen)
 {
-    sq_stmt st = {.name = "stream_create", .n = 1, .values = &name, .next = stream_created};
+    sq_stmt st = {.id = SQ_STMT_STREAM_CREATE, .n = 1, .values = &name, .next = stream_created};
     return sq_store_begin(s, "stream_create", name, &st, err, errlen);
 }
 
@@ -88,7 +90,8 @@ int sq_store_stream_create(sq_store *s, const char *name, sq_stream *out, sq_are
 
 int sq_store_begin_stream_list(sq_store *s, char *err, size_t errlen)
 {
-    return sq_store_begin(s, "stream_list", NULL, &(sq_stmt){.name = "stream_list"}, err, errlen);
+    return sq_store_begin(s, "stream_list", NULL, &(sq_stmt){.id = SQ_STMT_STREAM_LIST}, err,
+                          errlen);
 }
 
 int sq_store_finish_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *arena,
@@ -108,7 +111,7 @@ int sq_store_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *
 
 int sq_store_begin_stream_delete(sq_store *s, const char *name_or_id, char *err, size_t errlen)
 {
-    sq_stmt st = {.name = "stream_delete", .n = 1, .values = &name_or_id};
+    sq_stmt st = {.id = SQ_STMT_STREAM_DELETE, .n = 1, .values = &name_or_id};
     return sq_store_begin(s, "stream_delete", name_or_id, &st, err, errlen);
 }
 

@@ -91,11 +91,9 @@ static inline void pgt_fresh_schema(void)
     PGconn *c = pgt_connect();
     pgt_exec(c, "SET client_min_messages = warning");
     pgt_exec(c, "DROP SCHEMA IF EXISTS sequin CASCADE");
-    size_t n = 0;
-    const sq_migration *list = sq_store_migrations(&n);
-    if (sq_store_migrate(c, list, n, err, sizeof err) < 0)
-        fail_msg("migrate: %s", err);
     PQfinish(c);
+    if (sq_store_migrate(pgt_url(), sq_store_schema(), NULL, err, sizeof err) < 0)
+        fail_msg("migrate: %s", err);
 }
 
 /* A store connection on a fresh schema, for tests of the store's C API. */

@@ -251,7 +251,7 @@ static void test_late_commit_not_skipped(void **state)
 
     PGconn *slow = pgt_connect();
     pgt_exec(slow, "BEGIN");
-    pgt_exec(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')])");
+    pgt_exec(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')], NULL)");
 
     /* Higher seqs commit first and are received, many times, moving whatever can move. */
     char key[32];
@@ -488,7 +488,7 @@ static void test_ack_among_many_leases(void **state)
     consumer(f, "many", "many.>", 30000, id);
     snprintf(sql, sizeof sql,
              "SELECT sequin.upsert(%d, array_agg('many.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 2000) i",
+             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 2000) i",
              f->stream);
     PGconn *c = pgt_connect();
     pgt_exec(c, sql);
@@ -540,7 +540,7 @@ static void test_plans_made_on_a_small_table(void **state)
     PGconn *c = pgt_connect();
     snprintf(sql, sizeof sql,
              "SELECT sequin.upsert(%d, array_agg('small.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 20) i",
+             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 20) i",
              f->stream);
     pgt_exec(c, sql);
     pgt_exec(c, "ANALYZE sequin.deliveries");
@@ -555,7 +555,7 @@ static void test_plans_made_on_a_small_table(void **state)
     }
     snprintf(sql, sizeof sql,
              "SELECT sequin.upsert(%d, array_agg('big.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea))) FROM generate_series(1, 20000) i",
+             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 20000) i",
              f->stream);
     pgt_exec(c, sql);
     snprintf(sql, sizeof sql, "SELECT sequin.fill('%s', 20000)", big);

@@ -1,5 +1,6 @@
 /* Migrations against a real PostgreSQL: fresh, idempotent, concurrent nodes, a newer database
- * refused, a failing migration leaving nothing behind. */
+ * refused, a failing migration leaving nothing behind; function files applied when they
+ * change; a database upgraded from any older schema identical to a fresh one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "pg_fixture.h"
+#include "sequin/buf.h"
 #include "sequin/store.h"
 
 /* The first column of the first row of `sql`, as a number (-1 for NULL). */
@@ -43,28 +45,45 @@ static int finish(void **state)
     return 0;
 }
 
+/* A schema of migrations alone. */
+static sq_schema only(const sq_migration *list, size_t n)
+{
+    return (sq_schema){list, n, NULL, 0};
+}
+
+static int migrate_list(const sq_migration *list, size_t n, char *err, size_t errlen)
+{
+    sq_schema schema = only(list, n);
+    return sq_store_migrate(pgt_url(), &schema, NULL, err, errlen);
+}
+
 static void test_fresh_then_up_to_date(void **state)
 {
     PGconn *c = *state;
     char err[512] = "";
-    size_t n = 0;
-    const sq_migration *list = sq_store_migrations(&n);
+    const sq_schema *schema = sq_store_schema();
+    long n = (long)schema->n_migrations;
+    int functions = -1;
     assert_true(n >= 1);
 
-    int applied = sq_store_migrate(c, list, n, err, sizeof err);
+    int applied = sq_store_migrate(pgt_url(), schema, &functions, err, sizeof err);
     if (applied < 0)
         fail_msg("migrate: %s", err);
-    assert_int_equal(applied, (int)n);
+    assert_int_equal(applied, n);
+    assert_int_equal(functions, (int)schema->n_functions);
     assert_int_equal(query_long(c, "SELECT max(version) FROM sequin.schema_migrations"), (long)n);
     assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), (long)n);
     /* SPEC 3: a stream named default exists from first start. */
     assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.streams WHERE name = 'default'"),
                      1);
 
-    /* Again: nothing to do, nothing changed, the connection is left idle. */
-    assert_int_equal(sq_store_migrate(c, list, n, err, sizeof err), 0);
+    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_functions"),
+                     (long)schema->n_functions);
+
+    /* Again: nothing to do, nothing changed. */
+    assert_int_equal(sq_store_migrate(pgt_url(), schema, &functions, err, sizeof err), 0);
+    assert_int_equal(functions, 0);
     assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), (long)n);
-    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
 }
 
 /* Three migrations; the first one is slow, to keep the race window wide open. */
@@ -86,14 +105,10 @@ static void test_concurrent_nodes(void **state)
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
             /* A node: its own connection, opened after fork. Exit status = applied count. */
-            PGconn *c = PQconnectdb(getenv("SEQUIN_TEST_DATABASE_URL"));
             char err[512];
-            int applied = PQstatus(c) == CONNECTION_OK
-                              ? sq_store_migrate(c, slow_list, 3, err, sizeof err)
-                              : -1;
+            int applied = migrate_list(slow_list, 3, err, sizeof err);
             if (applied < 0)
-                fprintf(stderr, "node %d: %s\n", i, applied < 0 ? err : "");
-            PQfinish(c);
+                fprintf(stderr, "node %d: %s\n", i, err);
             _exit(applied < 0 ? 100 : applied);
         }
     }
@@ -120,17 +135,16 @@ static void test_newer_database_refused(void **state)
 {
     PGconn *c = *state;
     char err[512] = "";
-    assert_int_equal(sq_store_migrate(c, slow_list, 2, err, sizeof err), 2);
+    assert_int_equal(migrate_list(slow_list, 2, err, sizeof err), 2);
     /* A newer sequind migrated this database further than this binary knows. */
     PGresult *r = PQexec(c, "INSERT INTO sequin.schema_migrations VALUES (3, 'from the future')");
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
 
-    assert_int_equal(sq_store_migrate(c, slow_list, 2, err, sizeof err), SQ_ERR);
+    assert_int_equal(migrate_list(slow_list, 2, err, sizeof err), SQ_ERR);
     assert_non_null(strstr(err, "version 3, newer than this sequind knows (2)"));
     assert_non_null(strstr(err, "upgrade sequind"));
     assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), 3);
-    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
 }
 
 static void test_failing_migration_leaves_nothing(void **state)
@@ -141,15 +155,14 @@ static void test_failing_migration_leaves_nothing(void **state)
         {1, "fine", "CREATE TABLE sequin.kept_only_if_all_pass (x int);"},
         {2, "broken", "CREATE TABLE sequin.half (x int); SELECT 1 / 0;"},
     };
-    assert_int_equal(sq_store_migrate(c, broken, 2, err, sizeof err), SQ_ERR);
+    assert_int_equal(migrate_list(broken, 2, err, sizeof err), SQ_ERR);
     assert_non_null(strstr(err, "migration 2 (broken) failed"));
     assert_non_null(strstr(err, "division by zero"));
-    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
     /* One transaction: the first migration is gone too, and so is the bookkeeping table. */
     assert_int_equal(query_long(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'sequin'"),
                      0);
     /* And a correct list still applies afterwards. */
-    assert_int_equal(sq_store_migrate(c, broken, 1, err, sizeof err), 1);
+    assert_int_equal(migrate_list(broken, 1, err, sizeof err), 1);
 }
 
 static void test_malformed_list(void **state)
@@ -160,10 +173,184 @@ static void test_malformed_list(void **state)
         {1, "one", "SELECT 1"},
         {3, "three", "SELECT 1"},
     };
-    assert_int_equal(sq_store_migrate(c, gap, 2, err, sizeof err), SQ_ERR);
+    assert_int_equal(migrate_list(gap, 2, err, sizeof err), SQ_ERR);
     assert_non_null(strstr(err, "malformed: entry 2 has version 3"));
     assert_int_equal(query_long(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'sequin'"),
                      0);
+}
+
+/* Function files: applied when their text changes, all of them after a migration, forgotten
+ * when the schema drops them, and a failing one leaves nothing behind. */
+static void test_function_files(void **state)
+{
+    PGconn *c = *state;
+    char err[512] = "";
+    int functions = -1;
+    static const sq_migration one[] = {
+        {1, "table", "CREATE TABLE sequin.t (x int);"},
+        {2, "more", "ALTER TABLE sequin.t ADD COLUMN y int;"},
+    };
+    sq_function files[] = {
+        {"f1", "CREATE OR REPLACE FUNCTION sequin.f1() RETURNS int LANGUAGE sql AS 'SELECT 1';"},
+        {"f2", "CREATE OR REPLACE FUNCTION sequin.f2() RETURNS int LANGUAGE sql AS 'SELECT 2';"},
+    };
+    sq_schema schema = {one, 1, files, 2};
+
+    assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), 1);
+    assert_int_equal(functions, 2);
+    assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), 0);
+    assert_int_equal(functions, 0);
+
+    /* f2 changes: it alone is applied again. */
+    files[1].sql = "CREATE OR REPLACE FUNCTION sequin.f2() RETURNS int LANGUAGE sql AS 'SELECT 3';";
+    if (sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    assert_int_equal(functions, 1);
+    assert_int_equal(query_long(c, "SELECT sequin.f2()"), 3);
+
+    /* A migration runs: every file is applied after it, whatever it may have dropped. */
+    schema.n_migrations = 2;
+    assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), 1);
+    assert_int_equal(functions, 2);
+
+    /* A file that fails takes the whole run with it. */
+    files[0].sql = "CREATE OR REPLACE FUNCTION sequin.f1() RETURNS int LANGUAGE sql AS 'SELEC';";
+    assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), SQ_ERR);
+    assert_non_null(strstr(err, "function file f1.sql failed"));
+    assert_int_equal(query_long(c, "SELECT sequin.f1()"), 1);
+
+    /* A file the schema no longer has is forgotten (and applied afresh if it comes back). */
+    schema.functions = &files[1];
+    schema.n_functions = 1;
+    assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), 0);
+    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_functions"), 1);
+}
+
+/* ---- a database upgraded from an older schema is the same as a fresh one ------------------ */
+
+static char *db_url(const char *name)
+{
+    const char *url = pgt_url();
+    const char *slash = strrchr(url, '/');
+    assert_non_null(slash);
+    char *out = NULL;
+    assert_true(asprintf(&out, "%.*s/%s", (int)(slash - url), url, name) > 0);
+    return out;
+}
+
+/* Creates database `name` (dropping one left by an earlier run) and returns its URL. */
+static char *new_db(PGconn *c, const char *name)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+    pgt_exec(c, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    pgt_exec(c, sql);
+    return db_url(name);
+}
+
+/* The whole output of `cmd`, malloc'd; fails the test unless it exits 0. */
+static char *output_of(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    sq_buf out = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+        assert_int_equal(sq_buf_append(&out, chunk, n), 0);
+    assert_int_equal(sq_buf_append(&out, "", 1), 0);
+    if (pclose(p) != 0)
+        fail_msg("%s failed", cmd);
+    return out.data;
+}
+
+/* What a schema is: pg_dump's view of it, and the definition of every function. */
+static char *schema_of(const char *url)
+{
+    const char *bindir = getenv("SEQUIN_TEST_PG_BINDIR");
+    char *cmd = NULL, *dump, *defs, *all = NULL;
+    assert_true(asprintf(&cmd, "'%s/pg_dump' --schema-only --no-owner '%s'",
+                         bindir != NULL ? bindir : "/usr/bin", url) > 0);
+    dump = output_of(cmd);
+    free(cmd);
+    /* pg_dump frames its script with \restrict and \unrestrict and a key made afresh each
+     * time: not part of the schema. */
+    for (char *line = dump; *line != '\0';) {
+        char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) + 1 : strlen(line);
+        if (strncmp(line, "\\restrict ", 10) == 0 || strncmp(line, "\\unrestrict ", 12) == 0)
+            memmove(line, line + len, strlen(line + len) + 1);
+        else
+            line += len;
+    }
+
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "SELECT string_agg(pg_get_functiondef(p.oid), E'\\n' "
+                            "                  ORDER BY p.oid::regprocedure::text) "
+                            "  FROM pg_proc p WHERE p.pronamespace = 'sequin'::regnamespace");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    defs = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    assert_true(asprintf(&all, "%s\n-- functions --\n%s", dump, defs) > 0);
+    free(dump);
+    free(defs);
+    return all;
+}
+
+/* Reports the first line where two schemas differ. */
+static void assert_same_schema(const char *want, const char *got, const char *what)
+{
+    if (strcmp(want, got) == 0)
+        return;
+    size_t i = 0, line = 1;
+    while (want[i] != '\0' && want[i] == got[i])
+        line += want[i++] == '\n';
+    fail_msg("%s differs from a fresh database at line %zu:\n  fresh: %.120s\n  %s: %.120s", what,
+             line, want + i, what, got + i);
+}
+
+static void test_upgraded_equals_fresh(void **state)
+{
+    PGconn *c = *state;
+    char err[512] = "";
+    const sq_schema *full = sq_store_schema();
+    size_t n = full->n_migrations;
+
+    char *fresh_url = new_db(c, "sqtest_schema_fresh");
+    if (sq_store_migrate(fresh_url, full, NULL, err, sizeof err) < 0)
+        fail_msg("fresh: %s", err);
+    char *fresh = schema_of(fresh_url);
+    /* The comparison is worth something only if the dump holds the schema. */
+    assert_non_null(strstr(fresh, "CREATE TABLE sequin.messages"));
+    assert_non_null(strstr(fresh, "CREATE FUNCTION sequin.receive"));
+    assert_non_null(strstr(fresh, "CREATE TRIGGER stream_deleted"));
+
+    /* From the oldest schema, from the one before the newest migration (a binary of the last
+     * release), and with every migration but no function file applied yet. */
+    const size_t starts[] = {1, n - 1, n};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(starts); i++) {
+        char name[64], what[64];
+        snprintf(name, sizeof name, "sqtest_schema_from_%zu", starts[i]);
+        snprintf(what, sizeof what, "upgraded from version %zu", starts[i]);
+        char *url = new_db(c, name);
+        sq_schema older = only(full->migrations, starts[i]);
+        if (sq_store_migrate(url, &older, NULL, err, sizeof err) < 0 ||
+            sq_store_migrate(url, full, NULL, err, sizeof err) < 0)
+            fail_msg("%s: %s", what, err);
+        char *upgraded = schema_of(url);
+        assert_same_schema(fresh, upgraded, what);
+        free(upgraded);
+        char sql[96];
+        snprintf(sql, sizeof sql, "DROP DATABASE %s", name);
+        pgt_exec(c, sql);
+        free(url);
+    }
+    free(fresh);
+    pgt_exec(c, "DROP DATABASE sqtest_schema_fresh");
+    free(fresh_url);
 }
 
 int main(void)
@@ -174,6 +361,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_database_refused, fresh, finish),
         cmocka_unit_test_setup_teardown(test_failing_migration_leaves_nothing, fresh, finish),
         cmocka_unit_test_setup_teardown(test_malformed_list, fresh, finish),
+        cmocka_unit_test_setup_teardown(test_function_files, fresh, finish),
+        cmocka_unit_test_setup_teardown(test_upgraded_equals_fresh, fresh, finish),
     };
     return cmocka_run_group_tests_name("store_migrate", tests, NULL, NULL);
 }

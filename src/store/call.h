@@ -1,102 +1,29 @@
-/* What the store's files share and nothing outside src/store/ may use. */
-#ifndef SEQUIN_STORE_INTERNAL_H
-#define SEQUIN_STORE_INTERNAL_H
+/* The call machine: one call in flight per connection, made of statements sent one after
+ * another without waiting, each result handed to the step that sends the next. Internal to
+ * src/store/; the resource files (streams.c, messages.c, consumers.c, reconcile.c) build
+ * their calls on it, conn.c the connection's own lifecycle. */
+#ifndef SEQUIN_STORE_CALL_H
+#define SEQUIN_STORE_CALL_H
 
 #include <stdbool.h>
 
 #include <libpq-fe.h>
 
+#include "catalog.h"
+#include "row.h"
 #include "sequin/buf.h"
 #include "sequin/store.h"
-
-/* Type OIDs of the parameters we send (fixed in PostgreSQL's catalog). */
-#define SQ_OID_BYTEA 17
-#define SQ_OID_INT4 23
-#define SQ_OID_TEXT 25
-#define SQ_OID_UUID 2950
-#define SQ_OID_BYTEA_ARRAY 1001
-#define SQ_OID_INT4_ARRAY 1007
-#define SQ_OID_TEXT_ARRAY 1009
-#define SQ_OID_UUID_ARRAY 2951
-
-/* Formats `fmt` into err and returns -1; with a PGresult, PostgreSQL's reason is appended. */
-SQ_PRINTF(5, 6)
-int sq_store_fail(const sq_store *s, const PGresult *r, char *err, size_t errlen, const char *fmt,
-                  ...);
-
-/*
- * Appends a one-dimensional array of `n` elements in PostgreSQL's binary format to `out`:
- * the way batches travel as one parameter, with no quoting of their contents. Element i is
- * `lens[i]` bytes at `elems[i]`. Returns 0, or -1 on ENOMEM or an element over 1 GB.
- */
-SQ_WUR int sq_store_binary_array(sq_buf *out, unsigned elem_oid, const char *const *elems,
-                                 const size_t *lens, size_t n);
-
-/* True when `r` (may be NULL) failed with SQLSTATE `code`. */
-bool sq_store_failed_with(const PGresult *r, const char *code);
-
-/* True when `r` failed on a unique constraint (the name is taken). */
-bool sq_store_is_unique_violation(const PGresult *r);
-
-/* True when `r` failed on a foreign key: the stream or consumer a statement named is gone. */
-bool sq_store_is_fk_violation(const PGresult *r);
-
-/*
- * Reads a result row column by column into the API's objects, copying strings into an arena.
- * Any allocation failure sets `oom` and the reads go on returning NULL/0, so a caller checks
- * once at the end.
- */
-typedef struct sq_row {
-    const PGresult *r;
-    int row;
-    int col;
-    sq_arena *arena;
-    bool oom;
-} sq_row;
-
-const char *sq_row_text(sq_row *w); /* NULL for SQL NULL */
-long long sq_row_int(sq_row *w);    /* 0 for SQL NULL */
-double sq_row_double(sq_row *w);    /* -1 for SQL NULL */
-void sq_row_id(sq_row *w, char id[37]);
-bool sq_row_bool(sq_row *w);
-/* Seven columns: key, stream id, data, data hash (hex), seq, inserted_at, updated_at. */
-void sq_row_message(sq_row *w, sq_message *m);
-/* Five columns: ack_id, state, deliver_count, last_delivered_at, not_visible_until. */
-void sq_row_pair_info(sq_row *w, sq_pair_info *i);
-
-/* Reads one object of a result row into `item`. */
-typedef void (*sq_row_reader)(sq_row *w, void *item);
-
-/*
- * Reads every row of `r` (a successful result; NULL is SQ_ERR) into an array of `size`-byte items
- * in `arena`, which goes to `*out` with its length in `*count`. Clears `r` in every case.
- */
-SQ_WUR int sq_store_read_list(PGresult *r, size_t size, sq_row_reader read, void *out,
-                              size_t *count, sq_arena *arena, char *err, size_t errlen);
-
-/* Reads the first row of `r` into `item`; with no row, SQ_STORE_NOT_FOUND and "no <what>
- * <name>" in `err`. Clears `r` in every case; NULL `r` is SQ_ERR. */
-SQ_WUR int sq_store_read_one(PGresult *r, sq_row_reader read, void *item, sq_arena *arena,
-                             const char *what, const char *name, char *err, size_t errlen);
-
-/* Readers of a single value into an int, a long long, an id (char[37]) or a flag (int). */
-void sq_read_int(sq_row *w, void *item);
-void sq_read_count(sq_row *w, void *item);
-void sq_read_id(sq_row *w, void *item);
-void sq_read_flag(sq_row *w, void *item);
-
-/* ---- calls: one in flight per connection ---------------------------------------------------- */
 
 /* What a call does when its current statement's result `r` is in: ends the call (SQ_OK, or
  * another code with the call's `err` set) or sends the next statement with sq_store_next and
  * returns what that returns (SQ_AGAIN). */
 typedef int (*sq_call_step)(sq_store *s, PGresult *r);
 
-/* A statement to send for the call in flight: prepared statement `name` with `n` parameters
+/* A statement to send for the call in flight: catalog statement `id` with `n` parameters
  * (text unless `formats` says binary), and the step for its result (NULL: the call ends with
  * it, failing unless it gave rows or OK). */
 typedef struct sq_stmt {
-    const char *name;
+    sq_stmt_id id;
     int n;
     const char *const *values;
     const int *lengths;
@@ -113,6 +40,7 @@ typedef struct sq_call {
     bool flushing;     /* libpq holds output the socket has not taken yet */
     bool connecting;   /* a reconnect: PQconnectPoll has not said OK yet */
     PostgresPollingStatusType polling; /* what PQconnectPoll waits for */
+    int (*connected)(sq_store *s);     /* a reconnect's first statement, once connected */
     int rc;                            /* the outcome, once over */
     PGresult *res;                     /* the last statement's result */
     PGresult *kept;                    /* an earlier result a finish reads too */
@@ -125,7 +53,8 @@ typedef struct sq_call {
     char id[37];
     char err[1024];
     sq_stmt again; /* the statement in flight, its parameters copied into `mem`: sent again
-                      when PostgreSQL chose it as a deadlock's victim (name NULL: cannot be) */
+                      when PostgreSQL chose it as a deadlock's victim (`values` NULL with
+                      parameters: cannot be) */
     int retries;   /* times the call's statements were sent again */
 } sq_call;
 
@@ -156,11 +85,6 @@ SQ_WUR int sq_store_next(sq_store *s, const sq_stmt *next);
  * SQ_ERR with the call's error set. */
 SQ_WUR int sq_store_sent(sq_store *s, int sent, const char *stmt);
 
-/* Drives a reconnect (store.c): SQ_AGAIN while PQconnectPoll waits (for writing when
- * `*want_write`), SQ_OK once connected with the first statement to prepare sent and
- * `connecting` cleared, SQ_ERR with the call's error set when connecting failed. */
-SQ_WUR int sq_store_connect_step(sq_store *s, bool *want_write);
-
 /*
  * Ends the call that is over if its begin was `op` (NULL: any call): returns its outcome with
  * its error in `err`, and hands its last result to `*r` when SQ_OK (the caller clears it; NULL
@@ -177,6 +101,13 @@ SQ_WUR int sq_store_finish_list(sq_store *s, const char *op, size_t size, sq_row
                                 void *out, size_t *count, sq_arena *arena, char *err,
                                 size_t errlen);
 
+/* sq_store_finish_list of a statement that lists what a stream or consumer holds from the
+ * holder outwards (catalog.c): no row is SQ_STORE_NOT_FOUND ("no <what>"), one row whose
+ * column `null_col` is NULL an empty list. */
+SQ_WUR int sq_store_finish_contents(sq_store *s, const char *op, int null_col, size_t size,
+                                    sq_row_reader read, void *out, size_t *count, sq_arena *arena,
+                                    const char *what, char *err, size_t errlen);
+
 /* The synchronous form of a call: when `begun` is SQ_OK, waits in poll(2) until the call is over
  * and returns true (its finish is due); false when the begin failed. */
 bool sq_store_wait(sq_store *s, int begun);
@@ -189,10 +120,5 @@ SQ_WUR int sq_store_found(sq_store *s, PGresult *r, const char *what);
  * an id, SQ_STORE_CONFLICT when the name is taken (a unique violation, or no id: an insert
  * that skipped the conflict), SQ_ERR otherwise. */
 SQ_WUR int sq_store_created(sq_store *s, PGresult *r, const char *what);
-
-/* The columns sq_row_message reads, from `messages m` joined with `streams s`. */
-#define SQ_MESSAGE_COLS                                                                            \
-    "m.key::text, s.id, m.data, encode(m.data_hash, 'hex'), m.seq, sequin.iso(m.inserted_at), "    \
-    "sequin.iso(m.updated_at)"
 
 #endif
