@@ -57,7 +57,7 @@ typedef enum sq_cli_output {
     SQ_OUT_CONSUMERS,
     SQ_OUT_DELIVERIES, /* receive */
     SQ_OUT_PEEK,       /* a consumer's messages with their delivery info */
-    SQ_OUT_PUBLISHED,  /* upsert: {"published": N} */
+    SQ_OUT_PUBLISHED,  /* upsert: {"data":{"published": N}} */
     SQ_OUT_DONE,       /* rm, ack, nack: the request's `done` sentence */
 } sq_cli_output;
 
