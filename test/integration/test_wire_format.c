@@ -38,9 +38,8 @@
 
 #define DELIVERY "{ack_id:s message:" MESSAGE "}"
 #define CONSUMER_MESSAGE "{message:" MESSAGE " info:{" INFO_MEMBERS "}}"
-#define CONSUMER_INFO                                                                              \
-    "{data:{message:" MESSAGE " consumer_info:[{consumer_id:s consumer_name:s " INFO_MEMBERS "}]}" \
-                                                                                             "}"
+#define PAIR "{consumer_id:s consumer_name:s " INFO_MEMBERS "}"
+#define CONSUMER_INFO "{data:{message:" MESSAGE " consumer_info:[" PAIR "]}}"
 #define PUBLISHED "{data:{published:n}}"
 #define SUCCESS "{success:t}"
 #define DELETED_ID "{id:s deleted:t}"
