@@ -57,7 +57,7 @@ typedef enum sq_cli_output {
     SQ_OUT_CONSUMERS,
     SQ_OUT_DELIVERIES, /* receive */
     SQ_OUT_PEEK,       /* a consumer's messages with their delivery info */
-    SQ_OUT_PUBLISHED,  /* upsert: {"published": N} */
+    SQ_OUT_PUBLISHED,  /* upsert: {"data":{"published": N}} */
     SQ_OUT_DONE,       /* rm, ack, nack: the request's `done` sentence */
 } sq_cli_output;
 
@@ -205,11 +205,12 @@ SQ_WUR int sq_cli_ack_ids(const char *body, size_t len, sq_arena *arena, const c
 const char *sq_cli_json_text(const sq_json *doc, int obj, const char *path, sq_arena *a);
 
 /*
- * The token of the object or array an answer carries: SPEC 4 wraps some answers in
- * {"data": ...} and returns others bare (a message, whose own "data" is its payload, when
- * `is_message`). -1 when the document is not the kind wanted.
+ * The token of the value an answer carries, read as the route shapes it (SPEC 4): with
+ * `in_data` the answer is {"data": X} (lists, receive, upsert) and X is returned; else the
+ * whole body is X (a stream, message or consumer). -1 when there is no X or it is not of
+ * type `want`.
  */
-int sq_cli_json_payload(const sq_json *doc, bool want_array, bool is_message);
+int sq_cli_json_payload(const sq_json *doc, bool in_data, sq_json_type want);
 
 /* Aligned columns: rows of `ncols` cells (row 0 the header), each column padded to its
  * widest cell, two spaces apart, the last column not padded. */

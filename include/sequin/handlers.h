@@ -113,7 +113,7 @@ enum {
 
 /*
  * Finishes the call that is over on `s` and says what comes next. For a reply, `body` gets
- * the answer (JSON: the object wrapped in {"data": ...}, or an error's {"summary"}; for
+ * the answer (JSON as SPEC 4 shows it per route, or an error's {"summary"}; for
  * /metrics the Prometheus page, with h->content_type saying so) and `*status` its status; a
  * 503 has the store's reason in `err` for the log. The counters of what the call did
  * (published, delivered, acked...) go to h->metrics. `now_ms` as above.

@@ -192,48 +192,35 @@ static void print_block(FILE *out, const sq_json *doc, int obj, const field *fie
     }
 }
 
-/*
- * The object or array an answer carries. SPEC 4 wraps some answers in {"data": ...} and
- * returns others bare; a message has a "data" member of its own, so an object with a "key"
- * is taken as the message itself.
- */
-int sq_cli_json_payload(const sq_json *doc, bool want_array, bool is_message)
+int sq_cli_json_payload(const sq_json *doc, bool in_data, sq_json_type want)
 {
-    int data = -1;
-    sq_json_type t = sq_json_type_of(doc, 0);
-    if (t == SQ_JSON_ARRAY)
-        return want_array ? 0 : -1;
-    if (t != SQ_JSON_OBJECT)
+    int tok = 0;
+    if (in_data && sq_json_lookup(doc, 0, "data", &tok) != SQ_OK)
         return -1;
-    if (is_message && at_path(doc, 0, "key") >= 0)
-        return 0;
-    if (sq_json_lookup(doc, 0, "data", &data) != SQ_OK || data < 0)
-        return want_array || is_message ? -1 : 0;
-    sq_json_type dt = sq_json_type_of(doc, data);
-    if (want_array)
-        return dt == SQ_JSON_ARRAY ? data : -1;
-    return dt == SQ_JSON_OBJECT ? data : -1;
+    return tok >= 0 && sq_json_type_of(doc, tok) == (int)want ? tok : -1;
 }
 
 #define BLOCK(f) f, SQ_ARRAY_LEN(f)
 
-/* How each kind of answer shows: its fields, and for a list the line printed when it is
- * empty (NULL: one object). */
+/* How each kind of answer shows: its fields, for a list the line printed when it is empty
+ * (NULL: one object), and whether the answer wraps it in {"data": ...} (SPEC 4: lists,
+ * receive and upsert do; a stream, message or consumer is the whole body). */
 static const struct view {
     const field *fields;
     size_t nfields;
     const char *empty;
+    bool in_data;
 } views[] = {
-    [SQ_OUT_STREAM] = {BLOCK(stream_block), NULL},
-    [SQ_OUT_STREAMS] = {BLOCK(stream_cols), "No streams."},
-    [SQ_OUT_MESSAGE] = {BLOCK(message_block), NULL},
-    [SQ_OUT_MESSAGES] = {BLOCK(message_cols), "No messages."},
-    [SQ_OUT_CONSUMER] = {BLOCK(consumer_block), NULL},
-    [SQ_OUT_CONSUMERS] = {BLOCK(consumer_cols), "No consumers."},
-    [SQ_OUT_DELIVERIES] = {BLOCK(delivery_block), "No messages available."},
-    [SQ_OUT_PEEK] = {BLOCK(peek_cols), "No messages."},
-    [SQ_OUT_PUBLISHED] = {NULL, 0, NULL},
-    [SQ_OUT_DONE] = {NULL, 0, NULL},
+    [SQ_OUT_STREAM] = {BLOCK(stream_block), NULL, false},
+    [SQ_OUT_STREAMS] = {BLOCK(stream_cols), "No streams.", true},
+    [SQ_OUT_MESSAGE] = {BLOCK(message_block), NULL, false},
+    [SQ_OUT_MESSAGES] = {BLOCK(message_cols), "No messages.", true},
+    [SQ_OUT_CONSUMER] = {BLOCK(consumer_block), NULL, false},
+    [SQ_OUT_CONSUMERS] = {BLOCK(consumer_cols), "No consumers.", true},
+    [SQ_OUT_DELIVERIES] = {BLOCK(delivery_block), "No messages available.", true},
+    [SQ_OUT_PEEK] = {BLOCK(peek_cols), "No messages.", true},
+    [SQ_OUT_PUBLISHED] = {NULL, 0, NULL, true},
+    [SQ_OUT_DONE] = {NULL, 0, NULL, false},
 };
 
 int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, const char *body,
@@ -249,7 +236,8 @@ int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, con
     }
     if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
         goto fail;
-    int p = sq_cli_json_payload(&doc, v->empty != NULL, kind == SQ_OUT_MESSAGE);
+    int p =
+        sq_cli_json_payload(&doc, v->in_data, v->empty != NULL ? SQ_JSON_ARRAY : SQ_JSON_OBJECT);
     if (p < 0)
         goto fail;
     rc = SQ_OK;
@@ -332,7 +320,7 @@ int sq_cli_ack_ids(const char *body, size_t len, sq_arena *arena, const char ***
     int n = -1;
     if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
         goto done;
-    int p = sq_cli_json_payload(&doc, true, false);
+    int p = sq_cli_json_payload(&doc, true, SQ_JSON_ARRAY);
     int count = sq_json_count(&doc, p);
     const char **out = count >= 0 ? sq_arena_calloc(arena, (size_t)count + 1, sizeof *out) : NULL;
     if (out == NULL)

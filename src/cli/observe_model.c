@@ -219,7 +219,7 @@ static const sq_observe_column delivery_cols[] = {
 typedef struct slot_shape {
     const field *fields;
     size_t nfields;
-    bool single; /* one object, not a list */
+    bool single; /* one object, the whole body; else a list in {"data": [...]} */
 } slot_shape;
 
 static const slot_shape shapes[SQ_OBSERVE_SLOT_COUNT] = {
@@ -270,7 +270,8 @@ static int read_table(sq_observe_table *t, const slot_shape *shape, const char *
     int rc = SQ_ERR;
     if (sq_json_parse(&doc, body, len, 0, NULL) != SQ_OK)
         goto done;
-    int p = sq_cli_json_payload(&doc, !shape->single, false);
+    int p =
+        sq_cli_json_payload(&doc, !shape->single, shape->single ? SQ_JSON_OBJECT : SQ_JSON_ARRAY);
     int count = shape->single ? 1 : sq_json_count(&doc, p);
     if (p < 0 || count < 0)
         goto done;

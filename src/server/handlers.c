@@ -318,13 +318,32 @@ static int finish_resolve(sq_handler *h, sq_store *s, int64_t now, char *err, si
     return SQ_HANDLER_NEXT;
 }
 
+/* SPEC 4, as the original product answered: lists, receive, an upsert's count and a
+ * message's consumer info come wrapped in {"data": ...}; a stream, message or consumer, and
+ * the answers of ack, nack, extend, delete and redrive, are the whole body. */
+static bool answer_in_data(sq_route r)
+{
+    switch (r) {
+    case SQ_ROUTE_STREAM_LIST:
+    case SQ_ROUTE_MESSAGE_UPSERT:
+    case SQ_ROUTE_MESSAGE_LIST:
+    case SQ_ROUTE_MESSAGE_CONSUMER_INFO:
+    case SQ_ROUTE_CONSUMER_LIST:
+    case SQ_ROUTE_RECEIVE:
+    case SQ_ROUTE_CONSUMER_MESSAGES:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static int begin_data(sq_json_writer *jw)
 {
     int jr = sq_json_write_begin_object(jw);
     return jr | sq_json_write_key(jw, "data");
 }
 
-/* {"data":{"<name>":true}} or {"data":{"<name>":N}} and the like. */
+/* {"<name>":true}: {"success":true}, {"deleted":true}. */
 static int write_flag(sq_json_writer *jw, const char *name)
 {
     int jr = sq_json_write_begin_object(jw);
@@ -651,8 +670,9 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
             return SQ_HANDLER_WAIT;
         }
     } else {
+        bool in_data = answer_in_data(h->route);
         sq_json_writer_init(&jw, body);
-        int jr = begin_data(&jw);
+        int jr = in_data ? begin_data(&jw) : 0;
         const sq_group_share *g = h->share;
         rc = g != NULL ? g->rc : finish_call(h, s, &jw, err, errlen);
         if (g != NULL && h->route == SQ_ROUTE_MESSAGE_UPSERT)
@@ -661,7 +681,8 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
             jr |= receive_answer(h, rc, g->got, g->n_got, &jw, err, errlen);
         else if (g != NULL)
             jr |= settle_answer(h, rc, &jw);
-        jr |= sq_json_write_end_object(&jw);
+        if (in_data)
+            jr |= sq_json_write_end_object(&jw);
         if (rc == SQ_STORE_NOT_FOUND && h->cached) {
             /* The names came from the cache and the call found them gone: resolve again, once,
              * and let that say what exists. */

@@ -103,7 +103,7 @@ static void run_expect(const char *line, const char *want)
 
 /* ---- reading the API's answers -------------------------------------------------------------- */
 
-/* The value at `path` ("data.stats.available", "data.0.info.ack_id": members and array
+/* The value at `path` ("stats.available", "data.0.info.ack_id": members and array
  * indexes, dot-separated) of JSON text `json`, unescaped if it is a string, else as written
  * ("null", "30000"); free it. Fails the test when there is no such value. */
 static char *jget(const char *json, const char *path)
@@ -226,8 +226,8 @@ static const char *expect_delivery(int port, const char *text, const char *key, 
     static const char *const names[] = {"key", "seq", "data", "ack_id"};
     char v[512];
     char *m = message(port, key);
-    char *data = jget(m, "data.data");
-    char *seq = jget(m, "data.seq");
+    char *data = jget(m, "data");
+    char *seq = jget(m, "seq");
     const char *at = text;
 
     for (size_t i = 0; i < SQ_ARRAY_LEN(names); i++) {
@@ -371,8 +371,8 @@ static void test_getting_started_guide(void **state)
     run_expect("sequin message upsert orders.us.cus_a.order_1 '{\"product\": \"Shoes\"}'",
                "Published 1 message.\n");
     char *first = message(port, "orders.us.cus_a.order_1");
-    jexpect(first, "data.key", "orders.us.cus_a.order_1");
-    jexpect(first, "data.data", "{\"product\": \"Shoes\"}");
+    jexpect(first, "key", "orders.us.cus_a.order_1");
+    jexpect(first, "data", "{\"product\": \"Shoes\"}");
 
     /* "You can see what the requests look like by passing the --as-curl flag": the request is
      * printed, not sent, as the curl command docs/cli.md shows... */
@@ -398,11 +398,11 @@ static void test_getting_started_guide(void **state)
                  c.err);
     ran_free(&c);
     char *curled = message(port, "orders.us.cus_a.order_1");
-    jexpect(curled, "data.data", "{\"product\": \"Shoes\", \"status\": \"new\"}");
-    assert_true(jint(curled, "data.seq") > jint(first, "data.seq"));
-    assert_true(usec_of(curled, "data.updated_at") > usec_of(first, "data.updated_at"));
-    char *inserted = jget(first, "data.inserted_at");
-    jexpect(curled, "data.inserted_at", inserted);
+    jexpect(curled, "data", "{\"product\": \"Shoes\", \"status\": \"new\"}");
+    assert_true(jint(curled, "seq") > jint(first, "seq"));
+    assert_true(usec_of(curled, "updated_at") > usec_of(first, "updated_at"));
+    char *inserted = jget(first, "inserted_at");
+    jexpect(curled, "inserted_at", inserted);
     free(inserted);
     /* The same effect as the command itself: sending it now changes nothing, as an upsert of
      * identical data is a no-op (SPEC 3). (Not a line of the guide: the check of this step.) */
@@ -428,11 +428,11 @@ static void test_getting_started_guide(void **state)
     for (size_t i = 0; i < SQ_ARRAY_LEN(more); i++) {
         run_expect(more[i][0], "Published 1 message.\n");
         char *m = message(port, more[i][1]);
-        jexpect(m, "data.data", more[i][2]);
+        jexpect(m, "data", more[i][2]);
         free(m);
     }
     char *stream = api_get(port, "/api/streams/default");
-    jexpect(stream, "data.stats.message_count", "4");
+    jexpect(stream, "stats.message_count", "4");
     free(stream);
 
     /* Not run: `sequin observe` is the full-screen view a user opens in a second terminal; it
@@ -445,12 +445,12 @@ static void test_getting_started_guide(void **state)
     run_expect("sequin message upsert orders.eu.cus_b.order_2 '{\"product\": \"Socks\"}'",
                "Published 1 message.\n");
     char *socks = message(port, "orders.eu.cus_b.order_2");
-    jexpect(socks, "data.data", "{\"product\": \"Socks\"}");
-    assert_true(jint(socks, "data.seq") > jint(pants, "data.seq"));
+    jexpect(socks, "data", "{\"product\": \"Socks\"}");
+    assert_true(jint(socks, "seq") > jint(pants, "seq"));
     free(socks);
     free(pants);
     stream = api_get(port, "/api/streams/default");
-    jexpect(stream, "data.stats.message_count", "4");
+    jexpect(stream, "stats.message_count", "4");
     free(stream);
 
     /* "Add a consumer" with --defaults: the server's defaults (docs/cli.md), and the three US
@@ -462,12 +462,12 @@ static void test_getting_started_guide(void **state)
     assert_string_equal(block_value(added, "ack_wait_ms", v, sizeof v), "30000");
     free(added);
     char *consumer = api_get(port, "/api/streams/default/consumers/us_orders");
-    jexpect(consumer, "data.filter_key_pattern", "orders.us.>");
-    jexpect(consumer, "data.ack_wait_ms", "30000");
-    jexpect(consumer, "data.max_ack_pending", "10000");
-    jexpect(consumer, "data.max_deliver", "null");
-    jexpect(consumer, "data.deliver_policy", "all");
-    jexpect(consumer, "data.stats.available", "3");
+    jexpect(consumer, "filter_key_pattern", "orders.us.>");
+    jexpect(consumer, "ack_wait_ms", "30000");
+    jexpect(consumer, "max_ack_pending", "10000");
+    jexpect(consumer, "max_deliver", "null");
+    jexpect(consumer, "deliver_policy", "all");
+    jexpect(consumer, "stats.available", "3");
     free(consumer);
 
     /* Four receives: "You will have received the three US based orders. The last receive should
@@ -497,8 +497,8 @@ static void test_getting_started_guide(void **state)
     /* "The three messages are now pending for the consumer ... If the messages are not acked,
      * they will be available for re-delivery in 30 seconds (ack-wait-ms)." */
     consumer = api_get(port, "/api/streams/default/consumers/us_orders");
-    jexpect(consumer, "data.stats.available", "0");
-    jexpect(consumer, "data.stats.delivered", "3");
+    jexpect(consumer, "stats.available", "0");
+    jexpect(consumer, "stats.delivered", "3");
     free(consumer);
     char *held = leases(port, 3);
     for (int i = 0; i < 3; i++)
@@ -513,12 +513,12 @@ static void test_getting_started_guide(void **state)
     assert_string_equal(block_value(edited, "ack_wait_ms", v, sizeof v), want);
     free(edited);
     char *info = run_ok("sequin consumer info us_orders --json");
-    jexpect(info, "data.ack_wait_ms", want);
-    jexpect(info, "data.filter_key_pattern", "orders.us.>");
-    jexpect(info, "data.max_ack_pending", "10000");
+    jexpect(info, "ack_wait_ms", want);
+    jexpect(info, "filter_key_pattern", "orders.us.>");
+    jexpect(info, "max_ack_pending", "10000");
     free(info);
     consumer = api_get(port, "/api/streams/default/consumers/us_orders");
-    jexpect(consumer, "data.ack_wait_ms", want);
+    jexpect(consumer, "ack_wait_ms", want);
     free(consumer);
 
     /* It takes effect: "This setting controls how long messages remain invisible, waiting to be

@@ -92,7 +92,7 @@ static void test_messages(void **state)
     api_resp_free(&r);
 
     api_expect(s->port, "DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL,
-               200, "{\"data\":{\"deleted\":true}}");
+               200, "{\"deleted\":true}");
     api_expect(s->port, "GET", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 404,
                "{\"summary\":\"message not found\"}");
     api_expect(s->port, "DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL,
@@ -110,9 +110,9 @@ static void test_streams(void **state)
     api_expect(s->port, "POST", "/api/streams", "{\"name\":\"books\"}", 409, "\"summary\"");
     api_resp r = api_call(s->port, "GET", "/api/streams/books", NULL);
     assert_int_equal(r.status, 200);
-    assert_ptr_equal(strstr(r.body, "{\"data\":{\"id\":\""), r.body);
+    assert_ptr_equal(strstr(r.body, "{\"id\":\""), r.body);
     char id[37];
-    memcpy(id, r.body + 15, 36);
+    memcpy(id, r.body + 7, 36);
     id[36] = '\0';
     api_resp_free(&r);
     char path[128];

@@ -75,7 +75,7 @@ static void settle(int port, const char *stream, const char *consumer, const cha
     char target[256], body[128];
     path(target, sizeof target, "/api/streams/%s/consumers/%s/%s", stream, consumer, verb);
     path(body, sizeof body, "{\"ack_ids\":[\"%s\"]}", ack_id);
-    api_expect(port, "POST", target, body, 200, "{\"data\":{\"success\":true}}");
+    api_expect(port, "POST", target, body, 200, "{\"success\":true}");
 }
 
 /* ---- the guide ------------------------------------------------------------------------------ */
@@ -214,7 +214,7 @@ static void test_consumer_routes(void **state)
     api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=dead", NULL, 200,
                "\"state\":\"dead\"");
     api_expect(port, "POST", "/api/streams/crud/consumers/all_a/redrive", "{}", 200,
-               "{\"data\":{\"redriven\":1}}");
+               "{\"redriven\":1}");
     api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages", NULL, 200,
                "\"state\":\"available\"");
     api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=nope", NULL, 400,

@@ -415,15 +415,20 @@ static const struct shown shown[] = {
      "key:    orders.us.cus_a.order_1\nseq:    3\ndata:   {\"product\": \"Shoes\"}\n"
      "ack_id: A1\n"},
     {SQ_OUT_PUBLISHED, "{\"data\":{\"published\":1}}", "Published 1 message.\n"},
-    {SQ_OUT_PUBLISHED, "{\"published\":0}", "Published 0 messages.\n"},
+    {SQ_OUT_PUBLISHED, "{\"data\":{\"published\":0}}", "Published 0 messages.\n"},
     {SQ_OUT_MESSAGE,
      "{\"key\":\"a.b\",\"stream_id\":\"s\",\"data\":\"x\",\"data_hash\":\"h\",\"seq\":9,"
      "\"inserted_at\":\"t1\",\"updated_at\":\"t2\"}",
      "key:         a.b\nseq:         9\ndata:        x\ndata_hash:   h\ninserted_at: t1\n"
      "updated_at:  t2\n"},
-    {SQ_OUT_MESSAGE, "{\"data\":{\"key\":\"a.b\",\"data\":\"x\",\"seq\":9}}",
+    {SQ_OUT_MESSAGE, "{\"key\":\"a.b\",\"data\":\"x\",\"seq\":9}",
      "key:         a.b\nseq:         9\ndata:        x\ndata_hash:   \ninserted_at: \n"
      "updated_at:  \n"},
+    {SQ_OUT_STREAM,
+     "{\"id\":\"i\",\"name\":\"orders\",\"stats\":{\"message_count\":4,\"consumer_count\":1,"
+     "\"storage_size\":8192},\"inserted_at\":\"t\",\"updated_at\":\"u\"}",
+     "name:         orders\nid:           i\nmessages:     4\nconsumers:    1\n"
+     "storage_size: 8192\ninserted_at:  t\nupdated_at:   u\n"},
     {SQ_OUT_MESSAGES,
      "{\"data\":[{\"key\":\"a.b\",\"data\":\"one\\ntwo\",\"seq\":9,\"updated_at\":\"T\"},"
      "{\"key\":\"a.long.key\",\"data\":\"\xc3\xa9\",\"seq\":10,\"updated_at\":\"T\"}]}",
@@ -464,6 +469,37 @@ static void test_output(void **state)
     }
 }
 
+/* Each answer is read in the shape its route has (SPEC 4), not guessed: a list, a receive or
+ * an upsert's count outside {"data": ...}, or a list where one object belongs, is refused. */
+static void test_output_shapes(void **state)
+{
+    (void)state;
+    static const struct shown refused[] = {
+        {SQ_OUT_STREAMS, "[]", ""},
+        {SQ_OUT_DELIVERIES, "[{\"ack_id\":\"A1\"}]", ""},
+        {SQ_OUT_MESSAGES, "{\"data\":{\"key\":\"a.b\"}}", ""},
+        {SQ_OUT_PUBLISHED, "{\"published\":1}", ""},
+        {SQ_OUT_CONSUMER, "[]", ""},
+        {SQ_OUT_STREAM, "[{\"name\":\"orders\"}]", ""},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(refused); i++) {
+        char *text = NULL, *why = NULL;
+        size_t len = 0, why_len = 0;
+        FILE *out = open_memstream(&text, &len), *err = open_memstream(&why, &why_len);
+        assert_non_null(out);
+        assert_non_null(err);
+        int rc = sq_cli_print(out, err, refused[i].kind, "Done.", refused[i].body,
+                              strlen(refused[i].body));
+        fclose(out);
+        fclose(err);
+        if (rc != SQ_ERR || strstr(why, "unexpected answer") == NULL)
+            fail_msg("case %zu (%s): rc %d, stdout %s, stderr %s", i, refused[i].body, rc, text,
+                     why);
+        free(text);
+        free(why);
+    }
+}
+
 static void test_error_output(void **state)
 {
     (void)state;
@@ -500,6 +536,7 @@ static void test_ack_ids(void **state)
     assert_string_equal(ids[0], "x1");
     assert_string_equal(ids[1], "x2");
     assert_int_equal(sq_cli_ack_ids("{}", 2, &a, &ids), -1);
+    assert_int_equal(sq_cli_ack_ids("[{\"ack_id\":\"x1\"}]", 17, &a, &ids), -1);
     assert_int_equal(sq_cli_ack_ids("nope", 4, &a, &ids), -1);
     sq_arena_free(&a);
 }
@@ -511,7 +548,8 @@ int main(void)
         cmocka_unit_test(test_help),          cmocka_unit_test(test_observe_parse),
         cmocka_unit_test(test_build_ack),     cmocka_unit_test(test_as_curl_quoting),
         cmocka_unit_test(test_as_curl_shape), cmocka_unit_test(test_output),
-        cmocka_unit_test(test_error_output),  cmocka_unit_test(test_ack_ids),
+        cmocka_unit_test(test_output_shapes), cmocka_unit_test(test_error_output),
+        cmocka_unit_test(test_ack_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -417,6 +417,9 @@ static void test_disconnected(void **state)
     /* An answer that is not the API's. */
     answer(SQ_OBSERVE_SLOT_MESSAGES, 200, "<html>");
     starts(line(10, 80, 9), "error: unexpected answer: <html>  ");
+    /* A list is read from its {"data": [...]} (SPEC 4), not guessed from a bare array. */
+    answer(SQ_OBSERVE_SLOT_MESSAGES, 200, "[]");
+    starts(line(10, 80, 9), "error: unexpected answer: []  ");
     answer(SQ_OBSERVE_SLOT_MESSAGES, 502, "Bad Gateway\n");
     starts(line(10, 80, 9), "error: HTTP 502: Bad Gateway   ");
 }
