@@ -534,6 +534,11 @@ SQ_WUR int sq_store_begin_consumer_messages(sq_store *s, const char *consumer, c
 SQ_WUR int sq_store_finish_consumer_messages(sq_store *s, sq_consumer_message **out, size_t *count,
                                              sq_arena *arena, char *err, size_t errlen);
 
+/*
+ * Ack, nack, extend and redrive below name a consumer by id: SQ_STORE_NOT_FOUND when it does
+ * not exist (any more), so that a caller holding the id from before a delete learns of it.
+ */
+
 /* Acks the given ack ids (UUIDs, validated by the caller); unknown or already acked ids are
  * ignored (SPEC 3). */
 SQ_WUR int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,

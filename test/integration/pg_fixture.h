@@ -125,4 +125,38 @@ static inline int pgt_store_teardown(void **state)
     return 0;
 }
 
+/* ---- the store's calls that most tests make, failing the test when the store refuses ---- */
+
+/* Upserts one message into stream `stream`; how many were published (0 or 1). */
+static inline long long pgt_upsert(struct fixture *f, int stream, const char *key, const char *data)
+{
+    sq_message_in m = {key, strlen(key), data, strlen(data)};
+    long long published = -1;
+    if (sq_store_upsert(f->store, stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
+        fail_msg("upsert %s: %s", key, f->err);
+    return published;
+}
+
+/* Creates consumer `name` of `stream` with `filter` and the given settings (deliver_policy
+ * "all"); its id goes to `id`. */
+static inline void pgt_consumer(struct fixture *f, int stream, const char *name, const char *filter,
+                                sq_consumer_settings set, char id[37])
+{
+    sq_consumer c;
+    if (sq_store_consumer_create(f->store, stream, name, filter, &set, false, &c, &f->arena, f->err,
+                                 sizeof f->err) != SQ_OK)
+        fail_msg("consumer %s: %s", name, f->err);
+    memcpy(id, c.id, 37);
+}
+
+/* Receives up to `max` messages of consumer `cid` into `out`; how many. */
+static inline int pgt_receive(struct fixture *f, const char *cid, int max, sq_delivery *out)
+{
+    int count = -1;
+    if (sq_store_receive(f->store, cid, max, out, &count, &f->arena, f->err, sizeof f->err) !=
+        SQ_OK)
+        fail_msg("receive: %s", f->err);
+    return count;
+}
+
 #endif
