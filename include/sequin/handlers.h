@@ -1,7 +1,9 @@
-/* The API's requests as store calls (SPEC 4): what a routed request carries, the store calls
- * that answer it, one after another without waiting, and the JSON of the answer. The worker
- * (worker.c) owns the connections, the pool of store connections and the waiting; this module
- * knows the routes and nothing of sockets. */
+/* The API's requests as store calls (SPEC 4): what a routed request carries, the route
+ * operations each resource file (api_*.c) provides, and the life of a request from its inputs
+ * to its answer (handler.c): resolving names, the route's own calls one after another
+ * without waiting, and the JSON of the answer. The worker owns the connections, the pool of
+ * store connections and the waiting; nothing here knows of sockets, and the worker names no
+ * route. */
 #ifndef SEQUIN_HANDLERS_H
 #define SEQUIN_HANDLERS_H
 
@@ -12,42 +14,37 @@
 #include "sequin/api_input.h"
 #include "sequin/buf.h"
 #include "sequin/common.h"
+#include "sequin/json.h"
 #include "sequin/metrics.h"
+#include "sequin/name_cache.h"
 #include "sequin/router.h"
 #include "sequin/store.h"
 
 /* Where a request is in its store calls. Most routes resolve the stream's name (or id) to its
  * number first; the routes of one consumer's messages resolve the consumer to its id too. */
 typedef enum sq_handler_step {
-    SQ_STEP_STREAMS,  /* /metrics: every stream's name, for the consumers' labels */
     SQ_STEP_STREAM,   /* resolve :s */
-    SQ_STEP_CONSUMER, /* resolve :c */
-    SQ_STEP_CALL,     /* the route's own call */
-    SQ_STEP_TIMER     /* receive found nothing: ask when the clock alone turns a message
+    SQ_STEP_CONSUMER, /* resolve :s and :c in one statement */
+    SQ_STEP_CALL,     /* the route's own calls */
+    SQ_STEP_TIMER     /* a long poll found nothing: ask when the clock alone turns a message
                        * deliverable (sq_store_next_visible) */
 } sq_handler_step;
 
-/*
- * What a worker's requests share: where the counters go, the largest message, and a small
- * cache of resolved names (a stream's number, a consumer's id) that saves most requests a
- * round trip to the database. An entry lives `ttl_ms`; one found stale earlier (a call says
- * the stream is gone) is dropped and the name resolved again. Until then a consumer deleted
- * and created again under the same name can look empty to this worker: docs/operations.md.
- */
-typedef struct sq_handler_cache sq_handler_cache;
-sq_handler_cache *sq_handler_cache_new(int ttl_ms); /* NULL: out of memory */
-void sq_handler_cache_free(sq_handler_cache *c);
-
+/* What a worker's requests share. */
 typedef struct sq_handler_env {
-    sq_metrics *metrics;     /* NULL: nothing counted */
-    sq_handler_cache *cache; /* NULL: every name resolved every time */
+    sq_metrics *metrics;  /* NULL: nothing counted */
+    sq_name_cache *cache; /* NULL: every name resolved every time */
     size_t max_message_bytes;
+    bool (*ready)(void *arg); /* /readyz: whether the worker can reach the database */
+    void *ready_arg;
 } sq_handler_env;
 
 /* One request, from routing to its answer. Strings live in `arena` (the connection's). */
 typedef struct sq_handler {
     sq_route route;
+    const struct sq_route_ops *ops; /* the route's operations (from the router's table) */
     sq_handler_step step;
+    int calls; /* of the route's own calls, how many are over (a route may make several) */
     sq_arena *arena;
     const char *stream;   /* :s, decoded */
     const char *consumer; /* :c, decoded */
@@ -67,7 +64,7 @@ typedef struct sq_handler {
     int delay_ms;
     sq_api_receive recv;
 
-    /* receive with wait_for: until when the request may wait (CLOCK_MONOTONIC ms), and after
+    /* a long poll: until when the request may wait (CLOCK_MONOTONIC ms), and after
      * SQ_HANDLER_WAIT how long until the clock alone may change the answer (-1: nothing
      * waits on the clock) */
     int64_t wait_until_ms;
@@ -78,6 +75,7 @@ typedef struct sq_handler {
     sq_metrics *metrics;
     bool cached; /* the names came from the cache: a call that finds them gone resolves again */
     const char *content_type;
+    bool raw;           /* the route wrote a body that is not JSON (content_type says what) */
     sq_stream *streams; /* /metrics: every stream, by number */
     size_t n_streams;
 
@@ -86,20 +84,65 @@ typedef struct sq_handler {
      * this process's own waiters only (an ack makes room under max_ack_pending) */
     int news_stream;
     bool news_notify;
-    int n_delivered; /* by the last receive */
-    /* while a shared call's outcome is handed out (sq_handler_group_done): this request's share */
+    bool waits; /* the answer was empty and the request may wait for news (a long poll) */
+    bool bulk;  /* large: may run on the bulk lane of store connections */
+    /* while a shared call's outcome is handed out: this request's share */
     const struct sq_group_share *share;
 } sq_handler;
 
+/* ---- what a route is: one row of the router's table points at one of these ------------- */
+
+typedef enum sq_resolve {
+    SQ_RESOLVE_NONE,     /* the route names its stream itself, or none */
+    SQ_RESOLVE_STREAM,   /* :s to its number */
+    SQ_RESOLVE_CONSUMER, /* :s to its number and :c to its id */
+} sq_resolve;
+
+/* The parts of the request a route's inputs come from. */
+typedef struct sq_request_in {
+    bool post; /* the method was POST (a receive takes a query or a body) */
+    sq_http_slice query;
+    const char *body;
+    size_t body_len;
+    int64_t now_ms; /* when the request arrived (CLOCK_MONOTONIC) */
+} sq_request_in;
+
+typedef struct sq_route_ops {
+    bool open;          /* answered without a token (/healthz, /readyz) */
+    bool in_data;       /* the answer is wrapped in {"data": ...} (SPEC 4) */
+    sq_resolve resolve; /* names resolved before the route's own calls */
+    /* The route's inputs from the query or body into `h`: 0, or the status to answer with
+     * `p` (400, 422). NULL: none. */
+    int (*parse)(sq_handler *h, const sq_request_in *in, sq_api_problem *p);
+    /* A route answered without the store: the status (200, or another with `p`) and the
+     * body's JSON text in `*json`. NULL for a store route. */
+    int (*local)(sq_handler *h, const char **json, sq_api_problem *p);
+    /* Begins the route's next own call (h->calls of them are over). */
+    int (*begin)(sq_handler *h, sq_store *s, char *err, size_t errlen);
+    /* Finishes it: the store's outcome, with the answer's data written to `jw` (the body of
+     * a route that is not JSON goes to `body`, with h->raw and h->content_type set); SQ_AGAIN when
+     * another call of the route is due. Errors name what is missing in `err` (a 404's or
+     * 409's summary). */
+    int (*finish)(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                  size_t errlen);
+    /* How its calls may be shared with other requests' (group commit), or NULL. */
+    const struct sq_group_ops *group;
+} sq_route_ops;
+
+/* ---- a request's life ------------------------------------------------------------------- */
+
 /*
- * Starts a request matched by the router: decodes the path's parameters and parses the query
- * or body the route takes (`post` says whether a receive came as POST). 0 when store calls
- * are due, or the status to answer now (400/422) with the reason in `p`. `now_ms` is the
- * CLOCK_MONOTONIC time the request arrived, for wait_for.
+ * Starts a request matched by the router: decodes the path's parameters and parses the
+ * inputs the route takes. 0 when store calls are due; otherwise the status to answer now:
+ * 200 for a route answered without the store, with its JSON text in `*json`, else an error
+ * with its reason in `p`.
  */
-SQ_WUR int sq_handler_start(sq_handler *h, const sq_route_match *m, bool post, sq_http_slice query,
-                            const char *body, size_t body_len, const sq_handler_env *env,
-                            sq_arena *arena, int64_t now_ms, sq_api_problem *p);
+SQ_WUR int sq_handler_start(sq_handler *h, const sq_route_match *m, const sq_request_in *in,
+                            const sq_handler_env *env, sq_arena *arena, const char **json,
+                            sq_api_problem *p);
+
+/* Whether the route needs a token (false for /healthz and /readyz). */
+bool sq_handler_needs_auth(const sq_route_match *m);
 
 /* Begins the store call of the request's current step on `s` (see store.h: begin/poll/finish). */
 SQ_WUR int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen);
@@ -107,54 +150,81 @@ SQ_WUR int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen
 enum {
     SQ_HANDLER_REPLY, /* `*status` and `body` hold the answer */
     SQ_HANDLER_NEXT,  /* another call is due: begin it */
-    SQ_HANDLER_WAIT   /* a receive found nothing and may wait: park it until news, the clock
-                       * (wake_in_ms) or wait_until_ms, then set step SQ_STEP_CALL and begin */
+    SQ_HANDLER_WAIT   /* a long poll found nothing and may wait: park it until news, the clock
+                       * (wake_in_ms) or wait_until_ms, then begin it again */
 };
 
 /*
  * Finishes the call that is over on `s` and says what comes next. For a reply, `body` gets
- * the answer (JSON as SPEC 4 shows it per route, or an error's {"summary"}; for
- * /metrics the Prometheus page, with h->content_type saying so) and `*status` its status; a
- * 503 has the store's reason in `err` for the log. The counters of what the call did
- * (published, delivered, acked...) go to h->metrics. `now_ms` as above.
+ * the answer (JSON as SPEC 4 shows it per route, or an error's {"summary"}; for /metrics the
+ * Prometheus page, with h->content_type saying so) and `*status` its status; a 503 has the
+ * store's reason in `err` for the log. The counters of what the call did (published,
+ * delivered, acked...) go to h->metrics. `now_ms` as in sq_request_in.
  */
 SQ_WUR int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, int *status,
                              char *err, size_t errlen);
 
-/*
- * Group commit: the calls the worker may run for several requests at once. An upsert whose
- * own call is due may share a transaction with other upserts to the same stream
- * (sq_store_begin_upsert_grouped); an ack with other acks of the same consumer (one
- * sq_store_begin_ack with every request's ids); a receive with other receives of the same
- * consumer (one sq_store_begin_receive for their batch sizes together, the messages handed
- * out in seq order, each request taking up to its batch size). Once the shared call is over,
- * each request gets its share with sq_handler_group_done, which returns like
- * sq_handler_finish: SQ_HANDLER_NEXT when a cached name went stale (the request resolves it
- * again and runs alone) or when a receive got nothing and will wait; then the receives of a
- * consumer that wait share their timer call too (SQ_HANDLER_WAIT: park them).
- */
-typedef enum sq_handler_group {
-    SQ_GROUP_NONE,
-    SQ_GROUP_UPSERT,
-    SQ_GROUP_ACK,
-    SQ_GROUP_RECEIVE,
-    SQ_GROUP_TIMER /* receives of one consumer that found nothing ask next_visible once */
-} sq_handler_group;
+/* The answer to a long poll whose wait ran out: the route's empty answer ({"data":[]}). */
+SQ_WUR int sq_handler_empty_answer(sq_buf *body);
 
-/* A request's share of a shared call. */
+/* ---- group commit: requests whose calls are shared (group.c runs them) ------------------ */
+
+struct sq_group;
+
+/* A request's share of a shared call, which the route's group finish fills. */
 typedef struct sq_group_share {
-    int rc;                 /* the shared call's outcome */
+    int rc;                 /* the shared call's outcome for this request */
     long long published;    /* an upsert's own count */
     const sq_delivery *got; /* a receive's messages */
     int n_got;
     long long wake_in_ms; /* a timer's answer (sq_store_next_visible) */
 } sq_group_share;
 
-sq_handler_group sq_handler_groupable(const sq_handler *h);
+/*
+ * How a route's calls are shared: an upsert's with other upserts to the same stream (one
+ * transaction), an ack's with other acks of the same consumer, a receive's with other
+ * receives of the same consumer (the messages handed out in seq order, each request taking
+ * up to its batch size), and the timer of long polls of one consumer that found nothing.
+ */
+typedef struct sq_group_ops {
+    size_t limit; /* the most items one shared call takes */
+    /* What a request brings: messages, ack ids, a batch size; 0 for a timer. */
+    size_t (*items)(const sq_handler *h);
+    /* Whether `q` may share the call `lead` leads; `g` for what the members hold together
+     * (an upsert's keys). `q` == `lead` when the group opens. */
+    bool (*joins)(struct sq_group *g, const sq_handler *lead, const sq_handler *q);
+    /* Begins one call for the `n` members (lead first), `total` items together. */
+    int (*begin)(struct sq_group *g, sq_handler *const *m, size_t n, size_t total, sq_store *s,
+                 char *err, size_t errlen);
+    /* Finishes it: member i's share in shares[i]; the call's outcome. */
+    int (*finish)(struct sq_group *g, sq_handler *const *m, size_t n, sq_store *s,
+                  sq_group_share *shares, char *err, size_t errlen);
+} sq_group_ops;
+
+/* How the request's current call may be shared, or NULL when it runs alone. */
+const sq_group_ops *sq_handler_grouping(const sq_handler *h);
+
+/* Hands a request its share of a shared call that is over; returns like sq_handler_finish
+ * (SQ_HANDLER_NEXT when a cached name went stale and the request resolves it again alone). */
 SQ_WUR int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int64_t now_ms,
                                  sq_buf *body, int *status, char *err, size_t errlen);
 
-/* The answer to a receive whose wait ran out: {"data":[]}. */
-SQ_WUR int sq_handler_empty_receive(sq_buf *body);
+/* ---- for the route files ---------------------------------------------------------------- */
+
+/* What a route's finish returns once it wrote its answer: `rc`, or SQ_ERR with "out of
+ * memory" in `err` when the writing failed (`jr` != 0) where the call succeeded. */
+int sq_handler_wrote(int rc, int jr, char *err, size_t errlen);
+
+/* The route operations of each resource (api_streams.c, api_messages.c, api_consumers.c,
+ * api_ops.c); the router's table points at them. */
+extern const sq_route_ops sq_api_healthz_route, sq_api_readyz_route, sq_api_metrics_route;
+extern const sq_route_ops sq_api_stream_list_route, sq_api_stream_create_route,
+    sq_api_stream_get_route, sq_api_stream_delete_route;
+extern const sq_route_ops sq_api_message_upsert_route, sq_api_message_list_route,
+    sq_api_message_get_route, sq_api_message_delete_route, sq_api_message_info_route;
+extern const sq_route_ops sq_api_consumer_list_route, sq_api_consumer_create_route,
+    sq_api_consumer_get_route, sq_api_consumer_edit_route, sq_api_consumer_delete_route,
+    sq_api_receive_route, sq_api_ack_route, sq_api_nack_route, sq_api_extend_route,
+    sq_api_redrive_route, sq_api_consumer_messages_route;
 
 #endif

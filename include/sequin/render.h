@@ -12,6 +12,10 @@
  * 0 or -1 for callers that stop early.
  */
 SQ_WUR int sq_render_stream(sq_json_writer *w, const sq_stream *st);
+/* {"<name>":true}: ack's {"success":true}, a message delete's {"deleted":true}. */
+SQ_WUR int sq_render_flag(sq_json_writer *w, const char *name);
+/* A stream's or consumer's delete: {"id":"...","deleted":true}. */
+SQ_WUR int sq_render_deleted(sq_json_writer *w, const char *id);
 SQ_WUR int sq_render_message(sq_json_writer *w, const sq_message *m);
 SQ_WUR int sq_render_consumer(sq_json_writer *w, const sq_consumer *c);
 /* {"ack_id","state","deliver_count","last_delivered_at","not_visible_until"} */

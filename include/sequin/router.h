@@ -35,9 +35,26 @@ typedef enum sq_route {
     SQ_ROUTE_COUNT
 } sq_route;
 
+struct sq_route_ops;
+
+/* One row of the API's table: a method and a path pattern (a segment ":s", ":c" or ":key"
+ * captures), the route they name, and its operations (handlers.h). */
+typedef struct sq_route_desc {
+    const char *method;
+    const char *pattern;
+    sq_route route;
+    const struct sq_route_ops *ops;
+} sq_route_desc;
+
+/* The API's routes, in the order they are matched (routes.c): adding a route is a row there
+ * and its operations in the resource's api_*.c. */
+extern const sq_route_desc sq_routes[];
+extern const size_t sq_routes_count;
+
 /* What a path matched. The parameters are slices of the path, still percent-encoded
  * (decode each with sq_http_percent_decode); {NULL, 0} when the route has none. */
 typedef struct sq_route_match {
+    const sq_route_desc *desc;
     sq_route route;
     const char *name; /* the route's pattern, for logs and metrics: "/api/streams/:s" */
     sq_http_slice stream;

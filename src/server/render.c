@@ -15,6 +15,23 @@ static int int_field(sq_json_writer *w, const char *key, long long value)
     return rc | sq_json_write_int64(w, value);
 }
 
+int sq_render_flag(sq_json_writer *w, const char *name)
+{
+    int rc = sq_json_write_begin_object(w);
+    rc |= sq_json_write_key(w, name);
+    rc |= sq_json_write_bool(w, true);
+    return rc | sq_json_write_end_object(w);
+}
+
+int sq_render_deleted(sq_json_writer *w, const char *id)
+{
+    int rc = sq_json_write_begin_object(w);
+    rc |= str_field(w, "id", id);
+    rc |= sq_json_write_key(w, "deleted");
+    rc |= sq_json_write_bool(w, true);
+    return rc | sq_json_write_end_object(w);
+}
+
 int sq_render_stream(sq_json_writer *w, const sq_stream *st)
 {
     int rc = sq_json_write_begin_object(w);

@@ -1,43 +1,10 @@
-/* The API's routes: a table of path patterns, matched segment by segment. */
+/* The API's routes matched: the table of routes.c, path segment by segment. */
 #include <string.h>
 
 #include "sequin/router.h"
 
 enum {
     MAX_SEGMENTS = 8
-};
-
-/* One pattern and the methods it takes. A segment ":s", ":c" or ":key" captures. */
-static const struct {
-    const char *method;
-    const char *pattern;
-    sq_route route;
-} routes[] = {
-    {"GET", "/healthz", SQ_ROUTE_HEALTHZ},
-    {"GET", "/readyz", SQ_ROUTE_READYZ},
-    {"GET", "/metrics", SQ_ROUTE_METRICS},
-    {"GET", "/api/streams", SQ_ROUTE_STREAM_LIST},
-    {"POST", "/api/streams", SQ_ROUTE_STREAM_CREATE},
-    {"GET", "/api/streams/:s", SQ_ROUTE_STREAM_GET},
-    {"DELETE", "/api/streams/:s", SQ_ROUTE_STREAM_DELETE},
-    {"POST", "/api/streams/:s/messages", SQ_ROUTE_MESSAGE_UPSERT},
-    {"GET", "/api/streams/:s/messages", SQ_ROUTE_MESSAGE_LIST},
-    {"GET", "/api/streams/:s/messages/:key", SQ_ROUTE_MESSAGE_GET},
-    {"DELETE", "/api/streams/:s/messages/:key", SQ_ROUTE_MESSAGE_DELETE},
-    {"GET", "/api/streams/:s/messages/:key/consumer_info", SQ_ROUTE_MESSAGE_CONSUMER_INFO},
-    {"GET", "/api/streams/:s/consumers", SQ_ROUTE_CONSUMER_LIST},
-    {"POST", "/api/streams/:s/consumers", SQ_ROUTE_CONSUMER_CREATE},
-    {"GET", "/api/streams/:s/consumers/:c", SQ_ROUTE_CONSUMER_GET},
-    {"PATCH", "/api/streams/:s/consumers/:c", SQ_ROUTE_CONSUMER_EDIT},
-    {"PUT", "/api/streams/:s/consumers/:c", SQ_ROUTE_CONSUMER_EDIT},
-    {"DELETE", "/api/streams/:s/consumers/:c", SQ_ROUTE_CONSUMER_DELETE},
-    {"GET", "/api/streams/:s/consumers/:c/receive", SQ_ROUTE_RECEIVE},
-    {"POST", "/api/streams/:s/consumers/:c/receive", SQ_ROUTE_RECEIVE},
-    {"POST", "/api/streams/:s/consumers/:c/ack", SQ_ROUTE_ACK},
-    {"POST", "/api/streams/:s/consumers/:c/nack", SQ_ROUTE_NACK},
-    {"POST", "/api/streams/:s/consumers/:c/extend", SQ_ROUTE_EXTEND},
-    {"POST", "/api/streams/:s/consumers/:c/redrive", SQ_ROUTE_REDRIVE},
-    {"GET", "/api/streams/:s/consumers/:c/messages", SQ_ROUTE_CONSUMER_MESSAGES},
 };
 
 /* Splits "/a/b/c" into its segments; false for more than MAX_SEGMENTS, an empty segment
@@ -94,30 +61,31 @@ int sq_router_match(sq_http_slice method, sq_http_slice path, sq_route_match *m,
     if (!split(path, seg, &n))
         return 404;
     const char *first_allowed = NULL;
-    for (size_t r = 0; r < SQ_ARRAY_LEN(routes); r++) {
+    for (size_t r = 0; r < sq_routes_count; r++) {
         sq_route_match cand = {0};
-        if (!match_pattern(routes[r].pattern, seg, n, &cand))
+        if (!match_pattern(sq_routes[r].pattern, seg, n, &cand))
             continue;
-        if (slice_is(method, routes[r].method, strlen(routes[r].method))) {
-            cand.route = routes[r].route;
-            cand.name = routes[r].pattern;
+        if (slice_is(method, sq_routes[r].method, strlen(sq_routes[r].method))) {
+            cand.desc = &sq_routes[r];
+            cand.route = sq_routes[r].route;
+            cand.name = sq_routes[r].pattern;
             *m = cand;
             return SQ_OK;
         }
         if (first_allowed == NULL)
-            first_allowed = routes[r].pattern;
+            first_allowed = sq_routes[r].pattern;
     }
     if (first_allowed == NULL)
         return 404;
     /* The Allow header: every method of the matching pattern, in table order. */
     static char methods[64];
     methods[0] = '\0';
-    for (size_t r = 0; r < SQ_ARRAY_LEN(routes); r++) {
-        if (strcmp(routes[r].pattern, first_allowed) != 0)
+    for (size_t r = 0; r < sq_routes_count; r++) {
+        if (strcmp(sq_routes[r].pattern, first_allowed) != 0)
             continue;
         if (methods[0] != '\0')
             strcat(methods, ", ");
-        strcat(methods, routes[r].method);
+        strcat(methods, sq_routes[r].method);
     }
     *allow = methods;
     return 405;
@@ -125,8 +93,8 @@ int sq_router_match(sq_http_slice method, sq_http_slice path, sq_route_match *m,
 
 const char *sq_route_name(sq_route r)
 {
-    for (size_t i = 0; i < SQ_ARRAY_LEN(routes); i++)
-        if (routes[i].route == r)
-            return routes[i].pattern;
+    for (size_t i = 0; i < sq_routes_count; i++)
+        if (sq_routes[i].route == r)
+            return sq_routes[i].pattern;
     return "?";
 }

@@ -21,6 +21,7 @@
 
 #include "sequin/api_input.h"
 #include "sequin/buf.h"
+#include "sequin/group.h"
 #include "sequin/handlers.h"
 #include "sequin/http.h"
 #include "sequin/json.h"
@@ -58,13 +59,6 @@
 #define MIN_REWAKE_MS 5
 /* How long a resolved stream or consumer name is trusted (handlers.h). */
 #define NAME_CACHE_MS 1000
-/* Group commit: how many upserts, and messages, one transaction may carry at most. */
-#define GROUP_MAX_REQUESTS 64
-/* An upsert of this many messages or more is bulk work: it may run on the bulk lane. */
-#define BULK_MESSAGES 64
-#define GROUP_MAX_MESSAGES 10000
-#define KEYSET_SLOTS 32768 /* a power of two, over twice GROUP_MAX_MESSAGES */
-#define RECEIVE_MAX 1000   /* the largest batch one receive call takes */
 
 enum source_kind {
     SRC_LISTENER,
@@ -122,17 +116,10 @@ struct conn {
     size_t dropped; /* bytes read and dropped while lingering */
     int64_t deadline_ms;
     struct conn *prev, *next;
-    struct conn *qnext;           /* in the worker's queue of calls waiting for a pool connection */
-    struct conn *wprev, *wnext;   /* among the parked long polls */
-    struct conn *gnext;           /* the other upserts of the group this one leads or is in */
-    sq_handler_group leads_group; /* its call is shared by every request on gnext */
-};
-
-/* The keys of the group being gathered, to keep a key out of two of its requests. An entry
- * is current when its `gen` is the worker's: starting a group empties the set in O(1). */
-struct keyslot {
-    uint64_t hash;
-    uint32_t gen;
+    struct conn *qnext;         /* in the worker's queue of calls waiting for a pool connection */
+    struct conn *wprev, *wnext; /* among the parked long polls */
+    struct conn *gnext;         /* the other requests of the group it leads or is in */
+    const sq_group_ops *leads_group; /* its call is shared by every request on gnext */
 };
 
 /* A connection of the worker's store pool. */
@@ -197,14 +184,7 @@ struct worker {
     uint64_t news_all;  /* news for every stream: each listener reconnect */
     sq_buf body;        /* the answer being written */
     sq_handler_env env; /* what the requests' handlers share */
-    /* group commit: the key set, and the grouped call's arrays */
-    struct keyslot *keyset;
-    uint32_t keygen;
-    sq_message_in *gmsgs;
-    int *gidx;
-    const char **gids;
-    sq_delivery *gdel; /* a grouped receive's messages, their strings in garena */
-    sq_arena garena;
+    sq_group *group;    /* group commit's scratch; NULL: every call runs alone */
 };
 
 static void on_pool(struct worker *w, struct pconn *pc);
@@ -419,6 +399,12 @@ static bool worker_ready(const struct worker *w)
     return false;
 }
 
+/* /readyz asks through the handlers' environment. */
+static bool ready(void *arg)
+{
+    return worker_ready(arg);
+}
+
 /* ---- responses ---------------------------------------------------------------------------- */
 
 static bool slice_is(sq_http_slice slice, const char *s)
@@ -622,7 +608,7 @@ static bool authorized(const struct worker *w, const struct conn *c)
  * before it (a name is looked up again every second, and must not wait for the other lane). */
 static bool is_bulk(const struct conn *c)
 {
-    return !c->gone && c->h.route == SQ_ROUTE_MESSAGE_UPSERT && c->h.n_msgs >= BULK_MESSAGES;
+    return !c->gone && c->h.bulk;
 }
 
 /* Puts `c` at the end of the queue for a pool connection, without starting anything. The
@@ -686,28 +672,23 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
     }
     c->h.route = m.route;
     c->routed = true;
-    if (m.route == SQ_ROUTE_HEALTHZ) {
-        (void)respond_ok_json(w, c, "{\"status\":\"ok\"}");
-        return;
-    }
-    if (m.route == SQ_ROUTE_READYZ) {
-        if (worker_ready(w))
-            (void)respond_ok_json(w, c, "{\"status\":\"ok\"}");
-        else
-            (void)respond_error(w, c, 503, "the database is not reachable", NULL, NULL, NULL);
-        return;
-    }
-    if (!authorized(w, c)) {
+    if (sq_handler_needs_auth(&m) && !authorized(w, c)) {
         (void)respond_error(w, c, 401, "a valid bearer token is required", NULL, NULL, NULL);
         return;
     }
-    rc = sq_handler_start(&c->h, &m, slice_is(method, "POST"), query, body, body_len, &w->env,
-                          &c->arena, now_ms(), &p);
-    if (rc != 0) {
+    sq_request_in in = {.post = slice_is(method, "POST"),
+                        .query = query,
+                        .body = body,
+                        .body_len = body_len,
+                        .now_ms = now_ms()};
+    const char *json = NULL;
+    rc = sq_handler_start(&c->h, &m, &in, &w->env, &c->arena, &json, &p);
+    if (rc == 200 && json != NULL)
+        (void)respond_ok_json(w, c, json);
+    else if (rc != 0)
         (void)respond_error(w, c, p.status, p.summary, p.field, p.detail, NULL);
-        return;
-    }
-    enqueue(w, c);
+    else
+        enqueue(w, c);
 }
 
 /* Reads the body (or the next request) as far as the buffered bytes go. */
@@ -973,7 +954,7 @@ static void spread_news(struct worker *w, const sq_handler *h)
 /* A long poll that will not wait (longer) gets its empty answer. */
 static void answer_empty(struct worker *w, struct conn *c)
 {
-    if (sq_handler_empty_receive(&w->body) != SQ_OK) {
+    if (sq_handler_empty_answer(&w->body) != SQ_OK) {
         close_conn(w, c);
         return;
     }
@@ -1021,46 +1002,10 @@ static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
 
 /* ---- group commit ------------------------------------------------------------------------- */
 
-static uint64_t key_hash(const sq_message_in *m)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < m->key_len; i++)
-        h = (h ^ (unsigned char)m->key[i]) * 1099511628211ull;
-    return h;
-}
-
-/* True when a key of `c` is a key of another request of the group (hash equality is enough
- * to keep them apart: a rare false clash only means one request waits for the next call). */
-static bool keys_clash(const struct worker *w, const struct conn *c)
-{
-    for (size_t i = 0; i < c->h.n_msgs; i++) {
-        uint64_t h = key_hash(&c->h.msgs[i]);
-        for (size_t j = h & (KEYSET_SLOTS - 1);; j = (j + 1) & (KEYSET_SLOTS - 1)) {
-            const struct keyslot *k = &w->keyset[j];
-            if (k->gen != w->keygen)
-                break;
-            if (k->hash == h)
-                return true;
-        }
-    }
-    return false;
-}
-
-static void keys_add(struct worker *w, const struct conn *c)
-{
-    for (size_t i = 0; i < c->h.n_msgs; i++) {
-        uint64_t h = key_hash(&c->h.msgs[i]);
-        size_t j = h & (KEYSET_SLOTS - 1);
-        while (w->keyset[j].gen == w->keygen && w->keyset[j].hash != h)
-            j = (j + 1) & (KEYSET_SLOTS - 1);
-        w->keyset[j] = (struct keyslot){h, w->keygen};
-    }
-}
-
 /* Answers 503 to the request whose call was given up, and to the rest of its group. */
 static void call_given_up(struct worker *w, struct conn *c)
 {
-    c->leads_group = SQ_GROUP_NONE;
+    c->leads_group = NULL;
     for (struct conn *following; c != NULL; c = following) {
         following = c->gnext;
         c->gnext = NULL;
@@ -1081,51 +1026,34 @@ static void group_failed(struct worker *w, const struct conn *leader, size_t mem
 /* The grouped call led by `leader` is over: each request gets its share of the outcome. */
 static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader)
 {
-    long long published[GROUP_MAX_REQUESTS] = {0};
+    sq_handler *members[SQ_GROUP_MAX_REQUESTS];
+    sq_group_share shares[SQ_GROUP_MAX_REQUESTS];
+    const sq_group_ops *ops = leader->leads_group;
     char err[256] = "";
     size_t n = 0;
-    int n_got = 0, taken = 0, rc;
-    long long wake_in = -1;
-    sq_handler_group kind = leader->leads_group;
 
-    for (struct conn *m = leader; m != NULL; m = m->gnext)
-        n++;
-    if (kind == SQ_GROUP_UPSERT)
-        rc = sq_store_finish_upsert_grouped(pc->st, published, n, err, sizeof err);
-    else if (kind == SQ_GROUP_RECEIVE)
-        rc = sq_store_finish_receive(pc->st, w->gdel, &n_got, &w->garena, err, sizeof err);
-    else if (kind == SQ_GROUP_TIMER)
-        rc = sq_store_finish_next_visible(pc->st, &wake_in, err, sizeof err);
-    else
-        rc = sq_store_finish(pc->st, err, sizeof err);
-    leader->leads_group = SQ_GROUP_NONE;
+    for (struct conn *m = leader; m != NULL && n < SQ_GROUP_MAX_REQUESTS; m = m->gnext)
+        members[n++] = &m->h;
+    int rc = sq_group_finish(w->group, ops, members, n, pc->st, shares, err, sizeof err);
+    leader->leads_group = NULL;
     if (rc == SQ_ERR)
         group_failed(w, leader, n, err);
     /* Answering may let a pipelined request start a call at once; it waits until every
-     * member has had its share, which w->gdel and w->garena hold until then. */
+     * member has had its share, which the group holds until sq_group_done. */
     w->hold_dispatch = true;
     size_t i = 0;
     for (struct conn *m = leader, *following; m != NULL; m = following, i++) {
         following = m->gnext;
         m->gnext = NULL;
         int status = 0;
-        sq_group_share share = {
-            .rc = rc, .published = rc == SQ_OK ? published[i] : 0, .wake_in_ms = wake_in};
-        if (kind == SQ_GROUP_RECEIVE && rc == SQ_OK) {
-            /* in seq order, each takes up to its batch size */
-            int k = n_got - taken < m->h.recv.batch_size ? n_got - taken : m->h.recv.batch_size;
-            share.got = w->gdel + taken;
-            share.n_got = k;
-            taken += k;
-        }
         int next =
-            sq_handler_group_done(&m->h, &share, now_ms(), &w->body, &status, err, sizeof err);
+            sq_handler_group_done(&m->h, &shares[i], now_ms(), &w->body, &status, err, sizeof err);
         if (next == SQ_HANDLER_NEXT && m->gone) {
             close_conn(w, m);
             continue;
         }
         if (next == SQ_HANDLER_NEXT) {
-            queue_push(w, m); /* a stale name resolved again, or a receive's timer */
+            queue_push(w, m); /* a stale name resolved again, or a long poll's timer */
             continue;
         }
         if (next == SQ_HANDLER_WAIT) {
@@ -1136,69 +1064,31 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
             spread_news(w, &m->h);
         (void)send_response(w, m, status, &w->body, m->h.content_type, NULL);
     }
-    sq_arena_reset(&w->garena);
+    sq_group_done(w->group);
     w->hold_dispatch = false;
     if (w->redispatch)
         pool_dispatch(w);
 }
 
-/* What a request brings to a group: messages (upserts), ack ids (acks), a batch size
- * (receives); a timer brings nothing. */
-static size_t group_items(const struct conn *c, sq_handler_group kind)
-{
-    if (kind == SQ_GROUP_TIMER)
-        return 0;
-    if (kind == SQ_GROUP_RECEIVE)
-        return (size_t)c->h.recv.batch_size;
-    return kind == SQ_GROUP_UPSERT ? c->h.n_msgs : c->h.n_ids;
-}
-
-/* The most of group_items one shared call takes. */
-static size_t group_limit(sq_handler_group kind)
-{
-    return kind == SQ_GROUP_RECEIVE ? RECEIVE_MAX : GROUP_MAX_MESSAGES;
-}
-
-/* Whether queued request `q` may join the group `c` leads. */
-static bool joins(const struct worker *w, const struct conn *c, const struct conn *q,
-                  sq_handler_group kind, size_t total)
-{
-    if (q->gone || sq_handler_groupable(&q->h) != kind ||
-        total + group_items(q, kind) > group_limit(kind))
-        return false;
-    if (kind != SQ_GROUP_UPSERT)
-        return strcmp(q->h.consumer_id, c->h.consumer_id) == 0;
-    return q->h.stream_num == c->h.stream_num && !keys_clash(w, q);
-}
-
 /*
- * Group commit: when `c` is an upsert (an ack) and others to the same stream (consumer) wait
- * in the queue, runs them all in one transaction on `pc`. No waiting is added: only what
- * queued up meanwhile, while every pool connection was busy, is taken. True when it started
- * such a call (or answered them all 503); false to run `c` alone.
+ * Group commit: when other requests whose calls can share `c`'s wait in the queue (upserts
+ * to the same stream, acks or receives of the same consumer: the route says, handlers.h), runs
+ * them all as one call on `pc`. No waiting is added: only what queued up meanwhile, while
+ * every pool connection was busy, is taken. True when it started such a call (or answered
+ * them all 503); false to run `c` alone.
  */
 static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
 {
+    sq_group_gather gg;
     char err[256] = "";
-    sq_handler_group kind = sq_handler_groupable(&c->h);
-    size_t members = 1, total = group_items(c, kind);
     struct conn *tail = c, *prev = NULL;
-    int rc;
 
-    if (kind == SQ_GROUP_NONE || w->keyset == NULL)
+    if (!sq_group_open(w->group, &gg, &c->h))
         return false;
-    if (kind == SQ_GROUP_UPSERT) {
-        if (++w->keygen == 0) { /* wrapped: entries of a group long gone would look current */
-            memset(w->keyset, 0, KEYSET_SLOTS * sizeof *w->keyset);
-            w->keygen = 1;
-        }
-        keys_add(w, c);
-    }
     c->gnext = NULL;
-    for (struct conn *q = w->qhead, *following; q != NULL && members < GROUP_MAX_REQUESTS;
-         q = following) {
+    for (struct conn *q = w->qhead, *following; q != NULL; q = following) {
         following = q->qnext;
-        if (!joins(w, c, q, kind, total)) {
+        if (q->gone || !sq_group_offer(w->group, &gg, &q->h)) {
             prev = q;
             continue;
         }
@@ -1208,48 +1098,24 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
             w->qhead = following;
         if (w->qtail == q)
             w->qtail = prev;
-        if (kind == SQ_GROUP_UPSERT)
-            keys_add(w, q);
         tail->gnext = q;
         tail = q;
         q->gnext = NULL;
-        members++;
-        total += group_items(q, kind);
     }
-    if (members == 1)
+    if (gg.n == 1)
         return false;
-    size_t i = 0, g = 0;
-    for (struct conn *m = c; m != NULL; m = m->gnext, g++) {
-        bool arrays = kind == SQ_GROUP_UPSERT || kind == SQ_GROUP_ACK;
-        for (size_t j = 0; arrays && j < group_items(m, kind); j++, i++) {
-            if (kind == SQ_GROUP_ACK) {
-                w->gids[i] = m->h.ids[j];
-            } else {
-                w->gmsgs[i] = m->h.msgs[j];
-                w->gidx[i] = (int)g;
-            }
-        }
-    }
-    if (kind == SQ_GROUP_UPSERT) {
-        rc = sq_store_begin_upsert_grouped(pc->st, c->h.stream_num, w->gmsgs, total, w->gidx, err,
-                                           sizeof err);
-    } else if (kind == SQ_GROUP_ACK) {
-        rc = sq_store_begin_ack(pc->st, c->h.consumer_id, w->gids, total, err, sizeof err);
-    } else if (kind == SQ_GROUP_RECEIVE) {
-        for (struct conn *m = c; m != NULL; m = m->gnext)
+    for (struct conn *m = c; m != NULL; m = m->gnext) {
+        if (m->h.wait_until_ms > 0)
             m->news_seen = news_count(w, m->h.stream_num);
-        rc = sq_store_begin_receive(pc->st, c->h.consumer_id, (int)total, err, sizeof err);
-    } else {
-        rc = sq_store_begin_next_visible(pc->st, c->h.consumer_id, err, sizeof err);
     }
-    if (rc != SQ_OK) {
-        group_failed(w, c, members, err);
+    if (sq_group_begin(w->group, &gg, pc->st, err, sizeof err) != SQ_OK) {
+        group_failed(w, c, gg.n, err);
         call_given_up(w, c);
         if (sq_store_dead(pc->st))
             pool_reconnect(w, pc);
         return true;
     }
-    c->leads_group = kind;
+    c->leads_group = gg.ops;
     pc->user = c;
     if (call_started(w, pc, STORE_CALL_MS) != SQ_AGAIN) {
         pc->user = NULL;
@@ -1269,7 +1135,9 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
     if (start_group(w, pc, c))
         return;
     for (;;) {
-        if (c->h.route == SQ_ROUTE_RECEIVE && c->h.step == SQ_STEP_CALL)
+        /* What a long poll that finds nothing compares with to know whether news came
+         * while its call ran (wait_for_news). */
+        if (c->h.wait_until_ms > 0)
             c->news_seen = news_count(w, c->h.stream_num);
         if (sq_handler_begin(&c->h, pc->st, err, sizeof err) != SQ_OK) {
             sq_log_set_request_id(c->req_id);
@@ -1553,7 +1421,7 @@ static void on_pool(struct worker *w, struct pconn *pc)
     struct conn *c = pc->user;
     pc->user = NULL;
     pc->deadline_ms = 0;
-    if (c->leads_group != SQ_GROUP_NONE) {
+    if (c->leads_group != NULL) {
         finish_group(w, pc, c);
         if (sq_store_dead(pc->st))
             pool_reconnect(w, pc);
@@ -1768,18 +1636,12 @@ int sq_worker_run(const sq_worker_ctx *ctx)
         .max_body_bytes = (uint64_t)cfg->limits.max_body_bytes,
     };
     w.head_max = w.limits.max_request_line_bytes + w.limits.max_header_bytes + 5;
-    w.keyset = calloc(KEYSET_SLOTS, sizeof *w.keyset);
-    w.gmsgs = malloc(GROUP_MAX_MESSAGES * sizeof *w.gmsgs);
-    w.gidx = malloc(GROUP_MAX_MESSAGES * sizeof *w.gidx);
-    w.gids = malloc(GROUP_MAX_MESSAGES * sizeof *w.gids);
-    w.gdel = malloc(RECEIVE_MAX * sizeof *w.gdel);
-    if (w.keyset == NULL || w.gmsgs == NULL || w.gidx == NULL || w.gids == NULL || w.gdel == NULL) {
-        free(w.keyset); /* no group commit: each upsert runs alone */
-        w.keyset = NULL;
-    }
+    w.group = sq_group_new(); /* NULL: no group commit, each call runs alone */
     w.env = (sq_handler_env){.metrics = ctx->metrics,
-                             .cache = sq_handler_cache_new(NAME_CACHE_MS),
-                             .max_message_bytes = (size_t)cfg->limits.max_message_bytes};
+                             .cache = sq_name_cache_new(NAME_CACHE_MS),
+                             .max_message_bytes = (size_t)cfg->limits.max_message_bytes,
+                             .ready = ready,
+                             .ready_arg = &w};
     w.listeners = calloc(ctx->n_listen ? ctx->n_listen : 1, sizeof *w.listeners);
     if (w.listeners == NULL) {
         sq_error("out of memory");
@@ -1885,13 +1747,8 @@ fail:
         sq_store_close(w.pool[i].st);
     free(w.pool);
     sq_store_close(w.listener.st);
-    sq_handler_cache_free(w.env.cache);
-    free(w.keyset);
-    free(w.gmsgs);
-    free(w.gidx);
-    free(w.gids);
-    free(w.gdel);
-    sq_arena_free(&w.garena);
+    sq_name_cache_free(w.env.cache);
+    sq_group_free(w.group);
     free(w.news);
     sq_buf_free(&w.body);
     for (size_t i = 0; w.listeners != NULL && i < ctx->n_listen; i++) {
