@@ -1,5 +1,6 @@
-/* The server's HTTP/1.x request parser (request line and headers), chunked-body decoder, and
- * the target helpers the router needs: path/query split, percent-decoding, query iteration. */
+/* The server's HTTP/1.x request parser (request line and headers), chunked-body decoder, the
+ * target helpers the router needs (path/query split, percent-decoding, query iteration), and
+ * the reason phrases of the statuses it answers. */
 #ifndef SEQUIN_HTTP_H
 #define SEQUIN_HTTP_H
 
@@ -180,5 +181,13 @@ SQ_WUR int sq_http_percent_decode(const char *in, size_t len, char *out, size_t 
  * in "a=1&&b=2") are skipped.
  */
 bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice *value);
+
+/*
+ * The reason phrase of RFC 9110 for `status` ("Not Found" for 404), for a status line. Covers
+ * every status sequind answers (100, 200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500,
+ * 501, 503); for any other status it returns "" (RFC 9112 section 4 allows an
+ * empty reason phrase, and clients must not rely on it). Never NULL; the string is static.
+ */
+const char *sq_http_status_text(int status);
 
 #endif

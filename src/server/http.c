@@ -1,5 +1,5 @@
 /* HTTP/1.x request heads, chunked bodies and request targets: parsing that never allocates
- * and hands out slices of the caller's buffer. */
+ * and hands out slices of the caller's buffer; and the reason phrases of status lines. */
 #include "sequin/http.h"
 
 #include <string.h>
@@ -638,4 +638,34 @@ bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice
         return true;
     }
     return false;
+}
+
+/* RFC 9110 section 15's phrases of the statuses sequind answers (100 is the interim answer to
+ * "Expect: 100-continue"). A route that answers a new status adds its row here. */
+static const struct {
+    int status;
+    const char *text;
+} status_texts[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {409, "Conflict"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {422, "Unprocessable Content"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {503, "Service Unavailable"},
+};
+
+const char *sq_http_status_text(int status)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(status_texts); i++)
+        if (status_texts[i].status == status)
+            return status_texts[i].text;
+    return "";
 }

@@ -433,36 +433,6 @@ static void want_events(struct worker *w, struct conn *c, uint32_t events)
         sq_warn("epoll_ctl(MOD) of a connection: %s", strerror(errno));
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 422:
-        return "Unprocessable Content";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    default:
-        return "Service Unavailable";
-    }
-}
-
 static void next_request(struct worker *w, struct conn *c);
 
 /* Writes what is left of the response. Once it is all out: with keep-alive, the next
@@ -551,7 +521,7 @@ static int send_response(struct worker *w, struct conn *c, int status, const sq_
                         "Content-Length: %zu\r\n"
                         "Cache-Control: no-store\r\n"
                         "X-Request-Id: %s\r\n",
-                        status, status_text(status), ctype, body->len, c->req_id);
+                        status, sq_http_status_text(status), ctype, body->len, c->req_id);
     if (status == 503)
         rc |= sq_buf_puts(&c->out, "Retry-After: 1\r\n");
     if (allow != NULL)

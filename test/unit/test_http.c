@@ -372,12 +372,50 @@ static void test_split_target(void **state)
     assert_int_equal(query.len, 0);
 }
 
+/* Every status sequind answers has its RFC 9110 phrase; any other has the empty one. */
+static void test_status_text(void **state)
+{
+    (void)state;
+    static const struct {
+        int status;
+        const char *text;
+    } want[] = {
+        {100, "Continue"},
+        {200, "OK"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {422, "Unprocessable Content"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {503, "Service Unavailable"},
+        {0, ""},
+        {-1, ""},
+        {299, ""},
+        {402, ""},
+        {502, ""},
+        {999, ""},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(want); i++) {
+        const char *got = sq_http_status_text(want[i].status);
+        if (got == NULL || strcmp(got, want[i].text) != 0)
+            fail_msg("status %d: \"%s\", expected \"%s\"", want[i].status, got ? got : "(null)",
+                     want[i].text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_table),  cmocka_unit_test(test_head_limits),
         cmocka_unit_test(test_header_find),    cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_query_iterator), cmocka_unit_test(test_split_target),
+        cmocka_unit_test(test_status_text),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
