@@ -186,6 +186,7 @@ static void check_result(const struct req_case *c, const struct result *r)
     SLICE_IS(q->method, c->method);
     SLICE_IS(q->path, c->path);
     SLICE_IS(q->query, c->query);
+    SLICE_IS(q->host, c->host);
 #undef SLICE_IS
     if (q->minor_version != (c->v10 ? 0 : 1))
         fail_msg("%s: minor version %d", c->name, q->minor_version);

@@ -15,7 +15,9 @@
 #define BAD_VERSION "the HTTP version must be HTTP/1.0 or HTTP/1.1"
 #define START "a request must start with a method token"
 #define METHOD "the method must be a token followed by one space"
-#define SLASH "the request target must start with '/'"
+#define SLASH "the request target must be a path starting with '/' or an absolute http or https URI"
+#define AUTHORITY "the authority of an absolute request target must be host[:port]"
+#define EMPTY_LINES "too many empty lines before the request line"
 #define TARGET "the request target must be visible ASCII"
 #define TOO_LONG_LINE "the request line is longer than the limit"
 #define TOO_MANY "the request has more header fields than the limit"
@@ -28,7 +30,9 @@
 #define CL_DIGITS "Content-Length must be a decimal number"
 #define CL_BIG "Content-Length is too large a number"
 #define CL_CONFLICT "the request has conflicting Content-Length headers"
-#define TE_ONLY "the only Transfer-Encoding accepted is chunked"
+#define TE_SYNTAX "Transfer-Encoding must be a list of transfer coding names"
+#define TE_LAST "chunked must be the last Transfer-Encoding, and appear once"
+#define TE_OTHER "no transfer coding other than chunked is implemented"
 #define CL_AND_TE "a request must not have both Content-Length and Transfer-Encoding"
 #define TE_10 "Transfer-Encoding is not allowed in an HTTP/1.0 request"
 #define NO_HOST "an HTTP/1.1 request must have a Host header"
@@ -62,6 +66,7 @@ struct req_case {
     const char *method; /* NULL: not checked */
     const char *path;   /* NULL: not checked */
     const char *query;  /* NULL: not checked */
+    const char *host;   /* NULL: not checked */
     bool v10;           /* HTTP/1.0 */
     bool close;         /* keep_alive must be false */
     bool expect;        /* expect_continue must be true */

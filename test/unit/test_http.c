@@ -15,6 +15,8 @@
 #include "http_cases.h"
 #include "sequin/http.h"
 
+#define E10 "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n" /* SQ_HTTP_EMPTY_LINES_MAX empty lines */
+
 static const struct req_case cases[] = {
     /* ---- accepted: methods, targets, versions ---- */
     {REQ("simple get", "GET /" H11 "\r\n"), .method = "GET", .path = "/", .query = "",
@@ -35,7 +37,34 @@ static const struct req_case cases[] = {
      .query = "x=%2F"},
     {REQ("http/1.0 without host", "GET / HTTP/1.0\r\n\r\n"), .v10 = true, .close = true,
      .headers = 0},
-    {REQ("empty lines before the request line", "\r\n\r\nGET /" H11 "\r\n"), .method = "GET"},
+    {REQ("an empty line before the request line", "\r\nGET /" H11 "\r\n"), .method = "GET"},
+    {REQ("ten empty lines before the request line", E10 "GET /" H11 "\r\n"), .method = "GET"},
+    {REQ("the Host header is the host", "GET /" H11 "\r\n"), .host = "h"},
+    /* ---- accepted: the absolute form (RFC 9112 section 3.2.2) ---- */
+    {REQ("absolute form", "GET http://localhost:7376/api/streams?x=1" H11 "\r\n"), .method = "GET",
+     .path = "/api/streams", .query = "x=1", .host = "localhost:7376"},
+    {REQ("absolute form, https in capitals", "GET HTTPS://H/a/b" H11 "\r\n"), .path = "/a/b",
+     .query = "", .host = "H"},
+    {REQ("absolute form, scheme in mixed case", "GET hTtP://h/a" H11 "\r\n"), .path = "/a"},
+    {REQ("absolute form without a path", "GET http://h" H11 "\r\n"), .path = "/", .query = "",
+     .host = "h"},
+    {REQ("absolute form with a query and no path", "GET http://h:1?limit=5" H11 "\r\n"),
+     .path = "/", .query = "limit=5", .host = "h:1"},
+    {REQ("absolute form with the Host header disagreeing",
+         "GET http://sequin.example/a HTTP/1.1\r\nHost: other:1\r\n\r\n"),
+     .path = "/a", .host = "sequin.example"},
+    {REQ("absolute form with an IPv6 literal", "GET http://[::1]:7376/x?" H11 "\r\n"), .path = "/x",
+     .query = "", .host = "[::1]:7376"},
+    {REQ("absolute form with an IPv4 address", "GET http://127.0.0.1/x" H11 "\r\n"),
+     .host = "127.0.0.1"},
+    {REQ("absolute form with an empty port", "GET http://h:/x" H11 "\r\n"), .path = "/x",
+     .host = "h:"},
+    {REQ("absolute form with every host byte", "GET http://a%2Db-._~!$&'()*+,;=/x" H11 "\r\n"),
+     .path = "/x", .host = "a%2Db-._~!$&'()*+,;="},
+    {REQ("absolute form with escapes in the path", "GET http://h/a%20b/%3E" H11 "\r\n"),
+     .path = "/a%20b/%3E"},
+    {REQ("absolute form in HTTP/1.0 without Host", "GET http://h/x HTTP/1.0\r\n\r\n"), .v10 = true,
+     .close = true, .path = "/x", .host = "h"},
     /* ---- accepted: header syntax ---- */
     {REQ("no space after the colon", "GET / HTTP/1.1\r\nHost:h\r\nX:y\r\n\r\n"), .headers = 2},
     {REQ("tabs and spaces around values", "GET /" H11 "X: \t v w \t\r\n\r\n"), .headers = 2},
@@ -85,10 +114,35 @@ static const struct req_case cases[] = {
     BAD("tab after the method", "GET\t/" H11 "\r\n", 400, METHOD),
     BAD("NUL in the method", "GE\0T /" H11 "\r\n", 400, METHOD),
     BAD("two spaces after the method", "GET  /" H11 "\r\n", 400, SLASH),
+    BAD("eleven empty lines before the request line", E10 "\r\nGET /" H11 "\r\n", 400, EMPTY_LINES),
     BAD("method only", "GET\r\n\r\n", 400, METHOD),
     BAD("asterisk form", "OPTIONS *" H11 "\r\n", 400, SLASH),
-    BAD("absolute form", "GET http://h/" H11 "\r\n", 400, SLASH),
     BAD("authority form", "CONNECT h:443" H11 "\r\n", 400, SLASH),
+    BAD("a scheme other than http", "GET ftp://h/x" H11 "\r\n", 400, SLASH),
+    BAD("a scheme that starts like http", "GET httpx://h/x" H11 "\r\n", 400, SLASH),
+    BAD("a digit starting the target", "GET 1http://h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form with one slash", "GET http:/h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form without slashes", "GET http:h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form without the scheme's colon", "GET http//h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form that is a scheme only", "GET http:" H11 "\r\n", 400, SLASH),
+    BAD("absolute form without a host", "GET http:///x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with nothing after the scheme", "GET http://" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a query and no host", "GET https://?x=1" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a port and no host", "GET http://:80/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with userinfo", "GET http://user:pw@h/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a letter in the port", "GET http://h:8o/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with two ports", "GET http://h:80:81/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a bad escape in the host", "GET http://h%zz/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with a cut escape in the host", "GET http://h%4" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a fragment in the authority", "GET http://h#f/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with an unclosed IPv6 literal", "GET http://[::1/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with an empty IPv6 literal", "GET http://[]/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with text after an IPv6 literal", "GET http://[::1]x/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with a bracket in the host", "GET http://h]/x" H11 "\r\n", 400, AUTHORITY),
     BAD("control character in the target", "GET /a\x01" H11 "\r\n", 400, TARGET),
     BAD("NUL in the target", "GET /a\0b" H11 "\r\n", 400, TARGET),
     BAD("DEL in the target", "GET /a\x7f" H11 "\r\n", 400, TARGET),
@@ -138,6 +192,9 @@ static const struct req_case cases[] = {
 
     /* ---- rejected: headers the server relies on ---- */
     BAD("1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400, NO_HOST),
+    BAD("1.1 absolute form without Host", "GET http://h/ HTTP/1.1\r\n\r\n", 400, NO_HOST),
+    BAD("absolute form with two Host headers", "GET http://h/" H11 "Host: h\r\n\r\n", 400,
+        TWO_HOSTS),
     BAD("two Host headers", "GET /" H11 "Host: i\r\n\r\n", 400, TWO_HOSTS),
     BAD("two Authorization headers", "GET /" H11 "Authorization: a\r\nAuthorization: b\r\n\r\n",
         400, TWO_AUTHS),
@@ -222,7 +279,7 @@ static void test_head_limits(void **state)
     run_built("header count at the limit", 20, 8, 100, 0, NULL);
     run_built("header count one over", 20, 9, 100, 431, TOO_MANY);
 
-    /* Empty lines before the request line count towards its limit. */
+    /* Empty lines before the request line: ten at most, and they count towards its limit. */
     char raw[300];
     size_t n = 0;
     for (int i = 0; i < 60; i++) {
@@ -233,11 +290,27 @@ static void test_head_limits(void **state)
     struct req_case c = {.name = "many empty lines",
                          .raw = raw,
                          .len = n + 27,
-                         .status = 414,
-                         .reason = TOO_LONG_LINE};
+                         .status = 400,
+                         .reason = EMPTY_LINES};
     http_case_run(&c);
-    struct req_case ok = {.name = "a few empty lines", .raw = raw + 100, .len = n + 27 - 100};
+    struct req_case ok = {.name = "ten empty lines", .raw = raw + 100, .len = n + 27 - 100};
     http_case_run(&ok);
+    /* Ten empty lines (20 bytes, raw starts with them) and a request line of 108 bytes make
+     * the limit; of 109, one over. */
+    for (size_t line = 108; line <= 109; line++) {
+        n = 20;
+        memcpy(raw + n, "GET /", 5);
+        memset(raw + n + 5, 'a', line - 14);
+        n += line - 9;
+        memcpy(raw + n, " HTTP/1.1\r\nHost: h\r\n\r\n", 22);
+        struct req_case c2 = {.name = line == 108 ? "empty lines and a request line at the limit"
+                                                  : "empty lines and a request line over it",
+                              .raw = raw,
+                              .len = n + 22,
+                              .status = line == 108 ? 0 : 414,
+                              .reason = TOO_LONG_LINE};
+        http_case_run(&c2);
+    }
 }
 
 static void test_header_find(void **state)
