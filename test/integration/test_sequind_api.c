@@ -182,33 +182,11 @@ static void test_keep_alive_and_pipelining(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"data\":{\"published\":1}}");
     api_resp_free(&r);
-    send_str(&conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    r = api_read(&conn);
-    assert_int_equal(r.status, 200);
-    api_resp_free(&r);
-    /* A broken request closes the connection after its answer. */
-    send_str(&conn, "GET /healthz HTTP/1.1\r\n\r\n");
-    r = api_read(&conn);
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.head, "\r\nConnection: close\r\n"));
-    api_resp_free(&r);
-    char c;
-    assert_int_equal(recv(conn.fd, &c, 1, 0), 0);
-    api_close(&conn);
-}
-
-/* RFC 9112 forms end to end: an absolute-form target is routed by its path (the Host header,
- * which disagrees, ignored); empty lines before a request, pipelined or in a read of their
- * own, are skipped; a transfer coding under chunked is a 501 that closes the connection. */
-static void test_rfc9112_forms(void **state)
-{
-    struct server *s = *state;
-    static api_conn conn;
-    api_resp r;
-
-    api_open(&conn, s->port, EVENT_MS);
-    send_str(&conn, "GET http://localhost:1/api/streams/default HTTP/1.1\r\nHost: elsewhere\r\n\r\n"
-                    "\r\n"
+    /* RFC 9112: an absolute-form target is routed by its path (the Host header, which
+     * disagrees, ignored); empty lines before a request, pipelined or in a read of their
+     * own, are skipped. */
+    send_str(&conn, "GET http://localhost:1/api/streams/default HTTP/1.1\r\nHost: elsewhere\r\n"
+                    "\r\n\r\n"
                     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     r = api_read(&conn);
     assert_int_equal(r.status, 200);
@@ -222,15 +200,12 @@ static void test_rfc9112_forms(void **state)
     send_str(&conn, "GET HTTPS://sequin/healthz?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     r = api_read(&conn);
     assert_int_equal(r.status, 200);
-    assert_null(strstr(r.head, "Connection: close"));
     api_resp_free(&r);
-    send_str(&conn, "POST /api/streams/default/messages HTTP/1.1\r\nHost: x\r\n"
-                    "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+    /* A broken request closes the connection after its answer. */
+    send_str(&conn, "GET /healthz HTTP/1.1\r\n\r\n");
     r = api_read(&conn);
-    assert_int_equal(r.status, 501);
-    assert_true(strncmp(r.head, "HTTP/1.1 501 Not Implemented\r\n", 30) == 0);
+    assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.head, "\r\nConnection: close\r\n"));
-    assert_non_null(strstr(r.body, "{\"summary\":"));
     api_resp_free(&r);
     char c;
     assert_int_equal(recv(conn.fd, &c, 1, 0), 0);
@@ -343,6 +318,10 @@ static void test_hostile_requests(void **state)
          400},
         {"TE gzip", "POST /api/streams HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
          400},
+        {"TE gzip, chunked",
+         "POST /api/streams HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+         "0\r\n\r\n",
+         501},
         {"bad chunk size",
          "POST /api/streams HTTP/1.1\r\nHost: x\r\n"
          "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
@@ -486,7 +465,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_keep_alive_and_pipelining, setup_server,
                                         teardown_server),
-        cmocka_unit_test_setup_teardown(test_rfc9112_forms, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_database_connections_dropped, setup_server,
                                         teardown_server),
         cmocka_unit_test_teardown(test_bearer_tokens, teardown_server),

@@ -263,6 +263,12 @@ void http_case_run(const struct req_case *c)
     free(cuts);
 }
 
+void http_case_run_all(const struct req_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        http_case_run(&cases[i]);
+}
+
 void http_case_run_whole(const struct req_case *c)
 {
     struct result r;

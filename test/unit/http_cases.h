@@ -88,6 +88,9 @@ struct req_case {
  * body; all must describe the same outcome, and the whole input the one the case wants. */
 void http_case_run(const struct req_case *c);
 
+/* http_case_run on each of the `n` cases. */
+void http_case_run_all(const struct req_case *cases, size_t n);
+
 /* Runs one case on the whole input only (for inputs too long to split at every offset). */
 void http_case_run_whole(const struct req_case *c);
 

@@ -250,8 +250,7 @@ static const struct req_case cases[] = {
 static void test_body_table(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++)
-        http_case_run(&cases[i]);
+    http_case_run_all(cases, SQ_ARRAY_LEN(cases));
 }
 
 static void test_chunk_line_limit(void **state)
