@@ -1,5 +1,6 @@
-/* The server's HTTP/1.x request parser (request line and headers), chunked-body decoder, and
- * the target helpers the router needs: path/query split, percent-decoding, query iteration. */
+/* The server's HTTP/1.x request parser (request line and headers), chunked-body decoder, the
+ * target helpers the router needs (path/query split, percent-decoding, query iteration), and
+ * the reason phrases of the statuses it answers. */
 #ifndef SEQUIN_HTTP_H
 #define SEQUIN_HTTP_H
 
@@ -16,15 +17,23 @@
  *   chunk-size lines and in trailers: lenient line endings are how request smuggling starts.
  * - Only "HTTP/1.0" and "HTTP/1.1" are accepted; any other version, well-formed or not, is a
  *   400 (not 505: SPEC section 4 says bad input never gets a 5xx).
- * - The request target must start with '/' (no absolute form, no "*"); it may hold any
- *   visible ASCII byte (0x21-0x7E), because curl sends characters such as '>' unescaped.
- * - Empty lines before the request line are skipped (RFC 9112 section 2.2); they count
- *   towards the request-line limit.
+ * - The request target is the origin form ("/path?query") or the absolute form
+ *   ("http://host:port/path?query", scheme http or https in any case, no userinfo; RFC 9112
+ *   section 3.2.2 says a server must accept it); not the authority form nor "*". It may hold
+ *   any visible ASCII byte (0x21-0x7E), because curl sends characters such as '>' unescaped.
+ * - Up to SQ_HTTP_EMPTY_LINES_MAX empty lines (CRLF) before the request line are skipped
+ *   (RFC 9112 section 2.2), so also between pipelined requests; one more is a 400. They
+ *   count towards the request-line limit.
  * - Repeated Content-Length headers with the same value are accepted as one; differing
- *   values are a 400. Transfer-Encoding must be exactly one "chunked" (any case); it is a 400
- *   in an HTTP/1.0 request and together with Content-Length.
+ *   values are a 400. Transfer-Encoding (all its lines as one list) must name chunked last
+ *   and once, else it is a 400 (RFC 9112 section 6.3: the body has no known end); a coding
+ *   before chunked ("gzip, chunked") is a 501, the one coding we do not implement being
+ *   valid input (section 6.1). Transfer-Encoding is a 400 in an HTTP/1.0 request and
+ *   together with Content-Length.
  * - An HTTP/1.1 request needs exactly one Host header; Host, Authorization and Content-Type
- *   may each appear at most once (a second copy is ambiguous, so it is a 400).
+ *   may each appear at most once (a second copy is ambiguous, so it is a 400). With an
+ *   absolute-form target the Host header is still required but its value is ignored: the
+ *   target's authority is the host (RFC 9112 section 3.2.2), whatever the header says.
  * - "Expect: 100-continue" is reported for HTTP/1.1 only (RFC 9110 says to ignore it in
  *   1.0); other expectations are ignored.
  *
@@ -58,7 +67,7 @@ typedef struct sq_http_limits {
 /* Why a request was rejected: the status to answer and a static sentence for the response's
  * "summary" (valid forever). */
 typedef struct sq_http_error {
-    int status; /* 400, 413, 414 or 431 */
+    int status; /* 400, 413, 414, 431 or 501 */
     const char *reason;
 } sq_http_error;
 
@@ -72,13 +81,15 @@ typedef enum sq_http_body {
  * and is valid as long as those bytes stay where they are. */
 typedef struct sq_http_request {
     sq_http_slice method;    /* a token, case-sensitive ("GET") */
-    sq_http_slice target;    /* as sent: "/api/streams?limit=5" */
-    sq_http_slice path;      /* target before the first '?', still percent-encoded */
+    sq_http_slice target;    /* as sent: "/api/streams?limit=5" or "http://h/api/streams" */
+    sq_http_slice path;      /* of the target, before the first '?', still percent-encoded;
+                                "/" for an absolute form without a path */
     sq_http_slice query;     /* after the first '?' (without it); empty if there is none */
     int minor_version;       /* 0 or 1 */
     sq_http_header *headers; /* every header line in order: the array given to the parser */
     size_t header_count;
-    sq_http_slice host; /* the headers the server uses; {NULL, 0} when absent */
+    sq_http_slice host; /* the headers the server uses; {NULL, 0} when absent. host is the
+                           authority instead for an absolute-form target */
     sq_http_slice authorization;
     sq_http_slice content_type;
     sq_http_body body;
@@ -92,13 +103,19 @@ typedef struct sq_http_request {
 typedef struct sq_http_parser {
     const sq_http_limits *lim;
     sq_http_header *headers;
-    size_t pos;          /* bytes scanned so far */
-    size_t line_bytes;   /* request line so far */
-    size_t field_bytes;  /* header lines so far */
-    size_t field_count;  /* header lines started so far */
-    unsigned char state; /* where the next byte goes */
-    unsigned char index; /* position inside "HTTP/1." */
+    size_t pos;                /* bytes scanned so far */
+    size_t line_bytes;         /* request line so far */
+    size_t field_bytes;        /* header lines so far */
+    size_t field_count;        /* header lines started so far */
+    unsigned char state;       /* where the next byte goes */
+    unsigned char index;       /* position inside "HTTP/1." */
+    unsigned char empty_lines; /* before the request line */
 } sq_http_parser;
+
+/* The most empty lines skipped before a request line. RFC 9112 section 2.2 asks a server to
+ * ignore "at least one"; a client sends one at most (an old client's CRLF after a POST body),
+ * and Apache httpd skips 10 by default. More is no client's doing, so it is a 400. */
+#define SQ_HTTP_EMPTY_LINES_MAX 10
 
 /*
  * Prepares `p` for one request. `lim` and `headers` are kept (not copied) and must outlive
@@ -180,5 +197,13 @@ SQ_WUR int sq_http_percent_decode(const char *in, size_t len, char *out, size_t 
  * in "a=1&&b=2") are skipped.
  */
 bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice *value);
+
+/*
+ * The reason phrase of RFC 9110 for `status` ("Not Found" for 404), for a status line. Covers
+ * every status sequind answers (100, 200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500,
+ * 501, 503); for any other status it returns "" (RFC 9112 section 4 allows an
+ * empty reason phrase, and clients must not rely on it). Never NULL; the string is static.
+ */
+const char *sq_http_status_text(int status);
 
 #endif

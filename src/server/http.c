@@ -1,5 +1,5 @@
 /* HTTP/1.x request heads, chunked bodies and request targets: parsing that never allocates
- * and hands out slices of the caller's buffer. */
+ * and hands out slices of the caller's buffer; and the reason phrases of status lines. */
 #include "sequin/http.h"
 
 #include <string.h>
@@ -54,6 +54,8 @@ enum state {
 static const char BARE_LF[] = "lines must end with CRLF, not a bare LF";
 static const char BARE_CR[] = "a CR must be followed by LF";
 static const char BAD_VERSION[] = "the HTTP version must be HTTP/1.0 or HTTP/1.1";
+static const char BAD_TARGET[] =
+    "the request target must be a path starting with '/' or an absolute http or https URI";
 
 static int fail(sq_http_error *err, int status, const char *reason)
 {
@@ -195,6 +197,9 @@ static int line_byte(sq_http_parser *p, unsigned char c, sq_http_error *err)
     switch (p->state) {
     case R_START:
         if (c == '\r') {
+            if (p->empty_lines == SQ_HTTP_EMPTY_LINES_MAX)
+                return fail(err, 400, "too many empty lines before the request line");
+            p->empty_lines++;
             p->state = R_START_LF;
             return SQ_OK;
         }
@@ -212,8 +217,9 @@ static int line_byte(sq_http_parser *p, unsigned char c, sq_http_error *err)
         p->state = R_TARGET_FIRST;
         return SQ_OK;
     case R_TARGET_FIRST:
-        if (c != '/')
-            return fail(err, 400, "the request target must start with '/'");
+        /* A letter starts the absolute form's scheme, checked in full by split_target. */
+        if (c != '/' && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+            return fail(err, 400, BAD_TARGET);
         p->state = R_TARGET;
         return SQ_OK;
     case R_TARGET:
@@ -271,6 +277,131 @@ static void scan_connection(sq_http_slice v, bool *close, bool *keep)
     }
 }
 
+/* Transfer-Encoding, all its lines read as one list of codings (RFC 9110 section 5.3). */
+struct codings {
+    size_t count;        /* codings named so far */
+    bool last_chunked;   /* the last one named is chunked */
+    bool chunked_inside; /* chunked came before another coding */
+};
+
+static bool is_token(sq_http_slice s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        if (!is_tchar((unsigned char)s.p[i]))
+            return false;
+    return s.len > 0;
+}
+
+/* Adds the codings of one Transfer-Encoding line to `tc`. An empty element or one with
+ * parameters is a 400: no coding we know takes parameters, and a lenient reading of this
+ * header is how two parsers come to frame one body differently. */
+static int scan_codings(sq_http_slice v, struct codings *tc, sq_http_error *err)
+{
+    for (;;) {
+        const char *comma = v.len > 0 ? memchr(v.p, ',', v.len) : NULL;
+        size_t n = comma ? (size_t)(comma - v.p) : v.len;
+        if (!is_token(trim_ows(v.p, n)))
+            return fail(err, 400, "Transfer-Encoding must be a list of transfer coding names");
+        tc->chunked_inside = tc->chunked_inside || tc->last_chunked;
+        tc->last_chunked = equals_ci(trim_ows(v.p, n), "chunked");
+        tc->count++;
+        if (comma == NULL)
+            return SQ_OK;
+        v.p += n + 1;
+        v.len -= n + 1;
+    }
+}
+
+/* unreserved and sub-delims of RFC 3986: the bytes of a host besides its %XX escapes. */
+static bool is_host_char(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+/*
+ * The authority of an absolute-form target: host [":" port] (RFC 3986 section 3.2). No
+ * userinfo: RFC 9110 section 4.2.4 asks a recipient to treat one as an error; and an http URI
+ * with an empty host is invalid (section 4.2.1). An IP literal ("[::1]") is checked for its
+ * brackets and bytes only: the host is used for nothing but this check.
+ */
+static bool valid_authority(sq_http_slice a)
+{
+    size_t i = 0;
+
+    if (a.len > 0 && a.p[0] == '[') {
+        for (i = 1; i < a.len && a.p[i] != ']'; i++) {
+            unsigned char c = (unsigned char)a.p[i];
+            if (!is_host_char(c) && c != ':' && c != '%')
+                return false;
+        }
+        if (i == a.len || i == 1)
+            return false;
+        i++;
+    } else {
+        for (; i < a.len && a.p[i] != ':'; i++) {
+            unsigned char c = (unsigned char)a.p[i];
+            if (c != '%' && !is_host_char(c))
+                return false;
+            if (c == '%' && (a.len - i < 3 || sq_hex_digit((unsigned char)a.p[i + 1]) < 0 ||
+                             sq_hex_digit((unsigned char)a.p[i + 2]) < 0))
+                return false;
+            i += c == '%' ? 2 : 0;
+        }
+        if (i == 0)
+            return false;
+    }
+    if (i < a.len && a.p[i] != ':')
+        return false;
+    for (i++; i < a.len; i++)
+        if (a.p[i] < '0' || a.p[i] > '9')
+            return false;
+    return true;
+}
+
+/* True if `s` starts with the C string `lit`, ignoring ASCII case. */
+static bool starts_ci(sq_http_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len >= n && equals_ci((sq_http_slice){s.p, n}, lit);
+}
+
+/*
+ * Cuts req->target into path and query. The origin form ("/path?query") is cut at its first
+ * '?'. The absolute form ("http://host:port/path?query"), which RFC 9112 section 3.2.2 says a
+ * server must accept, has its scheme (http or https, in any case) and its authority checked;
+ * *authority is then set to the latter, else to {NULL, 0}. An absolute form without a path
+ * has the path "/": a slice of the '/' just before the authority, so that every slice of the
+ * request stays inside the head.
+ */
+static int split_target(sq_http_request *req, sq_http_slice *authority, sq_http_error *err)
+{
+    sq_http_slice t = req->target;
+    size_t at = 0, end;
+
+    *authority = (sq_http_slice){NULL, 0};
+    if (t.p[0] == '/') {
+        sq_http_split_target(t, &req->path, &req->query);
+        return SQ_OK;
+    }
+    if (starts_ci(t, "http://"))
+        at = 7;
+    else if (starts_ci(t, "https://"))
+        at = 8;
+    else
+        return fail(err, 400, BAD_TARGET);
+    for (end = at; end < t.len && t.p[end] != '/' && t.p[end] != '?'; end++)
+        ;
+    *authority = (sq_http_slice){t.p + at, end - at};
+    if (!valid_authority(*authority))
+        return fail(err, 400, "the authority of an absolute request target must be host[:port]");
+    sq_http_split_target((sq_http_slice){t.p + end, t.len - end}, &req->path, &req->query);
+    if (req->path.len == 0)
+        req->path = (sq_http_slice){t.p + at - 1, 1};
+    return SQ_OK;
+}
+
 /* Stores a header the server keeps at most one of; a second copy is a 400. */
 static int keep_single(sq_http_slice *slot, sq_http_slice value, const char *dup_reason,
                        sq_http_error *err)
@@ -289,7 +420,9 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
                    sq_http_error *err)
 {
     const char *s = buf, *end = buf + p->pos;
-    bool have_length = false, chunked = false, close = false, keep = false, expect = false;
+    bool have_length = false, close = false, keep = false, expect = false;
+    struct codings tc = {0};
+    sq_http_slice authority;
 
     memset(req, 0, sizeof *req);
     req->headers = p->headers;
@@ -301,7 +434,8 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
     s = sp + 1;
     sp = memchr(s, ' ', (size_t)(end - s));
     req->target = (sq_http_slice){s, (size_t)(sp - s)};
-    sq_http_split_target(req->target, &req->path, &req->query);
+    if (split_target(req, &authority, err) != SQ_OK)
+        return SQ_ERR;
     req->minor_version = sp[8] - '0';
     s = sp + 11; /* " HTTP/1.x\r\n" */
 
@@ -323,10 +457,8 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
             have_length = true;
             req->content_length = n;
         } else if (equals_ci(h->name, "transfer-encoding")) {
-            /* Two headers would make the list "chunked, chunked", which is not "chunked". */
-            if (chunked || !equals_ci(h->value, "chunked"))
-                return fail(err, 400, "the only Transfer-Encoding accepted is chunked");
-            chunked = true;
+            if (scan_codings(h->value, &tc, err) != SQ_OK)
+                return SQ_ERR;
         } else if (equals_ci(h->name, "connection")) {
             scan_connection(h->value, &close, &keep);
         } else if (equals_ci(h->name, "expect")) {
@@ -346,6 +478,10 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
         }
     }
 
+    bool chunked = tc.count > 0;
+    /* RFC 9112 section 6.3: without chunked last, a request's body has no known end. */
+    if (chunked && (!tc.last_chunked || tc.chunked_inside))
+        return fail(err, 400, "chunked must be the last Transfer-Encoding, and appear once");
     if (chunked && have_length)
         return fail(err, 400,
                     "a request must not have both Content-Length and "
@@ -356,6 +492,11 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
         return fail(err, 400, "an HTTP/1.1 request must have a Host header");
     if (have_length && req->content_length > p->lim->max_body_bytes)
         return fail(err, 413, "the request body is larger than the limit");
+    /* Framed well, but in a coding under chunked that we would have to decode: section 6.1. */
+    if (tc.count > 1)
+        return fail(err, 501, "no transfer coding other than chunked is implemented");
+    if (authority.p != NULL)
+        req->host = authority; /* RFC 9112 section 3.2.2: the Host header is ignored */
 
     req->body = chunked       ? SQ_HTTP_BODY_CHUNKED
                 : have_length ? SQ_HTTP_BODY_LENGTH
@@ -638,4 +779,34 @@ bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice
         return true;
     }
     return false;
+}
+
+/* RFC 9110 section 15's phrases of the statuses sequind answers (100 is the interim answer to
+ * "Expect: 100-continue"). A route that answers a new status adds its row here. */
+static const struct {
+    int status;
+    const char *text;
+} status_texts[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {409, "Conflict"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {422, "Unprocessable Content"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {503, "Service Unavailable"},
+};
+
+const char *sq_http_status_text(int status)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(status_texts); i++)
+        if (status_texts[i].status == status)
+            return status_texts[i].text;
+    return "";
 }

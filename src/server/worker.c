@@ -38,11 +38,23 @@
 #define ACCEPT_PAUSE_MS 100
 /* Connections accepted per wake-up, so one busy listener cannot starve the others. */
 #define ACCEPT_BATCH 64
-/* After a response that closes the connection, what the client still sends is read and dropped for
- * up to this long and this many bytes: closing a socket with unread input sends a reset, which can
- * destroy the response before the client has read it. */
-#define LINGER_MS 2000
-#define LINGER_MAX_BYTES (256 * 1024)
+/*
+ * After a response that closes the connection, the worker closes the way nginx does (its
+ * lingering close): it shuts down its side for writing, so that the client reads the response
+ * and then the end of the stream, and it reads and drops what the client still sends until the
+ * client closes too. Closing with input unread would send a reset, which can destroy the
+ * response before the client has read it: a client still sending a body refused with 413 got
+ * a broken pipe instead of the answer. The wait ends when the client has been quiet for
+ * LINGER_QUIET_MS (one that neither sends nor closes is not reading either; nginx's
+ * lingering_timeout is 5 s too), or LINGER_MS after it began (nginx's lingering_time, and our
+ * default body_timeout_ms: a refused body sent at the pace allowed for an accepted one is in
+ * by then), and at a graceful stop within STOP_GRACE_MS. No byte count ends it: a client
+ * sending 64 MiB at full speed must be drained to the end to read its 413. One turn of the loop
+ * drops at most LINGER_TURN_BYTES, so that a fast sender cannot hold up the worker's others.
+ */
+#define LINGER_QUIET_MS 5000
+#define LINGER_MS 30000
+#define LINGER_TURN_BYTES (256 * 1024)
 /* On a graceful stop, a connection that has sent nothing yet gets this long to start. */
 #define STOP_GRACE_MS 1000
 #define MAX_EVENTS 64
@@ -113,7 +125,7 @@ struct conn {
     char req_id[SQ_LOG_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id or ours; "" until known */
     sq_buf out;
     size_t out_off;
-    size_t dropped; /* bytes read and dropped while lingering */
+    int64_t linger_end_ms; /* lingering ends by then at the latest */
     int64_t deadline_ms;
     struct conn *prev, *next;
     struct conn *qnext;         /* in the worker's queue of calls waiting for a pool connection */
@@ -419,37 +431,13 @@ static void want_events(struct worker *w, struct conn *c, uint32_t events)
         sq_warn("epoll_ctl(MOD) of a connection: %s", strerror(errno));
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 422:
-        return "Unprocessable Content";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    default:
-        return "Service Unavailable";
-    }
-}
-
 static void next_request(struct worker *w, struct conn *c);
+
+/* The deadline of a lingering connection after it was last heard from at `now`. */
+static int64_t quiet_until(const struct conn *c, int64_t now)
+{
+    return now + LINGER_QUIET_MS < c->linger_end_ms ? now + LINGER_QUIET_MS : c->linger_end_ms;
+}
 
 /* Writes what is left of the response. Once it is all out: with keep-alive, the next
  * (possibly pipelined) request is read; otherwise the connection half-closes and lingers.
@@ -486,7 +474,8 @@ static int write_out(struct worker *w, struct conn *c)
     shutdown(c->src.fd, SHUT_WR);
     want_events(w, c, EPOLLIN);
     c->state = CONN_LINGERING;
-    c->deadline_ms = now_ms() + LINGER_MS;
+    c->linger_end_ms = now_ms() + (w->stopping ? STOP_GRACE_MS : LINGER_MS);
+    c->deadline_ms = quiet_until(c, now_ms());
     sq_buf_free(&c->in);
     return 0;
 }
@@ -537,7 +526,7 @@ static int send_response(struct worker *w, struct conn *c, int status, const sq_
                         "Content-Length: %zu\r\n"
                         "Cache-Control: no-store\r\n"
                         "X-Request-Id: %s\r\n",
-                        status, status_text(status), ctype, body->len, c->req_id);
+                        status, sq_http_status_text(status), ctype, body->len, c->req_id);
     if (status == 503)
         rc |= sq_buf_puts(&c->out, "Retry-After: 1\r\n");
     if (allow != NULL)
@@ -1435,21 +1424,26 @@ static void on_pool(struct worker *w, struct pconn *pc)
     pool_dispatch(w);
 }
 
-/* Drops what the client still sends after its response, until it closes. */
+/* Drops what the client still sends after its response, until it closes (see LINGER_MS). */
 static void on_lingering(struct worker *w, struct conn *c)
 {
     char buf[READ_CHUNK];
-    for (;;) {
+    size_t dropped = 0;
+
+    while (dropped < LINGER_TURN_BYTES) {
         ssize_t n = recv(c->src.fd, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0 || (c->dropped += (size_t)n) > LINGER_MAX_BYTES) {
+            break;
+        if (n <= 0) {
             close_conn(w, c);
             return;
         }
+        dropped += (size_t)n;
     }
+    if (dropped > 0)
+        c->deadline_ms = quiet_until(c, now_ms());
 }
 
 static void on_conn(struct worker *w, struct conn *c, uint32_t events)
@@ -1503,6 +1497,10 @@ static void begin_stop(struct worker *w)
     }
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
         if (c->state == CONN_READING && c->in.len == 0 && c->deadline_ms > grace)
+            c->deadline_ms = grace;
+        if (c->state == CONN_LINGERING && c->linger_end_ms > grace)
+            c->linger_end_ms = grace;
+        if (c->state == CONN_LINGERING && c->deadline_ms > grace)
             c->deadline_ms = grace;
     }
     /* Long polls are answered now, with what they have: nothing. */

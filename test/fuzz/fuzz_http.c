@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "check.h"
 #include "sequin/http.h"
@@ -46,9 +47,28 @@ static int parse(const char *buf, size_t len, sq_http_parser *p, sq_http_request
     int rc = sq_http_parse_request(p, buf, len, req, err);
     CHECK(rc == SQ_OK || rc == SQ_ERR || rc == SQ_AGAIN);
     if (rc == SQ_ERR)
-        CHECK(err->reason != NULL && (err->status == 400 || err->status == 413 ||
-                                      err->status == 414 || err->status == 431));
+        CHECK(err->reason != NULL &&
+              (err->status == 400 || err->status == 413 || err->status == 414 ||
+               err->status == 431 || err->status == 501));
     return rc;
+}
+
+/* An absolute-form target: "http://" or "https://" (any case), the authority, which is the
+ * host, then the path and the query; without a path, the path is the '/' before the host. */
+static void absolute_form(const sq_http_request *q)
+{
+    const char *end = q->target.p + q->target.len, *after = q->host.p + q->host.len;
+    size_t scheme = (size_t)(q->host.p - q->target.p);
+    bool no_path = q->path.p == q->host.p - 1 && q->path.len == 1;
+
+    CHECK(q->host.len > 0 && (scheme == 7 || scheme == 8) && after <= end);
+    CHECK(strncasecmp(q->target.p, scheme == 7 ? "http://" : "https://", scheme) == 0);
+    CHECK(memchr(q->host.p, '/', q->host.len) == NULL &&
+          memchr(q->host.p, '?', q->host.len) == NULL);
+    CHECK(no_path ? after == end || *after == '?' : q->path.p == after);
+    const char *from = no_path ? after : q->path.p + q->path.len;
+    CHECK((no_path ? 0 : q->path.len) + (q->query.p > from) + q->query.len ==
+          (size_t)(end - after));
 }
 
 /* The router's helpers on the parsed target: memory-safe, in place equal to out of place. */
@@ -146,7 +166,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(q1.body == q2.body && q1.content_length == q2.content_length);
         CHECK(q1.body != SQ_HTTP_BODY_LENGTH || q1.content_length <= LIM.max_body_bytes);
         CHECK(q1.method.len > 0 && q1.path.len > 0 && q1.path.p[0] == '/');
-        CHECK(q1.path.len + (q1.query.p > q1.path.p + q1.path.len) + q1.query.len == q1.target.len);
+        if (q1.target.p[0] == '/') {
+            CHECK(q1.path.p == q1.target.p);
+            CHECK(q1.path.len + (q1.query.p > q1.path.p + q1.path.len) + q1.query.len ==
+                  q1.target.len);
+        } else {
+            absolute_form(&q1);
+        }
         const sq_http_slice s1[] = {q1.method, q1.target,        q1.path,        q1.query,
                                     q1.host,   q1.authorization, q1.content_type};
         const sq_http_slice s2[] = {q2.method, q2.target,        q2.path,        q2.query,
@@ -161,7 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             inside(h1[i].name, a, q1.head_len);
             inside(h1[i].value, a, q1.head_len);
             CHECK(h1[i].name.len > 0);
-            CHECK(sq_http_header_find(&q1, "host") != NULL || q1.host.p == NULL);
+            CHECK(sq_http_header_find(&q1, "host") != NULL || q1.host.p == NULL ||
+                  q1.target.p[0] != '/');
         }
         exercise_target(&q1);
         if (q1.body == SQ_HTTP_BODY_CHUNKED) {

@@ -1,6 +1,6 @@
-/* Table-driven tests of the HTTP request parser and chunked decoder: every accepted and every
- * rejected form, each fed whole, byte by byte and split at every offset (the results must not
- * change), with every piece ending at a guard page. Also the target helpers. */
+/* Table-driven tests of the HTTP request parser's head: request lines, targets, header
+ * syntax, keep-alive and the head's limits, each fed whole, byte by byte and split at every
+ * offset (http_cases.h); also the target helpers. test_http_body.c has the bodies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,82 +12,10 @@
 #include <cmocka.h>
 
 #include "guard.h"
+#include "http_cases.h"
 #include "sequin/http.h"
 
-/* The reasons, spelled out here so that a changed message is noticed. */
-#define BARE_LF "lines must end with CRLF, not a bare LF"
-#define BARE_CR "a CR must be followed by LF"
-#define BAD_VERSION "the HTTP version must be HTTP/1.0 or HTTP/1.1"
-#define START "a request must start with a method token"
-#define METHOD "the method must be a token followed by one space"
-#define SLASH "the request target must start with '/'"
-#define TARGET "the request target must be visible ASCII"
-#define TOO_LONG_LINE "the request line is longer than the limit"
-#define TOO_MANY "the request has more header fields than the limit"
-#define TOO_BIG_FIELDS "the header fields are larger than the limit"
-#define FOLD "obsolete line folding"
-#define NAME "a header name must be a token"
-#define WS_COLON "no whitespace is allowed between a header name and its colon"
-#define NO_COLON "a header line must have a colon"
-#define VALUE_CTL "a header value must not contain control characters"
-#define CL_DIGITS "Content-Length must be a decimal number"
-#define CL_BIG "Content-Length is too large a number"
-#define CL_CONFLICT "the request has conflicting Content-Length headers"
-#define TE_ONLY "the only Transfer-Encoding accepted is chunked"
-#define CL_AND_TE "a request must not have both Content-Length and Transfer-Encoding"
-#define TE_10 "Transfer-Encoding is not allowed in an HTTP/1.0 request"
-#define NO_HOST "an HTTP/1.1 request must have a Host header"
-#define TWO_HOSTS "the request has more than one Host header"
-#define TWO_AUTHS "the request has more than one Authorization header"
-#define TWO_CTYPES "the request has more than one Content-Type header"
-#define BODY_BIG "the request body is larger than the limit"
-#define DATA_END "chunk data must be followed by CRLF"
-#define CHUNK_START "a chunk must start with its size in hexadecimal"
-#define CHUNK_HEX "a chunk size must be hexadecimal digits only"
-#define CHUNK_BIG "a chunk size does not fit in 64 bits"
-#define CHUNK_SYNTAX "a chunk extension must be ;name or ;name=value"
-#define CHUNK_EXT "a chunk extension must not contain control characters"
-#define CHUNK_LINE "a chunk-size line is longer than 4096 bytes"
-
-/* Small limits, so that the limit cases stay readable. */
-static const sq_http_limits LIM = {
-    .max_request_line_bytes = 128,
-    .max_header_bytes = 256,
-    .max_headers = 8,
-    .max_body_bytes = 64,
-};
-
-/*
- * A raw request and what must come of it. `status` 0 means accepted (head and body), -2
- * that the input ends before the request does, else the status of the rejection, whose
- * reason must contain `reason`. For accepted requests the other fields are checked; those
- * left zero mean the common case: GET-less checks skipped, HTTP/1.1, keep-alive, no body.
- */
-struct req_case {
-    const char *name;
-    const char *raw;
-    size_t len;
-    int status;
-    const char *reason;
-    const char *method; /* NULL: not checked */
-    const char *path;   /* NULL: not checked */
-    const char *query;  /* NULL: not checked */
-    bool v10;           /* HTTP/1.0 */
-    bool close;         /* keep_alive must be false */
-    bool expect;        /* expect_continue must be true */
-    sq_http_body kind;
-    const char *body; /* the decoded body; NULL: empty */
-    size_t body_len;  /* 0: strlen(body) */
-    int headers;      /* header count; 0: not checked */
-    size_t rest;      /* bytes after the request (the next pipelined one) */
-};
-
-#define REQ(n, s) .name = (n), .raw = (s), .len = sizeof(s) - 1
-/* clang-format off */
-#define BAD(n, s, st, why) {REQ(n, s), .status = (st), .reason = (why)}
-/* clang-format on */
-#define H11 " HTTP/1.1\r\nHost: h\r\n"
-#define POST_TE "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define E10 "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n" /* SQ_HTTP_EMPTY_LINES_MAX empty lines */
 
 static const struct req_case cases[] = {
     /* ---- accepted: methods, targets, versions ---- */
@@ -109,7 +37,34 @@ static const struct req_case cases[] = {
      .query = "x=%2F"},
     {REQ("http/1.0 without host", "GET / HTTP/1.0\r\n\r\n"), .v10 = true, .close = true,
      .headers = 0},
-    {REQ("empty lines before the request line", "\r\n\r\nGET /" H11 "\r\n"), .method = "GET"},
+    {REQ("an empty line before the request line", "\r\nGET /" H11 "\r\n"), .method = "GET"},
+    {REQ("ten empty lines before the request line", E10 "GET /" H11 "\r\n"), .method = "GET"},
+    {REQ("the Host header is the host", "GET /" H11 "\r\n"), .host = "h"},
+    /* ---- accepted: the absolute form (RFC 9112 section 3.2.2) ---- */
+    {REQ("absolute form", "GET http://localhost:7376/api/streams?x=1" H11 "\r\n"), .method = "GET",
+     .path = "/api/streams", .query = "x=1", .host = "localhost:7376"},
+    {REQ("absolute form, https in capitals", "GET HTTPS://H/a/b" H11 "\r\n"), .path = "/a/b",
+     .query = "", .host = "H"},
+    {REQ("absolute form, scheme in mixed case", "GET hTtP://h/a" H11 "\r\n"), .path = "/a"},
+    {REQ("absolute form without a path", "GET http://h" H11 "\r\n"), .path = "/", .query = "",
+     .host = "h"},
+    {REQ("absolute form with a query and no path", "GET http://h:1?limit=5" H11 "\r\n"),
+     .path = "/", .query = "limit=5", .host = "h:1"},
+    {REQ("absolute form with the Host header disagreeing",
+         "GET http://sequin.example/a HTTP/1.1\r\nHost: other:1\r\n\r\n"),
+     .path = "/a", .host = "sequin.example"},
+    {REQ("absolute form with an IPv6 literal", "GET http://[::1]:7376/x?" H11 "\r\n"), .path = "/x",
+     .query = "", .host = "[::1]:7376"},
+    {REQ("absolute form with an IPv4 address", "GET http://127.0.0.1/x" H11 "\r\n"),
+     .host = "127.0.0.1"},
+    {REQ("absolute form with an empty port", "GET http://h:/x" H11 "\r\n"), .path = "/x",
+     .host = "h:"},
+    {REQ("absolute form with every host byte", "GET http://a%2Db-._~!$&'()*+,;=/x" H11 "\r\n"),
+     .path = "/x", .host = "a%2Db-._~!$&'()*+,;="},
+    {REQ("absolute form with escapes in the path", "GET http://h/a%20b/%3E" H11 "\r\n"),
+     .path = "/a%20b/%3E"},
+    {REQ("absolute form in HTTP/1.0 without Host", "GET http://h/x HTTP/1.0\r\n\r\n"), .v10 = true,
+     .close = true, .path = "/x", .host = "h"},
     /* ---- accepted: header syntax ---- */
     {REQ("no space after the colon", "GET / HTTP/1.1\r\nHost:h\r\nX:y\r\n\r\n"), .headers = 2},
     {REQ("tabs and spaces around values", "GET /" H11 "X: \t v w \t\r\n\r\n"), .headers = 2},
@@ -144,62 +99,11 @@ static const struct req_case cases[] = {
          "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx"),
      .v10 = true, .close = true, .kind = SQ_HTTP_BODY_LENGTH, .body = "x"},
     {REQ("other expectations are ignored", "POST /" H11 "Expect: something\r\n\r\n")},
-    /* ---- accepted: bodies ---- */
-    {REQ("content-length", "POST /" H11 "Content-Length: 5\r\n\r\nhello"),
-     .kind = SQ_HTTP_BODY_LENGTH, .body = "hello"},
-    {REQ("content-length zero", "POST /" H11 "Content-Length: 0\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_LENGTH},
-    {REQ("content-length with OWS", "POST /" H11 "Content-Length: \t 3 \r\n\r\nabc"),
-     .kind = SQ_HTTP_BODY_LENGTH, .body = "abc"},
-    {REQ("identical duplicate content-length",
-         "POST /" H11 "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
-     .kind = SQ_HTTP_BODY_LENGTH, .body = "abc"},
-    {REQ("duplicates equal in value", "POST /" H11 "Content-Length: 3\r\nContent-Length: 003\r\n"
-                                      "\r\nabc"),
-     .kind = SQ_HTTP_BODY_LENGTH, .body = "abc"},
-    {REQ("body with NUL bytes", "POST /" H11 "Content-Length: 3\r\n\r\na\0b"),
-     .kind = SQ_HTTP_BODY_LENGTH, .body = "a\0b", .body_len = 3},
-    {REQ("next request after a body", "POST /" H11 "Content-Length: 2\r\n\r\nhiGET /" H11 "\r\n"),
-     .kind = SQ_HTTP_BODY_LENGTH, .body = "hi", .rest = sizeof("GET /" H11 "\r\n") - 1},
-    {REQ("chunked", POST_TE "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), .kind = SQ_HTTP_BODY_CHUNKED,
-     .body = "hello world"},
-    {REQ("chunked, empty", POST_TE "0\r\n\r\n"), .kind = SQ_HTTP_BODY_CHUNKED},
-    {REQ("chunked, any case", "POST /" H11 "transfer-encoding: CHUNKED\r\n\r\n0\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED},
-    {REQ("chunked with OWS", "POST /" H11 "Transfer-Encoding:\t chunked \r\n\r\n0\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED},
-    {REQ("chunk sizes in hex, any case, leading zeros",
-         POST_TE "a\r\n0123456789\r\nB\r\nabcdefghijk\r\n0001\r\n!\r\n000\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED, .body = "0123456789abcdefghijk!"},
-    {REQ("chunk extensions are skipped",
-         POST_TE "3;a=b\r\nabc\r\n2 ; x = \"q;\\\" \" \t;y\r\nde\r\n0;last\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED, .body = "abcde"},
-    {REQ("every chunk extension form",
-         POST_TE "1;a\r\nx\r\n1;a=b;c=\"\"\r\ny\r\n1 ;a = \"\\\\\\\"\xe9\" ; b\r\nz\r\n0\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED, .body = "xyz"},
-    {REQ("trailers are skipped", POST_TE "2\r\nok\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED, .body = "ok"},
-    {REQ("chunk data holding CRLF and NUL", POST_TE "4\r\n\r\n\0\n\r\n0\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED, .body = "\r\n\0\n", .body_len = 4},
-    {REQ("next request after chunked", POST_TE "1\r\na\r\n0\r\n\r\nGET /" H11 "\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED, .body = "a", .rest = sizeof("GET /" H11 "\r\n") - 1},
-    {REQ("body up to the limit",
-         "POST /" H11 "Content-Length: 64\r\n\r\n"
-         "0123456789012345678901234567890123456789012345678901234567890123"),
-     .kind = SQ_HTTP_BODY_LENGTH,
-     .body = "0123456789012345678901234567890123456789012345678901234567890123"},
-    {REQ("chunked up to the limit", POST_TE "20\r\n01234567890123456789012345678901\r\n"
-                                            "20\r\n01234567890123456789012345678901\r\n0\r\n\r\n"),
-     .kind = SQ_HTTP_BODY_CHUNKED,
-     .body = "0123456789012345678901234567890101234567890123456789012345678901"},
 
     /* ---- incomplete input ---- */
     BAD("nothing yet", "", -2, NULL),
     BAD("head without its empty line", "GET /" H11, -2, NULL),
     BAD("head ends in CR", "GET /" H11 "\r", -2, NULL),
-    BAD("chunked body cut short", POST_TE "5\r\nhel", -2, NULL),
-    BAD("chunked body without its last chunk", POST_TE "1\r\nx\r\n", -2, NULL),
-    BAD("chunked body without the trailers' end", POST_TE "0\r\nX: y\r\n", -2, NULL),
 
     /* ---- rejected: the request line ---- */
     BAD("leading space", " GET /" H11 "\r\n", 400, START),
@@ -210,10 +114,35 @@ static const struct req_case cases[] = {
     BAD("tab after the method", "GET\t/" H11 "\r\n", 400, METHOD),
     BAD("NUL in the method", "GE\0T /" H11 "\r\n", 400, METHOD),
     BAD("two spaces after the method", "GET  /" H11 "\r\n", 400, SLASH),
+    BAD("eleven empty lines before the request line", E10 "\r\nGET /" H11 "\r\n", 400, EMPTY_LINES),
     BAD("method only", "GET\r\n\r\n", 400, METHOD),
     BAD("asterisk form", "OPTIONS *" H11 "\r\n", 400, SLASH),
-    BAD("absolute form", "GET http://h/" H11 "\r\n", 400, SLASH),
     BAD("authority form", "CONNECT h:443" H11 "\r\n", 400, SLASH),
+    BAD("a scheme other than http", "GET ftp://h/x" H11 "\r\n", 400, SLASH),
+    BAD("a scheme that starts like http", "GET httpx://h/x" H11 "\r\n", 400, SLASH),
+    BAD("a digit starting the target", "GET 1http://h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form with one slash", "GET http:/h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form without slashes", "GET http:h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form without the scheme's colon", "GET http//h/x" H11 "\r\n", 400, SLASH),
+    BAD("absolute form that is a scheme only", "GET http:" H11 "\r\n", 400, SLASH),
+    BAD("absolute form without a host", "GET http:///x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with nothing after the scheme", "GET http://" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a query and no host", "GET https://?x=1" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a port and no host", "GET http://:80/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with userinfo", "GET http://user:pw@h/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a letter in the port", "GET http://h:8o/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with two ports", "GET http://h:80:81/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a bad escape in the host", "GET http://h%zz/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with a cut escape in the host", "GET http://h%4" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with a fragment in the authority", "GET http://h#f/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with an unclosed IPv6 literal", "GET http://[::1/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with an empty IPv6 literal", "GET http://[]/x" H11 "\r\n", 400, AUTHORITY),
+    BAD("absolute form with text after an IPv6 literal", "GET http://[::1]x/x" H11 "\r\n", 400,
+        AUTHORITY),
+    BAD("absolute form with a bracket in the host", "GET http://h]/x" H11 "\r\n", 400, AUTHORITY),
     BAD("control character in the target", "GET /a\x01" H11 "\r\n", 400, TARGET),
     BAD("NUL in the target", "GET /a\0b" H11 "\r\n", 400, TARGET),
     BAD("DEL in the target", "GET /a\x7f" H11 "\r\n", 400, TARGET),
@@ -263,140 +192,24 @@ static const struct req_case cases[] = {
 
     /* ---- rejected: headers the server relies on ---- */
     BAD("1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400, NO_HOST),
+    BAD("1.1 absolute form without Host", "GET http://h/ HTTP/1.1\r\n\r\n", 400, NO_HOST),
+    BAD("absolute form with two Host headers", "GET http://h/" H11 "Host: h\r\n\r\n", 400,
+        TWO_HOSTS),
     BAD("two Host headers", "GET /" H11 "Host: i\r\n\r\n", 400, TWO_HOSTS),
     BAD("two Authorization headers", "GET /" H11 "Authorization: a\r\nAuthorization: b\r\n\r\n",
         400, TWO_AUTHS),
     BAD("two Content-Type headers", "GET /" H11 "Content-Type: a\r\ncontent-type: a\r\n\r\n", 400,
         TWO_CTYPES),
 
-    /* ---- rejected: framing, the request-smuggling forms ---- */
-    BAD("CL then TE",
-        "POST /" H11 "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "0\r\n\r\n",
-        400, CL_AND_TE),
-    BAD("TE then CL",
-        "POST /" H11 "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
-        "0\r\n\r\n",
-        400, CL_AND_TE),
-    BAD("TE with CL zero", "POST /" H11 "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
-        400, CL_AND_TE),
-    BAD("conflicting CL", "POST /" H11 "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400,
-        CL_CONFLICT),
-    BAD("CL as a list", "POST /" H11 "Content-Length: 1, 1\r\n\r\na", 400, CL_DIGITS),
-    BAD("CL with a plus sign", "POST /" H11 "Content-Length: +1\r\n\r\na", 400, CL_DIGITS),
-    BAD("negative CL", "POST /" H11 "Content-Length: -1\r\n\r\n", 400, CL_DIGITS),
-    BAD("hex CL", "POST /" H11 "Content-Length: 0x1\r\n\r\na", 400, CL_DIGITS),
-    BAD("CL with a space inside", "POST /" H11 "Content-Length: 1 2\r\n\r\n", 400, CL_DIGITS),
-    BAD("CL with a fraction", "POST /" H11 "Content-Length: 1.0\r\n\r\n", 400, CL_DIGITS),
-    BAD("empty CL", "POST /" H11 "Content-Length:\r\n\r\n", 400, CL_DIGITS),
-    BAD("blank CL", "POST /" H11 "Content-Length:  \r\n\r\n", 400, CL_DIGITS),
-    BAD("CL overflowing 64 bits", "POST /" H11 "Content-Length: 18446744073709551616\r\n\r\n", 400,
-        CL_BIG),
-    BAD("CL far over 64 bits",
-        "POST /" H11 "Content-Length: 99999999999999999999999999\r\n"
-        "\r\n",
-        400, CL_BIG),
-    BAD("CL at the 64-bit maximum is too large a body",
-        "POST /" H11 "Content-Length: 18446744073709551615\r\n\r\n", 413, BODY_BIG),
-    BAD("TE identity", "POST /" H11 "Transfer-Encoding: identity\r\n\r\n", 400, TE_ONLY),
-    BAD("TE gzip, chunked", "POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
-        TE_ONLY),
-    BAD("TE chunked, identity", "POST /" H11 "Transfer-Encoding: chunked, identity\r\n\r\n", 400,
-        TE_ONLY),
-    BAD("TE chunked twice",
-        "POST /" H11 "Transfer-Encoding: chunked\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        400, TE_ONLY),
-    BAD("TE chunked then identity",
-        "POST /" H11 "Transfer-Encoding: chunked\r\n"
-        "Transfer-Encoding: identity\r\n\r\n",
-        400, TE_ONLY),
-    BAD("TE with a prefix", "POST /" H11 "Transfer-Encoding: xchunked\r\n\r\n", 400, TE_ONLY),
-    BAD("TE with a suffix", "POST /" H11 "Transfer-Encoding: chunkedx\r\n\r\n", 400, TE_ONLY),
-    BAD("TE with a comma", "POST /" H11 "Transfer-Encoding: chunked,\r\n\r\n", 400, TE_ONLY),
-    BAD("TE with a parameter", "POST /" H11 "Transfer-Encoding: chunked;q=1\r\n\r\n", 400, TE_ONLY),
-    BAD("TE quoted", "POST /" H11 "Transfer-Encoding: \"chunked\"\r\n\r\n", 400, TE_ONLY),
-    BAD("empty TE", "POST /" H11 "Transfer-Encoding:\r\n\r\n", 400, TE_ONLY),
-    BAD("TE folded onto the next line", "POST /" H11 "Transfer-Encoding:\r\n chunked\r\n\r\n", 400,
-        FOLD),
-    BAD("TE with a space before the colon",
-        "POST /" H11 "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400, WS_COLON),
-    BAD("TE after a bare-LF line", "POST /" H11 "X: y\nTransfer-Encoding: chunked\r\n\r\n", 400,
-        BARE_LF),
-    BAD("TE value with a vertical tab",
-        "POST /" H11 "Transfer-Encoding: \x0b"
-        "chunked\r\n\r\n",
-        400, VALUE_CTL),
-    BAD("TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
-        TE_10),
-
-    /* ---- rejected: chunked bodies ---- */
-    BAD("chunk size not hex", POST_TE "g\r\nx\r\n0\r\n\r\n", 400, CHUNK_START),
-    BAD("chunk size with 0x", POST_TE "0x5\r\nhello\r\n0\r\n\r\n", 400, CHUNK_HEX),
-    BAD("negative chunk size", POST_TE "-5\r\nhello\r\n0\r\n\r\n", 400, CHUNK_START),
-    BAD("chunk size with a plus", POST_TE "+5\r\nhello\r\n0\r\n\r\n", 400, CHUNK_START),
-    BAD("empty chunk size", POST_TE "\r\nhello\r\n0\r\n\r\n", 400, CHUNK_START),
-    BAD("space before a chunk size", POST_TE " 5\r\nhello\r\n0\r\n\r\n", 400, CHUNK_START),
-    BAD("space after a chunk size", POST_TE "5 \r\nhello\r\n0\r\n\r\n", 400, CHUNK_SYNTAX),
-    BAD("space inside a chunk size", POST_TE "1 0\r\n0123456789abcdef\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("chunk size overflowing 64 bits", POST_TE "10000000000000000\r\n", 400, CHUNK_BIG),
-    BAD("chunk size that wraps to a small one", POST_TE "100000000000000005\r\nhello\r\n0\r\n\r\n",
-        400, CHUNK_BIG),
-    BAD("chunk size over the body limit", POST_TE "ffffffffffffffff\r\n", 413, BODY_BIG),
-    BAD("chunks adding up over the body limit",
-        POST_TE "20\r\n01234567890123456789012345678901\r\n21\r\n", 413, BODY_BIG),
-    BAD("bare LF after a chunk size", POST_TE "5\nhello\r\n0\r\n\r\n", 400, BARE_LF),
-    BAD("bare CR after a chunk size", POST_TE "5\rhello\r\n0\r\n\r\n", 400, BARE_CR),
-    BAD("chunk data longer than its size", POST_TE "5\r\nhello!\r\n0\r\n\r\n", 400, DATA_END),
-    BAD("chunk data shorter than its size", POST_TE "5\r\nhell\r\n0\r\n\r\n", 400, DATA_END),
-    BAD("chunk data ended by a bare LF", POST_TE "5\r\nhello\n0\r\n\r\n", 400, DATA_END),
-    BAD("chunk data ended by a bare CR", POST_TE "5\r\nhello\r0\r\n\r\n", 400, DATA_END),
-    BAD("bare LF in a chunk extension", POST_TE "5;a\nb\r\nhello\r\n0\r\n\r\n", 400, BARE_LF),
-    BAD("bare CR in a quoted chunk extension", POST_TE "5;a=\"x\ry\"\r\nhello\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("chunk extension without a name", POST_TE "2;\r\naa\r\n0\r\n\r\n", 400, CHUNK_SYNTAX),
-    BAD("chunk extension with an empty value", POST_TE "2;a=\r\naa\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("chunk extension without a semicolon", POST_TE "2 erfr\r\naa\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("unterminated quoted chunk extension", POST_TE "5;a=\"abc\r\nhello\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("text after a quoted chunk extension", POST_TE "1;a=\"x\"y\r\nz\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("separator in a chunk extension name", POST_TE "1;a@b\r\nz\r\n0\r\n\r\n", 400,
-        CHUNK_SYNTAX),
-    BAD("two names in one chunk extension", POST_TE "1;a b\r\nz\r\n0\r\n\r\n", 400, CHUNK_SYNTAX),
-    BAD("whitespace ending a chunk-size line", POST_TE "1;a \r\nz\r\n0\r\n\r\n", 400, CHUNK_SYNTAX),
-    BAD("control character in a quoted chunk extension", POST_TE "1;a=\"\x01\"\r\nz\r\n0\r\n\r\n",
-        400, CHUNK_EXT),
-    BAD("NUL in a chunk extension", POST_TE "5;a\0\r\nhello\r\n0\r\n\r\n", 400, CHUNK_EXT),
-    BAD("last chunk with a bare LF", POST_TE "0\n\r\n", 400, BARE_LF),
-    BAD("trailers ended by a bare LF", POST_TE "0\r\n\n", 400, BARE_LF),
-    BAD("folded trailer", POST_TE "0\r\nX: a\r\n b\r\n\r\n", 400, FOLD),
-    BAD("trailer with a space before the colon", POST_TE "0\r\nX : a\r\n\r\n", 400, WS_COLON),
-    BAD("trailer without a colon", POST_TE "0\r\nX\r\n\r\n", 400, NO_COLON),
-    BAD("trailer with a control character", POST_TE "0\r\nX: \x01\r\n\r\n", 400, VALUE_CTL),
-    BAD("body after the last chunk without trailers' end", POST_TE "0\r\nhello\r\n\r\n", 400,
-        NO_COLON),
-
-    /* ---- rejected: the kinds of invalid request in llhttp's test suite (test/request/
-     * invalid.md, transfer-encoding.md), restated as our own cases ---- */
+    /* ---- rejected: the kinds of invalid request head in llhttp's test suite (test/request/
+     * invalid.md), restated as our own cases ---- */
     BAD("a protocol other than HTTP", "GET /music ICE/1.0\r\nHost: h\r\n\r\n", 400, BAD_VERSION),
     BAD("RTSP", "PUT /music RTSP/1.0\r\nHost: h\r\n\r\n", 400, BAD_VERSION),
     BAD("a protocol that starts like HTTP", "GET / IHTTP/1.0\r\n\r\n", 400, BAD_VERSION),
     BAD("HTTP/5.6", "GET / HTTP/5.6\r\nHost: h\r\n\r\n", 400, BAD_VERSION),
     BAD("header lines separated by a lone CR", "GET /" H11 "Foo: 1\rBar: 2\r\n\r\n", 400, BARE_CR),
-    BAD("empty value ended by a lone CR before TE",
-        "POST /" H11 "x:\rTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\r\n", 400, BARE_CR),
-    BAD("empty value ended by a bare LF before TE",
-        "POST /" H11 "x:\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\r\n", 400, BARE_LF),
     BAD("CR and junk after the headers hiding a request",
         "GET /" H11 "Connection: close\r\n\rZGET /evil: HTTP/1.1\r\nHost: a\r\n\r\n", 400, BARE_CR),
-    BAD("bare LF hiding a Content-Length",
-        "GET /" H11 "Dummy: x\nContent-Length: 23\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400,
-        BARE_LF),
-    BAD("folded Content-Length", "POST /" H11 "Foo: bar\r\n Content-Length: 38\r\n\r\n", 400, FOLD),
     BAD("'@' in a header name", "GET /" H11 "Fo@: x\r\n\r\n", 400, NAME),
     BAD("control character in a header name", "GET /" H11 "Foo\x01test: x\r\n\r\n", 400, NAME),
     BAD("header name folded before its colon", "GET /" H11 "name\r\n : value\r\n\r\n", 400,
@@ -405,281 +218,18 @@ static const struct req_case cases[] = {
         "GET /" H11 "Connection\r\x1b\x35\xd5"
         "eep-Alive\r\n\r\n",
         400, NO_COLON),
-    BAD("empty TE with a Content-Length",
-        "POST /" H11 "Transfer-Encoding:\r\nContent-Length: 5\r\n\r\nhello", 400, TE_ONLY),
-    BAD("TE chunkedchunked", "POST /" H11 "Transfer-Encoding: chunkedchunked\r\n\r\n", 400,
-        TE_ONLY),
-    BAD("TE deflate, chunked", "POST /" H11 "Transfer-Encoding: deflate, chunked\r\n\r\n", 400,
-        TE_ONLY),
-    BAD("TE continued on a folded line", "POST /" H11 "Transfer-Encoding: chunked\r\n  abc\r\n\r\n",
-        400, FOLD),
-    BAD("missing last chunk", POST_TE "3\r\nfoo\r\n\r\n", 400, CHUNK_START),
-    BAD("whitespace and bare LF after a chunk size", POST_TE "3 \n  \r\nfoo\r\n0\r\n\r\n", 400,
-        BARE_LF),
-    BAD("CR CR after a chunk size", POST_TE "5\r\r;ABCD\r\n34\r\nE\r\n0\r\n\r\n", 400, BARE_CR),
-    BAD("chunk data run into the next size", POST_TE "5\r\nABCDE0\r\n\r\n", 400, DATA_END),
 
-    /* ---- rejected: limits (LIM above) ---- */
-    BAD("content-length over the limit", "POST /" H11 "Content-Length: 65\r\n\r\n", 413, BODY_BIG),
+    /* ---- rejected: limits (HTTP_CASE_LIM) ---- */
     BAD("nine headers",
         "GET /" H11 "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\n"
         "H: 8\r\n\r\n",
         431, TOO_MANY),
-    BAD("nine trailers",
-        POST_TE "0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\n"
-                "H: 8\r\nI: 9\r\n\r\n",
-        431, TOO_MANY),
 };
-
-/* What came of feeding a request, in a form that can be compared between feeding modes. */
-struct result {
-    int rc; /* of the head parser */
-    sq_http_error err;
-    sq_http_request req;
-    sq_http_header headers[16];
-    const char *base; /* the buffer the slices point into */
-    int body_rc;      /* of the body decoding; 0 for LENGTH and NONE */
-    sq_http_error body_err;
-    size_t consumed; /* body bytes used */
-    char *decoded;   /* malloc'd */
-    size_t decoded_len;
-};
-
-static void describe_slice(char *out, size_t cap, const char *base, sq_http_slice s)
-{
-    if (s.p == NULL)
-        snprintf(out, cap, "-");
-    else
-        snprintf(out, cap, "%td+%zu", s.p - base, s.len);
-}
-
-/* A one-line text of everything in the result, with slices as offsets into the buffer. */
-static void describe(const struct result *r, char *out, size_t cap)
-{
-    char s[8][32];
-    const sq_http_request *q = &r->req;
-    int n = snprintf(out, cap, "head rc=%d", r->rc);
-    if (r->rc == SQ_ERR)
-        n += snprintf(out + n, cap - (size_t)n, " %d \"%s\"", r->err.status, r->err.reason);
-    if (r->rc != SQ_OK)
-        return;
-    const sq_http_slice sl[8] = {q->method, q->target,        q->path,         q->query,
-                                 q->host,   q->authorization, q->content_type, {NULL, 0}};
-    for (int i = 0; i < 7; i++)
-        describe_slice(s[i], sizeof s[i], r->base, sl[i]);
-    n += snprintf(out + n, cap - (size_t)n,
-                  " len=%zu m=%s t=%s p=%s q=%s host=%s auth=%s ct=%s v=1.%d ka=%d ex=%d "
-                  "body=%d cl=%llu",
-                  q->head_len, s[0], s[1], s[2], s[3], s[4], s[5], s[6], q->minor_version,
-                  q->keep_alive, q->expect_continue, (int)q->body,
-                  (unsigned long long)q->content_length);
-    for (size_t i = 0; i < q->header_count && (size_t)n < cap; i++) {
-        describe_slice(s[0], sizeof s[0], r->base, q->headers[i].name);
-        describe_slice(s[1], sizeof s[1], r->base, q->headers[i].value);
-        n += snprintf(out + n, cap - (size_t)n, " [%s:%s]", s[0], s[1]);
-    }
-    if ((size_t)n >= cap)
-        return;
-    n += snprintf(out + n, cap - (size_t)n, " | body rc=%d", r->body_rc);
-    if (r->body_rc == SQ_ERR)
-        n += snprintf(out + n, cap - (size_t)n, " %d \"%s\"", r->body_err.status,
-                      r->body_err.reason);
-    n += snprintf(out + n, cap - (size_t)n, " used=%zu data=", r->consumed);
-    for (size_t i = 0; i < r->decoded_len && (size_t)n + 4 < cap; i++)
-        n += snprintf(out + n, cap - (size_t)n, "%02x", (unsigned char)r->decoded[i]);
-}
-
-/*
- * Feeds raw[0..n) to the head parser as prefixes ending at head_cuts[] (ascending, the last
- * is n), each a fresh guarded copy, so the buffer moves between calls as the contract
- * allows. Then decodes a chunked body in the pieces body_cuts[] (offsets from the body's
- * start, ascending, the last is the body's length), each piece a guarded copy, into a
- * separate buffer; or, with nbc == 0, in place in one piece. `g` keeps the last copy alive.
- */
-static void feed(const char *raw, size_t n, const size_t *head_cuts, size_t nhc,
-                 const size_t *body_cuts, size_t nbc, struct result *r, guarded *g)
-{
-    sq_http_parser p;
-    memset(r, 0, sizeof *r);
-    sq_http_parser_init(&p, &LIM, r->headers);
-    r->rc = SQ_AGAIN;
-    g->map = NULL;
-    for (size_t i = 0; i < nhc && r->rc == SQ_AGAIN; i++) {
-        if (g->map != NULL)
-            guarded_free(g);
-        const char *buf = guarded_copy(g, raw, head_cuts[i]);
-        r->base = buf;
-        r->rc = sq_http_parse_request(&p, buf, head_cuts[i], &r->req, &r->err);
-    }
-    if (r->rc != SQ_OK)
-        return;
-
-    size_t head = r->req.head_len, avail = n - head;
-    r->decoded = malloc(avail + 1);
-    assert_non_null(r->decoded);
-    if (r->req.body == SQ_HTTP_BODY_LENGTH) {
-        r->consumed = r->req.content_length <= avail ? (size_t)r->req.content_length : avail;
-        r->body_rc = r->req.content_length <= avail ? SQ_OK : SQ_AGAIN;
-        memcpy(r->decoded, raw + head, r->consumed);
-        r->decoded_len = r->consumed;
-        return;
-    }
-    if (r->req.body != SQ_HTTP_BODY_CHUNKED)
-        return;
-
-    sq_http_chunked d;
-    sq_http_chunked_init(&d, &LIM);
-    r->body_rc = SQ_AGAIN;
-    if (nbc == 0) {
-        /* In place: the decoded data lands where the raw body started. */
-        guarded whole;
-        char *buf = guarded_copy(&whole, raw, n);
-        size_t used = 0, made = 0;
-        r->body_rc =
-            sq_http_chunked_decode(&d, buf + head, avail, buf + head, &used, &made, &r->body_err);
-        r->consumed = used;
-        r->decoded_len = made;
-        memcpy(r->decoded, buf + head, made);
-        guarded_free(&whole);
-        return;
-    }
-    size_t from = 0;
-    for (size_t i = 0; i < nbc && r->body_rc == SQ_AGAIN; i++) {
-        guarded piece;
-        const char *src = guarded_copy(&piece, raw + head + from, body_cuts[i] - from);
-        size_t used = 0, made = 0;
-        r->body_rc = sq_http_chunked_decode(
-            &d, src, body_cuts[i] - from, r->decoded + r->decoded_len, &used, &made, &r->body_err);
-        if (r->body_rc == SQ_AGAIN)
-            assert_int_equal(used, body_cuts[i] - from);
-        r->consumed += used;
-        r->decoded_len += made;
-        from = body_cuts[i];
-        guarded_free(&piece);
-    }
-}
-
-static void release(struct result *r, guarded *g)
-{
-    free(r->decoded);
-    if (g->map != NULL)
-        guarded_free(g);
-}
-
-/* Checks the whole-input result against the table. */
-static void check_result(const struct req_case *c, const struct result *r)
-{
-    int rc = r->rc == SQ_OK ? r->body_rc : r->rc;
-    const sq_http_error *err = r->rc == SQ_OK ? &r->body_err : &r->err;
-    const sq_http_request *q = &r->req;
-
-    if (c->status == -2 || c->status > 0) {
-        if (c->status == -2 && rc != SQ_AGAIN)
-            fail_msg("%s: expected incomplete, got rc %d", c->name, rc);
-        if (c->status > 0) {
-            if (rc != SQ_ERR)
-                fail_msg("%s: expected %d, got rc %d", c->name, c->status, rc);
-            if (err->status != c->status || strstr(err->reason, c->reason) == NULL)
-                fail_msg("%s: expected %d \"%s\", got %d \"%s\"", c->name, c->status, c->reason,
-                         err->status, err->reason);
-        }
-        return;
-    }
-    if (rc != SQ_OK)
-        fail_msg("%s: expected success, got rc %d (%d %s)", c->name, rc, err->status,
-                 rc == SQ_ERR ? err->reason : "");
-#define SLICE_IS(s, want)                                                                          \
-    do {                                                                                           \
-        if ((want) != NULL && ((s).len != strlen(want) || memcmp((s).p, want, (s).len) != 0))      \
-            fail_msg("%s: %s is \"%.*s\", expected \"%s\"", c->name, #s, (int)(s).len, (s).p,      \
-                     (want));                                                                      \
-    } while (0)
-    SLICE_IS(q->method, c->method);
-    SLICE_IS(q->path, c->path);
-    SLICE_IS(q->query, c->query);
-#undef SLICE_IS
-    if (q->minor_version != (c->v10 ? 0 : 1))
-        fail_msg("%s: minor version %d", c->name, q->minor_version);
-    if (q->keep_alive == c->close)
-        fail_msg("%s: keep_alive is %d", c->name, q->keep_alive);
-    if (q->expect_continue != c->expect)
-        fail_msg("%s: expect_continue is %d", c->name, q->expect_continue);
-    if (q->body != c->kind)
-        fail_msg("%s: body kind %d, expected %d", c->name, (int)q->body, (int)c->kind);
-    if (c->headers != 0 && q->header_count != (size_t)c->headers)
-        fail_msg("%s: %zu headers, expected %d", c->name, q->header_count, c->headers);
-    size_t blen = c->body == NULL ? 0 : c->body_len ? c->body_len : strlen(c->body);
-    if (r->decoded_len != blen || memcmp(r->decoded, c->body ? c->body : "", blen) != 0)
-        fail_msg("%s: body \"%.*s\"", c->name, (int)r->decoded_len, r->decoded);
-    if (q->head_len + r->consumed + c->rest != c->len)
-        fail_msg("%s: the request used %zu + %zu bytes of %zu", c->name, q->head_len, r->consumed,
-                 c->len);
-    for (size_t i = 0; i < q->header_count; i++) {
-        const sq_http_header *h = &q->headers[i];
-        if (h->value.len > 0 && (h->value.p[0] == ' ' || h->value.p[h->value.len - 1] == '\t'))
-            fail_msg("%s: header %zu value not trimmed", c->name, i);
-    }
-}
-
-static void fail_differ(const char *name, const char *mode, size_t at, const char *want,
-                        const char *got)
-{
-    fail_msg("%s: %s at %zu differs from whole input\n  whole: %s\n  %s: %s", name, mode, at, want,
-             mode, got);
-}
-
-/* Runs one case whole, byte by byte, and split in two at every offset of the head and of
- * the body; all must describe the same outcome. */
-static void run_case(const struct req_case *c)
-{
-    size_t n = c->len;
-    static char want[4096], got[4096];
-    size_t all = n, *cuts = malloc((n + 1) * sizeof *cuts);
-    struct result r;
-    guarded g;
-    assert_non_null(cuts);
-
-    feed(c->raw, n, &all, 1, NULL, 0, &r, &g);
-    check_result(c, &r);
-    describe(&r, want, sizeof want);
-    size_t body_avail = r.rc == SQ_OK ? n - r.req.head_len : 0;
-    bool chunked = r.rc == SQ_OK && r.req.body == SQ_HTTP_BODY_CHUNKED;
-    release(&r, &g);
-
-    /* Byte by byte: head prefixes 1..n, then the body one byte per call. */
-    for (size_t i = 0; i < n; i++)
-        cuts[i] = i + 1;
-    size_t *body_bytes = cuts; /* body cuts 1..avail are the same numbers */
-    feed(c->raw, n, cuts, n, body_bytes, body_avail, &r, &g);
-    describe(&r, got, sizeof got);
-    if (strcmp(want, got) != 0)
-        fail_differ(c->name, "byte by byte", 0, want, got);
-    release(&r, &g);
-
-    for (size_t k = 1; k < n; k++) {
-        size_t two[2] = {k, n};
-        feed(c->raw, n, two, 2, NULL, 0, &r, &g);
-        describe(&r, got, sizeof got);
-        if (strcmp(want, got) != 0)
-            fail_differ(c->name, "head split", k, want, got);
-        release(&r, &g);
-    }
-    for (size_t k = 1; chunked && k < body_avail; k++) {
-        size_t two[2] = {k, body_avail};
-        feed(c->raw, n, &all, 1, two, 2, &r, &g);
-        describe(&r, got, sizeof got);
-        if (strcmp(want, got) != 0)
-            fail_differ(c->name, "body split", k, want, got);
-        release(&r, &g);
-    }
-    free(cuts);
-}
 
 static void test_request_table(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++)
-        run_case(&cases[i]);
+    http_case_run_all(cases, SQ_ARRAY_LEN(cases));
 }
 
 /* Builds "GET /aaa... HTTP/1.1" of exactly `line` bytes plus `fields` bytes of header lines
@@ -712,7 +262,7 @@ static void run_built(const char *name, size_t line, size_t nfields, size_t fiel
     memcpy(raw + n, "\r\n", 2);
     n += 2;
     struct req_case c = {.name = name, .raw = raw, .len = n, .status = status, .reason = reason};
-    run_case(&c);
+    http_case_run(&c);
     free(raw);
 }
 
@@ -728,7 +278,7 @@ static void test_head_limits(void **state)
     run_built("header count at the limit", 20, 8, 100, 0, NULL);
     run_built("header count one over", 20, 9, 100, 431, TOO_MANY);
 
-    /* Empty lines before the request line count towards its limit. */
+    /* Empty lines before the request line: ten at most, and they count towards its limit. */
     char raw[300];
     size_t n = 0;
     for (int i = 0; i < 60; i++) {
@@ -739,100 +289,27 @@ static void test_head_limits(void **state)
     struct req_case c = {.name = "many empty lines",
                          .raw = raw,
                          .len = n + 27,
-                         .status = 414,
-                         .reason = TOO_LONG_LINE};
-    run_case(&c);
-    struct req_case ok = {.name = "a few empty lines", .raw = raw + 100, .len = n + 27 - 100};
-    run_case(&ok);
-}
-
-static void test_chunk_line_limit(void **state)
-{
-    (void)state;
-    static const char head[] = POST_TE;
-    size_t hl = sizeof head - 1;
-    char *raw = malloc(hl + SQ_HTTP_CHUNK_LINE_MAX + 64);
-    assert_non_null(raw);
-    for (int over = 0; over <= 1; over++) {
-        size_t n = hl;
-        memcpy(raw, head, hl);
-        memcpy(raw + n, "1;", 2);
-        memset(raw + n + 2, 'e', SQ_HTTP_CHUNK_LINE_MAX - 2 + (size_t)over);
-        n += SQ_HTTP_CHUNK_LINE_MAX + (size_t)over;
-        memcpy(raw + n, "\r\nx\r\n0\r\n\r\n", 10);
-        n += 10;
-        struct req_case c = {.name = over ? "chunk line over" : "chunk line at the limit",
-                             .raw = raw,
-                             .len = n,
-                             .status = over ? 400 : 0,
-                             .reason = CHUNK_LINE,
-                             .kind = SQ_HTTP_BODY_CHUNKED,
-                             .body = "x"};
-        /* Whole and split at a few points only: 4 KiB of splits would be slow for nothing. */
-        struct result r;
-        guarded g;
-        size_t all = n;
-        feed(raw, n, &all, 1, NULL, 0, &r, &g);
-        check_result(&c, &r);
-        release(&r, &g);
+                         .status = 400,
+                         .reason = EMPTY_LINES};
+    http_case_run(&c);
+    struct req_case ok = {.name = "ten empty lines", .raw = raw + 100, .len = n + 27 - 100};
+    http_case_run(&ok);
+    /* Ten empty lines (20 bytes, raw starts with them) and a request line of 108 bytes make
+     * the limit; of 109, one over. */
+    for (size_t line = 108; line <= 109; line++) {
+        n = 20;
+        memcpy(raw + n, "GET /", 5);
+        memset(raw + n + 5, 'a', line - 14);
+        n += line - 9;
+        memcpy(raw + n, " HTTP/1.1\r\nHost: h\r\n\r\n", 22);
+        struct req_case c2 = {.name = line == 108 ? "empty lines and a request line at the limit"
+                                                  : "empty lines and a request line over it",
+                              .raw = raw,
+                              .len = n + 22,
+                              .status = line == 108 ? 0 : 414,
+                              .reason = TOO_LONG_LINE};
+        http_case_run(&c2);
     }
-    free(raw);
-}
-
-/* Several requests back to back in one buffer, as a pipelining client sends them. */
-static void test_pipelining(void **state)
-{
-    (void)state;
-    static const char stream[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
-                                 "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
-                                 "\r\n" /* an empty line between requests is skipped */
-                                 "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-                                 "\r\n2\r\nhi\r\n0\r\nT: 1\r\n\r\n"
-                                 "GET /d HTTP/1.0\r\n\r\n"
-                                 "GET /e HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
-    static const struct {
-        const char *path;
-        const char *body;
-        bool keep_alive;
-    } want[] = {{"/a", "", true},
-                {"/b", "xyz", true},
-                {"/c", "hi", true},
-                {"/d", "", false},
-                {"/e", "", false}};
-    guarded g;
-    char *buf = guarded_copy(&g, stream, sizeof stream - 1);
-    size_t at = 0, len = sizeof stream - 1;
-    for (size_t i = 0; i < SQ_ARRAY_LEN(want); i++) {
-        sq_http_parser p;
-        sq_http_header headers[8];
-        sq_http_request req;
-        sq_http_error err;
-        sq_http_parser_init(&p, &LIM, headers);
-        assert_int_equal(sq_http_parse_request(&p, buf + at, len - at, &req, &err), SQ_OK);
-        assert_int_equal(req.path.len, strlen(want[i].path));
-        assert_memory_equal(req.path.p, want[i].path, req.path.len);
-        assert_int_equal(req.keep_alive, want[i].keep_alive);
-        at += req.head_len;
-        const char *body = buf + at;
-        size_t body_len = 0;
-        if (req.body == SQ_HTTP_BODY_LENGTH) {
-            body_len = (size_t)req.content_length;
-            at += body_len;
-        } else if (req.body == SQ_HTTP_BODY_CHUNKED) {
-            sq_http_chunked d;
-            size_t used, made;
-            sq_http_chunked_init(&d, &LIM);
-            assert_int_equal(
-                sq_http_chunked_decode(&d, buf + at, len - at, buf + at, &used, &made, &err),
-                SQ_OK);
-            body_len = made;
-            at += used;
-        }
-        assert_int_equal(body_len, strlen(want[i].body));
-        assert_memory_equal(body, want[i].body, body_len);
-    }
-    assert_int_equal(at, len);
-    guarded_free(&g);
 }
 
 static void test_header_find(void **state)
@@ -846,7 +323,7 @@ static void test_header_find(void **state)
     sq_http_header headers[8];
     sq_http_request req;
     sq_http_error err;
-    sq_http_parser_init(&p, &LIM, headers);
+    sq_http_parser_init(&p, &HTTP_CASE_LIM, headers);
     assert_int_equal(sq_http_parse_request(&p, buf, sizeof raw - 1, &req, &err), SQ_OK);
     assert_ptr_equal(req.headers, headers);
     assert_int_equal(req.header_count, 5);
@@ -967,13 +444,35 @@ static void test_split_target(void **state)
     assert_int_equal(query.len, 0);
 }
 
+/* Every status sequind answers has its RFC 9110 phrase; any other has the empty one. */
+static void test_status_text(void **state)
+{
+    (void)state;
+    static const int answered[] = {100, 200, 400, 401, 404, 405, 409,
+                                   413, 414, 422, 431, 500, 501, 503};
+    static const int others[] = {0, -1, 299, 402, 502, 999};
+    char got[1024];
+    size_t n = 0;
+
+    for (size_t i = 0; i < SQ_ARRAY_LEN(answered); i++)
+        n += (size_t)snprintf(got + n, sizeof got - n, "%d %s|", answered[i],
+                              sq_http_status_text(answered[i]));
+    assert_string_equal(got, "100 Continue|200 OK|400 Bad Request|401 Unauthorized|404 Not Found|"
+                             "405 Method Not Allowed|409 Conflict|413 Content Too Large|"
+                             "414 URI Too Long|422 Unprocessable Content|"
+                             "431 Request Header Fields Too Large|500 Internal Server Error|"
+                             "501 Not Implemented|503 Service Unavailable|");
+    for (size_t i = 0; i < SQ_ARRAY_LEN(others); i++)
+        assert_string_equal(sq_http_status_text(others[i]), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_table),    cmocka_unit_test(test_head_limits),
-        cmocka_unit_test(test_chunk_line_limit), cmocka_unit_test(test_pipelining),
-        cmocka_unit_test(test_header_find),      cmocka_unit_test(test_percent_decode),
-        cmocka_unit_test(test_query_iterator),   cmocka_unit_test(test_split_target),
+        cmocka_unit_test(test_request_table),  cmocka_unit_test(test_head_limits),
+        cmocka_unit_test(test_header_find),    cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_query_iterator), cmocka_unit_test(test_split_target),
+        cmocka_unit_test(test_status_text),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
