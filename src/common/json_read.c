@@ -405,50 +405,54 @@ int sq_json_lookup(const sq_json *doc, int obj, const char *name, int *value)
     return SQ_OK;
 }
 
-int sq_json_get_str(const sq_json *doc, int tok, sq_buf *out)
+/* Bytes between a string token's quotes: unescaping never lengthens a string, so room for
+ * these is room for every piece. */
+static size_t escaped_len(const sq_json_tok *t)
 {
-    const sq_json_tok *t = tok_of_type(doc, tok, SQ_JSON_STRING);
-    size_t mark = out->len;
+    return (size_t)(t->end - t->start - 2);
+}
+
+/* Unescapes string token `t` into `dst` (escaped_len(t) bytes of room); the length goes to *n.
+ * -1 on a malformed escape. */
+static int unescape_into(const sq_json *doc, const sq_json_tok *t, char *dst, size_t *n)
+{
     unescaper u;
     const char *piece;
     size_t plen;
     int rc;
 
-    if (t == NULL)
-        return SQ_ERR;
+    *n = 0;
     unescaper_init(&u, doc, t);
-    /* Unescaping never lengthens a string, so one reservation covers every piece. */
-    if (sq_buf_reserve(out, u.end - u.pos) != SQ_OK)
-        return SQ_ERR;
     while ((rc = unescape_next(&u, &piece, &plen)) > 0) {
-        memcpy(out->data + out->len, piece, plen);
-        out->len += plen;
+        memcpy(dst + *n, piece, plen);
+        *n += plen;
     }
-    if (rc < 0)
-        out->len = mark;
-    out->data[out->len] = '\0';
     return rc < 0 ? SQ_ERR : SQ_OK;
+}
+
+int sq_json_get_str(const sq_json *doc, int tok, sq_buf *out)
+{
+    const sq_json_tok *t = tok_of_type(doc, tok, SQ_JSON_STRING);
+    size_t n;
+
+    if (t == NULL || sq_buf_reserve(out, escaped_len(t)) != SQ_OK)
+        return SQ_ERR;
+    int rc = unescape_into(doc, t, out->data + out->len, &n);
+    if (rc == SQ_OK)
+        out->len += n;
+    out->data[out->len] = '\0';
+    return rc;
 }
 
 int sq_json_get_str_arena(const sq_json *doc, int tok, sq_arena *a, const char **str, size_t *len)
 {
     const sq_json_tok *t = tok_of_type(doc, tok, SQ_JSON_STRING);
-    unescaper u;
-    const char *piece;
-    size_t plen, n = 0;
-    int rc;
+    size_t n;
 
     if (t == NULL)
         return SQ_ERR;
-    unescaper_init(&u, doc, t);
-    char *dst = sq_arena_alloc(a, u.end - u.pos + 1);
-    if (dst == NULL)
-        return SQ_ERR;
-    while ((rc = unescape_next(&u, &piece, &plen)) > 0) {
-        memcpy(dst + n, piece, plen);
-        n += plen;
-    }
-    if (rc < 0)
+    char *dst = sq_arena_alloc(a, escaped_len(t) + 1);
+    if (dst == NULL || unescape_into(doc, t, dst, &n) != SQ_OK)
         return SQ_ERR;
     dst[n] = '\0';
     *str = dst;

@@ -30,6 +30,16 @@ static int writer_fail(sq_json_writer *w)
     return SQ_ERR;
 }
 
+/* Writes the comma that goes before every entry of the open container but its first. */
+static int separate(sq_json_writer *w)
+{
+    unsigned char *level = &w->level[w->depth - 1];
+    if ((*level & LEVEL_NONEMPTY) && sq_buf_putc(w->out, ',') != SQ_OK)
+        return writer_fail(w);
+    *level |= LEVEL_NONEMPTY;
+    return SQ_OK;
+}
+
 /* Checks that a value may go here and writes the comma it needs. */
 static int before_value(sq_json_writer *w)
 {
@@ -37,18 +47,13 @@ static int before_value(sq_json_writer *w)
         return SQ_ERR;
     if (w->depth == 0)
         return w->done ? writer_fail(w) : SQ_OK;
-
-    unsigned char *level = &w->level[w->depth - 1];
-    if (*level & LEVEL_OBJECT) {
+    if (w->level[w->depth - 1] & LEVEL_OBJECT) {
         if (!w->want_value)
             return writer_fail(w);
         w->want_value = false; /* the key already wrote the comma */
         return SQ_OK;
     }
-    if ((*level & LEVEL_NONEMPTY) && sq_buf_putc(w->out, ',') != SQ_OK)
-        return writer_fail(w);
-    *level |= LEVEL_NONEMPTY;
-    return SQ_OK;
+    return separate(w);
 }
 
 static int after_value(sq_json_writer *w, int rc)
@@ -177,10 +182,8 @@ int sq_json_write_keyn(sq_json_writer *w, const char *name, size_t n)
         return SQ_ERR;
     if (w->depth == 0 || !(w->level[w->depth - 1] & LEVEL_OBJECT) || w->want_value)
         return writer_fail(w);
-    unsigned char *level = &w->level[w->depth - 1];
-    if ((*level & LEVEL_NONEMPTY) && sq_buf_putc(w->out, ',') != SQ_OK)
-        return writer_fail(w);
-    *level |= LEVEL_NONEMPTY;
+    if (separate(w) != SQ_OK)
+        return SQ_ERR;
     if (put_string(w->out, name, n) != SQ_OK || sq_buf_putc(w->out, ':') != SQ_OK)
         return writer_fail(w);
     w->want_value = true;
