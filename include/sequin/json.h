@@ -1,5 +1,6 @@
 /* JSON in and out: a strict RFC 8259 parser with bounds-checked getters, and a streaming
- * writer that always produces valid JSON. */
+ * writer that always produces valid JSON (json_valid.c checks, json_read.c reads over jsmn,
+ * json_write.c writes). */
 #ifndef SEQUIN_JSON_H
 #define SEQUIN_JSON_H
 
@@ -56,7 +57,7 @@ typedef enum sq_json_type {
  * It owns the token array. A zero-initialised sq_json is a valid empty document (no tokens,
  * every getter fails) and may be freed.
  */
-typedef struct sq_json_tok sq_json_tok; /* private to json.c */
+typedef struct sq_json_tok sq_json_tok; /* private to json_read.c */
 typedef struct sq_json {
     const char *src;
     size_t len;

@@ -7,36 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/utf8_ref.h"
 #include "check.h"
 #include "sequin/json.h"
-
-/* Strict UTF-8 by decoded value (overlong, surrogate, > U+10FFFF), written apart from
- * json.c's byte-range table so that the two can disagree. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    static const uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t more = c < 0x80             ? 0
-                      : (c & 0xE0) == 0xC0 ? 1
-                      : (c & 0xF0) == 0xE0 ? 2
-                      : (c & 0xF8) == 0xF0 ? 3
-                                           : 4;
-        if (more == 4 || n - i <= more)
-            return 0;
-        uint32_t cp = more == 0 ? c : c & (0x7Fu >> (more + 1));
-        for (size_t k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3Fu);
-        }
-        if (cp < min_cp[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += more + 1;
-    }
-    return 1;
-}
 
 /* Parses a writer's output, which must be accepted with the default limits. */
 static void parse_back(sq_json *doc, const sq_buf *out)
@@ -61,8 +34,8 @@ static void check_string_round_trip(const char *s, size_t n)
     parse_back(&doc, &out);
     CHECK(doc.ntoks == 1);
     CHECK(sq_json_get_str(&doc, 0, &got) == SQ_OK);
-    CHECK(valid_utf8((const unsigned char *)got.data, got.len));
-    if (valid_utf8((const unsigned char *)s, n))
+    CHECK(utf8_ref_valid((const unsigned char *)got.data, got.len));
+    if (utf8_ref_valid((const unsigned char *)s, n))
         CHECK(got.len == n && memcmp(got.data, s, n) == 0);
     sq_json_free(&doc);
     sq_buf_free(&out);
@@ -105,7 +78,7 @@ static void check_token(const sq_json *doc, int t, sq_buf *scratch, sq_arena *ar
         size_t n;
         CHECK(raw[0] == '"' && raw[rawlen - 1] == '"');
         CHECK(scratch->len <= rawlen - 2);
-        CHECK(valid_utf8((const unsigned char *)scratch->data, scratch->len));
+        CHECK(utf8_ref_valid((const unsigned char *)scratch->data, scratch->len));
         CHECK(sq_json_str_equals(doc, t, scratch->data, scratch->len) == 1);
         CHECK(sq_json_get_str_arena(doc, t, arena, &s, &n) == SQ_OK);
         CHECK(n == scratch->len && memcmp(s, scratch->data, n + 1) == 0);

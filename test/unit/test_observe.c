@@ -1,4 +1,4 @@
-/* Tests of the model of `sequin observe` (observe_model.c): text cut to columns, columns
+/* Tests of the model of `sequin observe` (src/cli/observe_*.c): text cut to columns, columns
  * shared out, the requests of each view, answers, keys, and the screen at every size down to
  * nothing. The curses half is driven in a real terminal by test/integration/test_observe.c. */
 #include <locale.h>

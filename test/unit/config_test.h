@@ -1,0 +1,216 @@
+/* Test helper for the config loader's tests: loading from a copy that ends at a guard page,
+ * the value of any option as text, and runners for tables of valid files and of errors.
+ * Include after <cmocka.h>. */
+#ifndef SEQUIN_TEST_CONFIG_TEST_H
+#define SEQUIN_TEST_CONFIG_TEST_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "guard.h"
+#include "sequin/config.h"
+
+/* A digest of 64 hex digits in upper case, and the lower-case form the loader stores. */
+#define SHA_UPPER "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+#define SHA_LOWER "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#define SHA_OTHER "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+
+/* SPEC section 5's example, verbatim but for the token's digest: the SPEC shortens it
+ * ("9f86d081884c7d65..."), which the loader must refuse. */
+#define SPEC_EXAMPLE(digest)                                                                       \
+    "listen: 127.0.0.1:7376        # or a list; [::1]:7376 works too\n"                            \
+    "workers: auto                  # number of worker processes; auto = CPU count\n"              \
+    "database:\n"                                                                                  \
+    "  url: postgres://sequin@localhost/sequin   # or the libpq PG* environment\n"                 \
+    "  connections_per_worker: 2\n"                                                                \
+    "auth:\n"                                                                                      \
+    "  tokens:\n"                                                                                  \
+    "    - name: ci\n"                                                                             \
+    "      sha256: " digest "\n"                                                                   \
+    "limits: {max_body_bytes: 16777216, max_message_bytes: 1048576, idle_timeout_ms: 60000}\n"     \
+    "log: {level: info, format: text}   # text or json, to stderr (journald)\n"                    \
+    "streams:\n"                                                                                   \
+    "  - name: default\n"                                                                          \
+    "    consumers:\n"                                                                             \
+    "      - name: us_orders\n"                                                                    \
+    "        filter: \"orders.us.>\"\n"                                                            \
+    "        ack_wait_ms: 30000\n"                                                                 \
+    "        max_ack_pending: 10000\n"                                                             \
+    "        max_deliver: 5\n"
+
+/* Loads `text` from a copy that ends right before an unreadable page. */
+static inline int load_guarded(const char *text, size_t len, sq_config **out, sq_config_error *err)
+{
+    guarded g;
+    const char *copy = guarded_copy(&g, text, len);
+    int rc = sq_config_load_buffer("t.yaml", copy, len, out, err);
+    guarded_free(&g);
+    return rc;
+}
+
+static inline sq_config *load_ok(const char *text)
+{
+    sq_config *cfg = NULL;
+    sq_config_error err;
+    char msg[2048];
+
+    if (load_guarded(text, strlen(text), &cfg, &err) != 0)
+        fail_msg("unexpected error for <<%s>>: %s", text,
+                 sq_config_error_format(&err, msg, sizeof msg));
+    assert_non_null(cfg);
+    return cfg;
+}
+
+static const char *const level_words[] = {"debug", "info", "warn", "error"};
+static const char *const format_words[] = {"text", "json"};
+static const char *const policy_words[] = {"all", "new"};
+
+/*
+ * The value of option `name` as text, read through the struct's fields by name (not through
+ * the table's offsets, so that a wrong offset in the table shows up here). NULL: no such option.
+ */
+static inline const char *show(const sq_config *c, const char *name, char *buf, size_t size)
+{
+    const struct {
+        const char *name;
+        const int *v;
+    } ints[] = {
+        {"workers", &c->workers},
+        {"shutdown_timeout_ms", &c->shutdown_timeout_ms},
+        {"database.connections_per_worker", &c->database.connections_per_worker},
+        {"limits.max_body_bytes", &c->limits.max_body_bytes},
+        {"limits.max_message_bytes", &c->limits.max_message_bytes},
+        {"limits.max_request_line_bytes", &c->limits.max_request_line_bytes},
+        {"limits.max_header_bytes", &c->limits.max_header_bytes},
+        {"limits.max_headers", &c->limits.max_headers},
+        {"limits.idle_timeout_ms", &c->limits.idle_timeout_ms},
+        {"limits.header_timeout_ms", &c->limits.header_timeout_ms},
+        {"limits.body_timeout_ms", &c->limits.body_timeout_ms},
+    };
+    const struct {
+        const char *name;
+        const char *v;
+    } texts[] = {
+        {"database.url", c->database.url},
+        {"auth.allow_anonymous", c->auth.allow_anonymous ? "true" : "false"},
+        {"log.level", level_words[c->log.level]},
+        {"log.format", format_words[c->log.format]},
+    };
+    size_t o = 0;
+#define PUT(...) (o += (size_t)snprintf(buf + o, o < size ? size - o : 0, __VA_ARGS__))
+    buf[0] = '\0';
+    for (size_t i = 0; i < SQ_ARRAY_LEN(ints); i++) {
+        if (strcmp(name, ints[i].name) == 0) {
+            PUT("%d", *ints[i].v);
+            return buf;
+        }
+    }
+    for (size_t i = 0; i < SQ_ARRAY_LEN(texts); i++) {
+        if (strcmp(name, texts[i].name) == 0) {
+            PUT("%s", texts[i].v);
+            return buf;
+        }
+    }
+    if (strcmp(name, "listen") == 0) {
+        for (size_t i = 0; i < c->listen.count; i++) {
+            const sq_config_listen *l = &c->listen.items[i];
+            PUT("%s%s %d%s", i ? ", " : "", l->host, l->port, l->ipv6 ? " v6" : "");
+        }
+    } else if (strcmp(name, "auth.tokens") == 0) {
+        for (size_t i = 0; i < c->auth.tokens.count; i++) {
+            const sq_config_token *t = &c->auth.tokens.items[i];
+            PUT("%s%s=%s", i ? ", " : "", t->name, t->sha256_hex);
+        }
+    } else if (strcmp(name, "streams") == 0) {
+        for (size_t i = 0; i < c->streams.count; i++) {
+            const sq_config_stream *s = &c->streams.items[i];
+            PUT("%s%s[", i ? " " : "", s->name);
+            for (size_t j = 0; j < s->n_consumers; j++) {
+                const sq_config_consumer *k = &s->consumers[j];
+                PUT("%s%s %s %d %d %d %s", j ? ", " : "", k->name, k->filter, k->ack_wait_ms,
+                    k->max_ack_pending, k->max_deliver, policy_words[k->deliver_policy]);
+            }
+            PUT("]");
+        }
+    } else {
+        return NULL;
+    }
+#undef PUT
+    return buf;
+}
+
+/* A file that loads, and the value one of its options then has. */
+struct valid_case {
+    const char *yaml;
+    const char *name;  /* option to look at */
+    const char *value; /* as show() prints it */
+};
+
+/* Loads each case and checks the option's value (and that the stream default exists). */
+static inline void check_valid(const struct valid_case *cases, size_t n)
+{
+    char buf[2048];
+
+    for (size_t i = 0; i < n; i++) {
+        const struct valid_case *c = &cases[i];
+        sq_config *cfg = load_ok(c->yaml);
+        const char *got = show(cfg, c->name, buf, sizeof buf);
+        assert_non_null(got);
+        if (strcmp(got, c->value) != 0)
+            fail_msg("<<%s>>: %s is \"%s\", want \"%s\"", c->yaml, c->name, got, c->value);
+        assert_non_null(sq_config_find_stream(cfg, "default"));
+        assert_string_equal(cfg->source, "t.yaml");
+        sq_config_free(cfg);
+    }
+}
+
+/* A file that must not load, where it fails, and a fragment of the message. */
+struct error_case {
+    const char *yaml;
+    int line;
+    int column;
+    const char *message;
+};
+
+/* Loads `yaml` and checks that it fails at line:column with `fragment` in the message.
+ * Returns 0, or 1 after printing what went wrong (so that one run lists every bad row). */
+static inline int check_error(const char *yaml, size_t len, int line, int column,
+                              const char *fragment)
+{
+    sq_config *cfg = (sq_config *)1;
+    sq_config_error err;
+    char msg[2048], want[64];
+
+    memset(&err, 0x55, sizeof err);
+    if (load_guarded(yaml, len, &cfg, &err) == 0) {
+        print_error("<<%s>> loaded, want an error containing %s\n", yaml, fragment);
+        sq_config_free(cfg);
+        return 1;
+    }
+    assert_null(cfg);
+    sq_config_error_format(&err, msg, sizeof msg);
+    snprintf(want, sizeof want, "t.yaml:%d:%d: ", line, column);
+    if (strncmp(msg, want, strlen(want)) != 0 || strstr(msg, fragment) == NULL) {
+        print_error("<<%s>>\n  got  %s\n  want %s...%s\n", yaml, msg, want, fragment);
+        return 1;
+    }
+    assert_string_equal(err.file, "t.yaml");
+    assert_int_equal(err.line, line);
+    assert_int_equal(err.column, column);
+    /* One line, whatever the input held. */
+    assert_null(strchr(msg, '\n'));
+    return 0;
+}
+
+/* Checks every case, listing each bad one before the test fails. */
+static inline void check_errors(const struct error_case *cases, size_t n)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < n; i++)
+        bad += check_error(cases[i].yaml, strlen(cases[i].yaml), cases[i].line, cases[i].column,
+                           cases[i].message);
+    assert_int_equal(bad, 0);
+}
+
+#endif
