@@ -41,8 +41,8 @@ typedef struct sq_handler_env {
 
 /* One request, from routing to its answer. Strings live in `arena` (the connection's). */
 typedef struct sq_handler {
-    sq_route route;
-    const struct sq_route_ops *ops; /* the route's operations (from the router's table) */
+    const sq_route_desc *route;     /* the row of the router's table that matched */
+    const struct sq_route_ops *ops; /* its operations */
     sq_handler_step step;
     int calls; /* of the route's own calls, how many are over (a route may make several) */
     sq_arena *arena;

@@ -68,7 +68,7 @@ bool sq_log_request_id_valid(const char *s, size_t len);
 typedef struct sq_log_request {
     const char *method; /* `method_len` bytes, not NUL-terminated; NULL shows "-" */
     size_t method_len;
-    const char *route;        /* the route's pattern (sq_route_name); NULL when none matched */
+    const char *route;        /* the route's pattern (its row's, router.h); NULL: none matched */
     int status;               /* the status sent */
     unsigned long long bytes; /* the response's size, head and body */
     unsigned long long duration_us; /* first byte of the request to last of the response */

@@ -51,19 +51,21 @@ struct sq_delivery;
 void sq_metrics_deliveries(sq_metrics *m, const struct sq_delivery *d, size_t n);
 
 /*
- * Records one answered HTTP request: `route` as sq_router_match found it, or SQ_ROUTE_COUNT
- * when none did (a 404, a 405, or a request refused before routing); `method` (not
- * NUL-terminated, `method_len` bytes) as the route matched it (GET for a HEAD); `status` the
- * status sent; `duration_us` from the first byte of the request to the last of the response.
+ * Records one answered HTTP request: `route` the row of the router's table that took it (as
+ * sq_router_match found it), or NULL when none did (a 404, a 405, or a request refused before
+ * routing); `method` (not NUL-terminated, `method_len` bytes) the request's, by which an
+ * unmatched request is counted (a matched one by its row's); `status` the status sent;
+ * `duration_us` from the first byte of the request to the last of the response.
  *
- * A matched route is labelled with its pattern and the method; a method the route does not
- * take counts under the route's first method. Unmatched requests are labelled route
- * "unmatched" and their method if it is a standard one (GET HEAD POST PUT PATCH DELETE
- * OPTIONS), else "other". A status outside the table (200 400 401 404 405 409 413 414 422
- * 431 500 503) is labelled "other". So the number of series is fixed whatever clients send.
+ * A matched request is labelled with its row's pattern and method (a HEAD is routed, and so
+ * counted, as its GET). Unmatched requests are labelled route "unmatched" and their method if
+ * it is a standard one (GET HEAD POST PUT PATCH DELETE OPTIONS), else "other"; so is a
+ * `route` that is no row of the table. A status outside the table (200 400 401 404 405 409
+ * 413 414 422 431 500 503) is labelled "other". So the number of series is fixed whatever
+ * clients send: one set per row of the table (at most SQ_ROUTES_MAX) and the unmatched.
  */
-void sq_metrics_request(sq_metrics *m, sq_route route, const char *method, size_t method_len,
-                        int status, uint64_t duration_us);
+void sq_metrics_request(sq_metrics *m, const sq_route_desc *route, const char *method,
+                        size_t method_len, int status, uint64_t duration_us);
 
 /*
  * One consumer's gauges, read from the store when /metrics is asked for. The strings are

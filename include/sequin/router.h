@@ -8,55 +8,30 @@
 #include "sequin/common.h"
 #include "sequin/http.h"
 
-typedef enum sq_route {
-    SQ_ROUTE_HEALTHZ,
-    SQ_ROUTE_READYZ,
-    SQ_ROUTE_METRICS,
-    SQ_ROUTE_STREAM_LIST,
-    SQ_ROUTE_STREAM_CREATE,
-    SQ_ROUTE_STREAM_GET,
-    SQ_ROUTE_STREAM_DELETE,
-    SQ_ROUTE_MESSAGE_UPSERT,
-    SQ_ROUTE_MESSAGE_LIST,
-    SQ_ROUTE_MESSAGE_GET,
-    SQ_ROUTE_MESSAGE_DELETE,
-    SQ_ROUTE_MESSAGE_CONSUMER_INFO,
-    SQ_ROUTE_CONSUMER_LIST,
-    SQ_ROUTE_CONSUMER_CREATE,
-    SQ_ROUTE_CONSUMER_GET,
-    SQ_ROUTE_CONSUMER_EDIT, /* PATCH and PUT: both change only the settings they name */
-    SQ_ROUTE_CONSUMER_DELETE,
-    SQ_ROUTE_RECEIVE, /* GET (query parameters) or POST (JSON body) */
-    SQ_ROUTE_ACK,
-    SQ_ROUTE_NACK,
-    SQ_ROUTE_EXTEND,
-    SQ_ROUTE_REDRIVE,
-    SQ_ROUTE_CONSUMER_MESSAGES,
-    SQ_ROUTE_COUNT
-} sq_route;
-
 struct sq_route_ops;
 
 /* One row of the API's table: a method and a path pattern (a segment ":s", ":c" or ":key"
- * captures), the route they name, and its operations (handlers.h). */
+ * captures), and the route's operations (handlers.h). A route is its row: code that needs to
+ * tell routes apart (metrics, logs) holds a pointer to it, and names it by its pattern. */
 typedef struct sq_route_desc {
     const char *method;
     const char *pattern;
-    sq_route route;
     const struct sq_route_ops *ops;
 } sq_route_desc;
 
 /* The API's routes, in the order they are matched (routes.c): adding a route is a row there
  * and its operations in the resource's api_*.c. */
 extern const sq_route_desc sq_routes[];
+/* The most rows sq_routes may have: the metrics region, shared by processes and so sized at
+ * compile time, keeps the request series of each row (metrics.c). routes.c fails to compile
+ * past it; raise it then. */
+#define SQ_ROUTES_MAX 64
 extern const size_t sq_routes_count;
 
 /* What a path matched. The parameters are slices of the path, still percent-encoded
  * (decode each with sq_http_percent_decode); {NULL, 0} when the route has none. */
 typedef struct sq_route_match {
-    const sq_route_desc *desc;
-    sq_route route;
-    const char *name; /* the route's pattern, for logs and metrics: "/api/streams/:s" */
+    const sq_route_desc *desc; /* the row of sq_routes */
     sq_http_slice stream;
     sq_http_slice consumer;
     sq_http_slice key;
@@ -70,8 +45,5 @@ typedef struct sq_route_match {
  */
 SQ_WUR int sq_router_match(sq_http_slice method, sq_http_slice path, sq_route_match *m,
                            const char **allow);
-
-/* The pattern of a route ("/api/streams/:s/consumers/:c/ack"); static storage. */
-const char *sq_route_name(sq_route r);
 
 #endif

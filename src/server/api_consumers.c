@@ -64,31 +64,50 @@ static int get_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
     return sq_store_begin_consumer_get(s, h->stream_num, h->consumer, err, errlen);
 }
 
-/* The consumer that create, get or edit returns, or why there is none. */
-static int one_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+/* The consumer that create, get or edit returns, or why there is none (a 409's reason is
+ * the route's own). */
+static int consumer_answer(int rc, const sq_consumer *c, sq_json_writer *jw, char *err,
+                           size_t errlen)
+{
+    if (rc == SQ_OK)
+        return sq_handler_wrote(rc, sq_render_consumer(jw, c), err, errlen);
+    if (rc == SQ_STORE_NOT_FOUND)
+        snprintf(err, errlen, "consumer not found");
+    return rc;
+}
+
+static int create_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                         size_t errlen)
+{
+    sq_consumer c;
+    (void)body;
+    int rc = sq_store_finish_consumer_create(s, &c, h->arena, err, errlen);
+    if (rc == SQ_STORE_CONFLICT)
+        snprintf(err, errlen, "a consumer named \"%s\" exists already in this stream",
+                 h->create.name);
+    return consumer_answer(rc, &c, jw, err, errlen);
+}
+
+static int get_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
                       size_t errlen)
 {
     sq_consumer c;
-    int rc;
     (void)body;
-    if (h->route == SQ_ROUTE_CONSUMER_CREATE)
-        rc = sq_store_finish_consumer_create(s, &c, h->arena, err, errlen);
-    else if (h->route == SQ_ROUTE_CONSUMER_GET)
-        rc = sq_store_finish_consumer_get(s, &c, h->arena, err, errlen);
-    else
-        rc = sq_store_finish_consumer_edit(s, &c, h->arena, err, errlen);
-    if (rc == SQ_OK)
-        return sq_handler_wrote(rc, sq_render_consumer(jw, &c), err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
-    else if (rc == SQ_STORE_CONFLICT && h->route == SQ_ROUTE_CONSUMER_CREATE)
-        snprintf(err, errlen, "a consumer named \"%s\" exists already in this stream",
-                 h->create.name);
-    else if (rc == SQ_STORE_CONFLICT)
+    return consumer_answer(sq_store_finish_consumer_get(s, &c, h->arena, err, errlen), &c, jw, err,
+                           errlen);
+}
+
+static int edit_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                       size_t errlen)
+{
+    sq_consumer c;
+    (void)body;
+    int rc = sq_store_finish_consumer_edit(s, &c, h->arena, err, errlen);
+    if (rc == SQ_STORE_CONFLICT)
         snprintf(err, errlen,
                  "consumer \"%s\" is declared in the config file: change it there and reload",
                  h->consumer);
-    return rc;
+    return consumer_answer(rc, &c, jw, err, errlen);
 }
 
 static int delete_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
@@ -215,44 +234,92 @@ static const sq_group_ops receive_group = {
 
 /* ---- settling leases: ack (whose calls the acks of one consumer share), nack, extend ---- */
 
-static int ids_parse(sq_handler *h, const sq_request_in *in, sq_api_problem *p)
+/* The ack ids of a body; `all` lets {} name every dead message, `delay` takes a nack's
+ * delay. */
+static int parse_ids(sq_handler *h, const sq_request_in *in, bool all, int *delay,
+                     sq_api_problem *p)
 {
-    bool all = h->route == SQ_ROUTE_REDRIVE; /* {} redrives every dead message */
-    int *delay = h->route == SQ_ROUTE_NACK ? &h->delay_ms : NULL;
     return sq_api_parse_ack_ids(in->body, in->body_len, all, delay, h->arena, &h->ids, &h->n_ids,
                                 p);
 }
 
-static int settle_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
+static int ids_parse(sq_handler *h, const sq_request_in *in, sq_api_problem *p)
 {
-    const char *const *ids = (const char *const *)h->ids;
-    if (h->route == SQ_ROUTE_ACK)
-        return sq_store_begin_ack(s, h->consumer_id, ids, h->n_ids, err, errlen);
-    if (h->route == SQ_ROUTE_NACK)
-        return sq_store_begin_nack(s, h->consumer_id, ids, h->n_ids, h->delay_ms, err, errlen);
-    return sq_store_begin_extend(s, h->consumer_id, ids, h->n_ids, err, errlen);
+    return parse_ids(h, in, false, NULL, p);
 }
 
-/* An ack's, nack's or extend's answer and news, once its call (alone or shared) is over. */
-static int settle_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
-                         size_t errlen)
+static int nack_parse(sq_handler *h, const sq_request_in *in, sq_api_problem *p)
 {
-    (void)body;
+    return parse_ids(h, in, false, &h->delay_ms, p);
+}
+
+static int ack_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
+{
+    return sq_store_begin_ack(s, h->consumer_id, (const char *const *)h->ids, h->n_ids, err,
+                              errlen);
+}
+
+static int nack_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
+{
+    return sq_store_begin_nack(s, h->consumer_id, (const char *const *)h->ids, h->n_ids,
+                               h->delay_ms, err, errlen);
+}
+
+static int extend_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
+{
+    return sq_store_begin_extend(s, h->consumer_id, (const char *const *)h->ids, h->n_ids, err,
+                                 errlen);
+}
+
+/* The outcome of an ack's, nack's or extend's call, alone or its share of a shared one. */
+static int settled(const sq_handler *h, sq_store *s, char *err, size_t errlen)
+{
     int rc = h->share != NULL ? h->share->rc : sq_store_finish(s, err, errlen);
     if (rc == SQ_STORE_NOT_FOUND)
         snprintf(err, errlen, "consumer not found");
-    if (rc != SQ_OK)
-        return rc;
-    if (h->route != SQ_ROUTE_EXTEND) {
-        /* An ack makes room under max_ack_pending for this process's waiters; a nack makes
-         * messages deliverable (now, or after its delay: waiters elsewhere then look again
-         * and learn the new time). */
+    return rc;
+}
+
+/* Their answer, once the call is over. */
+static int success(int rc, sq_json_writer *jw, char *err, size_t errlen)
+{
+    return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_flag(jw, "success"), err, errlen) : rc;
+}
+
+/* An ack makes room under max_ack_pending: news for this process's waiters. */
+static int ack_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                      size_t errlen)
+{
+    (void)body;
+    int rc = settled(h, s, err, errlen);
+    if (rc == SQ_OK) {
         h->news_stream = h->stream_num;
-        h->news_notify = h->route == SQ_ROUTE_NACK;
-        sq_metrics_add(h->metrics, h->route == SQ_ROUTE_ACK ? SQ_METRIC_ACKED : SQ_METRIC_NACKED,
-                       h->n_ids);
+        sq_metrics_add(h->metrics, SQ_METRIC_ACKED, h->n_ids);
     }
-    return sq_handler_wrote(rc, sq_render_flag(jw, "success"), err, errlen);
+    return success(rc, jw, err, errlen);
+}
+
+/* A nack makes messages deliverable (now, or after its delay: waiters elsewhere then look
+ * again and learn the new time): news for every process. */
+static int nack_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                       size_t errlen)
+{
+    (void)body;
+    int rc = settled(h, s, err, errlen);
+    if (rc == SQ_OK) {
+        h->news_stream = h->stream_num;
+        h->news_notify = true;
+        sq_metrics_add(h->metrics, SQ_METRIC_NACKED, h->n_ids);
+    }
+    return success(rc, jw, err, errlen);
+}
+
+/* An extend only moves leases on: no news. */
+static int extend_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                         size_t errlen)
+{
+    (void)body;
+    return success(settled(h, s, err, errlen), jw, err, errlen);
 }
 
 static size_t ack_items(const sq_handler *h)
@@ -293,6 +360,12 @@ static const sq_group_ops ack_group = {
     .begin = ack_group_begin,
     .finish = ack_group_finish,
 };
+
+/* {} redrives every dead message. */
+static int redrive_parse(sq_handler *h, const sq_request_in *in, sq_api_problem *p)
+{
+    return parse_ids(h, in, true, NULL, p);
+}
 
 static int redrive_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 {
@@ -357,11 +430,11 @@ const sq_route_ops sq_api_consumer_list_route = {
 const sq_route_ops sq_api_consumer_create_route = {.resolve = SQ_RESOLVE_STREAM,
                                                    .parse = create_parse,
                                                    .begin = create_begin,
-                                                   .finish = one_finish};
+                                                   .finish = create_finish};
 const sq_route_ops sq_api_consumer_get_route = {
-    .resolve = SQ_RESOLVE_STREAM, .begin = get_begin, .finish = one_finish};
+    .resolve = SQ_RESOLVE_STREAM, .begin = get_begin, .finish = get_finish};
 const sq_route_ops sq_api_consumer_edit_route = {
-    .resolve = SQ_RESOLVE_STREAM, .parse = edit_parse, .begin = edit_begin, .finish = one_finish};
+    .resolve = SQ_RESOLVE_STREAM, .parse = edit_parse, .begin = edit_begin, .finish = edit_finish};
 const sq_route_ops sq_api_consumer_delete_route = {
     .resolve = SQ_RESOLVE_STREAM, .begin = delete_begin, .finish = delete_finish};
 const sq_route_ops sq_api_receive_route = {.in_data = true,
@@ -372,19 +445,19 @@ const sq_route_ops sq_api_receive_route = {.in_data = true,
                                            .group = &receive_group};
 const sq_route_ops sq_api_ack_route = {.resolve = SQ_RESOLVE_CONSUMER,
                                        .parse = ids_parse,
-                                       .begin = settle_begin,
-                                       .finish = settle_finish,
+                                       .begin = ack_begin,
+                                       .finish = ack_finish,
                                        .group = &ack_group};
 const sq_route_ops sq_api_nack_route = {.resolve = SQ_RESOLVE_CONSUMER,
-                                        .parse = ids_parse,
-                                        .begin = settle_begin,
-                                        .finish = settle_finish};
+                                        .parse = nack_parse,
+                                        .begin = nack_begin,
+                                        .finish = nack_finish};
 const sq_route_ops sq_api_extend_route = {.resolve = SQ_RESOLVE_CONSUMER,
                                           .parse = ids_parse,
-                                          .begin = settle_begin,
-                                          .finish = settle_finish};
+                                          .begin = extend_begin,
+                                          .finish = extend_finish};
 const sq_route_ops sq_api_redrive_route = {.resolve = SQ_RESOLVE_CONSUMER,
-                                           .parse = ids_parse,
+                                           .parse = redrive_parse,
                                            .begin = redrive_begin,
                                            .finish = redrive_finish};
 const sq_route_ops sq_api_consumer_messages_route = {.in_data = true,

@@ -40,20 +40,33 @@ static int get_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 }
 
 /* The stream that create or get returns, or why there is none. */
-static int one_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+static int stream_answer(int rc, const sq_stream *st, sq_json_writer *jw, char *err, size_t errlen)
+{
+    if (rc == SQ_OK)
+        return sq_handler_wrote(rc, sq_render_stream(jw, st), err, errlen);
+    if (rc == SQ_STORE_NOT_FOUND)
+        snprintf(err, errlen, "stream not found");
+    return rc;
+}
+
+static int create_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
+                         size_t errlen)
+{
+    sq_stream st;
+    (void)body;
+    int rc = sq_store_finish_stream_create(s, &st, h->arena, err, errlen);
+    if (rc == SQ_STORE_CONFLICT)
+        snprintf(err, errlen, "a stream named \"%s\" exists already", h->name);
+    return stream_answer(rc, &st, jw, err, errlen);
+}
+
+static int get_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
                       size_t errlen)
 {
     sq_stream st;
     (void)body;
-    int rc = h->name != NULL ? sq_store_finish_stream_create(s, &st, h->arena, err, errlen)
-                             : sq_store_finish_stream_get(s, &st, h->arena, err, errlen);
-    if (rc == SQ_OK)
-        return sq_handler_wrote(rc, sq_render_stream(jw, &st), err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "stream not found");
-    else if (rc == SQ_STORE_CONFLICT)
-        snprintf(err, errlen, "a stream named \"%s\" exists already", h->name);
-    return rc;
+    return stream_answer(sq_store_finish_stream_get(s, &st, h->arena, err, errlen), &st, jw, err,
+                         errlen);
 }
 
 static int delete_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
@@ -75,6 +88,6 @@ static int delete_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf 
 const sq_route_ops sq_api_stream_list_route = {
     .in_data = true, .begin = list_begin, .finish = list_finish};
 const sq_route_ops sq_api_stream_create_route = {
-    .parse = create_parse, .begin = create_begin, .finish = one_finish};
-const sq_route_ops sq_api_stream_get_route = {.begin = get_begin, .finish = one_finish};
+    .parse = create_parse, .begin = create_begin, .finish = create_finish};
+const sq_route_ops sq_api_stream_get_route = {.begin = get_begin, .finish = get_finish};
 const sq_route_ops sq_api_stream_delete_route = {.begin = delete_begin, .finish = delete_finish};

@@ -52,7 +52,7 @@ static int finish_call(struct worker *w, struct pconn *pc, struct conn *c)
     }
     if (status >= 500) {
         sq_log_set_request_id(c->req_id);
-        sq_warn("%s: %s", sq_route_name(c->h.route), err);
+        sq_warn("%s: %s", c->h.route->pattern, err);
         sq_log_set_request_id(NULL);
         sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
     }
@@ -77,7 +77,7 @@ static void group_failed(struct worker *w, const struct conn *leader, size_t mem
                          const char *err)
 {
     sq_log_set_request_id(leader->req_id);
-    sq_warn("%s (%zu requests in one call): %s", sq_route_name(leader->h.route), members, err);
+    sq_warn("%s (%zu requests in one call): %s", leader->h.route->pattern, members, err);
     sq_log_set_request_id(NULL);
     sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
 }
@@ -200,7 +200,7 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
             c->news_seen = sq_news_count(w, c->h.stream_num);
         if (sq_handler_begin(&c->h, pc->st, err, sizeof err) != SQ_OK) {
             sq_log_set_request_id(c->req_id);
-            sq_warn("%s: %s", sq_route_name(c->h.route), err);
+            sq_warn("%s: %s", c->h.route->pattern, err);
             sq_log_set_request_id(NULL);
             sq_metrics_add(w->ctx->metrics, SQ_METRIC_PG_ERRORS, 1);
             (void)sq_conn_error(w, c, 503, "the database is not available", NULL, NULL, NULL);

@@ -227,11 +227,11 @@ static void account(struct worker *w, struct conn *c, int status, size_t bytes)
         method = "GET"; /* HEAD is counted as the GET it is routed as */
         method_len = 3;
     }
-    sq_metrics_request(w->ctx->metrics, c->routed ? c->h.route : SQ_ROUTE_COUNT, method, method_len,
-                       status, took);
+    sq_metrics_request(w->ctx->metrics, c->routed ? c->h.route : NULL, method, method_len, status,
+                       took);
     sq_log_request line = {.method = c->method_len > 0 ? c->in.data + c->method_off : NULL,
                            .method_len = c->method_len,
-                           .route = c->routed ? sq_route_name(c->h.route) : NULL,
+                           .route = c->routed ? c->h.route->pattern : NULL,
                            .status = status,
                            .bytes = bytes,
                            .duration_us = took,
@@ -328,7 +328,7 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         (void)sq_conn_error(w, c, 405, "method not allowed", NULL, NULL, allow);
         return;
     }
-    c->h.route = m.route;
+    c->h.route = m.desc;
     c->routed = true;
     if (sq_handler_needs_auth(&m) &&
         !sq_auth_allows(&w->ctx->cfg->auth.tokens, c->in.data + c->auth_off, c->auth_len)) {

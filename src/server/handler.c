@@ -51,7 +51,7 @@ int sq_handler_start(sq_handler *h, const sq_route_match *m, const sq_request_in
     const sq_route_ops *ops = m->desc->ops;
     const char *why = NULL;
 
-    *h = (sq_handler){.route = m->desc->route,
+    *h = (sq_handler){.route = m->desc,
                       .ops = ops,
                       .arena = arena,
                       .wake_in_ms = -1,

@@ -2,55 +2,22 @@
 #include "sequin/metrics.h"
 #include "sequin/store.h"
 
+#include <assert.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
 /*
- * The (route, method) pairs requests are counted by: the router's table (src/server/router.c)
- * in its order, so each route pattern appears once per method it takes, then the requests no
- * route took, by method. test_metrics checks that the first part agrees with the router.
+ * The series requests are counted by: one per row of the router's table (routes.c), in its
+ * order, each labelled with the row's pattern and method, then the requests no route took, by
+ * method: a fixed set, so a client cannot mint new series.
  */
-static const struct {
-    sq_route route;
-    const char *method;
-} slots[] = {
-    {SQ_ROUTE_HEALTHZ, "GET"},
-    {SQ_ROUTE_READYZ, "GET"},
-    {SQ_ROUTE_METRICS, "GET"},
-    {SQ_ROUTE_STREAM_LIST, "GET"},
-    {SQ_ROUTE_STREAM_CREATE, "POST"},
-    {SQ_ROUTE_STREAM_GET, "GET"},
-    {SQ_ROUTE_STREAM_DELETE, "DELETE"},
-    {SQ_ROUTE_MESSAGE_UPSERT, "POST"},
-    {SQ_ROUTE_MESSAGE_LIST, "GET"},
-    {SQ_ROUTE_MESSAGE_GET, "GET"},
-    {SQ_ROUTE_MESSAGE_DELETE, "DELETE"},
-    {SQ_ROUTE_MESSAGE_CONSUMER_INFO, "GET"},
-    {SQ_ROUTE_CONSUMER_LIST, "GET"},
-    {SQ_ROUTE_CONSUMER_CREATE, "POST"},
-    {SQ_ROUTE_CONSUMER_GET, "GET"},
-    {SQ_ROUTE_CONSUMER_EDIT, "PATCH"},
-    {SQ_ROUTE_CONSUMER_EDIT, "PUT"},
-    {SQ_ROUTE_CONSUMER_DELETE, "DELETE"},
-    {SQ_ROUTE_RECEIVE, "GET"},
-    {SQ_ROUTE_RECEIVE, "POST"},
-    {SQ_ROUTE_ACK, "POST"},
-    {SQ_ROUTE_NACK, "POST"},
-    {SQ_ROUTE_EXTEND, "POST"},
-    {SQ_ROUTE_REDRIVE, "POST"},
-    {SQ_ROUTE_CONSUMER_MESSAGES, "GET"},
-    /* Unmatched: a fixed set of methods, so a client cannot mint new series. */
-    {SQ_ROUTE_COUNT, "GET"},
-    {SQ_ROUTE_COUNT, "HEAD"},
-    {SQ_ROUTE_COUNT, "POST"},
-    {SQ_ROUTE_COUNT, "PUT"},
-    {SQ_ROUTE_COUNT, "PATCH"},
-    {SQ_ROUTE_COUNT, "DELETE"},
-    {SQ_ROUTE_COUNT, "OPTIONS"},
-    {SQ_ROUTE_COUNT, "other"},
-};
-#define N_SLOTS SQ_ARRAY_LEN(slots)
+static const char *const unmatched[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                        "PATCH", "DELETE", "OPTIONS", "other"};
+#define N_UNMATCHED SQ_ARRAY_LEN(unmatched)
+/* The region's rows of series: room for SQ_ROUTES_MAX routes, then the unmatched. */
+#define N_SLOTS (SQ_ROUTES_MAX + N_UNMATCHED)
 
 /* The statuses sequind answers (SPEC 4), and one cell for anything else. */
 static const int statuses[] = {200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500, 503};
@@ -101,6 +68,9 @@ static uint64_t load(const uint64_t *p)
 
 sq_metrics *sq_metrics_create(void)
 {
+    /* Every row of the table has its series in the region (routes.c checks it too, when it
+     * compiles). */
+    assert(sq_routes_count <= SQ_ROUTES_MAX);
     /* Anonymous memory comes zeroed; MAP_SHARED keeps it one region across fork. */
     void *p =
         mmap(NULL, sizeof(sq_metrics), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -136,22 +106,28 @@ static bool method_is(const char *method, size_t len, const char *name)
     return strlen(name) == len && memcmp(method, name, len) == 0;
 }
 
-static size_t slot_of(sq_route route, const char *method, size_t method_len)
+/* The slots in use: the table's rows, then the unmatched. slot_at gives them in the page's
+ * order. */
+#define N_USED (sq_routes_count + N_UNMATCHED)
+
+static size_t slot_at(size_t i)
 {
-    if ((unsigned)route > SQ_ROUTE_COUNT)
-        route = SQ_ROUTE_COUNT;
-    size_t first = N_SLOTS;
-    for (size_t i = 0; i < N_SLOTS; i++) {
-        if (slots[i].route != route)
-            continue;
-        if (first == N_SLOTS)
-            first = i;
-        if (method != NULL && method_is(method, method_len, slots[i].method))
-            return i;
-    }
-    /* A matched route with a method it does not take (the caller's slip) counts under its
-     * first method; an unmatched request with an unlisted method under "other", the last. */
-    return route == SQ_ROUTE_COUNT ? N_SLOTS - 1 : first;
+    return i < sq_routes_count ? i : SQ_ROUTES_MAX + (i - sq_routes_count);
+}
+
+/* A row of the table counts in its own slot, whatever the method (a HEAD is routed, and
+ * counted, as the GET it is); a request no row took counts by its method, an unlisted one
+ * under "other", the last. A pointer that is no row of the table is taken for no route. */
+static size_t slot_of(const sq_route_desc *route, const char *method, size_t method_len)
+{
+    uintptr_t first = (uintptr_t)sq_routes, at = (uintptr_t)route;
+    if (route != NULL && at >= first && at < first + sq_routes_count * sizeof *route &&
+        (at - first) % sizeof *route == 0)
+        return (at - first) / sizeof *route;
+    size_t i = 0;
+    while (i < N_UNMATCHED - 1 && !(method != NULL && method_is(method, method_len, unmatched[i])))
+        i++;
+    return SQ_ROUTES_MAX + i;
 }
 
 static size_t status_of(int status)
@@ -170,8 +146,8 @@ static size_t bucket_of(uint64_t us)
     return i;
 }
 
-void sq_metrics_request(sq_metrics *m, sq_route route, const char *method, size_t method_len,
-                        int status, uint64_t duration_us)
+void sq_metrics_request(sq_metrics *m, const sq_route_desc *route, const char *method,
+                        size_t method_len, int status, uint64_t duration_us)
 {
     if (m == NULL)
         return;
@@ -240,9 +216,10 @@ static int put_label_value(sq_buf *out, const char *v)
  * follows with its le label. */
 static int request_labels(sq_buf *out, size_t slot, size_t status)
 {
-    const char *route =
-        slots[slot].route == SQ_ROUTE_COUNT ? "unmatched" : sq_route_name(slots[slot].route);
-    int rc = sq_buf_printf(out, "{route=\"%s\",method=\"%s\",status=\"", route, slots[slot].method);
+    bool routed = slot < SQ_ROUTES_MAX;
+    const char *route = routed ? sq_routes[slot].pattern : "unmatched";
+    const char *method = routed ? sq_routes[slot].method : unmatched[slot - SQ_ROUTES_MAX];
+    int rc = sq_buf_printf(out, "{route=\"%s\",method=\"%s\",status=\"", route, method);
     if (status < SQ_ARRAY_LEN(statuses))
         rc |= sq_buf_printf(out, "%d\"", statuses[status]);
     else
@@ -250,8 +227,9 @@ static int request_labels(sq_buf *out, size_t slot, size_t status)
     return rc;
 }
 
-/* The series that has seen requests, read once: its buckets and sum. */
+/* A series that has seen requests, read once: which one, its buckets and sum. */
 struct snapshot {
+    size_t slot, status;
     uint64_t in_bucket[N_BUCKETS + 1];
     uint64_t sum_us;
     uint64_t count;
@@ -259,12 +237,9 @@ struct snapshot {
 
 static void take(const sq_metrics *m, size_t slot, size_t status, struct snapshot *s)
 {
-    s->count = 0;
-    s->sum_us = 0;
-    if (m == NULL) {
-        memset(s->in_bucket, 0, sizeof s->in_bucket);
+    *s = (struct snapshot){.slot = slot, .status = status};
+    if (m == NULL)
         return;
-    }
     const struct cell *c = &m->http[slot][status];
     for (size_t b = 0; b <= N_BUCKETS; b++) {
         s->in_bucket[b] = load(&c->in_bucket[b]);
@@ -273,48 +248,50 @@ static void take(const sq_metrics *m, size_t slot, size_t status, struct snapsho
     s->sum_us = load(&c->sum_us);
 }
 
+/* The next series, in the page's order, that has seen requests: from `*at` (0 for the first),
+ * which moves past it. False after the last. */
+static bool next_series(const sq_metrics *m, size_t *at, struct snapshot *s)
+{
+    while (*at < N_USED * N_STATUSES) {
+        size_t i = (*at)++;
+        take(m, slot_at(i / N_STATUSES), i % N_STATUSES, s);
+        if (s->count > 0)
+            return true;
+    }
+    return false;
+}
+
 static int render_requests(sq_buf *out, const sq_metrics *m)
 {
     struct snapshot s;
     int rc = family(out, "sequin_http_requests_total", "counter",
                     "HTTP requests answered, by route, method and status.");
-    for (size_t i = 0; i < N_SLOTS && rc == 0; i++) {
-        for (size_t st = 0; st < N_STATUSES && rc == 0; st++) {
-            take(m, i, st, &s);
-            if (s.count == 0)
-                continue;
-            rc |= sq_buf_puts(out, "sequin_http_requests_total");
-            rc |= request_labels(out, i, st);
-            rc |= sq_buf_printf(out, "} %llu\n", (unsigned long long)s.count);
-        }
+    for (size_t at = 0; rc == 0 && next_series(m, &at, &s);) {
+        rc |= sq_buf_puts(out, "sequin_http_requests_total");
+        rc |= request_labels(out, s.slot, s.status);
+        rc |= sq_buf_printf(out, "} %llu\n", (unsigned long long)s.count);
     }
 
     const char *h = "sequin_http_request_duration_seconds";
     rc |= family(out, h, "histogram",
                  "Time from a request's first byte to its response's last, by route, method "
                  "and status.");
-    for (size_t i = 0; i < N_SLOTS && rc == 0; i++) {
-        for (size_t st = 0; st < N_STATUSES && rc == 0; st++) {
-            take(m, i, st, &s);
-            if (s.count == 0)
-                continue;
-            uint64_t cumulative = 0;
-            for (size_t b = 0; b <= N_BUCKETS; b++) {
-                cumulative += s.in_bucket[b];
-                rc |= sq_buf_printf(out, "%s_bucket", h);
-                rc |= request_labels(out, i, st);
-                rc |=
-                    sq_buf_printf(out, ",le=\"%s\"} %llu\n", b < N_BUCKETS ? buckets[b].le : "+Inf",
-                                  (unsigned long long)cumulative);
-            }
-            rc |= sq_buf_printf(out, "%s_sum", h);
-            rc |= request_labels(out, i, st);
-            rc |= sq_buf_printf(out, "} %llu.%06llu\n", (unsigned long long)(s.sum_us / 1000000),
-                                (unsigned long long)(s.sum_us % 1000000));
-            rc |= sq_buf_printf(out, "%s_count", h);
-            rc |= request_labels(out, i, st);
-            rc |= sq_buf_printf(out, "} %llu\n", (unsigned long long)s.count);
+    for (size_t at = 0; rc == 0 && next_series(m, &at, &s);) {
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b <= N_BUCKETS; b++) {
+            cumulative += s.in_bucket[b];
+            rc |= sq_buf_printf(out, "%s_bucket", h);
+            rc |= request_labels(out, s.slot, s.status);
+            rc |= sq_buf_printf(out, ",le=\"%s\"} %llu\n", b < N_BUCKETS ? buckets[b].le : "+Inf",
+                                (unsigned long long)cumulative);
         }
+        rc |= sq_buf_printf(out, "%s_sum", h);
+        rc |= request_labels(out, s.slot, s.status);
+        rc |= sq_buf_printf(out, "} %llu.%06llu\n", (unsigned long long)(s.sum_us / 1000000),
+                            (unsigned long long)(s.sum_us % 1000000));
+        rc |= sq_buf_printf(out, "%s_count", h);
+        rc |= request_labels(out, s.slot, s.status);
+        rc |= sq_buf_printf(out, "} %llu\n", (unsigned long long)s.count);
     }
     return rc != 0 ? SQ_ERR : SQ_OK;
 }

@@ -67,8 +67,6 @@ int sq_router_match(sq_http_slice method, sq_http_slice path, sq_route_match *m,
             continue;
         if (slice_is(method, sq_routes[r].method, strlen(sq_routes[r].method))) {
             cand.desc = &sq_routes[r];
-            cand.route = sq_routes[r].route;
-            cand.name = sq_routes[r].pattern;
             *m = cand;
             return SQ_OK;
         }
@@ -89,12 +87,4 @@ int sq_router_match(sq_http_slice method, sq_http_slice path, sq_route_match *m,
     }
     *allow = methods;
     return 405;
-}
-
-const char *sq_route_name(sq_route r)
-{
-    for (size_t i = 0; i < sq_routes_count; i++)
-        if (sq_routes[i].route == r)
-            return sq_routes[i].pattern;
-    return "?";
 }
