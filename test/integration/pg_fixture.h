@@ -123,6 +123,10 @@ static inline void pgt_fresh_schema(void)
  * more than any of them takes on a loaded machine, so that it fails only what is stuck. */
 #define PGT_WAIT_MS 30000
 
+/* How far the test's clock (CLOCK_MONOTONIC) and the database's (the wall clock) may drift
+ * apart over one wait: a check of "not before" allows this much. */
+#define PGT_CLOCK_SLACK_MS 10
+
 /* A store connection on a fresh schema, for tests of the store's C API. The calls below fail
  * the test when the store refuses, and leave what they return in `arena`. */
 struct fixture {

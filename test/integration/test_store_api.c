@@ -504,7 +504,7 @@ static long long next_visible(struct fixture *f, const char *cid)
  * `since` (pgt_now_ms before the call that began it). */
 static void assert_left(long long ms, int total, long long since)
 {
-    long long least = total - (pgt_now_ms() - since) - 10; /* 10: what the clocks may drift */
+    long long least = total - (pgt_now_ms() - since) - PGT_CLOCK_SLACK_MS;
     assert_in_range(ms, least > 0 ? least : 0, total);
 }
 
