@@ -11,6 +11,7 @@
 #include "sequin/log.h"
 #include "sequin/master.h"
 #include "sequin/sha256.h"
+#include "sequin/startup.h"
 
 #ifndef SQ_SYSCONFDIR
 #define SQ_SYSCONFDIR "/etc"
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
         return hash_token();
 
     sq_log_set_process("master");
-    if (sq_config_load_file(path, &cfg, &err) != 0 || sq_master_check_config(cfg, &err) != 0) {
+    if (sq_config_load_file(path, &cfg, &err) != 0 || sq_startup_check_config(cfg, &err) != 0) {
         sq_config_error_format(&err, msg, sizeof msg);
         /* --check-config prints the bare error line; a server start logs it. */
         if (check)

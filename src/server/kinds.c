@@ -1,0 +1,55 @@
+/* The kinds of child the master runs, one row each (children.h): today the HTTP workers. A new
+ * kind of process is one row here and the function it runs, not a second supervisor. */
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "sequin/children.h"
+#include "sequin/worker.h"
+
+static size_t cpu_count(void)
+{
+    cpu_set_t set;
+    long n;
+
+    /* The CPUs this process may run on (taskset, a cgroup cpuset), not all the machine's. */
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (size_t)CPU_COUNT(&set);
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+/* `workers`, 0 (auto) being one per CPU. */
+static size_t worker_count(const sq_config *cfg)
+{
+    return cfg->workers > 0 ? (size_t)cfg->workers : cpu_count();
+}
+
+static int worker_run(const sq_child_ctx *ctx)
+{
+    sq_worker_ctx w = {.cfg = ctx->cfg,
+                       .listen_fds = ctx->listen_fds,
+                       .n_listen = ctx->n_listen,
+                       .generation = ctx->generation,
+                       .metrics = ctx->metrics};
+
+    return sq_worker_run(&w);
+}
+
+const sq_child_kind sq_child_kinds[] = {
+    {
+        .name = "worker",
+        .count = worker_count,
+        .run = worker_run,
+        /* The node's reason to be: when no worker can run, the master says so by stopping
+         * (exit 1) rather than hold the port with nobody behind it. A reload replaces them,
+         * the new ones accepting before the old ones stop. */
+        .policy = {.backoff_min_ms = 100,
+                   .backoff_max_ms = 5000,
+                   .backoff_reset_ms = 10000,
+                   .on_fatal = SQ_CHILD_FATAL_STOPS,
+                   .on_reload = SQ_CHILD_RELOAD_REPLACES,
+                   .stop_signal = SIGTERM},
+    },
+};
+const size_t sq_child_kinds_count = SQ_ARRAY_LEN(sq_child_kinds);
