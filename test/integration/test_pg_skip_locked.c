@@ -53,10 +53,7 @@ static void test_server_is_real(void **state)
 {
     PGconn **conns = *state;
     assert_true(PQserverVersion(conns[0]) >= 150000);
-    PGresult *r = PQexec(conns[0], "SELECT count(*) FROM jobs");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(r, 0, 0), "10");
-    PQclear(r);
+    assert_int_equal(pgt_long_on(conns[0], "SELECT count(*) FROM jobs", 0, NULL), 10);
 }
 
 static void test_two_claims_take_different_rows(void **state)

@@ -1,6 +1,7 @@
 /* The store's read and management side against a real PostgreSQL: streams, listing messages
  * by filter, consumers' settings and stats, max_ack_pending, peek, per-message consumer
  * info and the notify that wakes long polls. */
+#include <poll.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,58 +21,6 @@
 #include "sequin/buf.h"
 #include "sequin/sha256.h"
 #include "sequin/store.h"
-
-static void upsert_in(struct fixture *f, int stream, const char *key, const char *data)
-{
-    sq_message_in m = {key, strlen(key), data, strlen(data)};
-    long long published;
-    if (sq_store_upsert(f->store, stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("upsert %s: %s", key, f->err);
-}
-
-static void upsert1(struct fixture *f, const char *key, const char *data)
-{
-    upsert_in(f, f->stream, key, data);
-}
-
-static sq_consumer make_consumer(struct fixture *f, const char *name, const char *filter,
-                                 int max_ack_pending, int max_deliver, bool deliver_new)
-{
-    sq_consumer_settings set = {30000, max_ack_pending, max_deliver};
-    sq_consumer c;
-    if (sq_store_consumer_create(f->store, f->stream, name, filter, &set, deliver_new, &c,
-                                 &f->arena, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("consumer %s: %s", name, f->err);
-    return c;
-}
-
-static int receive(struct fixture *f, const char *cid, int max, sq_delivery *out)
-{
-    int count = -1;
-    if (sq_store_receive(f->store, cid, max, out, &count, &f->arena, f->err, sizeof f->err) !=
-        SQ_OK)
-        fail_msg("receive: %s", f->err);
-    return count;
-}
-
-static size_t peek(struct fixture *f, const char *cid, const char *state, const char *filter,
-                   int limit, sq_consumer_message **out)
-{
-    size_t n = 0;
-    if (sq_store_consumer_messages(f->store, cid, state, filter, limit, out, &n, &f->arena, f->err,
-                                   sizeof f->err) != SQ_OK)
-        fail_msg("peek: %s", f->err);
-    return n;
-}
-
-static sq_consumer get_consumer(struct fixture *f, const char *name_or_id)
-{
-    sq_consumer c;
-    if (sq_store_consumer_get(f->store, f->stream, name_or_id, &c, &f->arena, f->err,
-                              sizeof f->err) != SQ_OK)
-        fail_msg("consumer get %s: %s", name_or_id, f->err);
-    return c;
-}
 
 static bool matches(const char *pattern, const char *text)
 {
@@ -108,14 +57,8 @@ static void test_streams(void **state)
         SQ_STORE_CONFLICT);
     assert_non_null(strstr(f->err, "exists"));
 
-    upsert_in(f, st.num, "a.1", "x");
-    upsert_in(f, st.num, "a.2", "y");
-    upsert_in(f, st.num, "a.3", "z");
-    sq_consumer_settings set = {30000, 10000, 0};
-    sq_consumer c;
-    assert_int_equal(sq_store_consumer_create(f->store, st.num, "c1", "a.>", &set, false, &c,
-                                              &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
+    pgt_upserts(f, st.num, "a.1", "x", "a.2", "y", "a.3", "z", NULL);
+    pgt_make_consumer(f, st.num, "c1", "a.>", PGT_DEFAULTS, false);
 
     /* By name and by id, with stats. */
     assert_int_equal(sq_store_stream_get(f->store, st.id, &got, &f->arena, f->err, sizeof f->err),
@@ -175,13 +118,6 @@ static void expect_list(struct fixture *f, const char *filter, bool newest_first
 static void test_message_list_and_get(void **state)
 {
     struct fixture *f = *state;
-    upsert1(f, "orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}");
-    upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}");
-    upsert1(f, "orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}");
-    upsert1(f, "orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}");
-    upsert1(f, "ordersx.us", "-");
-    upsert1(f, "other.x", "-");
-
     const char *all[] = {"orders.us.cus_a.order_1",
                          "orders.eu.cus_b.order_2",
                          "orders.us.cus_c.order_3",
@@ -189,6 +125,15 @@ static void test_message_list_and_get(void **state)
                          "ordersx.us",
                          "other.x",
                          NULL};
+    const char *data[] = {"{\"product\": \"Shoes\"}",
+                          "{\"product\": \"Pants\"}",
+                          "{\"product\": \"Shoes\"}",
+                          "{\"product\": \"Shirts\"}",
+                          "-",
+                          "-"};
+    for (int i = 0; all[i] != NULL; i++)
+        pgt_upsert(f, f->stream, all[i], data[i]);
+
     expect_list(f, NULL, false, 100, all);
     expect_list(f, ">", false, 100, all);
     const char *newest[] = {"other.x", "ordersx.us", "orders.us.cus_a.order_4", NULL};
@@ -223,7 +168,7 @@ static void test_message_list_and_get(void **state)
 
     /* A change keeps inserted_at, moves updated_at and seq. */
     usleep(2000);
-    upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}");
+    pgt_upsert(f, f->stream, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}");
     assert_int_equal(sq_store_message_get(f->store, f->stream, "orders.eu.cus_b.order_2", &later,
                                           &f->arena, f->err, sizeof f->err),
                      SQ_OK);
@@ -239,11 +184,10 @@ static void test_message_list_and_get(void **state)
 static void test_consumer_settings_and_stats(void **state)
 {
     struct fixture *f = *state;
-    upsert1(f, "job.1", "a");
-    upsert1(f, "job.2", "b");
-    upsert1(f, "other.1", "c");
+    pgt_upserts(f, f->stream, "job.1", "a", "job.2", "b", "other.1", "c", NULL);
 
-    sq_consumer c = make_consumer(f, "workers", "job.>", 100, 5, false);
+    sq_consumer c = pgt_make_consumer(f, f->stream, "workers", "job.>",
+                                      (sq_consumer_settings){30000, 100, 5}, false);
     assert_string_equal(c.name, "workers");
     assert_string_equal(c.filter, "job.>");
     assert_int_equal(c.settings.ack_wait_ms, 30000);
@@ -264,8 +208,8 @@ static void test_consumer_settings_and_stats(void **state)
                      SQ_STORE_CONFLICT);
 
     sq_delivery d[4];
-    assert_int_equal(receive(f, c.id, 1, d), 1);
-    sq_consumer by_id = get_consumer(f, c.id);
+    assert_int_equal(pgt_receive(f, c.id, 1, d), 1);
+    sq_consumer by_id = pgt_consumer_get(f, f->stream, c.id);
     assert_string_equal(by_id.name, "workers");
     assert_int_equal(by_id.available, 1);
     assert_int_equal(by_id.delivered, 1);
@@ -283,7 +227,8 @@ static void test_consumer_settings_and_stats(void **state)
     assert_int_equal(edited.settings.max_deliver, 0);
     assert_true(strcmp(edited.updated_at, c.updated_at) >= 0);
 
-    make_consumer(f, "another", "other.>", 10, 0, false);
+    pgt_make_consumer(f, f->stream, "another", "other.>", (sq_consumer_settings){30000, 10, 0},
+                      false);
     sq_consumer *list;
     size_t n;
     assert_int_equal(
@@ -316,13 +261,9 @@ static void test_consumer_settings_and_stats(void **state)
         SQ_OK);
     assert_string_equal(id, c.id);
     /* its delivery rows went with it */
-    conn = pgt_connect();
-    char q[128];
-    snprintf(q, sizeof q, "SELECT count(*) FROM sequin.deliveries WHERE consumer = '%s'", c.id);
-    PGresult *r = PQexec(conn, q);
-    assert_string_equal(PQgetvalue(r, 0, 0), "0");
-    PQclear(r);
-    PQfinish(conn);
+    const char *cid[] = {c.id};
+    assert_int_equal(pgt_long("SELECT count(*) FROM sequin.deliveries WHERE consumer = $1", 1, cid),
+                     0);
     assert_int_equal(sq_store_consumer_get(f->store, f->stream, "workers", &edited, &f->arena,
                                            f->err, sizeof f->err),
                      SQ_STORE_NOT_FOUND);
@@ -337,15 +278,15 @@ static void test_max_ack_pending(void **state)
     char key[32];
     for (int i = 0; i < 10; i++) {
         snprintf(key, sizeof key, "w.%d", i);
-        upsert1(f, key, "x");
+        pgt_upsert(f, f->stream, key, "x");
     }
-    sq_consumer c = make_consumer(f, "narrow", "w.*", 3, 0, false);
+    sq_consumer c = pgt_make_consumer(f, f->stream, "narrow", "w.*",
+                                      (sq_consumer_settings){30000, 3, 0}, false);
     sq_delivery d[10];
-    assert_int_equal(receive(f, c.id, 10, d), 3);
-    assert_int_equal(receive(f, c.id, 10, d), 0); /* the window is full */
-    const char *one = d[0].ack_id;
-    assert_int_equal(sq_store_ack(f->store, c.id, &one, 1, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(receive(f, c.id, 10, d), 1);
+    assert_int_equal(pgt_receive(f, c.id, 10, d), 3);
+    assert_int_equal(pgt_receive(f, c.id, 10, d), 0); /* the window is full */
+    pgt_ack(f, c.id, d[0].ack_id);
+    assert_int_equal(pgt_receive(f, c.id, 10, d), 1);
     assert_string_equal(d[0].message.key, "w.3");
 }
 
@@ -362,7 +303,8 @@ static void test_max_ack_pending_concurrent(void **state)
     long long published;
     assert_int_equal(
         sq_store_upsert(f->store, f->stream, batch, 200, &published, f->err, sizeof f->err), SQ_OK);
-    sq_consumer c = make_consumer(f, "window", "p.*", 7, 0, false);
+    sq_consumer c = pgt_make_consumer(f, f->stream, "window", "p.*",
+                                      (sq_consumer_settings){30000, 7, 0}, false);
 
     enum {
         PROCS = 4
@@ -387,36 +329,31 @@ static void test_max_ack_pending_concurrent(void **state)
             _exit(0);
         }
     }
-    for (int p = 0; p < PROCS; p++) {
-        int status;
-        assert_int_equal(waitpid(kids[p], &status, 0), kids[p]);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    sq_consumer now = get_consumer(f, "window");
+    for (int p = 0; p < PROCS; p++)
+        assert_int_equal(pgt_exit_status(kids[p]), 0);
+    sq_consumer now = pgt_consumer_get(f, f->stream, "window");
     assert_int_equal(now.delivered, 7);
 }
 
 static void test_peek_by_state(void **state)
 {
     struct fixture *f = *state;
-    upsert1(f, "job.1", "a");
-    upsert1(f, "job.2", "b");
-    upsert1(f, "job.3", "c");
-    upsert1(f, "job.4", "d");
-    upsert1(f, "else.1", "e");
-    sq_consumer c = make_consumer(f, "jobs", "job.>", 100, 1, false);
+    pgt_upserts(f, f->stream, "job.1", "a", "job.2", "b", "job.3", "c", "job.4", "d", "else.1", "e",
+                NULL);
+    sq_consumer c = pgt_make_consumer(f, f->stream, "jobs", "job.>",
+                                      (sq_consumer_settings){30000, 100, 1}, false);
     sq_consumer_message *m;
 
     /* Nothing read yet: the backlog is available, without ack ids. */
-    assert_int_equal(peek(f, c.id, NULL, NULL, 100, &m), 4);
+    assert_int_equal(pgt_peek(f, c.id, NULL, NULL, 100, &m), 4);
     assert_string_equal(m[0].message.key, "job.1");
     assert_string_equal(m[0].info.state, "available");
     assert_null(m[0].info.ack_id);
     assert_string_equal(m[3].message.data, "d");
 
     sq_delivery d[2];
-    assert_int_equal(receive(f, c.id, 2, d), 2);
-    assert_int_equal(peek(f, c.id, "delivered", NULL, 100, &m), 2);
+    assert_int_equal(pgt_receive(f, c.id, 2, d), 2);
+    assert_int_equal(pgt_peek(f, c.id, "delivered", NULL, 100, &m), 2);
     assert_string_equal(m[0].info.state, "delivered");
     assert_string_equal(m[0].info.ack_id, d[0].ack_id);
     assert_int_equal(m[0].info.deliver_count, 1);
@@ -424,35 +361,35 @@ static void test_peek_by_state(void **state)
     assert_true(matches(ISO_UTC, m[0].info.last_delivered_at));
 
     /* Changed under its lease: still held, newer data pending. */
-    upsert1(f, "job.1", "a2");
-    assert_int_equal(peek(f, c.id, "delivered", NULL, 100, &m), 2);
+    pgt_upsert(f, f->stream, "job.1", "a2");
+    assert_int_equal(pgt_peek(f, c.id, "delivered", NULL, 100, &m), 2);
     assert_string_equal(m[0].message.key, "job.2");
     assert_string_equal(m[1].message.key, "job.1");
     assert_string_equal(m[1].info.state, "pending_redelivery");
     assert_string_equal(m[1].message.data, "a2");
 
     /* A nack past max_deliver (1) makes it dead. */
-    const char *id2 = d[1].ack_id;
-    assert_int_equal(sq_store_nack(f->store, c.id, &id2, 1, 0, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(peek(f, c.id, "dead", NULL, 100, &m), 1);
+    pgt_nack(f, c.id, d[1].ack_id, 0);
+    assert_int_equal(pgt_peek(f, c.id, "dead", NULL, 100, &m), 1);
     assert_string_equal(m[0].message.key, "job.2");
     assert_string_equal(m[0].info.state, "dead");
 
-    assert_int_equal(peek(f, c.id, "available", NULL, 100, &m), 2);
+    assert_int_equal(pgt_peek(f, c.id, "available", NULL, 100, &m), 2);
     assert_string_equal(m[0].message.key, "job.3");
     assert_string_equal(m[1].message.key, "job.4");
-    assert_int_equal(peek(f, c.id, "available", "job.4", 100, &m), 1);
-    assert_int_equal(peek(f, c.id, NULL, NULL, 2, &m), 2);
+    assert_int_equal(pgt_peek(f, c.id, "available", "job.4", 100, &m), 1);
+    assert_int_equal(pgt_peek(f, c.id, NULL, NULL, 2, &m), 2);
 }
 
 static void test_message_info(void **state)
 {
     struct fixture *f = *state;
-    upsert1(f, "orders.us.1", "v1");
-    sq_consumer all = make_consumer(f, "all_orders", "orders.>", 100, 0, false);
-    make_consumer(f, "us_orders", "orders.us.>", 100, 0, false);
-    make_consumer(f, "eu_orders", "orders.eu.>", 100, 0, false);
-    make_consumer(f, "later", "orders.>", 100, 0, true); /* deliver_policy new */
+    pgt_upsert(f, f->stream, "orders.us.1", "v1");
+    const sq_consumer_settings set = {30000, 100, 0};
+    sq_consumer all = pgt_make_consumer(f, f->stream, "all_orders", "orders.>", set, false);
+    pgt_make_consumer(f, f->stream, "us_orders", "orders.us.>", set, false);
+    pgt_make_consumer(f, f->stream, "eu_orders", "orders.eu.>", set, false);
+    pgt_make_consumer(f, f->stream, "later", "orders.>", set, true); /* deliver_policy new */
 
     sq_message m;
     sq_consumer_pair *p;
@@ -468,15 +405,14 @@ static void test_message_info(void **state)
     assert_string_equal(p[1].consumer_name, "us_orders");
 
     sq_delivery d[1];
-    assert_int_equal(receive(f, all.id, 1, d), 1);
+    assert_int_equal(pgt_receive(f, all.id, 1, d), 1);
     assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
                                            &f->arena, f->err, sizeof f->err),
                      SQ_OK);
     assert_string_equal(p[0].info.state, "delivered");
     assert_string_equal(p[0].info.ack_id, d[0].ack_id);
     assert_int_equal(p[0].info.deliver_count, 1);
-    const char *id = d[0].ack_id;
-    assert_int_equal(sq_store_ack(f->store, all.id, &id, 1, f->err, sizeof f->err), SQ_OK);
+    pgt_ack(f, all.id, d[0].ack_id);
     assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
                                            &f->arena, f->err, sizeof f->err),
                      SQ_OK);
@@ -484,7 +420,7 @@ static void test_message_info(void **state)
     assert_string_equal(p[1].info.state, "available");
 
     /* A change makes it due again everywhere, including for the consumer that began later. */
-    upsert1(f, "orders.us.1", "v2");
+    pgt_upsert(f, f->stream, "orders.us.1", "v2");
     assert_int_equal(sq_store_message_info(f->store, f->stream, "orders.us.1", &m, &p, &n,
                                            &f->arena, f->err, sizeof f->err),
                      SQ_OK);
@@ -500,10 +436,11 @@ static void test_message_info(void **state)
 static void test_receive_returns_the_message(void **state)
 {
     struct fixture *f = *state;
-    upsert1(f, "doc.1", "{\"v\": 1}");
-    sq_consumer c = make_consumer(f, "docs", "doc.*", 100, 0, false);
+    pgt_upsert(f, f->stream, "doc.1", "{\"v\": 1}");
+    sq_consumer c = pgt_make_consumer(f, f->stream, "docs", "doc.*",
+                                      (sq_consumer_settings){30000, 100, 0}, false);
     sq_delivery d[1];
-    assert_int_equal(receive(f, c.id, 1, d), 1);
+    assert_int_equal(pgt_receive(f, c.id, 1, d), 1);
     sq_stream st;
     assert_int_equal(
         sq_store_stream_get(f->store, "default", &st, &f->arena, f->err, sizeof f->err), SQ_OK);
@@ -521,19 +458,17 @@ static void test_receive_returns_the_message(void **state)
 static void test_orphan_row_does_not_block(void **state)
 {
     struct fixture *f = *state;
-    upsert1(f, "o.1", "a");
-    upsert1(f, "o.2", "b");
-    upsert1(f, "o.3", "c");
-    sq_consumer c = make_consumer(f, "orph", "o.*", 100, 0, false);
+    pgt_upserts(f, f->stream, "o.1", "a", "o.2", "b", "o.3", "c", NULL);
+    sq_consumer c = pgt_make_consumer(f, f->stream, "orph", "o.*",
+                                      (sq_consumer_settings){30000, 100, 0}, false);
     sq_delivery d[1];
-    assert_int_equal(receive(f, c.id, 1, d), 1); /* the fill materialised all three */
+    assert_int_equal(pgt_receive(f, c.id, 1, d), 1); /* the fill materialised all three */
     PGconn *conn = pgt_connect();
     pgt_exec(conn, "DELETE FROM sequin.messages WHERE key = 'o.2'");
-    assert_int_equal(receive(f, c.id, 1, d), 1);
+    assert_int_equal(pgt_receive(f, c.id, 1, d), 1);
     assert_string_equal(d[0].message.key, "o.3");
-    PGresult *r = PQexec(conn, "SELECT count(*) FROM sequin.deliveries WHERE key = 'o.2'");
-    assert_string_equal(PQgetvalue(r, 0, 0), "0");
-    PQclear(r);
+    assert_int_equal(
+        pgt_long_on(conn, "SELECT count(*) FROM sequin.deliveries WHERE key = 'o.2'", 0, NULL), 0);
     PQfinish(conn);
 }
 
@@ -544,21 +479,19 @@ static void test_notify_reaches_listeners(void **state)
     pgt_exec(listener, "LISTEN sequin_stream");
     assert_int_equal(sq_store_notify(f->store, f->stream, f->err, sizeof f->err), SQ_OK);
     PGnotify *note = NULL;
-    for (int i = 0; i < 200 && note == NULL; i++) {
+    for (long long deadline = pgt_now_ms() + PGT_WAIT_MS; note == NULL;) {
         assert_int_equal(PQconsumeInput(listener), 1);
         note = PQnotifies(listener);
-        if (note == NULL)
-            usleep(10000);
+        struct pollfd p = {PQsocket(listener), POLLIN, 0};
+        if (note == NULL && poll(&p, 1, (int)(deadline - pgt_now_ms())) <= 0)
+            fail_msg("no notification in %d ms", PGT_WAIT_MS);
     }
-    assert_non_null(note);
     assert_string_equal(note->relname, "sequin_stream");
     assert_int_equal(atoi(note->extra), f->stream);
     PQfreemem(note);
     PQfinish(listener);
 }
 
-/* Upserts racing on the same new keys: the plain insert of one waits for the other and falls
- * back to the general path; no error, and each key is published once. */
 static long long next_visible(struct fixture *f, const char *cid)
 {
     long long ms = -2;
@@ -567,11 +500,19 @@ static long long next_visible(struct fixture *f, const char *cid)
     return ms;
 }
 
+/* Asserts that `ms` is what is left of a wait of `total` ms that the database began after
+ * `since` (pgt_now_ms before the call that began it). */
+static void assert_left(long long ms, int total, long long since)
+{
+    long long least = total - (pgt_now_ms() - since) - PGT_CLOCK_SLACK_MS;
+    assert_in_range(ms, least > 0 ? least : 0, total);
+}
+
 /* The long poll's timer: how long until a lease runs out or a nack's delay ends. */
 static void test_next_visible(void **state)
 {
     struct fixture *f = *state;
-    sq_consumer c = make_consumer(f, "timer", "orders.>", 10000, 0, false);
+    sq_consumer c = pgt_make_consumer(f, f->stream, "timer", "orders.>", PGT_DEFAULTS, false);
     sq_delivery d[2];
 
     assert_int_equal(next_visible(f, c.id), -1); /* nothing at all */
@@ -581,8 +522,7 @@ static void test_next_visible(void **state)
     assert_int_equal(sq_store_receive(f->store, "00000000-0000-0000-0000-000000000009", 1, none,
                                       &count, &f->arena, f->err, sizeof f->err),
                      SQ_STORE_NOT_FOUND);
-    upsert1(f, "orders.a", "1");
-    upsert1(f, "orders.b", "2");
+    pgt_upserts(f, f->stream, "orders.a", "1", "orders.b", "2", NULL);
     /* Messages no fill has scanned: look at once, no news will come for them. Here while
      * another receive fills (it holds the consumer row): this receive's fill skips the
      * consumer and finds nothing; parking until news would wait out the whole wait_for. */
@@ -592,28 +532,25 @@ static void test_next_visible(void **state)
     snprintf(sql, sizeof sql, "SELECT 1 FROM sequin.consumers WHERE id = '%s' FOR UPDATE", c.id);
     pgt_exec(filler, "BEGIN");
     pgt_exec(filler, sql);
-    assert_int_equal(receive(f, c.id, 2, d), 0);
+    assert_int_equal(pgt_receive(f, c.id, 2, d), 0);
     assert_int_equal(next_visible(f, c.id), 0);
     pgt_exec(filler, "ROLLBACK");
     PQfinish(filler);
-    assert_int_equal(receive(f, c.id, 2, d), 2);
-    long long ms = next_visible(f, c.id); /* two leases of 30 s */
-    assert_in_range(ms, 25000, 30000);
-    const char *first[] = {d[0].ack_id};
-    if (sq_store_nack(f->store, c.id, first, 1, 5000, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("nack: %s", f->err);
-    ms = next_visible(f, c.id); /* the nack's delay ends first */
-    assert_in_range(ms, 1000, 5000);
-    const char *second[] = {d[1].ack_id};
-    if (sq_store_ack(f->store, c.id, second, 1, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("ack: %s", f->err);
-    assert_in_range(next_visible(f, c.id), 1000, 5000);
-    if (sq_store_nack(f->store, c.id, first, 1, 0, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("nack: %s", f->err);
+    long long received = pgt_now_ms();
+    assert_int_equal(pgt_receive(f, c.id, 2, d), 2);
+    assert_left(next_visible(f, c.id), 30000, received); /* two leases of 30 s */
+    long long nacked = pgt_now_ms();
+    pgt_nack(f, c.id, d[0].ack_id, 5000);
+    assert_left(next_visible(f, c.id), 5000, nacked); /* the nack's delay ends first */
+    pgt_ack(f, c.id, d[1].ack_id);
+    assert_left(next_visible(f, c.id), 5000, nacked);
+    pgt_nack(f, c.id, d[0].ack_id, 0);
     /* a nack of a message that is not leased is ignored: the delay still holds */
-    assert_in_range(next_visible(f, c.id), 1000, 5000);
+    assert_left(next_visible(f, c.id), 5000, nacked);
 }
 
+/* Upserts racing on the same new keys: the plain insert of one waits for the other and falls
+ * back to the general path; no error, and each key is published once. */
 static void test_racing_new_keys(void **state)
 {
     struct fixture *f = *state;
@@ -622,11 +559,12 @@ static void test_racing_new_keys(void **state)
         KEYS = 50
     };
     int out[2];
+    pid_t kids[PROCS];
     assert_int_equal(pipe(out), 0);
     for (int p = 0; p < PROCS; p++) {
-        pid_t kid = fork();
-        assert_true(kid >= 0);
-        if (kid == 0) {
+        kids[p] = fork();
+        assert_true(kids[p] >= 0);
+        if (kids[p] == 0) {
             sq_store *s;
             char err[256], keys[KEYS][16];
             sq_message_in batch[KEYS];
@@ -647,25 +585,14 @@ static void test_racing_new_keys(void **state)
     }
     long long total = 0;
     for (int p = 0; p < PROCS; p++) {
-        int status;
         long long one;
-        assert_true(wait(&status) > 0);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(pgt_exit_status(kids[p]), 0);
         assert_int_equal(read(out[0], &one, sizeof one), sizeof one);
         total += one;
     }
     assert_int_equal(total, KEYS);
     close(out[0]);
     close(out[1]);
-}
-
-static PGresult *sql_ok(PGconn *conn, const char *q)
-{
-    PGresult *r = PQexec(conn, q);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", q, PQerrorMessage(conn));
-    return r;
 }
 
 /* A statement PostgreSQL picks as the victim of a deadlock is sent again, and the call
@@ -682,13 +609,13 @@ static void test_deadlock_victim_runs_again(void **state)
      * waiting backend checks once, deadlock_timeout after it began to wait. The upsert
      * checks 5 s after it waits (set below), by when this session waits too however
      * loaded the machine; this session checks only after a minute. */
-    PQclear(sql_ok(t, "SET deadlock_timeout = '60s'"));
-    PQclear(sql_ok(t, "BEGIN"));
+    pgt_exec(t, "SET deadlock_timeout = '60s'");
+    pgt_exec(t, "BEGIN");
     snprintf(q, sizeof q,
              "INSERT INTO sequin.messages (stream, key, seq, data, data_hash) "
              "VALUES (%d, 'dl.k', nextval('sequin.seq'), 'from the other', '\\x00')",
              f->stream);
-    PQclear(sql_ok(t, q));
+    pgt_exec(t, q);
 
     int out[2];
     assert_int_equal(pipe(out), 0);
@@ -714,19 +641,17 @@ static void test_deadlock_victim_runs_again(void **state)
     /* once the upsert waits for the insert above, wait for the stream row it holds */
     assert_true(pgt_wait_blocked_by(watch, PQbackendPID(t)));
     snprintf(q, sizeof q, "SELECT 1 FROM sequin.streams WHERE num = %d FOR UPDATE", f->stream);
-    PQclear(sql_ok(t, q)); /* PostgreSQL ends the cycle by failing the upsert's statement */
-    PQclear(sql_ok(t, "COMMIT"));
+    pgt_exec(t, q); /* PostgreSQL ends the cycle by failing the upsert's statement */
+    pgt_exec(t, "COMMIT");
 
-    int status;
     long long published = -1;
-    assert_int_equal(waitpid(kid, &status, 0), kid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(pgt_exit_status(kid), 0);
     assert_int_equal(read(out[0], &published, sizeof published), sizeof published);
     assert_int_equal(published, 1); /* it ran again after the other commit: an update */
-    PGresult *r = sql_ok(watch, "SELECT data FROM sequin.messages WHERE key = 'dl.k'");
-    assert_string_equal(PQgetvalue(r, 0, 0), "from the store");
-    PQclear(r);
+    char *data =
+        pgt_value_on(watch, "SELECT data FROM sequin.messages WHERE key = 'dl.k'", 0, NULL);
+    assert_string_equal(data, "from the store");
+    free(data);
     close(out[0]);
     close(out[1]);
     PQfinish(t);
@@ -736,26 +661,19 @@ static void test_deadlock_victim_runs_again(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_streams, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_message_list_and_get, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_consumer_settings_and_stats, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_max_ack_pending, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_max_ack_pending_concurrent, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_peek_by_state, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_message_info, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_receive_returns_the_message, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_orphan_row_does_not_block, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_racing_new_keys, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_deadlock_victim_runs_again, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_next_visible, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_notify_reaches_listeners, pgt_store_setup,
-                                        pgt_store_teardown),
+        PGT_STORE_TEST(test_streams),
+        PGT_STORE_TEST(test_message_list_and_get),
+        PGT_STORE_TEST(test_consumer_settings_and_stats),
+        PGT_STORE_TEST(test_max_ack_pending),
+        PGT_STORE_TEST(test_max_ack_pending_concurrent),
+        PGT_STORE_TEST(test_peek_by_state),
+        PGT_STORE_TEST(test_message_info),
+        PGT_STORE_TEST(test_receive_returns_the_message),
+        PGT_STORE_TEST(test_orphan_row_does_not_block),
+        PGT_STORE_TEST(test_racing_new_keys),
+        PGT_STORE_TEST(test_deadlock_victim_runs_again),
+        PGT_STORE_TEST(test_next_visible),
+        PGT_STORE_TEST(test_notify_reaches_listeners),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("store_api", tests, NULL, NULL);
 }

@@ -14,8 +14,6 @@
 #include "pg_fixture.h"
 #include "sequin/store.h"
 
-static const sq_consumer_settings DEFAULTS = {30000, 10000, 0};
-
 /* Asserts that `rc` is SQ_STORE_NOT_FOUND, naming the call that was not. */
 static void gone(int rc, const struct fixture *f, const char *call)
 {
@@ -35,17 +33,13 @@ static void test_calls_on_a_deleted_consumer(void **state)
     long long count = 0;
 
     pgt_consumer(f, f->stream, "doomed", "a.>", (sq_consumer_settings){30000, 10000, 1}, id);
-    pgt_consumer(f, f->stream, "peer", "a.>", DEFAULTS, peer);
+    pgt_consumer(f, f->stream, "peer", "a.>", PGT_DEFAULTS, peer);
     pgt_upsert(f, f->stream, "a.1", "x");
     pgt_upsert(f, f->stream, "a.2", "y");
     assert_int_equal(pgt_receive(f, id, 2, d), 2);
     /* Before the delete every call is fine, and a nack with max_deliver 1 makes one dead. */
-    const char *ack_id = d[0].ack_id;
-    assert_int_equal(sq_store_nack(f->store, id, &ack_id, 1, 0, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(sq_store_consumer_messages(f->store, id, NULL, NULL, 10, &list, &n, &f->arena,
-                                                f->err, sizeof f->err),
-                     SQ_OK);
-    assert_int_equal(n, 2);
+    pgt_nack(f, id, d[0].ack_id, 0);
+    assert_int_equal(pgt_peek(f, id, NULL, NULL, 10, &list), 2);
 
     char deleted[37];
     assert_int_equal(sq_store_consumer_delete(f->store, f->stream, "doomed", false, deleted, f->err,
@@ -53,7 +47,7 @@ static void test_calls_on_a_deleted_consumer(void **state)
                      SQ_OK);
     assert_string_equal(deleted, id);
 
-    ack_id = d[1].ack_id;
+    const char *ack_id = d[1].ack_id;
     gone(sq_store_ack(f->store, id, &ack_id, 1, f->err, sizeof f->err), f, "ack");
     gone(sq_store_nack(f->store, id, &ack_id, 1, 0, f->err, sizeof f->err), f, "nack");
     gone(sq_store_extend(f->store, id, &ack_id, 1, f->err, sizeof f->err), f, "extend");
@@ -67,10 +61,7 @@ static void test_calls_on_a_deleted_consumer(void **state)
 
     /* The other consumer of the stream is untouched: an empty peek of an existing consumer
      * is still an empty success. */
-    assert_int_equal(sq_store_consumer_messages(f->store, peer, "dead", NULL, 10, &list, &n,
-                                                &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
-    assert_int_equal(n, 0);
+    assert_int_equal(pgt_peek(f, peer, "dead", NULL, 10, &list), 0);
 }
 
 /* A stream with messages and a consumer, deleted: listing its messages or consumers and
@@ -78,17 +69,15 @@ static void test_calls_on_a_deleted_consumer(void **state)
 static void test_calls_on_a_deleted_stream(void **state)
 {
     struct fixture *f = *state;
-    sq_stream st;
     char cid[37], id[37];
     sq_message *msgs = NULL;
     sq_consumer *cons = NULL;
     size_t n = 0;
     sq_message_query all = {NULL, false, 100}, some = {"a.>", true, 100};
 
-    assert_int_equal(
-        sq_store_stream_create(f->store, "doomed", &st, &f->arena, f->err, sizeof f->err), SQ_OK);
+    sq_stream st = pgt_stream(f, "doomed");
     pgt_upsert(f, st.num, "a.1", "x");
-    pgt_consumer(f, st.num, "c", "a.>", DEFAULTS, cid);
+    pgt_consumer(f, st.num, "c", "a.>", PGT_DEFAULTS, cid);
     assert_int_equal(
         sq_store_message_list(f->store, st.num, &all, &msgs, &n, &f->arena, f->err, sizeof f->err),
         SQ_OK);
@@ -121,10 +110,8 @@ static void test_calls_on_a_deleted_stream(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_calls_on_a_deleted_consumer, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_calls_on_a_deleted_stream, pgt_store_setup,
-                                        pgt_store_teardown),
+        PGT_STORE_TEST(test_calls_on_a_deleted_consumer),
+        PGT_STORE_TEST(test_calls_on_a_deleted_stream),
     };
     return cmocka_run_group_tests_name("store_gone", tests, NULL, NULL);
 }

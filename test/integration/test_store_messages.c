@@ -1,8 +1,8 @@
 /* The store's message and consumer semantics (SPEC 3) against a real PostgreSQL: the guide's
- * flow, upsert rules, the lease state machine, a late-committing lower seq, concurrent
- * receivers and a receiver killed while holding leases. */
+ * flow, upsert rules, a change under a lease, a late-committing lower seq, concurrent
+ * receivers, acks among many leases and the plans they use, deletes, and a consumer created
+ * while upserts run. (test_store_leases: what the clock does to leases.) */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,86 +20,45 @@
 #include "sequin/buf.h"
 #include "sequin/store.h"
 
-static long long upsert1(struct fixture *f, const char *key, const char *data)
-{
-    sq_message_in m = {key, strlen(key), data, strlen(data)};
-    long long published = -1;
-    if (sq_store_upsert(f->store, f->stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("upsert %s: %s", key, f->err);
-    return published;
-}
-
-/* Creates a consumer with these settings (max_ack_pending at its default) and returns its id. */
-static void consumer_full(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
-                          int max_deliver, bool deliver_new, char id[37])
-{
-    sq_consumer_settings set = {ack_wait_ms, 10000, max_deliver};
-    sq_consumer c;
-    sq_arena a = {0};
-    if (sq_store_consumer_create(f->store, f->stream, name, filter, &set, deliver_new, &c, &a,
-                                 f->err, sizeof f->err) != SQ_OK)
-        fail_msg("consumer %s: %s", name, f->err);
-    memcpy(id, c.id, 37);
-    sq_arena_free(&a);
-}
-
-static void consumer_max(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
-                         int max_deliver, char id[37])
-{
-    consumer_full(f, name, filter, ack_wait_ms, max_deliver, false, id);
-}
-
-static void consumer(struct fixture *f, const char *name, const char *filter, int ack_wait_ms,
-                     char id[37])
-{
-    consumer_max(f, name, filter, ack_wait_ms, 0, id);
-}
-
-/* Receives up to `max`; returns the count, deliveries in `out` (keys in `a`). */
-static int receive(struct fixture *f, const char *cid, int max, sq_delivery *out, sq_arena *a)
-{
-    int count = -1;
-    if (sq_store_receive(f->store, cid, max, out, &count, a, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("receive: %s", f->err);
-    return count;
-}
-
-static void ack(struct fixture *f, const char *cid, const char *ack_id)
-{
-    if (sq_store_ack(f->store, cid, &ack_id, 1, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("ack: %s", f->err);
-}
-
 /* The getting-started guide: four orders, order_2 changes, a US consumer, four receives. */
 static void test_guide_flow(void **state)
 {
     struct fixture *f = *state;
-    sq_arena a = {0};
     sq_delivery d[4];
     char us[37];
 
-    assert_int_equal(upsert1(f, "orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}"), 1);
-    assert_int_equal(upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}"), 1);
-    assert_int_equal(upsert1(f, "orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}"), 1);
-    assert_int_equal(upsert1(f, "orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}"), 1);
-    assert_int_equal(upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}"), 1);
-    /* Unchanged data is a no-op: nothing published. */
-    assert_int_equal(upsert1(f, "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}"), 0);
+    static const struct {
+        const char *key, *data;
+        long long published;
+    } upserts[] = {
+        {"orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}", 1},
+        {"orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}", 1},
+        {"orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}", 1},
+        {"orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}", 1},
+        {"orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}", 1},
+        /* Unchanged data is a no-op: nothing published. */
+        {"orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}", 0},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(upserts); i++) {
+        long long published = pgt_upsert(f, f->stream, upserts[i].key, upserts[i].data);
+        if (published != upserts[i].published)
+            fail_msg("upsert %zu of %s: published %lld, not %lld", i + 1, upserts[i].key, published,
+                     upserts[i].published);
+    }
 
-    consumer(f, "us_orders", "orders.us.>", 30000, us);
+    pgt_consumer(f, f->stream, "us_orders", "orders.us.>", PGT_DEFAULTS, us);
     const char *expect[] = {"orders.us.cus_a.order_1", "orders.us.cus_c.order_3",
                             "orders.us.cus_a.order_4"};
     long long last_seq = 0;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(receive(f, us, 1, d, &a), 1);
+        assert_int_equal(pgt_receive(f, us, 1, d), 1);
         assert_string_equal(d[0].message.key, expect[i]);
         assert_true(d[0].message.seq > last_seq); /* seq order */
         assert_int_equal(d[0].deliver_count, 1);
         last_seq = d[0].message.seq;
     }
-    assert_int_equal(receive(f, us, 1, d, &a), 0); /* "No messages available." */
-    assert_int_equal(receive(f, us, 4, d, &a), 0);
-    sq_arena_free(&a);
+    assert_int_equal(pgt_receive(f, us, 1, d), 0); /* "No messages available." */
+    assert_int_equal(pgt_receive(f, us, 4, d), 0);
 }
 
 static void test_batch_rules(void **state)
@@ -117,124 +75,57 @@ static void test_batch_rules(void **state)
         sq_store_upsert(f->store, f->stream, batch, 3, &published, f->err, sizeof f->err), SQ_OK);
     assert_int_equal(published, 2);
     char id[37];
-    consumer(f, "all", ">", 30000, id);
-    sq_arena a = {0};
+    pgt_consumer(f, f->stream, "all", ">", PGT_DEFAULTS, id);
     sq_delivery d[4];
-    assert_int_equal(receive(f, id, 4, d, &a), 2);
+    assert_int_equal(pgt_receive(f, id, 4, d), 2);
     /* The data of k.one is the last one: upserting "last" again publishes nothing. */
-    assert_int_equal(upsert1(f, "k.one", "last"), 0);
-    assert_int_equal(upsert1(f, "k.one", "first"), 1);
+    assert_int_equal(pgt_upsert(f, f->stream, "k.one", "last"), 0);
+    assert_int_equal(pgt_upsert(f, f->stream, "k.one", "first"), 1);
 
     /* The worker's SHA-256 is PostgreSQL's: the stored digests match sha256(data). */
-    PGconn *c = pgt_connect();
-    PGresult *r = PQexec(c, "SELECT count(*) FILTER (WHERE data_hash = sha256(convert_to(data, "
-                            "'UTF8'))), count(*) FROM sequin.messages");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
-    assert_string_equal(PQgetvalue(r, 0, 1), "2");
-    PQclear(r);
-    PQfinish(c);
+    char *digests = pgt_value("SELECT count(*) FILTER (WHERE data_hash = sha256(convert_to(data, "
+                              "'UTF8'))) || ' of ' || count(*) FROM sequin.messages",
+                              0, NULL);
+    assert_string_equal(digests, "2 of 2");
+    free(digests);
 
     /* Empty and oversized batches are refused before reaching the database. */
     assert_int_equal(
         sq_store_upsert(f->store, f->stream, batch, 0, &published, f->err, sizeof f->err), SQ_ERR);
     assert_non_null(strstr(f->err, "1..10000"));
-    sq_arena_free(&a);
 }
 
 /* SPEC 3: changed while leased -> pending (nobody gets it); ack -> the newer data is due. */
 static void test_changed_while_leased(void **state)
 {
     struct fixture *f = *state;
-    sq_arena a = {0};
     sq_delivery d[4];
     char id[37];
-    upsert1(f, "doc.1", "v1");
-    consumer(f, "c", "doc.*", 30000, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    pgt_lease_one(f, "doc.1", "v1", "c", "doc.*", PGT_DEFAULTS, id, d);
     long long first_seq = d[0].message.seq;
     char first_ack[37];
     memcpy(first_ack, d[0].ack_id, 37);
 
-    assert_int_equal(upsert1(f, "doc.1", "v2"), 1);
-    assert_int_equal(receive(f, id, 4, d, &a), 0); /* still leased: per-key order */
+    assert_int_equal(pgt_upsert(f, f->stream, "doc.1", "v2"), 1);
+    assert_int_equal(pgt_receive(f, id, 4, d), 0); /* still leased: per-key order */
 
-    ack(f, id, first_ack);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    pgt_ack(f, id, first_ack);
+    assert_int_equal(pgt_receive(f, id, 4, d), 1);
     assert_string_equal(d[0].message.key, "doc.1");
     assert_true(d[0].message.seq > first_seq); /* the newest data */
-    ack(f, id, d[0].ack_id);
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    pgt_ack(f, id, d[0].ack_id);
+    assert_int_equal(pgt_receive(f, id, 4, d), 0);
 
     /* Changed after the ack: delivered again. Unchanged: never. */
-    assert_int_equal(upsert1(f, "doc.1", "v2"), 0);
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
-    assert_int_equal(upsert1(f, "doc.1", "v3"), 1);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    assert_int_equal(pgt_upsert(f, f->stream, "doc.1", "v2"), 0);
+    assert_int_equal(pgt_receive(f, id, 4, d), 0);
+    assert_int_equal(pgt_upsert(f, f->stream, "doc.1", "v3"), 1);
+    assert_int_equal(pgt_receive(f, id, 4, d), 1);
     /* Acking twice, or an unknown id, is a silent no-op. */
-    ack(f, id, d[0].ack_id);
-    ack(f, id, d[0].ack_id);
-    ack(f, id, "00000000-0000-0000-0000-000000000000");
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
-    sq_arena_free(&a);
-}
-
-static void test_lease_expires(void **state)
-{
-    struct fixture *f = *state;
-    sq_arena a = {0};
-    sq_delivery d[4];
-    char id[37];
-    upsert1(f, "job.1", "x");
-    consumer(f, "short", "job.>", 500, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
-    usleep(700 * 1000);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_string_equal(d[0].message.key, "job.1");
-    assert_int_equal(d[0].deliver_count, 2);
-    sq_arena_free(&a);
-}
-
-/* A receive does not wait for a transaction that holds an expired lease's row (a late ack
- * of it in flight): it turns the other expired leases back and hands them out, and leaves
- * that row to its holder. The receive runs on a connection with a lock timeout, so waiting
- * fails the test instead of hanging it. */
-static void test_expired_lease_held_elsewhere(void **state)
-{
-    struct fixture *f = *state;
-    sq_arena a = {0};
-    sq_delivery d[4];
-    char id[37];
-    upsert1(f, "held.1", "x");
-    upsert1(f, "held.2", "y");
-    consumer(f, "held", "held.>", 500, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 2);
-    usleep(700 * 1000);
-
-    PGconn *t = pgt_connect();
-    pgt_exec(t, "BEGIN");
-    pgt_exec(t, "SELECT 1 FROM sequin.deliveries WHERE key = 'held.1' FOR UPDATE");
-    sq_store *impatient;
-    setenv("PGOPTIONS", "-c lock_timeout=3000", 1);
-    int rc = sq_store_open(pgt_url(), &impatient, f->err, sizeof f->err);
-    unsetenv("PGOPTIONS");
-    assert_int_equal(rc, SQ_OK);
-    int count = -1;
-    rc = sq_store_receive(impatient, id, 4, d, &count, &a, f->err, sizeof f->err);
-    pgt_exec(t, "COMMIT"); /* first: the teardown would wait for the lock */
-    PQfinish(t);
-    sq_store_close(impatient);
-    if (rc != SQ_OK)
-        fail_msg("receive beside a held lease: %s", f->err);
-    assert_int_equal(count, 1);
-    assert_string_equal(d[0].message.key, "held.2");
-    assert_int_equal(d[0].deliver_count, 2);
-
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_string_equal(d[0].message.key, "held.1");
-    assert_int_equal(d[0].deliver_count, 2);
-    sq_arena_free(&a);
+    pgt_ack(f, id, d[0].ack_id);
+    pgt_ack(f, id, d[0].ack_id);
+    pgt_ack(f, id, "00000000-0000-0000-0000-000000000000");
+    assert_int_equal(pgt_receive(f, id, 4, d), 0);
 }
 
 /*
@@ -244,31 +135,30 @@ static void test_expired_lease_held_elsewhere(void **state)
 static void test_late_commit_not_skipped(void **state)
 {
     struct fixture *f = *state;
-    sq_arena a = {0};
     sq_delivery d[8];
     char id[37];
-    consumer(f, "watch", "late.>", 30000, id);
+    pgt_consumer(f, f->stream, "watch", "late.>", PGT_DEFAULTS, id);
 
     PGconn *slow = pgt_connect();
     pgt_exec(slow, "BEGIN");
-    pgt_exec(slow, "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')], NULL)");
+    pgt_exec(slow,
+             "SELECT sequin.upsert(1, ARRAY['late.low'], ARRAY['x'], ARRAY[sha256('x')], NULL)");
 
     /* Higher seqs commit first and are received, many times, moving whatever can move. */
     char key[32];
     for (int i = 0; i < 5; i++) {
         snprintf(key, sizeof key, "late.high_%d", i);
-        upsert1(f, key, "y");
-        assert_int_equal(receive(f, id, 8, d, &a), 1);
+        pgt_upsert(f, f->stream, key, "y");
+        assert_int_equal(pgt_receive(f, id, 8, d), 1);
         assert_string_equal(d[0].message.key, key);
-        ack(f, id, d[0].ack_id);
+        pgt_ack(f, id, d[0].ack_id);
     }
-    assert_int_equal(receive(f, id, 8, d, &a), 0);
+    assert_int_equal(pgt_receive(f, id, 8, d), 0);
 
     pgt_exec(slow, "COMMIT");
     PQfinish(slow);
-    assert_int_equal(receive(f, id, 8, d, &a), 1);
+    assert_int_equal(pgt_receive(f, id, 8, d), 1);
     assert_string_equal(d[0].message.key, "late.low");
-    sq_arena_free(&a);
 }
 
 enum {
@@ -319,7 +209,7 @@ static void test_concurrent_receivers(void **state)
         batch[i] = (sq_message_in){keys[i], (size_t)n, "payload", 7};
     }
     char id[37];
-    consumer(f, "pool", "work.*", 60000, id);
+    pgt_consumer(f, f->stream, "pool", "work.*", (sq_consumer_settings){60000, 10000, 0}, id);
     long long published = 0;
     assert_int_equal(sq_store_upsert(f->store, f->stream, batch, CONCURRENT_MESSAGES, &published,
                                      f->err, sizeof f->err),
@@ -335,12 +225,8 @@ static void test_concurrent_receivers(void **state)
         if (pids[i] == 0)
             receiver(id, fd);
     }
-    for (int i = 0; i < RECEIVERS; i++) {
-        int status = 0;
-        waitpid(pids[i], &status, 0);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-    }
+    for (int i = 0; i < RECEIVERS; i++)
+        assert_int_equal(pgt_exit_status(pids[i]), 0);
     close(fd);
 
     /* Every message exactly once across all receivers. */
@@ -359,97 +245,6 @@ static void test_concurrent_receivers(void **state)
     qsort(sorted, (size_t)n, sizeof sorted[0], cmp_str);
     for (int i = 0; i < n; i++)
         assert_string_equal(sorted[i], keys[i]);
-}
-
-/* kill -9 of a process holding leases loses nothing: they come back after ack-wait. */
-static void test_killed_receiver(void **state)
-{
-    struct fixture *f = *state;
-    char id[37];
-    consumer(f, "crashy", "crash.*", 500, id);
-    for (int i = 0; i < 10; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "crash.%d", i);
-        upsert1(f, key, "x");
-    }
-    int ready[2];
-    assert_int_equal(pipe(ready), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        sq_store *s;
-        char err[512];
-        sq_arena a = {0};
-        sq_delivery d[10];
-        int n = 0;
-        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK ||
-            sq_store_receive(s, id, 10, d, &n, &a, err, sizeof err) != SQ_OK || n != 10)
-            _exit(2);
-        if (write(ready[1], "x", 1) != 1)
-            _exit(3);
-        pause(); /* holding ten leases until killed */
-        _exit(0);
-    }
-    char c;
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    assert_true(WIFSIGNALED(status));
-
-    sq_arena a = {0};
-    sq_delivery d[10];
-    assert_int_equal(receive(f, id, 10, d, &a), 0); /* the leases still hold */
-    usleep(700 * 1000);
-    assert_int_equal(receive(f, id, 10, d, &a), 10);
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(d[i].deliver_count, 2);
-    sq_arena_free(&a);
-    close(ready[0]);
-    close(ready[1]);
-}
-
-static void test_nack_with_delay(void **state)
-{
-    struct fixture *f = *state;
-    sq_arena a = {0};
-    sq_delivery d[4];
-    char id[37];
-    upsert1(f, "n.1", "x");
-    consumer(f, "nacker", "n.*", 30000, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    const char *ackid = d[0].ack_id;
-    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 500, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(receive(f, id, 4, d, &a), 0); /* not before the delay */
-    usleep(700 * 1000);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(d[0].deliver_count, 2);
-    /* Without a delay it is available at once; nacking it again is a no-op. */
-    ackid = d[0].ack_id;
-    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(d[0].deliver_count, 3);
-    sq_arena_free(&a);
-}
-
-static void test_extend(void **state)
-{
-    struct fixture *f = *state;
-    sq_arena a = {0};
-    sq_delivery d[4];
-    char id[37];
-    upsert1(f, "e.1", "x");
-    consumer(f, "extender", "e.*", 600, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    const char *ackid = d[0].ack_id;
-    usleep(400 * 1000);
-    assert_int_equal(sq_store_extend(f->store, id, &ackid, 1, f->err, sizeof f->err), SQ_OK);
-    usleep(400 * 1000); /* 800 ms after the receive: past the first lease, not the renewed */
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
-    usleep(400 * 1000);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(d[0].deliver_count, 2);
-    sq_arena_free(&a);
 }
 
 /* The ack ids of `n` deliveries as a PostgreSQL array literal. */
@@ -481,28 +276,28 @@ static long xact_index_scans(PGconn *c, const char *index)
 static void test_ack_among_many_leases(void **state)
 {
     struct fixture *f = *state;
-    sq_arena a = {0};
     static sq_delivery many[1000];
     sq_delivery d[10];
     char id[37], sql[2048], ids[10 * 40 + 3];
-    consumer(f, "many", "many.>", 30000, id);
-    snprintf(sql, sizeof sql,
-             "SELECT sequin.upsert(%d, array_agg('many.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 2000) i",
-             f->stream);
+    pgt_consumer(f, f->stream, "many", "many.>", PGT_DEFAULTS, id);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT sequin.upsert(%d, array_agg('many.' || i), array_agg('x'::text), "
+        "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 2000) i",
+        f->stream);
     PGconn *c = pgt_connect();
     pgt_exec(c, sql);
     snprintf(sql, sizeof sql, "SELECT sequin.fill('%s', 2000)", id);
     pgt_exec(c, sql);
     pgt_exec(c, "ANALYZE sequin.deliveries"); /* 2,000 rows, none leased */
-    assert_int_equal(receive(f, id, 1000, many, &a), 1000);
+    assert_int_equal(pgt_receive(f, id, 1000, many), 1000);
 
     struct {
         const char *fn, *more_args;
         int still_leased; /* after the call, of the 1,010 leases */
     } ops[] = {{"ack", "", 1000}, {"nack", ", 60000", 1000}, {"extend", "", 1010}};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-        assert_int_equal(receive(f, id, 10, d, &a), 10);
+        assert_int_equal(pgt_receive(f, id, 10, d), 10);
         ack_id_array(d, 10, ids, sizeof ids);
         pgt_exec(c, "BEGIN");
         snprintf(sql, sizeof sql, "SELECT sequin.%s('%s', '%s'%s)", ops[i].fn, id, ids,
@@ -514,14 +309,13 @@ static void test_ack_among_many_leases(void **state)
         if (leased_scans != 0 || ack_id_scans < 1)
             fail_msg("%s: %ld scans of the leased rows' index, %ld of the ack ids'", ops[i].fn,
                      leased_scans, ack_id_scans);
-        snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM sequin.deliveries WHERE consumer = '%s' AND state = 1", id);
-        char *n = pgt_value(sql, 0, NULL);
-        assert_int_equal(atoi(n), ops[i].still_leased);
-        free(n);
+        const char *cid[] = {id};
+        assert_int_equal(
+            pgt_long("SELECT count(*) FROM sequin.deliveries WHERE consumer = $1 AND state = 1", 1,
+                     cid),
+            ops[i].still_leased);
     }
     PQfinish(c);
-    sq_arena_free(&a);
 }
 
 /*
@@ -535,13 +329,14 @@ static void test_plans_made_on_a_small_table(void **state)
 {
     struct fixture *f = *state;
     char small[37], big[37], sql[512];
-    consumer(f, "small", "small.>", 30000, small);
-    consumer(f, "big", "big.>", 30000, big);
+    pgt_consumer(f, f->stream, "small", "small.>", PGT_DEFAULTS, small);
+    pgt_consumer(f, f->stream, "big", "big.>", PGT_DEFAULTS, big);
     PGconn *c = pgt_connect();
-    snprintf(sql, sizeof sql,
-             "SELECT sequin.upsert(%d, array_agg('small.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 20) i",
-             f->stream);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT sequin.upsert(%d, array_agg('small.' || i), array_agg('x'::text), "
+        "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 20) i",
+        f->stream);
     pgt_exec(c, sql);
     pgt_exec(c, "ANALYZE sequin.deliveries");
     /* More calls than PostgreSQL's five custom plans before it settles on one. */
@@ -555,7 +350,8 @@ static void test_plans_made_on_a_small_table(void **state)
     }
     snprintf(sql, sizeof sql,
              "SELECT sequin.upsert(%d, array_agg('big.' || i), array_agg('x'::text), "
-             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, 20000) i",
+             "                     array_agg(sha256('x'::bytea)), NULL) FROM generate_series(1, "
+             "20000) i",
              f->stream);
     pgt_exec(c, sql);
     snprintf(sql, sizeof sql, "SELECT sequin.fill('%s', 20000)", big);
@@ -584,69 +380,26 @@ static void test_plans_made_on_a_small_table(void **state)
     free(leased);
 }
 
-static void test_max_deliver_dead_and_redrive(void **state)
-{
-    struct fixture *f = *state;
-    sq_arena a = {0};
-    sq_delivery d[4];
-    char id[37];
-    upsert1(f, "p.1", "poison");
-    consumer_max(f, "limited", "p.*", 500, 2, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    usleep(600 * 1000);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(d[0].deliver_count, 2);
-    usleep(600 * 1000);
-    assert_int_equal(receive(f, id, 4, d, &a), 0); /* two deliveries spent: dead */
-
-    long long redriven = -1;
-    assert_int_equal(sq_store_redrive(f->store, id, NULL, 0, &redriven, f->err, sizeof f->err),
-                     SQ_OK);
-    assert_int_equal(redriven, 1);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(d[0].deliver_count, 1);
-
-    /* A nack at the limit kills it too; new data brings it back with a fresh count. */
-    const char *ackid = d[0].ack_id;
-    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    ackid = d[0].ack_id;
-    assert_int_equal(sq_store_nack(f->store, id, &ackid, 1, 0, f->err, sizeof f->err), SQ_OK);
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
-    assert_int_equal(upsert1(f, "p.1", "fixed"), 1);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    assert_int_equal(d[0].deliver_count, 1);
-    /* Redrive with nothing dead redrives nothing. */
-    assert_int_equal(sq_store_redrive(f->store, id, NULL, 0, &redriven, f->err, sizeof f->err),
-                     SQ_OK);
-    assert_int_equal(redriven, 0);
-    sq_arena_free(&a);
-}
-
 static void test_delete_message(void **state)
 {
     struct fixture *f = *state;
-    sq_arena a = {0};
     sq_delivery d[4];
     char id[37];
-    upsert1(f, "del.1", "x");
-    consumer(f, "holder", "del.*", 30000, id);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
+    pgt_lease_one(f, "del.1", "x", "holder", "del.*", PGT_DEFAULTS, id, d);
     int deleted = -1;
     assert_int_equal(
         sq_store_message_delete(f->store, f->stream, "del.1", &deleted, f->err, sizeof f->err),
         SQ_OK);
     assert_int_equal(deleted, 1);
-    ack(f, id, d[0].ack_id); /* the lease ended with the message: a no-op, not an error */
-    assert_int_equal(receive(f, id, 4, d, &a), 0);
+    pgt_ack(f, id, d[0].ack_id); /* the lease ended with the message: a no-op, not an error */
+    assert_int_equal(pgt_receive(f, id, 4, d), 0);
     assert_int_equal(
         sq_store_message_delete(f->store, f->stream, "del.1", &deleted, f->err, sizeof f->err),
         SQ_OK);
     assert_int_equal(deleted, 0);
     /* Upserted again: a new message, delivered again. */
-    assert_int_equal(upsert1(f, "del.1", "x"), 1);
-    assert_int_equal(receive(f, id, 4, d, &a), 1);
-    sq_arena_free(&a);
+    assert_int_equal(pgt_upsert(f, f->stream, "del.1", "x"), 1);
+    assert_int_equal(pgt_receive(f, id, 4, d), 1);
 }
 
 /*
@@ -697,15 +450,15 @@ static void test_consumer_created_during_upserts(void **state)
     }
     char c;
     assert_int_equal(read(go[0], &c, 1), 1); /* the writer is halfway through round 1 */
-    char all[37], fresh[37];
-    consumer(f, "late_all", "race.*", 60000, all);
-    consumer_full(f, "late_new", "race.*", 60000, 0, true, fresh);
+    const sq_consumer_settings set = {60000, 10000, 0};
+    char all[37];
+    pgt_consumer(f, f->stream, "late_all", "race.*", set, all);
+    sq_consumer fresh = pgt_make_consumer(f, f->stream, "late_new", "race.*", set, true);
     assert_int_equal(write(done[1], "x", 1), 1);
     /* "all", received and acked while the writer goes on: each (key, seq) is delivered at
      * most once (so nothing comes again after its ack), and every key's final version is. */
     static long long seen[KEYS][ROUNDS + 1];
     memset(seen, 0, sizeof seen);
-    sq_arena a = {0};
     sq_delivery d[100];
     PGconn *c2 = pgt_connect();
     int writer_done = 0;
@@ -719,7 +472,7 @@ static void test_consumer_created_during_upserts(void **state)
                 writer_done = 1;
             }
         }
-        int n = receive(f, all, 100, d, &a);
+        int n = pgt_receive(f, all, 100, d);
         empty = n == 0 ? empty + 1 : 0;
         for (int i = 0; i < n; i++) {
             int k = atoi(d[i].message.key + 5);
@@ -732,17 +485,17 @@ static void test_consumer_created_during_upserts(void **state)
                     break;
                 }
             }
-            ack(f, all, d[i].ack_id);
+            pgt_ack(f, all, d[i].ack_id);
         }
-        sq_arena_reset(&a);
+        sq_arena_reset(&f->arena);
     }
     /* Now that the writer is done, which versions are final? */
     for (int k = 0; k < KEYS; k++) {
-        char q[128];
-        snprintf(q, sizeof q, "SELECT seq FROM sequin.messages WHERE key = 'race.%03d'", k);
-        PGresult *r = PQexec(c2, q);
-        long long final_seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        char key[16];
+        const char *params[] = {key};
+        snprintf(key, sizeof key, "race.%03d", k);
+        long long final_seq =
+            pgt_long_on(c2, "SELECT seq FROM sequin.messages WHERE key = $1", 1, params);
         int delivered = 0;
         for (int v = 0; v <= ROUNDS; v++)
             delivered |= seen[k][v] == final_seq;
@@ -756,15 +509,14 @@ static void test_consumer_created_during_upserts(void **state)
      * rounds 2 and 3), so each arrives exactly once, with its final version. */
     int got = 0;
     for (int empty = 0; empty < 3;) {
-        int n = receive(f, fresh, 100, d, &a);
+        int n = pgt_receive(f, fresh.id, 100, d);
         empty = n == 0 ? empty + 1 : 0;
         got += n;
         for (int i = 0; i < n; i++)
-            ack(f, fresh, d[i].ack_id);
-        sq_arena_reset(&a);
+            pgt_ack(f, fresh.id, d[i].ack_id);
+        sq_arena_reset(&f->arena);
     }
     assert_int_equal(got, KEYS);
-    sq_arena_free(&a);
     close(go[0]);
     close(go[1]);
     close(done[0]);
@@ -774,29 +526,15 @@ static void test_consumer_created_during_upserts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_guide_flow, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_batch_rules, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_changed_while_leased, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_lease_expires, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_expired_lease_held_elsewhere, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_late_commit_not_skipped, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_receivers, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_killed_receiver, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_nack_with_delay, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_extend, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_ack_among_many_leases, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_plans_made_on_a_small_table, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_max_deliver_dead_and_redrive, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_delete_message, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_consumer_created_during_upserts, pgt_store_setup,
-                                        pgt_store_teardown),
+        PGT_STORE_TEST(test_guide_flow),
+        PGT_STORE_TEST(test_batch_rules),
+        PGT_STORE_TEST(test_changed_while_leased),
+        PGT_STORE_TEST(test_late_commit_not_skipped),
+        PGT_STORE_TEST(test_concurrent_receivers),
+        PGT_STORE_TEST(test_ack_among_many_leases),
+        PGT_STORE_TEST(test_plans_made_on_a_small_table),
+        PGT_STORE_TEST(test_delete_message),
+        PGT_STORE_TEST(test_consumer_created_during_upserts),
     };
     return cmocka_run_group_tests_name("store_messages", tests, NULL, NULL);
 }

@@ -18,23 +18,10 @@
 #include "sequin/buf.h"
 #include "sequin/store.h"
 
-/* The first column of the first row of `sql`, as a number (-1 for NULL). */
-static long query_long(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    long v = PQgetisnull(r, 0, 0) ? -1 : strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
-}
-
 static int fresh(void **state)
 {
     PGconn *c = pgt_connect();
-    PGresult *r = PQexec(c, "DROP SCHEMA IF EXISTS sequin CASCADE");
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
+    pgt_exec(c, "DROP SCHEMA IF EXISTS sequin CASCADE");
     *state = c;
     return 0;
 }
@@ -71,19 +58,22 @@ static void test_fresh_then_up_to_date(void **state)
         fail_msg("migrate: %s", err);
     assert_int_equal(applied, n);
     assert_int_equal(functions, (int)schema->n_functions);
-    assert_int_equal(query_long(c, "SELECT max(version) FROM sequin.schema_migrations"), (long)n);
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), (long)n);
+    assert_int_equal(pgt_long_on(c, "SELECT max(version) FROM sequin.schema_migrations", 0, NULL),
+                     (long)n);
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.schema_migrations", 0, NULL),
+                     (long)n);
     /* SPEC 3: a stream named default exists from first start. */
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.streams WHERE name = 'default'"),
-                     1);
+    assert_int_equal(
+        pgt_long_on(c, "SELECT count(*) FROM sequin.streams WHERE name = 'default'", 0, NULL), 1);
 
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_functions"),
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.schema_functions", 0, NULL),
                      (long)schema->n_functions);
 
     /* Again: nothing to do, nothing changed. */
     assert_int_equal(sq_store_migrate(pgt_url(), schema, &functions, err, sizeof err), 0);
     assert_int_equal(functions, 0);
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), (long)n);
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.schema_migrations", 0, NULL),
+                     (long)n);
 }
 
 /* Three migrations; the first one is slow, to keep the race window wide open. */
@@ -114,10 +104,7 @@ static void test_concurrent_nodes(void **state)
     }
     int total = 0, winners = 0;
     for (int i = 0; i < NODES; i++) {
-        int status = 0;
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status));
-        int applied = WEXITSTATUS(status);
+        int applied = pgt_exit_status(pids[i]);
         assert_int_not_equal(applied, 100); /* no node failed */
         total += applied;
         winners += applied > 0;
@@ -126,8 +113,8 @@ static void test_concurrent_nodes(void **state)
     assert_int_equal(total, 3);
     assert_int_equal(winners, 1);
     PGconn *c = pgt_connect();
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), 3);
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.t1"), 1);
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.schema_migrations", 0, NULL), 3);
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.t1", 0, NULL), 1);
     PQfinish(c);
 }
 
@@ -137,46 +124,48 @@ static void test_newer_database_refused(void **state)
     char err[512] = "";
     assert_int_equal(migrate_list(slow_list, 2, err, sizeof err), 2);
     /* A newer sequind migrated this database further than this binary knows. */
-    PGresult *r = PQexec(c, "INSERT INTO sequin.schema_migrations VALUES (3, 'from the future')");
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
+    pgt_exec(c, "INSERT INTO sequin.schema_migrations VALUES (3, 'from the future')");
 
     assert_int_equal(migrate_list(slow_list, 2, err, sizeof err), SQ_ERR);
     assert_non_null(strstr(err, "version 3, newer than this sequind knows (2)"));
     assert_non_null(strstr(err, "upgrade sequind"));
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_migrations"), 3);
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.schema_migrations", 0, NULL), 3);
+}
+
+/* Migrates with `list` on the fresh database `c`, expects a refusal, and that nothing is
+ * left: not even the schema with its bookkeeping table. The refusal goes to `err`. */
+static void refused_leaving_nothing(PGconn *c, const sq_migration *list, size_t n, char *err,
+                                    size_t errlen)
+{
+    assert_int_equal(migrate_list(list, n, err, errlen), SQ_ERR);
+    assert_int_equal(
+        pgt_long_on(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'sequin'", 0, NULL), 0);
 }
 
 static void test_failing_migration_leaves_nothing(void **state)
 {
-    PGconn *c = *state;
     char err[512] = "";
     static const sq_migration broken[] = {
         {1, "fine", "CREATE TABLE sequin.kept_only_if_all_pass (x int);"},
         {2, "broken", "CREATE TABLE sequin.half (x int); SELECT 1 / 0;"},
     };
-    assert_int_equal(migrate_list(broken, 2, err, sizeof err), SQ_ERR);
+    /* One transaction: the first migration is gone too. */
+    refused_leaving_nothing(*state, broken, 2, err, sizeof err);
     assert_non_null(strstr(err, "migration 2 (broken) failed"));
     assert_non_null(strstr(err, "division by zero"));
-    /* One transaction: the first migration is gone too, and so is the bookkeeping table. */
-    assert_int_equal(query_long(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'sequin'"),
-                     0);
     /* And a correct list still applies afterwards. */
     assert_int_equal(migrate_list(broken, 1, err, sizeof err), 1);
 }
 
 static void test_malformed_list(void **state)
 {
-    PGconn *c = *state;
     char err[512] = "";
     static const sq_migration gap[] = {
         {1, "one", "SELECT 1"},
         {3, "three", "SELECT 1"},
     };
-    assert_int_equal(migrate_list(gap, 2, err, sizeof err), SQ_ERR);
+    refused_leaving_nothing(*state, gap, 2, err, sizeof err);
     assert_non_null(strstr(err, "malformed: entry 2 has version 3"));
-    assert_int_equal(query_long(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'sequin'"),
-                     0);
 }
 
 /* Function files: applied when their text changes, all of them after a migration, forgotten
@@ -206,7 +195,7 @@ static void test_function_files(void **state)
     if (sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err) != 0)
         fail_msg("migrate: %s", err);
     assert_int_equal(functions, 1);
-    assert_int_equal(query_long(c, "SELECT sequin.f2()"), 3);
+    assert_int_equal(pgt_long_on(c, "SELECT sequin.f2()", 0, NULL), 3);
 
     /* A migration runs: every file is applied after it, whatever it may have dropped. */
     schema.n_migrations = 2;
@@ -217,13 +206,13 @@ static void test_function_files(void **state)
     files[0].sql = "CREATE OR REPLACE FUNCTION sequin.f1() RETURNS int LANGUAGE sql AS 'SELEC';";
     assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), SQ_ERR);
     assert_non_null(strstr(err, "function file f1.sql failed"));
-    assert_int_equal(query_long(c, "SELECT sequin.f1()"), 1);
+    assert_int_equal(pgt_long_on(c, "SELECT sequin.f1()", 0, NULL), 1);
 
     /* A file the schema no longer has is forgotten (and applied afresh if it comes back). */
     schema.functions = &files[1];
     schema.n_functions = 1;
     assert_int_equal(sq_store_migrate(pgt_url(), &schema, &functions, err, sizeof err), 0);
-    assert_int_equal(query_long(c, "SELECT count(*) FROM sequin.schema_functions"), 1);
+    assert_int_equal(pgt_long_on(c, "SELECT count(*) FROM sequin.schema_functions", 0, NULL), 1);
 }
 
 /* ---- a database upgraded from an older schema is the same as a fresh one ------------------ */
@@ -287,12 +276,11 @@ static char *schema_of(const char *url)
 
     PGconn *c = PQconnectdb(url);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, "SELECT string_agg(pg_get_functiondef(p.oid), E'\\n' "
-                            "                  ORDER BY p.oid::regprocedure::text) "
-                            "  FROM pg_proc p WHERE p.pronamespace = 'sequin'::regnamespace");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    defs = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    defs = pgt_value_on(c,
+                        "SELECT string_agg(pg_get_functiondef(p.oid), E'\\n' "
+                        "                  ORDER BY p.oid::regprocedure::text) "
+                        "  FROM pg_proc p WHERE p.pronamespace = 'sequin'::regnamespace",
+                        0, NULL);
     PQfinish(c);
     assert_true(asprintf(&all, "%s\n-- functions --\n%s", dump, defs) > 0);
     free(dump);

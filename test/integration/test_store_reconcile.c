@@ -20,12 +20,6 @@
 #include "sequin/sha256.h"
 #include "sequin/store.h"
 
-/* Lets forked nodes reach their wait before the start signal. */
-static void sleep_a_little(void)
-{
-    usleep(50 * 1000);
-}
-
 /* A declaration with the file's defaults but for what the test names. */
 static sq_declared_consumer decl(const char *stream, const char *name, const char *filter)
 {
@@ -73,17 +67,6 @@ static const sq_reconcile_change *change_of(const sq_reconcile_change *changes, 
     return NULL;
 }
 
-static sq_consumer get_in(struct fixture *f, const char *stream, const char *name)
-{
-    int num;
-    sq_consumer c;
-    if (sq_store_stream_num(f->store, stream, &num, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("stream %s: %s", stream, f->err);
-    if (sq_store_consumer_get(f->store, num, name, &c, &f->arena, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("consumer %s: %s", name, f->err);
-    return c;
-}
-
 static bool exists(struct fixture *f, const char *name)
 {
     sq_consumer c;
@@ -92,38 +75,9 @@ static bool exists(struct fixture *f, const char *name)
     return rc == SQ_OK;
 }
 
-static void upsert1(struct fixture *f, const char *key, const char *data)
-{
-    sq_message_in m = {key, strlen(key), data, strlen(data)};
-    long long published;
-    if (sq_store_upsert(f->store, f->stream, &m, 1, &published, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("upsert %s: %s", key, f->err);
-}
-
-/* Receives up to `max` messages of consumer `id` into `got`; returns how many came. */
-static int receive(struct fixture *f, const char *id, int max, sq_delivery *got)
-{
-    int count = -1;
-    if (sq_store_receive(f->store, id, max, got, &count, &f->arena, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("receive: %s", f->err);
-    return count;
-}
-
-static void add_stream(struct fixture *f, const char *name)
-{
-    sq_stream st;
-    if (sq_store_stream_create(f->store, name, &st, &f->arena, f->err, sizeof f->err) != SQ_OK)
-        fail_msg("stream %s: %s", name, f->err);
-}
-
-static char *sql_value(const char *sql)
-{
-    return pgt_value(sql, 0, NULL);
-}
-
 static void assert_sql(const char *sql, const char *want)
 {
-    char *got = sql_value(sql);
+    char *got = pgt_value(sql, 0, NULL);
     if (strcmp(got, want) != 0)
         fail_msg("%s gave \"%s\", not \"%s\"", sql, got, want);
     free(got);
@@ -142,8 +96,8 @@ static void test_create_update_unchanged(void **state)
     struct fixture *f = *state;
     sq_reconcile_change *ch;
 
-    add_stream(f, "orders");
-    upsert1(f, "job.1", "before");
+    sq_stream orders = pgt_stream(f, "orders");
+    pgt_upsert(f, f->stream, "job.1", "before");
     sq_declared_consumer d[3] = {
         decl("default", "all_jobs", "job.>"),
         decl("default", "new_jobs", "job.>"),
@@ -164,9 +118,9 @@ static void test_create_update_unchanged(void **state)
     }
     assert_string_equal(sq_reconcile_action_name(ch[0].action), "created");
 
-    sq_consumer all = get_in(f, "default", "all_jobs");
-    sq_consumer fresh = get_in(f, "default", "new_jobs");
-    sq_consumer us = get_in(f, "orders", "us");
+    sq_consumer all = pgt_consumer_get(f, f->stream, "all_jobs");
+    sq_consumer fresh = pgt_consumer_get(f, f->stream, "new_jobs");
+    sq_consumer us = pgt_consumer_get(f, orders.num, "us");
     assert_string_equal(all.id, ch[0].id);
     assert_true(all.managed_by_config);
     assert_true(fresh.managed_by_config);
@@ -178,10 +132,10 @@ static void test_create_update_unchanged(void **state)
     assert_int_equal(fresh.settings.max_ack_pending, 50);
     assert_int_equal(fresh.settings.max_deliver, 5);
     /* Created as the API creates: "all" has the backlog, "new" only what comes after. */
-    upsert1(f, "job.2", "after");
+    pgt_upsert(f, f->stream, "job.2", "after");
     sq_delivery got[4];
-    assert_int_equal(receive(f, all.id, 4, got), 2);
-    assert_int_equal(receive(f, fresh.id, 4, got), 1);
+    assert_int_equal(pgt_receive(f, all.id, 4, got), 2);
+    assert_int_equal(pgt_receive(f, fresh.id, 4, got), 1);
     assert_string_equal(got[0].message.key, "job.2");
 
     /* The same file again: nothing to do. */
@@ -200,7 +154,7 @@ static void test_create_update_unchanged(void **state)
     assert_int_equal(ch[1].before.max_ack_pending, 50);
     assert_int_equal(ch[1].before.max_deliver, 5);
     assert_int_equal(ch[2].action, SQ_RECONCILE_UNCHANGED);
-    sq_consumer updated = get_in(f, "default", "new_jobs");
+    sq_consumer updated = pgt_consumer_get(f, f->stream, "new_jobs");
     assert_string_equal(updated.id, fresh.id);
     assert_int_equal(updated.settings.ack_wait_ms, 2000);
     assert_int_equal(updated.settings.max_ack_pending, 60);
@@ -221,7 +175,7 @@ static void test_refusals_change_nothing(void **state)
         decl("default", "c", "c.*"),
     };
     reconcile(f, d, 2, &ch);
-    char *before = sql_value(STATE_SQL);
+    char *before = pgt_value(STATE_SQL, 0, NULL);
 
     /* a's settings change, c is new, and b's filter changes: all of it is refused. */
     d[0].settings.ack_wait_ms = 9999;
@@ -262,8 +216,8 @@ static void test_release(void **state)
     struct fixture *f = *state;
     sq_reconcile_change *ch;
 
-    add_stream(f, "orders");
-    upsert1(f, "b.1", "x");
+    sq_stream orders = pgt_stream(f, "orders");
+    pgt_upsert(f, f->stream, "b.1", "x");
     sq_declared_consumer d[3] = {
         decl("default", "a", "a.>"),
         decl("default", "b", "b.>"),
@@ -271,13 +225,9 @@ static void test_release(void **state)
     };
     reconcile(f, d, 3, &ch);
     sq_delivery got[2];
-    assert_int_equal(receive(f, ch[1].id, 2, got), 1);
+    assert_int_equal(pgt_receive(f, ch[1].id, 2, got), 1);
     /* An API consumer is none of the reconcile's business. */
-    sq_consumer api;
-    sq_consumer_settings set = {30000, 10000, 0};
-    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "mine", "m.>", &set, false, &api,
-                                              &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
+    pgt_make_consumer(f, f->stream, "mine", "m.>", PGT_DEFAULTS, false);
 
     /* b removed from the file, and the whole stream "orders" with o. */
     size_t n = reconcile(f, d, 1, &ch);
@@ -292,11 +242,11 @@ static void test_release(void **state)
     assert_string_equal(ch[2].stream, "orders");
     assert_string_equal(ch[2].name, "o");
 
-    sq_consumer b = get_in(f, "default", "b");
+    sq_consumer b = pgt_consumer_get(f, f->stream, "b");
     assert_false(b.managed_by_config);
     assert_int_equal(b.delivered, 1); /* its messages matter: kept as they were */
-    assert_false(get_in(f, "orders", "o").managed_by_config);
-    assert_false(get_in(f, "default", "mine").managed_by_config);
+    assert_false(pgt_consumer_get(f, orders.num, "o").managed_by_config);
+    assert_false(pgt_consumer_get(f, f->stream, "mine").managed_by_config);
 
     /* Released, it is the API's: edits and deletes are allowed again. */
     sq_consumer_settings change = {-1, 77, -1};
@@ -313,8 +263,8 @@ static void test_release(void **state)
     assert_int_equal(n, 2); /* o, released before, is the API's: not released again */
     assert_int_equal(ch[1].action, SQ_RECONCILE_ADOPTED);
     assert_int_equal(ch[1].before.max_ack_pending, 77);
-    assert_int_equal(get_in(f, "default", "b").settings.max_ack_pending, 10000);
-    assert_true(get_in(f, "default", "b").managed_by_config);
+    assert_int_equal(pgt_consumer_get(f, f->stream, "b").settings.max_ack_pending, 10000);
+    assert_true(pgt_consumer_get(f, f->stream, "b").managed_by_config);
 
     /* An empty file releases every declared consumer. */
     n = reconcile(f, NULL, 0, &ch);
@@ -329,19 +279,12 @@ static void test_adoption(void **state)
 {
     struct fixture *f = *state;
     sq_reconcile_change *ch;
-    sq_consumer c;
-    sq_consumer_settings set = {5000, 20, 3};
+    const sq_consumer_settings set = {5000, 20, 3};
 
-    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "same", "s.>", &set, false, &c,
-                                              &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
-    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "other", "o.>", &set, false, &c,
-                                              &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
-    assert_int_equal(sq_store_consumer_create(f->store, f->stream, "later", "l.>", &set, true, &c,
-                                              &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
-    char *before = sql_value(STATE_SQL);
+    pgt_make_consumer(f, f->stream, "same", "s.>", set, false);
+    pgt_make_consumer(f, f->stream, "other", "o.>", set, false);
+    pgt_make_consumer(f, f->stream, "later", "l.>", set, true);
+    char *before = pgt_value(STATE_SQL, 0, NULL);
 
     /* Same name, another filter: refused, since taking it over would change its filter. */
     sq_declared_consumer d[2] = {decl("default", "same", "s.>"), decl("default", "other", "x.>")};
@@ -366,12 +309,12 @@ static void test_adoption(void **state)
     assert_int_equal(ch[0].before.max_ack_pending, 20);
     assert_int_equal(ch[0].before.max_deliver, 3);
     assert_int_equal(ch[1].action, SQ_RECONCILE_ADOPTED);
-    sq_consumer same = get_in(f, "default", "same");
+    sq_consumer same = pgt_consumer_get(f, f->stream, "same");
     assert_true(same.managed_by_config);
     assert_int_equal(same.settings.ack_wait_ms, 30000);
     assert_int_equal(same.settings.max_deliver, 0);
-    assert_true(get_in(f, "default", "later").deliver_new);
-    assert_false(get_in(f, "default", "other").managed_by_config);
+    assert_true(pgt_consumer_get(f, f->stream, "later").deliver_new);
+    assert_false(pgt_consumer_get(f, f->stream, "other").managed_by_config);
     free(before);
 }
 
@@ -390,7 +333,7 @@ static void test_api_create_of_a_declared_name(void **state)
                                               &f->arena, f->err, sizeof f->err),
                      SQ_STORE_CONFLICT);
     assert_string_equal(f->err, "a consumer named \"x\" exists");
-    assert_true(get_in(f, "default", "x").managed_by_config);
+    assert_true(pgt_consumer_get(f, f->stream, "x").managed_by_config);
 }
 
 /* Nodes starting together reconcile the same file at once: every one succeeds, each consumer is
@@ -404,11 +347,12 @@ static void test_api_create_of_a_declared_name(void **state)
  * created in all. */
 static int concurrent_round(const sq_declared_consumer *d)
 {
-    int go[2], done[2];
+    int ready[2], go[2], done[2];
     pid_t pids[NODES];
     char counts[NODES];
     int total = 0;
 
+    assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(go), 0);
     assert_int_equal(pipe(done), 0);
     for (int p = 0; p < NODES; p++) {
@@ -426,7 +370,7 @@ static int concurrent_round(const sq_declared_consumer *d)
             if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
                 _exit(100);
             /* Every node waits for the same moment: the parent closing the pipe. */
-            if (read(go[0], &byte, 1) != 0)
+            if (write(ready[1], "r", 1) != 1 || read(go[0], &byte, 1) != 0)
                 _exit(101);
             if (sq_store_reconcile(s, d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) !=
                 SQ_OK) {
@@ -444,14 +388,13 @@ static int concurrent_round(const sq_declared_consumer *d)
     }
     close(go[0]);
     close(done[1]);
-    sleep_a_little();
+    close(ready[1]);
+    for (int p = 0; p < NODES; p++) /* each node is connected and about to wait */
+        assert_int_equal(read(ready[0], counts, 1), 1);
+    close(ready[0]);
     close(go[1]);
-    for (int p = 0; p < NODES; p++) {
-        int status = 0;
-        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-    }
+    for (int p = 0; p < NODES; p++)
+        assert_int_equal(pgt_exit_status(pids[p]), 0);
     assert_int_equal(read(done[0], counts, sizeof counts), NODES);
     close(done[0]);
     for (int p = 0; p < NODES; p++)
@@ -495,11 +438,9 @@ static void test_begin_finish(void **state)
     sq_reconcile_change *ch = NULL;
     size_t n = 0;
     long at = 99;
-    bool want_write;
 
-    assert_int_equal(sq_store_begin_reconcile(f->store, d, 2, f->err, sizeof f->err), SQ_OK);
-    while (sq_store_poll(f->store, &want_write) == SQ_AGAIN)
-        usleep(1000);
+    pgt_async_run(f->store, sq_store_begin_reconcile(f->store, d, 2, f->err, sizeof f->err),
+                  f->err);
     assert_int_equal(
         sq_store_finish_reconcile(f->store, &ch, &n, &at, &f->arena, f->err, sizeof f->err), SQ_OK);
     assert_int_equal(n, 2);
@@ -508,9 +449,8 @@ static void test_begin_finish(void **state)
     assert_non_null(change_of(ch, n, "b"));
 
     d[1].filter = "b.>";
-    assert_int_equal(sq_store_begin_reconcile(f->store, d, 2, f->err, sizeof f->err), SQ_OK);
-    while (sq_store_poll(f->store, &want_write) == SQ_AGAIN)
-        usleep(1000);
+    pgt_async_run(f->store, sq_store_begin_reconcile(f->store, d, 2, f->err, sizeof f->err),
+                  f->err);
     assert_int_equal(
         sq_store_finish_reconcile(f->store, &ch, &n, &at, &f->arena, f->err, sizeof f->err),
         SQ_STORE_CONFLICT);
@@ -523,17 +463,13 @@ static void test_begin_finish(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_update_unchanged, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_refusals_change_nothing, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_release, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_adoption, pgt_store_setup, pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_api_create_of_a_declared_name, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_reconciles, pgt_store_setup,
-                                        pgt_store_teardown),
-        cmocka_unit_test_setup_teardown(test_begin_finish, pgt_store_setup, pgt_store_teardown),
+        PGT_STORE_TEST(test_create_update_unchanged),
+        PGT_STORE_TEST(test_refusals_change_nothing),
+        PGT_STORE_TEST(test_release),
+        PGT_STORE_TEST(test_adoption),
+        PGT_STORE_TEST(test_api_create_of_a_declared_name),
+        PGT_STORE_TEST(test_concurrent_reconciles),
+        PGT_STORE_TEST(test_begin_finish),
     };
     return cmocka_run_group_tests_name("store_reconcile", tests, NULL, NULL);
 }
