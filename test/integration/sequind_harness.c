@@ -128,17 +128,54 @@ bool wait_exit(pid_t pid, int ms, int *status)
     return false;
 }
 
-/* A port that was free a moment ago (the kernel's choice for port 0). */
-int free_port(void)
+/* The kernel's choice for port 0. */
+static int kernel_port(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) != 0)
         fail_msg("free port: %s", strerror(errno));
     close(fd);
     return ntohs(a.sin_port);
+}
+
+/* A port nobody listened on a moment ago, from 10000 up to the kernel's ephemeral ports
+ * (net.ipv4.ip_local_port_range) or 20000, where test/with-postgres's clusters begin. Not the
+ * kernel's choice for port 0: that is an ephemeral port, which the kernel may give to any
+ * outgoing connection on the machine (a test's client, libpq, a suite running beside this one)
+ * before sequind binds it, and sequind then cannot listen ("Address already in use"). */
+int free_port(void)
+{
+    static unsigned seed;
+    int low = 32768, high = 60999, top;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    top = low < 20000 ? low : 20000;
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)now_us();
+    for (int i = 0; i < 1000 && top - 10000 >= 1000; i++) {
+        int port = 10000 + (int)((unsigned)rand_r(&seed) % (unsigned)(top - 10000)), one = 1;
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            fail_msg("free port: %s", strerror(errno));
+        /* As sequind binds: a connection of an earlier test in TIME_WAIT does not hold it. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        bool taken = bind(fd, (struct sockaddr *)&a, sizeof a) != 0;
+        close(fd);
+        if (!taken)
+            return port;
+    }
+    return kernel_port(); /* no room below the ephemeral ports on this machine */
 }
 
 void write_config(struct server *s, const char *extra)
@@ -376,19 +413,38 @@ struct server *new_server(bool abstract_notify)
     return s;
 }
 
-/* Starts a server and waits for READY=1. */
+/* Starts a server and waits for READY=1. A port that another process took between free_port()
+ * and sequind's bind is traded for another, a few times. */
 struct server *started(bool abstract_notify, const char *extra)
 {
     struct server *s = new_server(abstract_notify);
-    write_config(s, extra);
-    spawn_server(s);
-    if (!wait_notify(s, "READY=1", START_MS)) {
+    int status = 0;
+
+    for (int attempt = 1;; attempt++) {
+        int64_t end = now_ms() + START_MS;
+        bool exited = false;
+        write_config(s, extra);
+        spawn_server(s);
+        while (!exited && now_ms() < end) {
+            if (wait_notify(s, "READY=1", 50))
+                return s;
+            exited = waitpid(s->pid, &status, WNOHANG) == s->pid;
+        }
+        if (exited) {
+            s->pid = 0;
+            if (attempt < 5 && log_has(s, "Address already in use")) {
+                unlink(s->log); /* the log of the server that runs, alone */
+                s->port = free_port();
+                continue;
+            }
+        }
         char *text = read_file(s->log);
         print_message("log:\n%s\n", text);
         free(text);
+        if (exited)
+            fail_msg("sequind ended (wait status %#x) without READY=1", status);
         fail_msg("no READY=1 within %d ms", START_MS);
     }
-    return s;
 }
 
 /* Stops every server the program started and has not torn down (the one in *state among them),
