@@ -576,9 +576,9 @@ static void test_quit_exits_at_once(void **state)
 
 /* The probe is this program run again with SQ_HARNESS_PROBE=fail or =abort: its first test
  * starts a server that only a local variable holds (as a test does that stops a second server
- * itself at its end), writes the pids of the master and its workers to $SQ_HARNESS_PROBE_PIDS,
- * and then fails an assertion, or aborts as a crash or a sanitizer does. Its second test finds
- * no server of the first still running. */
+ * itself at its end), writes its directory and the pids of the master and its workers to
+ * $SQ_HARNESS_PROBE_PIDS, and then fails an assertion, or aborts as a crash or a sanitizer does.
+ * Its second test finds no server of the first still running. */
 static void probe_leaves_a_server(void **state)
 {
     (void)state;
@@ -587,6 +587,7 @@ static void probe_leaves_a_server(void **state)
     size_t n = wait_workers(s, 2, NULL, 0, pids + 1);
     FILE *f = fopen(getenv("SQ_HARNESS_PROBE_PIDS"), "w");
     assert_non_null(f);
+    fprintf(f, "%s\n", s->dir); /* an aborted probe cannot remove it: its parent does */
     for (size_t i = 0; i <= n; i++)
         fprintf(f, "%ld\n", (long)pids[i]);
     fclose(f);
@@ -624,6 +625,25 @@ static bool sequind_runs(pid_t pid)
     return strcmp(exe, bin) == 0;
 }
 
+/* Removes `dir` (a /tmp/sqtest- directory) and the files in it. */
+static void remove_dir(const char *dir)
+{
+    DIR *d = strncmp(dir, "/tmp/sqtest-", 12) == 0 ? opendir(dir) : NULL;
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
 /* Runs the probe in `mode`; fails unless every process of its server is gone within EVENT_MS
  * of the probe's end (killing any that is not) and the probe ended with `want` (a wait
  * status). */
@@ -654,9 +674,12 @@ static void expect_probe_leaves_nothing(const char *mode, int want)
         waitpid(probe, NULL, 0);
     }
     char *said = read_file(out), *listed = read_file(pids);
+    char *server_dir = listed, *p = strchr(listed, '\n');
     pid_t left[MAX_PIDS + 1];
     size_t n = 0, running = 0;
-    for (char *p = listed, *end; n <= MAX_PIDS && (left[n] = (pid_t)strtol(p, &end, 10)) > 0;
+    if (p != NULL)
+        *p++ = '\0';
+    for (char *end; p != NULL && n <= MAX_PIDS && (left[n] = (pid_t)strtol(p, &end, 10)) > 0;
          p = end)
         n++;
     int64_t deadline = now_ms() + EVENT_MS;
@@ -668,6 +691,7 @@ static void expect_probe_leaves_nothing(const char *mode, int want)
             running++;
         }
     }
+    remove_dir(server_dir);
     unlink(pids);
     unlink(out);
     rmdir(dir);
