@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -127,17 +128,54 @@ bool wait_exit(pid_t pid, int ms, int *status)
     return false;
 }
 
-/* A port that was free a moment ago (the kernel's choice for port 0). */
-int free_port(void)
+/* The kernel's choice for port 0. */
+static int kernel_port(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) != 0)
         fail_msg("free port: %s", strerror(errno));
     close(fd);
     return ntohs(a.sin_port);
+}
+
+/* A port nobody listened on a moment ago, from 10000 up to the kernel's ephemeral ports
+ * (net.ipv4.ip_local_port_range) or 20000, where test/with-postgres's clusters begin. Not the
+ * kernel's choice for port 0: that is an ephemeral port, which the kernel may give to any
+ * outgoing connection on the machine (a test's client, libpq, a suite running beside this one)
+ * before sequind binds it, and sequind then cannot listen ("Address already in use"). */
+int free_port(void)
+{
+    static unsigned seed;
+    int low = 32768, high = 60999, top;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    top = low < 20000 ? low : 20000;
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)now_us();
+    for (int i = 0; i < 1000 && top - 10000 >= 1000; i++) {
+        int port = 10000 + (int)((unsigned)rand_r(&seed) % (unsigned)(top - 10000)), one = 1;
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            fail_msg("free port: %s", strerror(errno));
+        /* As sequind binds: a connection of an earlier test in TIME_WAIT does not hold it. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        bool taken = bind(fd, (struct sockaddr *)&a, sizeof a) != 0;
+        close(fd);
+        if (!taken)
+            return port;
+    }
+    return kernel_port(); /* no room below the ephemeral ports on this machine */
 }
 
 void write_config(struct server *s, const char *extra)
@@ -245,9 +283,15 @@ size_t children_of(pid_t parent, pid_t *out, size_t max)
 void spawn_server(struct server *s)
 {
     const char *bin = sequind();
+    pid_t parent = getpid();
 
     s->pid = fork();
     if (s->pid == 0) {
+        /* A test program that dies without its teardown (an abort, a crash, SIGKILL) takes its
+         * master with it, and the master's workers follow (sequind gives them SIGTERM the same
+         * way). The check closes the race with a parent gone before the prctl. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
         int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(fd, 1);
         dup2(fd, 2);
@@ -263,15 +307,91 @@ void spawn_server(struct server *s)
         fail_msg("fork: %s", strerror(errno));
 }
 
+/* ---- what this program started ----------------------------------------------------------- */
+
+/* Every server not torn down yet. A failed assertion leaves the test function at once, so a
+ * server the test meant to stop itself, or one whose start failed before the test held it,
+ * is only found here: the teardown of the test stops it, and so does the end of the program. */
+static struct server *live[MAX_SERVERS];
+static pid_t live_owner; /* a forked child inherits the list, but not the servers */
+
+static void stop_all_at_exit(void);
+
+static void remember(struct server *s)
+{
+    if (live_owner != getpid()) {
+        memset(live, 0, sizeof live);
+        live_owner = getpid();
+        atexit(stop_all_at_exit);
+    }
+    for (size_t i = 0; i < MAX_SERVERS; i++) {
+        if (live[i] == NULL) {
+            live[i] = s;
+            return;
+        }
+    }
+    fail_msg("more than %d servers at once", MAX_SERVERS);
+}
+
+static void forget(const struct server *s)
+{
+    for (size_t i = 0; i < MAX_SERVERS; i++) {
+        if (live[i] == s)
+            live[i] = NULL;
+    }
+}
+
+/* Kills the server's processes, frees it and removes its files; false when its log holds a
+ * sanitizer report (printed). The master is killed only while it is still this process's
+ * unreaped child: a pid the test reaped already may be another process's by now. */
+static bool stop_server(struct server *s)
+{
+    if (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == 0) {
+        pid_t kids[MAX_PIDS];
+        size_t n = children_of(s->pid, kids, MAX_PIDS);
+        for (size_t i = 0; i < n; i++)
+            kill(kids[i], SIGKILL);
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+    }
+    forget(s);
+    bool sanitizer = log_has(s, "Sanitizer") || log_has(s, "runtime error:");
+    if (sanitizer) {
+        char *text = read_file(s->log);
+        print_message("log of the server on port %d:\n%s\n", s->port, text);
+        free(text);
+    }
+    if (s->notify_fd >= 0)
+        close(s->notify_fd);
+    unlink(s->notify);
+    unlink(s->config);
+    unlink(s->log);
+    rmdir(s->dir);
+    free(s);
+    return !sanitizer;
+}
+
+static void stop_all_at_exit(void)
+{
+    if (live_owner != getpid())
+        return;
+    for (size_t i = 0; i < MAX_SERVERS; i++) {
+        if (live[i] != NULL)
+            (void)stop_server(live[i]);
+    }
+}
+
 struct server *new_server(bool abstract_notify)
 {
     struct server *s = calloc(1, sizeof *s);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     socklen_t alen;
 
+    s->notify_fd = -1;
     snprintf(s->dir, sizeof s->dir, "/tmp/sqtest-master.XXXXXX");
     if (mkdtemp(s->dir) == NULL)
         fail_msg("mkdtemp: %s", strerror(errno));
+    remember(s);
     snprintf(s->config, sizeof s->config, "%s/sequin.yaml", s->dir);
     snprintf(s->log, sizeof s->log, "%s/sequind.log", s->dir);
     s->port = free_port();
@@ -293,49 +413,52 @@ struct server *new_server(bool abstract_notify)
     return s;
 }
 
-/* Starts a server and waits for READY=1. */
+/* Starts a server and waits for READY=1. A port that another process took between free_port()
+ * and sequind's bind is traded for another, a few times. */
 struct server *started(bool abstract_notify, const char *extra)
 {
     struct server *s = new_server(abstract_notify);
-    write_config(s, extra);
-    spawn_server(s);
-    if (!wait_notify(s, "READY=1", START_MS)) {
+    int status = 0;
+
+    for (int attempt = 1;; attempt++) {
+        int64_t end = now_ms() + START_MS;
+        bool exited = false;
+        write_config(s, extra);
+        spawn_server(s);
+        while (!exited && now_ms() < end) {
+            if (wait_notify(s, "READY=1", 50))
+                return s;
+            exited = waitpid(s->pid, &status, WNOHANG) == s->pid;
+        }
+        if (exited) {
+            s->pid = 0;
+            if (attempt < 5 && log_has(s, "Address already in use")) {
+                unlink(s->log); /* the log of the server that runs, alone */
+                s->port = free_port();
+                continue;
+            }
+        }
         char *text = read_file(s->log);
         print_message("log:\n%s\n", text);
         free(text);
+        if (exited)
+            fail_msg("sequind ended (wait status %#x) without READY=1", status);
         fail_msg("no READY=1 within %d ms", START_MS);
     }
-    return s;
 }
 
-/* Kills whatever is left, checks the log for sanitizer reports, removes the files. */
+/* Stops every server the program started and has not torn down (the one in *state among them),
+ * checks their logs for sanitizer reports, removes their files. */
 int teardown_server(void **state)
 {
-    struct server *s = *state;
-    bool sanitizer;
+    bool clean = true;
 
-    if (s == NULL)
-        return 0;
-    if (s->pid > 0) {
-        pid_t kids[MAX_PIDS];
-        size_t n = children_of(s->pid, kids, MAX_PIDS);
-        for (size_t i = 0; i < n; i++)
-            kill(kids[i], SIGKILL);
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-    }
-    sanitizer = log_has(s, "Sanitizer") || log_has(s, "runtime error:");
-    if (sanitizer) {
-        char *text = read_file(s->log);
-        print_message("log:\n%s\n", text);
-        free(text);
-    }
-    close(s->notify_fd);
-    unlink(s->notify);
-    unlink(s->config);
-    unlink(s->log);
-    rmdir(s->dir);
-    free(s);
     *state = NULL;
-    return sanitizer ? -1 : 0;
+    if (live_owner != getpid())
+        return 0;
+    for (size_t i = 0; i < MAX_SERVERS; i++) {
+        if (live[i] != NULL)
+            clean = stop_server(live[i]) && clean;
+    }
+    return clean ? 0 : -1;
 }

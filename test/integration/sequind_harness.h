@@ -12,6 +12,7 @@
 #define START_MS 20000 /* READY=1 after a start (migrations included) */
 #define EVENT_MS 10000 /* a respawn, a reload, a stop */
 #define MAX_PIDS 16
+#define MAX_SERVERS 16 /* servers of one test program at once */
 
 struct server {
     pid_t pid;
@@ -40,9 +41,18 @@ bool log_has(const struct server *s, const char *needle);
 void wait_log(const struct server *s, const char *needle);
 bool wait_notify(const struct server *s, const char *line, int ms);
 size_t children_of(pid_t parent, pid_t *out, size_t max);
+/* Forks sequind on the server's config (from the thread that lives as long as the test: the
+ * kernel kills the server when the thread that forked it ends, see prctl(2) PR_SET_PDEATHSIG). */
 void spawn_server(struct server *s);
+/* A server's files, port and notify socket, not started yet. Every server is remembered until
+ * teardown_server: one the test does not stop is stopped by the teardown of the test, or at the
+ * latest when the program exits; a program that dies without exiting (abort, crash, kill) takes
+ * its servers with it. */
 struct server *new_server(bool abstract_notify);
 struct server *started(bool abstract_notify, const char *extra);
+/* The cmocka teardown of every test that starts a server: kills the server in *state and every
+ * other server the program started and has not torn down, removes their files; -1 when a
+ * server's log holds a sanitizer report. */
 int teardown_server(void **state);
 
 #endif

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -383,32 +384,115 @@ static void test_long_poll(void **state)
 
 /* ---- two nodes ------------------------------------------------------------------------------ */
 
+enum {
+    SHARED_N = 200,    /* messages the two nodes share */
+    SHARED_MS = 60000, /* for all of them to be received and acked, however loaded the machine */
+};
+
+/* What the two receivers of test_two_nodes share. Neither goes past its first message until
+ * both hold one, so that each node holds leases while the other does. Left alone, one node may
+ * take all of them before the other's first look finds any: a receive that meets the other
+ * node's fill of the consumer finds no rows yet and waits out its whole wait_for (no news
+ * comes: the upsert is over), and a receiver that counted three such empty answers as "the
+ * stream is drained" stopped with nothing on a loaded machine. */
+struct share {
+    atomic_int holding; /* receivers holding their first lease */
+    atomic_int acked;   /* messages acked, by both */
+    atomic_bool failed;
+    int64_t deadline_ms;
+};
+
 struct receiver {
+    struct share *share;
     int port;
     const char *stream;
     int got;
     char (*keys)[32];
+    char error[512]; /* a thread must not fail the test: cmocka's jump is the main thread's */
 };
+
+static bool receiver_failed(struct receiver *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    atomic_store(&r->share->failed, true);
+    return false;
+}
+
+/* Waits until the other receiver holds its first lease too; false (with r->error) if it never
+ * does. */
+static bool both_hold(struct receiver *r)
+{
+    struct share *sh = r->share;
+    atomic_fetch_add(&sh->holding, 1);
+    while (atomic_load(&sh->holding) < 2 && !atomic_load(&sh->failed) && now_ms() < sh->deadline_ms)
+        sleep_ms(5);
+    if (atomic_load(&sh->holding) < 2)
+        return receiver_failed(r, "the other node received nothing while this one held a lease");
+    return true;
+}
+
+/* Receives and acks one message at a time until the two receivers have acked SHARED_N. */
+static bool receive_shared(struct receiver *r, api_conn *c)
+{
+    struct share *sh = r->share;
+    char receive_at[256], ack_at[256], body[128], ack[64], key[32];
+    api_resp resp;
+
+    snprintf(receive_at, sizeof receive_at, "/api/streams/%s/consumers/shared/receive", r->stream);
+    snprintf(ack_at, sizeof ack_at, "/api/streams/%s/consumers/shared/ack", r->stream);
+    while (atomic_load(&sh->acked) < SHARED_N && !atomic_load(&sh->failed)) {
+        if (now_ms() > sh->deadline_ms)
+            return receiver_failed(r, "%d of %d acked after %d ms", atomic_load(&sh->acked),
+                                   SHARED_N, SHARED_MS);
+        int status = api_try_call(c, r->port, EVENT_MS, "POST", receive_at,
+                                  "{\"batch_size\":1,\"wait_for\":200}", &resp);
+        if (status != 200) {
+            receiver_failed(r, "receive: %d %s", status, resp.body != NULL ? resp.body : "");
+            api_resp_free(&resp);
+            return false;
+        }
+        if (strstr(resp.body, "\"ack_id\"") == NULL) {
+            api_resp_free(&resp);
+            continue;
+        }
+        if (strstr(resp.body, "\"key\":\"") == NULL) {
+            receiver_failed(r, "a message without a key: %s", resp.body);
+            api_resp_free(&resp);
+            return false;
+        }
+        json_str(resp.body, "ack_id", ack, sizeof ack);
+        json_str(resp.body, "key", key, sizeof key);
+        api_resp_free(&resp);
+        if (r->got == 0 && !both_hold(r))
+            return false;
+        snprintf(body, sizeof body, "{\"ack_ids\":[\"%s\"]}", ack);
+        status = api_try_call(c, r->port, EVENT_MS, "POST", ack_at, body, &resp);
+        api_resp_free(&resp);
+        if (status != 200)
+            return receiver_failed(r, "ack of %s: %d", key, status);
+        if (r->got == SHARED_N)
+            return receiver_failed(r, "more than %d messages received", SHARED_N);
+        snprintf(r->keys[r->got++], 32, "%s", key);
+        atomic_fetch_add(&sh->acked, 1);
+    }
+    return true;
+}
 
 static void *receive_loop(void *arg)
 {
     struct receiver *r = arg;
-    char ack[64], key[32];
-    int empty = 0;
-    while (empty < 3) {
-        char *got = receive(r->port, r->stream, "shared", 1, 200);
-        if (strstr(got, "\"ack_id\"") == NULL) {
-            free(got);
-            empty++;
-            continue;
-        }
-        empty = 0;
-        json_str(got, "ack_id", ack, sizeof ack);
-        json_str(got, "key", key, sizeof key);
-        free(got);
-        settle(r->port, r->stream, "shared", "ack", ack);
-        snprintf(r->keys[r->got++], 32, "%s", key);
+    api_conn *c = malloc(sizeof *c); /* large: not on a thread's stack */
+    if (c == NULL) {
+        receiver_failed(r, "out of memory");
+        return NULL;
     }
+    c->fd = -1;
+    (void)receive_shared(r, c);
+    api_close(c);
+    free(c);
     return NULL;
 }
 
@@ -420,39 +504,49 @@ static void test_two_nodes(void **state)
 {
     struct server *a = *state;
     struct server *b = serve(NULL);
-    enum {
-        N = 200
-    };
-    static char keys_a[N][32], keys_b[N][32];
-    char body[64 * N], *p = body;
+    static char keys_a[SHARED_N][32], keys_b[SHARED_N][32];
+    char body[64 * SHARED_N], *p = body;
 
     make_stream(a->port, "shared");
     api_expect(b->port, "POST", "/api/streams/shared/consumers",
                "{\"name\":\"shared\",\"filter_key_pattern\":\"m.*\"}", 200, NULL);
     p += sprintf(p, "{\"messages\":[");
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < SHARED_N; i++)
         p += sprintf(p, "%s{\"key\":\"m.%d\",\"data\":\"%d\"}", i ? "," : "", i, i);
     sprintf(p, "]}");
     api_expect(a->port, "POST", "/api/streams/shared/messages", body, 200, "\"published\":200");
 
-    struct receiver ra = {a->port, "shared", 0, keys_a};
-    struct receiver rb = {b->port, "shared", 0, keys_b};
+    struct share sh;
+    atomic_init(&sh.holding, 0);
+    atomic_init(&sh.acked, 0);
+    atomic_init(&sh.failed, false);
+    sh.deadline_ms = now_ms() + SHARED_MS;
+    struct receiver ra = {&sh, a->port, "shared", 0, keys_a, ""};
+    struct receiver rb = {&sh, b->port, "shared", 0, keys_b, ""};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, receive_loop, &ra);
     pthread_create(&tb, NULL, receive_loop, &rb);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     print_message("node a received %d, node b %d\n", ra.got, rb.got);
-    assert_int_equal(ra.got + rb.got, N);
+    if (ra.error[0] != '\0' || rb.error[0] != '\0')
+        fail_msg("node a: %s; node b: %s", ra.error, rb.error);
+    assert_int_equal(ra.got + rb.got, SHARED_N);
     assert_true(ra.got > 0 && rb.got > 0);
-    int seen[N] = {0};
+    int seen[SHARED_N] = {0};
     for (int i = 0; i < ra.got; i++)
         seen[atoi(keys_a[i] + 2)]++;
     for (int i = 0; i < rb.got; i++)
         seen[atoi(keys_b[i] + 2)]++;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < SHARED_N; i++) {
         if (seen[i] != 1)
             fail_msg("m.%d delivered %d times", i, seen[i]);
+    }
+    /* Nothing is left for either node, nor handed out again. */
+    for (int i = 0; i < 2; i++) {
+        char *got = receive(i == 0 ? a->port : b->port, "shared", "shared", 1, 0);
+        assert_string_equal(got, "{\"data\":[]}");
+        free(got);
     }
 
     /* A long poll on b, woken by an upsert on a (and the other way round). */
@@ -463,9 +557,7 @@ static void test_two_nodes(void **state)
                "{\"name\":\"w2\",\"filter_key_pattern\":\"wake.>\",\"deliver_policy\":\"new\"}",
                200, NULL);
     expect_prompt_wakes(a->port, b->port, "shared", "w2");
-
-    void *st = b;
-    teardown_server(&st);
+    /* b is stopped by the teardown, with a. */
 }
 
 /* ---- auth on every route -------------------------------------------------------------------- */

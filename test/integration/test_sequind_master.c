@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -571,8 +572,161 @@ static void test_quit_exits_at_once(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- the harness ----------------------------------------------------------------------------- */
+
+/* The probe is this program run again with SQ_HARNESS_PROBE=fail or =abort: its first test
+ * starts a server that only a local variable holds (as a test does that stops a second server
+ * itself at its end), writes its directory and the pids of the master and its workers to
+ * $SQ_HARNESS_PROBE_PIDS, and then fails an assertion, or aborts as a crash or a sanitizer does.
+ * Its second test finds no server of the first still running. */
+static void probe_leaves_a_server(void **state)
+{
+    (void)state;
+    struct server *s = started(false, NULL);
+    pid_t pids[MAX_PIDS + 1] = {s->pid};
+    size_t n = wait_workers(s, 2, NULL, 0, pids + 1);
+    FILE *f = fopen(getenv("SQ_HARNESS_PROBE_PIDS"), "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", s->dir); /* an aborted probe cannot remove it: its parent does */
+    for (size_t i = 0; i <= n; i++)
+        fprintf(f, "%ld\n", (long)pids[i]);
+    fclose(f);
+    if (strcmp(getenv("SQ_HARNESS_PROBE"), "abort") == 0)
+        abort();
+    fail_msg("the probe fails here, with its server running");
+}
+
+static void probe_nothing_left(void **state)
+{
+    (void)state;
+    pid_t kids[MAX_PIDS];
+    assert_int_equal(children_of(getpid(), kids, MAX_PIDS), 0);
+}
+
+static int run_probe(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(probe_leaves_a_server, teardown_server),
+        cmocka_unit_test(probe_nothing_left),
+    };
+    return cmocka_run_group_tests_name("probe", tests, NULL, NULL);
+}
+
+/* Whether `pid` is a sequind that still runs: not gone, not a zombie (whose exe link is gone
+ * with it) and not a new process that reuses the pid. */
+static bool sequind_runs(pid_t pid)
+{
+    char link[64], exe[PATH_MAX], bin[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%ld/exe", (long)pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n <= 0 || realpath(sequind(), bin) == NULL)
+        return false;
+    exe[n] = '\0';
+    return strcmp(exe, bin) == 0;
+}
+
+/* Removes `dir` (a /tmp/sqtest- directory) and the files in it. */
+static void remove_dir(const char *dir)
+{
+    DIR *d = strncmp(dir, "/tmp/sqtest-", 12) == 0 ? opendir(dir) : NULL;
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Runs the probe in `mode`; fails unless every process of its server is gone within EVENT_MS
+ * of the probe's end (killing any that is not) and the probe ended with `want` (a wait
+ * status). */
+static void expect_probe_leaves_nothing(const char *mode, int want)
+{
+    char dir[] = "/tmp/sqtest-probe.XXXXXX", pids[64], out[64];
+    int status = 0;
+
+    if (mkdtemp(dir) == NULL)
+        fail_msg("mkdtemp: %s", strerror(errno));
+    snprintf(pids, sizeof pids, "%s/pids", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    pid_t probe = fork();
+    if (probe == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        struct rlimit no_core = {0, 0};
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setrlimit(RLIMIT_CORE, &no_core);
+        setenv("SQ_HARNESS_PROBE", mode, 1);
+        setenv("SQ_HARNESS_PROBE_PIDS", pids, 1);
+        execl("/proc/self/exe", "probe", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(probe > 0);
+    if (!wait_exit(probe, START_MS + EVENT_MS, &status)) {
+        kill(probe, SIGKILL);
+        waitpid(probe, NULL, 0);
+    }
+    char *said = read_file(out), *listed = read_file(pids);
+    char *server_dir = listed, *p = strchr(listed, '\n');
+    pid_t left[MAX_PIDS + 1];
+    size_t n = 0, running = 0;
+    if (p != NULL)
+        *p++ = '\0';
+    for (char *end; p != NULL && n <= MAX_PIDS && (left[n] = (pid_t)strtol(p, &end, 10)) > 0;
+         p = end)
+        n++;
+    int64_t deadline = now_ms() + EVENT_MS;
+    for (size_t i = 0; i < n; i++) {
+        while (sequind_runs(left[i]) && now_ms() < deadline)
+            sleep_ms(20);
+        if (sequind_runs(left[i])) {
+            kill(left[i], SIGKILL); /* the probe's, so ours */
+            running++;
+        }
+    }
+    remove_dir(server_dir);
+    unlink(pids);
+    unlink(out);
+    rmdir(dir);
+    if (n < 3 || running > 0 || status != want) {
+        /* Its lines are TAP too: a "# " in front keeps them out of this program's count. */
+        print_message("# the %s probe said:\n", mode);
+        for (char *line = strtok(said, "\n"); line != NULL; line = strtok(NULL, "\n"))
+            print_message("#   %s\n", line);
+        free(said);
+        free(listed);
+        if (n < 3)
+            fail_msg("the %s probe did not start a server with two workers", mode);
+        if (running > 0)
+            fail_msg("%zu of the %zu processes of the %s probe's server still run %d ms after it "
+                     "ended",
+                     running, n, mode, EVENT_MS);
+        fail_msg("the %s probe ended with wait status %#x, not %#x", mode, status, want);
+    }
+    free(said);
+    free(listed);
+}
+
+/* A test that fails stops the servers it started, even one it held in a local variable only,
+ * and a test program that aborts takes them with it. */
+static void test_harness_leaves_no_server(void **state)
+{
+    (void)state;
+    expect_probe_leaves_nothing("fail", 1 << 8); /* exit status 1: one test failed */
+    expect_probe_leaves_nothing("abort", SIGABRT);
+}
+
 int main(void)
 {
+    if (getenv("SQ_HARNESS_PROBE") != NULL)
+        return run_probe();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_usage_errors),
@@ -594,6 +748,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_term_finishes_requests_then_exits_0, setup_server,
                                         teardown_server),
         cmocka_unit_test_setup_teardown(test_quit_exits_at_once, setup_server, teardown_server),
+        cmocka_unit_test(test_harness_leaves_no_server),
     };
     return cmocka_run_group_tests_name("sequind_master", tests, NULL, NULL);
 }
