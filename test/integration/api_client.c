@@ -242,6 +242,60 @@ void api_wait_ready(const struct server *s)
     fail_msg("/readyz did not answer 200 within %d ms", START_MS);
 }
 
+struct server *api_serve(const char *extra)
+{
+    struct server *s = started(false, extra);
+    api_wait_ready(s);
+    return s;
+}
+
+int api_setup_server(void **state)
+{
+    *state = api_serve(NULL);
+    return 0;
+}
+
+void api_format(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < size);
+}
+
+void api_make_stream(int port, const char *name)
+{
+    char body[128];
+    api_format(body, sizeof body, "{\"name\":\"%s\"}", name);
+    api_expect(port, "POST", "/api/streams", body, 200, "\"name\"");
+}
+
+void api_upsert1(int port, const char *stream, const char *key, const char *data)
+{
+    char target[256], body[512];
+    api_format(target, sizeof target, "/api/streams/%s/messages", stream);
+    api_format(body, sizeof body, "{\"messages\":[{\"key\":\"%s\",\"data\":\"%s\"}]}", key, data);
+    api_expect(port, "POST", target, body, 200, "\"published\":1");
+}
+
+char *api_receive(int port, const char *stream, const char *consumer, int batch, int wait_ms)
+{
+    char target[256], body[128];
+    api_format(target, sizeof target, "/api/streams/%s/consumers/%s/receive", stream, consumer);
+    api_format(body, sizeof body, "{\"batch_size\":%d,\"wait_for\":%d}", batch, wait_ms);
+    return api_expect_body(port, "POST", target, body, 200, "{\"data\":[");
+}
+
+void api_settle(int port, const char *stream, const char *consumer, const char *verb,
+                const char *ack_id)
+{
+    char target[256], body[128];
+    api_format(target, sizeof target, "/api/streams/%s/consumers/%s/%s", stream, consumer, verb);
+    api_format(body, sizeof body, "{\"ack_ids\":[\"%s\"]}", ack_id);
+    api_expect(port, "POST", target, body, 200, "{\"success\":true}");
+}
+
 const char *json_str(const char *json, const char *name, char *out, size_t size)
 {
     char pat[128];

@@ -66,6 +66,24 @@ int api_try_call(api_conn *c, int port, int timeout_ms, const char *method, cons
 struct server;
 void api_wait_ready(const struct server *s);
 
+/* ---- what the tests of the real sequind do most, each failing the test when refused ---- */
+
+/* A sequind started on the test database with `extra` config lines (NULL: none), ready. */
+struct server *api_serve(const char *extra);
+/* A cmocka setup: api_serve(NULL) into *state (teardown_server stops it). */
+int api_setup_server(void **state);
+/* snprintf into `out`, failing the test when it does not fit. */
+void api_format(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Creates stream `name`. */
+void api_make_stream(int port, const char *name);
+/* Upserts one new or changed message (the answer must say it published it). */
+void api_upsert1(int port, const char *stream, const char *key, const char *data);
+/* Receives up to `batch` messages, long-polling `wait_ms`; the body (free it). */
+char *api_receive(int port, const char *stream, const char *consumer, int batch, int wait_ms);
+/* Acks, nacks or extends (`verb`) one ack id. */
+void api_settle(int port, const char *stream, const char *consumer, const char *verb,
+                const char *ack_id);
+
 /* The string value of the first "name":"..." in `json`, unescaped no further, into `out`;
  * fails the test when absent. */
 const char *json_str(const char *json, const char *name, char *out, size_t size);

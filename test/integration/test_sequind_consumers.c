@@ -21,64 +21,6 @@
 #include "api_client.h"
 #include "sequind_harness.h"
 
-/* ---- helpers -------------------------------------------------------------------------------- */
-
-static struct server *serve(const char *extra)
-{
-    struct server *s = started(false, extra);
-    api_wait_ready(s);
-    return s;
-}
-
-static int setup_server(void **state)
-{
-    *state = serve(NULL);
-    return 0;
-}
-
-static void path(char *out, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, size, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < size);
-}
-
-/* Creates stream `name` (fresh for each test: the database is shared by the test cases). */
-static void make_stream(int port, const char *name)
-{
-    char body[128];
-    path(body, sizeof body, "{\"name\":\"%s\"}", name);
-    api_expect(port, "POST", "/api/streams", body, 200, "\"name\"");
-}
-
-static void upsert(int port, const char *stream, const char *key, const char *data)
-{
-    char target[256], body[512];
-    path(target, sizeof target, "/api/streams/%s/messages", stream);
-    path(body, sizeof body, "{\"messages\":[{\"key\":\"%s\",\"data\":\"%s\"}]}", key, data);
-    api_expect(port, "POST", target, body, 200, "\"published\":1");
-}
-
-/* Receives up to `batch` messages; the body (free it). */
-static char *receive(int port, const char *stream, const char *consumer, int batch, int wait_ms)
-{
-    char target[256], body[128];
-    path(target, sizeof target, "/api/streams/%s/consumers/%s/receive", stream, consumer);
-    path(body, sizeof body, "{\"batch_size\":%d,\"wait_for\":%d}", batch, wait_ms);
-    return api_expect_body(port, "POST", target, body, 200, "{\"data\":[");
-}
-
-static void settle(int port, const char *stream, const char *consumer, const char *verb,
-                   const char *ack_id)
-{
-    char target[256], body[128];
-    path(target, sizeof target, "/api/streams/%s/consumers/%s/%s", stream, consumer, verb);
-    path(body, sizeof body, "{\"ack_ids\":[\"%s\"]}", ack_id);
-    api_expect(port, "POST", target, body, 200, "{\"success\":true}");
-}
-
 /* ---- the guide ------------------------------------------------------------------------------ */
 
 /* The seed guide over HTTP: four orders, order_2 updated, a consumer of the US orders, four
@@ -90,13 +32,13 @@ static void test_guide_flow(void **state)
     int port = s->port;
     char ack[5][64], key[128];
 
-    make_stream(port, "guide");
-    upsert(port, "guide", "orders.us.cus_a.order_1", "{\\\"product\\\": \\\"Shoes\\\"}");
-    upsert(port, "guide", "orders.us.cus_a.order_2", "{\\\"product\\\": \\\"Hat\\\"}");
-    upsert(port, "guide", "orders.eu.cus_b.order_3", "{\\\"product\\\": \\\"Scarf\\\"}");
-    upsert(port, "guide", "orders.us.cus_c.order_4", "{\\\"product\\\": \\\"Socks\\\"}");
-    upsert(port, "guide", "orders.us.cus_a.order_2",
-           "{\\\"product\\\": \\\"Hat\\\", \\\"status\\\": \\\"paid\\\"}");
+    api_make_stream(port, "guide");
+    api_upsert1(port, "guide", "orders.us.cus_a.order_1", "{\\\"product\\\": \\\"Shoes\\\"}");
+    api_upsert1(port, "guide", "orders.us.cus_a.order_2", "{\\\"product\\\": \\\"Hat\\\"}");
+    api_upsert1(port, "guide", "orders.eu.cus_b.order_3", "{\\\"product\\\": \\\"Scarf\\\"}");
+    api_upsert1(port, "guide", "orders.us.cus_c.order_4", "{\\\"product\\\": \\\"Socks\\\"}");
+    api_upsert1(port, "guide", "orders.us.cus_a.order_2",
+                "{\\\"product\\\": \\\"Hat\\\", \\\"status\\\": \\\"paid\\\"}");
 
     char *c = api_expect_body(port, "POST", "/api/streams/guide/consumers",
                               "{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\","
@@ -110,7 +52,7 @@ static void test_guide_flow(void **state)
     const char *want[] = {"orders.us.cus_a.order_1", "orders.us.cus_c.order_4",
                           "orders.us.cus_a.order_2"};
     for (int i = 0; i < 3; i++) {
-        char *got = receive(port, "guide", "us_orders", 1, 0);
+        char *got = api_receive(port, "guide", "us_orders", 1, 0);
         if (count_of(got, "\"ack_id\"") != 1 ||
             strcmp(json_str(got, "key", key, sizeof key), want[i]) != 0)
             fail_msg("receive %d: wanted %s, got %s", i + 1, want[i], got);
@@ -119,7 +61,7 @@ static void test_guide_flow(void **state)
             assert_non_null(strstr(got, "paid")); /* the newest data of order_2 */
         free(got);
     }
-    char *none = receive(port, "guide", "us_orders", 1, 0);
+    char *none = api_receive(port, "guide", "us_orders", 1, 0);
     assert_string_equal(none, "{\"data\":[]}");
     free(none);
 
@@ -133,10 +75,10 @@ static void test_guide_flow(void **state)
                NULL, 200, "\"consumer_name\":\"us_orders\"");
 
     /* Ack the first; the other two come back once the ack wait (1 s) has passed. */
-    settle(port, "guide", "us_orders", "ack", ack[0]);
-    settle(port, "guide", "us_orders", "ack", ack[0]); /* acking twice is fine */
+    api_settle(port, "guide", "us_orders", "ack", ack[0]);
+    api_settle(port, "guide", "us_orders", "ack", ack[0]); /* acking twice is fine */
     usleep(1200 * 1000);
-    char *again = receive(port, "guide", "us_orders", 10, 0);
+    char *again = api_receive(port, "guide", "us_orders", 10, 0);
     if (count_of(again, "\"ack_id\"") != 2 || strstr(again, "order_1") != NULL ||
         strstr(again, "order_4") == NULL || strstr(again, "order_2") == NULL)
         fail_msg("redelivery after the ack wait: %s", again);
@@ -151,9 +93,9 @@ static void test_consumer_routes(void **state)
     int port = s->port;
     char id[64], stream_id[64], target[256], ack_id[64];
 
-    make_stream(port, "crud");
-    upsert(port, "crud", "a.1", "one");
-    upsert(port, "crud", "b.1", "two");
+    api_make_stream(port, "crud");
+    api_upsert1(port, "crud", "a.1", "one");
+    api_upsert1(port, "crud", "b.1", "two");
 
     /* create: defaults, conflicts, bad input */
     char *c = api_expect_body(port, "POST", "/api/streams/crud/consumers",
@@ -178,7 +120,7 @@ static void test_consumer_routes(void **state)
 
     /* get by name and by id, with the stream by id too; list */
     api_expect(port, "GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"name\":\"all_a\"");
-    path(target, sizeof target, "/api/streams/%s/consumers/%s", stream_id, id);
+    api_format(target, sizeof target, "/api/streams/%s/consumers/%s", stream_id, id);
     api_expect(port, "GET", target, NULL, 200, "\"name\":\"all_a\"");
     api_expect(port, "GET", "/api/streams/crud/consumers", NULL, 200, "{\"data\":[{");
     api_expect(port, "GET", "/api/streams/crud/consumers/nope", NULL, 404, "consumer not found");
@@ -204,13 +146,13 @@ static void test_consumer_routes(void **state)
     json_str(c, "ack_id", ack_id, sizeof ack_id);
     assert_null(strstr(c, "b.1"));
     free(c);
-    settle(port, "crud", "all_a", "extend", ack_id);
-    settle(port, "crud", "all_a", "nack", ack_id);
+    api_settle(port, "crud", "all_a", "extend", ack_id);
+    api_settle(port, "crud", "all_a", "nack", ack_id);
     for (int i = 0; i < 2; i++) { /* two more deliveries: max_deliver 3 reached */
-        c = receive(port, "crud", "all_a", 1, 0);
+        c = api_receive(port, "crud", "all_a", 1, 0);
         json_str(c, "ack_id", ack_id, sizeof ack_id);
         free(c);
-        settle(port, "crud", "all_a", "nack", ack_id);
+        api_settle(port, "crud", "all_a", "nack", ack_id);
     }
     api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=dead", NULL, 200,
                "\"state\":\"dead\"");
@@ -251,16 +193,16 @@ static void test_consumer_routes(void **state)
     for (int round = 0; round < 4; round++) {
         api_expect(port, "POST", "/api/streams/crud/consumers",
                    "{\"name\":\"again\",\"filter_key_pattern\":\"a.>\"}", 200, NULL);
-        c = receive(port, "crud", "again", 10, 0); /* the new consumer's backlog */
+        c = api_receive(port, "crud", "again", 10, 0); /* the new consumer's backlog */
         assert_non_null(strstr(c, "\"key\":\"a.1\""));
         free(c);
         api_expect(port, "DELETE", "/api/streams/crud/consumers/again", NULL, 200, NULL);
     }
     for (int round = 0; round < 4; round++) {
-        make_stream(port, "again");
+        api_make_stream(port, "again");
         api_expect(port, "POST", "/api/streams/again/consumers",
                    "{\"name\":\"c\",\"filter_key_pattern\":\">\"}", 200, "\"name\":\"c\"");
-        upsert(port, "again", "x.1", "one");
+        api_upsert1(port, "again", "x.1", "one");
         api_expect(port, "GET", "/api/streams/again/messages/x.1", NULL, 200, "\"key\":\"x.1\"");
         api_expect(port, "DELETE", "/api/streams/again", NULL, 200, NULL);
     }
@@ -297,13 +239,13 @@ static int64_t wake_latency(int rport, int uport, const char *stream, const char
     pthread_t t;
     pthread_create(&t, NULL, upsert_later, &d);
     int64_t start = now_ms();
-    char *got = receive(rport, stream, consumer, 1, 10000);
+    char *got = api_receive(rport, stream, consumer, 1, 10000);
     int64_t done = now_ms();
     pthread_join(t, NULL);
     if (strstr(got, key) == NULL)
         fail_msg("the long poll got %s, not %s", got, key);
     char ack[64];
-    settle(rport, stream, consumer, "ack", json_str(got, "ack_id", ack, sizeof ack));
+    api_settle(rport, stream, consumer, "ack", json_str(got, "ack_id", ack, sizeof ack));
     free(got);
     if (done - start < 250)
         fail_msg("the long poll answered after %lld ms, before the upsert",
@@ -328,7 +270,7 @@ static void expect_prompt_wakes(int rport, int uport, const char *stream, const 
         char key[64];
         snprintf(key, sizeof key, "wake.r%d_%d", round, i);
         lat[i] = wake_latency(rport, uport, stream, consumer, key);
-        char *ack = receive(rport, stream, consumer, 1, 0); /* nothing else pending */
+        char *ack = api_receive(rport, stream, consumer, 1, 0); /* nothing else pending */
         assert_string_equal(ack, "{\"data\":[]}");
         free(ack);
     }
@@ -344,13 +286,13 @@ static void test_long_poll(void **state)
     struct server *s = *state;
     int port = s->port;
 
-    make_stream(port, "poll");
+    api_make_stream(port, "poll");
     api_expect(port, "POST", "/api/streams/poll/consumers",
                "{\"name\":\"w\",\"filter_key_pattern\":\"wake.>\",\"ack_wait_ms\":1000}", 200,
                NULL);
     /* Nothing comes: the wait runs out with an empty answer, not before. */
     int64_t start = now_ms();
-    char *got = receive(port, "poll", "w", 1, 400);
+    char *got = api_receive(port, "poll", "w", 1, 400);
     assert_string_equal(got, "{\"data\":[]}");
     free(got);
     assert_true(now_ms() - start >= 390);
@@ -361,19 +303,19 @@ static void test_long_poll(void **state)
     pthread_t ot;
     pthread_create(&ot, NULL, upsert_later, &other);
     start = now_ms();
-    got = receive(port, "poll", "w", 1, 600); /* the other key arrives 100 ms into the wait */
+    got = api_receive(port, "poll", "w", 1, 600); /* the other key arrives 100 ms into the wait */
     pthread_join(ot, NULL);
     assert_string_equal(got, "{\"data\":[]}");
     free(got);
     assert_true(other.sent_ms > start && now_ms() - start >= 590);
 
     /* The clock: a lease that runs out (ack wait 1 s) wakes the waiter with the message. */
-    upsert(port, "poll", "wake.lease", "x");
-    got = receive(port, "poll", "w", 1, 0);
+    api_upsert1(port, "poll", "wake.lease", "x");
+    got = api_receive(port, "poll", "w", 1, 0);
     assert_non_null(strstr(got, "wake.lease"));
     free(got);
     start = now_ms();
-    got = receive(port, "poll", "w", 1, 5000);
+    got = api_receive(port, "poll", "w", 1, 5000);
     int64_t took = now_ms() - start;
     if (strstr(got, "wake.lease") == NULL)
         fail_msg("after the lease ran out: %s", got);
@@ -503,11 +445,11 @@ static void *receive_loop(void *arg)
 static void test_two_nodes(void **state)
 {
     struct server *a = *state;
-    struct server *b = serve(NULL);
+    struct server *b = api_serve(NULL);
     static char keys_a[SHARED_N][32], keys_b[SHARED_N][32];
     char body[64 * SHARED_N], *p = body;
 
-    make_stream(a->port, "shared");
+    api_make_stream(a->port, "shared");
     api_expect(b->port, "POST", "/api/streams/shared/consumers",
                "{\"name\":\"shared\",\"filter_key_pattern\":\"m.*\"}", 200, NULL);
     p += sprintf(p, "{\"messages\":[");
@@ -544,7 +486,7 @@ static void test_two_nodes(void **state)
     }
     /* Nothing is left for either node, nor handed out again. */
     for (int i = 0; i < 2; i++) {
-        char *got = receive(i == 0 ? a->port : b->port, "shared", "shared", 1, 0);
+        char *got = api_receive(i == 0 ? a->port : b->port, "shared", "shared", 1, 0);
         assert_string_equal(got, "{\"data\":[]}");
         free(got);
     }
@@ -567,8 +509,9 @@ static void test_two_nodes(void **state)
  * SHA-256("test"). */
 static void test_auth_every_route(void **state)
 {
-    struct server *s = serve("auth:\n  tokens:\n    - name: ci\n      sha256: "
-                             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n");
+    struct server *s =
+        api_serve("auth:\n  tokens:\n    - name: ci\n      sha256: "
+                  "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n");
     *state = s;
     static const struct {
         const char *method, *target, *body;
@@ -642,15 +585,15 @@ static void test_metrics_and_access_log(void **state)
     int port = s->port;
     char ack[64];
 
-    make_stream(port, "metered");
+    api_make_stream(port, "metered");
     api_expect(port, "POST", "/api/streams/metered/consumers",
                "{\"name\":\"m\",\"filter_key_pattern\":\"k.>\"}", 200, NULL);
-    upsert(port, "metered", "k.1", "x");
-    upsert(port, "metered", "k.2", "x");
-    char *got = receive(port, "metered", "m", 1, 0);
-    settle(port, "metered", "m", "ack", json_str(got, "ack_id", ack, sizeof ack));
+    api_upsert1(port, "metered", "k.1", "x");
+    api_upsert1(port, "metered", "k.2", "x");
+    char *got = api_receive(port, "metered", "m", 1, 0);
+    api_settle(port, "metered", "m", "ack", json_str(got, "ack_id", ack, sizeof ack));
     free(got);
-    got = receive(port, "metered", "m", 1, 0);
+    got = api_receive(port, "metered", "m", 1, 0);
     free(got);
 
     api_resp r = api_call(port, "GET", "/metrics", NULL);
@@ -690,7 +633,7 @@ static void test_metrics_and_access_log(void **state)
  * reload that declares another one adds it. */
 static void test_declared_consumers(void **state)
 {
-    struct server *s = serve(DECLARED);
+    struct server *s = api_serve(DECLARED);
     int port = s->port;
     *state = s;
 
@@ -714,317 +657,23 @@ static void test_declared_consumers(void **state)
     assert_true(wait_notify(s, "READY=1", EVENT_MS));
     api_expect(port, "GET", "/api/streams/default/consumers/declared_b", NULL, 200,
                "\"ack_wait_ms\":2000");
-    upsert(port, "default", "decl.b.one", "x");
-    char *got = receive(port, "default", "declared_b", 1, 0);
+    api_upsert1(port, "default", "decl.b.one", "x");
+    char *got = api_receive(port, "default", "declared_b", 1, 0);
     assert_non_null(strstr(got, "decl.b.one"));
     free(got);
-}
-
-/* ---- a worker killed under load ------------------------------------------------------------- */
-
-enum {
-    WRITERS = 4,
-    PER_WRITER = 4000
-};
-
-struct writer {
-    int port, id;
-    volatile bool *stop;
-    int sent;
-    bool ok[PER_WRITER]; /* answered 200 */
-};
-
-static void *write_loop(void *arg)
-{
-    struct writer *wr = arg;
-    char target[] = "/api/streams/killed/messages", body[256];
-    for (wr->sent = 0; wr->sent < PER_WRITER && !*wr->stop; wr->sent++) {
-        snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"load.w%d.n%d\",\"data\":\"x\"}]}",
-                 wr->id, wr->sent);
-        wr->ok[wr->sent] = api_try_status(wr->port, "POST", target, body) == 200;
-    }
-    return NULL;
-}
-
-/* kill -9 of a worker while four clients upsert: the master respawns it, every upsert that
- * was answered 200 is stored, and a consumer receives every one of them. */
-static void test_worker_killed_under_load(void **state)
-{
-    struct server *s = *state;
-    static struct writer wr[WRITERS];
-    volatile bool stop = false;
-    pthread_t t[WRITERS];
-    pid_t before[MAX_PIDS], after[MAX_PIDS];
-
-    make_stream(s->port, "killed");
-    api_expect(s->port, "POST", "/api/streams/killed/consumers",
-               "{\"name\":\"all\",\"filter_key_pattern\":\"load.>\"}", 200, NULL);
-    for (int i = 0; i < WRITERS; i++) {
-        wr[i] = (struct writer){.port = s->port, .id = i, .stop = &stop};
-        pthread_create(&t[i], NULL, write_loop, &wr[i]);
-    }
-    usleep(500 * 1000);
-    size_t n = children_of(s->pid, before, MAX_PIDS);
-    assert_true(n >= 2);
-    assert_int_equal(kill(before[0], SIGKILL), 0);
-    /* respawned: as many workers again, one of them new */
-    int64_t end = now_ms() + EVENT_MS;
-    bool respawned = false;
-    while (!respawned && now_ms() < end) {
-        usleep(20 * 1000);
-        size_t m = children_of(s->pid, after, MAX_PIDS);
-        for (size_t i = 0; i < m; i++) {
-            bool old = false;
-            for (size_t j = 0; j < n; j++)
-                old = old || after[i] == before[j];
-            respawned = respawned || (!old && m >= n);
-        }
-    }
-    assert_true(respawned);
-    usleep(500 * 1000); /* load on the new worker too */
-    stop = true;
-    int answered = 0, sent = 0;
-    for (int i = 0; i < WRITERS; i++) {
-        pthread_join(t[i], NULL);
-        sent += wr[i].sent;
-        for (int j = 0; j < wr[i].sent; j++)
-            answered += wr[i].ok[j];
-    }
-    print_message("%d upserts sent, %d answered 200 (the others were cut by the kill)\n", sent,
-                  answered);
-    assert_true(answered > 0);
-
-    /* Receive everything (acking as we go) and check each answered upsert is among it. */
-    static bool seen[WRITERS][PER_WRITER];
-    memset(seen, 0, sizeof seen);
-    for (;;) {
-        char *got = receive(s->port, "killed", "all", 200, 0);
-        if (strcmp(got, "{\"data\":[]}") == 0) {
-            free(got);
-            break;
-        }
-        char body[64 * 1024], *b = body;
-        b += sprintf(b, "{\"ack_ids\":[");
-        int k = 0;
-        for (const char *p = strstr(got, "\"ack_id\":\""); p != NULL;
-             p = strstr(p + 1, "\"ack_id\":\"")) {
-            char ack[64], key[64];
-            json_str(p, "ack_id", ack, sizeof ack);
-            json_str(p, "key", key, sizeof key);
-            int wi, ni;
-            assert_int_equal(sscanf(key, "load.w%d.n%d", &wi, &ni), 2);
-            seen[wi][ni] = true;
-            b += sprintf(b, "%s\"%s\"", k++ ? "," : "", ack);
-        }
-        sprintf(b, "]}");
-        free(got);
-        api_expect(s->port, "POST", "/api/streams/killed/consumers/all/ack", body, 200, "success");
-    }
-    for (int i = 0; i < WRITERS; i++) {
-        for (int j = 0; j < wr[i].sent; j++) {
-            if (wr[i].ok[j] && !seen[i][j])
-                fail_msg("load.w%d.n%d was answered 200 but never delivered", i, j);
-        }
-    }
-}
-
-/* ---- group commit ---------------------------------------------------------------------------- */
-
-struct racer {
-    int port, id, n, published, failed;
-    const char *mode; /* "own": keys of its own; "same": one key, data of its own; "twin": one
-                       * key, the same data as every other racer */
-};
-
-static void *race(void *arg)
-{
-    struct racer *r = arg;
-    char body[256];
-    for (int i = 0; i < r->n; i++) {
-        if (strcmp(r->mode, "own") == 0)
-            snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"own.r%d.n%d\",\"data\":\"x\"}]}",
-                     r->id, i);
-        else if (strcmp(r->mode, "same") == 0)
-            snprintf(body, sizeof body,
-                     "{\"messages\":[{\"key\":\"same.k\",\"data\":\"r%d n%d\"}]}", r->id, i);
-        else
-            snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"twin.k%d\",\"data\":\"x\"}]}",
-                     i);
-        api_resp resp = api_call(r->port, "POST", "/api/streams/group/messages", body);
-        if (resp.status != 200)
-            r->failed++;
-        else
-            r->published += strstr(resp.body, "\"published\":1") != NULL;
-        api_resp_free(&resp);
-    }
-    return NULL;
-}
-
-struct taker {
-    int port, got, twice, failed;
-    bool (*seen)[100];
-};
-
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Receives 5 at a time until three receives in a row find nothing, acking each batch. */
-static void *take(void *arg)
-{
-    struct taker *tk = arg;
-    for (int empty = 0; empty < 3;) {
-        api_resp r = api_call(tk->port, "POST", "/api/streams/group/consumers/takers/receive",
-                              "{\"batch_size\":5}");
-        if (r.status != 200 || strstr(r.body, "\"ack_id\"") == NULL) {
-            empty++;
-            api_resp_free(&r);
-            continue;
-        }
-        empty = 0;
-        char body[1024], *b = body;
-        b += sprintf(b, "{\"ack_ids\":[");
-        int k = 0;
-        for (const char *p = strstr(r.body, "\"ack_id\":\""); p != NULL;
-             p = strstr(p + 1, "\"ack_id\":\"")) {
-            int ri = -1, ni = -1;
-            const char *key = strstr(p, "\"key\":\"own.r");
-            if (key != NULL && sscanf(key, "\"key\":\"own.r%d.n%d", &ri, &ni) == 2 && ri >= 0 &&
-                ri < 16 && ni >= 0 && ni < 100) {
-                pthread_mutex_lock(&seen_lock);
-                tk->twice += tk->seen[ri][ni];
-                tk->seen[ri][ni] = true;
-                pthread_mutex_unlock(&seen_lock);
-            }
-            b += sprintf(b, "%s\"%.36s\"", k++ ? "," : "", p + 10);
-            tk->got++;
-        }
-        sprintf(b, "]}");
-        api_resp_free(&r);
-        api_resp a = api_call(tk->port, "POST", "/api/streams/group/consumers/takers/ack", body);
-        tk->failed += a.status != 200;
-        api_resp_free(&a);
-    }
-    return NULL;
-}
-
-/* Many single upserts at once, which the server runs in shared transactions when they queue
- * up (group commit; this test does not see whether they did): each answer still counts
- * exactly what its own request published, as if the requests ran one by one. */
-static void test_group_commit(void **state)
-{
-    struct server *s = *state;
-    enum {
-        RACERS = 16,
-        EACH = 100
-    };
-    static struct racer r[RACERS];
-    pthread_t t[RACERS];
-
-    make_stream(s->port, "group");
-    const char *modes[] = {"own", "same", "twin"};
-    for (int m = 0; m < 3; m++) {
-        for (int i = 0; i < RACERS; i++) {
-            r[i] = (struct racer){s->port, i, EACH, 0, 0, modes[m]};
-            pthread_create(&t[i], NULL, race, &r[i]);
-        }
-        int published = 0;
-        for (int i = 0; i < RACERS; i++) {
-            pthread_join(t[i], NULL);
-            assert_int_equal(r[i].failed, 0);
-            published += r[i].published;
-        }
-        print_message("%s: %d published\n", modes[m], published);
-        if (m < 2) /* every request changed something */
-            assert_int_equal(published, RACERS * EACH);
-        else /* each key's first write publishes; the identical ones after it do not */
-            assert_int_equal(published, EACH);
-    }
-    api_expect(s->port, "GET", "/api/streams/group", NULL, 200,
-               "\"message_count\":1701"); /* 1600 own, 1 same, 100 twin */
-
-    /* Receives of one consumer share calls too: 16 receivers taking 5 at a time share out
-     * the 1,600 "own" messages, each exactly once. */
-    api_expect(s->port, "POST", "/api/streams/group/consumers",
-               "{\"name\":\"takers\",\"filter_key_pattern\":\"own.>\"}", 200, NULL);
-    static struct taker tk[RACERS];
-    static bool seen[RACERS][EACH];
-    memset(seen, 0, sizeof seen);
-    for (int i = 0; i < RACERS; i++) {
-        tk[i] = (struct taker){.port = s->port, .seen = seen};
-        pthread_create(&t[i], NULL, take, &tk[i]);
-    }
-    int taken = 0;
-    for (int i = 0; i < RACERS; i++) {
-        pthread_join(t[i], NULL);
-        assert_int_equal(tk[i].twice, 0);
-        assert_int_equal(tk[i].failed, 0);
-        taken += tk[i].got;
-    }
-    assert_int_equal(taken, RACERS * EACH);
-}
-
-/* ---- a graceful stop with long polls waiting ---------------------------------------------------
- */
-
-struct poller {
-    int port, status;
-    char body[64];
-};
-
-static void *poll_long(void *arg)
-{
-    struct poller *p = arg;
-    p->status = api_try_status(p->port, "POST", "/api/streams/stopping/consumers/w/receive",
-                               "{\"wait_for\":30000}");
-    return NULL;
-}
-
-/* SIGTERM answers every waiting long poll at once (an empty 200) instead of holding the stop
- * for their wait_for, and the server exits 0. */
-static void test_term_answers_long_polls(void **state)
-{
-    struct server *s = *state;
-    enum {
-        POLLS = 8
-    };
-    struct poller p[POLLS];
-    pthread_t t[POLLS];
-
-    make_stream(s->port, "stopping");
-    api_expect(s->port, "POST", "/api/streams/stopping/consumers",
-               "{\"name\":\"w\",\"filter_key_pattern\":\">\"}", 200, NULL);
-    for (int i = 0; i < POLLS; i++) {
-        p[i] = (struct poller){.port = s->port};
-        pthread_create(&t[i], NULL, poll_long, &p[i]);
-    }
-    usleep(500 * 1000); /* parked, or on their way to it */
-    int64_t start = now_ms();
-    assert_int_equal(kill(s->pid, SIGTERM), 0);
-    for (int i = 0; i < POLLS; i++) {
-        pthread_join(t[i], NULL);
-        assert_int_equal(p[i].status, 200);
-    }
-    int status = 0;
-    assert_true(wait_exit(s->pid, EVENT_MS, &status));
-    s->pid = 0;
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_true(now_ms() - start < 5000); /* not the polls' 30 s */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_guide_flow, setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_consumer_routes, setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_long_poll, setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_two_nodes, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_guide_flow, api_setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_consumer_routes, api_setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_long_poll, api_setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_two_nodes, api_setup_server, teardown_server),
         cmocka_unit_test_teardown(test_auth_every_route, teardown_server),
-        cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_metrics_and_access_log, api_setup_server,
+                                        teardown_server),
         cmocka_unit_test_teardown(test_declared_consumers, teardown_server),
-        cmocka_unit_test_setup_teardown(test_worker_killed_under_load, setup_server,
-                                        teardown_server),
-        cmocka_unit_test_setup_teardown(test_group_commit, setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_term_answers_long_polls, setup_server,
-                                        teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);
 }
