@@ -121,49 +121,47 @@ static int apply_migrations(PGconn *conn, const sq_schema *schema, char *err, si
 static int apply_functions(PGconn *conn, const sq_schema *schema, bool all, char *err,
                            size_t errlen)
 {
+    PGresult *recorded = NULL;
     int applied = 0;
 
-    for (size_t i = 0; i < schema->n_functions; i++) {
+    if (run(conn, "SELECT name, sha256 FROM sequin.schema_functions", 0, NULL, &recorded,
+            "reading the applied functions", err, errlen) != SQ_OK)
+        return SQ_ERR;
+    for (size_t i = 0; i < schema->n_functions && applied >= 0; i++) {
         const sq_function *f = &schema->functions[i];
         unsigned char digest[SQ_SHA256_LEN];
         char hex[2 * SQ_SHA256_LEN + 1], what[160];
-        PGresult *r = NULL;
 
         sq_sha256(f->sql, strlen(f->sql), digest);
-        for (size_t j = 0; j < SQ_SHA256_LEN; j++)
-            snprintf(hex + 2 * j, 3, "%02x", digest[j]);
-        const char *params[2] = {f->name, hex};
-        if (run(conn, "SELECT 1 FROM sequin.schema_functions WHERE name = $1 AND sha256 = $2", 2,
-                params, &r, "reading the applied functions", err, errlen) != SQ_OK)
-            return SQ_ERR;
-        bool current = PQntuples(r) > 0;
-        PQclear(r);
+        sq_sha256_hex(digest, hex);
+        bool current = false;
+        for (int row = 0; row < PQntuples(recorded); row++)
+            current |= strcmp(PQgetvalue(recorded, row, 0), f->name) == 0 &&
+                       strcmp(PQgetvalue(recorded, row, 1), hex) == 0;
         if (current && !all)
             continue;
+        const char *params[2] = {f->name, hex};
         snprintf(what, sizeof what, "function file %s.sql", f->name);
         if (run(conn, f->sql, 0, NULL, NULL, what, err, errlen) != SQ_OK ||
             run(conn,
                 "INSERT INTO sequin.schema_functions (name, sha256) VALUES ($1, $2) "
                 "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, applied_at = now()",
                 2, params, NULL, "recording the function file", err, errlen) != SQ_OK)
-            return SQ_ERR;
-        applied++;
+            applied = SQ_ERR;
+        else
+            applied++;
     }
-    /* Names of the files this schema has, to forget the others. */
-    sq_buf names = {0};
-    int rc = sq_buf_puts(&names, "{");
-    for (size_t i = 0; i < schema->n_functions; i++)
-        rc |= sq_buf_printf(&names, "%s\"%s\"", i > 0 ? "," : "", schema->functions[i].name);
-    rc |= sq_buf_puts(&names, "}");
-    const char *params[1] = {names.data};
-    if (rc != 0 ||
-        run(conn, "DELETE FROM sequin.schema_functions WHERE name <> ALL ($1::text[])", 1, params,
-            NULL, "forgetting removed function files", err, errlen) != SQ_OK) {
-        if (rc != 0)
-            sq_fail(err, errlen, "out of memory");
-        applied = SQ_ERR;
+    /* The files this schema no longer has are forgotten (and applied afresh if they return). */
+    for (int row = 0; row < PQntuples(recorded) && applied >= 0; row++) {
+        const char *name = PQgetvalue(recorded, row, 0);
+        bool kept = false;
+        for (size_t i = 0; i < schema->n_functions; i++)
+            kept |= strcmp(schema->functions[i].name, name) == 0;
+        if (!kept && run(conn, "DELETE FROM sequin.schema_functions WHERE name = $1", 1, &name,
+                         NULL, "forgetting a removed function file", err, errlen) != SQ_OK)
+            applied = SQ_ERR;
     }
-    sq_buf_free(&names);
+    PQclear(recorded);
     return applied;
 }
 
