@@ -129,6 +129,14 @@ static void finish_group(struct worker *w, struct pconn *pc, struct conn *leader
         sq_calls_dispatch(w);
 }
 
+/* A long poll's call begins: the news count it compares with to know whether news came while
+ * the call ran (sq_longpoll_wait). */
+static void note_news(struct worker *w, struct conn *c)
+{
+    if (c->h.wait_until_ms > 0)
+        c->news_seen = sq_news_count(w, c->h.stream_num);
+}
+
 /*
  * Group commit: when other requests whose calls can share `c`'s wait in the queue (upserts
  * to the same stream, acks or receives of the same consumer: the route says, handlers.h), runs
@@ -142,7 +150,8 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
     char err[256] = "";
     struct conn *tail = c, *prev = NULL;
 
-    if (!sq_group_open(w->group, &gg, &c->h))
+    /* Nobody waits: no group, and a lone upsert's keys are not hashed for one. */
+    if (w->qhead == NULL || !sq_group_open(w->group, &gg, &c->h))
         return false;
     c->gnext = NULL;
     for (struct conn *q = w->qhead, *following; q != NULL; q = following) {
@@ -163,10 +172,8 @@ static bool start_group(struct worker *w, struct pconn *pc, struct conn *c)
     }
     if (gg.n == 1)
         return false;
-    for (struct conn *m = c; m != NULL; m = m->gnext) {
-        if (m->h.wait_until_ms > 0)
-            m->news_seen = sq_news_count(w, m->h.stream_num);
-    }
+    for (struct conn *m = c; m != NULL; m = m->gnext)
+        note_news(w, m);
     if (sq_group_begin(w->group, &gg, pc->st, err, sizeof err) != SQ_OK) {
         group_failed(w, c, gg.n, err);
         sq_calls_given_up(w, c);
@@ -194,10 +201,7 @@ static void start_call(struct worker *w, struct pconn *pc, struct conn *c)
     if (start_group(w, pc, c))
         return;
     for (;;) {
-        /* What a long poll that finds nothing compares with to know whether news came
-         * while its call ran (wait_for_news). */
-        if (c->h.wait_until_ms > 0)
-            c->news_seen = sq_news_count(w, c->h.stream_num);
+        note_news(w, c);
         if (sq_handler_begin(&c->h, pc->st, err, sizeof err) != SQ_OK) {
             sq_log_set_request_id(c->req_id);
             sq_warn("%s: %s", c->h.route->pattern, err);
