@@ -19,23 +19,21 @@
 static int setup(void **state)
 {
     struct server **pair = calloc(2, sizeof *pair);
-    for (int i = 0; i < 2; i++) {
-        pair[i] = started(false, NULL);
-        api_wait_ready(pair[i]);
-    }
+    for (int i = 0; i < 2; i++)
+        pair[i] = api_serve(NULL);
     *state = pair;
     return 0;
 }
 
+/* Stops both nodes (teardown_server stops every server the program started), failing on a
+ * sanitizer report in either log. */
 static int teardown(void **state)
 {
     struct server **pair = *state;
-    for (int i = 0; i < 2; i++) {
-        void *one = pair[i];
-        teardown_server(&one);
-    }
+    void *one = pair[0];
+    int rc = teardown_server(&one);
     free(pair);
-    return 0;
+    return rc;
 }
 
 /* One request on `c`, a keep-alive connection to node b, so that it reaches the worker that
