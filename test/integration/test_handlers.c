@@ -1,7 +1,6 @@
 /* The handlers against a real PostgreSQL, without HTTP: a request's calls in order, and the
  * worker's cache of names, which saves the resolving call while it is right and resolves
  * again, once, when a call finds the stream or consumer it names gone. */
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,11 +75,7 @@ static struct outcome run(struct env *e, const char *method, const char *path, c
         if (sq_handler_begin(&h, s, err, sizeof err) != SQ_OK)
             fail_msg("begin: %s", err);
         o.calls++;
-        bool want_write;
-        while (sq_store_poll(s, &want_write) == SQ_AGAIN) {
-            struct pollfd pfd = {sq_store_socket(s), POLLIN | (want_write ? POLLOUT : 0), 0};
-            (void)poll(&pfd, 1, 1000);
-        }
+        assert_int_not_equal(pgt_async_drive(s), SQ_AGAIN); /* over within PGT_WAIT_MS */
         int next = sq_handler_finish(&h, s, 1, &e->body, &o.status, err, sizeof err);
         if (next == SQ_HANDLER_REPLY)
             break;
@@ -105,8 +100,7 @@ static void test_stream_names(void **state)
     char id[37];
     const char *list = "/api/streams/s/messages";
 
-    assert_int_equal(sq_store_stream_create(f->store, "s", &st, &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
+    pgt_stream(f, "s");
     struct outcome o = run(e, "GET", list, NULL);
     assert_int_equal(o.status, 200);
     assert_int_equal(o.calls, 2); /* resolve, list */
@@ -120,8 +114,7 @@ static void test_stream_names(void **state)
     assert_non_null(strstr(body_of(e), "stream not found"));
     assert_int_equal(o.calls, 2); /* the cached number's list, then the name */
 
-    assert_int_equal(sq_store_stream_create(f->store, "s", &st, &f->arena, f->err, sizeof f->err),
-                     SQ_OK);
+    st = pgt_stream(f, "s");
     pgt_upsert(f, st.num, "k.1", "x");
     o = run(e, "GET", list, NULL);
     assert_int_equal(o.status, 200);
@@ -136,11 +129,10 @@ static void test_consumer_made_again(void **state)
     struct env *e = *state;
     struct fixture *f = e->f;
     char first[37], second[37], deleted[37];
-    const sq_consumer_settings set = {30000, 10000, 0};
     const char *ack = "/api/streams/default/consumers/c/ack";
     const char *ids = "{\"ack_ids\":[\"6f1c1a52-0c8e-4d55-9a5e-1d2b3c4d5e6f\"]}";
 
-    pgt_consumer(f, f->stream, "c", "a.>", set, first);
+    pgt_consumer(f, f->stream, "c", "a.>", PGT_DEFAULTS, first);
     struct outcome o = run(e, "POST", ack, ids);
     assert_int_equal(o.status, 200);
     assert_int_equal(o.calls, 2);
@@ -149,7 +141,7 @@ static void test_consumer_made_again(void **state)
     assert_int_equal(
         sq_store_consumer_delete(f->store, f->stream, "c", false, deleted, f->err, sizeof f->err),
         SQ_OK);
-    pgt_consumer(f, f->stream, "c", "a.>", set, second);
+    pgt_consumer(f, f->stream, "c", "a.>", PGT_DEFAULTS, second);
     assert_string_not_equal(first, second);
     o = run(e, "POST", ack, ids);
     assert_int_equal(o.status, 200);
