@@ -73,7 +73,6 @@ static void test_killed_receiver(void **state)
     }
     int ready[2];
     assert_int_equal(pipe(ready), 0);
-    long long leased = pgt_now_ms();
     pid_t pid = fork();
     if (pid == 0) {
         sq_store *s;
@@ -81,16 +80,19 @@ static void test_killed_receiver(void **state)
         sq_arena a = {0};
         sq_delivery d[10];
         int n = 0;
-        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK ||
-            sq_store_receive(s, id, 10, d, &n, &a, err, sizeof err) != SQ_OK || n != 10)
+        if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
             _exit(2);
-        if (write(ready[1], "x", 1) != 1)
+        /* The leases run from before the receive: the parent's "not before" counts from here. */
+        long long leased = pgt_now_ms();
+        if (sq_store_receive(s, id, 10, d, &n, &a, err, sizeof err) != SQ_OK || n != 10)
+            _exit(2);
+        if (write(ready[1], &leased, sizeof leased) != (ssize_t)sizeof leased)
             _exit(3);
         pause(); /* holding ten leases until killed */
         _exit(0);
     }
-    char c;
-    assert_int_equal(read(ready[0], &c, 1), 1);
+    long long leased = 0;
+    assert_int_equal(read(ready[0], &leased, sizeof leased), (ssize_t)sizeof leased);
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
