@@ -367,10 +367,13 @@ static int concurrent_round(const sq_declared_consumer *d)
             char err[512], byte;
             int created = 0;
             close(go[1]);
-            if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+            /* One byte each, whatever happens ('f': no connection), so the parent's reads
+             * never wait for a node that died; then every node waits for the same moment:
+             * the parent closing the pipe. */
+            bool open = sq_store_open(pgt_url(), &s, err, sizeof err) == SQ_OK;
+            if (write(ready[1], open ? "r" : "f", 1) != 1 || !open)
                 _exit(100);
-            /* Every node waits for the same moment: the parent closing the pipe. */
-            if (write(ready[1], "r", 1) != 1 || read(go[0], &byte, 1) != 0)
+            if (read(go[0], &byte, 1) != 0)
                 _exit(101);
             if (sq_store_reconcile(s, d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) !=
                 SQ_OK) {
@@ -389,8 +392,10 @@ static int concurrent_round(const sq_declared_consumer *d)
     close(go[0]);
     close(done[1]);
     close(ready[1]);
-    for (int p = 0; p < NODES; p++) /* each node is connected and about to wait */
+    for (int p = 0; p < NODES; p++) { /* each node is connected and about to wait */
         assert_int_equal(read(ready[0], counts, 1), 1);
+        assert_int_equal(counts[0], 'r');
+    }
     close(ready[0]);
     close(go[1]);
     for (int p = 0; p < NODES; p++)
