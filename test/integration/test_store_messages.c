@@ -260,11 +260,8 @@ static void ack_id_array(const sq_delivery *d, int n, char *out, size_t len)
 static long xact_index_scans(PGconn *c, const char *index)
 {
     const char *params[1] = {index};
-    char *v =
-        pgt_value_on(c, "SELECT pg_stat_get_xact_numscans(('sequin.' || $1)::regclass)", 1, params);
-    long n = strtol(v, NULL, 10);
-    free(v);
-    return n;
+    return (long)pgt_long_on(c, "SELECT pg_stat_get_xact_numscans(('sequin.' || $1)::regclass)", 1,
+                             params);
 }
 
 /*
