@@ -222,24 +222,14 @@ static pid_t observe_pid(void)
 
 /* ---- the server ---------------------------------------------------------------------------- */
 
-static void upsert(const struct server *s, const char *stream, const char *key, const char *data)
-{
-    char target[256], body[512];
-    snprintf(target, sizeof target, "/api/streams/%s/messages", stream);
-    snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"%s\",\"data\":\"%s\"}]}", key, data);
-    api_expect(s->port, "POST", target, body, 200, "\"published\"");
-}
-
 /* A stream of its own for each test (they share the database), with the guide's orders. */
 static void guide_stream(const struct server *s, const char *stream)
 {
-    char body[128];
-    snprintf(body, sizeof body, "{\"name\":\"%s\"}", stream);
-    api_expect(s->port, "POST", "/api/streams", body, 200, "\"name\"");
-    upsert(s, stream, "orders.us.cus_a.order_1", "Shoes");
-    upsert(s, stream, "orders.eu.cus_b.order_2", "Pants");
-    upsert(s, stream, "orders.us.cus_c.order_3", "Hats");
-    upsert(s, stream, "orders.us.cus_a.order_4", "Shirts");
+    api_make_stream(s->port, stream);
+    api_upsert1(s->port, stream, "orders.us.cus_a.order_1", "Shoes");
+    api_upsert1(s->port, stream, "orders.eu.cus_b.order_2", "Pants");
+    api_upsert1(s->port, stream, "orders.us.cus_c.order_3", "Hats");
+    api_upsert1(s->port, stream, "orders.us.cus_a.order_4", "Shirts");
 }
 
 static int setup(void **state)
@@ -279,7 +269,7 @@ static void test_messages_and_filter(void **state)
     free(text);
 
     /* An upsert elsewhere shows up on its own, on top. */
-    upsert(s, "obs_filter", "orders.eu.cus_b.order_2", "Socks");
+    api_upsert1(s->port, "obs_filter", "orders.eu.cus_b.order_2", "Socks");
     text = wait_screen(true, "Socks", (const char *)NULL);
     assert_int_equal(row_of(text, "orders.eu.cus_b.order_2"), 2);
     assert_null(strstr(text, "Pants"));
@@ -434,7 +424,7 @@ static void test_resize_restart_signals(void **state)
     spawn_server(s);
     if (!wait_notify(s, "READY=1", START_MS))
         fail_msg("sequind did not start again");
-    upsert(s, "obs_live", "orders.us.cus_d.order_5", "Boots");
+    api_upsert1(s->port, "obs_live", "orders.us.cus_d.order_5", "Boots");
     text =
         wait_screen(true, "orders.us.cus_d.order_5", "newest first, updated", (const char *)NULL);
     assert_null(strstr(text, "disconnected"));

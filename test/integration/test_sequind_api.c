@@ -42,10 +42,7 @@ static void send_str(api_conn *c, const char *data)
 /* Starts a server and waits until its workers' database pools are connected. */
 static int setup_server(void **state)
 {
-    struct server *s = started(false, "streams:\n  - name: default\n");
-
-    *state = s;
-    api_wait_ready(s);
+    *state = api_serve("streams:\n  - name: default\n");
     return 0;
 }
 

@@ -332,11 +332,11 @@ enum {
 };
 
 /* What the two receivers of test_two_nodes share. Neither goes past its first message until
- * both hold one, so that each node holds leases while the other does. Left alone, one node may
- * take all of them before the other's first look finds any: a receive that meets the other
- * node's fill of the consumer finds no rows yet and waits out its whole wait_for (no news
- * comes: the upsert is over), and a receiver that counted three such empty answers as "the
- * stream is drained" stopped with nothing on a loaded machine. */
+ * both hold one, so that each node holds leases while the other does: left alone, one node may
+ * take all of them before the other's first look. They stop when both together have acked
+ * every message, not after empty answers (which once stopped one with nothing on a loaded
+ * machine, while a receive that met the other node's fill waited out its wait_for: the store
+ * now looks again then, sequin.next_visible). */
 struct share {
     atomic_int holding; /* receivers holding their first lease */
     atomic_int acked;   /* messages acked, by both */

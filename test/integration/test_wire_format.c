@@ -176,9 +176,7 @@ static void wire_ok(int port, const char *method, const char *target, const char
  * connection per worker, so that concurrent requests queue and share calls. */
 static int setup_server(void **state)
 {
-    struct server *s = started(false, "  connections_per_worker: 1\nstreams:\n  - name: default\n");
-    *state = s;
-    api_wait_ready(s);
+    *state = api_serve("  connections_per_worker: 1\nstreams:\n  - name: default\n");
     return 0;
 }
 
