@@ -574,11 +574,12 @@ static void test_quit_exits_at_once(void **state)
 
 /* ---- the harness ----------------------------------------------------------------------------- */
 
-/* The probe is this program run again with SQ_HARNESS_PROBE=fail or =abort: its first test
- * starts a server that only a local variable holds (as a test does that stops a second server
- * itself at its end), writes its directory and the pids of the master and its workers to
- * $SQ_HARNESS_PROBE_PIDS, and then fails an assertion, or aborts as a crash or a sanitizer does.
- * Its second test finds no server of the first still running. */
+/* The probe is this program run again with SQ_HARNESS_PROBE=fail, =abort or =exit: its first
+ * test starts a server that only a local variable holds (as a test does that stops a second
+ * server itself at its end), writes its directory and the pids of the master and its workers
+ * to $SQ_HARNESS_PROBE_PIDS, and then fails an assertion, aborts as a crash or a sanitizer
+ * does, or (exit) returns with no teardown to stop it, and the program ends. After a failure,
+ * its second test finds no server of the first still running. */
 static void probe_leaves_a_server(void **state)
 {
     (void)state;
@@ -593,6 +594,8 @@ static void probe_leaves_a_server(void **state)
     fclose(f);
     if (strcmp(getenv("SQ_HARNESS_PROBE"), "abort") == 0)
         abort();
+    if (strcmp(getenv("SQ_HARNESS_PROBE"), "exit") == 0)
+        return;
     fail_msg("the probe fails here, with its server running");
 }
 
@@ -605,6 +608,10 @@ static void probe_nothing_left(void **state)
 
 static int run_probe(void)
 {
+    if (strcmp(getenv("SQ_HARNESS_PROBE"), "exit") == 0) {
+        const struct CMUnitTest alone[] = {cmocka_unit_test(probe_leaves_a_server)};
+        return cmocka_run_group_tests_name("probe", alone, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(probe_leaves_a_server, teardown_server),
         cmocka_unit_test(probe_nothing_left),
@@ -645,9 +652,9 @@ static void remove_dir(const char *dir)
 }
 
 /* Runs the probe in `mode`; fails unless every process of its server is gone within EVENT_MS
- * of the probe's end (killing any that is not) and the probe ended with `want` (a wait
- * status). */
-static void expect_probe_leaves_nothing(const char *mode, int want)
+ * of the probe's end (killing any that is not), the probe ended with `want` (a wait status),
+ * and, when `files_gone`, the probe removed its server's directory itself. */
+static void expect_probe_leaves_nothing(const char *mode, int want, bool files_gone)
 {
     char dir[] = "/tmp/sqtest-probe.XXXXXX", pids[64], out[64];
     int status = 0;
@@ -691,11 +698,12 @@ static void expect_probe_leaves_nothing(const char *mode, int want)
             running++;
         }
     }
+    bool files_left = n > 0 && access(server_dir, F_OK) == 0;
     remove_dir(server_dir);
     unlink(pids);
     unlink(out);
     rmdir(dir);
-    if (n < 3 || running > 0 || status != want) {
+    if (n < 3 || running > 0 || status != want || (files_gone && files_left)) {
         /* Its lines are TAP too: a "# " in front keeps them out of this program's count. */
         print_message("# the %s probe said:\n", mode);
         for (char *line = strtok(said, "\n"); line != NULL; line = strtok(NULL, "\n"))
@@ -708,19 +716,23 @@ static void expect_probe_leaves_nothing(const char *mode, int want)
             fail_msg("%zu of the %zu processes of the %s probe's server still run %d ms after it "
                      "ended",
                      running, n, mode, EVENT_MS);
-        fail_msg("the %s probe ended with wait status %#x, not %#x", mode, status, want);
+        if (status != want)
+            fail_msg("the %s probe ended with wait status %#x, not %#x", mode, status, want);
+        fail_msg("the %s probe left its server's directory %s", mode, server_dir);
     }
     free(said);
     free(listed);
 }
 
-/* A test that fails stops the servers it started, even one it held in a local variable only,
- * and a test program that aborts takes them with it. */
+/* A test that fails stops the servers it started, even one it held in a local variable only;
+ * a test program that aborts takes them with it; one that ends with a server no teardown
+ * stopped stops it, files and all, at its exit. */
 static void test_harness_leaves_no_server(void **state)
 {
     (void)state;
-    expect_probe_leaves_nothing("fail", 1 << 8); /* exit status 1: one test failed */
-    expect_probe_leaves_nothing("abort", SIGABRT);
+    expect_probe_leaves_nothing("fail", 1 << 8, true); /* exit status 1: one test failed */
+    expect_probe_leaves_nothing("abort", SIGABRT, false);
+    expect_probe_leaves_nothing("exit", 0, true);
 }
 
 int main(void)
