@@ -699,6 +699,8 @@ static void expect_probe_leaves_nothing(const char *mode, int want, bool files_g
         }
     }
     bool files_left = n > 0 && access(server_dir, F_OK) == 0;
+    char left_dir[PATH_MAX];
+    snprintf(left_dir, sizeof left_dir, "%s", server_dir);
     remove_dir(server_dir);
     unlink(pids);
     unlink(out);
@@ -718,7 +720,7 @@ static void expect_probe_leaves_nothing(const char *mode, int want, bool files_g
                      running, n, mode, EVENT_MS);
         if (status != want)
             fail_msg("the %s probe ended with wait status %#x, not %#x", mode, status, want);
-        fail_msg("the %s probe left its server's directory %s", mode, server_dir);
+        fail_msg("the %s probe left its server's directory %s", mode, left_dir);
     }
     free(said);
     free(listed);
