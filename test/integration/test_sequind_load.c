@@ -39,12 +39,27 @@ static void *write_loop(void *arg)
 {
     struct writer *wr = arg;
     char target[] = "/api/streams/killed/messages", body[256];
-    for (wr->sent = 0; wr->sent < PER_WRITER && !*wr->stop; wr->sent++) {
+    for (int i = 0; i < PER_WRITER && !*wr->stop; i++) {
         snprintf(body, sizeof body, "{\"messages\":[{\"key\":\"load.w%d.n%d\",\"data\":\"x\"}]}",
-                 wr->id, wr->sent);
-        wr->ok[wr->sent] = api_try_status(wr->port, "POST", target, body) == 200;
+                 wr->id, i);
+        wr->ok[i] = api_try_status(wr->port, "POST", target, body) == 200;
+        __atomic_store_n(&wr->sent, i + 1, __ATOMIC_RELEASE); /* the test thread watches it */
     }
     return NULL;
+}
+
+/* Waits until the writers together have sent `more` upserts after `from`; how many then. */
+static int wait_sent(struct writer *wr, int from, int more)
+{
+    for (int64_t end = now_ms() + EVENT_MS;; sleep_ms(10)) {
+        int total = 0;
+        for (int i = 0; i < WRITERS; i++)
+            total += __atomic_load_n(&wr[i].sent, __ATOMIC_ACQUIRE);
+        if (total >= from + more)
+            return total;
+        if (now_ms() > end)
+            fail_msg("the writers sent %d of %d upserts in %d ms", total - from, more, EVENT_MS);
+    }
 }
 
 /* kill -9 of a worker while four clients upsert: the master respawns it, every upsert that
@@ -64,7 +79,7 @@ static void test_worker_killed_under_load(void **state)
         wr[i] = (struct writer){.port = s->port, .id = i, .stop = &stop};
         pthread_create(&t[i], NULL, write_loop, &wr[i]);
     }
-    usleep(500 * 1000);
+    (void)wait_sent(wr, 0, 100); /* the load is on */
     size_t n = children_of(s->pid, before, MAX_PIDS);
     assert_true(n >= 2);
     assert_int_equal(kill(before[0], SIGKILL), 0);
@@ -82,7 +97,7 @@ static void test_worker_killed_under_load(void **state)
         }
     }
     assert_true(respawned);
-    usleep(500 * 1000); /* load on the new worker too */
+    (void)wait_sent(wr, wait_sent(wr, 0, 0), 100); /* and goes on with the new worker */
     stop = true;
     int answered = 0, sent = 0;
     for (int i = 0; i < WRITERS; i++) {
