@@ -1,5 +1,7 @@
-/* What the pieces of the config loader share and nothing outside them may use: the YAML
- * document as a tree of placed nodes, the loader's state, and the errors that name a place. */
+/* What the pieces of the config loader share and nothing outside them may use, but for
+ * test_config_addr.c, which calls the address and digest parsers (sq_config_parse_address,
+ * sq_config_parse_sha256) on their own: the YAML document as a tree of placed nodes, the
+ * loader's state, and the errors that name a place. */
 #ifndef SEQUIN_CONFIG_INTERNAL_H
 #define SEQUIN_CONFIG_INTERNAL_H
 
