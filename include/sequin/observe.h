@@ -1,6 +1,8 @@
-/* `sequin observe`, the full-screen live view: its model (observe_model.c: pure, no I/O:
- * answers and keys in, requests and screen lines out) and the terminal driver that runs it
- * over curses and libcurl's multi interface (observe.c, linked into sequin only). */
+/* `sequin observe`, the full-screen live view: its model, pure, no I/O (answers and keys in,
+ * requests and screen lines out: observe_model.c for the requests and rows, observe_keys.c
+ * for the keys, observe_screen.c for the screen, observe_text.c for text in columns), and the
+ * terminal driver that runs it over curses and libcurl's multi interface (observe.c, linked
+ * into sequin only). */
 #ifndef SEQUIN_OBSERVE_H
 #define SEQUIN_OBSERVE_H
 

@@ -197,7 +197,8 @@ int sq_cli_json_payload(const sq_json *doc, bool in_data, sq_json_type want)
     int tok = 0;
     if (in_data && sq_json_lookup(doc, 0, "data", &tok) != SQ_OK)
         return -1;
-    return tok >= 0 && sq_json_type_of(doc, tok) == (int)want ? tok : -1;
+    /* No "data" member leaves tok -1, whose type is -1: no sq_json_type. */
+    return sq_json_type_of(doc, tok) == (int)want ? tok : -1;
 }
 
 #define BLOCK(f) f, SQ_ARRAY_LEN(f)
@@ -220,7 +221,7 @@ static const struct view {
     [SQ_OUT_DELIVERIES] = {BLOCK(delivery_block), "No messages available.", true},
     [SQ_OUT_PEEK] = {BLOCK(peek_cols), "No messages.", true},
     [SQ_OUT_PUBLISHED] = {NULL, 0, NULL, true},
-    [SQ_OUT_DONE] = {NULL, 0, NULL, false},
+    [SQ_OUT_DONE] = {NULL, 0, NULL, false}, /* never read: it prints `done` and no body */
 };
 
 int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, const char *body,

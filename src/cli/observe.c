@@ -1,7 +1,8 @@
-/* `sequin observe` on a real terminal: curses draws the model's screen (observe_model.c),
- * libcurl's multi interface keeps at most one request per slot in flight, and one loop waits
- * on both at most TICK_MS at a time, so keys, resizes and signals are handled at once even
- * while the server is slow or gone. */
+/* `sequin observe` on a real terminal: the model (observe_model.c, observe_keys.c,
+ * observe_screen.c, observe_text.c) takes the answers and keys and renders the screen that
+ * curses draws, libcurl's multi interface keeps at most one request per slot in flight, and
+ * one loop waits on both at most TICK_MS at a time, so keys, resizes and signals are handled
+ * at once even while the server is slow or gone. */
 #include "sequin/observe.h"
 
 #include <curl/curl.h>

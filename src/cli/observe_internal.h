@@ -1,5 +1,5 @@
 /* What the files of observe's model share and nothing outside them may use: the constants of
- * the layout, the columns of a consumer's row, and the model's small queries. */
+ * the layout, the cells of each kind of row, and the model's small queries. */
 #ifndef SEQUIN_OBSERVE_INTERNAL_H
 #define SEQUIN_OBSERVE_INTERNAL_H
 
@@ -13,6 +13,26 @@
 #define SQ_OBSERVE_MAX_LIMIT 10000
 /* Lines that are not rows of the view: the tab bar, the column headings, the status line. */
 #define SQ_OBSERVE_CHROME_ROWS 3
+
+/* The cells of a message's row (SQ_OBSERVE_SLOT_MESSAGES), in this order: the fields read
+ * (observe_model.c) and the columns shown (observe_screen.c) are both indexed by them. */
+enum {
+    SQ_OBSERVE_M_SEQ,
+    SQ_OBSERVE_M_KEY,
+    SQ_OBSERVE_M_UPDATED,
+    SQ_OBSERVE_M_DATA,
+    SQ_OBSERVE_M_COUNT
+};
+
+/* The cells of a delivery's row (SQ_OBSERVE_SLOT_LEASED and _NEXT), indexed the same way. */
+enum {
+    SQ_OBSERVE_D_SEQ,
+    SQ_OBSERVE_D_KEY,
+    SQ_OBSERVE_D_DELIVERIES,
+    SQ_OBSERVE_D_VISIBLE_AT,
+    SQ_OBSERVE_D_DATA,
+    SQ_OBSERVE_D_COUNT
+};
 
 /* The cells of a consumer's row (SQ_OBSERVE_SLOT_CONSUMERS and _CONSUMER), in this order. */
 enum {

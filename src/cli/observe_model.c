@@ -23,11 +23,11 @@ typedef struct field {
     cell_kind kind;
 } field;
 
-static const field message_fields[] = {
-    {"seq", CELL_TEXT},
-    {"key", CELL_TEXT},
-    {"updated_at", CELL_TIME},
-    {"data", CELL_TEXT},
+static const field message_fields[SQ_OBSERVE_M_COUNT] = {
+    [SQ_OBSERVE_M_SEQ] = {"seq", CELL_TEXT},
+    [SQ_OBSERVE_M_KEY] = {"key", CELL_TEXT},
+    [SQ_OBSERVE_M_UPDATED] = {"updated_at", CELL_TIME},
+    [SQ_OBSERVE_M_DATA] = {"data", CELL_TEXT},
 };
 
 static const field consumer_fields[] = {
@@ -42,10 +42,12 @@ static const field consumer_fields[] = {
     [SQ_OBSERVE_C_POLICY] = {"deliver_policy", CELL_TEXT},
 };
 
-static const field delivery_fields[] = {
-    {"message.seq", CELL_TEXT},        {"message.key", CELL_TEXT},
-    {"info.deliver_count", CELL_TEXT}, {"info.not_visible_until", CELL_TIME},
-    {"message.data", CELL_TEXT},
+static const field delivery_fields[SQ_OBSERVE_D_COUNT] = {
+    [SQ_OBSERVE_D_SEQ] = {"message.seq", CELL_TEXT},
+    [SQ_OBSERVE_D_KEY] = {"message.key", CELL_TEXT},
+    [SQ_OBSERVE_D_DELIVERIES] = {"info.deliver_count", CELL_TEXT},
+    [SQ_OBSERVE_D_VISIBLE_AT] = {"info.not_visible_until", CELL_TIME},
+    [SQ_OBSERVE_D_DATA] = {"message.data", CELL_TEXT},
 };
 
 typedef struct slot_shape {

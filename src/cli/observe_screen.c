@@ -5,24 +5,31 @@
 #include <stdio.h>
 #include <string.h>
 
-/* How each table shows: the columns of messages, of consumers and of deliveries. */
-static const sq_observe_column message_cols[] = {
-    {"SEQ", 20, 0, false, 0},
-    {"KEY", 16, 0, false, 0},
-    {"UPDATED", 8, 2, true, SQ_OBSERVE_FIT_TAIL},
-    {"DATA", 6, 1, false, 0},
+/* How each table shows: the columns of messages, of consumers and of deliveries; column i
+ * shows cell i, so each is indexed by the cells' names (observe_internal.h). */
+static const sq_observe_column message_cols[SQ_OBSERVE_M_COUNT] = {
+    [SQ_OBSERVE_M_SEQ] = {"SEQ", 20, 0, false, 0},
+    [SQ_OBSERVE_M_KEY] = {"KEY", 16, 0, false, 0},
+    [SQ_OBSERVE_M_UPDATED] = {"UPDATED", 8, 2, true, SQ_OBSERVE_FIT_TAIL},
+    [SQ_OBSERVE_M_DATA] = {"DATA", 6, 1, false, 0},
 };
 
 /* A consumer's first six cells, SQ_OBSERVE_C_NAME to SQ_OBSERVE_C_ACK_WAIT. */
-static const sq_observe_column consumer_cols[] = {
-    {"NAME", 12, 0, false, 0},   {"FILTER", 10, 3, false, 0}, {"AVAILABLE", 20, 1, false, 0},
-    {"LEASED", 20, 2, false, 0}, {"DEAD", 20, 4, false, 0},   {"ACK_WAIT", 20, 5, false, 0},
+static const sq_observe_column consumer_cols[SQ_OBSERVE_C_ACK_WAIT + 1] = {
+    [SQ_OBSERVE_C_NAME] = {"NAME", 12, 0, false, 0},
+    [SQ_OBSERVE_C_FILTER] = {"FILTER", 10, 3, false, 0},
+    [SQ_OBSERVE_C_AVAILABLE] = {"AVAILABLE", 20, 1, false, 0},
+    [SQ_OBSERVE_C_LEASED] = {"LEASED", 20, 2, false, 0},
+    [SQ_OBSERVE_C_DEAD] = {"DEAD", 20, 4, false, 0},
+    [SQ_OBSERVE_C_ACK_WAIT] = {"ACK_WAIT", 20, 5, false, 0},
 };
 
-static const sq_observe_column delivery_cols[] = {
-    {"SEQ", 20, 0, false, 0},        {"KEY", 16, 0, false, 0},
-    {"DELIVERIES", 10, 3, false, 0}, {"VISIBLE_AT", 8, 2, true, SQ_OBSERVE_FIT_TAIL},
-    {"DATA", 6, 1, false, 0},
+static const sq_observe_column delivery_cols[SQ_OBSERVE_D_COUNT] = {
+    [SQ_OBSERVE_D_SEQ] = {"SEQ", 20, 0, false, 0},
+    [SQ_OBSERVE_D_KEY] = {"KEY", 16, 0, false, 0},
+    [SQ_OBSERVE_D_DELIVERIES] = {"DELIVERIES", 10, 3, false, 0},
+    [SQ_OBSERVE_D_VISIBLE_AT] = {"VISIBLE_AT", 8, 2, true, SQ_OBSERVE_FIT_TAIL},
+    [SQ_OBSERVE_D_DATA] = {"DATA", 6, 1, false, 0},
 };
 
 /* The render's working state: the screen, a line being built, the fit flags. */

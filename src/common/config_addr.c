@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sequin/sha256.h"
 #include "sequin/text.h"
 
 /* ---- listen ---------------------------------------------------------------------------- */
@@ -165,22 +166,19 @@ int sq_config_apply_listen(sq_config_loader *ld, const sq_config_option *opt,
 
 /* ---- auth.tokens ----------------------------------------------------------------------- */
 
-bool sq_config_parse_sha256(const char *s, size_t len, unsigned char sha256[32], char hex[65])
+bool sq_config_parse_sha256(const char *s, size_t len, unsigned char sha256[SQ_SHA256_LEN],
+                            char hex[2 * SQ_SHA256_LEN + 1])
 {
-    if (len != 64)
+    if (len != 2 * SQ_SHA256_LEN)
         return false;
-    for (size_t k = 0; k < 64; k++) {
+    for (size_t k = 0; k < len; k++) {
         if (sq_hex_digit((unsigned char)s[k]) < 0)
             return false;
     }
-    for (size_t k = 0; k < 32; k++) {
-        int hi = sq_hex_digit((unsigned char)s[2 * k]);
-        int lo = sq_hex_digit((unsigned char)s[2 * k + 1]);
-        sha256[k] = (unsigned char)(hi << 4 | lo);
-        hex[2 * k] = "0123456789abcdef"[hi];
-        hex[2 * k + 1] = "0123456789abcdef"[lo];
-    }
-    hex[64] = '\0';
+    for (size_t k = 0; k < SQ_SHA256_LEN; k++)
+        sha256[k] = (unsigned char)(sq_hex_digit((unsigned char)s[2 * k]) << 4 |
+                                    sq_hex_digit((unsigned char)s[2 * k + 1]));
+    sq_sha256_hex(sha256, hex);
     return true;
 }
 
@@ -253,7 +251,7 @@ int sq_config_apply_tokens(sq_config_loader *ld, const sq_config_option *opt,
                                        sq_config_describe(q2, dg));
         /* Two names for one secret would make the name logged for a request a coin toss. */
         for (size_t j = 0; j < i; j++) {
-            if (memcmp(items[j].sha256, t->sha256, 32) == 0)
+            if (memcmp(items[j].sha256, t->sha256, sizeof t->sha256) == 0)
                 return sq_config_fail_node(
                     ld, dg, "token %s has the same sha256 as token \"%s\" (line %d)",
                     sq_config_quote(q, nm->text, nm->len), items[j].name, lines[j]);

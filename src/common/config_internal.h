@@ -1,5 +1,7 @@
-/* What the pieces of the config loader share and nothing outside them may use: the YAML
- * document as a tree of placed nodes, the loader's state, and the errors that name a place. */
+/* What the pieces of the config loader share and nothing outside them may use, but for
+ * test_config_addr.c, which calls the address and digest parsers (sq_config_parse_address,
+ * sq_config_parse_sha256) on their own: the YAML document as a tree of placed nodes, the
+ * loader's state, and the errors that name a place. */
 #ifndef SEQUIN_CONFIG_INTERNAL_H
 #define SEQUIN_CONFIG_INTERNAL_H
 
@@ -9,6 +11,7 @@
 #include "sequin/buf.h"
 #include "sequin/common.h"
 #include "sequin/config.h"
+#include "sequin/sha256.h"
 
 /*
  * Bounds of the option tables, for the loader's arrays on the stack: the top-level table has
@@ -115,7 +118,8 @@ const char *sq_config_parse_address(const char *s, size_t len, size_t *host_off,
 
 /* Reads a token's digest: exactly 64 hexadecimal digits (`len` bytes at `s`, either case) into
  * the 32 bytes and the lower-case hex of sq_config_token. False, writing nothing, otherwise. */
-bool sq_config_parse_sha256(const char *s, size_t len, unsigned char sha256[32], char hex[65]);
+bool sq_config_parse_sha256(const char *s, size_t len, unsigned char sha256[SQ_SHA256_LEN],
+                            char hex[2 * SQ_SHA256_LEN + 1]);
 
 /* Stores option `opt` (SQ_CONFIG_LISTEN, SQ_CONFIG_TOKENS) from node `v` into `base`, in
  * ld->cfg's arena. 0, or -1 with ld->err filled. */

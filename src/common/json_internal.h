@@ -20,8 +20,8 @@ static inline bool sq_json_is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-/* The phrase of sq_json_error.what for a failed allocation. One object for the whole module,
- * so that the same failure has the same `what` pointer whichever file reports it. */
+/* The phrase of sq_json_error.what for a failed allocation, which both the validator and the
+ * reader report (defined in json_valid.c). */
 extern const char sq_json_e_nomem[];
 
 /*

@@ -194,8 +194,10 @@ static void test_parse_sha256(void **state)
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
         size_t len = strlen(cases[i].text);
-        unsigned char sha[32];
-        char hex[65] = "untouched";
+        unsigned char sha[SQ_SHA256_LEN], pattern[SQ_SHA256_LEN];
+        char hex[2 * SQ_SHA256_LEN + 1] = "untouched";
+        memset(pattern, 0xa5, sizeof pattern);
+        memcpy(sha, pattern, sizeof sha);
         guarded g;
         const char *in = guarded_copy(&g, cases[i].text, len);
         bool ok = sq_config_parse_sha256(in, len, sha, hex);
@@ -203,13 +205,15 @@ static void test_parse_sha256(void **state)
             fail_msg("\"%s\": %s", cases[i].text, ok ? "accepted" : "refused");
         if (ok) {
             assert_string_equal(hex, cases[i].hex);
-            for (size_t k = 0; k < 32; k++) {
+            for (size_t k = 0; k < SQ_SHA256_LEN; k++) {
                 unsigned byte = 0;
                 assert_int_equal(sscanf(cases[i].hex + 2 * k, "%2x", &byte), 1);
                 assert_int_equal(sha[k], byte);
             }
         } else {
+            /* Refused, it writes nothing: neither the hex nor the bytes. */
             assert_string_equal(hex, "untouched");
+            assert_memory_equal(sha, pattern, sizeof sha);
         }
         guarded_free(&g);
     }

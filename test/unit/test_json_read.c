@@ -68,8 +68,9 @@ static void test_iteration(void **state)
 {
     (void)state;
     const char *text = "{\"a\":[1,[2,3],{\"x\":4}],\"b\":{},\"c\":[]}";
+    guarded g;
     sq_json doc;
-    assert_int_equal(sq_json_parse(&doc, text, strlen(text), 0, NULL), 0);
+    parse_guarded(&g, &doc, text, strlen(text));
 
     /* The root's members, each key followed by its value. */
     static const char *const names[] = {"a", "b", "c"};
@@ -107,7 +108,7 @@ static void test_iteration(void **state)
     assert_int_equal(sq_json_count(&doc, arr + 1), -1);
     assert_int_equal(sq_json_next(&doc, 0), -1);
     assert_int_equal(sq_json_member_value(&doc, 0), -1);
-    sq_json_free(&doc);
+    parsed_free(&g, &doc);
 }
 
 static void test_lookup(void **state)
@@ -229,14 +230,15 @@ static void test_unescape(void **state)
     }
 
     /* An empty string into an empty buffer still leaves a terminated buffer. */
+    guarded g;
     sq_json doc;
     sq_buf b = {0};
-    assert_int_equal(sq_json_parse(&doc, "\"\"", 2, 0, NULL), 0);
+    parse_guarded(&g, &doc, "\"\"", 2);
     assert_int_equal(sq_json_get_str(&doc, 0, &b), 0);
     assert_non_null(b.data);
     assert_string_equal(b.data, "");
     sq_buf_free(&b);
-    sq_json_free(&doc);
+    parsed_free(&g, &doc);
     sq_arena_free(&a);
 }
 
@@ -332,9 +334,10 @@ static void test_bool_null_and_bad_index(void **state)
 {
     (void)state;
     const char *text = "[true,false,null]";
+    guarded g;
     sq_json doc;
     bool b = false;
-    assert_int_equal(sq_json_parse(&doc, text, strlen(text), 0, NULL), 0);
+    parse_guarded(&g, &doc, text, strlen(text));
     assert_int_equal(sq_json_get_bool(&doc, 1, &b), 0);
     assert_true(b);
     assert_int_equal(sq_json_get_bool(&doc, 2, &b), 0);
@@ -382,7 +385,7 @@ static void test_bool_null_and_bad_index(void **state)
             assert_int_equal(arena.allocated, 0);
         }
     }
-    sq_json_free(&doc);
+    parsed_free(&g, &doc);
     sq_json_free(&empty);
 }
 

@@ -503,19 +503,26 @@ static void test_error_text(void **state)
         {"", "empty document at byte 0 (line 1, column 1)"},
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
+        size_t len = strlen(cases[i].doc);
+        guarded g;
+        const char *in = guarded_copy(&g, cases[i].doc, len);
         sq_json doc;
         sq_json_error err;
-        assert_int_equal(sq_json_parse(&doc, cases[i].doc, strlen(cases[i].doc), 0, &err), -1);
+        assert_int_equal(sq_json_parse(&doc, in, len, 0, &err), -1);
         assert_string_equal(err.text, cases[i].text);
         /* The error report is optional. */
-        assert_int_equal(sq_json_parse(&doc, cases[i].doc, strlen(cases[i].doc), 0, NULL), -1);
+        assert_int_equal(sq_json_parse(&doc, in, len, 0, NULL), -1);
+        guarded_free(&g);
     }
 
+    guarded g;
+    const char *in = guarded_copy(&g, "[]", 2);
     sq_json doc;
     sq_json_error err;
-    assert_int_equal(sq_json_parse(&doc, "[]", 2, -1, &err), -1);
+    assert_int_equal(sq_json_parse(&doc, in, 2, -1, &err), -1);
     assert_string_equal(err.what, "invalid nesting limit");
-    assert_int_equal(sq_json_validate("[]", 2, -1, &err), -1);
+    assert_int_equal(sq_json_validate(in, 2, -1, &err), -1);
+    guarded_free(&g);
 }
 
 /* `depth` nested containers around a 1: "[[[1]]]" or {"a":{"a":1}}. */
