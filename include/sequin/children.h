@@ -19,48 +19,27 @@ typedef struct sq_child_ctx {
     size_t n_listen;
     sq_metrics *metrics; /* shared by every child of every generation; NULL: none kept */
     unsigned generation; /* 1 at start, +1 on each reload; for logs */
-    size_t index;        /* which of its kind's children, 0 to count - 1 */
 } sq_child_ctx;
 
-/* What SQ_EXIT_FATAL (worker.h) means for a kind. The zero value respawns: a row that says
- * nothing never leaves a child dead. */
-typedef enum sq_child_on_fatal {
-    SQ_CHILD_FATAL_RESPAWNS, /* a crash like any other */
-    SQ_CHILD_FATAL_FINAL,    /* not respawned; the others of its kind run on */
-    SQ_CHILD_FATAL_STOPS,    /* not respawned, and once every child of the kind has exited so,
-                              * the master stops and exits 1 */
-} sq_child_on_fatal;
-
-/* What a reload (a new generation) does to a kind's children. */
-typedef enum sq_child_on_reload {
-    SQ_CHILD_RELOAD_REPLACES, /* new children start with the new configuration, then the old
-                               * ones get their stop signal (and SIGKILL after
-                               * shutdown_timeout_ms) */
-    SQ_CHILD_RELOAD_KEEPS,    /* the running ones go on as they are; only a count that changed
-                               * starts the missing ones or retires the last ones */
-} sq_child_on_reload;
-
-/* How a kind's children are respawned and stopped. */
-typedef struct sq_child_policy {
-    /* A child that ends is forked again after a delay that starts at backoff_min_ms and
-     * doubles up to backoff_max_ms, so that one dying at once (a bad database, a bug on the
-     * first request) does not fork in a loop; one that lived backoff_reset_ms starts over. */
-    int backoff_min_ms, backoff_max_ms, backoff_reset_ms;
-    sq_child_on_fatal on_fatal;
-    sq_child_on_reload on_reload;
-    int stop_signal; /* a graceful stop, and what the child gets when the master dies */
-} sq_child_policy;
-
-/* One kind of child: a row of sq_child_kinds. */
+/*
+ * One kind of child: a row of sq_child_kinds. What the workers need, every kind gets: a child
+ * that exits with SQ_EXIT_FATAL (worker.h) is not respawned, and once every child of its kind
+ * has exited so, the master stops and exits 1; a reload replaces the children by new ones;
+ * SIGTERM stops them, and is what they get when the master dies.
+ */
 typedef struct sq_child_kind {
     const char *name; /* in the log and as the child's process name: "worker" */
-    /* How many to run with `cfg`; 0 runs none. Called at start and at each reload. */
+    /* How many to run with `cfg`; 0 runs none. Asked once, when the supervisor is made: like
+     * `workers`, a count needs a restart to change. */
     size_t (*count)(const sq_config *cfg);
     /* Runs in the child just forked, and returns the status the process exits with. It starts
      * with the master's signals (HUP, TERM, INT, QUIT, CHLD, ALRM) blocked and their handlers
      * installed: it takes the signals it wants (the worker: a signalfd). */
     int (*run)(const sq_child_ctx *ctx);
-    sq_child_policy policy;
+    /* A child that ends is forked again after a delay that starts at backoff_min_ms and
+     * doubles up to backoff_max_ms, so that one dying at once (a bad database, a bug on the
+     * first request) does not fork in a loop; one that lived backoff_reset_ms starts over. */
+    int backoff_min_ms, backoff_max_ms, backoff_reset_ms;
 } sq_child_kind;
 
 /* Every kind the master runs (kinds.c), started in this order. */
@@ -68,24 +47,21 @@ extern const sq_child_kind sq_child_kinds[];
 extern const size_t sq_child_kinds_count;
 
 /*
- * The delay before respawning a child of a kind with `policy` that lived `lived_ms`, given the
- * delay `*backoff_ms` the previous respawn left (backoff_min_ms for a child never respawned):
+ * The delay before respawning a child of `kind` that lived `lived_ms`, given the delay
+ * `*backoff_ms` the previous respawn left (backoff_min_ms for a child never respawned):
  * returns the delay and sets `*backoff_ms` to the next one. Pure.
  */
-int sq_children_backoff(const sq_child_policy *policy, int64_t lived_ms, int *backoff_ms);
-
-/* Whether a child of a kind with `policy` that ended with wait status `status` stays dead
- * (its kind's on_fatal says so and it exited with SQ_EXIT_FATAL). Pure. */
-bool sq_children_exit_is_final(const sq_child_policy *policy, int status);
+int sq_children_backoff(const sq_child_kind *kind, int64_t lived_ms, int *backoff_ms);
 
 typedef struct sq_children sq_children;
 
 /*
- * A supervisor for `n_kinds` rows of `kinds` (both must outlive it), with no child yet.
- * `env` is copied: its cfg, listen_fds and metrics are what every child gets (the pointers
- * must outlive the supervisor; the master changes *cfg between generations), its generation
- * and index are set per child. The calling process is the children's parent: they stop when
- * it dies. Returns NULL when out of memory.
+ * A supervisor for `n_kinds` rows of `kinds` (both must outlive it), with no child yet. It asks
+ * each kind's count once, with env->cfg, and keeps that many slots for its whole life. `env` is
+ * copied: its cfg, listen_fds and metrics are what every child gets (the pointers must outlive
+ * the supervisor; the master changes *cfg between generations), its generation is set per
+ * child. The calling process is the children's parent: they stop when it dies. Returns NULL
+ * when out of memory.
  */
 SQ_WUR sq_children *sq_children_create(const sq_child_kind *kinds, size_t n_kinds,
                                        const sq_child_ctx *env);
@@ -94,41 +70,38 @@ SQ_WUR sq_children *sq_children_create(const sq_child_kind *kinds, size_t n_kind
 void sq_children_free(sq_children *c);
 
 /*
- * Makes room for a generation with `cfg` (each kind's count(cfg)) so that
+ * Makes room for the children the next generation retires, so that
  * sq_children_start_generation cannot fail half-way. Returns 0, or -1 out of memory with
- * nothing changed. Call it before each sq_children_start_generation, with the configuration
- * that env->cfg points at by then.
+ * nothing changed. Call it before each sq_children_start_generation.
  */
-SQ_WUR int sq_children_reserve(sq_children *c, const sq_config *cfg);
+SQ_WUR int sq_children_reserve(sq_children *c);
 
 /*
- * Starts the next generation (the first at start) with the counts the last
- * sq_children_reserve computed: of each kind whose policy replaces, new children are forked
- * first and only then are the old ones sent the stop signal, so the sockets never go unserved;
- * of a kind that keeps, only the missing ones start and the surplus retires. A retiree still
- * running shutdown_timeout_ms later (of *env->cfg) is killed by sq_children_tend.
+ * Starts the next generation (the first at start): new children are forked first and only
+ * then are the old ones sent SIGTERM, so the sockets never go unserved. A retiree still running
+ * shutdown_timeout_ms later (of *env->cfg) is killed by sq_children_tend.
  */
 void sq_children_start_generation(sq_children *c, int64_t now_ms);
 
 /*
  * Reaps every child that has ended (waitpid without blocking) and logs how. A current child is
- * scheduled for a respawn after its backoff, or marked fatal for good
- * (sq_children_exit_is_final), unless the supervisor is stopping.
+ * scheduled for a respawn after its backoff, or, if it exited with SQ_EXIT_FATAL, left dead,
+ * unless the supervisor is stopping.
  */
 void sq_children_reap(sq_children *c, int64_t now_ms);
 
 /*
- * Forks the children whose respawn is due and kills (SIGKILL) the retirees past their
- * deadline. Returns a kind whose policy is SQ_CHILD_FATAL_STOPS and whose children have all
- * exited fatally (the master then stops), or NULL.
+ * Forks the children whose respawn is due (none once stopping) and kills (SIGKILL) the
+ * retirees past their deadline. Returns a kind whose children have all exited with
+ * SQ_EXIT_FATAL (the master then stops), or NULL.
  */
 const sq_child_kind *sq_children_tend(sq_children *c, int64_t now_ms);
 
 /* The next time sq_children_tend has something to do, or INT64_MAX. */
 int64_t sq_children_next_deadline(const sq_children *c);
 
-/* Sends every child, current and retiring, its kind's stop signal, and respawns nothing from
- * now on. Returns how many children there were. */
+/* Sends every child, current and retiring, SIGTERM, and respawns nothing from now on. Returns
+ * how many children there were. */
 size_t sq_children_stop(sq_children *c);
 
 /* Sends every child SIGKILL; returns how many there were. */
@@ -137,6 +110,9 @@ size_t sq_children_kill(sq_children *c);
 /* sq_children_kill, then waits until each one is gone (SIGKILL cannot be caught: a moment),
  * and respawns nothing from now on. Returns how many there were. */
 size_t sq_children_kill_and_wait(sq_children *c);
+
+/* Whether sq_children_stop or sq_children_kill_and_wait was called. */
+bool sq_children_stopping(const sq_children *c);
 
 /* How many children are running, current and retiring. */
 size_t sq_children_running(const sq_children *c);

@@ -1,5 +1,5 @@
 /* The supervisor of the master's children: forks them by kind, reaps them, respawns them with
- * their kind's backoff, retires them at a reload and stops them, the same code for every kind. */
+ * their kind's backoff, replaces them at a reload and stops them, the same code for every kind. */
 #include "sequin/children.h"
 
 #include <errno.h>
@@ -20,15 +20,14 @@ struct slot {
     int64_t started_ms;
     int64_t respawn_ms; /* pid 0 and not fatal: fork again at this time */
     int backoff_ms;     /* the delay before the next respawn */
-    bool fatal;         /* ended for good (sq_children_exit_is_final) */
+    bool fatal;         /* exited with SQ_EXIT_FATAL: not respawned */
 };
 
-/* The current children of one kind. */
+/* The current children of one kind: the kind's count, asked once (sq_children_create). */
 struct group {
     const sq_child_kind *kind;
     struct slot *slots;
-    size_t n, cap;
-    size_t next; /* the count of the generation sq_children_reserve made room for */
+    size_t n;
 };
 
 /* A child of an older generation, told to stop; killed if it is still there at kill_ms. */
@@ -50,18 +49,12 @@ struct sq_children {
     bool stopping;
 };
 
-int sq_children_backoff(const sq_child_policy *policy, int64_t lived_ms, int *backoff_ms)
+int sq_children_backoff(const sq_child_kind *kind, int64_t lived_ms, int *backoff_ms)
 {
-    int delay = lived_ms >= policy->backoff_reset_ms ? policy->backoff_min_ms : *backoff_ms;
+    int delay = lived_ms >= kind->backoff_reset_ms ? kind->backoff_min_ms : *backoff_ms;
 
-    *backoff_ms = delay > policy->backoff_max_ms / 2 ? policy->backoff_max_ms : delay * 2;
+    *backoff_ms = delay > kind->backoff_max_ms / 2 ? kind->backoff_max_ms : delay * 2;
     return delay;
-}
-
-bool sq_children_exit_is_final(const sq_child_policy *policy, int status)
-{
-    return policy->on_fatal != SQ_CHILD_FATAL_RESPAWNS && WIFEXITED(status) &&
-           WEXITSTATUS(status) == SQ_EXIT_FATAL;
 }
 
 sq_children *sq_children_create(const sq_child_kind *kinds, size_t n_kinds, const sq_child_ctx *env)
@@ -73,14 +66,20 @@ sq_children *sq_children_create(const sq_child_kind *kinds, size_t n_kinds, cons
     c->groups = calloc(n_kinds + 1, sizeof *c->groups);
     if (c->groups == NULL)
         goto fail;
-    for (size_t i = 0; i < n_kinds; i++)
-        c->groups[i].kind = &kinds[i];
     c->n_groups = n_kinds;
+    for (size_t i = 0; i < n_kinds; i++) {
+        struct group *g = &c->groups[i];
+        g->kind = &kinds[i];
+        g->n = kinds[i].count(env->cfg);
+        g->slots = calloc(g->n + 1, sizeof *g->slots);
+        if (g->slots == NULL)
+            goto fail;
+    }
     c->env = *env;
     c->parent = getpid();
     return c;
 fail:
-    free(c);
+    sq_children_free(c);
     return NULL;
 }
 
@@ -95,58 +94,47 @@ void sq_children_free(sq_children *c)
     free(c);
 }
 
-int sq_children_reserve(sq_children *c, const sq_config *cfg)
+int sq_children_reserve(sq_children *c)
 {
     size_t retiring = c->n_retirees;
+    struct retiree *r;
 
-    for (size_t i = 0; i < c->n_groups; i++) {
-        struct group *g = &c->groups[i];
-        g->next = g->kind->count(cfg);
-        retiring += g->n; /* at most, every current one retires */
-        if (g->next > g->cap) {
-            struct slot *s = realloc(g->slots, g->next * sizeof *s);
-            if (s == NULL)
-                return -1;
-            g->slots = s;
-            g->cap = g->next;
-        }
-    }
-    if (retiring > c->cap_retirees) {
-        struct retiree *r = realloc(c->retirees, retiring * sizeof *r);
-        if (r == NULL)
-            return -1;
-        c->retirees = r;
-        c->cap_retirees = retiring;
-    }
+    for (size_t i = 0; i < c->n_groups; i++)
+        retiring += c->groups[i].n; /* at most, every current one retires */
+    if (retiring <= c->cap_retirees)
+        return 0;
+    r = realloc(c->retirees, retiring * sizeof *r);
+    if (r == NULL)
+        return -1;
+    c->retirees = r;
+    c->cap_retirees = retiring;
     return 0;
 }
 
 /* In the child just forked: becomes a child of `kind` and never returns. */
-static SQ_NORETURN void run_child(const sq_children *c, const sq_child_kind *kind, size_t index)
+static SQ_NORETURN void run_child(const sq_children *c, const sq_child_kind *kind)
 {
     sq_child_ctx ctx = c->env;
 
     ctx.generation = c->generation;
-    ctx.index = index;
     sq_log_set_process(kind->name);
     /* A master that dies, even by SIGKILL, stops its children the way it would have, instead
      * of leaving them to run unsupervised. The check closes the race with a master gone
      * already. */
-    if (prctl(PR_SET_PDEATHSIG, kind->policy.stop_signal) != 0 || getppid() != c->parent)
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != c->parent)
         exit(0);
     exit(kind->run(&ctx));
 }
 
-static void spawn(sq_children *c, struct group *g, size_t index, int64_t now)
+static void spawn(sq_children *c, const struct group *g, struct slot *s, int64_t now)
 {
-    struct slot *s = &g->slots[index];
     pid_t pid = fork();
 
     if (pid == 0)
-        run_child(c, g->kind, index);
+        run_child(c, g->kind);
     if (pid < 0) {
         const char *why = strerror(errno);
-        int delay = sq_children_backoff(&g->kind->policy, 0, &s->backoff_ms);
+        int delay = sq_children_backoff(g->kind, 0, &s->backoff_ms);
         sq_error("cannot fork a %s: %s; trying again in %d ms", g->kind->name, why, delay);
         s->pid = 0;
         s->respawn_ms = now + delay;
@@ -157,18 +145,6 @@ static void spawn(sq_children *c, struct group *g, size_t index, int64_t now)
     sq_info("%s %ld started (generation %u)", g->kind->name, (long)pid, c->generation);
 }
 
-/* Moves a running child of the current generation to the retirees (room was reserved). */
-static void retire(sq_children *c, const struct group *g, const struct slot *s, int64_t kill_ms)
-{
-    if (s->pid > 0)
-        c->retirees[c->n_retirees++] = (struct retiree){
-            .pid = s->pid,
-            .kind = g->kind,
-            .generation = c->generation,
-            .kill_ms = kill_ms,
-        };
-}
-
 void sq_children_start_generation(sq_children *c, int64_t now_ms)
 {
     size_t first = c->n_retirees;
@@ -176,26 +152,23 @@ void sq_children_start_generation(sq_children *c, int64_t now_ms)
 
     for (size_t i = 0; i < c->n_groups; i++) {
         struct group *g = &c->groups[i];
-        const sq_child_policy *p = &g->kind->policy;
-        size_t keep = 0;
-
-        if (p->on_reload == SQ_CHILD_RELOAD_KEEPS)
-            keep = g->n < g->next ? g->n : g->next;
-        for (size_t j = keep; j < g->n; j++)
-            retire(c, g, &g->slots[j], kill_ms);
-        /* A kept child that ended for good gets another chance: a reload is how an operator
-         * says the cause is fixed. */
-        for (size_t j = 0; j < g->next; j++) {
-            if (j >= keep || g->slots[j].fatal)
-                g->slots[j] = (struct slot){.backoff_ms = p->backoff_min_ms, .respawn_ms = now_ms};
+        for (size_t j = 0; j < g->n; j++) {
+            struct slot *s = &g->slots[j];
+            if (s->pid > 0) /* room was reserved (sq_children_reserve) */
+                c->retirees[c->n_retirees++] = (struct retiree){
+                    .pid = s->pid,
+                    .kind = g->kind,
+                    .generation = c->generation,
+                    .kill_ms = kill_ms,
+                };
+            *s = (struct slot){.backoff_ms = g->kind->backoff_min_ms, .respawn_ms = now_ms};
         }
-        g->n = g->next;
     }
     c->generation++;
     /* Every new child is forked before an old one is told to stop. */
     (void)sq_children_tend(c, now_ms);
     for (size_t i = first; i < c->n_retirees; i++)
-        (void)kill(c->retirees[i].pid, c->retirees[i].kind->policy.stop_signal);
+        (void)kill(c->retirees[i].pid, SIGTERM);
 }
 
 /* "exited with status 1", "was killed by signal 9 (Killed)". */
@@ -224,12 +197,12 @@ static void on_exit_current(sq_children *c, const struct group *g, struct slot *
         sq_info("%s %ld %s", name, pid, how);
         return;
     }
-    if (sq_children_exit_is_final(&g->kind->policy, status)) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SQ_EXIT_FATAL) {
         s->fatal = true;
         sq_error("%s %ld %s, the fatal status: not respawned", name, pid, how);
         return;
     }
-    int delay = sq_children_backoff(&g->kind->policy, lived, &s->backoff_ms);
+    int delay = sq_children_backoff(g->kind, lived, &s->backoff_ms);
     sq_warn("%s %ld %s after %lld ms; respawning in %d ms", name, pid, how, (long long)lived,
             delay);
     s->respawn_ms = now + delay;
@@ -294,9 +267,11 @@ const sq_child_kind *sq_children_tend(sq_children *c, int64_t now_ms)
             struct slot *s = &g->slots[j];
             fatal += s->fatal;
             if (s->pid == 0 && !s->fatal && now_ms >= s->respawn_ms)
-                spawn(c, g, j, now_ms);
+                spawn(c, g, s, now_ms);
         }
-        if (g->n > 0 && fatal == g->n && g->kind->policy.on_fatal == SQ_CHILD_FATAL_STOPS)
+        /* None of them can run: the master says so by stopping (exit 1) rather than hold the
+         * port with nobody behind it. */
+        if (g->n > 0 && fatal == g->n)
             all_fatal = g->kind;
     }
     for (size_t i = 0; i < c->n_retirees; i++) {
@@ -330,28 +305,25 @@ int64_t sq_children_next_deadline(const sq_children *c)
     return next;
 }
 
-/* Sends every child `sig`, or its kind's stop signal when `sig` is 0; returns how many. */
+/* Sends every child, current and retiring, `sig`; returns how many. */
 static size_t signal_all(sq_children *c, int sig)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < c->n_groups; i++) {
         const struct group *g = &c->groups[i];
-        int s = sig != 0 ? sig : g->kind->policy.stop_signal;
         for (size_t j = 0; j < g->n; j++)
-            n += g->slots[j].pid > 0 && kill(g->slots[j].pid, s) == 0;
+            n += g->slots[j].pid > 0 && kill(g->slots[j].pid, sig) == 0;
     }
-    for (size_t i = 0; i < c->n_retirees; i++) {
-        const struct retiree *r = &c->retirees[i];
-        n += kill(r->pid, sig != 0 ? sig : r->kind->policy.stop_signal) == 0;
-    }
+    for (size_t i = 0; i < c->n_retirees; i++)
+        n += kill(c->retirees[i].pid, sig) == 0;
     return n;
 }
 
 size_t sq_children_stop(sq_children *c)
 {
     c->stopping = true;
-    return signal_all(c, 0);
+    return signal_all(c, SIGTERM);
 }
 
 size_t sq_children_kill(sq_children *c)
@@ -376,6 +348,11 @@ size_t sq_children_kill_and_wait(sq_children *c)
         (void)waitpid(c->retirees[i].pid, NULL, 0);
     c->n_retirees = 0;
     return n;
+}
+
+bool sq_children_stopping(const sq_children *c)
+{
+    return c->stopping;
 }
 
 size_t sq_children_running(const sq_children *c)

@@ -1,7 +1,6 @@
 /* The kinds of child the master runs, one row each (children.h): today the HTTP workers. A new
  * kind of process is one row here and the function it runs, not a second supervisor. */
 #include <sched.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include "sequin/children.h"
@@ -41,15 +40,9 @@ const sq_child_kind sq_child_kinds[] = {
         .name = "worker",
         .count = worker_count,
         .run = worker_run,
-        /* The node's reason to be: when no worker can run, the master says so by stopping
-         * (exit 1) rather than hold the port with nobody behind it. A reload replaces them,
-         * the new ones accepting before the old ones stop. */
-        .policy = {.backoff_min_ms = 100,
-                   .backoff_max_ms = 5000,
-                   .backoff_reset_ms = 10000,
-                   .on_fatal = SQ_CHILD_FATAL_STOPS,
-                   .on_reload = SQ_CHILD_RELOAD_REPLACES,
-                   .stop_signal = SIGTERM},
+        .backoff_min_ms = 100,
+        .backoff_max_ms = 5000,
+        .backoff_reset_ms = 10000,
     },
 };
 const size_t sq_child_kinds_count = SQ_ARRAY_LEN(sq_child_kinds);

@@ -59,8 +59,7 @@ typedef struct master {
     int *fds;
     sq_children *children;
     sigset_t wait_mask; /* the mask sigsuspend waits with: the master's signals unblocked */
-    bool stopping;
-    bool killed; /* the stop deadline passed and the stragglers got SIGKILL */
+    bool killed;        /* the stop deadline passed and the stragglers got SIGKILL */
     int64_t stop_deadline_ms;
     int status;          /* the exit status once stopped */
     sq_metrics *metrics; /* shared with every child; NULL when it could not be made */
@@ -91,7 +90,6 @@ static void begin_stop(master *m, int status)
 {
     int timeout = m->view.shutdown_timeout_ms;
 
-    m->stopping = true;
     m->status = status;
     m->stop_deadline_ms = now_ms() + timeout;
     check_notify(sq_sdnotify("STOPPING=1\nSTATUS=stopping: the children are finishing their work"));
@@ -188,7 +186,7 @@ static void reload(master *m)
     view = make_view(fresh, m->base);
     if (sq_startup_check_config(&view, &err) != 0)
         goto refuse;
-    if (sq_children_reserve(m->children, &view) != 0) {
+    if (sq_children_reserve(m->children) != 0) {
         sq_config_free(fresh);
         sq_error("reload refused, the running configuration stays: out of memory");
         goto ready;
@@ -255,7 +253,7 @@ static void arm_timer(const master *m, int64_t now)
     struct itimerval it = {0};
     int64_t next;
 
-    if (m->stopping)
+    if (sq_children_stopping(m->children))
         next = m->killed ? INT64_MAX : m->stop_deadline_ms;
     else
         next = sq_children_next_deadline(m->children);
@@ -280,13 +278,13 @@ static void supervise(master *m)
             quit_now(m);
             return;
         }
-        if (got_term && !m->stopping) {
+        if (got_term && !sq_children_stopping(m->children)) {
             sq_info("SIGTERM or SIGINT: stopping gracefully");
             begin_stop(m, SQ_EXIT_OK);
         }
         if (got_hup) {
             got_hup = 0;
-            if (m->stopping)
+            if (sq_children_stopping(m->children))
                 sq_info("SIGHUP ignored: stopping");
             else
                 reload(m);
@@ -294,7 +292,7 @@ static void supervise(master *m)
         got_alarm = 0;
 
         int64_t now = now_ms();
-        if (m->stopping) {
+        if (sq_children_stopping(m->children)) {
             if (sq_children_running(m->children) == 0)
                 return;
             if (!m->killed && now >= m->stop_deadline_ms) {
@@ -352,7 +350,7 @@ int sq_master_run(const char *config_path, sq_config *cfg)
                                                     .listen_fds = m.fds,
                                                     .n_listen = m.listeners.count,
                                                     .metrics = m.metrics});
-    if (m.children == NULL || sq_children_reserve(m.children, &m.view) != 0) {
+    if (m.children == NULL || sq_children_reserve(m.children) != 0) {
         sq_error("out of memory");
         goto done;
     }

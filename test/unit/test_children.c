@@ -1,7 +1,6 @@
-/* The supervisor of the master's children: the workers' row and its backoff, then tables of
- * test kinds, each with a count and a policy of its own, forked, respawned, retired and stopped
- * by the same code the master runs. */
-#include <errno.h>
+/* The supervisor of the master's children: the workers' backoff, then a table of test kinds,
+ * each with a count and a backoff of its own, forked, respawned, replaced and stopped by the same
+ * code the master runs. */
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,22 +29,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- the workers' row and the policy's arithmetic ------------------------------------------ */
-
-static const sq_child_kind *kind_named(const char *name)
-{
-    for (size_t i = 0; i < sq_child_kinds_count; i++) {
-        if (strcmp(sq_child_kinds[i].name, name) == 0)
-            return &sq_child_kinds[i];
-    }
-    return NULL;
-}
+/* ---- the workers' row ----------------------------------------------------------------------- */
 
 /* docs/operations.md, "Supervision": 100 ms, doubling up to 5 s, 100 ms again after 10 s. */
-static void test_worker_row(void **state)
+static void test_worker_backoff(void **state)
 {
     (void)state;
-    const sq_child_kind *w = kind_named("worker");
+    const sq_child_kind *w = NULL;
     static const struct {
         int64_t lived_ms;
         int delay_ms;
@@ -54,43 +43,18 @@ static void test_worker_row(void **state)
         {0, 100},   {50, 200},  {9999, 400},  {10, 800}, {10, 1600},   {10, 3200},
         {10, 5000}, {10, 5000}, {10000, 100}, {10, 200}, {60000, 100},
     };
-    int backoff = 0;
+    int backoff;
 
+    for (size_t i = 0; i < sq_child_kinds_count; i++) {
+        if (strcmp(sq_child_kinds[i].name, "worker") == 0)
+            w = &sq_child_kinds[i];
+    }
     assert_non_null(w);
-    assert_ptr_equal(w, &sq_child_kinds[0]); /* started first */
-    assert_int_equal(w->policy.on_fatal, SQ_CHILD_FATAL_STOPS);
-    assert_int_equal(w->policy.on_reload, SQ_CHILD_RELOAD_REPLACES);
-    assert_int_equal(w->policy.stop_signal, SIGTERM);
-    backoff = w->policy.backoff_min_ms;
+    backoff = w->backoff_min_ms;
     for (size_t i = 0; i < SQ_ARRAY_LEN(crashes); i++) {
-        int delay = sq_children_backoff(&w->policy, crashes[i].lived_ms, &backoff);
+        int delay = sq_children_backoff(w, crashes[i].lived_ms, &backoff);
         if (delay != crashes[i].delay_ms)
             fail_msg("crash %zu: respawn in %d ms, not %d", i, delay, crashes[i].delay_ms);
-    }
-}
-
-static void test_exit_is_final(void **state)
-{
-    (void)state;
-    static const struct {
-        sq_child_on_fatal on_fatal;
-        int status;
-        bool final;
-    } cases[] = {
-        {SQ_CHILD_FATAL_STOPS, W_EXITCODE(SQ_EXIT_FATAL, 0), true},
-        {SQ_CHILD_FATAL_FINAL, W_EXITCODE(SQ_EXIT_FATAL, 0), true},
-        {SQ_CHILD_FATAL_RESPAWNS, W_EXITCODE(SQ_EXIT_FATAL, 0), false},
-        {SQ_CHILD_FATAL_STOPS, W_EXITCODE(1, 0), false},
-        {SQ_CHILD_FATAL_STOPS, W_EXITCODE(0, 0), false},
-        /* killed by signal 2 is not exit status 2 */
-        {SQ_CHILD_FATAL_STOPS, W_EXITCODE(0, SIGINT), false},
-        {SQ_CHILD_FATAL_STOPS, W_EXITCODE(0, SIGKILL), false},
-    };
-
-    for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
-        sq_child_policy p = {.on_fatal = cases[i].on_fatal};
-        if (sq_children_exit_is_final(&p, cases[i].status) != cases[i].final)
-            fail_msg("case %zu: final is not %d", i, cases[i].final);
     }
 }
 
@@ -99,7 +63,6 @@ static void test_exit_is_final(void **state)
 /* What a child tells the test when it starts: one write to a pipe, atomic (under PIPE_BUF). */
 struct report {
     char kind[16];
-    size_t index;
     unsigned generation;
     pid_t pid;
     int64_t at_ms; /* the child's CLOCK_MONOTONIC, the same clock as the test's */
@@ -108,15 +71,14 @@ struct report {
 static int report_fd = -1;
 
 /* Read by each child as they were when it was forked: the test changes them between forks. */
-static size_t alpha_count, beta_count;
+static size_t alpha_count;
 static bool alpha_ignores_term;
 /* How many betas have started, counted by the betas themselves in memory shared with them. */
 static int *beta_starts;
 
 static void report(const char *kind, const sq_child_ctx *ctx)
 {
-    struct report r = {
-        .index = ctx->index, .generation = ctx->generation, .pid = getpid(), .at_ms = now_ms()};
+    struct report r = {.generation = ctx->generation, .pid = getpid(), .at_ms = now_ms()};
 
     snprintf(r.kind, sizeof r.kind, "%s", kind);
     if (write(report_fd, &r, sizeof r) != (ssize_t)sizeof r)
@@ -129,16 +91,11 @@ static SQ_NORETURN void wait_for_a_signal(void)
         pause();
 }
 
+/* The count of the test's `workers: auto`: what it says may change, what runs must not. */
 static size_t count_alpha(const sq_config *cfg)
 {
     (void)cfg;
     return alpha_count;
-}
-
-static size_t count_beta(const sq_config *cfg)
-{
-    (void)cfg;
-    return beta_count;
 }
 
 static size_t count_one(const sq_config *cfg)
@@ -153,7 +110,7 @@ static size_t count_two(const sq_config *cfg)
     return 2;
 }
 
-/* Runs until its stop signal (SIGTERM, default action), or past it when told to ignore it. */
+/* Runs until SIGTERM (default action), or past it when told to ignore it. */
 static int run_alpha(const sq_child_ctx *ctx)
 {
     if (alpha_ignores_term)
@@ -162,8 +119,7 @@ static int run_alpha(const sq_child_ctx *ctx)
     wait_for_a_signal();
 }
 
-/* The first three betas crash at once (status 3); the next ones run until their stop signal
- * (SIGUSR1). */
+/* The first three betas crash at once (status 3); the next ones run until SIGTERM. */
 static int run_beta(const sq_child_ctx *ctx)
 {
     int n = __atomic_fetch_add(beta_starts, 1, __ATOMIC_SEQ_CST);
@@ -180,34 +136,15 @@ static int run_gamma(const sq_child_ctx *ctx)
     return SQ_EXIT_FATAL;
 }
 
-static int run_delta(const sq_child_ctx *ctx)
-{
-    report("delta", ctx);
-    return SQ_EXIT_FATAL;
-}
-
-static int run_epsilon(const sq_child_ctx *ctx)
-{
-    report("epsilon", ctx);
-    return SQ_EXIT_FATAL;
-}
-
-/* The test's kinds table. The first two have nothing in common but the supervisor: alpha
- * replaced at reload, stopped by SIGTERM, slow backoff; beta kept at reload, stopped by
- * SIGUSR1, a backoff of 20 to 40 ms. The last three's children all exit with SQ_EXIT_FATAL,
- * which each policy reads its way. */
-#define POLICY(min, max, fatal, reload, sig)                                                       \
-    {                                                                                              \
-        min, max, 10000, SQ_CHILD_FATAL_##fatal, SQ_CHILD_RELOAD_##reload, sig                     \
-    }
+/* The test's kinds table: name, count, run, backoff min, max and reset. alpha and beta have
+ * nothing in common but the supervisor (beta's backoff is 20 to 40 ms); gamma's children all
+ * exit with SQ_EXIT_FATAL. */
 static const sq_child_kind test_kinds[] = {
-    {"alpha", count_alpha, run_alpha, POLICY(100, 5000, STOPS, REPLACES, SIGTERM)},
-    {"beta", count_beta, run_beta, POLICY(20, 40, FINAL, KEEPS, SIGUSR1)},
-    {"gamma", count_two, run_gamma, POLICY(10, 10, STOPS, REPLACES, SIGTERM)},
-    {"delta", count_one, run_delta, POLICY(10, 10, FINAL, REPLACES, SIGTERM)},
-    {"epsilon", count_one, run_epsilon, POLICY(10, 10, RESPAWNS, REPLACES, SIGTERM)},
+    {"alpha", count_alpha, run_alpha, 100, 5000, 10000},
+    {"beta", count_one, run_beta, 20, 40, 10000},
+    {"gamma", count_two, run_gamma, 10, 10, 10000},
 };
-static const sq_child_kind *const two_kinds = &test_kinds[0], *const fatal_kinds = &test_kinds[2];
+static const sq_child_kind *const two_kinds = &test_kinds[0], *const fatal_kind = &test_kinds[2];
 
 struct harness {
     sq_children *c;
@@ -225,7 +162,6 @@ static int setup(void **state)
     memset(&h, 0, sizeof h);
     h.cfg.shutdown_timeout_ms = 2000;
     alpha_count = 2;
-    beta_count = 1;
     alpha_ignores_term = false;
     if (beta_starts == NULL)
         beta_starts = mmap(NULL, sizeof *beta_starts, PROT_READ | PROT_WRITE,
@@ -258,7 +194,7 @@ static void start(struct harness *h, const sq_child_kind *kinds, size_t n)
 {
     h->c = sq_children_create(kinds, n, &(sq_child_ctx){.cfg = &h->cfg});
     assert_non_null(h->c);
-    assert_int_equal(sq_children_reserve(h->c, &h->cfg), 0);
+    assert_int_equal(sq_children_reserve(h->c), 0);
     sq_children_start_generation(h->c, now_ms());
 }
 
@@ -296,17 +232,15 @@ static size_t started(const struct harness *h, const char *kind, unsigned genera
     return n;
 }
 
-/* The last report of child `index` of `kind`. */
-static const struct report *last(const struct harness *h, const char *kind, size_t index)
+/* The pid of the `n`th child of `kind` that started, from 0. */
+static pid_t nth(const struct harness *h, const char *kind, size_t n)
 {
-    const struct report *r = NULL;
-    for (size_t i = 0; i < h->n_seen; i++) {
-        if (strcmp(h->seen[i].kind, kind) == 0 && h->seen[i].index == index)
-            r = &h->seen[i];
+    for (size_t i = 0, k = 0; i < h->n_seen; i++) {
+        if (strcmp(h->seen[i].kind, kind) == 0 && k++ == n)
+            return h->seen[i].pid;
     }
-    if (r == NULL)
-        fail_msg("%s %zu never started", kind, index);
-    return r;
+    fail_msg("%s %zu never started", kind, n);
+    return 0;
 }
 
 static void assert_described(const struct harness *h, const char *want)
@@ -319,7 +253,6 @@ static void assert_described(const struct harness *h, const char *want)
 static void test_kinds_table_drives_supervision(void **state)
 {
     struct harness *h = *state;
-    pid_t alpha[2];
 
     start(h, two_kinds, 2);
     assert_int_equal(sq_children_generation(h->c), 1);
@@ -339,29 +272,25 @@ static void test_kinds_table_drives_supervision(void **state)
         k++;
     }
     assert_int_equal(started(h, "alpha", 1), 2);
-    alpha[0] = last(h, "alpha", 0)->pid;
-    alpha[1] = last(h, "alpha", 1)->pid;
-    pid_t beta0 = last(h, "beta", 0)->pid;
+    pid_t old[] = {nth(h, "alpha", 0), nth(h, "alpha", 1), nth(h, "beta", 3)};
 
-    /* A reload that wants two betas: new alphas replace the old, which get SIGTERM; the
-     * running beta is kept and a second one starts. */
-    beta_count = 2;
-    assert_int_equal(sq_children_reserve(h->c, &h->cfg), 0);
+    /* A reload, by which time alpha's count says 3 (as cpu_count can after a cpuset change):
+     * the count asked at start stays. New children replace the old, which get SIGTERM. */
+    alpha_count = 3;
+    assert_int_equal(sq_children_reserve(h->c), 0);
     sq_children_start_generation(h->c, now_ms());
     assert_int_equal(sq_children_generation(h->c), 2);
-    assert_int_equal(sq_children_retiring(h->c), 2);
-    assert_described(h, "2 alphas, 2 betas");
-    WAIT_UNTIL(h, sq_children_retiring(h->c) == 0 && sq_children_running(h->c) == 4 &&
+    assert_int_equal(sq_children_retiring(h->c), 3);
+    assert_described(h, "2 alphas, 1 beta");
+    WAIT_UNTIL(h, sq_children_retiring(h->c) == 0 && sq_children_running(h->c) == 3 &&
                       started(h, "alpha", 2) == 2 && started(h, "beta", 2) == 1);
-    assert_int_equal(kill(alpha[0], 0), -1);
-    assert_int_equal(kill(alpha[1], 0), -1);
-    assert_int_equal(last(h, "beta", 0)->pid, beta0);
-    assert_int_equal(kill(beta0, 0), 0);
-    assert_int_equal(last(h, "beta", 1)->generation, 2);
+    for (size_t i = 0; i < SQ_ARRAY_LEN(old); i++)
+        assert_int_equal(kill(old[i], 0), -1);
 
-    /* Each kind gets its own stop signal; nothing is respawned. */
+    /* SIGTERM stops them all; nothing is respawned. */
     size_t seen = h->n_seen;
-    assert_int_equal(sq_children_stop(h->c), 4);
+    assert_int_equal(sq_children_stop(h->c), 3);
+    assert_true(sq_children_stopping(h->c));
     WAIT_UNTIL(h, sq_children_running(h->c) == 0);
     for (int i = 0; i < 10; i++)
         step(h);
@@ -369,18 +298,18 @@ static void test_kinds_table_drives_supervision(void **state)
     assert_null(h->fatal);
 }
 
-static void test_fatal_status_by_policy(void **state)
+static void test_all_fatal_stops_the_master(void **state)
 {
     struct harness *h = *state;
 
-    start(h, fatal_kinds, 3);
-    /* epsilon's fatal status is a crash like another: respawned. gamma's two and delta's one
-     * stay dead, and only gamma, every child of which ended so, stops the master. */
-    WAIT_UNTIL(h, h->fatal != NULL && started(h, "epsilon", 0) >= 3 &&
-                      started(h, "delta", 0) == 1 && sq_children_running(h->c) <= 1);
+    /* Both gammas stay dead, though their backoff is 10 ms, and once both have exited so,
+     * the supervisor names their kind: the master stops. */
+    start(h, fatal_kind, 1);
+    WAIT_UNTIL(h, h->fatal != NULL && sq_children_running(h->c) == 0);
+    for (int i = 0; i < 10; i++)
+        step(h);
     assert_string_equal(h->fatal->name, "gamma");
     assert_int_equal(started(h, "gamma", 0), 2);
-    assert_int_equal(started(h, "delta", 0), 1);
 }
 
 static void test_retiree_killed_at_the_deadline(void **state)
@@ -391,16 +320,17 @@ static void test_retiree_killed_at_the_deadline(void **state)
     alpha_ignores_term = true;
     start(h, two_kinds, 1);
     WAIT_UNTIL(h, started(h, "alpha", 1) == 2);
-    pid_t old = last(h, "alpha", 0)->pid;
+    pid_t old[] = {nth(h, "alpha", 0), nth(h, "alpha", 1)};
 
     alpha_ignores_term = false;
-    assert_int_equal(sq_children_reserve(h->c, &h->cfg), 0);
+    assert_int_equal(sq_children_reserve(h->c), 0);
     int64_t t0 = now_ms();
     sq_children_start_generation(h->c, t0);
     assert_true(sq_children_next_deadline(h->c) <= t0 + 300);
     WAIT_UNTIL(h, sq_children_retiring(h->c) == 0);
     assert_true(now_ms() - t0 >= 300);
-    assert_int_equal(kill(old, 0), -1);
+    for (size_t i = 0; i < SQ_ARRAY_LEN(old); i++)
+        assert_int_equal(kill(old[i], 0), -1);
     assert_int_equal(started(h, "alpha", 2), 2);
     assert_int_equal(sq_children_running(h->c), 2);
 }
@@ -408,10 +338,9 @@ static void test_retiree_killed_at_the_deadline(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_worker_row),
-        cmocka_unit_test(test_exit_is_final),
+        cmocka_unit_test(test_worker_backoff),
         cmocka_unit_test_setup_teardown(test_kinds_table_drives_supervision, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fatal_status_by_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_fatal_stops_the_master, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retiree_killed_at_the_deadline, setup, teardown),
     };
     return cmocka_run_group_tests_name("children", tests, NULL, NULL);
