@@ -261,19 +261,30 @@ static const char *parse_length(sq_http_slice v, uint64_t *out)
     return NULL;
 }
 
+/*
+ * Takes the next element of a comma-separated list (RFC 9110 section 5.6.1) off the front of
+ * `*rest`, without its OWS, into `*elem`. Every comma ends an element, so "" is one empty
+ * element and "a," two; false once the last one was taken (`rest->p` is then NULL).
+ */
+static bool list_next(sq_http_slice *rest, sq_http_slice *elem)
+{
+    if (rest->p == NULL)
+        return false;
+    const char *comma = rest->len > 0 ? memchr(rest->p, ',', rest->len) : NULL;
+    size_t n = comma ? (size_t)(comma - rest->p) : rest->len;
+    *elem = trim_ows(rest->p, n);
+    *rest = comma ? (sq_http_slice){comma + 1, rest->len - n - 1} : (sq_http_slice){NULL, 0};
+    return true;
+}
+
 /* Sets *close / *keep for each "close" / "keep-alive" in a Connection list. */
 static void scan_connection(sq_http_slice v, bool *close, bool *keep)
 {
-    while (v.len > 0) {
-        const char *comma = memchr(v.p, ',', v.len);
-        size_t n = comma ? (size_t)(comma - v.p) : v.len;
-        sq_http_slice opt = trim_ows(v.p, n);
+    for (sq_http_slice opt; list_next(&v, &opt);) {
         if (equals_ci(opt, "close"))
             *close = true;
         else if (equals_ci(opt, "keep-alive"))
             *keep = true;
-        v.p += comma ? n + 1 : n;
-        v.len -= comma ? n + 1 : n;
     }
 }
 
@@ -297,19 +308,14 @@ static bool is_token(sq_http_slice s)
  * header is how two parsers come to frame one body differently. */
 static int scan_codings(sq_http_slice v, struct codings *tc, sq_http_error *err)
 {
-    for (;;) {
-        const char *comma = v.len > 0 ? memchr(v.p, ',', v.len) : NULL;
-        size_t n = comma ? (size_t)(comma - v.p) : v.len;
-        if (!is_token(trim_ows(v.p, n)))
+    for (sq_http_slice coding; list_next(&v, &coding);) {
+        if (!is_token(coding))
             return fail(err, 400, "Transfer-Encoding must be a list of transfer coding names");
         tc->chunked_inside = tc->chunked_inside || tc->last_chunked;
-        tc->last_chunked = equals_ci(trim_ows(v.p, n), "chunked");
+        tc->last_chunked = equals_ci(coding, "chunked");
         tc->count++;
-        if (comma == NULL)
-            return SQ_OK;
-        v.p += n + 1;
-        v.len -= n + 1;
     }
+    return SQ_OK;
 }
 
 /* unreserved and sub-delims of RFC 3986: the bytes of a host besides its %XX escapes. */
