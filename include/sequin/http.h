@@ -31,9 +31,11 @@
  *   valid input (section 6.1). Transfer-Encoding is a 400 in an HTTP/1.0 request and
  *   together with Content-Length.
  * - An HTTP/1.1 request needs exactly one Host header; Host, Authorization and Content-Type
- *   may each appear at most once (a second copy is ambiguous, so it is a 400). With an
- *   absolute-form target the Host header is still required but its value is ignored: the
- *   target's authority is the host (RFC 9112 section 3.2.2), whatever the header says.
+ *   may each appear at most once (a second copy is ambiguous, so it is a 400). A Host value
+ *   is empty or host[:port], checked like the absolute form's authority, else it is a 400
+ *   (RFC 9112 section 3.2), in HTTP/1.0 too. With an absolute-form target the Host header is
+ *   still required and checked but its value is ignored: the target's authority is the host
+ *   (RFC 9112 section 3.2.2), whatever the header says.
  * - "Expect: 100-continue" is reported for HTTP/1.1 only (RFC 9110 says to ignore it in
  *   1.0); other expectations are ignored.
  *

@@ -327,10 +327,11 @@ static bool is_host_char(unsigned char c)
 }
 
 /*
- * The authority of an absolute-form target: host [":" port] (RFC 3986 section 3.2). No
- * userinfo: RFC 9110 section 4.2.4 asks a recipient to treat one as an error; and an http URI
- * with an empty host is invalid (section 4.2.1). An IP literal ("[::1]") is checked for its
- * brackets and bytes only: the host is used for nothing but this check.
+ * An authority, of an absolute-form target or in a Host header: host [":" port] (RFC 3986
+ * section 3.2; RFC 9110 section 7.2). No userinfo: RFC 9110 section 4.2.4 asks a recipient to
+ * treat one as an error; and an http URI with an empty host is invalid (section 4.2.1). An IP
+ * literal ("[::1]") is checked for its brackets and bytes only: the host is used for nothing
+ * but this check.
  */
 static bool valid_authority(sq_http_slice a)
 {
@@ -473,6 +474,12 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
             if (keep_single(&req->host, h->value, "the request has more than one Host header",
                             err) != SQ_OK)
                 return SQ_ERR;
+            /* RFC 9112 section 3.2: an invalid Host is a 400, with the absolute form too
+             * (section 3.2.2 ignores its value, not its syntax). An empty one is valid: the
+             * client's word for a target URI without an authority (3.2), for which an origin
+             * server may use its default (3.3), and sequind serves one site. */
+            if (h->value.len > 0 && !valid_authority(h->value))
+                return fail(err, 400, "the Host header must be host[:port]");
         } else if (equals_ci(h->name, "authorization")) {
             if (keep_single(&req->authorization, h->value,
                             "the request has more than one Authorization header", err) != SQ_OK)
