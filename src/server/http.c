@@ -794,13 +794,13 @@ bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice
     return false;
 }
 
-/* RFC 9110 section 15's phrases of the statuses sequind answers (100 is the interim answer to
- * "Expect: 100-continue"). A route that answers a new status adds its row here. */
+/* RFC 9110 section 15's phrases of the statuses sequind answers with a response (the interim
+ * "100 Continue" is a constant line of its own). A route that answers a new status adds its
+ * row here. */
 static const struct {
     int status;
     const char *text;
 } status_texts[] = {
-    {100, "Continue"},
     {200, "OK"},
     {400, "Bad Request"},
     {401, "Unauthorized"},
