@@ -202,9 +202,9 @@ bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice
 
 /*
  * The reason phrase of RFC 9110 for `status` ("Not Found" for 404), for a status line. Covers
- * every status sequind answers (100, 200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500,
- * 501, 503); for any other status it returns "" (RFC 9112 section 4 allows an
- * empty reason phrase, and clients must not rely on it). Never NULL; the string is static.
+ * every status sequind answers with a response: those its metrics count and the parser's
+ * errors (tested); for any other status it returns "" (RFC 9112 section 4 allows an empty
+ * reason phrase, and clients must not rely on it). Never NULL; the string is static.
  */
 const char *sq_http_status_text(int status);
 
