@@ -31,9 +31,11 @@
  *   valid input (section 6.1). Transfer-Encoding is a 400 in an HTTP/1.0 request and
  *   together with Content-Length.
  * - An HTTP/1.1 request needs exactly one Host header; Host, Authorization and Content-Type
- *   may each appear at most once (a second copy is ambiguous, so it is a 400). With an
- *   absolute-form target the Host header is still required but its value is ignored: the
- *   target's authority is the host (RFC 9112 section 3.2.2), whatever the header says.
+ *   may each appear at most once (a second copy is ambiguous, so it is a 400). A Host value
+ *   is empty or host[:port], checked like the absolute form's authority, else it is a 400
+ *   (RFC 9112 section 3.2), in HTTP/1.0 too. With an absolute-form target the Host header is
+ *   still required and checked but its value is ignored: the target's authority is the host
+ *   (RFC 9112 section 3.2.2), whatever the header says.
  * - "Expect: 100-continue" is reported for HTTP/1.1 only (RFC 9110 says to ignore it in
  *   1.0); other expectations are ignored.
  *
@@ -200,9 +202,9 @@ bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice
 
 /*
  * The reason phrase of RFC 9110 for `status` ("Not Found" for 404), for a status line. Covers
- * every status sequind answers (100, 200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500,
- * 501, 503); for any other status it returns "" (RFC 9112 section 4 allows an
- * empty reason phrase, and clients must not rely on it). Never NULL; the string is static.
+ * every status sequind answers with a response: those its metrics count and the parser's
+ * errors (tested); for any other status it returns "" (RFC 9112 section 4 allows an empty
+ * reason phrase, and clients must not rely on it). Never NULL; the string is static.
  */
 const char *sq_http_status_text(int status);
 

@@ -210,8 +210,9 @@ static int write_out(struct worker *w, struct conn *c)
     shutdown(c->src.fd, SHUT_WR);
     sq_conn_want(w, c, EPOLLIN);
     c->state = CONN_LINGERING;
-    c->linger_end_ms = now_ms() + (w->stopping ? STOP_GRACE_MS : LINGER_MS);
-    c->deadline_ms = quiet_until(c, now_ms());
+    int64_t now = now_ms();
+    c->linger_end_ms = now + (w->stopping ? STOP_GRACE_MS : LINGER_MS);
+    c->deadline_ms = quiet_until(c, now);
     sq_buf_free(&c->in);
     return 0;
 }

@@ -261,19 +261,30 @@ static const char *parse_length(sq_http_slice v, uint64_t *out)
     return NULL;
 }
 
+/*
+ * Takes the next element of a comma-separated list (RFC 9110 section 5.6.1) off the front of
+ * `*rest`, without its OWS, into `*elem`. Every comma ends an element, so "" is one empty
+ * element and "a," two; false once the last one was taken (`rest->p` is then NULL).
+ */
+static bool list_next(sq_http_slice *rest, sq_http_slice *elem)
+{
+    if (rest->p == NULL)
+        return false;
+    const char *comma = rest->len > 0 ? memchr(rest->p, ',', rest->len) : NULL;
+    size_t n = comma ? (size_t)(comma - rest->p) : rest->len;
+    *elem = trim_ows(rest->p, n);
+    *rest = comma ? (sq_http_slice){comma + 1, rest->len - n - 1} : (sq_http_slice){NULL, 0};
+    return true;
+}
+
 /* Sets *close / *keep for each "close" / "keep-alive" in a Connection list. */
 static void scan_connection(sq_http_slice v, bool *close, bool *keep)
 {
-    while (v.len > 0) {
-        const char *comma = memchr(v.p, ',', v.len);
-        size_t n = comma ? (size_t)(comma - v.p) : v.len;
-        sq_http_slice opt = trim_ows(v.p, n);
+    for (sq_http_slice opt; list_next(&v, &opt);) {
         if (equals_ci(opt, "close"))
             *close = true;
         else if (equals_ci(opt, "keep-alive"))
             *keep = true;
-        v.p += comma ? n + 1 : n;
-        v.len -= comma ? n + 1 : n;
     }
 }
 
@@ -297,19 +308,14 @@ static bool is_token(sq_http_slice s)
  * header is how two parsers come to frame one body differently. */
 static int scan_codings(sq_http_slice v, struct codings *tc, sq_http_error *err)
 {
-    for (;;) {
-        const char *comma = v.len > 0 ? memchr(v.p, ',', v.len) : NULL;
-        size_t n = comma ? (size_t)(comma - v.p) : v.len;
-        if (!is_token(trim_ows(v.p, n)))
+    for (sq_http_slice coding; list_next(&v, &coding);) {
+        if (!is_token(coding))
             return fail(err, 400, "Transfer-Encoding must be a list of transfer coding names");
         tc->chunked_inside = tc->chunked_inside || tc->last_chunked;
-        tc->last_chunked = equals_ci(trim_ows(v.p, n), "chunked");
+        tc->last_chunked = equals_ci(coding, "chunked");
         tc->count++;
-        if (comma == NULL)
-            return SQ_OK;
-        v.p += n + 1;
-        v.len -= n + 1;
     }
+    return SQ_OK;
 }
 
 /* unreserved and sub-delims of RFC 3986: the bytes of a host besides its %XX escapes. */
@@ -321,10 +327,11 @@ static bool is_host_char(unsigned char c)
 }
 
 /*
- * The authority of an absolute-form target: host [":" port] (RFC 3986 section 3.2). No
- * userinfo: RFC 9110 section 4.2.4 asks a recipient to treat one as an error; and an http URI
- * with an empty host is invalid (section 4.2.1). An IP literal ("[::1]") is checked for its
- * brackets and bytes only: the host is used for nothing but this check.
+ * An authority, of an absolute-form target or in a Host header: host [":" port] (RFC 3986
+ * section 3.2; RFC 9110 section 7.2). No userinfo: RFC 9110 section 4.2.4 asks a recipient to
+ * treat one as an error; and an http URI with an empty host is invalid (section 4.2.1). An IP
+ * literal ("[::1]") is checked for its brackets and bytes only: the host is used for nothing
+ * but this check.
  */
 static bool valid_authority(sq_http_slice a)
 {
@@ -467,6 +474,12 @@ static int extract(const sq_http_parser *p, const char *buf, sq_http_request *re
             if (keep_single(&req->host, h->value, "the request has more than one Host header",
                             err) != SQ_OK)
                 return SQ_ERR;
+            /* RFC 9112 section 3.2: an invalid Host is a 400, with the absolute form too
+             * (section 3.2.2 ignores its value, not its syntax). An empty one is valid: the
+             * client's word for a target URI without an authority (3.2), for which an origin
+             * server may use its default (3.3), and sequind serves one site. */
+            if (h->value.len > 0 && !valid_authority(h->value))
+                return fail(err, 400, "the Host header must be host[:port]");
         } else if (equals_ci(h->name, "authorization")) {
             if (keep_single(&req->authorization, h->value,
                             "the request has more than one Authorization header", err) != SQ_OK)
@@ -781,13 +794,13 @@ bool sq_http_query_next(sq_http_slice *query, sq_http_slice *name, sq_http_slice
     return false;
 }
 
-/* RFC 9110 section 15's phrases of the statuses sequind answers (100 is the interim answer to
- * "Expect: 100-continue"). A route that answers a new status adds its row here. */
+/* RFC 9110 section 15's phrases of the statuses sequind answers with a response (the interim
+ * "100 Continue" is a constant line of its own). A route that answers a new status adds its
+ * row here. */
 static const struct {
     int status;
     const char *text;
 } status_texts[] = {
-    {100, "Continue"},
     {200, "OK"},
     {400, "Bad Request"},
     {401, "Unauthorized"},

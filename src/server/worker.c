@@ -38,10 +38,12 @@ static void begin_stop(struct worker *w)
     for (struct conn *c = w->conns; c != NULL; c = c->next) {
         if (c->state == CONN_READING && c->in.len == 0 && c->deadline_ms > grace)
             c->deadline_ms = grace;
-        if (c->state == CONN_LINGERING && c->linger_end_ms > grace)
+        /* quiet_until keeps a lingering deadline_ms within linger_end_ms. */
+        if (c->state == CONN_LINGERING && c->linger_end_ms > grace) {
             c->linger_end_ms = grace;
-        if (c->state == CONN_LINGERING && c->deadline_ms > grace)
-            c->deadline_ms = grace;
+            if (c->deadline_ms > grace)
+                c->deadline_ms = grace;
+        }
     }
     /* Long polls are answered now, with what they have: nothing. */
     while (w->parked != NULL)

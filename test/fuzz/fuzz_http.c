@@ -187,9 +187,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             inside(h1[i].name, a, q1.head_len);
             inside(h1[i].value, a, q1.head_len);
             CHECK(h1[i].name.len > 0);
-            CHECK(sq_http_header_find(&q1, "host") != NULL || q1.host.p == NULL ||
-                  q1.target.p[0] != '/');
         }
+        /* The host comes from the Host header or the absolute form's authority; an accepted
+         * Host value is empty or host[:port], so it holds no byte that ends an authority or
+         * puts userinfo in it. */
+        const sq_http_header *host = sq_http_header_find(&q1, "host");
+        CHECK(host != NULL || q1.host.p == NULL || q1.target.p[0] != '/');
+        for (size_t i = 0; host != NULL && i < host->value.len; i++)
+            CHECK(memchr("/?#@ \t", host->value.p[i], 6) == NULL);
         exercise_target(&q1);
         if (q1.body == SQ_HTTP_BODY_CHUNKED) {
             size_t n = size - q1.head_len;

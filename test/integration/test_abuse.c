@@ -3,11 +3,15 @@
  * client's p99 under 100 ms and the workers' memory under a bound derived from what a
  * connection holds; the header timeout then closes the slow and the silent connections, and
  * the idle keep-alive ones stay usable. docs/reliability.md records a run. Also a client that
- * sends a whole body over the limit before it reads: it gets its 413 (issue 13). */
+ * sends a whole body over the limit before it reads: it gets its 413 (issue 13); and the
+ * lingering close behind that, which lets go of a silent client after 5 s, and of any client
+ * 1 s after SIGTERM. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -19,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -432,11 +437,158 @@ static void test_refused_body_then_answer(void **state)
     refused_body_is_answered(s->port, true);
 }
 
+/*
+ * The lingering close after such an answer ends when the client has been quiet for 5 s, or 1 s
+ * after a graceful stop began (LINGER_QUIET_MS and STOP_GRACE_MS in src/server/). The early
+ * bounds are exact: the server counts from a moment after the test's own start of the count,
+ * on the same clock (CLOCK_MONOTONIC in ms). The late ones allow for a loaded 2-core machine.
+ */
+enum {
+    LINGER_QUIET = 5000,
+    STOP_GRACE = 1000,
+    LATE = 2000,
+};
+
+/*
+ * Whether the server still holds the connection whose client end is `fd`: the server's socket
+ * of it (local port `port`, remote port the client's) has an owner in /proc/net/tcp. Once
+ * sequind closes it, the kernel keeps it without one (inode 0, FIN_WAIT2) or drops it. The
+ * client cannot see the close without sending: the server shut down its side when it answered,
+ * so the client read the end of the stream long before; and a byte would restart the quiet.
+ */
+static bool server_holds(int port, int fd)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    char line[512];
+    bool held = false;
+
+    if (getsockname(fd, (struct sockaddr *)&me, &len) != 0)
+        fail_msg("getsockname: %s", strerror(errno));
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (f == NULL)
+        fail_msg("/proc/net/tcp: %s", strerror(errno));
+    while (!held && fgets(line, sizeof line, f) != NULL) {
+        unsigned local, remote;
+        unsigned long inode;
+        if (sscanf(line, " %*d: %*x:%x %*x:%x %*x %*x:%*x %*x:%*x %*x %*u %*d %lu", &local, &remote,
+                   &inode) == 3)
+            held = local == (unsigned)port && remote == ntohs(me.sin_port) && inode != 0;
+    }
+    fclose(f);
+    return held;
+}
+
+/* Milliseconds from `from` until the server let go of the connection (seen no earlier than
+ * it happened), or -1 if it still held it `limit_ms` after `from`. */
+static int64_t released_after(int port, int fd, int64_t from, int limit_ms)
+{
+    for (;;) {
+        bool held = server_holds(port, fd);
+        int64_t now = now_ms();
+        if (!held)
+            return now - from;
+        if (now - from > limit_ms)
+            return -1;
+        sleep_ms(20);
+    }
+}
+
+/* A byte sent now meets no reader: the server's kernel answers it with a reset, which a
+ * client that had read the end of the stream sees as EPIPE (ECONNRESET otherwise). */
+static void expect_reset(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+
+    assert_int_equal(send(fd, "x", 1, MSG_NOSIGNAL), 1);
+    for (int64_t end = now_ms() + 5000; err == 0 && now_ms() < end;) {
+        sleep_ms(10);
+        assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    }
+    if (err != EPIPE && err != ECONNRESET)
+        fail_msg("a byte sent after the server closed: %s, not a reset",
+                 err ? strerror(err) : "no error");
+}
+
+/* Sends a head whose Content-Length is over the limit and reads the 413 to the end of the
+ * stream; the connection then stays open and silent. *sent_ms is when the head went out. */
+static int refused_then_silent(int port, int64_t *sent_ms)
+{
+    static const char head[] = "POST /api/streams/abuse/messages HTTP/1.1\r\nHost: test\r\n"
+                               "Content-Length: 67108864\r\n\r\n";
+    char answer[1024];
+    size_t got = 0, sent = 0;
+    struct timeval tv = {.tv_sec = 10};
+    int fd = connect_local(port);
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    *sent_ms = now_ms();
+    send_all(fd, head, sizeof head - 1, &sent);
+    for (;;) {
+        ssize_t n = recv(fd, answer + got, sizeof answer - 1 - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            fail_msg("reading the 413: %s", strerror(errno));
+        if (n == 0 || (got += (size_t)n) == sizeof answer - 1)
+            break;
+    }
+    answer[got] = '\0';
+    if (strncmp(answer, "HTTP/1.1 413 ", 13) != 0)
+        fail_msg("expected a 413, got \"%s\"", answer);
+    if (!server_holds(port, fd))
+        fail_msg("the server closed at once after its 413 instead of lingering");
+    return fd;
+}
+
+static void test_linger_ends_when_quiet(void **state)
+{
+    struct server *s = started(false, NULL);
+    int64_t sent;
+    *state = s;
+
+    int fd = refused_then_silent(s->port, &sent);
+    int64_t took = released_after(s->port, fd, sent, LINGER_QUIET + LATE);
+    if (took < 0)
+        fail_msg("still held %d ms after the request", LINGER_QUIET + LATE);
+    print_message("a silent client after its 413: let go of after %.2f s\n", (double)took / 1e3);
+    assert_true(took >= LINGER_QUIET);
+    expect_reset(fd);
+    close(fd);
+}
+
+static void test_linger_cut_by_stop(void **state)
+{
+    struct server *s = started(false, NULL);
+    int64_t sent;
+    int status = 0;
+    *state = s;
+
+    int fd = refused_then_silent(s->port, &sent);
+    int64_t term = now_ms();
+    assert_int_equal(kill(s->pid, SIGTERM), 0);
+    int64_t took = released_after(s->port, fd, term, STOP_GRACE + LATE);
+    if (took < 0)
+        fail_msg("still held %d ms after SIGTERM", STOP_GRACE + LATE);
+    print_message("a lingering connection at SIGTERM: let go of after %.2f s (%.2f s after the "
+                  "request)\n",
+                  (double)took / 1e3, (double)(term + took - sent) / 1e3);
+    assert_true(took >= STOP_GRACE);
+    expect_reset(fd);
+    close(fd);
+    assert_true(wait_exit(s->pid, EVENT_MS, &status));
+    s->pid = 0;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_idle_and_slowloris, teardown_server),
         cmocka_unit_test_teardown(test_refused_body_then_answer, teardown_server),
+        cmocka_unit_test_teardown(test_linger_ends_when_quiet, teardown_server),
+        cmocka_unit_test_teardown(test_linger_cut_by_stop, teardown_server),
     };
     return cmocka_run_group_tests_name("abuse", tests, NULL, NULL);
 }

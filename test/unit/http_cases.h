@@ -37,6 +37,7 @@
 #define TE_10 "Transfer-Encoding is not allowed in an HTTP/1.0 request"
 #define NO_HOST "an HTTP/1.1 request must have a Host header"
 #define TWO_HOSTS "the request has more than one Host header"
+#define HOST "the Host header must be host[:port]"
 #define TWO_AUTHS "the request has more than one Authorization header"
 #define TWO_CTYPES "the request has more than one Content-Type header"
 #define BODY_BIG "the request body is larger than the limit"

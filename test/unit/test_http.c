@@ -13,7 +13,9 @@
 
 #include "guard.h"
 #include "http_cases.h"
+#include "sequin/buf.h"
 #include "sequin/http.h"
+#include "sequin/metrics.h"
 
 #define E10 "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n" /* SQ_HTTP_EMPTY_LINES_MAX empty lines */
 
@@ -65,6 +67,21 @@ static const struct req_case cases[] = {
      .path = "/a%20b/%3E"},
     {REQ("absolute form in HTTP/1.0 without Host", "GET http://h/x HTTP/1.0\r\n\r\n"), .v10 = true,
      .close = true, .path = "/x", .host = "h"},
+    /* ---- accepted: Host values (RFC 9112 section 3.2) ---- */
+    {REQ("Host with a port", "GET / HTTP/1.1\r\nHost: localhost:7376\r\n\r\n"),
+     .host = "localhost:7376"},
+    {REQ("Host an IPv6 literal with a port", "GET / HTTP/1.1\r\nHost: [::1]:7376\r\n\r\n"),
+     .host = "[::1]:7376"},
+    {REQ("Host with an empty port", "GET / HTTP/1.1\r\nHost: h:\r\n\r\n"), .host = "h:"},
+    {REQ("Host with every host byte", "GET / HTTP/1.1\r\nHost: a%2Db-._~!$&'()*+,;=\r\n\r\n"),
+     .host = "a%2Db-._~!$&'()*+,;="},
+    {REQ("empty Host (a target URI without an authority)", "GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+     .host = ""},
+    {REQ("blank Host", "GET / HTTP/1.1\r\nHost: \t \r\n\r\n"), .host = ""},
+    {REQ("absolute form with an empty Host", "GET http://h/x HTTP/1.1\r\nHost:\r\n\r\n"),
+     .host = "h"},
+    {REQ("1.0 with a Host", "GET / HTTP/1.0\r\nHost: h:1\r\n\r\n"), .v10 = true, .close = true,
+     .host = "h:1"},
     /* ---- accepted: header syntax ---- */
     {REQ("no space after the colon", "GET / HTTP/1.1\r\nHost:h\r\nX:y\r\n\r\n"), .headers = 2},
     {REQ("tabs and spaces around values", "GET /" H11 "X: \t v w \t\r\n\r\n"), .headers = 2},
@@ -84,12 +101,20 @@ static const struct req_case cases[] = {
     {REQ("1.1 close in a second header", "GET /" H11 "Connection: x\r\nConnection: close\r\n\r\n"),
      .close = true},
     {REQ("1.1 'closed' is not close", "GET /" H11 "Connection: closed\r\n\r\n")},
+    {REQ("1.1 close among empty options", "GET /" H11 "Connection: , ,close ,\r\n\r\n"),
+     .close = true},
+    {REQ("1.1 empty Connection", "GET /" H11 "Connection:\r\n\r\n")},
     {REQ("1.1 keep-alive", "GET /" H11 "Connection: keep-alive\r\n\r\n")},
     {REQ("1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), .v10 = true},
     {REQ("1.0 keep-alive in a list", "GET / HTTP/1.0\r\nConnection: x ,keep-alive\t\r\n\r\n"),
      .v10 = true},
     {REQ("1.0 keep-alive and close", "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"),
      .v10 = true, .close = true},
+    {REQ("1.0 keep-alive after empty options",
+         "GET / HTTP/1.0\r\nConnection: ,,keep-alive\r\n\r\n"),
+     .v10 = true},
+    {REQ("1.0 only empty options", "GET / HTTP/1.0\r\nConnection: , \r\n\r\n"), .v10 = true,
+     .close = true},
     /* ---- accepted: Expect ---- */
     {REQ("expect 100-continue",
          "POST /" H11 "Expect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"),
@@ -196,6 +221,23 @@ static const struct req_case cases[] = {
     BAD("absolute form with two Host headers", "GET http://h/" H11 "Host: h\r\n\r\n", 400,
         TWO_HOSTS),
     BAD("two Host headers", "GET /" H11 "Host: i\r\n\r\n", 400, TWO_HOSTS),
+    /* RFC 9112 section 3.2: a Host "with an invalid field value" is a 400, whatever the form
+     * of the target; the value is host[:port], as the absolute form's authority. */
+    BAD("Host with a space inside", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, HOST),
+    BAD("Host with userinfo", "GET / HTTP/1.1\r\nHost: user:pw@h\r\n\r\n", 400, HOST),
+    BAD("Host with a path", "GET / HTTP/1.1\r\nHost: h/x\r\n\r\n", 400, HOST),
+    BAD("Host with a query", "GET / HTTP/1.1\r\nHost: h?x\r\n\r\n", 400, HOST),
+    BAD("Host that is a URI", "GET / HTTP/1.1\r\nHost: http://h\r\n\r\n", 400, HOST),
+    BAD("Host with a port and no host", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400, HOST),
+    BAD("Host with a letter in the port", "GET / HTTP/1.1\r\nHost: h:8o\r\n\r\n", 400, HOST),
+    BAD("Host with two ports", "GET / HTTP/1.1\r\nHost: h:80:81\r\n\r\n", 400, HOST),
+    BAD("Host with a bad escape", "GET / HTTP/1.1\r\nHost: h%zz\r\n\r\n", 400, HOST),
+    BAD("Host with an unclosed IPv6 literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, HOST),
+    BAD("Host with non-ASCII", "GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", 400, HOST),
+    BAD("Host with a quote", "GET / HTTP/1.1\r\nHost: \"h\"\r\n\r\n", 400, HOST),
+    BAD("absolute form with an invalid Host", "GET http://h/x HTTP/1.1\r\nHost: a b\r\n\r\n", 400,
+        HOST),
+    BAD("1.0 with an invalid Host", "GET / HTTP/1.0\r\nHost: h@i\r\n\r\n", 400, HOST),
     BAD("two Authorization headers", "GET /" H11 "Authorization: a\r\nAuthorization: b\r\n\r\n",
         400, TWO_AUTHS),
     BAD("two Content-Type headers", "GET /" H11 "Content-Type: a\r\ncontent-type: a\r\n\r\n", 400,
@@ -278,37 +320,23 @@ static void test_head_limits(void **state)
     run_built("header count at the limit", 20, 8, 100, 0, NULL);
     run_built("header count one over", 20, 9, 100, 431, TOO_MANY);
 
-    /* Empty lines before the request line: ten at most, and they count towards its limit. */
+    /* Empty lines before the request line count towards its limit: ten of them (20 bytes)
+     * and a request line of 108 bytes make the limit; of 109, one over. */
     char raw[300];
-    size_t n = 0;
-    for (int i = 0; i < 60; i++) {
-        raw[n++] = '\r';
-        raw[n++] = '\n';
-    }
-    memcpy(raw + n, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 27);
-    struct req_case c = {.name = "many empty lines",
-                         .raw = raw,
-                         .len = n + 27,
-                         .status = 400,
-                         .reason = EMPTY_LINES};
-    http_case_run(&c);
-    struct req_case ok = {.name = "ten empty lines", .raw = raw + 100, .len = n + 27 - 100};
-    http_case_run(&ok);
-    /* Ten empty lines (20 bytes, raw starts with them) and a request line of 108 bytes make
-     * the limit; of 109, one over. */
     for (size_t line = 108; line <= 109; line++) {
-        n = 20;
+        size_t n = sizeof E10 - 1;
+        memcpy(raw, E10, n);
         memcpy(raw + n, "GET /", 5);
         memset(raw + n + 5, 'a', line - 14);
         n += line - 9;
         memcpy(raw + n, " HTTP/1.1\r\nHost: h\r\n\r\n", 22);
-        struct req_case c2 = {.name = line == 108 ? "empty lines and a request line at the limit"
-                                                  : "empty lines and a request line over it",
-                              .raw = raw,
-                              .len = n + 22,
-                              .status = line == 108 ? 0 : 414,
-                              .reason = TOO_LONG_LINE};
-        http_case_run(&c2);
+        struct req_case c = {.name = line == 108 ? "empty lines and a request line at the limit"
+                                                 : "empty lines and a request line over it",
+                             .raw = raw,
+                             .len = n + 22,
+                             .status = line == 108 ? 0 : 414,
+                             .reason = TOO_LONG_LINE};
+        http_case_run(&c);
     }
 }
 
@@ -444,24 +472,51 @@ static void test_split_target(void **state)
     assert_int_equal(query.len, 0);
 }
 
-/* Every status sequind answers has its RFC 9110 phrase; any other has the empty one. */
+/* The statuses sequind answers, as its metrics count them: every status that gets a label of
+ * its own on the metrics page (the others are counted as "other"). */
+static size_t counted_statuses(int *out, size_t max)
+{
+    sq_metrics *m = sq_metrics_create();
+    sq_buf page = {0};
+    size_t n = 0;
+
+    assert_non_null(m);
+    for (int status = 100; status < 600; status++)
+        sq_metrics_request(m, NULL, "GET", 3, status, 1);
+    assert_int_equal(sq_metrics_render(&page, m, NULL, 0), SQ_OK);
+    for (const char *p = page.data; (p = strstr(p, "_total{")) != NULL; p++) {
+        const char *label = strstr(p, "status=\"");
+        int status = 0;
+        if (label != NULL && sscanf(label, "status=\"%3d\"", &status) == 1 && n < max)
+            out[n++] = status;
+    }
+    sq_buf_free(&page);
+    sq_metrics_destroy(m);
+    return n;
+}
+
+/* Every status sequind answers has a phrase that a status line can carry (RFC 9112 section 4:
+ * tabs, spaces and visible bytes); any other status has the empty one. The answered ones are
+ * those the metrics count, and the parser's errors (sq_http_error). */
 static void test_status_text(void **state)
 {
     (void)state;
-    static const int answered[] = {100, 200, 400, 401, 404, 405, 409,
-                                   413, 414, 422, 431, 500, 501, 503};
-    static const int others[] = {0, -1, 299, 402, 502, 999};
-    char got[1024];
-    size_t n = 0;
+    static const int parser_errors[] = {400, 413, 414, 431, 501};
+    static const int others[] = {0, -1, 100, 299, 402, 502, 999};
+    int answered[64];
+    size_t n = counted_statuses(answered, SQ_ARRAY_LEN(answered));
 
-    for (size_t i = 0; i < SQ_ARRAY_LEN(answered); i++)
-        n += (size_t)snprintf(got + n, sizeof got - n, "%d %s|", answered[i],
-                              sq_http_status_text(answered[i]));
-    assert_string_equal(got, "100 Continue|200 OK|400 Bad Request|401 Unauthorized|404 Not Found|"
-                             "405 Method Not Allowed|409 Conflict|413 Content Too Large|"
-                             "414 URI Too Long|422 Unprocessable Content|"
-                             "431 Request Header Fields Too Large|500 Internal Server Error|"
-                             "501 Not Implemented|503 Service Unavailable|");
+    assert_true(n >= 10); /* the page was read: 200 and the errors of SPEC section 4 */
+    for (size_t i = 0; i < SQ_ARRAY_LEN(parser_errors); i++)
+        answered[n++] = parser_errors[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *text = sq_http_status_text(answered[i]);
+        if (text[0] == '\0')
+            fail_msg("status %d, which sequind answers, has no reason phrase", answered[i]);
+        for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++)
+            if (*c != '\t' && (*c < ' ' || *c == 0x7f))
+                fail_msg("the reason phrase of %d has a control byte", answered[i]);
+    }
     for (size_t i = 0; i < SQ_ARRAY_LEN(others); i++)
         assert_string_equal(sq_http_status_text(others[i]), "");
 }

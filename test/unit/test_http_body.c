@@ -132,6 +132,12 @@ static const struct req_case cases[] = {
     BAD("TE names without a comma", "POST /" H11 "Transfer-Encoding: gzip chunked\r\n\r\n", 400,
         TE_SYNTAX),
     BAD("empty TE", "POST /" H11 "Transfer-Encoding:\r\n\r\n", 400, TE_SYNTAX),
+    BAD("blank TE", "POST /" H11 "Transfer-Encoding: \t \r\n\r\n", 400, TE_SYNTAX),
+    BAD("TE with an empty element inside",
+        "POST /" H11 "Transfer-Encoding: gzip, ,chunked\r\n\r\n0\r\n\r\n", 400, TE_SYNTAX),
+    BAD("TE with an empty line after chunked",
+        "POST /" H11 "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n0\r\n\r\n", 400,
+        TE_SYNTAX),
     /* RFC 9112 section 6.1: framed by chunked, but in a coding we do not implement: 501. */
     BAD("TE gzip, chunked", "POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
         TE_OTHER),
