@@ -536,6 +536,10 @@ static void test_next_visible(void **state)
     assert_int_equal(pgt_receive(f, c.id, 2, d), 0);
     assert_int_equal(next_visible(f, c.id), 0);
     pgt_exec(filler, "ROLLBACK");
+    /* That filler's rows appear after this receive looked: deliverable now, look at once. */
+    snprintf(sql, sizeof sql, "SELECT sequin.fill('%s', 500)", c.id);
+    pgt_exec(filler, sql);
+    assert_int_equal(next_visible(f, c.id), 0);
     PQfinish(filler);
     long long received = pgt_now_ms();
     assert_int_equal(pgt_receive(f, c.id, 2, d), 2);
@@ -548,6 +552,23 @@ static void test_next_visible(void **state)
     pgt_nack(f, c.id, d[0].ack_id, 0);
     /* a nack of a message that is not leased is ignored: the delay still holds */
     assert_left(next_visible(f, c.id), 5000, nacked);
+}
+
+/* A consumer at its max_ack_pending waits for a lease's end, however much is there to take:
+ * "look again at once" would only spin. */
+static void test_next_visible_without_room(void **state)
+{
+    struct fixture *f = *state;
+    sq_consumer c = pgt_make_consumer(f, f->stream, "full", "full.>",
+                                      (sq_consumer_settings){30000, 1, 0}, false);
+    sq_delivery d[1];
+
+    pgt_upserts(f, f->stream, "full.a", "1", "full.b", "2", NULL);
+    long long received = pgt_now_ms();
+    assert_int_equal(pgt_receive(f, c.id, 1, d), 1);
+    assert_int_equal(pgt_receive(f, c.id, 1, d), 0); /* no room: full.b waits */
+    pgt_upserts(f, f->stream, "full.c", "3", NULL);  /* and unscanned messages too */
+    assert_left(next_visible(f, c.id), 30000, received);
 }
 
 /* Upserts racing on the same new keys: the plain insert of one waits for the other and falls
@@ -674,6 +695,7 @@ int main(void)
         PGT_STORE_TEST(test_racing_new_keys),
         PGT_STORE_TEST(test_deadlock_victim_runs_again),
         PGT_STORE_TEST(test_next_visible),
+        PGT_STORE_TEST(test_next_visible_without_room),
         PGT_STORE_TEST(test_notify_reaches_listeners),
     };
     return cmocka_run_group_tests_name("store_api", tests, NULL, NULL);
