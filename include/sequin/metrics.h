@@ -61,7 +61,7 @@ void sq_metrics_deliveries(sq_metrics *m, const struct sq_delivery *d, size_t n)
  * counted, as its GET). Unmatched requests are labelled route "unmatched" and their method if
  * it is a standard one (GET HEAD POST PUT PATCH DELETE OPTIONS), else "other". `route` is a
  * row of sq_routes or NULL. A status outside the table (200 400 401 404 405 409
- * 413 414 422 431 500 503) is labelled "other". So the number of series is fixed whatever
+ * 413 414 422 431 500 501 503) is labelled "other". So the number of series is fixed whatever
  * clients send: one set per row of the table and the unmatched.
  */
 void sq_metrics_request(sq_metrics *m, const sq_route_desc *route, const char *method,

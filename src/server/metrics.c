@@ -19,7 +19,7 @@ static const char *const unmatched[] = {"GET",   "HEAD",   "POST",    "PUT",
 #define N_SLOTS (sq_routes_count + N_UNMATCHED)
 
 /* The statuses sequind answers (SPEC 4), and one cell for anything else. */
-static const int statuses[] = {200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500, 503};
+static const int statuses[] = {200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500, 501, 503};
 #define N_STATUSES (SQ_ARRAY_LEN(statuses) + 1)
 
 /*

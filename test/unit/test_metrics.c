@@ -341,6 +341,7 @@ static void test_known_requests(void **state)
     record(m, NULL, "BREW", 405, 10);                   /* unmatched, "other" */
     record(m, NULL, "BREWING", 405, 10);                /* same series */
     record(m, NULL, "GET", 400, 10);                    /* unmatched, GET */
+    record(m, NULL, "POST", 501, 10);                   /* a coding we do not decode */
     record(m, metrics, "GET", 418, 10);                 /* an unlisted status */
     sq_metrics_request(m, metrics, NULL, 0, 200, 1);    /* no method: the row's */
     sq_metrics_request(NULL, metrics, "GET", 3, 200, 1);
@@ -402,6 +403,7 @@ static void test_known_requests(void **state)
         {"{route=\"unmatched\",method=\"DELETE\",status=\"404\"}", 1},
         {"{route=\"unmatched\",method=\"other\",status=\"405\"}", 2},
         {"{route=\"unmatched\",method=\"GET\",status=\"400\"}", 1},
+        {"{route=\"unmatched\",method=\"POST\",status=\"501\"}", 1},
         {"{route=\"/metrics\",method=\"GET\",status=\"other\"}", 1},
         {"{route=\"/metrics\",method=\"GET\",status=\"200\"}", 1},
     };
