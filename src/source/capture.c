@@ -1,0 +1,596 @@
+/* One postgres source at work: its lock, the slot's changes turned into messages and put in the
+ * stream a transaction at a time, the positions confirmed once the stream has them, and a
+ * restart with backoff after any failure (docs/sources.md, "Guarantees"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sequin/log.h"
+#include "sequin/replication.h"
+#include "sequin/source.h"
+#include "sequin/store.h"
+#include "source_db.h"
+
+/* A batch is put in the stream when it holds this many rows or bytes; a source transaction
+ * larger than that goes in several calls of one store transaction, so memory stays bounded
+ * whatever the transaction's size. */
+#define CHUNK_ROWS 5000
+#define CHUNK_BYTES (8u << 20)
+/* How long the loop waits for the server before it looks at its stop flag and its chores. */
+#define READ_WAIT_MS 100
+#define REPORT_EVERY_MS 1000
+#define CONFIRM_EVERY_MS 10000
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+/* A table as the stream's Relation message describes it, with its key from the catalog. */
+typedef struct relation {
+    uint32_t oid;
+    sq_change_column *cols;
+    size_t ncols;
+    size_t *key_cols;
+    size_t nkeys;
+    const char *schema, *table;
+    sq_arena mem; /* everything above; renewed with each Relation message */
+} relation;
+
+/* A message waiting for its transaction to be put in the stream: offsets into `blob`. */
+typedef struct pending {
+    size_t key_off, key_len, data_off, data_len;
+} pending;
+
+typedef struct capture {
+    const sq_source_def *def;
+    const char *store_url;
+    const atomic_bool *stop;
+    sq_store *store;
+    PGconn *db;
+    sq_repl *repl;
+
+    relation *rels;
+    size_t nrels;
+
+    /* The source transaction being read. */
+    bool in_txn;
+    bool skip_txn; /* already in the stream: a replay after a restart */
+    sq_lsn txn_lsn;
+    int64_t txn_time;
+    /* Messages of complete transactions not yet in the stream, then of the one being read. */
+    sq_buf blob;
+    pending *msgs;
+    size_t nmsgs, capmsgs;
+    bool store_txn_open; /* part of the batch is in the stream's open transaction already */
+    sq_lsn batch_lsn;     /* the commit of the last complete transaction in the batch */
+    sq_lsn batch_end;     /* and where its commit record ends */
+    int64_t batch_time;
+
+    sq_lsn applied;   /* commit LSN of the last transaction the stream has */
+    sq_lsn confirmed; /* what the slot was last told it may forget */
+    sq_lsn received;  /* the server's position */
+    int64_t last_commit_time;
+    long long rows;
+    long long last_confirm_ms, last_report_ms;
+    sq_arena scratch; /* per change: values taken from the stream's current message */
+    char state[24];
+} capture;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps up to `ms`, waking early when the source is told to stop. */
+static void nap(const capture *c, long long ms)
+{
+    for (long long slept = 0; slept < ms && !atomic_load(c->stop); slept += 50)
+        usleep(50 * 1000);
+}
+
+/* Writes the state the API's `info` shows; failures are logged, not fatal: a report is news. */
+static void report(capture *c, const char *state, const char *error)
+{
+    char e[256];
+    snprintf(c->state, sizeof c->state, "%s", state);
+    if (!c->store || c->store_txn_open)
+        return;
+    sq_source_report r = {.source = c->def->num,
+                          .state = state,
+                          .error = error,
+                          .received_lsn = c->received,
+                          .applied_lsn = c->applied,
+                          .last_commit_time_us = c->last_commit_time,
+                          .rows = c->rows};
+    if (sq_store_source_report(c->store, &r, e, sizeof e) != SQ_OK)
+        sq_warn("source %s: cannot report its state: %s", c->def->name, e);
+    c->last_report_ms = now_ms();
+}
+
+static relation *find_relation(capture *c, uint32_t oid)
+{
+    for (size_t i = 0; i < c->nrels; i++)
+        if (c->rels[i].oid == oid)
+            return &c->rels[i];
+    return NULL;
+}
+
+/* A Relation message: the table's columns as of now, and its key looked up in the catalog. */
+static int on_relation(capture *c, const sq_pgoutput_msg *m, char *err, size_t errlen)
+{
+    relation *r = find_relation(c, m->u.relation.oid);
+    if (!r) {
+        relation *grown = realloc(c->rels, (c->nrels + 1) * sizeof *grown);
+        if (!grown)
+            return sq_fail(err, errlen, "out of memory");
+        c->rels = grown;
+        r = &c->rels[c->nrels++];
+        memset(r, 0, sizeof *r);
+        r->oid = m->u.relation.oid;
+    }
+    sq_arena_reset(&r->mem);
+    r->schema = sq_arena_strndup(&r->mem, m->u.relation.nspname.ptr, m->u.relation.nspname.len);
+    r->table = sq_arena_strndup(&r->mem, m->u.relation.relname.ptr, m->u.relation.relname.len);
+    r->ncols = m->u.relation.columns.ncols;
+    r->cols = sq_arena_calloc(&r->mem, r->ncols ? r->ncols : 1, sizeof *r->cols);
+    if (!r->schema || !r->table || !r->cols)
+        return sq_fail(err, errlen, "out of memory");
+    size_t pos = 0;
+    sq_pgoutput_column col;
+    for (size_t i = 0; i < r->ncols; i++) {
+        if (sq_pgoutput_column_next(&m->u.relation.columns, &pos, &col, err, errlen) != 0)
+            return SQ_ERR;
+        r->cols[i].name = sq_arena_strndup(&r->mem, col.name.ptr, col.name.len);
+        r->cols[i].type_oid = col.type_oid;
+        if (!r->cols[i].name)
+            return sq_fail(err, errlen, "out of memory");
+    }
+    if (sq_pgoutput_column_next(&m->u.relation.columns, &pos, &col, err, errlen) != 1)
+        return SQ_ERR;
+
+    const char **names;
+    size_t nkeys;
+    if (sq_srcdb_table_key(c->db, r->oid, &names, &nkeys, &r->mem, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    r->key_cols = sq_arena_calloc(&r->mem, nkeys, sizeof *r->key_cols);
+    if (!r->key_cols)
+        return sq_fail(err, errlen, "out of memory");
+    for (size_t k = 0; k < nkeys; k++) {
+        size_t i = 0;
+        while (i < r->ncols && strcmp(r->cols[i].name, names[k]) != 0)
+            i++;
+        if (i == r->ncols)
+            return sq_fail(err, errlen, "table %s.%s: key column \"%s\" is not published",
+                           r->schema, r->table, names[k]);
+        r->key_cols[k] = i;
+    }
+    r->nkeys = nkeys;
+    return SQ_OK;
+}
+
+/* A tuple's values, one per column of `r`, into `out` (r->ncols entries). */
+static int read_tuple(const relation *r, const sq_pgoutput_tuple *t, sq_pgoutput_value *out,
+                      char *err, size_t errlen)
+{
+    size_t pos = 0;
+    sq_pgoutput_value v;
+    if (t->ncols != r->ncols)
+        return sq_fail(err, errlen, "table %s.%s: a row of %u columns where %zu were announced",
+                       r->schema, r->table, (unsigned)t->ncols, r->ncols);
+    for (size_t i = 0; i < r->ncols; i++)
+        if (sq_pgoutput_tuple_next(t, &pos, &out[i], err, errlen) != 0)
+            return SQ_ERR;
+    return sq_pgoutput_tuple_next(t, &pos, &v, err, errlen) == 1 ? SQ_OK : SQ_ERR;
+}
+
+static int push_pending(capture *c, size_t key_off, size_t data_off)
+{
+    if (c->nmsgs == c->capmsgs) {
+        size_t cap = c->capmsgs ? c->capmsgs * 2 : 256;
+        pending *grown = realloc(c->msgs, cap * sizeof *grown);
+        if (!grown)
+            return SQ_ERR;
+        c->msgs = grown;
+        c->capmsgs = cap;
+    }
+    c->msgs[c->nmsgs++] = (pending){key_off, data_off - key_off - 1, data_off,
+                                    c->blob.len - data_off};
+    return SQ_OK;
+}
+
+/* Sends the batch's messages to the stream. With `lsn`, the transactions up to it are complete
+ * and the source's progress moves there in the same transaction; without, the source
+ * transaction goes on and the store transaction stays open. */
+static int put_batch(capture *c, sq_lsn lsn, char *err, size_t errlen)
+{
+    sq_message_in *in = NULL;
+    long long published = 0;
+    int rc = SQ_ERR;
+
+    if (c->nmsgs > 0 && !(in = malloc(c->nmsgs * sizeof *in)))
+        return sq_fail(err, errlen, "out of memory");
+    for (size_t i = 0; i < c->nmsgs; i++)
+        in[i] = (sq_message_in){c->blob.data + c->msgs[i].key_off, c->msgs[i].key_len,
+                                c->blob.data + c->msgs[i].data_off, c->msgs[i].data_len};
+    if (!lsn && !c->store_txn_open) {
+        if (sq_store_transaction(c->store, SQ_STORE_BEGIN, err, errlen) != SQ_OK)
+            goto done;
+        c->store_txn_open = true;
+    }
+    if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->nmsgs, &published, err,
+                              errlen) != SQ_OK)
+        goto done;
+    if (lsn && c->store_txn_open) {
+        if (sq_store_transaction(c->store, SQ_STORE_COMMIT, err, errlen) != SQ_OK)
+            goto done;
+        c->store_txn_open = false;
+    }
+    c->rows += (long long)c->nmsgs;
+    c->nmsgs = 0;
+    sq_buf_reset(&c->blob);
+    rc = SQ_OK;
+done:
+    free(in);
+    return rc;
+}
+
+/* The batch's complete transactions into the stream, then the slot told so. */
+static int flush_batch(capture *c, char *err, size_t errlen)
+{
+    if (c->batch_lsn <= c->applied)
+        return SQ_OK;
+    if (put_batch(c, c->batch_lsn, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    c->applied = c->batch_lsn;
+    c->last_commit_time = c->batch_time;
+    /* Long polls on any node wake for the news. */
+    if (sq_store_notify(c->store, c->def->stream, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    c->confirmed = c->batch_end;
+    c->last_confirm_ms = now_ms();
+    return sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen);
+}
+
+/*
+ * The current data of message `key`: the newest one in the batch, else the stream's. NULL when
+ * the stream has none (deleted through the API meanwhile). Memory in c->scratch.
+ */
+static const char *current_data(capture *c, const char *key, size_t key_len, size_t *len,
+                                char *err, size_t errlen)
+{
+    for (size_t i = c->nmsgs; i-- > 0;) {
+        const pending *p = &c->msgs[i];
+        if (p->key_len == key_len && memcmp(c->blob.data + p->key_off, key, key_len) == 0) {
+            *len = p->data_len;
+            return sq_arena_strndup(&c->scratch, c->blob.data + p->data_off, p->data_len);
+        }
+    }
+    char *k = sq_arena_strndup(&c->scratch, key, key_len);
+    sq_message m;
+    if (!k)
+        return NULL;
+    int rc = sq_store_message_get(c->store, c->def->stream, k, &m, &c->scratch, err, errlen);
+    if (rc != SQ_OK) {
+        if (rc != SQ_STORE_NOT_FOUND)
+            *len = (size_t)-1; /* the store failed: not "no message" */
+        return NULL;
+    }
+    *len = m.data_len;
+    return m.data;
+}
+
+/*
+ * An update that left a TOASTed value alone carries no value for it: take the value from the
+ * message the stream has for the row, turned back into the text form it came from (a JSON
+ * string unescaped, a number or embedded JSON as written, true/false as t/f), so mapping it
+ * again gives the same JSON. A column that cannot be found stays out of "data" (logged).
+ */
+static int resolve_toast(capture *c, const relation *r, const char *key, size_t key_len,
+                         sq_pgoutput_value *vals, char *err, size_t errlen)
+{
+    size_t len = 0;
+    const char *data = current_data(c, key, key_len, &len, err, errlen);
+    sq_json doc = {0};
+    int row = -1;
+
+    if (!data && len == (size_t)-1)
+        return SQ_ERR;
+    if (!data || sq_json_parse(&doc, data, len, 0, NULL) != SQ_OK ||
+        sq_json_lookup(&doc, 0, "data", &row) != SQ_OK || row < 0) {
+        sq_warn("source %s: table %s.%s: an unchanged TOASTed value of %.*s is not in the "
+                    "stream; the message leaves it out",
+                    c->def->name, r->schema, r->table, (int)key_len, key);
+        sq_json_free(&doc);
+        return SQ_OK;
+    }
+    for (size_t i = 0; i < r->ncols; i++) {
+        int v = -1;
+        const char *text;
+        size_t n;
+        if (vals[i].kind != SQ_VALUE_UNCHANGED_TOAST ||
+            sq_json_lookup(&doc, row, r->cols[i].name, &v) != SQ_OK || v < 0)
+            continue;
+        if (sq_json_is_null(&doc, v)) {
+            vals[i] = (sq_pgoutput_value){.kind = SQ_VALUE_NULL};
+            continue;
+        }
+        bool b;
+        if (sq_json_type_of(&doc, v) == SQ_JSON_STRING) {
+            if (sq_json_get_str_arena(&doc, v, &c->scratch, &text, &n) != SQ_OK)
+                continue;
+        } else if (sq_json_get_bool(&doc, v, &b) == SQ_OK) {
+            text = b ? "t" : "f", n = 1;
+        } else if (sq_json_raw(&doc, v, &text, &n) != SQ_OK ||
+                   !(text = sq_arena_strndup(&c->scratch, text, n))) {
+            continue;
+        }
+        vals[i] = (sq_pgoutput_value){.kind = SQ_VALUE_TEXT, .data = text, .len = n};
+    }
+    sq_json_free(&doc);
+    return SQ_OK;
+}
+
+/* An insert, update or delete: its message into the batch. */
+static int on_change(capture *c, const sq_pgoutput_msg *m, char *err, size_t errlen)
+{
+    uint32_t oid;
+    const sq_pgoutput_tuple *new_t = NULL, *old_t = NULL;
+    sq_change ch = {.commit_lsn = c->txn_lsn, .commit_time_us = c->txn_time};
+
+    switch (m->kind) {
+    case SQ_PGO_INSERT:
+        ch.action = SQ_ACTION_INSERT, oid = m->u.insert.relation_oid;
+        new_t = &m->u.insert.new_tuple;
+        break;
+    case SQ_PGO_UPDATE:
+        ch.action = SQ_ACTION_UPDATE, oid = m->u.update.relation_oid;
+        new_t = &m->u.update.new_tuple;
+        ch.old_kind = m->u.update.old_kind;
+        old_t = ch.old_kind ? &m->u.update.old_tuple : NULL;
+        break;
+    default:
+        ch.action = SQ_ACTION_DELETE, oid = m->u.del.relation_oid;
+        ch.old_kind = m->u.del.old_kind;
+        old_t = &m->u.del.old_tuple;
+        break;
+    }
+    if (c->skip_txn)
+        return SQ_OK;
+    const relation *r = find_relation(c, oid);
+    if (!r)
+        return sq_fail(err, errlen, "a change of relation %u before its description", oid);
+
+    sq_arena_reset(&c->scratch);
+    sq_pgoutput_value *nv = NULL, *ov = NULL;
+    size_t cols = r->ncols ? r->ncols : 1;
+    if ((new_t && !(nv = sq_arena_calloc(&c->scratch, cols, sizeof *nv))) ||
+        (old_t && !(ov = sq_arena_calloc(&c->scratch, cols, sizeof *ov))))
+        return sq_fail(err, errlen, "out of memory");
+    if ((new_t && read_tuple(r, new_t, nv, err, errlen) != SQ_OK) ||
+        (old_t && read_tuple(r, old_t, ov, err, errlen) != SQ_OK))
+        return SQ_ERR;
+    ch.new_values = nv;
+    ch.old_values = ov;
+
+    sq_change_table t = {.source = c->def->name,
+                         .schema = r->schema,
+                         .table = r->table,
+                         .ncols = r->ncols,
+                         .cols = r->cols,
+                         .nkeys = r->nkeys,
+                         .key_cols = r->key_cols};
+    size_t key_off = c->blob.len;
+    if (sq_change_key(&t, &ch, c->def->key_format, &c->blob, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (sq_buf_putc(&c->blob, '\0') != SQ_OK)
+        return sq_fail(err, errlen, "out of memory");
+    size_t data_off = c->blob.len;
+    bool unresolved = false;
+    if (sq_change_data(&t, &ch, &c->blob, &unresolved) != SQ_OK)
+        return sq_fail(err, errlen, "out of memory");
+    if (unresolved) {
+        /* Again, with the values the stream's current message holds. */
+        c->blob.len = data_off;
+        if (resolve_toast(c, r, c->blob.data + key_off, data_off - key_off - 1, nv, err,
+                          errlen) != SQ_OK ||
+            sq_change_data(&t, &ch, &c->blob, &unresolved) != SQ_OK)
+            return SQ_ERR;
+    }
+    if (push_pending(c, key_off, data_off) != SQ_OK)
+        return sq_fail(err, errlen, "out of memory");
+    /* A large source transaction goes on in the store's open transaction, chunk by chunk. */
+    if (c->nmsgs >= CHUNK_ROWS || c->blob.len >= CHUNK_BYTES)
+        return put_batch(c, 0, err, errlen);
+    return SQ_OK;
+}
+
+/* One pgoutput message. */
+static int on_message(capture *c, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    sq_pgoutput_msg m;
+    if (sq_pgoutput_decode(data, len, &m, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    switch (m.kind) {
+    case SQ_PGO_BEGIN:
+        c->in_txn = true;
+        c->txn_lsn = m.u.begin.final_lsn;
+        c->txn_time = m.u.begin.commit_time;
+        /* A replay from the slot of what the stream has already (the slot is told only after
+         * the store commits; a crash between the two resends it). */
+        c->skip_txn = c->txn_lsn <= c->applied;
+        return SQ_OK;
+    case SQ_PGO_COMMIT:
+        c->in_txn = false;
+        if (!c->skip_txn && c->nmsgs == 0 && !c->store_txn_open && c->batch_lsn <= c->applied)
+            c->skip_txn = true; /* nothing of it streams (PostgreSQL before 15 sends empty
+                                 * transactions): no store call, only the slot moves on */
+        if (!c->skip_txn) {
+            c->batch_lsn = m.u.commit.commit_lsn;
+            c->batch_end = m.u.commit.end_lsn;
+            c->batch_time = m.u.commit.commit_time;
+        } else if (m.u.commit.end_lsn > c->confirmed && c->nmsgs == 0) {
+            c->confirmed = m.u.commit.end_lsn;
+        }
+        return SQ_OK;
+    case SQ_PGO_RELATION:
+        return on_relation(c, &m, err, errlen);
+    case SQ_PGO_INSERT:
+    case SQ_PGO_UPDATE:
+    case SQ_PGO_DELETE:
+        return on_change(c, &m, err, errlen);
+    case SQ_PGO_TRUNCATE:
+        sq_warn("source %s: a TRUNCATE of %u table(s) is not streamed: the stream keeps "
+                    "their messages (docs/sources.md)",
+                    c->def->name, (unsigned)m.u.truncate.nrelations);
+        return SQ_OK;
+    default: /* origin, type, message: nothing to do */
+        return SQ_OK;
+    }
+}
+
+/* Streams until an error or the stop flag. */
+static int stream(capture *c, char *err, size_t errlen)
+{
+    report(c, "streaming", NULL);
+    while (!atomic_load(c->stop)) {
+        const uint8_t *data;
+        size_t len;
+        /* Wait only when nothing is batched: a batch goes to the stream as soon as the
+         * server has nothing more at hand, so transactions group under load only. */
+        int wait = c->nmsgs == 0 && c->batch_lsn <= c->applied ? READ_WAIT_MS : 0;
+        int rc = sq_repl_read(c->repl, wait, &data, &len, err, errlen);
+        if (rc < 0)
+            return SQ_ERR;
+        if (rc == 1) {
+            if (!c->in_txn && flush_batch(c, err, errlen) != SQ_OK)
+                return SQ_ERR;
+        } else {
+            sq_pgoutput_frame f;
+            if (sq_pgoutput_frame_decode(data, len, &f, err, errlen) != SQ_OK)
+                return SQ_ERR;
+            if (f.wal_end > c->received)
+                c->received = f.wal_end;
+            if (f.kind == SQ_FRAME_XLOGDATA) {
+                if (on_message(c, f.data, f.len, err, errlen) != SQ_OK)
+                    return SQ_ERR;
+                if (!c->in_txn && (c->nmsgs >= CHUNK_ROWS || c->store_txn_open) &&
+                    flush_batch(c, err, errlen) != SQ_OK)
+                    return SQ_ERR;
+            } else {
+                /* For a logical slot the server's position is what it has decoded: when
+                 * nothing of ours is pending, the slot may forget everything before it. */
+                if (!c->in_txn && c->nmsgs == 0 && c->batch_lsn <= c->applied &&
+                    f.wal_end > c->confirmed)
+                    c->confirmed = f.wal_end;
+                if (f.reply_requested) {
+                    c->last_confirm_ms = now_ms();
+                    if (sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen))
+                        return SQ_ERR;
+                }
+            }
+        }
+        long long now = now_ms();
+        if (now - c->last_confirm_ms >= CONFIRM_EVERY_MS) {
+            c->last_confirm_ms = now;
+            if (sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen) != SQ_OK)
+                return SQ_ERR;
+        }
+        if (now - c->last_report_ms >= REPORT_EVERY_MS)
+            report(c, "streaming", NULL);
+    }
+    return SQ_OK;
+}
+
+/* Drops the connections of one attempt; the store's goes too, and with it the lock. */
+static void disconnect(capture *c)
+{
+    sq_repl_close(c->repl);
+    c->repl = NULL;
+    if (c->db)
+        PQfinish(c->db);
+    c->db = NULL;
+    sq_store_close(c->store);
+    c->store = NULL;
+    for (size_t i = 0; i < c->nrels; i++)
+        sq_arena_free(&c->rels[i].mem);
+    free(c->rels);
+    c->rels = NULL;
+    c->nrels = 0;
+    c->nmsgs = 0;
+    sq_buf_reset(&c->blob);
+    c->store_txn_open = false;
+    c->in_txn = false;
+}
+
+/*
+ * One attempt: the lock, the source database made ready, the stream from where the store says
+ * the source is. 0 when stopped or when another node holds the lock (`*standby`), -1 on error.
+ */
+static int attempt(capture *c, bool *standby, char *err, size_t errlen)
+{
+    bool got = false;
+    *standby = false;
+    if (sq_store_open(c->store_url, &c->store, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (sq_store_source_lock(c->store, c->def->num, &got, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (!got) {
+        *standby = true;
+        return SQ_OK;
+    }
+    report(c, "starting", NULL);
+    if (sq_store_source_applied(c->store, c->def->num, &c->applied, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    c->confirmed = c->batch_lsn = c->batch_end = 0;
+    if (sq_srcdb_connect(c->def->url, &c->db, err, errlen) != SQ_OK ||
+        sq_srcdb_prepare(c->db, c->def, err, errlen) != SQ_OK ||
+        sq_repl_connect(c->def->url, &c->repl, err, errlen) != SQ_OK ||
+        sq_repl_start(c->repl, c->def->slot, c->def->publication, 0, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    sq_info("source %s: streaming slot %s of publication %s into stream %d from %s",
+                c->def->name, c->def->slot, c->def->publication, c->def->stream,
+                sq_lsn_format(c->applied, (char[SQ_LSN_TEXT_MAX]){0}));
+    return stream(c, err, errlen);
+}
+
+void sq_source_run(const sq_source_def *def, const char *store_url, const atomic_bool *stop)
+{
+    capture c = {.def = def, .store_url = store_url, .stop = stop};
+    long long backoff = BACKOFF_MIN_MS;
+    char err[512];
+
+    while (!atomic_load(stop)) {
+        bool standby = false;
+        err[0] = '\0';
+        c.state[0] = '\0';
+        int rc = attempt(&c, &standby, err, sizeof err);
+        if (strcmp(c.state, "streaming") == 0)
+            backoff = BACKOFF_MIN_MS; /* it worked for a while: a new failure starts over */
+        if (rc != SQ_OK) {
+            sq_error("source %s: %s (again in %lld ms)", def->name, err, backoff);
+            /* Said while the lock is still ours, so that it never overwrites the report of a
+             * node that took over; a broken store connection just fails to say it. */
+            if (c.store_txn_open &&
+                sq_store_transaction(c.store, SQ_STORE_ROLLBACK, (char[64]){0}, 64) == SQ_OK)
+                c.store_txn_open = false;
+            if (c.state[0])
+                report(&c, "error", err);
+        }
+        disconnect(&c);
+        if (atomic_load(stop))
+            break;
+        if (standby) {
+            snprintf(c.state, sizeof c.state, "standby");
+            nap(&c, 1000); /* another node streams it; take over within a second of its end */
+            continue;
+        }
+        nap(&c, backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    disconnect(&c);
+    sq_arena_free(&c.scratch);
+    sq_buf_free(&c.blob);
+    free(c.msgs);
+}

@@ -1,0 +1,189 @@
+/* A postgres source's settings: read from their JSON (as the store keeps them and the API takes
+ * them), checked, and written back in one canonical form. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sequin/json.h"
+#include "sequin/source.h"
+
+#define NAME_MAX_LEN 63 /* PostgreSQL's identifiers: NAMEDATALEN - 1 */
+
+/* [a-zA-Z0-9_]{1,63}, and for a slot lower case only (PostgreSQL's own rule for slots). */
+static bool name_ok(const char *s, size_t n, bool slot)
+{
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                  (!slot && ch >= 'A' && ch <= 'Z');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* A string member `name` of object `obj` into the arena; `dflt` when absent. */
+static int get_string(const sq_json *doc, int obj, const char *name, const char *dflt,
+                      sq_arena *a, const char **out, char *err, size_t errlen)
+{
+    int v = -1;
+    if (sq_json_lookup(doc, obj, name, &v) != SQ_OK)
+        return sq_fail(err, errlen, "settings: \"%s\" is given twice", name);
+    if (v < 0) {
+        if (!dflt)
+            return sq_fail(err, errlen, "settings: \"%s\" is required", name);
+        *out = dflt;
+        return SQ_OK;
+    }
+    if (sq_json_type_of(doc, v) != SQ_JSON_STRING ||
+        sq_json_get_str_arena(doc, v, a, out, NULL) != SQ_OK)
+        return sq_fail(err, errlen, "settings: \"%s\" must be a string", name);
+    return SQ_OK;
+}
+
+/* "schema.table" or "table" (schema public), each part a plain name: the canonical
+ * "schema.table" into the arena. */
+static const char *table_name(const char *s, sq_arena *a)
+{
+    const char *dot = strchr(s, '.');
+    if (!dot)
+        return name_ok(s, strlen(s), false) ? sq_arena_printf(a, "public.%s", s) : NULL;
+    if (!name_ok(s, (size_t)(dot - s), false) || !name_ok(dot + 1, strlen(dot + 1), false))
+        return NULL;
+    return s;
+}
+
+static int get_tables(const sq_json *doc, int obj, sq_source_def *def, char *err, size_t errlen)
+{
+    int v = -1;
+    if (sq_json_lookup(doc, obj, "tables", &v) != SQ_OK)
+        return sq_fail(err, errlen, "settings: \"tables\" is given twice");
+    if (v < 0)
+        return SQ_OK; /* a publication that exists says which tables */
+    int n = sq_json_count(doc, v);
+    if (sq_json_type_of(doc, v) != SQ_JSON_ARRAY || n < 0)
+        return sq_fail(err, errlen, "settings: \"tables\" must be a list of table names");
+    if (n > SQ_SOURCE_TABLES_MAX)
+        return sq_fail(err, errlen, "settings: at most %d tables", SQ_SOURCE_TABLES_MAX);
+    def->tables = sq_arena_calloc(&def->arena, (size_t)n + 1, sizeof *def->tables);
+    if (!def->tables)
+        return sq_fail(err, errlen, "out of memory");
+    for (int t = sq_json_first(doc, v); t >= 0; t = sq_json_next(doc, t)) {
+        const char *s;
+        if (sq_json_type_of(doc, t) != SQ_JSON_STRING ||
+            sq_json_get_str_arena(doc, t, &def->arena, &s, NULL) != SQ_OK)
+            return sq_fail(err, errlen, "settings: \"tables\" must be a list of table names");
+        const char *name = table_name(s, &def->arena);
+        if (!name)
+            return sq_fail(err, errlen,
+                           "settings: table \"%s\" is not schema.table with each part "
+                           "[a-zA-Z0-9_]+ (at most 63 characters)",
+                           s);
+        for (size_t i = 0; i < def->ntables; i++)
+            if (strcmp(def->tables[i], name) == 0)
+                return sq_fail(err, errlen, "settings: table %s is listed twice", name);
+        def->tables[def->ntables++] = name;
+    }
+    return SQ_OK;
+}
+
+int sq_source_settings_read(const char *json, size_t len, sq_source_def *def, char *err,
+                            size_t errlen)
+{
+    static const char *const known[] = {"url",        "slot",     "publication",
+                                        "tables",     "key_format", "backfill"};
+    sq_json doc = {0};
+    sq_json_error jerr;
+    const char *key_format;
+    int rc = SQ_ERR;
+
+    if (sq_json_parse(&doc, json, len, 4, &jerr) != SQ_OK)
+        return sq_fail(err, errlen, "settings: not JSON: %s", jerr.message);
+    if (sq_json_type_of(&doc, 0) != SQ_JSON_OBJECT) {
+        sq_fail(err, errlen, "settings: must be an object");
+        goto done;
+    }
+    for (int k = sq_json_first(&doc, 0); k >= 0; k = sq_json_next(&doc, k)) {
+        size_t i = 0;
+        while (i < SQ_ARRAY_LEN(known) &&
+               sq_json_str_equals(&doc, k, known[i], strlen(known[i])) != 1)
+            i++;
+        if (i == SQ_ARRAY_LEN(known)) {
+            const char *raw;
+            size_t n;
+            if (sq_json_raw(&doc, k, &raw, &n) != SQ_OK)
+                raw = "?", n = 1;
+            sq_fail(err, errlen, "settings: unknown setting %.*s", (int)n, raw);
+            goto done;
+        }
+    }
+    if (get_string(&doc, 0, "url", NULL, &def->arena, &def->url, err, errlen) != SQ_OK ||
+        get_string(&doc, 0, "slot", "sequin_slot", &def->arena, &def->slot, err, errlen) ||
+        get_string(&doc, 0, "publication", "sequin_pub", &def->arena, &def->publication, err,
+                   errlen) ||
+        get_string(&doc, 0, "key_format", "basic", &def->arena, &key_format, err, errlen) ||
+        get_tables(&doc, 0, def, err, errlen) != SQ_OK)
+        goto done;
+    if (!*def->url) {
+        sq_fail(err, errlen, "settings: \"url\" must not be empty");
+        goto done;
+    }
+    if (!name_ok(def->slot, strlen(def->slot), true)) {
+        sq_fail(err, errlen, "settings: slot \"%s\" is not [a-z0-9_]+ (at most 63 characters)",
+                def->slot);
+        goto done;
+    }
+    if (!name_ok(def->publication, strlen(def->publication), false)) {
+        sq_fail(err, errlen,
+                "settings: publication \"%s\" is not [a-zA-Z0-9_]+ (at most 63 characters)",
+                def->publication);
+        goto done;
+    }
+    if (strcmp(key_format, "basic") == 0) {
+        def->key_format = SQ_KEY_BASIC;
+    } else if (strcmp(key_format, "with_operation") == 0) {
+        def->key_format = SQ_KEY_WITH_OPERATION;
+    } else {
+        sq_fail(err, errlen, "settings: key_format is basic or with_operation, not \"%s\"",
+                key_format);
+        goto done;
+    }
+    int b = -1;
+    if (sq_json_lookup(&doc, 0, "backfill", &b) == SQ_OK && b >= 0 &&
+        sq_json_get_bool(&doc, b, &def->backfill) != SQ_OK) {
+        sq_fail(err, errlen, "settings: backfill is true or false");
+        goto done;
+    }
+    rc = SQ_OK;
+done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+int sq_source_settings_write(const sq_source_def *def, sq_buf *out)
+{
+    sq_json_writer w;
+    sq_json_writer_init(&w, out);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "url") ||
+             sq_json_write_string(&w, def->url) || sq_json_write_key(&w, "slot") ||
+             sq_json_write_string(&w, def->slot) || sq_json_write_key(&w, "publication") ||
+             sq_json_write_string(&w, def->publication) || sq_json_write_key(&w, "tables") ||
+             sq_json_write_begin_array(&w);
+    for (size_t i = 0; rc == SQ_OK && i < def->ntables; i++)
+        rc = sq_json_write_string(&w, def->tables[i]);
+    if (rc == SQ_OK)
+        rc = sq_json_write_end_array(&w) || sq_json_write_key(&w, "key_format") ||
+             sq_json_write_string(&w, def->key_format == SQ_KEY_BASIC ? "basic"
+                                                                      : "with_operation") ||
+             sq_json_write_key(&w, "backfill") || sq_json_write_bool(&w, def->backfill) ||
+             sq_json_write_end_object(&w) || sq_json_writer_finish(&w);
+    return rc ? SQ_ERR : SQ_OK;
+}
+
+void sq_source_def_free(sq_source_def *def)
+{
+    sq_arena_free(&def->arena);
+    memset(def, 0, sizeof *def);
+}

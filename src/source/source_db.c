@@ -1,0 +1,272 @@
+/* The source database over a plain connection: what must hold before streaming (version,
+ * wal_level, privileges, tables and their keys), and the publication and slot it creates. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "source_db.h"
+
+/* The error of `res` (or of the connection) in `err`, behind `what`, without libpq's newline. */
+static int db_fail(PGconn *db, PGresult *res, const char *what, char *err, size_t errlen)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+    if (!msg || !*msg)
+        msg = PQerrorMessage(db);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    PQclear(res);
+    return sq_fail(err, errlen, "%s: %.*s", what, (int)n, msg);
+}
+
+/* Runs `sql` with text parameters and wants rows back; NULL (and `err` set) on failure. */
+static PGresult *query(PGconn *db, const char *sql, int n, const char *const *params,
+                       const char *what, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_fail(db, res, what, err, errlen);
+        return NULL;
+    }
+    return res;
+}
+
+int sq_srcdb_connect(const char *url, PGconn **out, char *err, size_t errlen)
+{
+    const char *const keys[] = {"dbname", "application_name", NULL};
+    const char *const values[] = {url, "sequin", NULL};
+    PGconn *db = PQconnectdbParams(keys, values, 1);
+
+    *out = NULL;
+    if (!db)
+        return sq_fail(err, errlen, "out of memory");
+    if (PQstatus(db) != CONNECTION_OK) {
+        db_fail(db, NULL, "cannot connect to the source database", err, errlen);
+        PQfinish(db);
+        return SQ_ERR;
+    }
+    *out = db;
+    return SQ_OK;
+}
+
+/* The server, its settings and the role: each refusal says what to change. */
+static int check_server(PGconn *db, char *err, size_t errlen)
+{
+    PGresult *res = query(db,
+                          "SELECT current_setting('server_version_num')::int, "
+                          "       current_setting('wal_level'), r.rolreplication OR r.rolsuper, "
+                          "       current_user "
+                          "  FROM pg_roles r WHERE r.rolname = current_user",
+                          0, NULL, "cannot read the server's settings", err, errlen);
+    int rc = SQ_ERR;
+
+    if (!res)
+        return SQ_ERR;
+    if (PQntuples(res) != 1) {
+        sq_fail(err, errlen, "cannot read the current role");
+    } else if (atoi(PQgetvalue(res, 0, 0)) < 100000) {
+        sq_fail(err, errlen, "the source database runs PostgreSQL %s; sources need 10 or later",
+                PQgetvalue(res, 0, 0));
+    } else if (strcmp(PQgetvalue(res, 0, 1), "logical") != 0) {
+        sq_fail(err, errlen,
+                "wal_level is %s on the source database; logical replication needs "
+                "wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart it)",
+                PQgetvalue(res, 0, 1));
+    } else if (strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+        sq_fail(err, errlen,
+                "role \"%s\" may not replicate: ALTER ROLE \"%s\" REPLICATION (docs/sources.md)",
+                PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 3));
+    } else {
+        rc = SQ_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Each declared table: it exists, has a key, and the role may read it (backfill does). */
+static int check_tables(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < def->ntables; i++) {
+        const char *param[1] = {def->tables[i]};
+        PGresult *res = query(db,
+                              "SELECT c.oid, has_table_privilege(c.oid, 'SELECT') "
+                              "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                              " WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN "
+                              "('r', 'p')",
+                              1, param, "cannot look up a table", err, errlen);
+        if (!res)
+            return SQ_ERR;
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            return sq_fail(err, errlen, "table %s does not exist in the source database",
+                           def->tables[i]);
+        }
+        unsigned oid = (unsigned)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+        bool readable = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        PQclear(res);
+        if (!readable)
+            return sq_fail(err, errlen, "the role may not read table %s: GRANT SELECT ON %s TO it",
+                           def->tables[i], def->tables[i]);
+        sq_arena scratch = {0};
+        const char **names;
+        size_t n;
+        int rc = sq_srcdb_table_key(db, oid, &names, &n, &scratch, err, errlen);
+        sq_arena_free(&scratch);
+        if (rc != SQ_OK)
+            return SQ_ERR;
+    }
+    return SQ_OK;
+}
+
+/* "schema.table" as a quoted identifier pair, appended to `out`. */
+static int put_table(PGconn *db, sq_buf *out, const char *table)
+{
+    const char *dot = strchr(table, '.');
+    char *schema = PQescapeIdentifier(db, table, (size_t)(dot - table));
+    char *name = PQescapeIdentifier(db, dot + 1, strlen(dot + 1));
+    int rc = schema && name ? sq_buf_printf(out, "%s.%s", schema, name) : SQ_ERR;
+    PQfreemem(schema);
+    PQfreemem(name);
+    return rc;
+}
+
+static int ensure_publication(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
+{
+    const char *param[1] = {def->publication};
+    PGresult *res = query(db, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, param,
+                          "cannot look up the publication", err, errlen);
+    sq_buf sql = {0};
+    char *pub = NULL;
+    int rc = SQ_ERR;
+
+    if (!res)
+        return SQ_ERR;
+    bool exists = PQntuples(res) == 1;
+    PQclear(res);
+    if (exists)
+        return SQ_OK; /* used as it is: its tables are what streams */
+    if (def->ntables == 0)
+        return sq_fail(err, errlen,
+                       "publication \"%s\" does not exist and no tables are given to create it for",
+                       def->publication);
+    pub = PQescapeIdentifier(db, def->publication, strlen(def->publication));
+    if (!pub || sq_buf_printf(&sql, "CREATE PUBLICATION %s FOR TABLE ", pub) != SQ_OK)
+        goto nomem;
+    for (size_t i = 0; i < def->ntables; i++) {
+        if ((i > 0 && sq_buf_puts(&sql, ", ") != SQ_OK) || put_table(db, &sql, def->tables[i]))
+            goto nomem;
+    }
+    res = query(db, sql.data, 0, NULL, "cannot create the publication", err, errlen);
+    if (res) {
+        PQclear(res);
+        rc = SQ_OK;
+    }
+    goto done;
+nomem:
+    sq_fail(err, errlen, "out of memory");
+done:
+    PQfreemem(pub);
+    sq_buf_free(&sql);
+    return rc;
+}
+
+static int ensure_slot(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
+{
+    const char *param[1] = {def->slot};
+    PGresult *res = query(db,
+                          "SELECT plugin, database = current_database() "
+                          "  FROM pg_replication_slots WHERE slot_name = $1",
+                          1, param, "cannot look up the replication slot", err, errlen);
+    if (!res)
+        return SQ_ERR;
+    if (PQntuples(res) == 1) {
+        int rc = SQ_OK;
+        if (PQgetisnull(res, 0, 0) || strcmp(PQgetvalue(res, 0, 0), "pgoutput") != 0)
+            rc = sq_fail(err, errlen,
+                         "replication slot \"%s\" exists but is not a logical slot of pgoutput",
+                         def->slot);
+        else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+            rc = sq_fail(err, errlen, "replication slot \"%s\" belongs to another database",
+                         def->slot);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    res = query(db, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1, param,
+                "cannot create the replication slot", err, errlen);
+    if (!res)
+        return SQ_ERR;
+    PQclear(res);
+    return SQ_OK;
+}
+
+int sq_srcdb_prepare(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
+{
+    if (check_server(db, err, errlen) != SQ_OK || check_tables(db, def, err, errlen) != SQ_OK ||
+        ensure_publication(db, def, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    return ensure_slot(db, def, err, errlen);
+}
+
+int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n, sq_arena *arena,
+                       char *err, size_t errlen)
+{
+    char oid_s[16];
+    snprintf(oid_s, sizeof oid_s, "%u", oid);
+    const char *param[1] = {oid_s};
+    /* The primary key, else the replica identity index: the columns whose old values a
+     * delete's WAL record carries, so the key of a deleted row is always known. */
+    PGresult *res = query(db,
+                          "SELECT a.attname, i.indisprimary, c.relname "
+                          "  FROM pg_index i "
+                          "  JOIN pg_class c ON c.oid = i.indrelid "
+                          "  JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, "
+                          "                      pos) ON true "
+                          "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
+                          "k.attnum "
+                          " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
+                          " ORDER BY i.indisprimary DESC, k.pos",
+                          1, param, "cannot read a table's primary key", err, errlen);
+    if (!res)
+        return SQ_ERR;
+    int rows = PQntuples(res), count = 0;
+    /* Rows of the primary key come first; stop where they end. */
+    while (count < rows && strcmp(PQgetvalue(res, count, 1), PQgetvalue(res, 0, 1)) == 0)
+        count++;
+    if (count == 0) {
+        PQclear(res);
+        PGresult *name = query(db, "SELECT $1::oid::regclass::text", 1, param,
+                               "cannot name a table", err, errlen);
+        if (!name)
+            return SQ_ERR;
+        sq_fail(err, errlen,
+                "table %s has no primary key, so its rows have no key: add a primary key, or "
+                "REPLICA IDENTITY USING INDEX with a unique index on NOT NULL columns",
+                PQntuples(name) == 1 ? PQgetvalue(name, 0, 0) : oid_s);
+        PQclear(name);
+        return SQ_ERR;
+    }
+    const char **out = sq_arena_alloc(arena, (size_t)count * sizeof *out);
+    for (int i = 0; out && i < count; i++)
+        if (!(out[i] = sq_arena_strdup(arena, PQgetvalue(res, i, 0))))
+            out = NULL;
+    PQclear(res);
+    if (!out)
+        return sq_fail(err, errlen, "out of memory");
+    *names = out;
+    *n = (size_t)count;
+    return SQ_OK;
+}
+
+int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen)
+{
+    PGresult *res = query(db, "SELECT pg_current_wal_lsn()::text", 0, NULL,
+                          "cannot read the WAL position", err, errlen);
+    if (!res)
+        return SQ_ERR;
+    int rc = PQntuples(res) == 1 ? sq_lsn_parse(PQgetvalue(res, 0, 0), out) : SQ_ERR;
+    PQclear(res);
+    if (rc != SQ_OK)
+        return sq_fail(err, errlen, "cannot read the WAL position");
+    return SQ_OK;
+}
