@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sequin/buf.h"
 #include "sequin/common.h"
@@ -566,5 +567,60 @@ SQ_WUR int sq_store_redrive(sq_store *s, const char *consumer, const char *const
 SQ_WUR int sq_store_begin_redrive(sq_store *s, const char *consumer, const char *const *ack_ids,
                                   size_t n, char *err, size_t errlen);
 SQ_WUR int sq_store_finish_redrive(sq_store *s, long long *redriven, char *err, size_t errlen);
+
+/* ---- sources (SPEC 8, docs/sources.md) ----------------------------------------------------- */
+
+/* A source as the store holds it; strings in the call's arena. */
+typedef struct sq_source_row {
+    const char *id;
+    int num;    /* its advisory lock's number */
+    int stream; /* the number of the stream it writes into */
+    const char *name;
+    const char *kind;     /* "postgres" */
+    const char *settings; /* the kind's settings, JSON */
+    const char *managed_by;
+} sq_source_row;
+
+/* Every source, by name. */
+SQ_WUR int sq_store_source_list(sq_store *s, sq_source_row **out, size_t *count, sq_arena *arena,
+                                char *err, size_t errlen);
+
+/*
+ * Tries to take source `num`'s lock for this connection's session (pg_try_advisory_lock): the
+ * one node that streams it holds it until its connection ends. `*got` says whether it did.
+ */
+SQ_WUR int sq_store_source_lock(sq_store *s, int num, bool *got, char *err, size_t errlen);
+
+/* The commit position of the last source transaction the stream has (0 before the first).
+ * SQ_STORE_NOT_FOUND when the source is gone. */
+SQ_WUR int sq_store_source_applied(sq_store *s, int num, uint64_t *lsn, char *err, size_t errlen);
+
+/*
+ * Upserts messages of source `num` into its stream as sq_store_upsert does (any count, 0 too),
+ * and with `lsn` (not 0) moves the source's position there in the same transaction; a position
+ * at or below the stored one is SQ_STORE_CONFLICT and nothing is written. Inside a transaction
+ * opened with sq_store_transaction, only its commit makes any of it last.
+ */
+SQ_WUR int sq_store_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_in *msgs,
+                                 size_t n, long long *published, char *err, size_t errlen);
+
+/* What the process running a source reports about it (sequin.source_status). */
+typedef struct sq_source_report {
+    int source;
+    const char *state;
+    const char *error; /* NULL when none */
+    uint64_t received_lsn, applied_lsn;
+    int64_t last_commit_time_us; /* PostgreSQL epoch; 0 when none yet */
+    long long rows;              /* messages written since the process started the source */
+} sq_source_report;
+SQ_WUR int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen);
+
+/* BEGIN, COMMIT or ROLLBACK on this connection: the calls made in between are one transaction. */
+typedef enum sq_store_txn {
+    SQ_STORE_BEGIN,
+    SQ_STORE_COMMIT,
+    SQ_STORE_ROLLBACK
+} sq_store_txn;
+SQ_WUR int sq_store_transaction(sq_store *s, sq_store_txn what, char *err, size_t errlen);
 
 #endif

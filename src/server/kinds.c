@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "sequin/children.h"
+#include "sequin/source.h"
 #include "sequin/worker.h"
 
 static size_t cpu_count(void)
@@ -35,6 +36,19 @@ static int worker_run(const sq_child_ctx *ctx)
     return sq_worker_run(&w);
 }
 
+/* One sources process per node: it runs every source of the store, each in a thread, and the
+ * lock of each decides which node streams it (docs/sources.md). */
+static size_t one(const sq_config *cfg)
+{
+    (void)cfg;
+    return 1;
+}
+
+static int sources_run(const sq_child_ctx *ctx)
+{
+    return sq_source_process_run(ctx->cfg);
+}
+
 const sq_child_kind sq_child_kinds[] = {
     {
         .name = "worker",
@@ -43,6 +57,14 @@ const sq_child_kind sq_child_kinds[] = {
         .backoff_min_ms = 100,
         .backoff_max_ms = 5000,
         .backoff_reset_ms = 10000,
+    },
+    {
+        .name = "sources",
+        .count = one,
+        .run = sources_run,
+        .backoff_min_ms = 500,
+        .backoff_max_ms = 30000,
+        .backoff_reset_ms = 60000,
     },
 };
 const size_t sq_child_kinds_count = SQ_ARRAY_LEN(sq_child_kinds);

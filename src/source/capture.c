@@ -62,8 +62,8 @@ typedef struct capture {
     pending *msgs;
     size_t nmsgs, capmsgs;
     bool store_txn_open; /* part of the batch is in the stream's open transaction already */
-    sq_lsn batch_lsn;     /* the commit of the last complete transaction in the batch */
-    sq_lsn batch_end;     /* and where its commit record ends */
+    sq_lsn batch_lsn;    /* the commit of the last complete transaction in the batch */
+    sq_lsn batch_end;    /* and where its commit record ends */
     int64_t batch_time;
 
     sq_lsn applied;   /* commit LSN of the last transaction the stream has */
@@ -195,8 +195,8 @@ static int push_pending(capture *c, size_t key_off, size_t data_off)
         c->msgs = grown;
         c->capmsgs = cap;
     }
-    c->msgs[c->nmsgs++] = (pending){key_off, data_off - key_off - 1, data_off,
-                                    c->blob.len - data_off};
+    c->msgs[c->nmsgs++] =
+        (pending){key_off, data_off - key_off - 1, data_off, c->blob.len - data_off};
     return SQ_OK;
 }
 
@@ -219,8 +219,8 @@ static int put_batch(capture *c, sq_lsn lsn, char *err, size_t errlen)
             goto done;
         c->store_txn_open = true;
     }
-    if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->nmsgs, &published, err,
-                              errlen) != SQ_OK)
+    if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->nmsgs, &published, err, errlen) !=
+        SQ_OK)
         goto done;
     if (lsn && c->store_txn_open) {
         if (sq_store_transaction(c->store, SQ_STORE_COMMIT, err, errlen) != SQ_OK)
@@ -243,6 +243,8 @@ static int flush_batch(capture *c, char *err, size_t errlen)
         return SQ_OK;
     if (put_batch(c, c->batch_lsn, err, errlen) != SQ_OK)
         return SQ_ERR;
+    sq_debug("source %s: the stream has the transactions up to %s", c->def->name,
+             sq_lsn_format(c->batch_lsn, (char[SQ_LSN_TEXT_MAX]){0}));
     c->applied = c->batch_lsn;
     c->last_commit_time = c->batch_time;
     /* Long polls on any node wake for the news. */
@@ -257,8 +259,8 @@ static int flush_batch(capture *c, char *err, size_t errlen)
  * The current data of message `key`: the newest one in the batch, else the stream's. NULL when
  * the stream has none (deleted through the API meanwhile). Memory in c->scratch.
  */
-static const char *current_data(capture *c, const char *key, size_t key_len, size_t *len,
-                                char *err, size_t errlen)
+static const char *current_data(capture *c, const char *key, size_t key_len, size_t *len, char *err,
+                                size_t errlen)
 {
     for (size_t i = c->nmsgs; i-- > 0;) {
         const pending *p = &c->msgs[i];
@@ -300,8 +302,8 @@ static int resolve_toast(capture *c, const relation *r, const char *key, size_t 
     if (!data || sq_json_parse(&doc, data, len, 0, NULL) != SQ_OK ||
         sq_json_lookup(&doc, 0, "data", &row) != SQ_OK || row < 0) {
         sq_warn("source %s: table %s.%s: an unchanged TOASTed value of %.*s is not in the "
-                    "stream; the message leaves it out",
-                    c->def->name, r->schema, r->table, (int)key_len, key);
+                "stream; the message leaves it out",
+                c->def->name, r->schema, r->table, (int)key_len, key);
         sq_json_free(&doc);
         return SQ_OK;
     }
@@ -393,8 +395,8 @@ static int on_change(capture *c, const sq_pgoutput_msg *m, char *err, size_t err
     if (unresolved) {
         /* Again, with the values the stream's current message holds. */
         c->blob.len = data_off;
-        if (resolve_toast(c, r, c->blob.data + key_off, data_off - key_off - 1, nv, err,
-                          errlen) != SQ_OK ||
+        if (resolve_toast(c, r, c->blob.data + key_off, data_off - key_off - 1, nv, err, errlen) !=
+                SQ_OK ||
             sq_change_data(&t, &ch, &c->blob, &unresolved) != SQ_OK)
             return SQ_ERR;
     }
@@ -442,8 +444,8 @@ static int on_message(capture *c, const uint8_t *data, size_t len, char *err, si
         return on_change(c, &m, err, errlen);
     case SQ_PGO_TRUNCATE:
         sq_warn("source %s: a TRUNCATE of %u table(s) is not streamed: the stream keeps "
-                    "their messages (docs/sources.md)",
-                    c->def->name, (unsigned)m.u.truncate.nrelations);
+                "their messages (docs/sources.md)",
+                c->def->name, (unsigned)m.u.truncate.nrelations);
         return SQ_OK;
     default: /* origin, type, message: nothing to do */
         return SQ_OK;
@@ -459,7 +461,7 @@ static int stream(capture *c, char *err, size_t errlen)
         size_t len;
         /* Wait only when nothing is batched: a batch goes to the stream as soon as the
          * server has nothing more at hand, so transactions group under load only. */
-        int wait = c->nmsgs == 0 && c->batch_lsn <= c->applied ? READ_WAIT_MS : 0;
+        int wait = !c->in_txn && c->batch_lsn > c->applied ? 0 : READ_WAIT_MS;
         int rc = sq_repl_read(c->repl, wait, &data, &len, err, errlen);
         if (rc < 0)
             return SQ_ERR;
@@ -549,9 +551,9 @@ static int attempt(capture *c, bool *standby, char *err, size_t errlen)
         sq_repl_connect(c->def->url, &c->repl, err, errlen) != SQ_OK ||
         sq_repl_start(c->repl, c->def->slot, c->def->publication, 0, err, errlen) != SQ_OK)
         return SQ_ERR;
-    sq_info("source %s: streaming slot %s of publication %s into stream %d from %s",
-                c->def->name, c->def->slot, c->def->publication, c->def->stream,
-                sq_lsn_format(c->applied, (char[SQ_LSN_TEXT_MAX]){0}));
+    sq_info("source %s: streaming slot %s of publication %s into stream %d from %s", c->def->name,
+            c->def->slot, c->def->publication, c->def->stream,
+            sq_lsn_format(c->applied, (char[SQ_LSN_TEXT_MAX]){0}));
     return stream(c, err, errlen);
 }
 

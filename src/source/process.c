@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,8 +63,8 @@ static int runner_start(runners *rs, const sq_source_row *row, const char *store
     r->def.settings = sq_arena_strdup(&r->def.arena, row->settings);
     if (!r->def.name || !r->def.settings)
         goto fail;
-    if (sq_source_settings_read(row->settings, strlen(row->settings), &r->def, err,
-                                sizeof err) != SQ_OK) {
+    if (sq_source_settings_read(row->settings, strlen(row->settings), &r->def, err, sizeof err) !=
+        SQ_OK) {
         sq_error("source %s: %s", row->name, err);
         goto fail;
     }

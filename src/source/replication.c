@@ -61,8 +61,9 @@ int sq_repl_connect(const char *url, sq_repl **out, char *err, size_t errlen)
         goto fail;
     }
     if (PQgetisnull(res, 0, 3)) {
-        sq_fail(err, errlen, "the replication connection is not bound to a database (is "
-                             "replication=database stripped by a pooler?)");
+        sq_fail(err, errlen,
+                "the replication connection is not bound to a database (is "
+                "replication=database stripped by a pooler?)");
         goto fail;
     }
     PQclear(res);
@@ -148,7 +149,7 @@ int sq_repl_read(sq_repl *r, int timeout_ms, const uint8_t **data, size_t *len, 
         r->copy = NULL;
     }
     gettimeofday(&start, NULL);
-    for (;;) {
+    for (bool consumed = false;;) {
         char *buf = NULL;
         int n = PQgetCopyData(r->conn, &buf, 1);
         if (n > 0) {
@@ -162,6 +163,13 @@ int sq_repl_read(sq_repl *r, int timeout_ms, const uint8_t **data, size_t *len, 
         if (n == -2)
             return server_fail(r, NULL, "reading the replication stream", err, errlen);
 
+        /* What the socket holds already is read even with no time to wait. */
+        if (!consumed) {
+            consumed = true;
+            if (!PQconsumeInput(r->conn))
+                return server_fail(r, NULL, "reading the replication stream", err, errlen);
+            continue;
+        }
         gettimeofday(&now, NULL);
         long spent = (now.tv_sec - start.tv_sec) * 1000L + (now.tv_usec - start.tv_usec) / 1000L;
         if (spent >= timeout_ms)
@@ -169,8 +177,7 @@ int sq_repl_read(sq_repl *r, int timeout_ms, const uint8_t **data, size_t *len, 
         struct pollfd p = {.fd = PQsocket(r->conn), .events = POLLIN};
         if (poll(&p, 1, (int)(timeout_ms - spent)) < 0 && errno != EINTR)
             return sq_fail(err, errlen, "poll: %s", strerror(errno));
-        if (p.revents && !PQconsumeInput(r->conn))
-            return server_fail(r, NULL, "reading the replication stream", err, errlen);
+        consumed = false;
     }
 }
 

@@ -25,8 +25,8 @@ static bool name_ok(const char *s, size_t n, bool slot)
 }
 
 /* A string member `name` of object `obj` into the arena; `dflt` when absent. */
-static int get_string(const sq_json *doc, int obj, const char *name, const char *dflt,
-                      sq_arena *a, const char **out, char *err, size_t errlen)
+static int get_string(const sq_json *doc, int obj, const char *name, const char *dflt, sq_arena *a,
+                      const char **out, char *err, size_t errlen)
 {
     int v = -1;
     if (sq_json_lookup(doc, obj, name, &v) != SQ_OK)
@@ -92,15 +92,15 @@ static int get_tables(const sq_json *doc, int obj, sq_source_def *def, char *err
 int sq_source_settings_read(const char *json, size_t len, sq_source_def *def, char *err,
                             size_t errlen)
 {
-    static const char *const known[] = {"url",        "slot",     "publication",
-                                        "tables",     "key_format", "backfill"};
+    static const char *const known[] = {"url",    "slot",       "publication",
+                                        "tables", "key_format", "backfill"};
     sq_json doc = {0};
     sq_json_error jerr;
     const char *key_format;
     int rc = SQ_ERR;
 
     if (sq_json_parse(&doc, json, len, 4, &jerr) != SQ_OK)
-        return sq_fail(err, errlen, "settings: not JSON: %s", jerr.message);
+        return sq_fail(err, errlen, "settings: not JSON: %s at offset %zu", jerr.what, jerr.offset);
     if (sq_json_type_of(&doc, 0) != SQ_JSON_OBJECT) {
         sq_fail(err, errlen, "settings: must be an object");
         goto done;
@@ -175,8 +175,8 @@ int sq_source_settings_write(const sq_source_def *def, sq_buf *out)
         rc = sq_json_write_string(&w, def->tables[i]);
     if (rc == SQ_OK)
         rc = sq_json_write_end_array(&w) || sq_json_write_key(&w, "key_format") ||
-             sq_json_write_string(&w, def->key_format == SQ_KEY_BASIC ? "basic"
-                                                                      : "with_operation") ||
+             sq_json_write_string(&w,
+                                  def->key_format == SQ_KEY_BASIC ? "basic" : "with_operation") ||
              sq_json_write_key(&w, "backfill") || sq_json_write_bool(&w, def->backfill) ||
              sq_json_write_end_object(&w) || sq_json_writer_finish(&w);
     return rc ? SQ_ERR : SQ_OK;

@@ -213,6 +213,47 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
                          2,
                          {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
     [SQ_STMT_NEXT_VISIBLE] = {"next_visible", "SELECT sequin.next_visible($1)", 1, {SQ_OID_UUID}},
+    /* sources */
+    [SQ_STMT_SOURCE_LIST] = {"source_list",
+                             "SELECT id, num, stream, name, kind, settings::text, managed_by "
+                             "  FROM sequin.sources ORDER BY name",
+                             0,
+                             {0}},
+    /* The two-key form of the advisory locks: its class, 'SQSR', is the sources' own. */
+    [SQ_STMT_SOURCE_LOCK] = {"source_lock",
+                             "SELECT pg_try_advisory_lock(1397838674, $1)",
+                             1,
+                             {SQ_OID_INT4}},
+    [SQ_STMT_SOURCE_APPLIED] = {"source_applied",
+                                "SELECT applied_lsn::text FROM sequin.sources WHERE num = $1",
+                                1,
+                                {SQ_OID_INT4}},
+    [SQ_STMT_SOURCE_APPLY] = {"source_apply",
+                              "SELECT sequin.source_apply($1, $2::pg_lsn, $3, $4, $5)",
+                              5,
+                              {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY,
+                               SQ_OID_BYTEA_ARRAY}},
+    [SQ_STMT_SOURCE_REPORT] =
+        {"source_report",
+         "INSERT INTO sequin.source_status AS t (source, state, error, node, received_lsn, "
+         "                                       last_commit_lsn, last_commit_at, rows_streamed) "
+         "SELECT s.id, $2, $3, $4, $5::pg_lsn, nullif($6::pg_lsn, '0/0'), "
+         "       CASE WHEN $7::bigint = 0 THEN NULL "
+         "            ELSE timestamptz '2000-01-01 00:00:00+00' + $7::bigint * interval '1 us' "
+         "END, "
+         "       $8::bigint "
+         "  FROM sequin.sources s WHERE s.num = $1 "
+         "ON CONFLICT (source) DO UPDATE SET state = excluded.state, error = excluded.error, "
+         "   node = excluded.node, received_lsn = excluded.received_lsn, "
+         "   last_commit_lsn = excluded.last_commit_lsn, last_commit_at = excluded.last_commit_at, "
+         "   rows_streamed = excluded.rows_streamed, reported_at = now() "
+         "RETURNING 1",
+         8,
+         {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT,
+          SQ_OID_TEXT}},
+    [SQ_STMT_TXN_BEGIN] = {"txn_begin", "BEGIN", 0, {0}},
+    [SQ_STMT_TXN_COMMIT] = {"txn_commit", "COMMIT", 0, {0}},
+    [SQ_STMT_TXN_ROLLBACK] = {"txn_rollback", "ROLLBACK", 0, {0}},
 };
 
 const sq_statement *sq_catalog(sq_stmt_id id)

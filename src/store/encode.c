@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sequin/sha256.h"
+
 static int put_be32(sq_buf *out, uint32_t v)
 {
     uint32_t be = htonl(v);
@@ -76,4 +78,35 @@ int sq_encode_uuid(const char *text, unsigned char bytes[16])
         j++;
     }
     return j == 32 ? SQ_OK : SQ_ERR;
+}
+
+int sq_encode_messages(const sq_message_in *msgs, size_t n, sq_buf *keys, sq_buf *datas,
+                       sq_buf *hashes)
+{
+    /* calloc: an empty batch still gets (zeroed) arrays to point at. */
+    const char **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    unsigned char *digests = malloc((n ? n : 1) * SQ_SHA256_LEN);
+    int rc = SQ_ERR;
+
+    if (ptrs == NULL || lens == NULL || digests == NULL)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = msgs[i].key, lens[i] = msgs[i].key_len;
+    if (sq_encode_array(keys, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = msgs[i].data, lens[i] = msgs[i].data_len;
+    if (sq_encode_array(datas, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        sq_sha256(msgs[i].data, msgs[i].data_len, digests + SQ_SHA256_LEN * i);
+        ptrs[i] = (const char *)digests + SQ_SHA256_LEN * i, lens[i] = SQ_SHA256_LEN;
+    }
+    rc = sq_encode_array(hashes, SQ_OID_BYTEA, ptrs, lens, n);
+done:
+    free(digests);
+    free(lens);
+    free(ptrs);
+    return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "sequin/buf.h"
 #include "sequin/common.h"
+#include "sequin/store.h"
 
 /* Type OIDs of the parameters we send (fixed in PostgreSQL's catalog). */
 #define SQ_OID_BYTEA 17
@@ -30,6 +31,15 @@ SQ_WUR int sq_encode_array(sq_buf *out, unsigned elem_oid, const char *const *el
  * from `first` (an array of ints has stride sizeof(int); a field of an array of structs, the
  * struct's size). 0, or -1 on ENOMEM. */
 SQ_WUR int sq_encode_int4_array(sq_buf *out, const void *first, size_t stride, size_t n);
+
+/*
+ * A batch of messages as three arrays: their keys (text[]), their data (text[]) and the SHA-256
+ * of each data (bytea[]), which decides "unchanged": computed here, by the caller's process, so
+ * the database's CPU goes to the upsert itself. `n` may be 0. 0, or -1 on ENOMEM (the buffers
+ * then hold garbage: free them).
+ */
+SQ_WUR int sq_encode_messages(const sq_message_in *msgs, size_t n, sq_buf *keys, sq_buf *datas,
+                              sq_buf *hashes);
 
 /* A UUID in text form (validated by the caller) to its 16 bytes: 0, or -1 when malformed. */
 SQ_WUR int sq_encode_uuid(const char *text, unsigned char bytes[16]);

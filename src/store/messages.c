@@ -16,9 +16,6 @@
 static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
                         const int *groups, char *err, size_t errlen)
 {
-    const char **ptrs = NULL;
-    size_t *lens = NULL;
-    unsigned char *digests = NULL;
     sq_buf keys = {0}, datas = {0}, hashes = {0}, grps = {0};
     int rc = SQ_ERR;
 
@@ -27,26 +24,7 @@ static int begin_upsert(sq_store *s, int stream, const sq_message_in *msgs, size
                       n);
         goto fail;
     }
-    ptrs = malloc(n * sizeof *ptrs);
-    lens = malloc(n * sizeof *lens);
-    digests = malloc(n * SQ_SHA256_LEN);
-    if (ptrs == NULL || lens == NULL || digests == NULL)
-        goto nomem;
-    for (size_t i = 0; i < n; i++)
-        ptrs[i] = msgs[i].key, lens[i] = msgs[i].key_len;
-    if (sq_encode_array(&keys, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
-        goto nomem;
-    for (size_t i = 0; i < n; i++)
-        ptrs[i] = msgs[i].data, lens[i] = msgs[i].data_len;
-    if (sq_encode_array(&datas, SQ_OID_TEXT, ptrs, lens, n) != SQ_OK)
-        goto nomem;
-    /* The digest of the data decides "unchanged": computed here, in the worker, so the
-     * database's CPU goes to the upsert itself. */
-    for (size_t i = 0; i < n; i++) {
-        sq_sha256(msgs[i].data, msgs[i].data_len, digests + SQ_SHA256_LEN * i);
-        ptrs[i] = (const char *)digests + SQ_SHA256_LEN * i, lens[i] = SQ_SHA256_LEN;
-    }
-    if (sq_encode_array(&hashes, SQ_OID_BYTEA, ptrs, lens, n) != SQ_OK)
+    if (sq_encode_messages(msgs, n, &keys, &datas, &hashes) != SQ_OK)
         goto nomem;
     if (groups != NULL && sq_encode_int4_array(&grps, groups, sizeof *groups, n) != SQ_OK)
         goto nomem;
@@ -69,9 +47,6 @@ fail:
     sq_buf_free(&hashes);
     sq_buf_free(&datas);
     sq_buf_free(&keys);
-    free(digests);
-    free(lens);
-    free(ptrs);
     return rc;
 }
 

@@ -1,0 +1,214 @@
+/* The postgres source against a real PostgreSQL: a table's inserts, updates and deletes reach
+ * the stream as keyed messages a consumer receives, nothing of a rolled-back transaction does,
+ * a transaction arrives whole, and the slot is confirmed only up to what the stream has. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "api_client.h"
+#include "pg_fixture.h"
+#include "sequin/common.h"
+#include "sequind_harness.h"
+
+#define SLOT "sequin_test_slot"
+#define PUB "sequin_test_pub"
+
+/* The source's slot must go before the test database can be dropped. */
+static void drop_slot(void)
+{
+    PGconn *c = pgt_connect();
+    PQclear(PQexec(c, "SELECT pg_drop_replication_slot('" SLOT "') FROM pg_replication_slots "
+                      "WHERE slot_name = '" SLOT "'"));
+    PQfinish(c);
+}
+
+static int setup(void **state)
+{
+    drop_slot();
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "DROP TABLE IF EXISTS public.orders; DROP PUBLICATION IF EXISTS " PUB);
+    pgt_exec(c, "CREATE TABLE public.orders (id int PRIMARY KEY, status text NOT NULL, "
+                "total numeric, paid boolean, meta jsonb)");
+    PQfinish(c);
+    *state = api_serve(NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    int rc = teardown_server(state);
+    drop_slot();
+    return rc;
+}
+
+/* Declares source mydb over the store's own database (the same cluster case), as the config
+ * file and the API will: a row of sequin.sources the sources process picks up within a second. */
+static void add_source(const char *key_format)
+{
+    char settings[1024];
+    snprintf(settings, sizeof settings,
+             "{\"url\":\"%s\",\"slot\":\"" SLOT "\",\"publication\":\"" PUB "\","
+             "\"tables\":[\"public.orders\"],\"key_format\":\"%s\"}",
+             db_url(), key_format);
+    const char *params[1] = {settings};
+    PGconn *c = pgt_connect();
+    PGresult *r = PQexecParams(c,
+                               "INSERT INTO sequin.sources (name, kind, stream, settings) "
+                               "SELECT 'mydb', 'postgres', num, $1::jsonb FROM sequin.streams "
+                               " WHERE name = 'default'",
+                               1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Waits until the source streams (its slot is active), so changes made from now on are its. */
+static void wait_streaming(void)
+{
+    int64_t deadline = now_ms() + 20000;
+    while (pgt_long("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" SLOT
+                    "' AND active",
+                    0, NULL) != 1) {
+        if (now_ms() > deadline) {
+            char *st = pgt_value("SELECT coalesce(string_agg(state || ': ' || "
+                                 "coalesce(error, ''), '; '), 'no report') "
+                                 "FROM sequin.source_status",
+                                 0, NULL);
+            fail_msg("the source did not start streaming: %s", st);
+        }
+        sleep_ms(100);
+    }
+}
+
+/* Receives one message of consumer `name` (long polls up to 10 s), acks it, and returns the
+ * message from its key on (free it); NULL when none came. */
+static char *receive_one(int port, const char *name)
+{
+    char target[256];
+    snprintf(target, sizeof target, "/api/streams/default/consumers/%s/receive", name);
+    api_resp r = api_call(port, "POST", target, "{\"batch_size\":1,\"wait_for\":10000}");
+    assert_int_equal(r.status, 200);
+    char *ack = strstr(r.body, "\"ack_id\":\"");
+    char *data = strstr(r.body, "\"key\":\"");
+    char *out = NULL;
+    if (ack && data) {
+        /* From the key on: the key, then the data (a JSON string holding the source's
+         * object). */
+        out = strdup(data);
+        char body[128];
+        snprintf(body, sizeof body, "{\"ack_ids\":[\"%.36s\"]}", ack + 10);
+        snprintf(target, sizeof target, "/api/streams/default/consumers/%s/ack", name);
+        api_resp a = api_call(port, "POST", target, body);
+        assert_int_equal(a.status, 200);
+        api_resp_free(&a);
+    }
+    api_resp_free(&r);
+    return out;
+}
+
+/* `text` (a received message) holds `needle`, or the test fails showing both. */
+static void assert_has(const char *text, const char *needle)
+{
+    if (text && strstr(text, needle))
+        return;
+    /* What the stream and the source's report hold, for the reader of a failure. */
+    char *stream = pgt_value("SELECT coalesce(string_agg(key || ' ' || data, E'\\n' ORDER BY seq), "
+                             "'(none)') FROM sequin.messages",
+                             0, NULL);
+    char *report = pgt_value("SELECT coalesce(string_agg(state || ' ' || coalesce(error, ''), "
+                             "'; '), '(none)') FROM sequin.source_status",
+                             0, NULL);
+    fprintf(stderr, "the stream holds:\n%s\nthe source reports: %s\n", stream, report);
+    free(stream);
+    free(report);
+    fail_msg("expected %s in %s", needle, text ? text : "(no message)");
+}
+
+static void test_insert_update_delete(void **state)
+{
+    struct server *s = *state;
+    add_source("basic");
+    api_expect(s->port, "POST", "/api/streams/default/consumers",
+               "{\"name\":\"orders\",\"filter_key_pattern\":\"mydb.public.orders.>\"}", 200, NULL);
+    wait_streaming();
+
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "INSERT INTO public.orders VALUES (1, 'new', 12.50, false, '{\"a\":[1,2]}')");
+    char *m = receive_one(s->port, "orders");
+    assert_has(m, "mydb.public.orders.1");
+    assert_has(m, "\\\"action\\\":\\\"insert\\\"");
+    assert_has(m, "\\\"total\\\":12.50");
+    assert_has(m, "\\\"paid\\\":false");
+    assert_has(m, "\\\"meta\\\":{\\\"a\\\": [1, 2]}");
+    assert_has(m, "\\\"table\\\":\\\"orders\\\"");
+    assert_has(m, "\\\"deleted\\\":false");
+    free(m);
+
+    pgt_exec(c, "UPDATE public.orders SET status = 'paid', paid = true WHERE id = 1");
+    m = receive_one(s->port, "orders");
+    assert_has(m, "\\\"action\\\":\\\"update\\\"");
+    assert_has(m, "\\\"status\\\":\\\"paid\\\"");
+    free(m);
+
+    /* A rolled-back transaction never reaches the stream; the next one does, whole. */
+    pgt_exec(c, "BEGIN; INSERT INTO public.orders VALUES (2, 'ghost', 1, false, NULL); ROLLBACK");
+    pgt_exec(c, "BEGIN; INSERT INTO public.orders VALUES (3, 'a', 1, false, NULL); "
+                "INSERT INTO public.orders VALUES (4, 'b', 2, true, NULL); COMMIT");
+    int64_t deadline = now_ms() + 10000;
+    while (pgt_long("SELECT count(*) FROM sequin.messages WHERE key LIKE 'mydb.public.orders.%'", 0,
+                    NULL) < 3 &&
+           now_ms() < deadline)
+        sleep_ms(50);
+    assert_int_equal(pgt_long("SELECT count(*) FROM sequin.messages WHERE key IN "
+                              "('mydb.public.orders.3', 'mydb.public.orders.4')",
+                              0, NULL),
+                     2);
+    assert_int_equal(pgt_long("SELECT count(*) FROM sequin.messages WHERE key = "
+                              "'mydb.public.orders.2'",
+                              0, NULL),
+                     0);
+    /* Both arrived in one store transaction: one commit, the same xmin. */
+    assert_int_equal(pgt_long("SELECT count(DISTINCT xmin::text) FROM sequin.messages WHERE key "
+                              "IN ('mydb.public.orders.3', 'mydb.public.orders.4')",
+                              0, NULL),
+                     1);
+    free(receive_one(s->port, "orders"));
+    free(receive_one(s->port, "orders"));
+
+    pgt_exec(c, "DELETE FROM public.orders WHERE id = 1");
+    m = receive_one(s->port, "orders");
+    assert_has(m, "mydb.public.orders.1");
+    assert_has(m, "\\\"action\\\":\\\"delete\\\"");
+    assert_has(m, "\\\"deleted\\\":true");
+    free(m);
+
+    /* The slot's confirmed position never runs ahead of the stream's: the store's position
+     * is the commit of the delete, and the slot's is at most where that commit ends. */
+    deadline = now_ms() + 15000;
+    while (pgt_long("SELECT count(*) FROM pg_replication_slots s, sequin.sources src WHERE "
+                    "s.slot_name = '" SLOT "' AND s.confirmed_flush_lsn > src.applied_lsn",
+                    0, NULL) != 1 &&
+           now_ms() < deadline)
+        sleep_ms(100);
+    assert_int_equal(pgt_long("SELECT count(*) FROM sequin.source_status WHERE state = "
+                              "'streaming' AND error IS NULL",
+                              0, NULL),
+                     1);
+    PQfinish(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_insert_update_delete, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("source_postgres", tests, NULL, NULL);
+}
