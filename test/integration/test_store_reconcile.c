@@ -354,65 +354,70 @@ static void test_api_create_of_a_declared_name(void **state)
 #define DECLARED 30
 #define ROUNDS 6
 
+/* What the nodes of one round share: the file and the pipes to the test. */
+struct round {
+    const sq_declared_consumer *d;
+    int ready[2], go[2], done[2];
+};
+
+/* A node of a round: connects, says so on `ready` ('f': no connection) and waits for the test
+ * to close `go`; then reconciles and writes on `done` how many consumers it created. One byte
+ * each, whatever happens, so the test's reads never wait for a node that died. */
+static int reconciling_node(int p, void *arg)
+{
+    struct round *r = arg;
+    sq_store *s;
+    sq_arena arena = {0};
+    sq_reconcile_change *ch;
+    size_t n = 0;
+    long at;
+    char err[512], byte;
+    int created = 0;
+    close(r->go[1]);
+    bool open = sq_store_open(pgt_url(), &s, err, sizeof err) == SQ_OK;
+    if (write(r->ready[1], open ? "r" : "f", 1) != 1 || !open)
+        return 100;
+    if (read(r->go[0], &byte, 1) != 0)
+        return 101;
+    if (sq_store_reconcile(s, r->d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) != SQ_OK) {
+        fprintf(stderr, "node %d: %s\n", p, err);
+        return 102;
+    }
+    for (size_t i = 0; i < n; i++)
+        created += ch[i].action == SQ_RECONCILE_CREATED;
+    if (write(r->done[1], &(char){(char)created}, 1) != 1)
+        return 103;
+    sq_arena_free(&arena);
+    sq_store_close(s);
+    return 0;
+}
+
 /* One round: NODES processes reconcile `d` at the same moment; returns how many consumers they
  * created in all. */
 static int concurrent_round(const sq_declared_consumer *d)
 {
-    int ready[2], go[2], done[2];
+    struct round r = {.d = d};
     pid_t pids[NODES];
     char counts[NODES];
     int total = 0;
 
-    assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(done), 0);
-    for (int p = 0; p < NODES; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
-        if (pids[p] == 0) {
-            sq_store *s;
-            sq_arena arena = {0};
-            sq_reconcile_change *ch;
-            size_t n = 0;
-            long at;
-            char err[512], byte;
-            int created = 0;
-            close(go[1]);
-            /* One byte each, whatever happens ('f': no connection), so the parent's reads
-             * never wait for a node that died; then every node waits for the same moment:
-             * the parent closing the pipe. */
-            bool open = sq_store_open(pgt_url(), &s, err, sizeof err) == SQ_OK;
-            if (write(ready[1], open ? "r" : "f", 1) != 1 || !open)
-                _exit(100);
-            if (read(go[0], &byte, 1) != 0)
-                _exit(101);
-            if (sq_store_reconcile(s, d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) !=
-                SQ_OK) {
-                fprintf(stderr, "node %d: %s\n", p, err);
-                _exit(102);
-            }
-            for (size_t i = 0; i < n; i++)
-                created += ch[i].action == SQ_RECONCILE_CREATED;
-            if (write(done[1], &(char){(char)created}, 1) != 1)
-                _exit(103);
-            sq_arena_free(&arena);
-            sq_store_close(s);
-            _exit(0);
-        }
-    }
-    close(go[0]);
-    close(done[1]);
-    close(ready[1]);
+    assert_int_equal(pipe(r.ready), 0);
+    assert_int_equal(pipe(r.go), 0);
+    assert_int_equal(pipe(r.done), 0);
+    pgt_fork(NODES, reconciling_node, &r, pids);
+    close(r.go[0]);
+    close(r.done[1]);
+    close(r.ready[1]);
     for (int p = 0; p < NODES; p++) { /* each node is connected and about to wait */
-        assert_int_equal(read(ready[0], counts, 1), 1);
+        assert_int_equal(read(r.ready[0], counts, 1), 1);
         assert_int_equal(counts[0], 'r');
     }
-    close(ready[0]);
-    close(go[1]);
+    close(r.ready[0]);
+    close(r.go[1]); /* every node waits for this moment */
     for (int p = 0; p < NODES; p++)
         assert_int_equal(pgt_exit_status(pids[p]), 0);
-    assert_int_equal(read(done[0], counts, sizeof counts), NODES);
-    close(done[0]);
+    assert_int_equal(read(r.done[0], counts, sizeof counts), NODES);
+    close(r.done[0]);
     for (int p = 0; p < NODES; p++)
         total += counts[p];
     return total;
