@@ -490,76 +490,72 @@ static void usage(void)
     exit(2);
 }
 
+/* The options that set one value, and where it goes: a string, an int or a long long (-h, which
+ * sets two, is read apart). */
+static const struct {
+    char letter;
+    const char **text;
+    int *number;
+    long long *count;
+} settings[] = {
+    {'s', &opt.stream, NULL, NULL},   {'c', &opt.consumer, NULL, NULL},
+    {'t', &opt.token, NULL, NULL},    {'k', &opt.prefix, NULL, NULL},
+    {'p', &payload, NULL, NULL},      {'n', NULL, &opt.conns, NULL},
+    {'d', NULL, &opt.duration, NULL}, {'b', NULL, &opt.batch, NULL},
+    {'r', NULL, &opt.rate, NULL},     {'w', NULL, &opt.writers, NULL},
+    {'i', NULL, &opt.interval, NULL}, {'D', NULL, &opt.drain, NULL},
+    {'m', NULL, NULL, &opt.max_msgs},
+};
+
+/* Sets what option `letter` sets to `value`; false for an option it does not know. */
+static bool set_option(int letter, char *value)
+{
+    if (letter == 'h') {
+        char *colon = strrchr(value, ':');
+        if (colon == NULL)
+            return false;
+        *colon = '\0';
+        opt.host = value;
+        opt.port = atoi(colon + 1);
+        return true;
+    }
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (settings[i].letter != letter)
+            continue;
+        if (settings[i].text != NULL)
+            *settings[i].text = value;
+        else if (settings[i].number != NULL)
+            *settings[i].number = atoi(value);
+        else
+            *settings[i].count = atoll(value);
+        return true;
+    }
+    return false;
+}
+
+static const char *const mode_names[] = {
+    [MODE_UPSERT] = "upsert",
+    [MODE_RECV] = "recv",
+    [MODE_E2E] = "e2e",
+    [MODE_MIXED] = "mixed",
+};
+
 int main(int argc, char **argv)
 {
     int ch;
     while ((ch = getopt(argc, argv, "h:s:c:t:n:d:b:r:w:k:i:m:D:p:")) != -1) {
-        switch (ch) {
-        case 'h': {
-            char *colon = strrchr(optarg, ':');
-            if (colon == NULL)
-                usage();
-            *colon = '\0';
-            opt.host = optarg;
-            opt.port = atoi(colon + 1);
-            break;
-        }
-        case 's':
-            opt.stream = optarg;
-            break;
-        case 'c':
-            opt.consumer = optarg;
-            break;
-        case 't':
-            opt.token = optarg;
-            break;
-        case 'n':
-            opt.conns = atoi(optarg);
-            break;
-        case 'd':
-            opt.duration = atoi(optarg);
-            break;
-        case 'b':
-            opt.batch = atoi(optarg);
-            break;
-        case 'r':
-            opt.rate = atoi(optarg);
-            break;
-        case 'w':
-            opt.writers = atoi(optarg);
-            break;
-        case 'k':
-            opt.prefix = optarg;
-            break;
-        case 'i':
-            opt.interval = atoi(optarg);
-            break;
-        case 'm':
-            opt.max_msgs = atoll(optarg);
-            break;
-        case 'D':
-            opt.drain = atoi(optarg);
-            break;
-        case 'p':
-            payload = optarg;
-            break;
-        default:
+        if (!set_option(ch, optarg))
             usage();
-        }
     }
     if (optind != argc - 1 || opt.conns < 1 || opt.duration < 1)
         usage();
     const char *m = argv[optind];
-    if (strcmp(m, "upsert") == 0)
-        opt.mode = MODE_UPSERT;
-    else if (strcmp(m, "recv") == 0)
-        opt.mode = MODE_RECV;
-    else if (strcmp(m, "e2e") == 0)
-        opt.mode = MODE_E2E;
-    else if (strcmp(m, "mixed") == 0)
-        opt.mode = MODE_MIXED;
-    else
+    size_t mode = 0;
+    while (mode < sizeof mode_names / sizeof mode_names[0] && strcmp(m, mode_names[mode]) != 0)
+        mode++;
+    if (mode == sizeof mode_names / sizeof mode_names[0])
         usage();
+    opt.mode = (enum mode)mode;
     if (opt.batch <= 0)
         opt.batch = opt.mode == MODE_UPSERT ? 1 : opt.mode == MODE_E2E ? 1 : 10;
     if ((opt.mode == MODE_E2E || opt.mode == MODE_MIXED) &&

@@ -207,22 +207,38 @@ api_resp api_call(int port, const char *method, const char *target, const char *
     return api_call_as(port, NULL, method, target, body);
 }
 
+/* api_expect_body for `want`, with `label` ("" or which case) before what a failure says. */
+static char *expect_case(const char *label, int port, const api_case *want)
+{
+    api_resp r = api_call(port, want->method, want->target, want->body);
+    if (r.status != want->status || (want->needle != NULL && strstr(r.body, want->needle) == NULL))
+        fail_msg("%s%s %s: %d %s, wanted %d with %s", label, want->method, want->target, r.status,
+                 r.body, want->status, want->needle != NULL ? want->needle : "(anything)");
+    if (strstr(r.head, "\r\nContent-Type: application/json\r\n") == NULL)
+        fail_msg("%s%s %s: not JSON: %s", label, want->method, want->target, r.head);
+    return r.body;
+}
+
 char *api_expect_body(int port, const char *method, const char *target, const char *body,
                       int status, const char *needle)
 {
-    api_resp r = api_call(port, method, target, body);
-    if (r.status != status || (needle != NULL && strstr(r.body, needle) == NULL))
-        fail_msg("%s %s: %d %s, wanted %d with %s", method, target, r.status, r.body, status,
-                 needle != NULL ? needle : "(anything)");
-    if (strstr(r.head, "\r\nContent-Type: application/json\r\n") == NULL)
-        fail_msg("%s %s: not JSON: %s", method, target, r.head);
-    return r.body;
+    return expect_case("", port, &(api_case){method, target, body, status, needle});
 }
 
 void api_expect(int port, const char *method, const char *target, const char *body, int status,
                 const char *needle)
 {
     free(api_expect_body(port, method, target, body, status, needle));
+}
+
+void api_expect_each(int port, const api_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char label[160];
+        snprintf(label, sizeof label, "case %zu of %zu (body %.80s): ", i + 1, n,
+                 cases[i].body != NULL ? cases[i].body : "none");
+        free(expect_case(label, port, &cases[i]));
+    }
 }
 
 void api_wait_ready(const struct server *s)

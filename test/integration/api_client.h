@@ -49,6 +49,17 @@ void api_expect(int port, const char *method, const char *target, const char *bo
 char *api_expect_body(int port, const char *method, const char *target, const char *body,
                       int status, const char *needle);
 
+/* One request and the answer it must get (as api_expect checks it), a row of a test's table. */
+typedef struct api_case {
+    const char *method, *target, *body;
+    int status;
+    const char *needle; /* NULL: any body */
+} api_case;
+
+/* api_expect on each of the `n` cases in order. A failure names the case by its place in the
+ * table and its body, since one target may stand in several rows. */
+void api_expect_each(int port, const api_case *cases, size_t n);
+
 /* One request on a new connection, without failing the test: the response's status, or -1
  * when the connection failed or closed before a status line (a worker killed meanwhile). */
 int api_try_status(int port, const char *method, const char *target, const char *body);
@@ -72,6 +83,9 @@ void api_wait_ready(const struct server *s);
 struct server *api_serve(const char *extra);
 /* A cmocka setup: api_serve(NULL) into *state (teardown_server stops it). */
 int api_setup_server(void **state);
+/* A test that starts with a server of its own, api_setup_server's. */
+#define API_SERVER_TEST(test)                                                                      \
+    cmocka_unit_test_setup_teardown(test, api_setup_server, teardown_server)
 /* snprintf into `out`, failing the test when it does not fit. */
 void api_format(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Creates stream `name`. */

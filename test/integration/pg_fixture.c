@@ -163,6 +163,23 @@ size_t pgt_peek(struct fixture *f, const char *cid, const char *state, const cha
     return n;
 }
 
+sq_message_in *pgt_batch(const char *prefix, int digits, int first, int n, const char *data)
+{
+    enum {
+        KEY_SIZE = 32
+    };
+    sq_message_in *batch = malloc((size_t)n * (sizeof *batch + KEY_SIZE));
+    assert_non_null(batch);
+    char *keys = (char *)(batch + n);
+    for (int i = 0; i < n; i++) {
+        char *key = keys + (size_t)i * KEY_SIZE;
+        int len = snprintf(key, KEY_SIZE, "%s%0*d", prefix, digits, first + i);
+        assert_true(len > 0 && len < KEY_SIZE);
+        batch[i] = (sq_message_in){key, (size_t)len, data, strlen(data)};
+    }
+    return batch;
+}
+
 int pgt_exit_status(pid_t pid)
 {
     int status = 0;
@@ -170,6 +187,16 @@ int pgt_exit_status(pid_t pid)
     if (!WIFEXITED(status))
         fail_msg("process %d did not exit: status %d", (int)pid, status);
     return WEXITSTATUS(status);
+}
+
+void pgt_fork(int n, int (*child)(int i, void *arg), void *arg, pid_t *pids)
+{
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(child(i, arg));
+    }
 }
 
 /* ---- calls without waiting ---- */

@@ -205,9 +205,21 @@ void pgt_nack(struct fixture *f, const char *cid, const char *ack_id, int delay_
 size_t pgt_peek(struct fixture *f, const char *cid, const char *state, const char *filter,
                 int limit, sq_consumer_message **out);
 
+/*
+ * A batch of `n` messages for sq_store_upsert, all with data `data`; the key of message i is
+ * `prefix` and `first + i` in at least `digits` digits ("p.", 3: "p.000", "p.001", ...), at most
+ * 31 bytes. One malloc'd block with the keys: free it with free().
+ */
+sq_message_in *pgt_batch(const char *prefix, int digits, int first, int n, const char *data);
+
 /* Waits for the child process `pid` and returns its exit status; fails the test if it did not
  * exit (a signal killed it). */
 int pgt_exit_status(pid_t pid);
+
+/* Forks `n` processes at once: process i runs `child(i, arg)` and exits with what it returns
+ * (it must not fail a cmocka assertion: a child tells by its exit status, and opens its own
+ * connections). Their pids go to `pids`, for pgt_exit_status. */
+void pgt_fork(int n, int (*child)(int i, void *arg), void *arg, pid_t *pids);
 
 /* ---- calls without waiting, driven by the test's own poll(2) loop ---- */
 

@@ -214,6 +214,44 @@ void wait_log(const struct server *s, const char *needle)
     }
 }
 
+/* log_has, after wait_log when `wait`, for what vsnprintf makes of `fmt` and `ap`. */
+static bool look_for(const struct server *s, bool wait, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static bool look_for(const struct server *s, bool wait, const char *fmt, va_list ap)
+{
+    char needle[1024];
+    int n = vsnprintf(needle, sizeof needle, fmt, ap);
+    if (n < 0 || (size_t)n >= sizeof needle)
+        fail_msg("a log line longer than %zu bytes: %s", sizeof needle, fmt);
+    if (wait)
+        wait_log(s, needle);
+    return log_has(s, needle);
+}
+
+bool log_hasf(const struct server *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool found = look_for(s, false, fmt, ap);
+    va_end(ap);
+    return found;
+}
+
+void wait_logf(const struct server *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    look_for(s, true, fmt, ap);
+    va_end(ap);
+}
+
+void reload(const struct server *s)
+{
+    assert_int_equal(kill(s->pid, SIGHUP), 0);
+    assert_true(wait_notify(s, "RELOADING=1", EVENT_MS));
+    assert_true(wait_notify(s, "READY=1", EVENT_MS));
+}
+
 /* Waits for a notification datagram holding the line `line`; false after `ms`. */
 bool wait_notify(const struct server *s, const char *line, int ms)
 {

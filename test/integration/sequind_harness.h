@@ -39,7 +39,13 @@ int free_port(void);
 void write_config(struct server *s, const char *extra);
 bool log_has(const struct server *s, const char *needle);
 void wait_log(const struct server *s, const char *needle);
+/* log_has and wait_log for what printf makes of `fmt` and the rest (a place in the config file,
+ * for instance, which the log names by the file's path). */
+bool log_hasf(const struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wait_logf(const struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool wait_notify(const struct server *s, const char *line, int ms);
+/* Sends the master SIGHUP and waits for the reload to begin (RELOADING=1) and end (READY=1). */
+void reload(const struct server *s);
 size_t children_of(pid_t parent, pid_t *out, size_t max);
 /* Forks sequind on the server's config (from the thread that lives as long as the test: the
  * kernel kills the server when the thread that forked it ends, see prctl(2) PR_SET_PDEATHSIG). */

@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 
 #include "sequin/buf.h"
+#include "sequin/common.h"
 
 #include "api_client.h"
 #include "pg_fixture.h"
@@ -58,20 +59,20 @@ static int setup_server(void **state)
 static void test_messages(void **state)
 {
     struct server *s = *state;
-
-    api_expect(s->port, "POST", "/api/streams/default/messages", ORDERS, 200,
-               "{\"data\":{\"published\":4}}");
-    /* The same batch again changes nothing. */
-    api_expect(s->port, "POST", "/api/streams/default/messages", ORDERS, 200,
-               "{\"data\":{\"published\":0}}");
-    api_expect(s->port, "POST", "/api/streams/default/messages",
-               "{\"messages\":[{\"key\":\"orders.us.cus_a.order_2\","
-               "\"data\":\"{\\\"product\\\": \\\"Hat\\\", \\\"status\\\": \\\"paid\\\"}\"}]}",
-               200, "{\"data\":{\"published\":1}}");
-    api_expect(s->port, "GET", "/api/streams/default/messages/orders.us.cus_a.order_1", NULL, 200,
-               "\"data\":\"{\\\"product\\\": \\\"Shoes\\\"}\"");
-    api_expect(s->port, "GET", "/api/streams/default/messages/orders%2Eus.cus_a.order_2", NULL, 200,
-               "\\\"status\\\": \\\"paid\\\"");
+    static const api_case upserts[] = {
+        {"POST", "/api/streams/default/messages", ORDERS, 200, "{\"data\":{\"published\":4}}"},
+        /* The same batch again changes nothing. */
+        {"POST", "/api/streams/default/messages", ORDERS, 200, "{\"data\":{\"published\":0}}"},
+        {"POST", "/api/streams/default/messages",
+         "{\"messages\":[{\"key\":\"orders.us.cus_a.order_2\","
+         "\"data\":\"{\\\"product\\\": \\\"Hat\\\", \\\"status\\\": \\\"paid\\\"}\"}]}",
+         200, "{\"data\":{\"published\":1}}"},
+        {"GET", "/api/streams/default/messages/orders.us.cus_a.order_1", NULL, 200,
+         "\"data\":\"{\\\"product\\\": \\\"Shoes\\\"}\""},
+        {"GET", "/api/streams/default/messages/orders%2Eus.cus_a.order_2", NULL, 200,
+         "\\\"status\\\": \\\"paid\\\""},
+    };
+    api_expect_each(s->port, upserts, SQ_ARRAY_LEN(upserts));
 
     api_resp r =
         api_call(s->port, "GET", "/api/streams/default/messages?key_pattern=orders.us.%3E", NULL);
@@ -88,15 +89,17 @@ static void test_messages(void **state)
     assert_null(strstr(r.body, "order_4"));
     api_resp_free(&r);
 
-    api_expect(s->port, "DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL,
-               200, "{\"deleted\":true}");
-    api_expect(s->port, "GET", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 404,
-               "{\"summary\":\"message not found\"}");
-    api_expect(s->port, "DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL,
-               404, "\"summary\"");
-    api_expect(s->port, "GET", "/api/streams/nope/messages", NULL, 404,
-               "{\"summary\":\"stream not found\"}");
-    api_expect(s->port, "POST", "/api/streams/nope/messages", ORDERS, 404, "stream not found");
+    static const api_case deletes[] = {
+        {"DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 200,
+         "{\"deleted\":true}"},
+        {"GET", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 404,
+         "{\"summary\":\"message not found\"}"},
+        {"DELETE", "/api/streams/default/messages/orders.eu.cus_b.order_3", NULL, 404,
+         "\"summary\""},
+        {"GET", "/api/streams/nope/messages", NULL, 404, "{\"summary\":\"stream not found\"}"},
+        {"POST", "/api/streams/nope/messages", ORDERS, 404, "stream not found"},
+    };
+    api_expect_each(s->port, deletes, SQ_ARRAY_LEN(deletes));
 }
 
 static void test_streams(void **state)
@@ -112,40 +115,42 @@ static void test_streams(void **state)
     memcpy(id, r.body + 7, 36);
     id[36] = '\0';
     api_resp_free(&r);
-    char path[128];
-    snprintf(path, sizeof path, "/api/streams/%s", id);
-    api_expect(s->port, "GET", path, NULL, 200, "\"name\":\"books\"");
-    /* A stream named by its id in a message route. */
-    snprintf(path, sizeof path, "/api/streams/%s/messages", id);
-    api_expect(s->port, "POST", path, "{\"messages\":[{\"key\":\"a.b\",\"data\":\"x\"}]}", 200,
-               "{\"data\":{\"published\":1}}");
-    api_expect(s->port, "GET", "/api/streams", NULL, 200, "\"name\":\"books\"");
-    api_expect(s->port, "DELETE", "/api/streams/books", NULL, 200, "\"deleted\":true");
-    api_expect(s->port, "GET", "/api/streams/books", NULL, 404,
-               "{\"summary\":\"stream not found\"}");
-    api_expect(s->port, "DELETE", "/api/streams/books", NULL, 404, "\"summary\"");
+    char by_id[128], messages_by_id[128];
+    api_format(by_id, sizeof by_id, "/api/streams/%s", id);
+    api_format(messages_by_id, sizeof messages_by_id, "/api/streams/%s/messages", id);
+    const api_case cases[] = {
+        {"GET", by_id, NULL, 200, "\"name\":\"books\""},
+        /* A stream named by its id in a message route. */
+        {"POST", messages_by_id, "{\"messages\":[{\"key\":\"a.b\",\"data\":\"x\"}]}", 200,
+         "{\"data\":{\"published\":1}}"},
+        {"GET", "/api/streams", NULL, 200, "\"name\":\"books\""},
+        {"DELETE", "/api/streams/books", NULL, 200, "\"deleted\":true"},
+        {"GET", "/api/streams/books", NULL, 404, "{\"summary\":\"stream not found\"}"},
+        {"DELETE", "/api/streams/books", NULL, 404, "\"summary\""},
+    };
+    api_expect_each(s->port, cases, SQ_ARRAY_LEN(cases));
 }
 
 static void test_errors(void **state)
 {
     struct server *s = *state;
-
-    api_expect(s->port, "POST", "/api/streams", "{\"name\":", 400, "{\"summary\":");
-    api_expect(s->port, "POST", "/api/streams", "{\"name\":\"no spaces\"}", 422,
-               "validation_errors");
-    api_expect(s->port, "POST", "/api/streams/default/messages",
-               "{\"messages\":[{\"key\":\"bad..key\",\"data\":\"x\"}]}", 400, "{\"summary\":");
-    api_expect(s->port, "GET", "/api/streams/default/messages/bad..key", NULL, 400,
-               "{\"summary\":");
-    api_expect(s->port, "GET", "/api/streams/default/messages?limit=0", NULL, 400, "{\"summary\":");
-    api_expect(s->port, "GET", "/api/nothing", NULL, 404, "{\"summary\":");
+    static const api_case refused[] = {
+        {"POST", "/api/streams", "{\"name\":", 400, "{\"summary\":"},
+        {"POST", "/api/streams", "{\"name\":\"no spaces\"}", 422, "validation_errors"},
+        {"POST", "/api/streams/default/messages",
+         "{\"messages\":[{\"key\":\"bad..key\",\"data\":\"x\"}]}", 400, "{\"summary\":"},
+        {"GET", "/api/streams/default/messages/bad..key", NULL, 400, "{\"summary\":"},
+        {"GET", "/api/streams/default/messages?limit=0", NULL, 400, "{\"summary\":"},
+        {"GET", "/api/nothing", NULL, 404, "{\"summary\":"},
+        {"GET", "/api/streams/default/consumers/nope", NULL, 404,
+         "{\"summary\":\"consumer not found\"}"},
+    };
+    api_expect_each(s->port, refused, SQ_ARRAY_LEN(refused));
     api_resp r = api_call(s->port, "PUT", "/api/streams", "{}");
     assert_int_equal(r.status, 405);
     assert_non_null(strstr(r.head, "\r\nAllow: GET, POST\r\n"));
     assert_non_null(strstr(r.body, "{\"summary\":"));
     api_resp_free(&r);
-    api_expect(s->port, "GET", "/api/streams/default/consumers/nope", NULL, 404,
-               "{\"summary\":\"consumer not found\"}");
 }
 
 static void test_keep_alive_and_pipelining(void **state)

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "api_client.h"
+#include "sequin/common.h"
 #include "sequind_harness.h"
 
 /* ---- the guide ------------------------------------------------------------------------------ */
@@ -97,7 +98,7 @@ static void test_consumer_routes(void **state)
     api_upsert1(port, "crud", "a.1", "one");
     api_upsert1(port, "crud", "b.1", "two");
 
-    /* create: defaults, conflicts, bad input */
+    /* create: the defaults */
     char *c = api_expect_body(port, "POST", "/api/streams/crud/consumers",
                               "{\"name\":\"all_a\",\"filter_key_pattern\":\"a.>\"}", 200,
                               "\"ack_wait_ms\":30000");
@@ -107,38 +108,40 @@ static void test_consumer_routes(void **state)
     json_str(c, "id", id, sizeof id);
     json_str(c, "stream_id", stream_id, sizeof stream_id);
     free(c);
-    api_expect(port, "POST", "/api/streams/crud/consumers",
-               "{\"name\":\"all_a\",\"filter_key_pattern\":\"a.>\"}", 409, "{\"summary\":");
-    api_expect(port, "POST", "/api/streams/crud/consumers",
-               "{\"name\":\"x\",\"filter_key_pattern\":\"a..b\"}", 400, "{\"summary\":");
-    api_expect(port, "POST", "/api/streams/crud/consumers",
-               "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"ack_wait_ms\":1}", 422,
-               "\"validation_errors\":{\"ack_wait_ms\"");
-    api_expect(port, "POST", "/api/streams/crud/consumers", "{\"name\":", 400, "{\"summary\":");
-    api_expect(port, "POST", "/api/streams/nope/consumers",
-               "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\"}", 404, "stream not found");
-
-    /* get by name and by id, with the stream by id too; list */
-    api_expect(port, "GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"name\":\"all_a\"");
     api_format(target, sizeof target, "/api/streams/%s/consumers/%s", stream_id, id);
-    api_expect(port, "GET", target, NULL, 200, "\"name\":\"all_a\"");
-    api_expect(port, "GET", "/api/streams/crud/consumers", NULL, 200, "{\"data\":[{");
-    api_expect(port, "GET", "/api/streams/crud/consumers/nope", NULL, 404, "consumer not found");
-    api_expect(port, "GET", "/api/streams/nope/consumers/all_a", NULL, 404, "stream not found");
-    api_expect(port, "GET", "/api/streams/nope/consumers", NULL, 404, "stream not found");
-
-    /* edit: PATCH and PUT change only what they name; the filter cannot change */
-    api_expect(port, "PATCH", "/api/streams/crud/consumers/all_a", "{\"ack_wait_ms\":5000}", 200,
-               "\"ack_wait_ms\":5000");
-    api_expect(port, "PUT", "/api/streams/crud/consumers/all_a", "{\"max_deliver\":3}", 200,
-               "\"max_deliver\":3");
-    api_expect(port, "GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"ack_wait_ms\":5000");
-    api_expect(port, "PATCH", "/api/streams/crud/consumers/all_a",
-               "{\"filter_key_pattern\":\"b.>\"}", 422, "filter_key_pattern");
-    api_expect(port, "PATCH", "/api/streams/crud/consumers/all_a", "{\"max_ack_pending\":0}", 422,
-               "max_ack_pending");
-    api_expect(port, "PATCH", "/api/streams/crud/consumers/nope", "{\"ack_wait_ms\":5000}", 404,
-               "consumer not found");
+    const api_case crud[] = {
+        /* create: conflicts, bad input */
+        {"POST", "/api/streams/crud/consumers",
+         "{\"name\":\"all_a\",\"filter_key_pattern\":\"a.>\"}", 409, "{\"summary\":"},
+        {"POST", "/api/streams/crud/consumers", "{\"name\":\"x\",\"filter_key_pattern\":\"a..b\"}",
+         400, "{\"summary\":"},
+        {"POST", "/api/streams/crud/consumers",
+         "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"ack_wait_ms\":1}", 422,
+         "\"validation_errors\":{\"ack_wait_ms\""},
+        {"POST", "/api/streams/crud/consumers", "{\"name\":", 400, "{\"summary\":"},
+        {"POST", "/api/streams/nope/consumers", "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\"}",
+         404, "stream not found"},
+        /* get by name and by id, with the stream by id too; list */
+        {"GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"name\":\"all_a\""},
+        {"GET", target, NULL, 200, "\"name\":\"all_a\""},
+        {"GET", "/api/streams/crud/consumers", NULL, 200, "{\"data\":[{"},
+        {"GET", "/api/streams/crud/consumers/nope", NULL, 404, "consumer not found"},
+        {"GET", "/api/streams/nope/consumers/all_a", NULL, 404, "stream not found"},
+        {"GET", "/api/streams/nope/consumers", NULL, 404, "stream not found"},
+        /* edit: PATCH and PUT change only what they name; the filter cannot change */
+        {"PATCH", "/api/streams/crud/consumers/all_a", "{\"ack_wait_ms\":5000}", 200,
+         "\"ack_wait_ms\":5000"},
+        {"PUT", "/api/streams/crud/consumers/all_a", "{\"max_deliver\":3}", 200,
+         "\"max_deliver\":3"},
+        {"GET", "/api/streams/crud/consumers/all_a", NULL, 200, "\"ack_wait_ms\":5000"},
+        {"PATCH", "/api/streams/crud/consumers/all_a", "{\"filter_key_pattern\":\"b.>\"}", 422,
+         "filter_key_pattern"},
+        {"PATCH", "/api/streams/crud/consumers/all_a", "{\"max_ack_pending\":0}", 422,
+         "max_ack_pending"},
+        {"PATCH", "/api/streams/crud/consumers/nope", "{\"ack_wait_ms\":5000}", 404,
+         "consumer not found"},
+    };
+    api_expect_each(port, crud, SQ_ARRAY_LEN(crud));
 
     /* receive by GET with query parameters; nack, extend, messages, redrive */
     c = api_expect_body(port, "GET", "/api/streams/crud/consumers/all_a/receive?batch_size=5", NULL,
@@ -154,39 +157,34 @@ static void test_consumer_routes(void **state)
         free(c);
         api_settle(port, "crud", "all_a", "nack", ack_id);
     }
-    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=dead", NULL, 200,
-               "\"state\":\"dead\"");
-    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/redrive", "{}", 200,
-               "{\"redriven\":1}");
-    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages", NULL, 200,
-               "\"state\":\"available\"");
-    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/messages?state=nope", NULL, 400,
-               "{\"summary\":");
-
-    /* ack ids: malformed is 400, unknown is fine */
-    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/ack",
-               "{\"ack_ids\":[\"not-a-uuid\"]}", 400, "{\"summary\":");
-    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/ack",
-               "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 200, "success");
-    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/nack",
-               "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"],\"delay_ms\":-1}", 422,
-               "delay_ms");
-    api_expect(port, "POST", "/api/streams/crud/consumers/nope/ack",
-               "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 404,
-               "consumer not found");
-    api_expect(port, "GET", "/api/streams/crud/consumers/all_a/receive?batch_size=0", NULL, 400,
-               "{\"summary\":");
-    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/receive", "{\"wait_for\":60001}",
-               422, "wait_for");
-    api_expect(port, "GET", "/api/streams/crud/messages/nope.x/consumer_info", NULL, 404,
-               "message not found");
-
-    /* delete, then it is gone everywhere */
-    api_expect(port, "DELETE", "/api/streams/crud/consumers/all_a", NULL, 200, "\"deleted\":true");
-    api_expect(port, "DELETE", "/api/streams/crud/consumers/all_a", NULL, 404,
-               "consumer not found");
-    api_expect(port, "POST", "/api/streams/crud/consumers/all_a/receive", "{}", 404,
-               "consumer not found");
+    static const api_case settled[] = {
+        {"GET", "/api/streams/crud/consumers/all_a/messages?state=dead", NULL, 200,
+         "\"state\":\"dead\""},
+        {"POST", "/api/streams/crud/consumers/all_a/redrive", "{}", 200, "{\"redriven\":1}"},
+        {"GET", "/api/streams/crud/consumers/all_a/messages", NULL, 200, "\"state\":\"available\""},
+        {"GET", "/api/streams/crud/consumers/all_a/messages?state=nope", NULL, 400,
+         "{\"summary\":"},
+        /* ack ids: malformed is 400, unknown is fine */
+        {"POST", "/api/streams/crud/consumers/all_a/ack", "{\"ack_ids\":[\"not-a-uuid\"]}", 400,
+         "{\"summary\":"},
+        {"POST", "/api/streams/crud/consumers/all_a/ack",
+         "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 200, "success"},
+        {"POST", "/api/streams/crud/consumers/all_a/nack",
+         "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"],\"delay_ms\":-1}", 422,
+         "delay_ms"},
+        {"POST", "/api/streams/crud/consumers/nope/ack",
+         "{\"ack_ids\":[\"00000000-0000-0000-0000-000000000000\"]}", 404, "consumer not found"},
+        {"GET", "/api/streams/crud/consumers/all_a/receive?batch_size=0", NULL, 400,
+         "{\"summary\":"},
+        {"POST", "/api/streams/crud/consumers/all_a/receive", "{\"wait_for\":60001}", 422,
+         "wait_for"},
+        {"GET", "/api/streams/crud/messages/nope.x/consumer_info", NULL, 404, "message not found"},
+        /* delete, then it is gone everywhere */
+        {"DELETE", "/api/streams/crud/consumers/all_a", NULL, 200, "\"deleted\":true"},
+        {"DELETE", "/api/streams/crud/consumers/all_a", NULL, 404, "consumer not found"},
+        {"POST", "/api/streams/crud/consumers/all_a/receive", "{}", 404, "consumer not found"},
+    };
+    api_expect_each(port, settled, SQ_ARRAY_LEN(settled));
 
     /* Names resolved a moment ago (each worker keeps them for a second) never lead a request
      * to a consumer or stream that was deleted and made again: */
@@ -652,9 +650,7 @@ static void test_declared_consumers(void **state)
 
     write_config(s,
                  DECLARED "      - {name: declared_b, filter: \"decl.b.>\", ack_wait_ms: 2000}\n");
-    assert_int_equal(kill(s->pid, SIGHUP), 0);
-    assert_true(wait_notify(s, "RELOADING=1", EVENT_MS));
-    assert_true(wait_notify(s, "READY=1", EVENT_MS));
+    reload(s);
     api_expect(port, "GET", "/api/streams/default/consumers/declared_b", NULL, 200,
                "\"ack_wait_ms\":2000");
     api_upsert1(port, "default", "decl.b.one", "x");
@@ -666,13 +662,12 @@ static void test_declared_consumers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_guide_flow, api_setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_consumer_routes, api_setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_long_poll, api_setup_server, teardown_server),
-        cmocka_unit_test_setup_teardown(test_two_nodes, api_setup_server, teardown_server),
+        API_SERVER_TEST(test_guide_flow),
+        API_SERVER_TEST(test_consumer_routes),
+        API_SERVER_TEST(test_long_poll),
+        API_SERVER_TEST(test_two_nodes),
         cmocka_unit_test_teardown(test_auth_every_route, teardown_server),
-        cmocka_unit_test_setup_teardown(test_metrics_and_access_log, api_setup_server,
-                                        teardown_server),
+        API_SERVER_TEST(test_metrics_and_access_log),
         cmocka_unit_test_teardown(test_declared_consumers, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_consumers", tests, NULL, NULL);

@@ -49,43 +49,52 @@ static int status_on(api_conn *c, int port, const char *method, const char *targ
     return status;
 }
 
+/* A request of the tests below. */
+struct request {
+    const char *method, *target, *body;
+};
+
+/* Makes a stream or consumer through node a (`make`), asks `ask` on a new keep-alive connection
+ * to b (200: the name is resolved there now), deletes it through a (DELETE `doomed`), and asks
+ * `ask` again on that connection: 404. */
+static void ask_around_a_delete(struct server **pair, struct request make, const char *doomed,
+                                struct request ask)
+{
+    int a = pair[0]->port, b = pair[1]->port;
+    api_conn c = {.fd = -1};
+    api_expect(a, make.method, make.target, make.body, 200, NULL);
+    assert_int_equal(status_on(&c, b, ask.method, ask.target, ask.body), 200);
+    api_expect(a, "DELETE", doomed, NULL, 200, "\"deleted\":true");
+    int status = status_on(&c, b, ask.method, ask.target, ask.body);
+    if (status != 404)
+        fail_msg("%s %s after the delete: %d", ask.method, ask.target, status);
+    api_close(&c);
+}
+
 /* Each route that names the stream by its number (a listing, the consumers, an upsert) is
  * asked on a connection to b right after it resolved the name there, then asked again right
  * after a delete through a: 404, where a stale number gave 200 and an empty list. */
 static void test_stream_deleted_elsewhere(void **state)
 {
-    struct server **pair = *state;
-    int a = pair[0]->port, b = pair[1]->port;
-    static const struct {
-        const char *method, *target, *body;
-    } routes[] = {
+    static const struct request routes[] = {
         {"GET", "/api/streams/doomed/messages", NULL},
         {"GET", "/api/streams/doomed/messages?key_pattern=a.%3E", NULL},
         {"GET", "/api/streams/doomed/consumers", NULL},
         {"POST", "/api/streams/doomed/messages",
          "{\"messages\":[{\"key\":\"a.1\",\"data\":\"x\"}]}"},
     };
-    for (size_t i = 0; i < SQ_ARRAY_LEN(routes); i++) {
-        api_conn c = {.fd = -1};
-        api_expect(a, "POST", "/api/streams", "{\"name\":\"doomed\"}", 200, NULL);
-        assert_int_equal(status_on(&c, b, routes[i].method, routes[i].target, routes[i].body), 200);
-        api_expect(a, "DELETE", "/api/streams/doomed", NULL, 200, "\"deleted\":true");
-        int status = status_on(&c, b, routes[i].method, routes[i].target, routes[i].body);
-        if (status != 404)
-            fail_msg("%s %s after the delete: %d", routes[i].method, routes[i].target, status);
-        api_close(&c);
-    }
+    for (size_t i = 0; i < SQ_ARRAY_LEN(routes); i++)
+        ask_around_a_delete(*state,
+                            (struct request){"POST", "/api/streams", "{\"name\":\"doomed\"}"},
+                            "/api/streams/doomed", routes[i]);
 }
 
 /* The same for the routes of a consumer's messages, by its id, after the consumer is
  * deleted through a. */
 static void test_consumer_deleted_elsewhere(void **state)
 {
-    struct server **pair = *state;
-    int a = pair[0]->port, b = pair[1]->port;
-    static const struct {
-        const char *method, *suffix, *body;
-    } routes[] = {
+    static const struct request routes[] = {
+        /* each target below the consumer's path */
         {"GET", "receive", NULL},
         {"GET", "messages", NULL},
         {"POST", "ack", "{\"ack_ids\":[\"6f1c1a52-0c8e-4d55-9a5e-1d2b3c4d5e6f\"]}"},
@@ -93,20 +102,16 @@ static void test_consumer_deleted_elsewhere(void **state)
         {"POST", "extend", "{\"ack_ids\":[\"6f1c1a52-0c8e-4d55-9a5e-1d2b3c4d5e6f\"]}"},
         {"POST", "redrive", "{}"},
     };
-    char target[128];
     for (size_t i = 0; i < SQ_ARRAY_LEN(routes); i++) {
-        api_conn c = {.fd = -1};
-        api_expect(a, "POST", "/api/streams/default/consumers",
-                   "{\"name\":\"doomed\",\"filter_key_pattern\":\"a.>\"}", 200, NULL);
+        char target[128];
         snprintf(target, sizeof target, "/api/streams/default/consumers/doomed/%s",
-                 routes[i].suffix);
-        assert_int_equal(status_on(&c, b, routes[i].method, target, routes[i].body), 200);
-        api_expect(a, "DELETE", "/api/streams/default/consumers/doomed", NULL, 200,
-                   "\"deleted\":true");
-        int status = status_on(&c, b, routes[i].method, target, routes[i].body);
-        if (status != 404)
-            fail_msg("%s %s after the delete: %d", routes[i].method, target, status);
-        api_close(&c);
+                 routes[i].target);
+        ask_around_a_delete(
+            *state,
+            (struct request){"POST", "/api/streams/default/consumers",
+                             "{\"name\":\"doomed\",\"filter_key_pattern\":\"a.>\"}"},
+            "/api/streams/default/consumers/doomed",
+            (struct request){routes[i].method, target, routes[i].body});
     }
 }
 

@@ -340,9 +340,8 @@ static void test_term_answers_long_polls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_worker_killed_under_load, api_setup_server,
-                                        teardown_server),
-        cmocka_unit_test_setup_teardown(test_group_commit, api_setup_server, teardown_server),
+        API_SERVER_TEST(test_worker_killed_under_load),
+        API_SERVER_TEST(test_group_commit),
         cmocka_unit_test_teardown(test_term_answers_long_polls, teardown_server),
     };
     return cmocka_run_group_tests_name("sequind_load", tests, NULL, NULL);

@@ -305,7 +305,6 @@ static void test_start_refuses_a_broken_config(void **state)
 {
     struct server *s = new_server(false);
     int status = 0;
-    char where[256];
 
     *state = s;
     write_file(s->config, "listen: 127.0.0.1:7376\nworkers: many\n");
@@ -314,8 +313,7 @@ static void test_start_refuses_a_broken_config(void **state)
     s->pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 78);
-    snprintf(where, sizeof where, "%s:2:10:", s->config);
-    assert_true(log_has(s, where));
+    assert_true(log_hasf(s, "%s:2:10:", s->config));
 }
 
 static void test_start_without_database_fails(void **state)
@@ -414,16 +412,11 @@ static void test_reload_with_a_broken_file_keeps_serving(void **state)
 {
     struct server *s = *state;
     pid_t before[MAX_PIDS], after[MAX_PIDS];
-    char where[256];
 
     assert_int_equal(wait_workers(s, 2, NULL, 0, before), 2);
     write_file(s->config, "listen: 127.0.0.1:7376\nworkers: many\n");
-    assert_int_equal(kill(s->pid, SIGHUP), 0);
-    assert_true(wait_notify(s, "RELOADING=1", EVENT_MS));
-    assert_true(wait_notify(s, "READY=1", EVENT_MS));
-    snprintf(where, sizeof where,
-             "reload refused, the running configuration stays: %s:2:10:", s->config);
-    wait_log(s, where);
+    reload(s);
+    wait_logf(s, "reload refused, the running configuration stays: %s:2:10:", s->config);
     assert_int_equal(children_of(s->pid, after, MAX_PIDS), 2);
     assert_memory_equal(before, after, 2 * sizeof(pid_t));
     assert_healthy(s);
@@ -443,9 +436,7 @@ static void test_reload_starts_new_workers(void **state)
              "database:\n  url: \"%s\"\nlog:\n  level: debug\n",
              free_port(), db_url());
     write_file(s->config, text);
-    assert_int_equal(kill(s->pid, SIGHUP), 0);
-    assert_true(wait_notify(s, "RELOADING=1", EVENT_MS));
-    assert_true(wait_notify(s, "READY=1", EVENT_MS));
+    reload(s);
     assert_int_equal(wait_workers(s, 2, before, 2, after), 2);
     wait_log(s, "\"listen\" changed, which needs a restart");
     wait_log(s, "\"workers\" changed, which needs a restart");

@@ -84,9 +84,7 @@ static size_t wait_settled(const struct server *s, pid_t *out)
 static void reload_with(struct server *s, const char *extra)
 {
     write_config(s, extra);
-    assert_int_equal(kill(s->pid, SIGHUP), 0);
-    assert_true(wait_notify(s, "RELOADING=1", EVENT_MS));
-    assert_true(wait_notify(s, "READY=1", EVENT_MS));
+    reload(s);
 }
 
 /* The harness writes five lines before the text a test gives: that text starts on line 6. */
@@ -103,7 +101,6 @@ static const char declared_v1[] =
 
 static void test_declared_consumers_through_reloads(void **state)
 {
-    char where[512];
     pid_t before[MAX_PIDS], after[MAX_PIDS];
 
     pgt_fresh_schema();
@@ -113,14 +110,10 @@ static void test_declared_consumers_through_reloads(void **state)
     /* Start: created, the config's, with the declared settings and the defaults. */
     assert_consumer("default", "us_orders", "config orders.us.> 30000 10000 5 all");
     assert_consumer("audit", "everything", "config > 30000 10000 0 new");
-    snprintf(where, sizeof where,
-             "consumer \"us_orders\" of stream \"default\" created, as declared at %s:9",
-             s->config);
-    assert_true(log_has(s, where));
-    snprintf(where, sizeof where,
-             "consumer \"everything\" of stream \"audit\" created, as declared at %s:14",
-             s->config);
-    assert_true(log_has(s, where));
+    assert_true(log_hasf(
+        s, "consumer \"us_orders\" of stream \"default\" created, as declared at %s:9", s->config));
+    assert_true(log_hasf(
+        s, "consumer \"everything\" of stream \"audit\" created, as declared at %s:14", s->config));
 
     /* SIGHUP with new settings: updated, and the log says what changed. */
     reload_with(s, "streams:\n"
@@ -133,11 +126,10 @@ static void test_declared_consumers_through_reloads(void **state)
                    "  - name: audit\n"
                    "    consumers:\n"
                    "      - {name: everything, filter: \">\", deliver_policy: new}\n");
-    snprintf(where, sizeof where,
-             "consumer \"us_orders\" of stream \"default\" updated, as declared at %s:9: "
-             "ack_wait_ms 30000 -> 1000, max_deliver 5 -> none",
-             s->config);
-    wait_log(s, where);
+    wait_logf(s,
+              "consumer \"us_orders\" of stream \"default\" updated, as declared at %s:9: "
+              "ack_wait_ms 30000 -> 1000, max_deliver 5 -> none",
+              s->config);
     assert_consumer("default", "us_orders", "config orders.us.> 1000 10000 0 all");
     wait_log(s, "generation 2 started");
 
@@ -154,12 +146,11 @@ static void test_declared_consumers_through_reloads(void **state)
                    "    consumers:\n"
                    "      - {name: everything, filter: \">\", deliver_policy: new, "
                    "ack_wait_ms: 700}\n");
-    snprintf(where, sizeof where,
-             "reload refused, the running configuration stays: %s:9:9: consumer \"us_orders\" "
-             "of stream \"default\": the filter cannot change (was \"orders.us.>\", now "
-             "\"orders.eu.>\"); declare a consumer with a new name instead",
-             s->config);
-    wait_log(s, where);
+    wait_logf(s,
+              "reload refused, the running configuration stays: %s:9:9: consumer \"us_orders\" "
+              "of stream \"default\": the filter cannot change (was \"orders.us.>\", now "
+              "\"orders.eu.>\"); declare a consumer with a new name instead",
+              s->config);
     assert_consumer("default", "us_orders", "config orders.us.> 1000 10000 0 all");
     assert_consumer("audit", "everything", "config > 30000 10000 0 new");
     assert_false(log_has(s, "generation 3 started"));
@@ -172,11 +163,10 @@ static void test_declared_consumers_through_reloads(void **state)
                    "  - name: audit\n"
                    "    consumers:\n"
                    "      - {name: everything, filter: \">\", deliver_policy: new}\n");
-    snprintf(where, sizeof where,
-             "consumer \"us_orders\" of stream \"default\" is no longer declared in %s: it is "
-             "kept with its messages and is now managed_by \"api\"",
-             s->config);
-    wait_log(s, where);
+    wait_logf(s,
+              "consumer \"us_orders\" of stream \"default\" is no longer declared in %s: it is "
+              "kept with its messages and is now managed_by \"api\"",
+              s->config);
     assert_consumer("default", "us_orders", "api orders.us.> 1000 10000 0 all");
     assert_consumer("audit", "everything", "config > 30000 10000 0 new");
     wait_log(s, "generation 3 started");
@@ -186,7 +176,6 @@ static void test_declared_consumers_through_reloads(void **state)
 static void test_start_refused_on_a_filter_change(void **state)
 {
     struct server *s = new_server(false);
-    char where[512];
     int status = 0;
 
     *state = s;
@@ -211,12 +200,12 @@ static void test_start_refused_on_a_filter_change(void **state)
     s->pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 78);
-    snprintf(where, sizeof where,
-             "%s:9:9: consumer \"us_orders\" of stream \"default\": the filter cannot change "
-             "(was \"orders.us.*\", now \"orders.us.>\"); declare a consumer with a new name "
-             "instead",
-             s->config);
-    assert_true(log_has(s, where));
+    assert_true(
+        log_hasf(s,
+                 "%s:9:9: consumer \"us_orders\" of stream \"default\": the filter cannot change "
+                 "(was \"orders.us.*\", now \"orders.us.>\"); declare a consumer with a new name "
+                 "instead",
+                 s->config));
     assert_false(wait_notify(s, "READY=1", 0));
     /* Nothing of the file was applied: the other declared consumer was not created either. */
     assert_consumer("default", "us_orders", "config orders.us.* 30000 10000 0 all");

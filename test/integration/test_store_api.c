@@ -290,19 +290,36 @@ static void test_max_ack_pending(void **state)
     assert_string_equal(d[0].message.key, "w.3");
 }
 
+/* A process of test_max_ack_pending_concurrent: 30 receives of up to 3 from consumer `arg`,
+ * never acking. */
+static int receive_never_ack(int p, void *arg)
+{
+    const char *cid = arg;
+    sq_store *s;
+    char err[256];
+    sq_arena a = {0};
+    sq_delivery d[3];
+    int got;
+    (void)p;
+    if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+        return 2;
+    for (int round = 0; round < 30; round++)
+        if (sq_store_receive(s, cid, 3, d, &got, &a, err, sizeof err) != SQ_OK)
+            return 3;
+    sq_store_close(s);
+    sq_arena_free(&a);
+    return 0;
+}
+
 /* Several processes receiving at once, never acking: together they hold at most the window. */
 static void test_max_ack_pending_concurrent(void **state)
 {
     struct fixture *f = *state;
-    sq_message_in batch[200];
-    char keys[200][16];
-    for (int i = 0; i < 200; i++) {
-        snprintf(keys[i], sizeof keys[i], "p.%03d", i);
-        batch[i] = (sq_message_in){keys[i], strlen(keys[i]), "x", 1};
-    }
+    sq_message_in *batch = pgt_batch("p.", 3, 0, 200, "x");
     long long published;
     assert_int_equal(
         sq_store_upsert(f->store, f->stream, batch, 200, &published, f->err, sizeof f->err), SQ_OK);
+    free(batch);
     sq_consumer c = pgt_make_consumer(f, f->stream, "window", "p.*",
                                       (sq_consumer_settings){30000, 7, 0}, false);
 
@@ -310,25 +327,7 @@ static void test_max_ack_pending_concurrent(void **state)
         PROCS = 4
     };
     pid_t kids[PROCS];
-    for (int p = 0; p < PROCS; p++) {
-        kids[p] = fork();
-        assert_true(kids[p] >= 0);
-        if (kids[p] == 0) {
-            sq_store *s;
-            char err[256];
-            sq_arena a = {0};
-            sq_delivery d[3];
-            int got;
-            if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
-                _exit(2);
-            for (int round = 0; round < 30; round++)
-                if (sq_store_receive(s, c.id, 3, d, &got, &a, err, sizeof err) != SQ_OK)
-                    _exit(3);
-            sq_store_close(s);
-            sq_arena_free(&a);
-            _exit(0);
-        }
-    }
+    pgt_fork(PROCS, receive_never_ack, c.id, kids);
     for (int p = 0; p < PROCS; p++)
         assert_int_equal(pgt_exit_status(kids[p]), 0);
     sq_consumer now = pgt_consumer_get(f, f->stream, "window");
@@ -571,48 +570,56 @@ static void test_next_visible_without_room(void **state)
     assert_left(next_visible(f, c.id), 30000, received);
 }
 
+enum {
+    RACERS = 4,
+    RACE_KEYS = 50
+};
+
+/* What the processes of test_racing_new_keys are given: the stream and the pipe's write end. */
+struct race {
+    int stream, out;
+};
+
+/* A process of test_racing_new_keys: upserts the same RACE_KEYS keys as the others, in an order
+ * of its own, and writes how many it published to the pipe. */
+static int upsert_racing(int p, void *arg)
+{
+    const struct race *race = arg;
+    sq_store *s;
+    char err[256], keys[RACE_KEYS][16];
+    sq_message_in batch[RACE_KEYS];
+    long long published = 0;
+    if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
+        return 2;
+    for (int i = 0; i < RACE_KEYS; i++) {
+        int n = snprintf(keys[i], sizeof keys[i], "race.%02d", (i * 7 + p) % RACE_KEYS);
+        batch[i] = (sq_message_in){keys[i], (size_t)n, "same", 4};
+    }
+    if (sq_store_upsert(s, race->stream, batch, RACE_KEYS, &published, err, sizeof err) != SQ_OK)
+        return 3;
+    if (write(race->out, &published, sizeof published) != sizeof published)
+        return 4;
+    sq_store_close(s);
+    return 0;
+}
+
 /* Upserts racing on the same new keys: the plain insert of one waits for the other and falls
  * back to the general path; no error, and each key is published once. */
 static void test_racing_new_keys(void **state)
 {
     struct fixture *f = *state;
-    enum {
-        PROCS = 4,
-        KEYS = 50
-    };
     int out[2];
-    pid_t kids[PROCS];
+    pid_t kids[RACERS];
     assert_int_equal(pipe(out), 0);
-    for (int p = 0; p < PROCS; p++) {
-        kids[p] = fork();
-        assert_true(kids[p] >= 0);
-        if (kids[p] == 0) {
-            sq_store *s;
-            char err[256], keys[KEYS][16];
-            sq_message_in batch[KEYS];
-            long long published = 0;
-            if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
-                _exit(2);
-            for (int i = 0; i < KEYS; i++) {
-                int n = snprintf(keys[i], sizeof keys[i], "race.%02d", (i * 7 + p) % KEYS);
-                batch[i] = (sq_message_in){keys[i], (size_t)n, "same", 4};
-            }
-            if (sq_store_upsert(s, f->stream, batch, KEYS, &published, err, sizeof err) != SQ_OK)
-                _exit(3);
-            if (write(out[1], &published, sizeof published) != sizeof published)
-                _exit(4);
-            sq_store_close(s);
-            _exit(0);
-        }
-    }
+    pgt_fork(RACERS, upsert_racing, &(struct race){f->stream, out[1]}, kids);
     long long total = 0;
-    for (int p = 0; p < PROCS; p++) {
+    for (int p = 0; p < RACERS; p++) {
         long long one;
         assert_int_equal(pgt_exit_status(kids[p]), 0);
         assert_int_equal(read(out[0], &one, sizeof one), sizeof one);
         total += one;
     }
-    assert_int_equal(total, KEYS);
+    assert_int_equal(total, RACE_KEYS);
     close(out[0]);
     close(out[1]);
 }

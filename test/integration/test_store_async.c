@@ -128,7 +128,7 @@ static void test_upserts_and_receives_interleaved(void **state)
         ROUNDS = 10,
         BATCH = 50
     };
-    char err[512], keys[BATCH][16];
+    char err[512];
     sq_consumer c = pgt_make_consumer(f, f->stream, "mix", "mix.*", PGT_DEFAULTS, false);
     sq_store *a = pgt_async_open(NULL), *b = pgt_async_open(NULL), *both[2] = {a, b};
     static bool seen[ROUNDS * BATCH];
@@ -140,13 +140,11 @@ static void test_upserts_and_receives_interleaved(void **state)
 
     while (received < ROUNDS * BATCH) {
         if (!sq_store_busy(a) && round < ROUNDS) {
-            sq_message_in batch[BATCH];
-            for (int i = 0; i < BATCH; i++) {
-                int len = snprintf(keys[i], sizeof keys[i], "mix.%03d", round * BATCH + i);
-                batch[i] = (sq_message_in){keys[i], (size_t)len, "v", 1};
-            }
-            assert_int_equal(sq_store_begin_upsert(a, f->stream, batch, BATCH, err, sizeof err),
-                             SQ_OK);
+            /* the inputs may be freed once the begin returns (store.h) */
+            sq_message_in *batch = pgt_batch("mix.", 3, round * BATCH, BATCH, "v");
+            int begun = sq_store_begin_upsert(a, f->stream, batch, BATCH, err, sizeof err);
+            free(batch);
+            assert_int_equal(begun, SQ_OK);
             round++;
         }
         if (!sq_store_busy(b)) {
@@ -200,13 +198,9 @@ static void test_big_upsert_waits_for_writing(void **state)
         SIZE = 1000
     };
     char err[512];
-    static char keys[N][16], data[SIZE];
-    static sq_message_in batch[N];
-    memset(data, 'x', sizeof data);
-    for (int i = 0; i < N; i++) {
-        int len = snprintf(keys[i], sizeof keys[i], "big.%05d", i);
-        batch[i] = (sq_message_in){keys[i], (size_t)len, data, SIZE};
-    }
+    static char data[SIZE + 1];
+    memset(data, 'x', SIZE);
+    sq_message_in *batch = pgt_batch("big.", 5, 0, N, data);
     sq_store *a = pgt_async_open("sequin_async_big");
     pid_t backend = (pid_t)pgt_long(
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'sequin_async_big'", 0, NULL);
@@ -236,6 +230,7 @@ static void test_big_upsert_waits_for_writing(void **state)
                      SQ_OK);
     assert_int_equal(m.data_len, SIZE);
     sq_store_close(a);
+    free(batch);
 }
 
 /* ---- LISTEN, and a connection that dies -------------------------------------------------- */

@@ -166,31 +166,40 @@ enum {
     RECEIVERS = 4
 };
 
-/* A receiver process: receives in batches of 10 until empty, writes each key to `fd`. */
-static void receiver(const char *cid, int fd)
+/* What the receivers of test_concurrent_receivers share: the consumer and the file they write
+ * to. */
+struct receivers {
+    const char *cid;
+    int fd;
+};
+
+/* A receiver process: receives in batches of 10 until empty, writes each key to the file. */
+static int receiver(int i, void *arg)
 {
+    const struct receivers *r = arg;
     sq_store *s;
     char err[512];
     sq_arena a = {0};
     sq_delivery d[10];
+    (void)i;
     if (sq_store_open(pgt_url(), &s, err, sizeof err) != SQ_OK)
-        _exit(2);
+        return 2;
     for (int empty = 0; empty < 3;) {
         int n = 0;
-        if (sq_store_receive(s, cid, 10, d, &n, &a, err, sizeof err) != SQ_OK)
-            _exit(3);
+        if (sq_store_receive(s, r->cid, 10, d, &n, &a, err, sizeof err) != SQ_OK)
+            return 3;
         empty = n == 0 ? empty + 1 : 0;
-        for (int i = 0; i < n; i++) {
+        for (int k = 0; k < n; k++) {
             char line[300];
-            int len = snprintf(line, sizeof line, "%s\n", d[i].message.key);
-            if (write(fd, line, (size_t)len) != len)
-                _exit(4);
+            int len = snprintf(line, sizeof line, "%s\n", d[k].message.key);
+            if (write(r->fd, line, (size_t)len) != len)
+                return 4;
         }
         sq_arena_reset(&a);
     }
     sq_arena_free(&a);
     sq_store_close(s);
-    _exit(0);
+    return 0;
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -202,12 +211,7 @@ static int cmp_str(const void *x, const void *y)
 static void test_concurrent_receivers(void **state)
 {
     struct fixture *f = *state;
-    static sq_message_in batch[CONCURRENT_MESSAGES];
-    static char keys[CONCURRENT_MESSAGES][32];
-    for (int i = 0; i < CONCURRENT_MESSAGES; i++) {
-        int n = snprintf(keys[i], sizeof keys[i], "work.%05d", i);
-        batch[i] = (sq_message_in){keys[i], (size_t)n, "payload", 7};
-    }
+    sq_message_in *batch = pgt_batch("work.", 5, 0, CONCURRENT_MESSAGES, "payload");
     char id[37];
     pgt_consumer(f, f->stream, "pool", "work.*", (sq_consumer_settings){60000, 10000, 0}, id);
     long long published = 0;
@@ -220,11 +224,7 @@ static void test_concurrent_receivers(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     pid_t pids[RECEIVERS];
-    for (int i = 0; i < RECEIVERS; i++) {
-        pids[i] = fork();
-        if (pids[i] == 0)
-            receiver(id, fd);
-    }
+    pgt_fork(RECEIVERS, receiver, &(struct receivers){id, fd}, pids);
     for (int i = 0; i < RECEIVERS; i++)
         assert_int_equal(pgt_exit_status(pids[i]), 0);
     close(fd);
@@ -244,7 +244,8 @@ static void test_concurrent_receivers(void **state)
     assert_int_equal(n, CONCURRENT_MESSAGES);
     qsort(sorted, (size_t)n, sizeof sorted[0], cmp_str);
     for (int i = 0; i < n; i++)
-        assert_string_equal(sorted[i], keys[i]);
+        assert_string_equal(sorted[i], batch[i].key);
+    free(batch);
 }
 
 /* The ack ids of `n` deliveries as a PostgreSQL array literal. */

@@ -32,6 +32,9 @@ static int finish(void **state)
     return 0;
 }
 
+/* A test that starts without the sequin schema, with a connection of its own in *state. */
+#define MIGRATE_TEST(test) cmocka_unit_test_setup_teardown(test, fresh, finish)
+
 /* A schema of migrations alone. */
 static sq_schema only(const sq_migration *list, size_t n)
 {
@@ -83,6 +86,18 @@ static const sq_migration slow_list[] = {
     {3, "third", "INSERT INTO sequin.t1 VALUES (1);"},
 };
 
+/* A node of test_concurrent_nodes: its own connection, opened after fork. Its exit status is
+ * how many migrations it applied, 100 when it failed. */
+static int migrating_node(int i, void *arg)
+{
+    char err[512];
+    int applied = migrate_list(slow_list, 3, err, sizeof err);
+    (void)arg;
+    if (applied < 0)
+        fprintf(stderr, "node %d: %s\n", i, err);
+    return applied < 0 ? 100 : applied;
+}
+
 static void test_concurrent_nodes(void **state)
 {
     (void)state;
@@ -90,18 +105,7 @@ static void test_concurrent_nodes(void **state)
         NODES = 6
     };
     pid_t pids[NODES];
-    for (int i = 0; i < NODES; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            /* A node: its own connection, opened after fork. Exit status = applied count. */
-            char err[512];
-            int applied = migrate_list(slow_list, 3, err, sizeof err);
-            if (applied < 0)
-                fprintf(stderr, "node %d: %s\n", i, err);
-            _exit(applied < 0 ? 100 : applied);
-        }
-    }
+    pgt_fork(NODES, migrating_node, NULL, pids);
     int total = 0, winners = 0;
     for (int i = 0; i < NODES; i++) {
         int applied = pgt_exit_status(pids[i]);
@@ -142,30 +146,35 @@ static void refused_leaving_nothing(PGconn *c, const sq_migration *list, size_t 
         pgt_long_on(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'sequin'", 0, NULL), 0);
 }
 
-static void test_failing_migration_leaves_nothing(void **state)
+/* Lists refused whole, each leaving nothing behind; and a correct list still applies after. */
+static void test_refused_lists_leave_nothing(void **state)
 {
     char err[512] = "";
     static const sq_migration broken[] = {
         {1, "fine", "CREATE TABLE sequin.kept_only_if_all_pass (x int);"},
         {2, "broken", "CREATE TABLE sequin.half (x int); SELECT 1 / 0;"},
     };
-    /* One transaction: the first migration is gone too. */
-    refused_leaving_nothing(*state, broken, 2, err, sizeof err);
-    assert_non_null(strstr(err, "migration 2 (broken) failed"));
-    assert_non_null(strstr(err, "division by zero"));
-    /* And a correct list still applies afterwards. */
-    assert_int_equal(migrate_list(broken, 1, err, sizeof err), 1);
-}
-
-static void test_malformed_list(void **state)
-{
-    char err[512] = "";
     static const sq_migration gap[] = {
         {1, "one", "SELECT 1"},
         {3, "three", "SELECT 1"},
     };
-    refused_leaving_nothing(*state, gap, 2, err, sizeof err);
-    assert_non_null(strstr(err, "malformed: entry 2 has version 3"));
+    static const struct {
+        const char *what;
+        const sq_migration *list;
+        const char *said[2]; /* what the refusal says (NULL: no more) */
+    } cases[] = {
+        /* One transaction: the first migration is gone too. */
+        {"a failing migration", broken, {"migration 2 (broken) failed", "division by zero"}},
+        {"a gap in the versions", gap, {"malformed: entry 2 has version 3", NULL}},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
+        refused_leaving_nothing(*state, cases[i].list, 2, err, sizeof err);
+        for (size_t j = 0; j < SQ_ARRAY_LEN(cases[i].said) && cases[i].said[j] != NULL; j++)
+            if (strstr(err, cases[i].said[j]) == NULL)
+                fail_msg("%s: the refusal \"%s\" does not say \"%s\"", cases[i].what, err,
+                         cases[i].said[j]);
+    }
+    assert_int_equal(migrate_list(broken, 1, err, sizeof err), 1);
 }
 
 /* Function files: applied when their text changes, all of them after a migration, forgotten
@@ -344,13 +353,9 @@ static void test_upgraded_equals_fresh(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_then_up_to_date, fresh, finish),
-        cmocka_unit_test_setup_teardown(test_concurrent_nodes, fresh, finish),
-        cmocka_unit_test_setup_teardown(test_newer_database_refused, fresh, finish),
-        cmocka_unit_test_setup_teardown(test_failing_migration_leaves_nothing, fresh, finish),
-        cmocka_unit_test_setup_teardown(test_malformed_list, fresh, finish),
-        cmocka_unit_test_setup_teardown(test_function_files, fresh, finish),
-        cmocka_unit_test_setup_teardown(test_upgraded_equals_fresh, fresh, finish),
+        MIGRATE_TEST(test_fresh_then_up_to_date),  MIGRATE_TEST(test_concurrent_nodes),
+        MIGRATE_TEST(test_newer_database_refused), MIGRATE_TEST(test_refused_lists_leave_nothing),
+        MIGRATE_TEST(test_function_files),         MIGRATE_TEST(test_upgraded_equals_fresh),
     };
     return cmocka_run_group_tests_name("store_migrate", tests, NULL, NULL);
 }

@@ -26,6 +26,30 @@ static sq_declared_consumer decl(const char *stream, const char *name, const cha
     return (sq_declared_consumer){stream, name, filter, {30000, 10000, 0}, false};
 }
 
+/* Creates stream "orders" and upserts `key` into the default stream, for a backlog; then fills
+ * `d` with a file of three consumers, each a name and a filter in `named`: the first two of the
+ * default stream, the third of "orders". Returns "orders". */
+static sq_stream two_streams(struct fixture *f, const char *key, const char *const named[3][2],
+                             sq_declared_consumer d[3])
+{
+    sq_stream orders = pgt_stream(f, "orders");
+    pgt_upsert(f, f->stream, key, "x");
+    for (int i = 0; i < 3; i++)
+        d[i] = decl(i < 2 ? "default" : "orders", named[i][0], named[i][1]);
+    return orders;
+}
+
+/* Asserts that `c` is `action` on a consumer whose settings were `was` (all -1: it did not
+ * exist). */
+static void assert_change(const sq_reconcile_change *c, sq_reconcile_action action,
+                          sq_consumer_settings was)
+{
+    assert_int_equal(c->action, action);
+    assert_int_equal(c->before.ack_wait_ms, was.ack_wait_ms);
+    assert_int_equal(c->before.max_ack_pending, was.max_ack_pending);
+    assert_int_equal(c->before.max_deliver, was.max_deliver);
+}
+
 /* Reconciles and expects success; the changes stay in the fixture's arena. */
 static size_t reconcile(struct fixture *f, const sq_declared_consumer *d, size_t n,
                         sq_reconcile_change **out)
@@ -96,25 +120,22 @@ static void test_create_update_unchanged(void **state)
     struct fixture *f = *state;
     sq_reconcile_change *ch;
 
-    sq_stream orders = pgt_stream(f, "orders");
-    pgt_upsert(f, f->stream, "job.1", "before");
-    sq_declared_consumer d[3] = {
-        decl("default", "all_jobs", "job.>"),
-        decl("default", "new_jobs", "job.>"),
-        decl("orders", "us", "orders.us.>"),
-    };
+    sq_declared_consumer d[3];
+    sq_stream orders =
+        two_streams(f, "job.1",
+                    (const char *const[][2]){
+                        {"all_jobs", "job.>"}, {"new_jobs", "job.>"}, {"us", "orders.us.>"}},
+                    d);
     d[1].deliver_new = true;
     d[1].settings = (sq_consumer_settings){1000, 50, 5};
 
     size_t n = reconcile(f, d, 3, &ch);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        assert_int_equal(ch[i].action, SQ_RECONCILE_CREATED);
+        assert_change(&ch[i], SQ_RECONCILE_CREATED, (sq_consumer_settings){-1, -1, -1});
         assert_int_equal(ch[i].declared, (long)i);
         assert_string_equal(ch[i].name, d[i].name);
         assert_string_equal(ch[i].stream, d[i].stream);
-        assert_int_equal(ch[i].before.ack_wait_ms, -1);
-        assert_int_equal(ch[i].before.max_deliver, -1);
     }
     assert_string_equal(sq_reconcile_action_name(ch[0].action), "created");
 
@@ -149,10 +170,7 @@ static void test_create_update_unchanged(void **state)
     n = reconcile(f, d, 3, &ch);
     assert_int_equal(n, 3);
     assert_int_equal(ch[0].action, SQ_RECONCILE_UNCHANGED);
-    assert_int_equal(ch[1].action, SQ_RECONCILE_UPDATED);
-    assert_int_equal(ch[1].before.ack_wait_ms, 1000);
-    assert_int_equal(ch[1].before.max_ack_pending, 50);
-    assert_int_equal(ch[1].before.max_deliver, 5);
+    assert_change(&ch[1], SQ_RECONCILE_UPDATED, (sq_consumer_settings){1000, 50, 5});
     assert_int_equal(ch[2].action, SQ_RECONCILE_UNCHANGED);
     sq_consumer updated = pgt_consumer_get(f, f->stream, "new_jobs");
     assert_string_equal(updated.id, fresh.id);
@@ -216,13 +234,9 @@ static void test_release(void **state)
     struct fixture *f = *state;
     sq_reconcile_change *ch;
 
-    sq_stream orders = pgt_stream(f, "orders");
-    pgt_upsert(f, f->stream, "b.1", "x");
-    sq_declared_consumer d[3] = {
-        decl("default", "a", "a.>"),
-        decl("default", "b", "b.>"),
-        decl("orders", "o", "o.>"),
-    };
+    sq_declared_consumer d[3];
+    sq_stream orders = two_streams(
+        f, "b.1", (const char *const[][2]){{"a", "a.>"}, {"b", "b.>"}, {"o", "o.>"}}, d);
     reconcile(f, d, 3, &ch);
     sq_delivery got[2];
     assert_int_equal(pgt_receive(f, ch[1].id, 2, got), 1);
@@ -304,10 +318,7 @@ static void test_adoption(void **state)
     /* Same filter and policy: adopted, with the declared settings. */
     d[1].deliver_new = true;
     assert_int_equal(reconcile(f, d, 2, &ch), 2);
-    assert_int_equal(ch[0].action, SQ_RECONCILE_ADOPTED);
-    assert_int_equal(ch[0].before.ack_wait_ms, 5000);
-    assert_int_equal(ch[0].before.max_ack_pending, 20);
-    assert_int_equal(ch[0].before.max_deliver, 3);
+    assert_change(&ch[0], SQ_RECONCILE_ADOPTED, set);
     assert_int_equal(ch[1].action, SQ_RECONCILE_ADOPTED);
     sq_consumer same = pgt_consumer_get(f, f->stream, "same");
     assert_true(same.managed_by_config);
@@ -343,65 +354,70 @@ static void test_api_create_of_a_declared_name(void **state)
 #define DECLARED 30
 #define ROUNDS 6
 
+/* What the nodes of one round share: the file and the pipes to the test. */
+struct round {
+    const sq_declared_consumer *d;
+    int ready[2], go[2], done[2];
+};
+
+/* A node of a round: connects, says so on `ready` ('f': no connection) and waits for the test
+ * to close `go`; then reconciles and writes on `done` how many consumers it created. One byte
+ * each, whatever happens, so the test's reads never wait for a node that died. */
+static int reconciling_node(int p, void *arg)
+{
+    struct round *r = arg;
+    sq_store *s;
+    sq_arena arena = {0};
+    sq_reconcile_change *ch;
+    size_t n = 0;
+    long at;
+    char err[512], byte;
+    int created = 0;
+    close(r->go[1]);
+    bool open = sq_store_open(pgt_url(), &s, err, sizeof err) == SQ_OK;
+    if (write(r->ready[1], open ? "r" : "f", 1) != 1 || !open)
+        return 100;
+    if (read(r->go[0], &byte, 1) != 0)
+        return 101;
+    if (sq_store_reconcile(s, r->d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) != SQ_OK) {
+        fprintf(stderr, "node %d: %s\n", p, err);
+        return 102;
+    }
+    for (size_t i = 0; i < n; i++)
+        created += ch[i].action == SQ_RECONCILE_CREATED;
+    if (write(r->done[1], &(char){(char)created}, 1) != 1)
+        return 103;
+    sq_arena_free(&arena);
+    sq_store_close(s);
+    return 0;
+}
+
 /* One round: NODES processes reconcile `d` at the same moment; returns how many consumers they
  * created in all. */
 static int concurrent_round(const sq_declared_consumer *d)
 {
-    int ready[2], go[2], done[2];
+    struct round r = {.d = d};
     pid_t pids[NODES];
     char counts[NODES];
     int total = 0;
 
-    assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(done), 0);
-    for (int p = 0; p < NODES; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
-        if (pids[p] == 0) {
-            sq_store *s;
-            sq_arena arena = {0};
-            sq_reconcile_change *ch;
-            size_t n = 0;
-            long at;
-            char err[512], byte;
-            int created = 0;
-            close(go[1]);
-            /* One byte each, whatever happens ('f': no connection), so the parent's reads
-             * never wait for a node that died; then every node waits for the same moment:
-             * the parent closing the pipe. */
-            bool open = sq_store_open(pgt_url(), &s, err, sizeof err) == SQ_OK;
-            if (write(ready[1], open ? "r" : "f", 1) != 1 || !open)
-                _exit(100);
-            if (read(go[0], &byte, 1) != 0)
-                _exit(101);
-            if (sq_store_reconcile(s, d, DECLARED, &ch, &n, &at, &arena, err, sizeof err) !=
-                SQ_OK) {
-                fprintf(stderr, "node %d: %s\n", p, err);
-                _exit(102);
-            }
-            for (size_t i = 0; i < n; i++)
-                created += ch[i].action == SQ_RECONCILE_CREATED;
-            if (write(done[1], &(char){(char)created}, 1) != 1)
-                _exit(103);
-            sq_arena_free(&arena);
-            sq_store_close(s);
-            _exit(0);
-        }
-    }
-    close(go[0]);
-    close(done[1]);
-    close(ready[1]);
+    assert_int_equal(pipe(r.ready), 0);
+    assert_int_equal(pipe(r.go), 0);
+    assert_int_equal(pipe(r.done), 0);
+    pgt_fork(NODES, reconciling_node, &r, pids);
+    close(r.go[0]);
+    close(r.done[1]);
+    close(r.ready[1]);
     for (int p = 0; p < NODES; p++) { /* each node is connected and about to wait */
-        assert_int_equal(read(ready[0], counts, 1), 1);
+        assert_int_equal(read(r.ready[0], counts, 1), 1);
         assert_int_equal(counts[0], 'r');
     }
-    close(ready[0]);
-    close(go[1]);
+    close(r.ready[0]);
+    close(r.go[1]); /* every node waits for this moment */
     for (int p = 0; p < NODES; p++)
         assert_int_equal(pgt_exit_status(pids[p]), 0);
-    assert_int_equal(read(done[0], counts, sizeof counts), NODES);
-    close(done[0]);
+    assert_int_equal(read(r.done[0], counts, sizeof counts), NODES);
+    close(r.done[0]);
     for (int p = 0; p < NODES; p++)
         total += counts[p];
     return total;
