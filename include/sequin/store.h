@@ -615,6 +615,31 @@ typedef struct sq_source_report {
 } sq_source_report;
 SQ_WUR int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen);
 
+/* The backfill of one table of a source (sequin.source_backfills). */
+typedef struct sq_backfill_row {
+    const char *table;     /* "schema.table" */
+    const char **last_key; /* the key of the last row in the stream, one text per key column;
+                            * NULL before the first page */
+    size_t nkeys;
+    long long rows_done;
+    bool done;
+} sq_backfill_row;
+
+/* The backfills of source `num`, by table name. */
+SQ_WUR int sq_store_backfill_list(sq_store *s, int num, sq_backfill_row **out, size_t *count,
+                                  sq_arena *arena, char *err, size_t errlen);
+
+/* Adds the backfill of `table` to source `num` unless it has one (done or not). */
+SQ_WUR int sq_store_backfill_add(sq_store *s, int num, const char *table, char *err,
+                                 size_t errlen);
+
+/* Records that a page of `rows` rows of `table`, ending at `last_key` (nkeys texts), is in the
+ * stream; `done` when it was the last. Make it in the transaction that put the page in the
+ * stream, so a restart resumes exactly after it. */
+SQ_WUR int sq_store_backfill_progress(sq_store *s, int num, const char *table,
+                                      const char *const *last_key, size_t nkeys, long long rows,
+                                      bool done, char *err, size_t errlen);
+
 /* BEGIN, COMMIT or ROLLBACK on this connection: the calls made in between are one transaction. */
 typedef enum sq_store_txn {
     SQ_STORE_BEGIN,

@@ -118,6 +118,10 @@ static SQ_NORETURN void run_child(const sq_children *c, const sq_child_kind *kin
 
     ctx.generation = c->generation;
     sq_log_set_process(kind->name);
+    /* "sequind-worker", "sequind-sources" in ps and top (at most 15 characters). */
+    char title[16];
+    snprintf(title, sizeof title, "sequind-%s", kind->name);
+    prctl(PR_SET_NAME, title);
     /* A master that dies, even by SIGKILL, stops its children the way it would have, instead
      * of leaving them to run unsupervised. The check closes the race with a master gone
      * already. */

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backfill.h"
 #include "sequin/log.h"
 #include "sequin/replication.h"
 #include "sequin/source.h"
@@ -52,8 +53,11 @@ typedef struct capture {
     relation *rels;
     size_t nrels;
 
+    sq_backfill *bf; /* the tables left to backfill, and the page in hand */
+
     /* The source transaction being read. */
     bool in_txn;
+    uint32_t txn_xid;
     bool skip_txn; /* already in the stream: a replay after a restart */
     sq_lsn txn_lsn;
     int64_t txn_time;
@@ -72,6 +76,7 @@ typedef struct capture {
     int64_t last_commit_time;
     long long rows;
     long long last_confirm_ms, last_report_ms;
+    bool moved;       /* key_moved's answer */
     sq_arena scratch; /* per change: values taken from the stream's current message */
     char state[24];
 } capture;
@@ -214,7 +219,7 @@ static int put_batch(capture *c, sq_lsn lsn, char *err, size_t errlen)
     for (size_t i = 0; i < c->nmsgs; i++)
         in[i] = (sq_message_in){c->blob.data + c->msgs[i].key_off, c->msgs[i].key_len,
                                 c->blob.data + c->msgs[i].data_off, c->msgs[i].data_len};
-    if (!lsn && !c->store_txn_open) {
+    if (!lsn && !c->store_txn_open && !sq_backfill_in_flight(c->bf)) {
         if (sq_store_transaction(c->store, SQ_STORE_BEGIN, err, errlen) != SQ_OK)
             goto done;
         c->store_txn_open = true;
@@ -222,7 +227,7 @@ static int put_batch(capture *c, sq_lsn lsn, char *err, size_t errlen)
     if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->nmsgs, &published, err, errlen) !=
         SQ_OK)
         goto done;
-    if (lsn && c->store_txn_open) {
+    if (lsn && c->store_txn_open && !sq_backfill_in_flight(c->bf)) {
         if (sq_store_transaction(c->store, SQ_STORE_COMMIT, err, errlen) != SQ_OK)
             goto done;
         c->store_txn_open = false;
@@ -236,20 +241,39 @@ done:
     return rc;
 }
 
-/* The batch's complete transactions into the stream, then the slot told so. */
+/* The batch's complete transactions into the stream, with a backfill page in flight and its
+ * progress when there is one, then the slot told so. */
 static int flush_batch(capture *c, char *err, size_t errlen)
 {
-    if (c->batch_lsn <= c->applied)
+    bool page = sq_backfill_in_flight(c->bf);
+    sq_lsn lsn = c->batch_lsn > c->applied ? c->batch_lsn : 0;
+    if (!lsn && !page)
         return SQ_OK;
-    if (put_batch(c, c->batch_lsn, err, errlen) != SQ_OK)
+    if (page) {
+        /* The page's progress goes in the same store transaction as its rows. */
+        if (!c->store_txn_open) {
+            if (sq_store_transaction(c->store, SQ_STORE_BEGIN, err, errlen) != SQ_OK)
+                return SQ_ERR;
+            c->store_txn_open = true;
+        }
+        if (put_batch(c, lsn, err, errlen) != SQ_OK ||
+            sq_backfill_record(c->bf, c->store, c->def->num, err, errlen) != SQ_OK ||
+            sq_store_transaction(c->store, SQ_STORE_COMMIT, err, errlen) != SQ_OK)
+            return SQ_ERR;
+        c->store_txn_open = false;
+        sq_backfill_committed(c->bf);
+    } else if (put_batch(c, lsn, err, errlen) != SQ_OK) {
         return SQ_ERR;
-    sq_debug("source %s: the stream has the transactions up to %s", c->def->name,
-             sq_lsn_format(c->batch_lsn, (char[SQ_LSN_TEXT_MAX]){0}));
-    c->applied = c->batch_lsn;
-    c->last_commit_time = c->batch_time;
+    }
     /* Long polls on any node wake for the news. */
     if (sq_store_notify(c->store, c->def->stream, err, errlen) != SQ_OK)
         return SQ_ERR;
+    if (!lsn)
+        return SQ_OK;
+    c->applied = c->batch_lsn;
+    c->last_commit_time = c->batch_time;
+    sq_debug("source %s: the stream has the transactions up to %s", c->def->name,
+             sq_lsn_format(c->batch_lsn, (char[SQ_LSN_TEXT_MAX]){0}));
     c->confirmed = c->batch_end;
     c->last_confirm_ms = now_ms();
     return sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen);
@@ -289,7 +313,7 @@ static const char *current_data(capture *c, const char *key, size_t key_len, siz
  * string unescaped, a number or embedded JSON as written, true/false as t/f), so mapping it
  * again gives the same JSON. A column that cannot be found stays out of "data" (logged).
  */
-static int resolve_toast(capture *c, const relation *r, const char *key, size_t key_len,
+static int resolve_toast(capture *c, const sq_change_table *r, const char *key, size_t key_len,
                          sq_pgoutput_value *vals, char *err, size_t errlen)
 {
     size_t len = 0;
@@ -332,6 +356,83 @@ static int resolve_toast(capture *c, const relation *r, const char *key, size_t 
     }
     sq_json_free(&doc);
     return SQ_OK;
+}
+
+/* Whether the row of `ch` has another key than the old row `gone` (the same change made a
+ * delete), into c->moved; compared as basic keys, which name the row alone. -1 when either key
+ * cannot be made. */
+static int key_moved(capture *c, const sq_change_table *t, const sq_change *ch,
+                     const sq_change *gone, char *err, size_t errlen)
+{
+    sq_buf a = {0}, b = {0};
+    int rc = SQ_ERR;
+    if (sq_change_key(t, ch, SQ_KEY_BASIC, &a, err, errlen) == SQ_OK &&
+        sq_change_key(t, gone, SQ_KEY_BASIC, &b, err, errlen) == SQ_OK) {
+        c->moved = a.len != b.len || memcmp(a.data, b.data, a.len) != 0;
+        rc = SQ_OK;
+    }
+    sq_buf_free(&a);
+    sq_buf_free(&b);
+    return rc;
+}
+
+/* One message of change `ch` of table `r` into the batch: its key, its data (unchanged TOASTed
+ * values taken from the stream, into `nv`, the new values, when need be). */
+static int add_message(capture *c, const sq_change_table *t, const sq_change *ch,
+                       sq_pgoutput_value *nv, char *err, size_t errlen)
+{
+    size_t key_off = c->blob.len;
+    if (sq_change_key(t, ch, c->def->key_format, &c->blob, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (sq_buf_putc(&c->blob, '\0') != SQ_OK)
+        return sq_fail(err, errlen, "out of memory");
+    size_t data_off = c->blob.len;
+    bool unresolved = false;
+    if (sq_change_data(t, ch, &c->blob, &unresolved) != SQ_OK)
+        return sq_fail(err, errlen, "out of memory");
+    if (unresolved && nv) {
+        /* Again, with the values the stream's current message holds. */
+        c->blob.len = data_off;
+        if (resolve_toast(c, t, c->blob.data + key_off, data_off - key_off - 1, nv, err, errlen) !=
+                SQ_OK ||
+            sq_change_data(t, ch, &c->blob, &unresolved) != SQ_OK)
+            return SQ_ERR;
+    }
+    if (push_pending(c, key_off, data_off) != SQ_OK)
+        return sq_fail(err, errlen, "out of memory");
+    return SQ_OK;
+}
+
+/* A row of a backfill page into the batch. */
+static int emit_read(void *ctx, const sq_change_table *t, const sq_change *ch, char *err,
+                     size_t errlen)
+{
+    return add_message(ctx, t, ch, NULL, err, errlen);
+}
+
+/* The slot's stream is past the waiting page's position: every transaction its snapshot saw is
+ * in the batch or the stream, so its rows go in now (those a later transaction changed left
+ * out), to be committed with the batch. */
+static int page_due(capture *c, char *err, size_t errlen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = sq_pgoutput_time_from_unix_us((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    return sq_backfill_emit(c->bf, c->def->name, now, emit_read, c, err, errlen);
+}
+
+/* While a page waits, the rows a transaction changes: their basic keys, so the page leaves
+ * them out if its snapshot did not see the transaction. */
+static int touch(capture *c, const sq_change_table *t, const sq_change *ch, char *err,
+                 size_t errlen)
+{
+    sq_buf key = {0};
+    int rc = sq_change_key(t, ch, SQ_KEY_BASIC, &key, err, errlen);
+    if (rc == SQ_OK &&
+        sq_backfill_touch(c->bf, c->txn_xid, t->schema, t->table, key.data, key.len) != SQ_OK)
+        rc = sq_fail(err, errlen, "out of memory");
+    sq_buf_free(&key);
+    return rc;
 }
 
 /* An insert, update or delete: its message into the batch. */
@@ -383,25 +484,22 @@ static int on_change(capture *c, const sq_pgoutput_msg *m, char *err, size_t err
                          .cols = r->cols,
                          .nkeys = r->nkeys,
                          .key_cols = r->key_cols};
-    size_t key_off = c->blob.len;
-    if (sq_change_key(&t, &ch, c->def->key_format, &c->blob, err, errlen) != SQ_OK)
-        return SQ_ERR;
-    if (sq_buf_putc(&c->blob, '\0') != SQ_OK)
-        return sq_fail(err, errlen, "out of memory");
-    size_t data_off = c->blob.len;
-    bool unresolved = false;
-    if (sq_change_data(&t, &ch, &c->blob, &unresolved) != SQ_OK)
-        return sq_fail(err, errlen, "out of memory");
-    if (unresolved) {
-        /* Again, with the values the stream's current message holds. */
-        c->blob.len = data_off;
-        if (resolve_toast(c, r, c->blob.data + key_off, data_off - key_off - 1, nv, err, errlen) !=
-                SQ_OK ||
-            sq_change_data(&t, &ch, &c->blob, &unresolved) != SQ_OK)
+    /* An update that changes the key moves the row: its old key's message says it is gone,
+     * as a delete would, before the new key's says what it is now. */
+    bool waits = sq_backfill_waits_for(c->bf) != 0;
+    if (ch.action == SQ_ACTION_UPDATE && ov) {
+        sq_change gone = ch;
+        gone.action = SQ_ACTION_DELETE;
+        gone.new_values = NULL;
+        if (key_moved(c, &t, &ch, &gone, err, errlen) < 0 ||
+            (c->moved && add_message(c, &t, &gone, NULL, err, errlen) != SQ_OK) ||
+            (c->moved && waits && touch(c, &t, &gone, err, errlen) != SQ_OK))
             return SQ_ERR;
     }
-    if (push_pending(c, key_off, data_off) != SQ_OK)
-        return sq_fail(err, errlen, "out of memory");
+    if (waits && touch(c, &t, &ch, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (add_message(c, &t, &ch, nv, err, errlen) != SQ_OK)
+        return SQ_ERR;
     /* A large source transaction goes on in the store's open transaction, chunk by chunk. */
     if (c->nmsgs >= CHUNK_ROWS || c->blob.len >= CHUNK_BYTES)
         return put_batch(c, 0, err, errlen);
@@ -416,7 +514,13 @@ static int on_message(capture *c, const uint8_t *data, size_t len, char *err, si
         return SQ_ERR;
     switch (m.kind) {
     case SQ_PGO_BEGIN:
+        /* A transaction committed at or after the page's position: the page's snapshot did not
+         * see it, and everything it saw has arrived. The page goes in before it. */
+        if (sq_backfill_waits_for(c->bf) && m.u.begin.final_lsn >= sq_backfill_waits_for(c->bf) &&
+            page_due(c, err, errlen) != SQ_OK)
+            return SQ_ERR;
         c->in_txn = true;
+        c->txn_xid = m.u.begin.xid;
         c->txn_lsn = m.u.begin.final_lsn;
         c->txn_time = m.u.begin.commit_time;
         /* A replay from the slot of what the stream has already (the slot is told only after
@@ -461,7 +565,8 @@ static int stream(capture *c, char *err, size_t errlen)
         size_t len;
         /* Wait only when nothing is batched: a batch goes to the stream as soon as the
          * server has nothing more at hand, so transactions group under load only. */
-        int wait = !c->in_txn && c->batch_lsn > c->applied ? 0 : READ_WAIT_MS;
+        bool due = c->batch_lsn > c->applied || sq_backfill_in_flight(c->bf);
+        int wait = !c->in_txn && due ? 0 : READ_WAIT_MS;
         int rc = sq_repl_read(c->repl, wait, &data, &len, err, errlen);
         if (rc < 0)
             return SQ_ERR;
@@ -486,6 +591,11 @@ static int stream(capture *c, char *err, size_t errlen)
                 if (!c->in_txn && c->nmsgs == 0 && c->batch_lsn <= c->applied &&
                     f.wal_end > c->confirmed)
                     c->confirmed = f.wal_end;
+                /* Between transactions the server's position says what it has sent: a page
+                 * waiting for a position behind it is due. */
+                if (!c->in_txn && sq_backfill_waits_for(c->bf) &&
+                    f.wal_end >= sq_backfill_waits_for(c->bf) && page_due(c, err, errlen))
+                    return SQ_ERR;
                 if (f.reply_requested) {
                     c->last_confirm_ms = now_ms();
                     if (sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen))
@@ -493,6 +603,10 @@ static int stream(capture *c, char *err, size_t errlen)
                 }
             }
         }
+        /* The next backfill page, between batches: one page in hand at a time. */
+        if (!c->in_txn && c->nmsgs == 0 && !c->store_txn_open && sq_backfill_wants_page(c->bf) &&
+            sq_backfill_read(c->bf, c->db, err, errlen) != SQ_OK)
+            return SQ_ERR;
         long long now = now_ms();
         if (now - c->last_confirm_ms >= CONFIRM_EVERY_MS) {
             c->last_confirm_ms = now;
@@ -500,7 +614,7 @@ static int stream(capture *c, char *err, size_t errlen)
                 return SQ_ERR;
         }
         if (now - c->last_report_ms >= REPORT_EVERY_MS)
-            report(c, "streaming", NULL);
+            report(c, sq_backfill_done(c->bf) ? "streaming" : "backfilling", NULL);
     }
     return SQ_OK;
 }
@@ -515,6 +629,8 @@ static void disconnect(capture *c)
     c->db = NULL;
     sq_store_close(c->store);
     c->store = NULL;
+    sq_backfill_free(c->bf);
+    c->bf = NULL;
     for (size_t i = 0; i < c->nrels; i++)
         sq_arena_free(&c->rels[i].mem);
     free(c->rels);
@@ -548,6 +664,7 @@ static int attempt(capture *c, bool *standby, char *err, size_t errlen)
     c->confirmed = c->batch_lsn = c->batch_end = 0;
     if (sq_srcdb_connect(c->def->url, &c->db, err, errlen) != SQ_OK ||
         sq_srcdb_prepare(c->db, c->def, err, errlen) != SQ_OK ||
+        sq_backfill_open(c->store, c->def, &c->bf, err, errlen) != SQ_OK ||
         sq_repl_connect(c->def->url, &c->repl, err, errlen) != SQ_OK ||
         sq_repl_start(c->repl, c->def->slot, c->def->publication, 0, err, errlen) != SQ_OK)
         return SQ_ERR;

@@ -270,3 +270,114 @@ int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen)
         return sq_fail(err, errlen, "cannot read the WAL position");
     return SQ_OK;
 }
+
+int sq_srcdb_table_oid(PGconn *db, const char *table, unsigned *oid, char *err, size_t errlen)
+{
+    const char *param[1] = {table};
+    PGresult *res = query(db,
+                          "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                          "c.relnamespace WHERE n.nspname || '.' || c.relname = $1",
+                          1, param, "cannot look up a table", err, errlen);
+    if (!res)
+        return SQ_ERR;
+    int rc = PQntuples(res) == 1 ? SQ_OK : SQ_ERR;
+    if (rc == SQ_OK)
+        *oid = (unsigned)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        sq_fail(err, errlen, "table %s does not exist in the source database", table);
+    PQclear(res);
+    return rc;
+}
+
+/* Runs `sql` on `db`, failing with its error behind `what`; for statements without rows. */
+static int exec(PGconn *db, const char *sql, const char *what, char *err, size_t errlen)
+{
+    PGresult *res = query(db, sql, 0, NULL, what, err, errlen);
+    PQclear(res);
+    return res ? SQ_OK : SQ_ERR;
+}
+
+int sq_srcdb_read_page(PGconn *db, const char *schema, const char *table, const char *const *keys,
+                       size_t nkeys, const char *const *after, int limit, PGresult **rows,
+                       char **snapshot, sq_lsn *w, char *err, size_t errlen)
+{
+    sq_buf sql = {0}, cols = {0}, params = {0};
+    char *s = PQescapeIdentifier(db, schema, strlen(schema));
+    char *t = PQescapeIdentifier(db, table, strlen(table));
+    PGresult *res = NULL;
+    int rc = SQ_ERR;
+
+    *rows = NULL;
+    *snapshot = NULL;
+    if (!s || !t)
+        goto nomem;
+    for (size_t i = 0; i < nkeys; i++) {
+        char *k = PQescapeIdentifier(db, keys[i], strlen(keys[i]));
+        int bad = !k || sq_buf_printf(&cols, "%s%s", i ? ", " : "", k) ||
+                  sq_buf_printf(&params, "%s$%zu", i ? ", " : "", i + 1);
+        PQfreemem(k);
+        if (bad)
+            goto nomem;
+    }
+    /* Keyset pagination: the rows after the cursor in the key's order, so a page costs the
+     * same wherever it is and nothing is held between pages. ROW() keeps a one-column key a
+     * row comparison too. */
+    if (sq_buf_printf(&sql, "SELECT * FROM %s.%s %s%s%s%s%s ORDER BY %s LIMIT %d", s, t,
+                      after ? "WHERE ROW(" : "", after ? cols.data : "", after ? ") > ROW(" : "",
+                      after ? params.data : "", after ? ")" : "", cols.data, limit) != SQ_OK)
+        goto nomem;
+
+    /* The snapshot is the transaction's first statement's; the WAL position read after the
+     * rows bounds every commit the snapshot saw. The transaction takes an xid and commits it
+     * durably, which writes WAL past that position, so the slot's stream passes it soon even
+     * when the database is idle. */
+    if (exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", "cannot begin a backfill page", err,
+             errlen) != SQ_OK)
+        goto done;
+    if (exec(db, "SET LOCAL synchronous_commit = on", "cannot begin a backfill page", err,
+             errlen) != SQ_OK)
+        goto rollback;
+    if (!(res = query(db, "SELECT txid_current_snapshot()::text", 0, NULL,
+                      "cannot take a backfill snapshot", err, errlen)))
+        goto rollback;
+    *snapshot = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!*snapshot) {
+        sq_fail(err, errlen, "out of memory");
+        goto rollback;
+    }
+    if (!(*rows = query(db, sql.data, after ? (int)nkeys : 0, after, "cannot read a backfill page",
+                        err, errlen)))
+        goto rollback;
+    if (!(res = query(db, "SELECT pg_current_wal_insert_lsn()::text, txid_current()", 0, NULL,
+                      "cannot read the WAL position", err, errlen)))
+        goto rollback;
+    int bad = sq_lsn_parse(PQgetvalue(res, 0, 0), w);
+    PQclear(res);
+    if (bad) {
+        sq_fail(err, errlen, "cannot read the WAL position");
+        goto rollback;
+    }
+    if (exec(db, "COMMIT", "cannot end a backfill page", err, errlen) != SQ_OK)
+        goto done;
+    rc = SQ_OK;
+    goto done;
+nomem:
+    sq_fail(err, errlen, "out of memory");
+    goto done;
+rollback:
+    PQclear(PQexec(db, "ROLLBACK"));
+done:
+    if (rc != SQ_OK) {
+        PQclear(*rows);
+        *rows = NULL;
+        free(*snapshot);
+        *snapshot = NULL;
+    }
+    PQfreemem(s);
+    PQfreemem(t);
+    sq_buf_free(&sql);
+    sq_buf_free(&cols);
+    sq_buf_free(&params);
+    return rc;
+}

@@ -27,6 +27,21 @@ SQ_WUR int sq_srcdb_prepare(PGconn *db, const sq_source_def *def, char *err, siz
 SQ_WUR int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
                               sq_arena *arena, char *err, size_t errlen);
 
+/* The OID of table "schema.table". 0, or -1 (it does not exist). */
+SQ_WUR int sq_srcdb_table_oid(PGconn *db, const char *table, unsigned *oid, char *err,
+                              size_t errlen);
+
+/*
+ * A backfill page: up to `limit` rows of schema.table after key `after` (nkeys texts of the
+ * columns `keys`; NULL: from the first row) in the key's order, read in a REPEATABLE READ
+ * transaction whose snapshot (txid_current_snapshot's text, malloc'd into `*snapshot`) and the
+ * WAL insert position after the read (`*w`) come with them. 0 with `*rows` (PQclear it), or -1.
+ */
+SQ_WUR int sq_srcdb_read_page(PGconn *db, const char *schema, const char *table,
+                              const char *const *keys, size_t nkeys, const char *const *after,
+                              int limit, PGresult **rows, char **snapshot, sq_lsn *w, char *err,
+                              size_t errlen);
+
 /* pg_current_wal_lsn() of the source database, for the lag. 0 or -1. */
 SQ_WUR int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen);
 

@@ -251,6 +251,26 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
          8,
          {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT,
           SQ_OID_TEXT}},
+    [SQ_STMT_BACKFILL_LIST] = {"backfill_list",
+                               "SELECT b.table_name, array_to_json(b.last_key)::text, b.rows_done, b.done "
+                               "  FROM sequin.source_backfills b "
+                               "  JOIN sequin.sources s ON s.id = b.source "
+                               " WHERE s.num = $1 ORDER BY b.table_name",
+                               1,
+                               {SQ_OID_INT4}},
+    [SQ_STMT_BACKFILL_ADD] = {"backfill_add",
+                              "INSERT INTO sequin.source_backfills (source, table_name) "
+                              "SELECT id, $2 FROM sequin.sources WHERE num = $1 "
+                              "ON CONFLICT DO NOTHING",
+                              2,
+                              {SQ_OID_INT4, SQ_OID_TEXT}},
+    [SQ_STMT_BACKFILL_PROGRESS] = {"backfill_progress",
+                                   "UPDATE sequin.source_backfills b "
+                                   "   SET last_key = $3, rows_done = rows_done + $4, done = $5 "
+                                   "  FROM sequin.sources s "
+                                   " WHERE s.num = $1 AND b.source = s.id AND b.table_name = $2",
+                                   5,
+                                   {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT_ARRAY, 20, 16}},
     [SQ_STMT_TXN_BEGIN] = {"txn_begin", "BEGIN", 0, {0}},
     [SQ_STMT_TXN_COMMIT] = {"txn_commit", "COMMIT", 0, {0}},
     [SQ_STMT_TXN_ROLLBACK] = {"txn_rollback", "ROLLBACK", 0, {0}},

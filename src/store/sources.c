@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "encode.h"
+#include "sequin/json.h"
 
 static void read_source(sq_row *w, void *item)
 {
@@ -163,4 +164,82 @@ int sq_store_transaction(sq_store *s, sq_store_txn what, char *err, size_t errle
     if (!sq_store_wait(s, sq_store_begin(s, "transaction", NULL, &st, err, errlen)))
         return SQ_ERR;
     return sq_store_finish(s, err, errlen);
+}
+
+/* A backfill's row; last_key comes as a JSON array of strings (array_to_json), read here. */
+static void read_backfill(sq_row *w, void *item)
+{
+    sq_backfill_row *out = item;
+    out->table = sq_row_text(w);
+    const char *keys = sq_row_text(w);
+    out->rows_done = sq_row_int(w);
+    out->done = sq_row_bool(w);
+    out->last_key = NULL;
+    out->nkeys = 0;
+    sq_json doc = {0};
+    if (!keys || sq_json_parse(&doc, keys, strlen(keys), 2, NULL) != SQ_OK)
+        return;
+    int n = sq_json_count(&doc, 0);
+    const char **k = n > 0 ? sq_arena_calloc(w->arena, (size_t)n, sizeof *k) : NULL;
+    size_t got = 0;
+    for (int t = sq_json_first(&doc, 0); k && t >= 0; t = sq_json_next(&doc, t))
+        if (sq_json_get_str_arena(&doc, t, w->arena, &k[got++], NULL) != SQ_OK)
+            w->oom = true;
+    if (n > 0 && !k)
+        w->oom = true;
+    out->last_key = k;
+    out->nkeys = got;
+    sq_json_free(&doc);
+}
+
+int sq_store_backfill_list(sq_store *s, int num, sq_backfill_row **out, size_t *count,
+                           sq_arena *arena, char *err, size_t errlen)
+{
+    char num_s[16];
+    snprintf(num_s, sizeof num_s, "%d", num);
+    const char *values[1] = {num_s};
+    sq_stmt st = {.id = SQ_STMT_BACKFILL_LIST, .n = 1, .values = values};
+    if (!sq_store_wait(s, sq_store_begin(s, "backfill_list", NULL, &st, err, errlen)))
+        return SQ_ERR;
+    return sq_store_finish_list(s, "backfill_list", sizeof **out, read_backfill, out, count, arena,
+                                err, errlen);
+}
+
+int sq_store_backfill_add(sq_store *s, int num, const char *table, char *err, size_t errlen)
+{
+    char num_s[16];
+    snprintf(num_s, sizeof num_s, "%d", num);
+    const char *values[2] = {num_s, table};
+    sq_stmt st = {.id = SQ_STMT_BACKFILL_ADD, .n = 2, .values = values};
+    if (!sq_store_wait(s, sq_store_begin(s, "backfill_add", NULL, &st, err, errlen)))
+        return SQ_ERR;
+    return sq_store_finish(s, err, errlen);
+}
+
+int sq_store_backfill_progress(sq_store *s, int num, const char *table, const char *const *last_key,
+                               size_t nkeys, long long rows, bool done, char *err, size_t errlen)
+{
+    char num_s[16], rows_s[24];
+    sq_buf keys = {0};
+    size_t *lens = calloc(nkeys ? nkeys : 1, sizeof *lens);
+    int rc = SQ_ERR;
+
+    for (size_t i = 0; lens && i < nkeys; i++)
+        lens[i] = strlen(last_key[i]);
+    if (!lens || sq_encode_array(&keys, SQ_OID_TEXT, last_key, lens, nkeys) != SQ_OK) {
+        sq_store_fail(NULL, NULL, err, errlen, "out of memory");
+        goto done;
+    }
+    snprintf(num_s, sizeof num_s, "%d", num);
+    snprintf(rows_s, sizeof rows_s, "%lld", rows);
+    const char *values[5] = {num_s, table, keys.data, rows_s, done ? "t" : "f"};
+    int lengths[5] = {0, 0, (int)keys.len, 0, 0};
+    int formats[5] = {0, 0, 1, 0, 0};
+    sq_stmt st = {SQ_STMT_BACKFILL_PROGRESS, 5, values, lengths, formats, NULL};
+    if (sq_store_wait(s, sq_store_begin(s, "backfill_progress", NULL, &st, err, errlen)))
+        rc = sq_store_finish(s, err, errlen);
+done:
+    sq_buf_free(&keys);
+    free(lens);
+    return rc;
 }

@@ -275,8 +275,8 @@ bool wait_notify(const struct server *s, const char *line, int ms)
     }
 }
 
-/* The children of `parent` (from /proc), sorted; returns how many. */
-size_t children_of(pid_t parent, pid_t *out, size_t max)
+/* The children of `parent` (from /proc) named `comm` (NULL: any), sorted; how many. */
+static size_t kids_of(pid_t parent, const char *comm, pid_t *out, size_t max)
 {
     DIR *d = opendir("/proc");
     struct dirent *e;
@@ -303,7 +303,10 @@ size_t children_of(pid_t parent, pid_t *out, size_t max)
         long ppid;
         if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
             continue;
-        if (ppid == (long)parent && state != 'Z')
+        char *lp = strchr(buf, '(');
+        bool named = comm == NULL || (lp != NULL && (size_t)(rp - lp - 1) == strlen(comm) &&
+                                      strncmp(lp + 1, comm, strlen(comm)) == 0);
+        if (ppid == (long)parent && state != 'Z' && named)
             out[n++] = (pid_t)strtol(e->d_name, NULL, 10);
     }
     closedir(d);
@@ -315,6 +318,16 @@ size_t children_of(pid_t parent, pid_t *out, size_t max)
         }
     }
     return n;
+}
+
+size_t children_of(pid_t parent, pid_t *out, size_t max)
+{
+    return kids_of(parent, NULL, out, max);
+}
+
+size_t workers_of(pid_t parent, pid_t *out, size_t max)
+{
+    return kids_of(parent, "sequind-worker", out, max);
 }
 
 /* Forks sequind on the server's config with its stdout and stderr going to the log. */

@@ -47,6 +47,8 @@ bool wait_notify(const struct server *s, const char *line, int ms);
 /* Sends the master SIGHUP and waits for the reload to begin (RELOADING=1) and end (READY=1). */
 void reload(const struct server *s);
 size_t children_of(pid_t parent, pid_t *out, size_t max);
+/* The HTTP workers among them (the master names each child "sequind-<kind>"). */
+size_t workers_of(pid_t parent, pid_t *out, size_t max);
 /* Forks sequind on the server's config (from the thread that lives as long as the test: the
  * kernel kills the server when the thread that forked it ends, see prctl(2) PR_SET_PDEATHSIG). */
 void spawn_server(struct server *s);

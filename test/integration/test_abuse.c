@@ -153,7 +153,7 @@ static long rss_of(pid_t pid)
 static long workers_rss(const struct server *s, pid_t *pids, size_t *n)
 {
     long sum = 0;
-    *n = children_of(s->pid, pids, MAX_PIDS);
+    *n = workers_of(s->pid, pids, MAX_PIDS);
     for (size_t i = 0; i < *n; i++)
         sum += rss_of(pids[i]);
     return sum;
@@ -331,7 +331,7 @@ static void test_idle_and_slowloris(void **state)
         buf[n] = '\0';
         assert_non_null(strstr(buf, "HTTP/1.1 200 "));
     }
-    size_t n_after = children_of(s->pid, after, MAX_PIDS);
+    size_t n_after = workers_of(s->pid, after, MAX_PIDS);
     for (int i = 0; i < KEEPALIVE; i++)
         close(keepalive[i]);
     for (int i = 0; i < SILENT + SLOW; i++)

@@ -346,7 +346,7 @@ static void test_hostile_requests(void **state)
         {"bad percent", "GET /api/streams/a%zzb HTTP/1.1\r\nHost: x\r\n\r\n", 400},
     };
     pid_t before[MAX_PIDS], after[MAX_PIDS];
-    size_t n = children_of(s->pid, before, MAX_PIDS);
+    size_t n = workers_of(s->pid, before, MAX_PIDS);
     assert_true(n >= 2);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         static api_conn conn;
@@ -359,7 +359,7 @@ static void test_hostile_requests(void **state)
         api_close(&conn);
     }
     /* Every worker is the one that was there before. */
-    size_t m = children_of(s->pid, after, MAX_PIDS);
+    size_t m = workers_of(s->pid, after, MAX_PIDS);
     assert_int_equal(m, n);
     for (size_t i = 0; i < n; i++) {
         bool found = false;

@@ -80,7 +80,7 @@ static void test_worker_killed_under_load(void **state)
         pthread_create(&t[i], NULL, write_loop, &wr[i]);
     }
     (void)wait_sent(wr, 0, 100); /* the load is on */
-    size_t n = children_of(s->pid, before, MAX_PIDS);
+    size_t n = workers_of(s->pid, before, MAX_PIDS);
     assert_true(n >= 2);
     assert_int_equal(kill(before[0], SIGKILL), 0);
     /* respawned: as many workers again, one of them new */
@@ -88,7 +88,7 @@ static void test_worker_killed_under_load(void **state)
     bool respawned = false;
     while (!respawned && now_ms() < end) {
         usleep(20 * 1000);
-        size_t m = children_of(s->pid, after, MAX_PIDS);
+        size_t m = workers_of(s->pid, after, MAX_PIDS);
         for (size_t i = 0; i < m; i++) {
             bool old = false;
             for (size_t j = 0; j < n; j++)

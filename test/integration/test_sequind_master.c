@@ -119,7 +119,7 @@ static size_t wait_workers(const struct server *s, size_t want, const pid_t *gon
 {
     int64_t end = now_ms() + EVENT_MS;
     for (;;) {
-        size_t n = children_of(s->pid, out, MAX_PIDS), fresh = 0;
+        size_t n = workers_of(s->pid, out, MAX_PIDS), fresh = 0;
         for (size_t i = 0; i < n; i++)
             fresh += !pid_in(out[i], gone, n_gone);
         if (n == want && fresh == want)
@@ -398,7 +398,7 @@ static void test_killed_worker_is_respawned(void **state)
     size_t n;
     do {
         sleep_ms(20);
-        n = children_of(s->pid, after, MAX_PIDS);
+        n = workers_of(s->pid, after, MAX_PIDS);
     } while ((n != 2 || pid_in(before[0], after, n)) && now_ms() < end);
     assert_int_equal(n, 2);
     assert_false(pid_in(before[0], after, n));
@@ -417,7 +417,7 @@ static void test_reload_with_a_broken_file_keeps_serving(void **state)
     write_file(s->config, "listen: 127.0.0.1:7376\nworkers: many\n");
     reload(s);
     wait_logf(s, "reload refused, the running configuration stays: %s:2:10:", s->config);
-    assert_int_equal(children_of(s->pid, after, MAX_PIDS), 2);
+    assert_int_equal(workers_of(s->pid, after, MAX_PIDS), 2);
     assert_memory_equal(before, after, 2 * sizeof(pid_t));
     assert_healthy(s);
 }

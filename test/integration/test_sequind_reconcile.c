@@ -73,7 +73,7 @@ static size_t wait_settled(const struct server *s, pid_t *out)
 {
     int64_t end = now_ms() + EVENT_MS;
     size_t n;
-    while ((n = children_of(s->pid, out, MAX_PIDS)) != 2 && now_ms() < end)
+    while ((n = workers_of(s->pid, out, MAX_PIDS)) != 2 && now_ms() < end)
         sleep_ms(20);
     assert_int_equal(n, 2);
     return n;
@@ -154,7 +154,7 @@ static void test_declared_consumers_through_reloads(void **state)
     assert_consumer("default", "us_orders", "config orders.us.> 1000 10000 0 all");
     assert_consumer("audit", "everything", "config > 30000 10000 0 new");
     assert_false(log_has(s, "generation 3 started"));
-    assert_int_equal(children_of(s->pid, after, MAX_PIDS), n_before);
+    assert_int_equal(workers_of(s->pid, after, MAX_PIDS), n_before);
     assert_memory_equal(before, after, n_before * sizeof(pid_t));
     assert_healthy(s);
 

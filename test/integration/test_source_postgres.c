@@ -46,6 +46,11 @@ static int teardown(void **state)
 {
     int rc = teardown_server(state);
     drop_slot();
+    /* The next test starts from an empty stream and declares its own source. */
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "DELETE FROM sequin.sources; DELETE FROM sequin.consumers; "
+                "DELETE FROM sequin.messages");
+    PQfinish(c);
     return rc;
 }
 
@@ -205,10 +210,36 @@ static void test_insert_update_delete(void **state)
     PQfinish(c);
 }
 
+/* An update that changes the primary key moves the row: the old key's message says it was
+ * deleted, the new key's holds the row; under with_operation the keys name the operation. */
+static void test_key_change_and_with_operation(void **state)
+{
+    struct server *s = *state;
+    add_source("with_operation");
+    wait_streaming();
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "INSERT INTO public.orders VALUES (7, 'new', 1, false, NULL)");
+    pgt_exec(c, "UPDATE public.orders SET id = 8 WHERE id = 7");
+    int64_t deadline = now_ms() + 10000;
+    while (pgt_long("SELECT count(*) FROM sequin.messages WHERE key LIKE 'mydb.public.orders.%'",
+                    0, NULL) < 3 &&
+           now_ms() < deadline)
+        sleep_ms(50);
+    char *keys = pgt_value("SELECT string_agg(key || ' ' || (data::jsonb->>'deleted'), ', ' "
+                           "ORDER BY key) FROM sequin.messages",
+                           0, NULL);
+    assert_string_equal(keys, "mydb.public.orders.delete.7 true, mydb.public.orders.insert.7 "
+                              "false, mydb.public.orders.update.8 false");
+    free(keys);
+    (void)s;
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_update_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_change_and_with_operation, setup, teardown),
     };
     return cmocka_run_group_tests_name("source_postgres", tests, NULL, NULL);
 }
