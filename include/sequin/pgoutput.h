@@ -84,7 +84,9 @@ typedef struct sq_pgoutput_str {
     size_t len;
 } sq_pgoutput_str;
 
-/* A tuple as sent: its column values are read one by one with sq_pgoutput_tuple_next. */
+/* A tuple as sent: its column values are read one by one with sq_pgoutput_tuple_next. `cols` and
+ * `len` are the values' bytes (after the column count); sq_pgoutput_decode has walked them once,
+ * so they hold exactly `ncols` values. */
 typedef struct sq_pgoutput_tuple {
     uint16_t ncols;
     const uint8_t *cols; /* the encoded column values */
@@ -105,7 +107,9 @@ typedef struct sq_pgoutput_value {
 } sq_pgoutput_value;
 
 /* Walks a tuple's values: set `*pos` to 0 first; each call decodes the next value and returns 0;
- * after the last one it returns 1 (and checks no byte is left over); -1 if malformed. */
+ * after the last one it returns 1; -1 if malformed. The end of the bytes is the end of the tuple
+ * (decode has checked the count); every length is still checked against `len`, so a tuple built
+ * by other means cannot lead it past its end. */
 SQ_WUR int sq_pgoutput_tuple_next(const sq_pgoutput_tuple *t, size_t *pos, sq_pgoutput_value *out,
                                   char *err, size_t errlen);
 
@@ -187,7 +191,9 @@ typedef struct sq_pgoutput_msg {
 } sq_pgoutput_msg;
 
 /* Decodes one pgoutput message (the payload of an XLogData frame). Every byte must belong to the
- * message: trailing bytes are an error. Tuples and columns are checked when walked. */
+ * message: trailing bytes are an error. Tuples and a Relation's columns are walked once here
+ * (an Update's new tuple starts where its old one ends), so a message that decodes has nothing
+ * malformed left for the walks to find. */
 SQ_WUR int sq_pgoutput_decode(const uint8_t *buf, size_t len, sq_pgoutput_msg *out, char *err,
                               size_t errlen);
 
