@@ -62,10 +62,15 @@ typedef struct sq_change {
 } sq_change;
 
 /*
- * The message key. Each primary-key value becomes one token; a value that cannot stand in a key
- * as it is gets escaped reversibly (sq_change_token_escape). -1 with a sentence in `err` when the
- * key would break a key rule (over 255 bytes, over 16 tokens) or a key column's value is missing
- * (null or not sent). Appends to `out`.
+ * The message key. The source, schema and table names and each primary-key value become one
+ * token each, escaped reversibly (sq_change_token_escape). The key values are the new row's, the
+ * old row's for a delete; an update whose new tuple lacks one (an unchanged TOASTed key value)
+ * takes it from the old tuple when there is one. The key is checked with sq_key_validate before
+ * 0 is returned. -1 with a sentence in `err` naming the table when the key would break a key rule
+ * (over 255 bytes, over 16 tokens), when a key column's value is missing (null or not sent), or
+ * on ENOMEM; `out` is then as it was. Appends to `out`.
+ * An update that changes the primary key moves the row to another key: the old one is this
+ * function's result for the same change made a delete (action SQ_ACTION_DELETE, its old_values).
  */
 SQ_WUR int sq_change_key(const sq_change_table *t, const sq_change *c, sq_key_format f, sq_buf *out,
                          char *err, size_t errlen);
@@ -81,27 +86,38 @@ SQ_WUR int sq_change_key(const sq_change_table *t, const sq_change *c, sq_key_fo
  * carries none). deleted: true for delete.
  * An unchanged TOASTed value (not in the WAL) is taken from old_values when those hold it;
  * otherwise the column is left out of "data" and `*unresolved_toast` is set, so that the caller
- * can take it from the stream's current message. Appends to `out`; -1 only on ENOMEM.
+ * can take it from the stream's current message. Under 'K' the old tuple's columns outside the
+ * primary key are placeholders, not values: they are in neither "data" nor "changes".
+ * metadata.commit_lsn is null when commit_lsn is 0. Appends to `out`; -1 only on ENOMEM, with
+ * `out` as it was. `unresolved_toast` may be NULL.
  */
 SQ_WUR int sq_change_data(const sq_change_table *t, const sq_change *c, sq_buf *out,
                           bool *unresolved_toast);
 
 /*
  * One column value as JSON, by type OID: int2, int4, int8, oid, float4, float8, numeric as
- * numbers (NaN, Infinity, -Infinity as strings); bool as true/false; json and jsonb embedded
- * (as a string if the text is not valid JSON); everything else as a string of its text form
- * (bytes that are not UTF-8 escaped so the output stays valid JSON). NULL as null.
+ * numbers when their text is a JSON number, else as strings (NaN, Infinity, -Infinity); bool as
+ * true/false ("t"/"f"; other text as a string); json and jsonb embedded as they are (as a string
+ * if the text is not valid JSON, or nests deeper than the writer has room for); everything else
+ * as a string of its text form: the writer replaces each byte that is not UTF-8 by U+FFFD, so
+ * the output stays valid JSON. NULL as null. A binary value (the source asks for text) is a
+ * string of its bytes, whatever its type. An unchanged TOASTed value has no JSON: -1 and nothing
+ * written, the writer still usable. Otherwise the writer's result: -1 on ENOMEM or misuse.
  */
 SQ_WUR int sq_change_value_json(sq_json_writer *w, uint32_t type_oid, const sq_pgoutput_value *v);
 
 /*
  * Key token escaping: a byte outside printable ASCII (0x21-0x7E), or one of `.` `*` `>` `%`,
- * becomes `%XX` (two upper-case hex digits); the empty string becomes `%00` (PostgreSQL text
- * never holds a NUL, so that token is no other value's). Every escaped token is a valid key token
- * and unescape(escape(s)) == s for every byte string s.
+ * becomes `%XX` (two upper-case hex digits); the empty string becomes a lone `%` (which no other
+ * string escapes to: not `%00`, which is the one-byte string NUL's). Every escaped token is a
+ * valid key token and unescape(escape(s)) == s for every byte string s. Appends to `out`; -1 only
+ * on ENOMEM.
  */
 SQ_WUR int sq_change_token_escape(sq_buf *out, const char *s, size_t n);
-/* The reverse, for tools and tests; -1 if `s` is not an escaped token. Appends to `out`. */
+/* The reverse, for tools and tests. Only what escaping produces is an escaped token (`%` and two
+ * upper-case hex digits of a byte that must be escaped; other bytes as escaping leaves them), so
+ * escape(unescape(t)) == t too. Appends to `out`; -1 with `out` as it was if `s` is not an
+ * escaped token, or on ENOMEM. */
 SQ_WUR int sq_change_token_unescape(sq_buf *out, const char *s, size_t n);
 
 #endif
