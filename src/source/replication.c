@@ -36,8 +36,10 @@ int sq_repl_connect(const char *url, sq_repl **out, char *err, size_t errlen)
 {
     /* The URL's own parameters are expanded from dbname; "replication" after it wins over any
      * the URL names, so the connection is always a logical replication one. */
-    const char *const keys[] = {"dbname", "replication", "application_name", NULL};
-    const char *const values[] = {url, "database", "sequin", NULL};
+    /* UTF8: pgoutput sends text in the client encoding, and messages are JSON. */
+    const char *const keys[] = {"dbname", "replication", "application_name", "client_encoding",
+                                NULL};
+    const char *const values[] = {url, "database", "sequin", "UTF8", NULL};
     sq_repl *r = calloc(1, sizeof *r);
     PGresult *res = NULL;
 
