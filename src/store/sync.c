@@ -1,6 +1,7 @@
-/* The synchronous form of every call (store.h): its begin, waiting in poll(2) until the call
- * is over, then its finish; one implementation of each call, whichever way it is made. For the
- * master's startup and for tests: the event loop only begins and finishes. */
+/* The synchronous form of every call with a begin and a finish (store.h): its begin, waiting
+ * in poll(2) until the call is over, then its finish; one implementation of each call,
+ * whichever way it is made. For the master's startup and for tests: the event loop only
+ * begins and finishes. */
 #include "call.h"
 
 int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen)
