@@ -111,6 +111,9 @@ typedef struct sq_route_ops {
     bool open;          /* answered without a token (/healthz, /readyz) */
     bool in_data;       /* the answer is wrapped in {"data": ...} (SPEC 4) */
     sq_resolve resolve; /* names resolved before the route's own calls */
+    /* What a 404 from the route's own calls is about: its summary "<missing> not found".
+     * NULL: the store's own words. */
+    const char *missing;
     /* The route's inputs from the query or body into `h`: 0, or the status to answer with
      * `p` (400, 422). NULL: none. */
     int (*parse)(sq_handler *h, const sq_request_in *in, sq_api_problem *p);
@@ -121,8 +124,7 @@ typedef struct sq_route_ops {
     int (*begin)(sq_handler *h, sq_store *s, char *err, size_t errlen);
     /* Finishes it: the store's outcome, with the answer's data written to `jw` (the body of
      * a route that is not JSON goes to `body`, with h->raw and h->content_type set); SQ_AGAIN when
-     * another call of the route is due. Errors name what is missing in `err` (a 404's or
-     * 409's summary). */
+     * another call of the route is due. A 409's summary goes to `err` (a 404's is `missing`'s). */
     int (*finish)(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
                   size_t errlen);
     /* How its calls may be shared with other requests' (group commit), or NULL. */

@@ -64,6 +64,8 @@ struct sq_cli_command {
     int min_args, max_args;   /* max_args -1: any number */
     unsigned flags;           /* accepted beyond the global ones */
     build_fn build;           /* NULL: a local command (contexts, observe) */
+    const char *method;       /* the request's */
+    sq_cli_output output;     /* how its answer is shown */
     const char *summary;
 };
 
@@ -90,41 +92,48 @@ static int build_stream_rm(const sq_cli_invocation *, sq_cli_request *, char *, 
 
 #define STREAM F(SQ_OPT_STREAM)
 static const sq_cli_command commands[] = {
-    {"message", "upsert", "KEY DATA", 2, 2, STREAM, build_message_upsert,
+    {"message", "upsert", "KEY DATA", 2, 2, STREAM, build_message_upsert, "POST", SQ_OUT_PUBLISHED,
      "insert or replace the message KEY"},
-    {"message", "get", "KEY", 1, 1, STREAM, build_message_get, "show one message"},
+    {"message", "get", "KEY", 1, 1, STREAM, build_message_get, "GET", SQ_OUT_MESSAGE,
+     "show one message"},
     {"message", "ls", "", 0, 0, STREAM | F(SQ_OPT_FILTER) | F(SQ_OPT_LAST) | F(SQ_OPT_FIRST),
-     build_message_ls, "list messages (oldest first; --last N for the newest)"},
-    {"message", "rm", "KEY", 1, 1, STREAM, build_message_rm, "delete a message"},
+     build_message_ls, "GET", SQ_OUT_MESSAGES,
+     "list messages (oldest first; --last N for the newest)"},
+    {"message", "rm", "KEY", 1, 1, STREAM, build_message_rm, "DELETE", SQ_OUT_DONE,
+     "delete a message"},
     {"consumer", "add", "NAME", 1, 1,
      STREAM | F(SQ_OPT_FILTER) | CONSUMER_SETTINGS | F(SQ_OPT_DELIVER_POLICY) | F(SQ_OPT_DEFAULTS),
-     build_consumer_add, "create a consumer (prompts for unset settings on a terminal)"},
-    {"consumer", "ls", "", 0, 0, STREAM, build_consumer_ls, "list consumers"},
-    {"consumer", "info", "NAME", 1, 1, STREAM, build_consumer_info, "show a consumer"},
-    {"consumer", "edit", "NAME", 1, 1, STREAM | CONSUMER_SETTINGS, build_consumer_edit,
-     "change a consumer's numeric settings"},
-    {"consumer", "rm", "NAME", 1, 1, STREAM, build_consumer_rm, "delete a consumer"},
+     build_consumer_add, "POST", SQ_OUT_CONSUMER,
+     "create a consumer (prompts for unset settings on a terminal)"},
+    {"consumer", "ls", "", 0, 0, STREAM, build_consumer_ls, "GET", SQ_OUT_CONSUMERS,
+     "list consumers"},
+    {"consumer", "info", "NAME", 1, 1, STREAM, build_consumer_info, "GET", SQ_OUT_CONSUMER,
+     "show a consumer"},
+    {"consumer", "edit", "NAME", 1, 1, STREAM | CONSUMER_SETTINGS, build_consumer_edit, "PATCH",
+     SQ_OUT_CONSUMER, "change a consumer's numeric settings"},
+    {"consumer", "rm", "NAME", 1, 1, STREAM, build_consumer_rm, "DELETE", SQ_OUT_DONE,
+     "delete a consumer"},
     {"consumer", "receive", "NAME", 1, 1,
      STREAM | F(SQ_OPT_BATCH_SIZE) | F(SQ_OPT_WAIT) | F(SQ_OPT_NO_ACK), build_consumer_receive,
-     "receive messages and ack them (--no-ack leaves them leased)"},
-    {"consumer", "ack", "NAME ACK_ID...", 2, -1, STREAM, build_consumer_ack,
+     "POST", SQ_OUT_DELIVERIES, "receive messages and ack them (--no-ack leaves them leased)"},
+    {"consumer", "ack", "NAME ACK_ID...", 2, -1, STREAM, build_consumer_ack, "POST", SQ_OUT_DONE,
      "ack received messages"},
     {"consumer", "nack", "NAME ACK_ID...", 2, -1, STREAM | F(SQ_OPT_DELAY_MS), build_consumer_ack,
-     "make received messages available again (after --delay-ms)"},
+     "POST", SQ_OUT_DONE, "make received messages available again (after --delay-ms)"},
     {"consumer", "peek", "NAME", 1, 1,
-     STREAM | F(SQ_OPT_STATE) | F(SQ_OPT_FILTER) | F(SQ_OPT_LIMIT), build_consumer_peek,
-     "list a consumer's messages and their delivery state without receiving"},
-    {"stream", "ls", "", 0, 0, 0, build_stream_ls, "list streams"},
-    {"stream", "add", "NAME", 1, 1, 0, build_stream_add, "create a stream"},
-    {"stream", "info", "NAME", 1, 1, 0, build_stream_info, "show a stream"},
-    {"stream", "rm", "NAME", 1, 1, 0, build_stream_rm,
+     STREAM | F(SQ_OPT_STATE) | F(SQ_OPT_FILTER) | F(SQ_OPT_LIMIT), build_consumer_peek, "GET",
+     SQ_OUT_PEEK, "list a consumer's messages and their delivery state without receiving"},
+    {"stream", "ls", "", 0, 0, 0, build_stream_ls, "GET", SQ_OUT_STREAMS, "list streams"},
+    {"stream", "add", "NAME", 1, 1, 0, build_stream_add, "POST", SQ_OUT_STREAM, "create a stream"},
+    {"stream", "info", "NAME", 1, 1, 0, build_stream_info, "GET", SQ_OUT_STREAM, "show a stream"},
+    {"stream", "rm", "NAME", 1, 1, 0, build_stream_rm, "DELETE", SQ_OUT_DONE,
      "delete a stream with its messages and consumers"},
     {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
-     NULL, "save a server URL (and token) under NAME"},
-    {"context", "ls", "", 0, 0, 0, NULL, "list contexts (* marks the default)"},
-    {"context", "select", "NAME", 1, 1, 0, NULL, "make NAME the default context"},
-    {"context", "rm", "NAME", 1, 1, 0, NULL, "delete a context"},
-    {"observe", "", "", 0, 0, STREAM | INTERACTIVE, NULL,
+     NULL, NULL, 0, "save a server URL (and token) under NAME"},
+    {"context", "ls", "", 0, 0, 0, NULL, NULL, 0, "list contexts (* marks the default)"},
+    {"context", "select", "NAME", 1, 1, 0, NULL, NULL, 0, "make NAME the default context"},
+    {"context", "rm", "NAME", 1, 1, 0, NULL, NULL, 0, "delete a context"},
+    {"observe", "", "", 0, 0, STREAM | INTERACTIVE, NULL, NULL, 0,
      "a live full-screen view of messages and consumers (q quits)"},
 };
 
@@ -467,8 +476,6 @@ static int build_message_upsert(const sq_cli_invocation *inv, sq_cli_request *re
               sq_json_write_key(&w, "data") || sq_json_write_string(&w, data) ||
               sq_json_write_end_object(&w) || sq_json_write_end_array(&w) ||
               sq_json_write_end_object(&w));
-    req->method = "POST";
-    req->output = SQ_OUT_PUBLISHED;
     return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "messages", NULL),
                        err, errlen);
 }
@@ -478,7 +485,6 @@ static int build_message_get(const sq_cli_invocation *inv, sq_cli_request *req, 
 {
     if (check_key(inv->args[0], err, errlen) != SQ_OK)
         return SQ_ERR;
-    req->output = SQ_OUT_MESSAGE;
     if (path(req, "api", "streams", sq_cli_stream(inv), "messages", inv->args[0], NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
@@ -491,7 +497,6 @@ static int build_message_ls(const sq_cli_invocation *inv, sq_cli_request *req, c
     if (check_filter(filter, err, errlen) != SQ_OK)
         return SQ_ERR;
     const char *last = inv->opt[SQ_OPT_LAST], *first = inv->opt[SQ_OPT_FIRST];
-    req->output = SQ_OUT_MESSAGES;
     if (path(req, "api", "streams", sq_cli_stream(inv), "messages", NULL) != SQ_OK ||
         query(req, "sort",
               last != NULL    ? "seq_desc"
@@ -508,8 +513,6 @@ static int build_message_rm(const sq_cli_invocation *inv, sq_cli_request *req, c
 {
     if (build_message_get(inv, req, err, errlen) != SQ_OK)
         return SQ_ERR;
-    req->method = "DELETE";
-    req->output = SQ_OUT_DONE;
     snprintf(req->done, sizeof req->done, "Deleted message %s.", inv->args[0]);
     return SQ_OK;
 }
@@ -533,8 +536,6 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
         rc |= sq_json_write_key(&w, "deliver_policy") ||
               sq_json_write_string(&w, inv->opt[SQ_OPT_DELIVER_POLICY]);
     rc |= sq_json_write_end_object(&w);
-    req->method = "POST";
-    req->output = SQ_OUT_CONSUMER;
     return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL),
                        err, errlen);
 }
@@ -542,7 +543,6 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
 static int build_consumer_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                              size_t errlen)
 {
-    req->output = SQ_OUT_CONSUMERS;
     if (path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
@@ -551,7 +551,6 @@ static int build_consumer_ls(const sq_cli_invocation *inv, sq_cli_request *req, 
 static int build_consumer_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                                size_t errlen)
 {
-    req->output = SQ_OUT_CONSUMER;
     if (consumer_path(inv, req, NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
@@ -569,16 +568,12 @@ static int build_consumer_edit(const sq_cli_invocation *inv, sq_cli_request *req
     sq_json_writer_init(&w, &req->body);
     int rc =
         sq_json_write_begin_object(&w) || write_settings(&w, inv) || sq_json_write_end_object(&w);
-    req->method = "PATCH";
-    req->output = SQ_OUT_CONSUMER;
     return finish_body(rc, &w, consumer_path(inv, req, NULL), err, errlen);
 }
 
 static int build_consumer_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                              size_t errlen)
 {
-    req->method = "DELETE";
-    req->output = SQ_OUT_DONE;
     snprintf(req->done, sizeof req->done, "Deleted consumer %s.", inv->args[0]);
     if (consumer_path(inv, req, NULL) != SQ_OK)
         return oom(err, errlen);
@@ -597,14 +592,12 @@ static int build_consumer_receive(const sq_cli_invocation *inv, sq_cli_request *
                                          ? strtol(inv->opt[SQ_OPT_BATCH_SIZE], NULL, 10)
                                          : 1) ||
              write_int_opt(&w, inv, SQ_OPT_WAIT, "wait_for") || sq_json_write_end_object(&w);
-    req->method = "POST";
-    req->output = SQ_OUT_DELIVERIES;
     req->wait_ms = inv->opt[SQ_OPT_WAIT] != NULL ? strtol(inv->opt[SQ_OPT_WAIT], NULL, 10) : 0;
     return finish_body(rc, &w, consumer_path(inv, req, "receive"), err, errlen);
 }
 
-/* POST .../consumers/CONSUMER/VERB {"ack_ids": ids[, "delay_ms": delay]}, VERB "ack" or
- * "nack", with its `done` sentence. 0 or -1 (out of memory). */
+/* The path and body of POST .../consumers/CONSUMER/VERB {"ack_ids": ids[, "delay_ms": delay]},
+ * VERB "ack" or "nack", with its `done` sentence. 0 or -1 (out of memory). */
 static int ack_request(sq_cli_request *req, const char *stream, const char *consumer,
                        const char *verb, const char *const *ids, size_t n, const char *delay)
 {
@@ -618,8 +611,6 @@ static int ack_request(sq_cli_request *req, const char *stream, const char *cons
     if (delay != NULL)
         rc |= sq_json_write_key(&w, "delay_ms") || sq_json_write_int64(&w, strtol(delay, NULL, 10));
     rc |= sq_json_write_end_object(&w);
-    req->method = "POST";
-    req->output = SQ_OUT_DONE;
     snprintf(req->done, sizeof req->done, "%s %zu message%s.",
              strcmp(verb, "nack") == 0 ? "Nacked" : "Acked", n, n == 1 ? "" : "s");
     if (rc != SQ_OK || sq_json_writer_finish(&w) != SQ_OK)
@@ -639,7 +630,7 @@ static int build_consumer_ack(const sq_cli_invocation *inv, sq_cli_request *req,
 int sq_cli_build_ack(const char *stream, const char *consumer, const char *const *ids, size_t n,
                      sq_cli_request *req)
 {
-    *req = (sq_cli_request){0};
+    *req = (sq_cli_request){.method = "POST", .output = SQ_OUT_DONE};
     return ack_request(req, stream, consumer, "ack", ids, n, NULL);
 }
 
@@ -649,7 +640,6 @@ static int build_consumer_peek(const sq_cli_invocation *inv, sq_cli_request *req
     const char *filter = inv->opt[SQ_OPT_FILTER];
     if (check_filter(filter, err, errlen) != SQ_OK)
         return SQ_ERR;
-    req->output = SQ_OUT_PEEK;
     if (consumer_path(inv, req, "messages") != SQ_OK ||
         query(req, "state", inv->opt[SQ_OPT_STATE]) != SQ_OK ||
         query(req, "limit", inv->opt[SQ_OPT_LIMIT]) != SQ_OK ||
@@ -662,7 +652,6 @@ static int build_stream_ls(const sq_cli_invocation *inv, sq_cli_request *req, ch
                            size_t errlen)
 {
     (void)inv;
-    req->output = SQ_OUT_STREAMS;
     if (path(req, "api", "streams", NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
@@ -677,15 +666,12 @@ static int build_stream_add(const sq_cli_invocation *inv, sq_cli_request *req, c
     sq_json_writer_init(&w, &req->body);
     int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
              sq_json_write_string(&w, inv->args[0]) || sq_json_write_end_object(&w);
-    req->method = "POST";
-    req->output = SQ_OUT_STREAM;
     return finish_body(rc, &w, path(req, "api", "streams", NULL), err, errlen);
 }
 
 static int build_stream_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                              size_t errlen)
 {
-    req->output = SQ_OUT_STREAM;
     if (path(req, "api", "streams", inv->args[0], NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
@@ -694,8 +680,6 @@ static int build_stream_info(const sq_cli_invocation *inv, sq_cli_request *req, 
 static int build_stream_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
                            size_t errlen)
 {
-    req->method = "DELETE";
-    req->output = SQ_OUT_DONE;
     snprintf(req->done, sizeof req->done, "Deleted stream %s.", inv->args[0]);
     if (path(req, "api", "streams", inv->args[0], NULL) != SQ_OK)
         return oom(err, errlen);
@@ -704,9 +688,11 @@ static int build_stream_rm(const sq_cli_invocation *inv, sq_cli_request *req, ch
 
 int sq_cli_build(const sq_cli_invocation *inv, sq_cli_request *req, char *err, size_t errlen)
 {
-    *req = (sq_cli_request){.method = "GET"};
+    *req = (sq_cli_request){0};
     if (!sq_cli_is_remote(inv))
         return sq_fail(err, errlen, "not a command that sends a request");
+    req->method = inv->cmd->method;
+    req->output = inv->cmd->output;
     return inv->cmd->build(inv, req, err, errlen);
 }
 

@@ -69,6 +69,10 @@ static int after_value(sq_json_writer *w, int rc)
 static int put_string(sq_buf *out, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    /* The two-character escapes (RFC 8259, section 7); other control characters are \u00XX. */
+    static const char short_escape['\\' + 1] = {
+        ['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+        ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
     const unsigned char *s = (const unsigned char *)str;
     size_t run = 0, i = 0;
 
@@ -92,37 +96,16 @@ static int put_string(sq_buf *out, const char *str, size_t n)
 
         char esc[8] = {'\\', 0};
         size_t elen = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            if (c < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 0xF];
-                elen = 6;
-            } else {
-                memcpy(esc, "\xEF\xBF\xBD", 3); /* U+FFFD for a byte that is not UTF-8 */
-                elen = 3;
-            }
-            break;
+        if (c < sizeof short_escape && short_escape[c] != 0) {
+            esc[1] = short_escape[c];
+        } else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xF];
+            elen = 6;
+        } else {
+            memcpy(esc, "\xEF\xBF\xBD", 3); /* U+FFFD for a byte that is not UTF-8 */
+            elen = 3;
         }
         if (sq_buf_append(out, esc, elen) != SQ_OK)
             return SQ_ERR;

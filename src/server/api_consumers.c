@@ -64,16 +64,11 @@ static int get_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
     return sq_store_begin_consumer_get(s, h->stream_num, h->consumer, err, errlen);
 }
 
-/* The consumer that create, get or edit returns, or why there is none (a 409's reason is
- * the route's own). */
+/* The consumer that create, get or edit returns, once there is one. */
 static int consumer_answer(int rc, const sq_consumer *c, sq_json_writer *jw, char *err,
                            size_t errlen)
 {
-    if (rc == SQ_OK)
-        return sq_handler_wrote(rc, sq_render_consumer(jw, c), err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
-    return rc;
+    return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_consumer(jw, c), err, errlen) : rc;
 }
 
 static int create_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
@@ -121,16 +116,12 @@ static int delete_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf 
     char id[37] = "";
     (void)body;
     int rc = sq_store_finish_consumer_delete(s, id, err, errlen);
-    if (rc == SQ_OK)
-        return sq_handler_wrote(rc, sq_render_deleted(jw, id), err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
-    else if (rc == SQ_STORE_CONFLICT)
+    if (rc == SQ_STORE_CONFLICT)
         snprintf(err, errlen,
                  "consumer \"%s\" is declared in the config file: remove it there, reload, "
                  "then delete it",
                  h->consumer);
-    return rc;
+    return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_deleted(jw, id), err, errlen) : rc;
 }
 
 /* ---- receive: a long poll, whose calls the receives of one consumer share --------------- */
@@ -153,8 +144,6 @@ static int receive_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 static int receive_answer(sq_handler *h, int rc, const sq_delivery *got, int n, sq_json_writer *jw,
                           char *err, size_t errlen)
 {
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
     if (rc != SQ_OK)
         return rc;
     int jr = sq_json_write_begin_array(jw);
@@ -274,10 +263,7 @@ static int extend_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 /* The outcome of an ack's, nack's or extend's call, alone or its share of a shared one. */
 static int settled(const sq_handler *h, sq_store *s, char *err, size_t errlen)
 {
-    int rc = h->share != NULL ? h->share->rc : sq_store_finish(s, err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
-    return rc;
+    return h->share != NULL ? h->share->rc : sq_store_finish(s, err, errlen);
 }
 
 /* Their answer, once the call is over. */
@@ -379,8 +365,6 @@ static int redrive_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf
     long long n = 0;
     (void)body;
     int rc = sq_store_finish_redrive(s, &n, err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
     if (rc != SQ_OK)
         return rc;
     int jr = sq_json_write_begin_object(jw);
@@ -414,8 +398,6 @@ static int messages_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_bu
     size_t n = 0;
     (void)body;
     int rc = sq_store_finish_consumer_messages(s, &list, &n, h->arena, err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "consumer not found");
     if (rc != SQ_OK)
         return rc;
     int jr = sq_json_write_begin_array(jw);
@@ -428,40 +410,52 @@ static int messages_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_bu
 const sq_route_ops sq_api_consumer_list_route = {
     .in_data = true, .resolve = SQ_RESOLVE_STREAM, .begin = list_begin, .finish = list_finish};
 const sq_route_ops sq_api_consumer_create_route = {.resolve = SQ_RESOLVE_STREAM,
+                                                   .missing = "consumer",
                                                    .parse = create_parse,
                                                    .begin = create_begin,
                                                    .finish = create_finish};
 const sq_route_ops sq_api_consumer_get_route = {
-    .resolve = SQ_RESOLVE_STREAM, .begin = get_begin, .finish = get_finish};
-const sq_route_ops sq_api_consumer_edit_route = {
-    .resolve = SQ_RESOLVE_STREAM, .parse = edit_parse, .begin = edit_begin, .finish = edit_finish};
-const sq_route_ops sq_api_consumer_delete_route = {
-    .resolve = SQ_RESOLVE_STREAM, .begin = delete_begin, .finish = delete_finish};
+    .resolve = SQ_RESOLVE_STREAM, .missing = "consumer", .begin = get_begin, .finish = get_finish};
+const sq_route_ops sq_api_consumer_edit_route = {.resolve = SQ_RESOLVE_STREAM,
+                                                 .missing = "consumer",
+                                                 .parse = edit_parse,
+                                                 .begin = edit_begin,
+                                                 .finish = edit_finish};
+const sq_route_ops sq_api_consumer_delete_route = {.resolve = SQ_RESOLVE_STREAM,
+                                                   .missing = "consumer",
+                                                   .begin = delete_begin,
+                                                   .finish = delete_finish};
 const sq_route_ops sq_api_receive_route = {.in_data = true,
                                            .resolve = SQ_RESOLVE_CONSUMER,
+                                           .missing = "consumer",
                                            .parse = receive_parse,
                                            .begin = receive_begin,
                                            .finish = receive_finish,
                                            .group = &receive_group};
 const sq_route_ops sq_api_ack_route = {.resolve = SQ_RESOLVE_CONSUMER,
+                                       .missing = "consumer",
                                        .parse = ids_parse,
                                        .begin = ack_begin,
                                        .finish = ack_finish,
                                        .group = &ack_group};
 const sq_route_ops sq_api_nack_route = {.resolve = SQ_RESOLVE_CONSUMER,
+                                        .missing = "consumer",
                                         .parse = nack_parse,
                                         .begin = nack_begin,
                                         .finish = nack_finish};
 const sq_route_ops sq_api_extend_route = {.resolve = SQ_RESOLVE_CONSUMER,
+                                          .missing = "consumer",
                                           .parse = ids_parse,
                                           .begin = extend_begin,
                                           .finish = extend_finish};
 const sq_route_ops sq_api_redrive_route = {.resolve = SQ_RESOLVE_CONSUMER,
+                                           .missing = "consumer",
                                            .parse = redrive_parse,
                                            .begin = redrive_begin,
                                            .finish = redrive_finish};
 const sq_route_ops sq_api_consumer_messages_route = {.in_data = true,
                                                      .resolve = SQ_RESOLVE_CONSUMER,
+                                                     .missing = "consumer",
                                                      .parse = messages_parse,
                                                      .begin = messages_begin,
                                                      .finish = messages_finish};

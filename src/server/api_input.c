@@ -125,6 +125,30 @@ static int opt_int(const sq_json *doc, int obj, const char *name, long lo, long 
     return SQ_OK;
 }
 
+/* The array of 1 to `max` `items` (each one `each`) that the body's member `name` (its token
+ * `arr`, -1 when absent) must be, with zeroed room for `*count` items of `size` bytes in
+ * `arena`: NULL when it is not (the problem in `p`). */
+static void *batch(const sq_json *doc, int arr, const char *name, const char *items,
+                   const char *each, int max, size_t size, sq_arena *arena, int *count,
+                   sq_api_problem *p)
+{
+    if (arr < 0 || sq_json_type_of(doc, arr) != SQ_JSON_ARRAY) {
+        bad(p, "the body needs \"%s\": an array of %s", name, each);
+        return NULL;
+    }
+    *count = sq_json_count(doc, arr);
+    if (*count < 1 || *count > max) {
+        char rule[64];
+        snprintf(rule, sizeof rule, "holds 1 to %d %s", max, items);
+        invalid(p, name, rule);
+        return NULL;
+    }
+    void *room = sq_arena_calloc(arena, (size_t)*count, size);
+    if (room == NULL)
+        bad(p, "out of memory");
+    return room;
+}
+
 static const char NAME_RULE[] = "1 to 64 letters, digits or underscores";
 
 /* ---- bodies -------------------------------------------------------------------------------- */
@@ -133,25 +157,15 @@ int sq_api_parse_upsert(const char *body, size_t len, size_t max_message_bytes, 
                         sq_message_in **msgs, size_t *n, sq_api_problem *p)
 {
     sq_json doc = {0};
-    int rc = SQ_ERR, arr;
+    int rc = SQ_ERR, arr, count = 0;
     static const char *const known[] = {"messages", NULL};
     if (parse_object(&doc, body, len, p) != SQ_OK || only_members(&doc, 0, known, p) != SQ_OK ||
         member(&doc, 0, "messages", &arr, p) != SQ_OK)
         goto done;
-    if (arr < 0 || sq_json_type_of(&doc, arr) != SQ_JSON_ARRAY) {
-        bad(p, "the body needs \"messages\": an array of {\"key\", \"data\"}");
+    sq_message_in *out = batch(&doc, arr, "messages", "messages", "{\"key\", \"data\"}", MAX_BATCH,
+                               sizeof *out, arena, &count, p);
+    if (out == NULL)
         goto done;
-    }
-    int count = sq_json_count(&doc, arr);
-    if (count < 1 || count > MAX_BATCH) {
-        invalid(p, "messages", "holds 1 to 10000 messages");
-        goto done;
-    }
-    sq_message_in *out = sq_arena_calloc(arena, (size_t)count, sizeof *out);
-    if (out == NULL) {
-        bad(p, "out of memory");
-        goto done;
-    }
     size_t i = 0;
     static const char *const item_known[] = {"key", "data", NULL};
     for (int it = sq_json_first(&doc, arr); it >= 0; it = sq_json_next(&doc, it), i++) {
@@ -316,7 +330,7 @@ int sq_api_parse_ack_ids(const char *body, size_t len, bool allow_none, int *del
                          sq_arena *arena, const char ***ids, size_t *n, sq_api_problem *p)
 {
     sq_json doc = {0};
-    int rc = SQ_ERR, arr;
+    int rc = SQ_ERR, arr, count = 0;
     static const char *const known[] = {"ack_ids", "delay_ms", NULL};
     static const char *const known_plain[] = {"ack_ids", NULL};
     *ids = NULL;
@@ -334,20 +348,10 @@ int sq_api_parse_ack_ids(const char *body, size_t len, bool allow_none, int *del
         rc = SQ_OK;
         goto done;
     }
-    if (arr < 0 || sq_json_type_of(&doc, arr) != SQ_JSON_ARRAY) {
-        bad(p, "the body needs \"ack_ids\": an array of ack ids");
+    const char **out =
+        batch(&doc, arr, "ack_ids", "ack ids", "ack ids", MAX_IDS, sizeof *out, arena, &count, p);
+    if (out == NULL)
         goto done;
-    }
-    int count = sq_json_count(&doc, arr);
-    if (count < 1 || count > MAX_IDS) {
-        invalid(p, "ack_ids", "holds 1 to 10000 ack ids");
-        goto done;
-    }
-    const char **out = sq_arena_calloc(arena, (size_t)count, sizeof *out);
-    if (out == NULL) {
-        bad(p, "out of memory");
-        goto done;
-    }
     size_t i = 0;
     for (int it = sq_json_first(&doc, arr); it >= 0; it = sq_json_next(&doc, it), i++) {
         size_t l = 0;

@@ -31,8 +31,6 @@ static int upsert_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 static int upsert_answer(sq_handler *h, int rc, long long published, sq_json_writer *jw, char *err,
                          size_t errlen)
 {
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "stream not found");
     if (rc != SQ_OK)
         return rc;
     int jr = sq_json_write_begin_object(jw);
@@ -156,11 +154,7 @@ static int get_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *bo
     sq_message msg;
     (void)body;
     int rc = sq_store_finish_message_get(s, &msg, h->arena, err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "message not found");
-    if (rc != SQ_OK)
-        return rc;
-    return sq_handler_wrote(rc, sq_render_message(jw, &msg), err, errlen);
+    return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_message(jw, &msg), err, errlen) : rc;
 }
 
 static int delete_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
@@ -174,13 +168,9 @@ static int delete_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf 
     int deleted = 0;
     (void)h, (void)body;
     int rc = sq_store_finish_message_delete(s, &deleted, err, errlen);
-    if (rc == SQ_OK && !deleted) {
-        snprintf(err, errlen, "message not found");
+    if (rc == SQ_OK && !deleted)
         rc = SQ_STORE_NOT_FOUND;
-    }
-    if (rc != SQ_OK)
-        return rc;
-    return sq_handler_wrote(rc, sq_render_flag(jw, "deleted"), err, errlen);
+    return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_flag(jw, "deleted"), err, errlen) : rc;
 }
 
 static int info_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
@@ -196,8 +186,6 @@ static int info_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *b
     size_t n = 0;
     (void)body;
     int rc = sq_store_finish_message_info(s, &msg, &pairs, &n, h->arena, err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "message not found");
     if (rc != SQ_OK)
         return rc;
     int jr = sq_json_write_begin_object(jw);
@@ -214,6 +202,7 @@ static int info_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *b
 
 const sq_route_ops sq_api_message_upsert_route = {.in_data = true,
                                                   .resolve = SQ_RESOLVE_STREAM,
+                                                  .missing = "stream",
                                                   .parse = upsert_parse,
                                                   .begin = upsert_begin,
                                                   .finish = upsert_finish,
@@ -224,8 +213,13 @@ const sq_route_ops sq_api_message_list_route = {.in_data = true,
                                                 .begin = list_begin,
                                                 .finish = list_finish};
 const sq_route_ops sq_api_message_get_route = {
-    .resolve = SQ_RESOLVE_STREAM, .begin = get_begin, .finish = get_finish};
-const sq_route_ops sq_api_message_delete_route = {
-    .resolve = SQ_RESOLVE_STREAM, .begin = delete_begin, .finish = delete_finish};
-const sq_route_ops sq_api_message_info_route = {
-    .in_data = true, .resolve = SQ_RESOLVE_STREAM, .begin = info_begin, .finish = info_finish};
+    .resolve = SQ_RESOLVE_STREAM, .missing = "message", .begin = get_begin, .finish = get_finish};
+const sq_route_ops sq_api_message_delete_route = {.resolve = SQ_RESOLVE_STREAM,
+                                                  .missing = "message",
+                                                  .begin = delete_begin,
+                                                  .finish = delete_finish};
+const sq_route_ops sq_api_message_info_route = {.in_data = true,
+                                                .resolve = SQ_RESOLVE_STREAM,
+                                                .missing = "message",
+                                                .begin = info_begin,
+                                                .finish = info_finish};

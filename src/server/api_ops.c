@@ -1,7 +1,5 @@
 /* The operational routes: /healthz (the process answers), /readyz (it can reach the
  * database) and /metrics (the shared counters and every consumer's gauges, for Prometheus). */
-#include <stdio.h>
-
 #include "sequin/handlers.h"
 
 static int healthz(sq_handler *h, const char **json, sq_api_problem *p)
@@ -33,22 +31,19 @@ static int metrics_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 static int metrics_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
                           size_t errlen)
 {
-    sq_consumer *list = NULL;
-    size_t n = 0;
-
     (void)jw;
     if (h->calls == 0) {
         int rc = sq_store_finish_stream_list(s, &h->streams, &h->n_streams, h->arena, err, errlen);
         return rc == SQ_OK ? SQ_AGAIN : rc;
     }
+    sq_consumer *list = NULL;
+    size_t n = 0;
     int rc = sq_store_finish_consumer_list_all(s, &list, &n, h->arena, err, errlen);
     if (rc != SQ_OK)
         return rc;
     sq_metrics_consumer *gauges = sq_arena_alloc(h->arena, sizeof *gauges * (n ? n : 1));
-    if (gauges == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return SQ_ERR;
-    }
+    if (gauges == NULL)
+        return sq_fail(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *stream = "?";
         for (size_t j = 0; j < h->n_streams; j++) {
@@ -58,10 +53,8 @@ static int metrics_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf
         gauges[i] = sq_metrics_consumer_from(stream, &list[i]);
     }
     sq_buf_reset(body);
-    if (sq_metrics_render(body, h->metrics, gauges, n) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return SQ_ERR;
-    }
+    if (sq_metrics_render(body, h->metrics, gauges, n) != 0)
+        return sq_fail(err, errlen, "out of memory");
     h->content_type = SQ_METRICS_CONTENT_TYPE;
     h->raw = true;
     return SQ_OK;

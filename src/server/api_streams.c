@@ -39,14 +39,10 @@ static int get_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
     return sq_store_begin_stream_get(s, h->stream, err, errlen);
 }
 
-/* The stream that create or get returns, or why there is none. */
+/* The stream that create or get returns, once there is one. */
 static int stream_answer(int rc, const sq_stream *st, sq_json_writer *jw, char *err, size_t errlen)
 {
-    if (rc == SQ_OK)
-        return sq_handler_wrote(rc, sq_render_stream(jw, st), err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "stream not found");
-    return rc;
+    return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_stream(jw, st), err, errlen) : rc;
 }
 
 static int create_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
@@ -80,14 +76,14 @@ static int delete_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf 
     char id[37] = "";
     (void)h, (void)body;
     int rc = sq_store_finish_stream_delete(s, id, err, errlen);
-    if (rc == SQ_STORE_NOT_FOUND)
-        snprintf(err, errlen, "stream not found");
     return rc == SQ_OK ? sq_handler_wrote(rc, sq_render_deleted(jw, id), err, errlen) : rc;
 }
 
 const sq_route_ops sq_api_stream_list_route = {
     .in_data = true, .begin = list_begin, .finish = list_finish};
 const sq_route_ops sq_api_stream_create_route = {
-    .parse = create_parse, .begin = create_begin, .finish = create_finish};
-const sq_route_ops sq_api_stream_get_route = {.begin = get_begin, .finish = get_finish};
-const sq_route_ops sq_api_stream_delete_route = {.begin = delete_begin, .finish = delete_finish};
+    .missing = "stream", .parse = create_parse, .begin = create_begin, .finish = create_finish};
+const sq_route_ops sq_api_stream_get_route = {
+    .missing = "stream", .begin = get_begin, .finish = get_finish};
+const sq_route_ops sq_api_stream_delete_route = {
+    .missing = "stream", .begin = delete_begin, .finish = delete_finish};

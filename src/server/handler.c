@@ -163,6 +163,8 @@ static int finish_route(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body
     }
     if (ops->in_data)
         jr |= sq_json_write_end_object(&jw);
+    if (*rc == SQ_STORE_NOT_FOUND && ops->missing != NULL)
+        snprintf(err, errlen, "%s not found", ops->missing);
     if (*rc == SQ_STORE_NOT_FOUND && h->cached) {
         /* The names came from the cache and the call found them gone: resolve again, once,
          * and let that say what exists. */

@@ -15,12 +15,28 @@ static int int_field(sq_json_writer *w, const char *key, long long value)
     return rc | sq_json_write_int64(w, value);
 }
 
+/* Closes an object whose members `rc` accumulated the writes of: 0, or -1 if any failed. */
+static int end_object(sq_json_writer *w, int rc)
+{
+    rc |= sq_json_write_end_object(w);
+    return rc != 0 ? SQ_ERR : SQ_OK;
+}
+
+/* The members a stream, a message and a consumer end with, then the object's end. */
+static int end_with_times(sq_json_writer *w, int rc, const char *inserted_at,
+                          const char *updated_at)
+{
+    rc |= str_field(w, "inserted_at", inserted_at);
+    rc |= str_field(w, "updated_at", updated_at);
+    return end_object(w, rc);
+}
+
 int sq_render_flag(sq_json_writer *w, const char *name)
 {
     int rc = sq_json_write_begin_object(w);
     rc |= sq_json_write_key(w, name);
     rc |= sq_json_write_bool(w, true);
-    return rc | sq_json_write_end_object(w);
+    return end_object(w, rc);
 }
 
 int sq_render_deleted(sq_json_writer *w, const char *id)
@@ -29,7 +45,7 @@ int sq_render_deleted(sq_json_writer *w, const char *id)
     rc |= str_field(w, "id", id);
     rc |= sq_json_write_key(w, "deleted");
     rc |= sq_json_write_bool(w, true);
-    return rc | sq_json_write_end_object(w);
+    return end_object(w, rc);
 }
 
 int sq_render_stream(sq_json_writer *w, const sq_stream *st)
@@ -43,10 +59,7 @@ int sq_render_stream(sq_json_writer *w, const sq_stream *st)
     rc |= int_field(w, "consumer_count", st->consumer_count);
     rc |= int_field(w, "storage_size", st->storage_size);
     rc |= sq_json_write_end_object(w);
-    rc |= str_field(w, "inserted_at", st->inserted_at);
-    rc |= str_field(w, "updated_at", st->updated_at);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_with_times(w, rc, st->inserted_at, st->updated_at);
 }
 
 int sq_render_message(sq_json_writer *w, const sq_message *m)
@@ -58,10 +71,7 @@ int sq_render_message(sq_json_writer *w, const sq_message *m)
     rc |= sq_json_write_stringn(w, m->data, m->data_len);
     rc |= str_field(w, "data_hash", m->data_hash);
     rc |= int_field(w, "seq", m->seq);
-    rc |= str_field(w, "inserted_at", m->inserted_at);
-    rc |= str_field(w, "updated_at", m->updated_at);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_with_times(w, rc, m->inserted_at, m->updated_at);
 }
 
 int sq_render_consumer(sq_json_writer *w, const sq_consumer *c)
@@ -84,10 +94,7 @@ int sq_render_consumer(sq_json_writer *w, const sq_consumer *c)
     rc |= int_field(w, "delivered", c->delivered);
     rc |= int_field(w, "dead", c->dead);
     rc |= sq_json_write_end_object(w);
-    rc |= str_field(w, "inserted_at", c->inserted_at);
-    rc |= str_field(w, "updated_at", c->updated_at);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_with_times(w, rc, c->inserted_at, c->updated_at);
 }
 
 /* The info members, inside an object the caller opened. */
@@ -105,8 +112,7 @@ int sq_render_pair_info(sq_json_writer *w, const sq_pair_info *i)
 {
     int rc = sq_json_write_begin_object(w);
     rc |= info_fields(w, i);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_object(w, rc);
 }
 
 int sq_render_delivery(sq_json_writer *w, const sq_delivery *d)
@@ -115,8 +121,7 @@ int sq_render_delivery(sq_json_writer *w, const sq_delivery *d)
     rc |= str_field(w, "ack_id", d->ack_id);
     rc |= sq_json_write_key(w, "message");
     rc |= sq_render_message(w, &d->message);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_object(w, rc);
 }
 
 int sq_render_consumer_message(sq_json_writer *w, const sq_consumer_message *cm)
@@ -126,8 +131,7 @@ int sq_render_consumer_message(sq_json_writer *w, const sq_consumer_message *cm)
     rc |= sq_render_message(w, &cm->message);
     rc |= sq_json_write_key(w, "info");
     rc |= sq_render_pair_info(w, &cm->info);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_object(w, rc);
 }
 
 int sq_render_consumer_pair(sq_json_writer *w, const sq_consumer_pair *p)
@@ -136,8 +140,7 @@ int sq_render_consumer_pair(sq_json_writer *w, const sq_consumer_pair *p)
     rc |= str_field(w, "consumer_id", p->consumer_id);
     rc |= str_field(w, "consumer_name", p->consumer_name);
     rc |= info_fields(w, &p->info);
-    rc |= sq_json_write_end_object(w);
-    return rc != 0 ? SQ_ERR : SQ_OK;
+    return end_object(w, rc);
 }
 
 int sq_render_error(sq_buf *out, const char *summary, const char *field, const char *problem)

@@ -29,6 +29,17 @@ static void read_consumer(sq_row *w, void *item)
     out->updated_at = sq_row_text(w);
 }
 
+/* Begins call `op` about consumer `subject` of `stream` with statement `first`; the call keeps
+ * the stream for get_again. */
+static int begin_in(sq_store *s, const char *op, int stream, const char *subject,
+                    const sq_stmt *first, char *err, size_t errlen)
+{
+    int rc = sq_store_begin(s, op, subject, first, err, errlen);
+    if (rc == SQ_OK)
+        s->call.stream = stream;
+    return rc;
+}
+
 /* Begins call `op` with consumer_get of (stream, name_or_id) and `next` for its row. */
 static int begin_get(sq_store *s, const char *op, int stream, const char *name_or_id,
                      sq_call_step next, char *err, size_t errlen)
@@ -37,10 +48,7 @@ static int begin_get(sq_store *s, const char *op, int stream, const char *name_o
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     const char *values[2] = {stream_s, name_or_id};
     sq_stmt st = {.id = SQ_STMT_CONSUMER_GET, .n = 2, .values = values, .next = next};
-    int rc = sq_store_begin(s, op, name_or_id, &st, err, errlen);
-    if (rc == SQ_OK)
-        s->call.stream = stream;
-    return rc;
+    return begin_in(s, op, stream, name_or_id, &st, err, errlen);
 }
 
 /* The last statement of create and edit: the consumer as it is now, with its stats. */
@@ -53,6 +61,13 @@ static int get_again(sq_store *s, const char *name_or_id)
     return sq_store_next(s, &(sq_stmt){.id = SQ_STMT_CONSUMER_GET, .n = 2, .values = values});
 }
 
+/* The finish of get, create and edit, which all end with the consumer as it is now. */
+static int finish_consumer(sq_store *s, const char *op, sq_consumer *out, sq_arena *arena,
+                           char *err, size_t errlen)
+{
+    return sq_store_finish_one(s, op, read_consumer, out, arena, "consumer", err, errlen);
+}
+
 int sq_store_begin_consumer_get(sq_store *s, int stream, const char *name_or_id, char *err,
                                 size_t errlen)
 {
@@ -62,16 +77,7 @@ int sq_store_begin_consumer_get(sq_store *s, int stream, const char *name_or_id,
 int sq_store_finish_consumer_get(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
                                  size_t errlen)
 {
-    return sq_store_finish_one(s, "consumer_get", read_consumer, out, arena, "consumer", err,
-                               errlen);
-}
-
-int sq_store_consumer_get(sq_store *s, int stream, const char *name_or_id, sq_consumer *out,
-                          sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_consumer_get(s, stream, name_or_id, err, errlen))
-               ? sq_store_finish_consumer_get(s, out, arena, err, errlen)
-               : SQ_ERR;
+    return finish_consumer(s, "consumer_get", out, arena, err, errlen);
 }
 
 /* A stream's number and one of its consumers' id, from their names or ids. */
@@ -105,14 +111,6 @@ int sq_store_finish_resolve(sq_store *s, int *stream_num, char consumer_id[37], 
     return rc;
 }
 
-int sq_store_resolve(sq_store *s, const char *stream, const char *consumer, int *stream_num,
-                     char consumer_id[37], char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_resolve(s, stream, consumer, err, errlen))
-               ? sq_store_finish_resolve(s, stream_num, consumer_id, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_consumer_list(sq_store *s, int stream, char *err, size_t errlen)
 {
     char stream_s[16];
@@ -127,14 +125,6 @@ int sq_store_finish_consumer_list(sq_store *s, sq_consumer **out, size_t *count,
 {
     return sq_store_finish_contents(s, "consumer_list", 0, sizeof **out, read_consumer, out, count,
                                     arena, "stream", err, errlen);
-}
-
-int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *count,
-                           sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_consumer_list(s, stream, err, errlen))
-               ? sq_store_finish_consumer_list(s, out, count, arena, err, errlen)
-               : SQ_ERR;
 }
 
 static int consumer_created(sq_store *s, PGresult *r)
@@ -156,27 +146,13 @@ int sq_store_begin_consumer_create(sq_store *s, int stream, const char *name, co
         stream_s, name, filter, wait_s, pending_s, max_s, deliver_new ? "new" : "all"};
     sq_stmt st = {
         .id = SQ_STMT_CONSUMER_CREATE, .n = 7, .values = values, .next = consumer_created};
-    int rc = sq_store_begin(s, "consumer_create", name, &st, err, errlen);
-    if (rc == SQ_OK)
-        s->call.stream = stream;
-    return rc;
+    return begin_in(s, "consumer_create", stream, name, &st, err, errlen);
 }
 
 int sq_store_finish_consumer_create(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
                                     size_t errlen)
 {
-    return sq_store_finish_one(s, "consumer_create", read_consumer, out, arena, "consumer", err,
-                               errlen);
-}
-
-int sq_store_consumer_create(sq_store *s, int stream, const char *name, const char *filter,
-                             const sq_consumer_settings *settings, bool deliver_new,
-                             sq_consumer *out, sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_consumer_create(s, stream, name, filter, settings,
-                                                           deliver_new, err, errlen))
-               ? sq_store_finish_consumer_create(s, out, arena, err, errlen)
-               : SQ_ERR;
+    return finish_consumer(s, "consumer_create", out, arena, err, errlen);
 }
 
 /* The consumer an edit or delete names is found: its id goes to the call, unless the config
@@ -241,18 +217,7 @@ int sq_store_begin_consumer_edit(sq_store *s, int stream, const char *name_or_id
 int sq_store_finish_consumer_edit(sq_store *s, sq_consumer *out, sq_arena *arena, char *err,
                                   size_t errlen)
 {
-    return sq_store_finish_one(s, "consumer_edit", read_consumer, out, arena, "consumer", err,
-                               errlen);
-}
-
-int sq_store_consumer_edit(sq_store *s, int stream, const char *name_or_id,
-                           const sq_consumer_settings *changes, bool as_config, sq_consumer *out,
-                           sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_consumer_edit(s, stream, name_or_id, changes, as_config,
-                                                         err, errlen))
-               ? sq_store_finish_consumer_edit(s, out, arena, err, errlen)
-               : SQ_ERR;
+    return finish_consumer(s, "consumer_edit", out, arena, err, errlen);
 }
 
 static int deleted(sq_store *s, PGresult *r)
@@ -287,15 +252,6 @@ int sq_store_finish_consumer_delete(sq_store *s, char id[37], char *err, size_t 
     if (rc == SQ_OK)
         memcpy(id, s->call.id, sizeof s->call.id);
     return rc;
-}
-
-int sq_store_consumer_delete(sq_store *s, int stream, const char *name_or_id, bool as_config,
-                             char id[37], char *err, size_t errlen)
-{
-    return sq_store_wait(
-               s, sq_store_begin_consumer_delete(s, stream, name_or_id, as_config, err, errlen))
-               ? sq_store_finish_consumer_delete(s, id, err, errlen)
-               : SQ_ERR;
 }
 
 static void read_delivery(sq_row *w, void *item)
@@ -342,14 +298,6 @@ int sq_store_finish_receive(sq_store *s, sq_delivery *out, int *count, sq_arena 
     return SQ_OK;
 }
 
-int sq_store_receive(sq_store *s, const char *consumer, int max, sq_delivery *out, int *count,
-                     sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_receive(s, consumer, max, err, errlen))
-               ? sq_store_finish_receive(s, out, count, arena, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_consumer_messages(sq_store *s, const char *consumer, const char *state,
                                      const char *filter, int limit, char *err, size_t errlen)
 {
@@ -365,16 +313,6 @@ int sq_store_finish_consumer_messages(sq_store *s, sq_consumer_message **out, si
 {
     return sq_store_finish_contents(s, "consumer_messages", 5, sizeof **out, read_consumer_message,
                                     out, count, arena, "consumer", err, errlen);
-}
-
-int sq_store_consumer_messages(sq_store *s, const char *consumer, const char *state,
-                               const char *filter, int limit, sq_consumer_message **out,
-                               size_t *count, sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(
-               s, sq_store_begin_consumer_messages(s, consumer, state, filter, limit, err, errlen))
-               ? sq_store_finish_consumer_messages(s, out, count, arena, err, errlen)
-               : SQ_ERR;
 }
 
 /*
@@ -429,14 +367,6 @@ int sq_store_begin_ack(sq_store *s, const char *consumer, const char *const *ack
     return begin_ids(s, "ack", SQ_STMT_ACK, consumer, ack_ids, n, NULL, err, errlen);
 }
 
-int sq_store_ack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n, char *err,
-                 size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_ack(s, consumer, ack_ids, n, err, errlen))
-               ? sq_store_finish(s, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                         int delay_ms, char *err, size_t errlen)
 {
@@ -445,26 +375,10 @@ int sq_store_begin_nack(sq_store *s, const char *consumer, const char *const *ac
     return begin_ids(s, "nack", SQ_STMT_NACK, consumer, ack_ids, n, delay, err, errlen);
 }
 
-int sq_store_nack(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
-                  int delay_ms, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_nack(s, consumer, ack_ids, n, delay_ms, err, errlen))
-               ? sq_store_finish(s, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
                           char *err, size_t errlen)
 {
     return begin_ids(s, "extend", SQ_STMT_EXTEND, consumer, ack_ids, n, NULL, err, errlen);
-}
-
-int sq_store_extend(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
-                    char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_extend(s, consumer, ack_ids, n, err, errlen))
-               ? sq_store_finish(s, err, errlen)
-               : SQ_ERR;
 }
 
 int sq_store_begin_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
@@ -479,14 +393,6 @@ int sq_store_finish_redrive(sq_store *s, long long *redriven, char *err, size_t 
     return sq_store_finish_one(s, "redrive", sq_read_count, redriven, NULL, "result", err, errlen);
 }
 
-int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_ids, size_t n,
-                     long long *redriven, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_redrive(s, consumer, ack_ids, n, err, errlen))
-               ? sq_store_finish_redrive(s, redriven, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_next_visible(sq_store *s, const char *consumer, char *err, size_t errlen)
 {
     const char *values[] = {consumer};
@@ -497,14 +403,6 @@ int sq_store_begin_next_visible(sq_store *s, const char *consumer, char *err, si
 int sq_store_finish_next_visible(sq_store *s, long long *ms, char *err, size_t errlen)
 {
     return sq_store_finish_one(s, "next_visible", sq_read_count, ms, NULL, "result", err, errlen);
-}
-
-int sq_store_next_visible(sq_store *s, const char *consumer, long long *ms, char *err,
-                          size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_next_visible(s, consumer, err, errlen))
-               ? sq_store_finish_next_visible(s, ms, err, errlen)
-               : SQ_ERR;
 }
 
 int sq_store_begin_consumer_list_all(sq_store *s, char *err, size_t errlen)

@@ -92,14 +92,6 @@ int sq_store_finish_upsert_grouped(sq_store *s, long long *published, size_t n_g
     return finish_upsert(s, "upsert_grouped", published, n_groups, err, errlen);
 }
 
-int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n,
-                    long long *published, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_upsert(s, stream, msgs, n, err, errlen))
-               ? sq_store_finish_upsert(s, published, err, errlen)
-               : SQ_ERR;
-}
-
 /* Begins call `op` with statement `stmt` of (stream, key): message get, info, delete. */
 static int begin_keyed(sq_store *s, const char *op, sq_stmt_id stmt, int stream, const char *key,
                        sq_call_step next, char *err, size_t errlen)
@@ -130,14 +122,6 @@ int sq_store_finish_message_delete(sq_store *s, int *deleted, char *err, size_t 
                                errlen);
 }
 
-int sq_store_message_delete(sq_store *s, int stream, const char *key, int *deleted, char *err,
-                            size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_message_delete(s, stream, key, err, errlen))
-               ? sq_store_finish_message_delete(s, deleted, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_notify(sq_store *s, int stream, char *err, size_t errlen)
 {
     char stream_s[16];
@@ -145,13 +129,6 @@ int sq_store_begin_notify(sq_store *s, int stream, char *err, size_t errlen)
     const char *values[1] = {stream_s};
     return sq_store_begin(s, "notify", NULL,
                           &(sq_stmt){.id = SQ_STMT_NOTIFY, .n = 1, .values = values}, err, errlen);
-}
-
-int sq_store_notify(sq_store *s, int stream, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_notify(s, stream, err, errlen))
-               ? sq_store_finish(s, err, errlen)
-               : SQ_ERR;
 }
 
 /*
@@ -217,14 +194,6 @@ int sq_store_finish_message_list(sq_store *s, sq_message **out, size_t *count, s
                                     arena, "stream", err, errlen);
 }
 
-int sq_store_message_list(sq_store *s, int stream, const sq_message_query *q, sq_message **out,
-                          size_t *count, sq_arena *arena, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_message_list(s, stream, q, err, errlen))
-               ? sq_store_finish_message_list(s, out, count, arena, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_message_get(sq_store *s, int stream, const char *key, char *err, size_t errlen)
 {
     return begin_keyed(s, "message_get", SQ_STMT_MESSAGE_GET, stream, key, NULL, err, errlen);
@@ -235,14 +204,6 @@ int sq_store_finish_message_get(sq_store *s, sq_message *out, sq_arena *arena, c
 {
     return sq_store_finish_one(s, "message_get", read_message, out, arena, "message with key", err,
                                errlen);
-}
-
-int sq_store_message_get(sq_store *s, int stream, const char *key, sq_message *out, sq_arena *arena,
-                         char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_message_get(s, stream, key, err, errlen))
-               ? sq_store_finish_message_get(s, out, arena, err, errlen)
-               : SQ_ERR;
 }
 
 /* The message is read: keep it for the finish and ask for its state in each consumer. */
@@ -281,13 +242,4 @@ int sq_store_finish_message_info(sq_store *s, sq_message *msg, sq_consumer_pair 
         return rc;
     }
     return sq_store_read_list(r, 0, sizeof **out, read_pair, out, count, arena, err, errlen);
-}
-
-int sq_store_message_info(sq_store *s, int stream, const char *key, sq_message *msg,
-                          sq_consumer_pair **out, size_t *count, sq_arena *arena, char *err,
-                          size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_message_info(s, stream, key, err, errlen))
-               ? sq_store_finish_message_info(s, msg, out, count, arena, err, errlen)
-               : SQ_ERR;
 }

@@ -142,16 +142,6 @@ int sq_store_finish_reconcile(sq_store *s, sq_reconcile_change **out, size_t *co
     return sq_store_read_list(r, 0, sizeof **out, read_change, out, count, arena, err, errlen);
 }
 
-int sq_store_reconcile(sq_store *s, const sq_declared_consumer *declared, size_t n,
-                       sq_reconcile_change **out, size_t *count, long *refused, sq_arena *arena,
-                       char *err, size_t errlen)
-{
-    *refused = -1;
-    return sq_store_wait(s, sq_store_begin_reconcile(s, declared, n, err, errlen))
-               ? sq_store_finish_reconcile(s, out, count, refused, arena, err, errlen)
-               : SQ_ERR;
-}
-
 const char *sq_reconcile_action_name(sq_reconcile_action action)
 {
     return (size_t)action < SQ_ARRAY_LEN(action_names) ? action_names[action] : "unknown";

@@ -19,10 +19,17 @@ static void read_stream(sq_row *w, void *item)
     out->updated_at = sq_row_text(w);
 }
 
+/* Begins call `op` with statement `id` of one stream's name (or id), `next` for its result. */
+static int begin_named(sq_store *s, const char *op, sq_stmt_id id, const char *name,
+                       sq_call_step next, char *err, size_t errlen)
+{
+    sq_stmt st = {.id = id, .n = 1, .values = &name, .next = next};
+    return sq_store_begin(s, op, name, &st, err, errlen);
+}
+
 int sq_store_begin_stream_num(sq_store *s, const char *name, char *err, size_t errlen)
 {
-    sq_stmt st = {.id = SQ_STMT_STREAM_NUM, .n = 1, .values = &name};
-    return sq_store_begin(s, "stream_num", name, &st, err, errlen);
+    return begin_named(s, "stream_num", SQ_STMT_STREAM_NUM, name, NULL, err, errlen);
 }
 
 int sq_store_finish_stream_num(sq_store *s, int *num, char *err, size_t errlen)
@@ -31,31 +38,15 @@ int sq_store_finish_stream_num(sq_store *s, int *num, char *err, size_t errlen)
                                errlen);
 }
 
-int sq_store_stream_num(sq_store *s, const char *name, int *num, char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_stream_num(s, name, err, errlen))
-               ? sq_store_finish_stream_num(s, num, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_stream_get(sq_store *s, const char *name_or_id, char *err, size_t errlen)
 {
-    sq_stmt st = {.id = SQ_STMT_STREAM_GET, .n = 1, .values = &name_or_id};
-    return sq_store_begin(s, "stream_get", name_or_id, &st, err, errlen);
+    return begin_named(s, "stream_get", SQ_STMT_STREAM_GET, name_or_id, NULL, err, errlen);
 }
 
 int sq_store_finish_stream_get(sq_store *s, sq_stream *out, sq_arena *arena, char *err,
                                size_t errlen)
 {
     return sq_store_finish_one(s, "stream_get", read_stream, out, arena, "stream", err, errlen);
-}
-
-int sq_store_stream_get(sq_store *s, const char *name_or_id, sq_stream *out, sq_arena *arena,
-                        char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_stream_get(s, name_or_id, err, errlen))
-               ? sq_store_finish_stream_get(s, out, arena, err, errlen)
-               : SQ_ERR;
 }
 
 /* The insert gave the stream's id: the stream with its stats comes from stream_get. */
@@ -70,22 +61,14 @@ static int stream_created(sq_store *s, PGresult *r)
 
 int sq_store_begin_stream_create(sq_store *s, const char *name, char *err, size_t errlen)
 {
-    sq_stmt st = {.id = SQ_STMT_STREAM_CREATE, .n = 1, .values = &name, .next = stream_created};
-    return sq_store_begin(s, "stream_create", name, &st, err, errlen);
+    return begin_named(s, "stream_create", SQ_STMT_STREAM_CREATE, name, stream_created, err,
+                       errlen);
 }
 
 int sq_store_finish_stream_create(sq_store *s, sq_stream *out, sq_arena *arena, char *err,
                                   size_t errlen)
 {
     return sq_store_finish_one(s, "stream_create", read_stream, out, arena, "stream", err, errlen);
-}
-
-int sq_store_stream_create(sq_store *s, const char *name, sq_stream *out, sq_arena *arena,
-                           char *err, size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_stream_create(s, name, err, errlen))
-               ? sq_store_finish_stream_create(s, out, arena, err, errlen)
-               : SQ_ERR;
 }
 
 int sq_store_begin_stream_list(sq_store *s, char *err, size_t errlen)
@@ -101,29 +84,12 @@ int sq_store_finish_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_
                                 errlen);
 }
 
-int sq_store_stream_list(sq_store *s, sq_stream **out, size_t *count, sq_arena *arena, char *err,
-                         size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_stream_list(s, err, errlen))
-               ? sq_store_finish_stream_list(s, out, count, arena, err, errlen)
-               : SQ_ERR;
-}
-
 int sq_store_begin_stream_delete(sq_store *s, const char *name_or_id, char *err, size_t errlen)
 {
-    sq_stmt st = {.id = SQ_STMT_STREAM_DELETE, .n = 1, .values = &name_or_id};
-    return sq_store_begin(s, "stream_delete", name_or_id, &st, err, errlen);
+    return begin_named(s, "stream_delete", SQ_STMT_STREAM_DELETE, name_or_id, NULL, err, errlen);
 }
 
 int sq_store_finish_stream_delete(sq_store *s, char id[37], char *err, size_t errlen)
 {
     return sq_store_finish_one(s, "stream_delete", sq_read_id, id, NULL, "stream", err, errlen);
-}
-
-int sq_store_stream_delete(sq_store *s, const char *name_or_id, char id[37], char *err,
-                           size_t errlen)
-{
-    return sq_store_wait(s, sq_store_begin_stream_delete(s, name_or_id, err, errlen))
-               ? sq_store_finish_stream_delete(s, id, err, errlen)
-               : SQ_ERR;
 }

@@ -10,10 +10,9 @@
 CREATE OR REPLACE FUNCTION sequin.ack(p_consumer uuid, ids uuid[]) RETURNS void
 LANGUAGE plpgsql SET enable_seqscan = off SET jit = off
   SET plan_cache_mode = force_generic_plan AS $$
-DECLARE h tid[];
+DECLARE h tid[] := sequin.held(p_consumer, ids);
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  h := sequin.held(p_consumer, ids);
   UPDATE sequin.deliveries d SET state = 0, not_visible_until = '-infinity'
    WHERE d.ctid = ANY (h) AND d.seq > d.delivered_seq;
   DELETE FROM sequin.deliveries d USING sequin.consumers c

@@ -3,9 +3,8 @@
 CREATE OR REPLACE FUNCTION sequin.extend(p_consumer uuid, ids uuid[]) RETURNS void
 LANGUAGE plpgsql SET enable_seqscan = off SET jit = off
   SET plan_cache_mode = force_generic_plan AS $$
-DECLARE h tid[];
+DECLARE h tid[] := sequin.held(p_consumer, ids);
 BEGIN
-  h := sequin.held(p_consumer, ids);
   UPDATE sequin.deliveries d
      SET not_visible_until = now() + make_interval(secs => c.ack_wait_ms / 1000.0)
     FROM sequin.consumers c
