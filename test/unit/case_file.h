@@ -6,10 +6,11 @@
  * blank. Empty lines are skipped, and a '#' where a word would start comments out the rest of
  * the line. A record is split into words as a shell splits them: blanks separate words;
  * 'single quotes' keep every byte up to the next quote; "double quotes" read C's escapes
- * (\\ \" \' \0 \a \b \f \n \r \t \v, and \xHH with exactly two hex digits), and a backslash at
- * the end of a line inside them joins the next line without its leading blanks; any other byte
- * stands for itself; pieces written next to each other make one word (key="a b" is the word
- * `key=a b`). */
+ * (\\ \" \' \$ \0 \a \b \f \n \r \t \v, and \xHH with exactly two hex digits), and a backslash
+ * at the end of a line inside them joins the next line without its leading blanks; any other
+ * byte stands for itself; pieces written next to each other make one word (key="a b" is the
+ * word `key=a b`). A record that is one word NAME=VALUE, NAME in capitals, is no case: it
+ * defines $NAME (or ${NAME}), which the words below it outside single quotes read as VALUE. */
 #ifndef SEQUIN_TEST_CASE_FILE_H
 #define SEQUIN_TEST_CASE_FILE_H
 
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sequin/buf.h"
 
 /* A word's bytes, followed by a NUL that is not counted (a word may hold NULs of its own). */
 typedef struct case_word {
@@ -39,12 +42,36 @@ typedef struct case_file {
     char *bytes;      /* the words' bytes */
 } case_file;
 
+/* The reader's state while it splits a file. Words and definitions are offsets into `out`
+ * until the end, as `out` moves when it grows. */
+typedef struct case_split {
+    const char *s;
+    size_t len, i;
+    int line;
+    sq_buf out;
+    size_t *word_at; /* each word's offset in out; its length is in words[] */
+    size_t nwords, cap_words;
+    size_t *first; /* each row's first word */
+    size_t cap_rows;
+    bool defining; /* the record being read is NAME=VALUE */
+    struct {
+        size_t at, name_len, value_len; /* "NAME=VALUE" at `at` in out */
+    } defs[32];
+    size_t ndefs;
+} case_split;
+
 /* Where test/unit/cases/NAME is: under $SQ_SRCDIR, which "make check" sets, or else under the
  * current directory. */
 static inline void case_file_path(char *buf, size_t size, const char *name)
 {
     const char *dir = getenv("SQ_SRCDIR");
     snprintf(buf, size, "%s/test/unit/cases/%s", dir != NULL && dir[0] != '\0' ? dir : ".", name);
+}
+
+static inline void case_put(case_split *p, const void *bytes, size_t n)
+{
+    if (sq_buf_append(&p->out, bytes, n) != 0)
+        abort();
 }
 
 static inline int case_hex(char c)
@@ -58,141 +85,219 @@ static inline int case_hex(char c)
     return -1;
 }
 
-/* Decodes the double-quoted piece that starts after the quote at `*at`, appending its bytes at
- * `*out`; leaves `*at` after the closing quote and counts the lines it joins in `*line`. Returns
- * NULL, or what is wrong. */
-static inline const char *case_quoted(const char *s, size_t len, size_t *at, char **out, int *line)
+static inline bool case_name_byte(char c, bool first)
 {
-    static const char plain[] = "\\\\\"\"''0\0a\ab\bf\fn\nr\rt\tv\v";
-    size_t i = *at;
+    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (!first && c >= '0' && c <= '9');
+}
 
-    for (;;) {
-        if (i == len || s[i] == '\n')
+/* Reads $NAME or ${NAME} at p->i (on the '$') and appends its value; a '$' that names nothing
+ * stands for itself. Returns NULL, or what is wrong. */
+static inline const char *case_expand(case_split *p)
+{
+    const char *s = p->s;
+    size_t i = p->i + 1, from, to;
+    bool braced = i < p->len && s[i] == '{';
+
+    from = i + braced;
+    for (to = from; to < p->len && case_name_byte(s[to], to == from); to++)
+        ;
+    if (to == from) {
+        case_put(p, "$", 1);
+        p->i++;
+        return NULL;
+    }
+    if (braced && (to == p->len || s[to] != '}'))
+        return "${ without its }";
+    for (size_t d = p->ndefs; d-- > 0;) {
+        const char *def = p->out.data + p->defs[d].at;
+        if (p->defs[d].name_len == to - from && memcmp(def, s + from, to - from) == 0) {
+            /* The value is copied from a place that may move: through an offset. */
+            size_t at = p->defs[d].at + p->defs[d].name_len + 1, n = p->defs[d].value_len;
+            if (sq_buf_reserve(&p->out, n) != 0)
+                abort();
+            case_put(p, p->out.data + at, n);
+            p->i = to + braced;
+            return NULL;
+        }
+    }
+    return "a $NAME that no NAME=VALUE above defines";
+}
+
+/* Reads the double-quoted piece whose quote is at p->i. Returns NULL, or what is wrong. */
+static inline const char *case_quoted(case_split *p)
+{
+    static const char plain[] = "\\\\\"\"''$$0\0a\ab\bf\fn\nr\rt\tv\v";
+    const char *s = p->s;
+
+    for (p->i++;;) {
+        if (p->i == p->len || s[p->i] == '\n')
             return "a double quote is not closed on its line";
-        char c = s[i++];
-        if (c == '"')
-            break;
-        if (c != '\\') {
-            *(*out)++ = c;
+        char c = s[p->i];
+        if (c == '"') {
+            p->i++;
+            return NULL;
+        }
+        if (c == '$') {
+            const char *why = case_expand(p);
+            if (why != NULL)
+                return why;
             continue;
         }
-        if (i == len)
+        p->i++;
+        if (c != '\\') {
+            case_put(p, &c, 1);
+            continue;
+        }
+        if (p->i == p->len)
             return "a backslash ends the file";
-        c = s[i++];
+        c = s[p->i++];
         if (c == '\n') {
-            (*line)++;
-            while (i < len && (s[i] == ' ' || s[i] == '\t'))
-                i++;
+            p->line++;
+            while (p->i < p->len && (s[p->i] == ' ' || s[p->i] == '\t'))
+                p->i++;
             continue;
         }
         if (c == 'x') {
-            int hi = i < len ? case_hex(s[i]) : -1, lo = i + 1 < len ? case_hex(s[i + 1]) : -1;
+            int hi = p->i < p->len ? case_hex(s[p->i]) : -1;
+            int lo = p->i + 1 < p->len ? case_hex(s[p->i + 1]) : -1;
             if (hi < 0 || lo < 0)
                 return "\\x needs two hex digits";
-            *(*out)++ = (char)(hi * 16 + lo);
-            i += 2;
+            char b = (char)(hi * 16 + lo);
+            case_put(p, &b, 1);
+            p->i += 2;
             continue;
         }
-        if (c == '0' && i < len && s[i] >= '0' && s[i] <= '9')
+        if (c == '0' && p->i < p->len && s[p->i] >= '0' && s[p->i] <= '9')
             return "\\0 followed by a digit: write \\xHH";
         const char *e = NULL;
-        for (size_t k = 0; k + 1 < sizeof plain; k += 2) {
-            if (plain[k] == c) {
-                e = &plain[k + 1];
-                break;
-            }
-        }
+        for (size_t k = 0; k + 1 < sizeof plain && e == NULL; k += 2)
+            e = plain[k] == c ? &plain[k + 1] : NULL;
         if (e == NULL)
-            return "an escape C does not have, or that the case files leave out";
-        *(*out)++ = *e;
+            return "an escape that the case files do not have";
+        case_put(p, e, 1);
     }
-    *at = i;
+}
+
+/* Reads the word that starts at p->i. Returns NULL, or what is wrong. */
+static inline const char *case_word_read(case_split *p)
+{
+    const char *s = p->s;
+    const char *why = NULL;
+
+    while (p->i < p->len && s[p->i] != ' ' && s[p->i] != '\t' && s[p->i] != '\n' && !why) {
+        if (s[p->i] == '\'') {
+            const char *from = s + p->i + 1, *end = memchr(from, '\'', p->len - p->i - 1);
+            const char *nl = memchr(from, '\n', p->len - p->i - 1);
+            if (end == NULL || (nl != NULL && nl < end))
+                return "a single quote is not closed on its line";
+            case_put(p, from, (size_t)(end - from));
+            p->i = (size_t)(end - s) + 1;
+        } else if (s[p->i] == '"') {
+            why = case_quoted(p);
+        } else if (s[p->i] == '$') {
+            why = case_expand(p);
+        } else {
+            case_put(p, s + p->i++, 1);
+        }
+    }
+    return why;
+}
+
+/* Ends the record being read: a definition leaves the rows and becomes one. Returns NULL, or
+ * what is wrong. */
+static inline const char *case_record_end(case_split *p, case_file *f)
+{
+    if (!p->defining)
+        return NULL;
+    p->defining = false;
+    f->n--;
+    if (p->nwords - p->first[f->n] != 1)
+        return "NAME=VALUE must be one word";
+    if (p->ndefs == SQ_ARRAY_LEN(p->defs))
+        return "too many definitions";
+    /* The word stays in `out`, where the definition points. */
+    p->nwords--;
+    size_t at = p->word_at[p->nwords], len = f->words[p->nwords].len;
+    size_t name_len = (size_t)((const char *)memchr(p->out.data + at, '=', len) - p->out.data - at);
+    p->defs[p->ndefs].at = at;
+    p->defs[p->ndefs].name_len = name_len;
+    p->defs[p->ndefs].value_len = len - name_len - 1;
+    p->ndefs++;
     return NULL;
+}
+
+/* Starts a record at p->i, at the start of a line. */
+static inline void case_record_start(case_split *p, case_file *f, const char *name)
+{
+    if (f->n == p->cap_rows) {
+        p->cap_rows = p->cap_rows ? 2 * p->cap_rows : 64;
+        f->rows = realloc(f->rows, p->cap_rows * sizeof *f->rows);
+        p->first = realloc(p->first, p->cap_rows * sizeof *p->first);
+        if (f->rows == NULL || p->first == NULL)
+            abort();
+    }
+    snprintf(f->rows[f->n].where, sizeof f->rows[f->n].where, "%s:%d", name, p->line);
+    p->first[f->n++] = p->nwords;
+    /* NAME=VALUE: capitals, digits and '_', then '='. */
+    size_t k = p->i;
+    while (k < p->len && (p->s[k] == '_' || (p->s[k] >= 'A' && p->s[k] <= 'Z') ||
+                          (k > p->i && p->s[k] >= '0' && p->s[k] <= '9')))
+        k++;
+    p->defining = k > p->i && k < p->len && p->s[k] == '=';
 }
 
 /* Splits `len` bytes of file text into `f`; returns NULL, or what is wrong at line `*line`. */
 static inline const char *case_file_split(case_file *f, const char *name, const char *s, size_t len,
                                           int *line)
 {
-    size_t cap_rows = 16, cap_words = 64, nwords = 0;
-    size_t *first = malloc(cap_rows * sizeof *first); /* each row's first word */
-    char *out;
+    case_split p = {.s = s, .len = len, .line = 1};
     const char *why = NULL;
 
-    f->rows = malloc(cap_rows * sizeof *f->rows);
-    f->words = malloc(cap_words * sizeof *f->words);
-    /* A word takes at most the bytes it is written with, and its NUL takes the blank after it
-     * (or the one extra byte at the end). */
-    f->bytes = out = malloc(len + 1);
-    f->n = 0;
-    if (first == NULL || f->rows == NULL || f->words == NULL || f->bytes == NULL)
-        abort();
-
-    *line = 1;
-    for (size_t i = 0; i < len && why == NULL;) {
-        bool at_line_start = i == 0 || s[i - 1] == '\n';
-        char c = s[i];
+    *f = (case_file){0};
+    while (p.i < len && why == NULL) {
+        bool at_line_start = p.i == 0 || s[p.i - 1] == '\n';
+        char c = s[p.i];
         if (c == '\n') {
-            (*line)++;
-            i++;
-            continue;
-        }
-        if (c == ' ' || c == '\t') {
-            i++;
-            continue;
-        }
-        if (c == '#') {
-            while (i < len && s[i] != '\n')
-                i++;
-            continue;
-        }
-        if (at_line_start) {
-            if (f->n == cap_rows) {
-                cap_rows *= 2;
-                f->rows = realloc(f->rows, cap_rows * sizeof *f->rows);
-                first = realloc(first, cap_rows * sizeof *first);
-                if (f->rows == NULL || first == NULL)
+            p.line++;
+            p.i++;
+        } else if (c == ' ' || c == '\t') {
+            p.i++;
+        } else if (c == '#') {
+            while (p.i < len && s[p.i] != '\n')
+                p.i++;
+        } else if (!at_line_start && f->n == 0) {
+            why = "a continuation line before the first record";
+        } else {
+            if (at_line_start && (why = case_record_end(&p, f)) == NULL)
+                case_record_start(&p, f, name);
+            if (p.nwords == p.cap_words) {
+                p.cap_words = p.cap_words ? 2 * p.cap_words : 256;
+                f->words = realloc(f->words, p.cap_words * sizeof *f->words);
+                p.word_at = realloc(p.word_at, p.cap_words * sizeof *p.word_at);
+                if (f->words == NULL || p.word_at == NULL)
                     abort();
             }
-            snprintf(f->rows[f->n].where, sizeof f->rows[f->n].where, "%s:%d", name, *line);
-            first[f->n++] = nwords;
-        } else if (f->n == 0) {
-            why = "a continuation line before the first record";
-            break;
+            size_t at = p.out.len;
+            if (why == NULL)
+                why = case_word_read(&p);
+            p.word_at[p.nwords] = at;
+            f->words[p.nwords++].len = p.out.len - at;
+            case_put(&p, "", 1);
         }
-        if (nwords == cap_words) {
-            cap_words *= 2;
-            f->words = realloc(f->words, cap_words * sizeof *f->words);
-            if (f->words == NULL)
-                abort();
-        }
-        char *start = out;
-        while (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && why == NULL) {
-            if (s[i] == '\'') {
-                const char *end = memchr(s + i + 1, '\'', len - i - 1);
-                const char *nl = memchr(s + i + 1, '\n', len - i - 1);
-                if (end == NULL || (nl != NULL && nl < end)) {
-                    why = "a single quote is not closed on its line";
-                    break;
-                }
-                memcpy(out, s + i + 1, (size_t)(end - s - i - 1));
-                out += end - s - i - 1;
-                i = (size_t)(end - s) + 1;
-            } else if (s[i] == '"') {
-                i++;
-                why = case_quoted(s, len, &i, &out, line);
-            } else {
-                *out++ = s[i++];
-            }
-        }
-        f->words[nwords++] = (case_word){start, (size_t)(out - start)};
-        *out++ = '\0';
     }
+    if (why == NULL)
+        why = case_record_end(&p, f);
+    *line = p.line;
+    f->bytes = p.out.data;
+    for (size_t k = 0; k < p.nwords; k++)
+        f->words[k].p = f->bytes + p.word_at[k];
     for (size_t r = 0; r < f->n; r++) {
-        f->rows[r].w = f->words + first[r];
-        f->rows[r].n = (r + 1 < f->n ? first[r + 1] : nwords) - first[r];
+        f->rows[r].w = f->words + p.first[r];
+        f->rows[r].n = (r + 1 < f->n ? p.first[r + 1] : p.nwords) - p.first[r];
     }
-    free(first);
+    free(p.first);
+    free(p.word_at);
     return why;
 }
 
@@ -205,19 +310,17 @@ static inline void case_file_load(case_file *f, const char *name)
     FILE *in = fopen(path, "rb");
     if (in == NULL)
         fail_msg("%s: %s (make check sets SQ_SRCDIR to the source tree)", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0, got;
-    char *text = malloc(cap);
-    if (text == NULL)
-        abort();
-    while ((got = fread(text + len, 1, cap - len, in)) > 0) {
-        len += got;
-        if (len == cap && (text = realloc(text, cap *= 2)) == NULL)
+    sq_buf text = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, in)) > 0) {
+        if (sq_buf_append(&text, chunk, got) != 0)
             abort();
     }
     fclose(in);
     int line = 0;
-    const char *why = case_file_split(f, name, text, len, &line);
-    free(text);
+    const char *why = case_file_split(f, name, text.data, text.len, &line);
+    sq_buf_free(&text);
     if (why != NULL)
         fail_msg("%s:%d: %s", path, line, why);
 }
