@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "sequin/buf.h"
+#include "sequin/text.h"
 
 /* A word's bytes, followed by a NUL that is not counted (a word may hold NULs of its own). */
 typedef struct case_word {
@@ -72,17 +73,6 @@ static inline void case_put(case_split *p, const void *bytes, size_t n)
 {
     if (sq_buf_append(&p->out, bytes, n) != 0)
         abort();
-}
-
-static inline int case_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static inline bool case_name_byte(char c, bool first)
@@ -159,8 +149,8 @@ static inline const char *case_quoted(case_split *p)
             continue;
         }
         if (c == 'x') {
-            int hi = p->i < p->len ? case_hex(s[p->i]) : -1;
-            int lo = p->i + 1 < p->len ? case_hex(s[p->i + 1]) : -1;
+            int hi = p->i < p->len ? sq_hex_digit((unsigned char)s[p->i]) : -1;
+            int lo = p->i + 1 < p->len ? sq_hex_digit((unsigned char)s[p->i + 1]) : -1;
             if (hi < 0 || lo < 0)
                 return "\\x needs two hex digits";
             char b = (char)(hi * 16 + lo);
