@@ -10,7 +10,8 @@
  * at the end of a line inside them joins the next line without its leading blanks; any other
  * byte stands for itself; pieces written next to each other make one word (key="a b" is the
  * word `key=a b`). A record that is one word NAME=VALUE, NAME in capitals, is no case: it
- * defines $NAME (or ${NAME}), which the words below it outside single quotes read as VALUE. */
+ * defines $NAME (or ${NAME}), which the words below it outside single quotes read as VALUE; a
+ * test may define NAMEs for its file too (case_file_load_defs). */
 #ifndef SEQUIN_TEST_CASE_FILE_H
 #define SEQUIN_TEST_CASE_FILE_H
 
@@ -42,6 +43,13 @@ typedef struct case_file {
     case_word *words; /* every row's words, one row after another */
     char *bytes;      /* the words' bytes */
 } case_file;
+
+/* A name and what it stands for: a phrase a case file names (an error message, say), or a
+ * definition that a test gives its case file. */
+typedef struct case_name {
+    const char *name;
+    const char *phrase;
+} case_name;
 
 /* The reader's state while it splits a file. Words and definitions are offsets into `out`
  * until the end, as `out` moves when it grows. */
@@ -239,12 +247,22 @@ static inline void case_record_start(case_split *p, case_file *f, const char *na
 
 /* Splits `len` bytes of file text into `f`; returns NULL, or what is wrong at line `*line`. */
 static inline const char *case_file_split(case_file *f, const char *name, const char *s, size_t len,
-                                          int *line)
+                                          const case_name *defs, size_t ndefs, int *line)
 {
     case_split p = {.s = s, .len = len, .line = 1};
     const char *why = NULL;
 
     *f = (case_file){0};
+    if (ndefs > SQ_ARRAY_LEN(p.defs))
+        return "too many definitions";
+    for (; p.ndefs < ndefs; p.ndefs++) {
+        p.defs[p.ndefs].at = p.out.len;
+        p.defs[p.ndefs].name_len = strlen(defs[p.ndefs].name);
+        p.defs[p.ndefs].value_len = strlen(defs[p.ndefs].phrase);
+        case_put(&p, defs[p.ndefs].name, p.defs[p.ndefs].name_len);
+        case_put(&p, "=", 1);
+        case_put(&p, defs[p.ndefs].phrase, p.defs[p.ndefs].value_len);
+    }
     while (p.i < len && why == NULL) {
         bool at_line_start = p.i == 0 || s[p.i - 1] == '\n';
         char c = s[p.i];
@@ -291,9 +309,11 @@ static inline const char *case_file_split(case_file *f, const char *name, const 
     return why;
 }
 
-/* Reads test/unit/cases/NAME into `f`; fails the test when the file cannot be read or is not
+/* Reads test/unit/cases/NAME into `f`, with $NAME defined for each of the `ndefs` names of
+ * `defs` (their phrases are the values); fails the test when the file cannot be read or is not
  * written as above. Release with case_file_free. */
-static inline void case_file_load(case_file *f, const char *name)
+static inline void case_file_load_defs(case_file *f, const char *name, const case_name *defs,
+                                       size_t ndefs)
 {
     char path[4096];
     case_file_path(path, sizeof path, name);
@@ -309,10 +329,16 @@ static inline void case_file_load(case_file *f, const char *name)
     }
     fclose(in);
     int line = 0;
-    const char *why = case_file_split(f, name, text.data, text.len, &line);
+    const char *why = case_file_split(f, name, text.data, text.len, defs, ndefs, &line);
     sq_buf_free(&text);
     if (why != NULL)
         fail_msg("%s:%d: %s", path, line, why);
+}
+
+/* case_file_load_defs without definitions from the test. */
+static inline void case_file_load(case_file *f, const char *name)
+{
+    case_file_load_defs(f, name, NULL, 0);
 }
 
 static inline void case_file_free(case_file *f)
@@ -340,12 +366,6 @@ static inline long case_long(const case_row *r, size_t i)
         fail_msg("%s: word %zu \"%s\" is not a number", r->where, i + 1, r->w[i].p);
     return v;
 }
-
-/* A name that a case file writes for a longer phrase (an error message, say). */
-typedef struct case_name {
-    const char *name;
-    const char *phrase;
-} case_name;
 
 /* The phrase that word `i` of `r` names in `names` (`n` of them); fails the test on a name that
  * is not there. */
