@@ -349,6 +349,21 @@ static inline void case_file_free(case_file *f)
     *f = (case_file){0};
 }
 
+/* Reads test/unit/cases/NAME as case_file_load_defs does and calls `check` on each row, with
+ * `ctx`; `check` says whether the row was one it checks (a file may hold rows of several
+ * kinds, each test checking its own). Returns how many were. */
+static inline size_t case_file_each(const char *name, const case_name *defs, size_t ndefs,
+                                    bool (*check)(const case_row *r, void *ctx), void *ctx)
+{
+    case_file f;
+    size_t checked = 0;
+    case_file_load_defs(&f, name, defs, ndefs);
+    for (size_t i = 0; i < f.n; i++)
+        checked += check(&f.rows[i], ctx);
+    case_file_free(&f);
+    return checked;
+}
+
 /* Fails the test unless row `r` has from `min` to `max` words. */
 static inline void case_words(const case_row *r, size_t min, size_t max)
 {

@@ -151,16 +151,17 @@ static const case_name config_case_defs[] = {
     {"SPEC_EXAMPLE", SPEC_EXAMPLE("9f86d081884c7d65...")},
 };
 
-/* Loads test/unit/cases/NAME, a config case file, with config_case_defs and the `n`
- * definitions of `more` (a test's own). Its rows are:
+/* Calls `check` on each row of test/unit/cases/NAME, a config case file, with `ctx`, as
+ * case_file_each does; the file reads config_case_defs and the `n` definitions of `more` (a
+ * test's own). Returns how many rows `check` checked. Its rows are:
  *   valid YAML OPTION=VALUE      a file that loads, and the value one option then has, as
  *                                show() prints it;
  *   error YAML LINE:COLUMN TEXT  a file that must not load, where it fails, and a fragment of
  *                                the message;
  *   change YAML [OPTION]         the one option whose value differs from its default (none:
  *                                equal values written otherwise), for test_config.c. */
-static inline void config_cases_load(case_file *f, const char *name, const case_name *more,
-                                     size_t n)
+static inline size_t config_cases_each(const char *name, const case_name *more, size_t n,
+                                       bool (*check)(const case_row *r, void *ctx), void *ctx)
 {
     case_name defs[16];
     size_t k = SQ_ARRAY_LEN(config_case_defs);
@@ -168,48 +169,42 @@ static inline void config_cases_load(case_file *f, const char *name, const case_
     memcpy(defs, config_case_defs, sizeof config_case_defs);
     for (size_t i = 0; i < n; i++)
         defs[k + i] = more[i];
-    case_file_load_defs(f, name, defs, k + n);
+    return case_file_each(name, defs, k + n, check, ctx);
 }
 
-/* Row `i` of a config case file when it is of `kind`, else NULL; fails the test on a row of
- * no kind above. */
-static inline const case_row *config_row(const case_file *f, size_t i, const char *kind)
+/* Whether row `r` of a config case file is of `kind`; fails the test on a row of no kind
+ * above. */
+static inline bool config_row_is(const case_row *r, const char *kind)
 {
-    const case_row *r = &f->rows[i];
     if (strcmp(r->w[0].p, "valid") != 0 && strcmp(r->w[0].p, "error") != 0 &&
         strcmp(r->w[0].p, "change") != 0)
         fail_msg("%s: a row is valid, error or change, not \"%s\"", r->where, r->w[0].p);
-    return strcmp(r->w[0].p, kind) == 0 ? r : NULL;
+    return strcmp(r->w[0].p, kind) == 0;
 }
 
-/* Loads each valid file and checks the option's value (and that the stream default exists).
- * Returns how many it checked. */
-static inline size_t check_valid_rows(const case_file *f)
+/* A valid row: loads the file and checks the option's value (and that the stream default
+ * exists). */
+static inline bool check_valid_row(const case_row *r, void *ctx)
 {
-    char buf[2048];
-    size_t checked = 0;
+    char buf[2048], option[128];
 
-    for (size_t i = 0; i < f->n; i++) {
-        const case_row *r = config_row(f, i, "valid");
-        if (r == NULL)
-            continue;
-        case_words(r, 3, 3);
-        const char *yaml = r->w[1].p, *name = r->w[2].p, *eq = strchr(name, '=');
-        if (eq == NULL)
-            fail_msg("%s: a valid file is followed by OPTION=VALUE", r->where);
-        char option[128];
-        snprintf(option, sizeof option, "%.*s", (int)(eq - name), name);
-        sq_config *cfg = load_ok(yaml);
-        const char *got = show(cfg, option, buf, sizeof buf);
-        assert_non_null(got);
-        if (strcmp(got, eq + 1) != 0)
-            fail_msg("%s: <<%s>>: %s is \"%s\", want \"%s\"", r->where, yaml, option, got, eq + 1);
-        assert_non_null(sq_config_find_stream(cfg, "default"));
-        assert_string_equal(cfg->source, "t.yaml");
-        sq_config_free(cfg);
-        checked++;
-    }
-    return checked;
+    (void)ctx;
+    if (!config_row_is(r, "valid"))
+        return false;
+    case_words(r, 3, 3);
+    const char *yaml = r->w[1].p, *name = r->w[2].p, *eq = strchr(name, '=');
+    if (eq == NULL)
+        fail_msg("%s: a valid file is followed by OPTION=VALUE", r->where);
+    snprintf(option, sizeof option, "%.*s", (int)(eq - name), name);
+    sq_config *cfg = load_ok(yaml);
+    const char *got = show(cfg, option, buf, sizeof buf);
+    assert_non_null(got);
+    if (strcmp(got, eq + 1) != 0)
+        fail_msg("%s: <<%s>>: %s is \"%s\", want \"%s\"", r->where, yaml, option, got, eq + 1);
+    assert_non_null(sq_config_find_stream(cfg, "default"));
+    assert_string_equal(cfg->source, "t.yaml");
+    sq_config_free(cfg);
+    return true;
 }
 
 /* Loads `len` bytes of `yaml` and checks that it fails at line:column with `fragment` in the
@@ -243,39 +238,32 @@ static inline int check_error(const char *where, const char *yaml, size_t len, i
     return 0;
 }
 
-/* Checks every error row, listing each bad one before the test fails. Returns how many it
- * checked. */
-static inline size_t check_error_rows(const case_file *f)
+/* An error row, through check_error; adds its result to the int `bad` points to. */
+static inline bool check_error_row(const case_row *r, void *bad)
 {
-    int bad = 0;
-    size_t checked = 0;
+    int line, column, end = 0;
 
-    for (size_t i = 0; i < f->n; i++) {
-        const case_row *r = config_row(f, i, "error");
-        int line, column, end = 0;
-        if (r == NULL)
-            continue;
-        case_words(r, 4, 4);
-        if (sscanf(r->w[2].p, "%d:%d%n", &line, &column, &end) != 2 || r->w[2].p[end] != '\0')
-            fail_msg("%s: an error file is followed by LINE:COLUMN", r->where);
-        bad += check_error(r->where, r->w[1].p, r->w[1].len, line, column, r->w[3].p);
-        checked++;
-    }
-    assert_int_equal(bad, 0);
-    return checked;
+    if (!config_row_is(r, "error"))
+        return false;
+    case_words(r, 4, 4);
+    if (sscanf(r->w[2].p, "%d:%d%n", &line, &column, &end) != 2 || r->w[2].p[end] != '\0')
+        fail_msg("%s: an error file is followed by LINE:COLUMN", r->where);
+    *(int *)bad += check_error(r->where, r->w[1].p, r->w[1].len, line, column, r->w[3].p);
+    return true;
 }
 
-/* Checks the valid files (or the errors) of the config case file NAME, loaded with the `n`
- * definitions of `more`, and that there are at least `min` of them. */
+/* Checks the valid files (or the errors) of the config case file NAME, which reads the `n`
+ * definitions of `more`, and that there are at least `min` of them. Every bad error row is
+ * listed before the test fails. */
 static inline void check_config_cases(const char *name, const char *kind, const case_name *more,
                                       size_t n, size_t min)
 {
-    case_file f;
-    config_cases_load(&f, name, more, n);
-    size_t checked = strcmp(kind, "valid") == 0 ? check_valid_rows(&f) : check_error_rows(&f);
+    int bad = 0;
+    size_t checked = config_cases_each(
+        name, more, n, strcmp(kind, "valid") == 0 ? check_valid_row : check_error_row, &bad);
+    assert_int_equal(bad, 0);
     if (checked < min)
         fail_msg("%s: %zu %s rows, want at least %zu", name, checked, kind, min);
-    case_file_free(&f);
 }
 
 #endif

@@ -349,18 +349,18 @@ static struct req_case case_of(const case_row *r, char *label, size_t size)
     return c;
 }
 
+static bool run_row(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    char label[256];
+    struct req_case c = case_of(r, label, sizeof label);
+    http_case_run(&c);
+    return true;
+}
+
 size_t http_case_run_file(const char *name)
 {
-    case_file f;
-    char label[256];
-    case_file_load(&f, name);
-    for (size_t i = 0; i < f.n; i++) {
-        struct req_case c = case_of(&f.rows[i], label, sizeof label);
-        http_case_run(&c);
-    }
-    size_t n = f.n;
-    case_file_free(&f);
-    return n;
+    return case_file_each(name, NULL, 0, run_row, NULL);
 }
 
 void http_case_run_whole(const struct req_case *c)

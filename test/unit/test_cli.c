@@ -50,66 +50,66 @@ static struct cli_case cli_case_of(const case_row *r)
     return c;
 }
 
+/* A row's command line makes its request. */
+static bool check_mapping(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    struct cli_case m = cli_case_of(r);
+    if (m.error)
+        return false;
+    sq_cli_invocation inv;
+    sq_cli_request req;
+    char err[256] = "";
+    int rc = sq_cli_parse(m.argc, m.argv, &inv, err, sizeof err);
+    if (rc != SQ_OK)
+        fail_msg("%s (%s %s): %s", m.where, m.argv[0], m.argv[1], err);
+    assert_true(sq_cli_is_remote(&inv));
+    rc = sq_cli_build(&inv, &req, err, sizeof err);
+    if (rc != SQ_OK)
+        fail_msg("%s: %s", m.where, err);
+    assert_string_equal(req.method, m.method);
+    assert_string_equal(req.path.data, m.path);
+    if (m.body == NULL)
+        assert_int_equal(req.body.len, 0);
+    else
+        assert_string_equal(req.body.data, m.body);
+    sq_cli_request_free(&req);
+    sq_cli_invocation_free(&inv);
+    return true;
+}
+
+/* A row's command line is refused, with the row's fragment in the message. */
+static bool check_usage_error(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    struct cli_case u = cli_case_of(r);
+    if (!u.error)
+        return false;
+    sq_cli_invocation inv;
+    sq_cli_request req = {0};
+    char err[256] = "";
+    int rc = sq_cli_parse(u.argc, u.argv, &inv, err, sizeof err);
+    if (rc == SQ_OK) {
+        assert_non_null(inv.cmd);
+        rc = sq_cli_build(&inv, &req, err, sizeof err);
+        sq_cli_request_free(&req);
+    }
+    if (rc == SQ_OK || strstr(err, u.path) == NULL)
+        fail_msg("%s: expected \"%s\", got rc %d \"%s\"", u.where, u.path, rc, err);
+    sq_cli_invocation_free(&inv);
+    return true;
+}
+
 static void test_mappings(void **state)
 {
     (void)state;
-    case_file f;
-    size_t checked = 0;
-    case_file_load(&f, "cli.txt");
-    for (size_t i = 0; i < f.n; i++) {
-        struct cli_case m = cli_case_of(&f.rows[i]);
-        if (m.error)
-            continue;
-        sq_cli_invocation inv;
-        sq_cli_request req;
-        char err[256] = "";
-        int rc = sq_cli_parse(m.argc, m.argv, &inv, err, sizeof err);
-        if (rc != SQ_OK)
-            fail_msg("%s (%s %s): %s", m.where, m.argv[0], m.argv[1], err);
-        assert_true(sq_cli_is_remote(&inv));
-        rc = sq_cli_build(&inv, &req, err, sizeof err);
-        if (rc != SQ_OK)
-            fail_msg("%s: %s", m.where, err);
-        assert_string_equal(req.method, m.method);
-        assert_string_equal(req.path.data, m.path);
-        if (m.body == NULL)
-            assert_int_equal(req.body.len, 0);
-        else
-            assert_string_equal(req.body.data, m.body);
-        sq_cli_request_free(&req);
-        sq_cli_invocation_free(&inv);
-        checked++;
-    }
-    assert_true(checked >= 31);
-    case_file_free(&f);
+    assert_true(case_file_each("cli.txt", NULL, 0, check_mapping, NULL) >= 31);
 }
 
 static void test_usage_errors(void **state)
 {
     (void)state;
-    case_file f;
-    size_t checked = 0;
-    case_file_load(&f, "cli.txt");
-    for (size_t i = 0; i < f.n; i++) {
-        struct cli_case u = cli_case_of(&f.rows[i]);
-        if (!u.error)
-            continue;
-        sq_cli_invocation inv;
-        sq_cli_request req = {0};
-        char err[256] = "";
-        int rc = sq_cli_parse(u.argc, u.argv, &inv, err, sizeof err);
-        if (rc == SQ_OK) {
-            assert_non_null(inv.cmd);
-            rc = sq_cli_build(&inv, &req, err, sizeof err);
-            sq_cli_request_free(&req);
-        }
-        if (rc == SQ_OK || strstr(err, u.path) == NULL)
-            fail_msg("%s: expected \"%s\", got rc %d \"%s\"", u.where, u.path, rc, err);
-        sq_cli_invocation_free(&inv);
-        checked++;
-    }
-    assert_true(checked >= 36);
-    case_file_free(&f);
+    assert_true(case_file_each("cli.txt", NULL, 0, check_usage_error, NULL) >= 36);
 }
 
 /* --help and no command are not errors of the parse; the caller prints the usage. */

@@ -239,46 +239,51 @@ static void test_files(void **state)
 
 /* ---- reload: which options differ ------------------------------------------------------ */
 
-/* Each change row's file differs from the defaults in its option alone (or in none). */
+/* The defaults and the options, and which options the change rows have named. */
+struct change_check {
+    const sq_config *def;
+    const sq_config_option *opts;
+    size_t n;
+    bool named[64];
+};
+
+/* A change row: its file differs from the defaults in its option alone (or in none). */
+static bool check_change_row(const case_row *c, void *ctx)
+{
+    struct change_check *k = ctx;
+    if (!config_row_is(c, "change"))
+        return false;
+    case_words(c, 2, 3);
+    const char *changed = c->n == 3 ? c->w[2].p : NULL;
+    sq_config *cfg = load_ok(c->w[1].p);
+    for (size_t j = 0; j < k->n; j++) {
+        bool want = changed == NULL || strcmp(changed, k->opts[j].name) != 0;
+        if (sq_config_option_equal(k->def, cfg, &k->opts[j]) != want ||
+            sq_config_option_equal(cfg, k->def, &k->opts[j]) != want)
+            fail_msg("%s: <<%s>>: %s should %s", c->where, c->w[1].p, k->opts[j].name,
+                     want ? "equal the default" : "differ");
+        k->named[j] = k->named[j] || !want;
+    }
+    sq_config_free(cfg);
+    return true;
+}
+
 static void test_option_equal(void **state)
 {
     (void)state;
     sq_config *def = NULL;
-    size_t n = 0, changes = 0;
-    const sq_config_option *opts = sq_config_options(&n);
-    case_file f;
+    struct change_check k = {0};
 
     assert_int_equal(sq_config_defaults(&def), 0);
-    config_cases_load(&f, "config.txt", NULL, 0);
-    for (size_t i = 0; i < f.n; i++) {
-        const case_row *c = config_row(&f, i, "change");
-        if (c == NULL)
-            continue;
-        case_words(c, 2, 3);
-        const char *changed = c->n == 3 ? c->w[2].p : NULL;
-        sq_config *cfg = load_ok(c->w[1].p);
-        for (size_t j = 0; j < n; j++) {
-            bool want = changed == NULL || strcmp(changed, opts[j].name) != 0;
-            if (sq_config_option_equal(def, cfg, &opts[j]) != want ||
-                sq_config_option_equal(cfg, def, &opts[j]) != want)
-                fail_msg("%s: <<%s>>: %s should %s", c->where, c->w[1].p, opts[j].name,
-                         want ? "equal the default" : "differ");
-        }
-        sq_config_free(cfg);
-        changes++;
-    }
-    assert_true(changes >= 24);
+    k.def = def;
+    k.opts = sq_config_options(&k.n);
+    assert_true(k.n <= SQ_ARRAY_LEN(k.named));
+    assert_true(config_cases_each("config.txt", NULL, 0, check_change_row, &k) >= 24);
     /* Every option is covered by a case. */
-    for (size_t j = 0; j < n; j++) {
-        bool covered = false;
-        for (size_t i = 0; i < f.n; i++) {
-            const case_row *c = config_row(&f, i, "change");
-            covered = covered || (c != NULL && c->n == 3 && strcmp(c->w[2].p, opts[j].name) == 0);
-        }
-        if (!covered)
-            fail_msg("no change case for %s", opts[j].name);
+    for (size_t j = 0; j < k.n; j++) {
+        if (!k.named[j])
+            fail_msg("no change case for %s", k.opts[j].name);
     }
-    case_file_free(&f);
     sq_config_free(def);
 }
 

@@ -149,9 +149,14 @@ static void expect(const struct conf_case *c, struct answer a, const char *how)
         fail_msg("%s: %s: a refusal without a reason", c->where, c->what);
 }
 
-/* A refused case whole, byte by byte, and split in two at every offset. */
-static void check_refused(const struct conf_case *c)
+/* A refused row (of a status other than 0), whole, byte by byte and split in two at every
+ * offset. */
+static bool check_refused(const case_row *r, void *ctx)
 {
+    (void)ctx;
+    const struct conf_case conf = conf_case_of(r), *c = &conf;
+    if (c->status == 0)
+        return false;
     size_t n = c->len, *cuts = malloc((n + 1) * sizeof *cuts);
     assert_non_null(cuts);
     assert_true((c->status >= 400 && c->status <= 499) || c->status == 501);
@@ -167,48 +172,36 @@ static void check_refused(const struct conf_case *c)
         expect(c, feed(c->raw, n, two, 2), how);
     }
     free(cuts);
+    return true;
 }
 
 /* The cases that the suites accept and we refuse, or the reverse, are each a choice that
  * docs/reliability.md explains; the rows of status 0 are the ones we accept, pinned so that a
  * change to the parser that starts refusing them is a decision, not an accident. */
-static void check_accepted(const struct conf_case *c)
+static bool check_accepted(const case_row *r, void *ctx)
 {
-    size_t n = c->len;
-    struct answer a = feed(c->raw, n, &n, 1);
-    if (c->layer != ROUTER || a.layer != ROUTER || a.status != 0)
-        fail_msg("%s: %s (%s): refused with %d by the %s (%s)", c->where, c->what, c->from,
-                 a.status, layer_name(a.layer), a.reason ? a.reason : "-");
-}
-
-/* Runs `check` on the rows of the case file that are accepted (status 0) or, unless
- * `accepted`, refused; returns how many it ran. */
-static size_t check_rows(bool accepted, void (*check)(const struct conf_case *))
-{
-    case_file f;
-    size_t ran = 0;
-    case_file_load(&f, "http_conformance.txt");
-    for (size_t k = 0; k < f.n; k++) {
-        const struct conf_case c = conf_case_of(&f.rows[k]);
-        if ((c.status == 0) == accepted) {
-            check(&c);
-            ran++;
-        }
-    }
-    case_file_free(&f);
-    return ran;
+    (void)ctx;
+    const struct conf_case c = conf_case_of(r);
+    if (c.status != 0)
+        return false;
+    size_t n = c.len;
+    struct answer a = feed(c.raw, n, &n, 1);
+    if (c.layer != ROUTER || a.layer != ROUTER || a.status != 0)
+        fail_msg("%s: %s (%s): refused with %d by the %s (%s)", c.where, c.what, c.from, a.status,
+                 layer_name(a.layer), a.reason ? a.reason : "-");
+    return true;
 }
 
 static void test_conformance_table(void **state)
 {
     (void)state;
-    assert_true(check_rows(false, check_refused) >= 100);
+    assert_true(case_file_each("http_conformance.txt", NULL, 0, check_refused, NULL) >= 100);
 }
 
 static void test_accepted_on_purpose(void **state)
 {
     (void)state;
-    assert_true(check_rows(true, check_accepted) >= 5);
+    assert_true(case_file_each("http_conformance.txt", NULL, 0, check_accepted, NULL) >= 5);
 }
 
 int main(void)
