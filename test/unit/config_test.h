@@ -1,12 +1,13 @@
 /* Test helper for the config loader's tests: loading from a copy that ends at a guard page,
- * the value of any option as text, and runners for tables of valid files and of errors.
- * Include after <cmocka.h>. */
+ * the value of any option as text, and the runners of their case files' valid files and
+ * errors. Include after <cmocka.h>. */
 #ifndef SEQUIN_TEST_CONFIG_TEST_H
 #define SEQUIN_TEST_CONFIG_TEST_H
 
 #include <stdio.h>
 #include <string.h>
 
+#include "case_file.h"
 #include "guard.h"
 #include "sequin/config.h"
 
@@ -139,42 +140,77 @@ static inline const char *show(const sq_config *c, const char *name, char *buf, 
     return buf;
 }
 
-/* A file that loads, and the value one of its options then has. */
-struct valid_case {
-    const char *yaml;
-    const char *name;  /* option to look at */
-    const char *value; /* as show() prints it */
+/* What the config case files may name: the digests, and SPEC section 5's example with a digest
+ * that loads ($SPEC_EXAMPLE_VALID) or as the SPEC writes it, shortened, which the loader must
+ * refuse ($SPEC_EXAMPLE). */
+static const case_name config_case_defs[] = {
+    {"SHA_UPPER", SHA_UPPER},
+    {"SHA_LOWER", SHA_LOWER},
+    {"SHA_OTHER", SHA_OTHER},
+    {"SPEC_EXAMPLE_VALID", SPEC_EXAMPLE(SHA_LOWER)},
+    {"SPEC_EXAMPLE", SPEC_EXAMPLE("9f86d081884c7d65...")},
 };
 
-/* Loads each case and checks the option's value (and that the stream default exists). */
-static inline void check_valid(const struct valid_case *cases, size_t n)
+/* Calls `check` on each row of test/unit/cases/NAME, a config case file, with `ctx`, as
+ * case_file_each does; the file reads config_case_defs and the `n` definitions of `more` (a
+ * test's own). Returns how many rows `check` checked. Its rows are:
+ *   valid YAML OPTION=VALUE      a file that loads, and the value one option then has, as
+ *                                show() prints it;
+ *   error YAML LINE:COLUMN TEXT  a file that must not load, where it fails, and a fragment of
+ *                                the message;
+ *   change YAML [OPTION]         the one option whose value differs from its default (none:
+ *                                equal values written otherwise), for test_config.c. */
+static inline size_t config_cases_each(const char *name, const case_name *more, size_t n,
+                                       bool (*check)(const case_row *r, void *ctx), void *ctx)
 {
-    char buf[2048];
-
-    for (size_t i = 0; i < n; i++) {
-        const struct valid_case *c = &cases[i];
-        sq_config *cfg = load_ok(c->yaml);
-        const char *got = show(cfg, c->name, buf, sizeof buf);
-        assert_non_null(got);
-        if (strcmp(got, c->value) != 0)
-            fail_msg("<<%s>>: %s is \"%s\", want \"%s\"", c->yaml, c->name, got, c->value);
-        assert_non_null(sq_config_find_stream(cfg, "default"));
-        assert_string_equal(cfg->source, "t.yaml");
-        sq_config_free(cfg);
-    }
+    case_name defs[16];
+    size_t k = SQ_ARRAY_LEN(config_case_defs);
+    assert_true(k + n <= SQ_ARRAY_LEN(defs));
+    memcpy(defs, config_case_defs, sizeof config_case_defs);
+    for (size_t i = 0; i < n; i++)
+        defs[k + i] = more[i];
+    return case_file_each(name, defs, k + n, check, ctx);
 }
 
-/* A file that must not load, where it fails, and a fragment of the message. */
-struct error_case {
-    const char *yaml;
-    int line;
-    int column;
-    const char *message;
-};
+/* Whether row `r` of a config case file is of `kind`; fails the test on a row of no kind
+ * above. */
+static inline bool config_row_is(const case_row *r, const char *kind)
+{
+    if (strcmp(r->w[0].p, "valid") != 0 && strcmp(r->w[0].p, "error") != 0 &&
+        strcmp(r->w[0].p, "change") != 0)
+        fail_msg("%s: a row is valid, error or change, not \"%s\"", r->where, r->w[0].p);
+    return strcmp(r->w[0].p, kind) == 0;
+}
 
-/* Loads `yaml` and checks that it fails at line:column with `fragment` in the message.
- * Returns 0, or 1 after printing what went wrong (so that one run lists every bad row). */
-static inline int check_error(const char *yaml, size_t len, int line, int column,
+/* A valid row: loads the file and checks the option's value (and that the stream default
+ * exists). */
+static inline bool check_valid_row(const case_row *r, void *ctx)
+{
+    char buf[2048], option[128];
+
+    (void)ctx;
+    if (!config_row_is(r, "valid"))
+        return false;
+    case_words(r, 3, 3);
+    const char *yaml = r->w[1].p, *name = r->w[2].p, *eq = strchr(name, '=');
+    if (eq == NULL)
+        fail_msg("%s: a valid file is followed by OPTION=VALUE", r->where);
+    snprintf(option, sizeof option, "%.*s", (int)(eq - name), name);
+    sq_config *cfg = load_ok(yaml);
+    const char *got = show(cfg, option, buf, sizeof buf);
+    assert_non_null(got);
+    if (strcmp(got, eq + 1) != 0)
+        fail_msg("%s: <<%s>>: %s is \"%s\", want \"%s\"", r->where, yaml, option, got, eq + 1);
+    assert_non_null(sq_config_find_stream(cfg, "default"));
+    assert_string_equal(cfg->source, "t.yaml");
+    sq_config_free(cfg);
+    return true;
+}
+
+/* Loads `len` bytes of `yaml` and checks that it fails at line:column with `fragment` in the
+ * message. Returns 0, or 1 after printing what went wrong, naming the case `where` (so that
+ * one run lists every bad row). */
+static inline int check_error(const char *where, const char *yaml, size_t len, int line, int column,
                               const char *fragment)
 {
     sq_config *cfg = (sq_config *)1;
@@ -183,7 +219,7 @@ static inline int check_error(const char *yaml, size_t len, int line, int column
 
     memset(&err, 0x55, sizeof err);
     if (load_guarded(yaml, len, &cfg, &err) == 0) {
-        print_error("<<%s>> loaded, want an error containing %s\n", yaml, fragment);
+        print_error("%s: <<%s>> loaded, want an error containing %s\n", where, yaml, fragment);
         sq_config_free(cfg);
         return 1;
     }
@@ -191,7 +227,7 @@ static inline int check_error(const char *yaml, size_t len, int line, int column
     sq_config_error_format(&err, msg, sizeof msg);
     snprintf(want, sizeof want, "t.yaml:%d:%d: ", line, column);
     if (strncmp(msg, want, strlen(want)) != 0 || strstr(msg, fragment) == NULL) {
-        print_error("<<%s>>\n  got  %s\n  want %s...%s\n", yaml, msg, want, fragment);
+        print_error("%s: <<%s>>\n  got  %s\n  want %s...%s\n", where, yaml, msg, want, fragment);
         return 1;
     }
     assert_string_equal(err.file, "t.yaml");
@@ -202,15 +238,32 @@ static inline int check_error(const char *yaml, size_t len, int line, int column
     return 0;
 }
 
-/* Checks every case, listing each bad one before the test fails. */
-static inline void check_errors(const struct error_case *cases, size_t n)
+/* An error row, through check_error; adds its result to the int `bad` points to. */
+static inline bool check_error_row(const case_row *r, void *bad)
+{
+    int line, column, end = 0;
+
+    if (!config_row_is(r, "error"))
+        return false;
+    case_words(r, 4, 4);
+    if (sscanf(r->w[2].p, "%d:%d%n", &line, &column, &end) != 2 || r->w[2].p[end] != '\0')
+        fail_msg("%s: an error file is followed by LINE:COLUMN", r->where);
+    *(int *)bad += check_error(r->where, r->w[1].p, r->w[1].len, line, column, r->w[3].p);
+    return true;
+}
+
+/* Checks the valid files (or the errors) of the config case file NAME, which reads the `n`
+ * definitions of `more`, and that there are at least `min` of them. Every bad error row is
+ * listed before the test fails. */
+static inline void check_config_cases(const char *name, const char *kind, const case_name *more,
+                                      size_t n, size_t min)
 {
     int bad = 0;
-
-    for (size_t i = 0; i < n; i++)
-        bad += check_error(cases[i].yaml, strlen(cases[i].yaml), cases[i].line, cases[i].column,
-                           cases[i].message);
+    size_t checked = config_cases_each(
+        name, more, n, strcmp(kind, "valid") == 0 ? check_valid_row : check_error_row, &bad);
     assert_int_equal(bad, 0);
+    if (checked < min)
+        fail_msg("%s: %zu %s rows, want at least %zu", name, checked, kind, min);
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* The runner of the HTTP parser's table-driven tests (http_cases.h). */
+/* The runner of the HTTP parser's table-driven tests and their case files (http_cases.h). */
 #include "http_cases.h"
 
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "case_file.h"
 #include "guard.h"
 
 const sq_http_limits HTTP_CASE_LIM = {
@@ -263,10 +264,103 @@ void http_case_run(const struct req_case *c)
     free(cuts);
 }
 
-void http_case_run_all(const struct req_case *cases, size_t n)
+/* The reasons a case file names, each by the name of its macro. */
+#define REASON(name)                                                                               \
+    {                                                                                              \
+#name, name                                                                                \
+    }
+static const case_name reasons[] = {
+    REASON(BARE_LF),     REASON(BARE_CR),       REASON(BAD_VERSION), REASON(START),
+    REASON(METHOD),      REASON(SLASH),         REASON(AUTHORITY),   REASON(EMPTY_LINES),
+    REASON(TARGET),      REASON(TOO_LONG_LINE), REASON(TOO_MANY),    REASON(TOO_BIG_FIELDS),
+    REASON(FOLD),        REASON(NAME),          REASON(WS_COLON),    REASON(NO_COLON),
+    REASON(VALUE_CTL),   REASON(CL_DIGITS),     REASON(CL_BIG),      REASON(CL_CONFLICT),
+    REASON(TE_SYNTAX),   REASON(TE_LAST),       REASON(TE_OTHER),    REASON(CL_AND_TE),
+    REASON(TE_10),       REASON(NO_HOST),       REASON(TWO_HOSTS),   REASON(HOST),
+    REASON(TWO_AUTHS),   REASON(TWO_CTYPES),    REASON(BODY_BIG),    REASON(DATA_END),
+    REASON(CHUNK_START), REASON(CHUNK_HEX),     REASON(CHUNK_BIG),   REASON(CHUNK_SYNTAX),
+    REASON(CHUNK_EXT),   REASON(CHUNK_LINE),
+};
+#undef REASON
+
+/* `*s` is "KEY=VALUE" for this key: points `*s` at the value. */
+static bool option(const char **s, const char *key)
 {
-    for (size_t i = 0; i < n; i++)
-        http_case_run(&cases[i]);
+    size_t n = strlen(key);
+    if (strncmp(*s, key, n) != 0 || (*s)[n] != '=')
+        return false;
+    *s += n + 1;
+    return true;
+}
+
+/* Word `i` of `r` after its "KEY=", as a count. */
+static int option_count(const case_row *r, size_t i, const char *value)
+{
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || v < 0 || v > 1000000)
+        fail_msg("%s: \"%s\" is not a count", r->where, r->w[i].p);
+    return (int)v;
+}
+
+/* Row `r` of a case file as a case; its name in `label` says where the row is. */
+static struct req_case case_of(const case_row *r, char *label, size_t size)
+{
+    struct req_case c = {.status = (int)case_long(r, 0)};
+    size_t i = 1;
+    if (c.status > 0)
+        c.reason = case_phrase(r, i++, reasons, SQ_ARRAY_LEN(reasons));
+    if (r->n < i + 2)
+        fail_msg("%s: a row is STATUS [REASON] NAME RAW [OPTION...]", r->where);
+    snprintf(label, size, "%s: %s", r->where, r->w[i++].p);
+    c.name = label;
+    c.raw = r->w[i].p;
+    c.len = r->w[i++].len;
+    for (; i < r->n; i++) {
+        const char *v = r->w[i].p;
+        if (option(&v, "method"))
+            c.method = v;
+        else if (option(&v, "path"))
+            c.path = v;
+        else if (option(&v, "query"))
+            c.query = v;
+        else if (option(&v, "host"))
+            c.host = v;
+        else if (option(&v, "body")) {
+            c.body = v;
+            c.body_len = r->w[i].len - (size_t)(v - r->w[i].p);
+        } else if (option(&v, "headers"))
+            c.headers = option_count(r, i, v);
+        else if (option(&v, "rest"))
+            c.rest = (size_t)option_count(r, i, v);
+        else if (strcmp(v, "kind=length") == 0)
+            c.kind = SQ_HTTP_BODY_LENGTH;
+        else if (strcmp(v, "kind=chunked") == 0)
+            c.kind = SQ_HTTP_BODY_CHUNKED;
+        else if (strcmp(v, "v10") == 0)
+            c.v10 = true;
+        else if (strcmp(v, "close") == 0)
+            c.close = true;
+        else if (strcmp(v, "expect") == 0)
+            c.expect = true;
+        else
+            fail_msg("%s: unknown option \"%s\"", r->where, v);
+    }
+    return c;
+}
+
+static bool run_row(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    char label[256];
+    struct req_case c = case_of(r, label, sizeof label);
+    http_case_run(&c);
+    return true;
+}
+
+size_t http_case_run_file(const char *name)
+{
+    return case_file_each(name, NULL, 0, run_row, NULL);
 }
 
 void http_case_run_whole(const struct req_case *c)

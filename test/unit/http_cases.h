@@ -1,6 +1,6 @@
-/* What test_http.c and test_http_body.c share: a table row holding a raw request and what must
- * come of it, and the runner that feeds it whole, byte by byte and split at every offset, each
- * piece ending at a guard page, and requires the same outcome from all. */
+/* What test_http.c and test_http_body.c share: a case holding a raw request and what must come
+ * of it, read from a case file, and the runner that feeds it whole, byte by byte and split at
+ * every offset, each piece ending at a guard page, and requires the same outcome from all. */
 #ifndef SEQUIN_TEST_HTTP_CASES_H
 #define SEQUIN_TEST_HTTP_CASES_H
 
@@ -78,19 +78,21 @@ struct req_case {
     size_t rest;      /* bytes after the request (the next pipelined one) */
 };
 
-#define REQ(n, s) .name = (n), .raw = (s), .len = sizeof(s) - 1
-/* clang-format off */
-#define BAD(n, s, st, why) {REQ(n, s), .status = (st), .reason = (why)}
-/* clang-format on */
-#define H11 " HTTP/1.1\r\nHost: h\r\n"
 #define POST_TE "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 /* Runs one case whole, byte by byte, and split in two at every offset of the head and of the
  * body; all must describe the same outcome, and the whole input the one the case wants. */
 void http_case_run(const struct req_case *c);
 
-/* http_case_run on each of the `n` cases. */
-void http_case_run_all(const struct req_case *cases, size_t n);
+/*
+ * http_case_run on each case of test/unit/cases/NAME (case_file.h), a record each:
+ * "STATUS [REASON] NAME RAW [OPTION...]". STATUS is the case's status; REASON, for a refusal,
+ * names one of the phrases above (BARE_LF for BARE_LF's). The OPTIONs of an accepted request
+ * set the other fields: method=, path=, query=, host= (a slice, exactly), v10, close, expect,
+ * kind=length or kind=chunked, body= (its length is the word's), headers=N, rest=N. A failure
+ * names the record's line. Returns the number of cases.
+ */
+size_t http_case_run_file(const char *name);
 
 /* Runs one case on the whole input only (for inputs too long to split at every offset). */
 void http_case_run_whole(const struct req_case *c);

@@ -15,6 +15,13 @@ static sq_http_slice S(const char *s)
     return (sq_http_slice){s, strlen(s)};
 }
 
+/* A body and what must come of it: 0 (accepted), or the status with (for 422) the field. */
+struct body_case {
+    const char *body;
+    int status;
+    const char *field;
+};
+
 /* Checks an outcome: 0, or the status with (for 422) the field. */
 static void expect(int rc, const sq_api_problem *p, int status, const char *field,
                    const char *input)
@@ -36,11 +43,7 @@ static void expect(int rc, const sq_api_problem *p, int status, const char *fiel
 static void test_upsert(void **state)
 {
     (void)state;
-    static const struct {
-        const char *body;
-        int status;
-        const char *field;
-    } cases[] = {
+    static const struct body_case cases[] = {
         {"{\"messages\":[{\"key\":\"orders.us.cus_a.order_1\",\"data\":\"{\\\"p\\\": 1}\"}]}", 0,
          NULL},
         {"{\"messages\":[{\"data\":\"x\",\"key\":\"a\"},{\"key\":\"b.c\",\"data\":\"\"}]}", 0,
@@ -95,11 +98,7 @@ static void test_stream_and_consumer(void **state)
     sq_arena a = {0};
     sq_api_problem p;
     const char *name;
-    static const struct {
-        const char *body;
-        int status;
-        const char *field;
-    } streams[] = {
+    static const struct body_case streams[] = {
         {"{\"name\":\"orders_2\"}", 0, NULL},
         {"{\"name\":\"a-b\"}", 422, "name"},
         {"{\"name\":\"\"}", 422, "name"},
@@ -111,11 +110,7 @@ static void test_stream_and_consumer(void **state)
         expect(rc, &p, streams[i].status, streams[i].field, streams[i].body);
     }
 
-    static const struct {
-        const char *body;
-        int status;
-        const char *field;
-    } creates[] = {
+    static const struct body_case creates[] = {
         {"{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\"}", 0, NULL},
         {"{\"name\":\"c\",\"filter_key_pattern\":\">\",\"ack_wait_ms\":500,\"max_ack_pending\":1,"
          "\"max_deliver\":null,\"deliver_policy\":\"new\"}",

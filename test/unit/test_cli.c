@@ -1,6 +1,6 @@
 /* Table tests of the sequin CLI's pure half: argv to the HTTP request of every command (the
- * getting-started guide's commands verbatim), usage errors, --as-curl quoting through a real
- * /bin/sh, and the output of API answers. */
+ * getting-started guide's commands verbatim) and usage errors, the command lines of
+ * cases/cli.txt; --as-curl quoting through a real /bin/sh, and the output of API answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,227 +13,103 @@
 
 #include <cmocka.h>
 
+#include "case_file.h"
 #include "sequin/cli.h"
 
 #define MAX_ARGV 16
 
-struct mapping {
-    const char *argv[MAX_ARGV]; /* NULL-terminated */
-    const char *method;
-    const char *path;
-    const char *body; /* NULL: no body */
+/* A row of cases/cli.txt: "sequin ARG... -> METHOD PATH [BODY]", the request a command line
+ * makes (no BODY: none), or "sequin ARG... -> error FRAGMENT", a usage error and a fragment of
+ * its message. */
+struct cli_case {
+    const char *where;
+    int argc;
+    char *argv[MAX_ARGV]; /* NULL-terminated */
+    bool error;
+    const char *method, *path, *body; /* the request; or the fragment in `path` */
 };
 
-static const struct mapping mappings[] = {
-    /* The getting-started guide, as written. */
-    {{"message", "upsert", "orders.us.cus_a.order_1", "{\"product\": \"Shoes\"}"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"orders.us.cus_a.order_1\",\"data\":\"{\\\"product\\\": "
-     "\\\"Shoes\\\"}\"}]}"},
-    {{"message", "upsert", "orders.us.cus_a.order_1",
-      "{\"product\": \"Shoes\", \"status\": \"new\"}", "--as-curl"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"orders.us.cus_a.order_1\",\"data\":\"{\\\"product\\\": "
-     "\\\"Shoes\\\", \\\"status\\\": \\\"new\\\"}\"}]}"},
-    {{"message", "upsert", "orders.eu.cus_b.order_2", "{\"product\": \"Pants\"}"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"orders.eu.cus_b.order_2\",\"data\":\"{\\\"product\\\": "
-     "\\\"Pants\\\"}\"}]}"},
-    {{"message", "upsert", "orders.us.cus_c.order_3", "{\"product\": \"Shoes\"}"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"orders.us.cus_c.order_3\",\"data\":\"{\\\"product\\\": "
-     "\\\"Shoes\\\"}\"}]}"},
-    {{"message", "upsert", "orders.us.cus_a.order_4", "{\"product\": \"Shirts\"}"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"orders.us.cus_a.order_4\",\"data\":\"{\\\"product\\\": "
-     "\\\"Shirts\\\"}\"}]}"},
-    {{"message", "upsert", "orders.eu.cus_b.order_2", "{\"product\": \"Socks\"}"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"orders.eu.cus_b.order_2\",\"data\":\"{\\\"product\\\": "
-     "\\\"Socks\\\"}\"}]}"},
-    {{"consumer", "add", "us_orders", "--filter=orders.us.>", "--defaults"},
-     "POST",
-     "/api/streams/default/consumers",
-     "{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\"}"},
-    {{"consumer", "receive", "us_orders", "--no-ack"},
-     "POST",
-     "/api/streams/default/consumers/us_orders/receive",
-     "{\"batch_size\":1}"},
-    {{"consumer", "edit", "us_orders", "--ack-wait-ms=5000"},
-     "PATCH",
-     "/api/streams/default/consumers/us_orders",
-     "{\"ack_wait_ms\":5000}"},
-    /* Every other command, both flag spellings, --stream, encoding of path and query. */
-    {{"message", "upsert", "--stream", "orders", "a.b", "line\n\"q\"\t\\"},
-     "POST",
-     "/api/streams/orders/messages",
-     "{\"messages\":[{\"key\":\"a.b\",\"data\":\"line\\n\\\"q\\\"\\t\\\\\"}]}"},
-    {{"message", "get", "orders.us.cus_a.order_1"},
-     "GET",
-     "/api/streams/default/messages/orders.us.cus_a.order_1",
-     NULL},
-    {{"message", "get", "a/b.c?d.e#f.100%.x+y"},
-     "GET",
-     "/api/streams/default/messages/a%2Fb.c%3Fd.e%23f.100%25.x%2By",
-     NULL},
-    {{"message", "ls"}, "GET", "/api/streams/default/messages", NULL},
-    {{"message", "ls", "--filter", "orders.us.>", "--last", "5"},
-     "GET",
-     "/api/streams/default/messages?sort=seq_desc&limit=5&key_pattern=orders.us.%3E",
-     NULL},
-    {{"message", "ls", "--first=10", "--filter=orders.*.cus_a.*"},
-     "GET",
-     "/api/streams/default/messages?sort=seq_asc&limit=10&key_pattern=orders.%2A.cus_a.%2A",
-     NULL},
-    {{"message", "rm", "orders.us.cus_a.order_1", "--stream=s2"},
-     "DELETE",
-     "/api/streams/s2/messages/orders.us.cus_a.order_1",
-     NULL},
-    {{"consumer", "add", "c1", "--filter", ">", "--ack-wait-ms", "500", "--max-ack-pending=7",
-      "--max-deliver", "3", "--deliver-policy=new", "--defaults"},
-     "POST",
-     "/api/streams/default/consumers",
-     "{\"name\":\"c1\",\"filter_key_pattern\":\">\",\"ack_wait_ms\":500,\"max_ack_pending\":7,"
-     "\"max_deliver\":3,\"deliver_policy\":\"new\"}"},
-    {{"consumer", "ls", "--stream", "s2"}, "GET", "/api/streams/s2/consumers", NULL},
-    {{"consumer", "info", "us_orders"}, "GET", "/api/streams/default/consumers/us_orders", NULL},
-    {{"consumer", "edit", "us_orders", "--max-deliver", "1000", "--max-ack-pending", "1000000"},
-     "PATCH",
-     "/api/streams/default/consumers/us_orders",
-     "{\"max_ack_pending\":1000000,\"max_deliver\":1000}"},
-    {{"consumer", "rm", "us_orders"}, "DELETE", "/api/streams/default/consumers/us_orders", NULL},
-    {{"consumer", "receive", "us_orders", "--batch-size=10", "--wait", "60000"},
-     "POST",
-     "/api/streams/default/consumers/us_orders/receive",
-     "{\"batch_size\":10,\"wait_for\":60000}"},
-    {{"consumer", "ack", "us_orders", "0b5c5f5e-4a7e-4f3e-9d53-1c1c1c1c1c1c", "id2"},
-     "POST",
-     "/api/streams/default/consumers/us_orders/ack",
-     "{\"ack_ids\":[\"0b5c5f5e-4a7e-4f3e-9d53-1c1c1c1c1c1c\",\"id2\"]}"},
-    {{"consumer", "nack", "us_orders", "id1", "--delay-ms=250"},
-     "POST",
-     "/api/streams/default/consumers/us_orders/nack",
-     "{\"ack_ids\":[\"id1\"],\"delay_ms\":250}"},
-    {{"consumer", "peek", "us_orders", "--state", "delivered", "--limit=3"},
-     "GET",
-     "/api/streams/default/consumers/us_orders/messages?state=delivered&limit=3",
-     NULL},
-    {{"consumer", "peek", "us_orders"},
-     "GET",
-     "/api/streams/default/consumers/us_orders/messages",
-     NULL},
-    {{"stream", "ls", "--json"}, "GET", "/api/streams", NULL},
-    {{"stream", "add", "orders"}, "POST", "/api/streams", "{\"name\":\"orders\"}"},
-    {{"stream", "info", "orders"}, "GET", "/api/streams/orders", NULL},
-    {{"--context", "prod", "stream", "rm", "orders"}, "DELETE", "/api/streams/orders", NULL},
-    {{"--", "message", "upsert", "k", "--not-a-flag"},
-     "POST",
-     "/api/streams/default/messages",
-     "{\"messages\":[{\"key\":\"k\",\"data\":\"--not-a-flag\"}]}"},
-};
-
-static int count_argv(const char *const *argv)
+static struct cli_case cli_case_of(const case_row *r)
 {
-    int n = 0;
-    while (n < MAX_ARGV && argv[n] != NULL)
-        n++;
-    return n;
+    struct cli_case c = {.where = r->where};
+    size_t i = 1;
+    if (strcmp(r->w[0].p, "sequin") != 0)
+        fail_msg("%s: a row starts with the command line, \"sequin ...\"", r->where);
+    for (; i < r->n && strcmp(r->w[i].p, "->") != 0; i++) {
+        if (c.argc == MAX_ARGV - 1)
+            fail_msg("%s: more than %d arguments", r->where, MAX_ARGV - 1);
+        c.argv[c.argc++] = (char *)r->w[i].p;
+    }
+    c.error = i + 1 < r->n && strcmp(r->w[i + 1].p, "error") == 0;
+    if (r->n - i < 3 || r->n - i > (c.error ? 3u : 4u))
+        fail_msg("%s: the command line is followed by -> METHOD PATH [BODY] or -> error FRAGMENT",
+                 r->where);
+    c.method = r->w[i + 1].p;
+    c.path = r->w[i + 2].p;
+    c.body = r->n - i == 4 ? r->w[i + 3].p : NULL;
+    return c;
+}
+
+/* A row's command line makes its request. */
+static bool check_mapping(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    struct cli_case m = cli_case_of(r);
+    if (m.error)
+        return false;
+    sq_cli_invocation inv;
+    sq_cli_request req;
+    char err[256] = "";
+    int rc = sq_cli_parse(m.argc, m.argv, &inv, err, sizeof err);
+    if (rc != SQ_OK)
+        fail_msg("%s (%s %s): %s", m.where, m.argv[0], m.argv[1], err);
+    assert_true(sq_cli_is_remote(&inv));
+    rc = sq_cli_build(&inv, &req, err, sizeof err);
+    if (rc != SQ_OK)
+        fail_msg("%s: %s", m.where, err);
+    assert_string_equal(req.method, m.method);
+    assert_string_equal(req.path.data, m.path);
+    if (m.body == NULL)
+        assert_int_equal(req.body.len, 0);
+    else
+        assert_string_equal(req.body.data, m.body);
+    sq_cli_request_free(&req);
+    sq_cli_invocation_free(&inv);
+    return true;
+}
+
+/* A row's command line is refused, with the row's fragment in the message. */
+static bool check_usage_error(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    struct cli_case u = cli_case_of(r);
+    if (!u.error)
+        return false;
+    sq_cli_invocation inv;
+    sq_cli_request req = {0};
+    char err[256] = "";
+    int rc = sq_cli_parse(u.argc, u.argv, &inv, err, sizeof err);
+    if (rc == SQ_OK) {
+        assert_non_null(inv.cmd);
+        rc = sq_cli_build(&inv, &req, err, sizeof err);
+        sq_cli_request_free(&req);
+    }
+    if (rc == SQ_OK || strstr(err, u.path) == NULL)
+        fail_msg("%s: expected \"%s\", got rc %d \"%s\"", u.where, u.path, rc, err);
+    sq_cli_invocation_free(&inv);
+    return true;
 }
 
 static void test_mappings(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < SQ_ARRAY_LEN(mappings); i++) {
-        const struct mapping *m = &mappings[i];
-        sq_cli_invocation inv;
-        sq_cli_request req;
-        char err[256] = "";
-        int rc = sq_cli_parse(count_argv(m->argv), (char **)m->argv, &inv, err, sizeof err);
-        if (rc != SQ_OK)
-            fail_msg("case %zu (%s %s): %s", i, m->argv[0], m->argv[1], err);
-        assert_true(sq_cli_is_remote(&inv));
-        rc = sq_cli_build(&inv, &req, err, sizeof err);
-        if (rc != SQ_OK)
-            fail_msg("case %zu: %s", i, err);
-        assert_string_equal(req.method, m->method);
-        assert_string_equal(req.path.data, m->path);
-        if (m->body == NULL)
-            assert_int_equal(req.body.len, 0);
-        else
-            assert_string_equal(req.body.data, m->body);
-        sq_cli_request_free(&req);
-        sq_cli_invocation_free(&inv);
-    }
+    assert_true(case_file_each("cli.txt", NULL, 0, check_mapping, NULL) >= 31);
 }
-
-struct usage {
-    const char *argv[MAX_ARGV];
-    const char *fragment; /* in the error */
-};
-
-static const struct usage usages[] = {
-    {{"bogus"}, "unknown command \"bogus\""},
-    {{"message", "frob"}, "unknown command \"message frob\""},
-    {{"message"}, "needs a subcommand"},
-    {{"message", "upsert", "k"}, "needs KEY DATA"},
-    {{"message", "upsert", "k", "d", "extra"}, "unexpected argument \"extra\""},
-    {{"message", "get", "orders..x"}, "no empty token"},
-    {{"message", "upsert", "orders.*", "{}"}, "wildcards"},
-    {{"message", "ls", "--filter", "orders.ab*"}, "whole tokens"},
-    {{"message", "ls", "--last", "5", "--first", "5"}, "exclude each other"},
-    {{"message", "ls", "--last", "0"}, "from 1 to 10000"},
-    {{"message", "ls", "--last=10001"}, "from 1 to 10000"},
-    {{"consumer", "receive", "c", "--batch-size=abc"}, "--batch-size must be an integer"},
-    {{"consumer", "receive", "c", "--batch-size", "1001"}, "from 1 to 1000"},
-    {{"consumer", "receive", "c", "--batch-size", "-1"}, "--batch-size must be an integer"},
-    {{"consumer", "receive", "c", "--wait", "60001"}, "from 0 to 60000"},
-    {{"consumer", "receive", "c", "--batch-size"}, "--batch-size needs a value"},
-    {{"consumer", "add", "c", "--ack-wait-ms=499", "--filter", ">"}, "from 500 to 3600000"},
-    {{"consumer", "add", "c", "--max-deliver=0", "--filter", ">"}, "from 1 to 1000"},
-    {{"consumer", "add", "c", "--max-ack-pending=1000001"}, "from 1 to 1000000"},
-    {{"consumer", "add", "c", "--deliver-policy", "old"}, "one of all|new"},
-    {{"observe", "--json"}, "observe does not take --json"},
-    {{"observe", "--as-curl"}, "observe does not take --as-curl"},
-    {{"observe", "--filter", ">"}, "observe does not take --filter"},
-    {{"observe", "now"}, "observe: unexpected argument \"now\""},
-    {{"consumer", "add", "c", "--defaults"}, "needs --filter"},
-    {{"consumer", "add", "bad-name", "--filter", ">"}, "invalid consumer name"},
-    {{"consumer", "add", "c", "--filter", "a.>.b"}, "last token"},
-    {{"consumer", "edit", "c"}, "needs at least one of"},
-    {{"consumer", "edit", "c", "--filter", ">"}, "does not take --filter"},
-    {{"consumer", "ack", "c"}, "needs NAME ACK_ID..."},
-    {{"consumer", "peek", "c", "--state", "gone"}, "one of available|delivered|dead"},
-    {{"consumer", "ls", "--no-ack"}, "does not take --no-ack"},
-    {{"stream", "add", "has space"}, "invalid stream name"},
-    {{"stream", "ls", "--stream", "x"}, "does not take --stream"},
-    {{"stream", "ls", "--json=yes"}, "--json takes no value"},
-    {{"stream", "ls", "--frobnicate"}, "unknown flag --frobnicate"},
-};
 
 static void test_usage_errors(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < SQ_ARRAY_LEN(usages); i++) {
-        const struct usage *u = &usages[i];
-        sq_cli_invocation inv;
-        sq_cli_request req = {0};
-        char err[256] = "";
-        int rc = sq_cli_parse(count_argv(u->argv), (char **)u->argv, &inv, err, sizeof err);
-        if (rc == SQ_OK) {
-            assert_non_null(inv.cmd);
-            rc = sq_cli_build(&inv, &req, err, sizeof err);
-            sq_cli_request_free(&req);
-        }
-        if (rc == SQ_OK || strstr(err, u->fragment) == NULL)
-            fail_msg("case %zu: expected \"%s\", got rc %d \"%s\"", i, u->fragment, rc, err);
-        sq_cli_invocation_free(&inv);
-    }
+    assert_true(case_file_each("cli.txt", NULL, 0, check_usage_error, NULL) >= 36);
 }
 
 /* --help and no command are not errors of the parse; the caller prints the usage. */

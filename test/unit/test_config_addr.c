@@ -1,6 +1,6 @@
 /* Table-driven tests of listen addresses and API tokens in the config file: valid ones and every
- * error with its exact place, then the address and digest parsers on their own, reading no byte
- * past the text they are given. */
+ * error with its exact place (cases/config_addr.txt), then the address and digest parsers on
+ * their own, reading no byte past the text they are given. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,94 +14,16 @@
 #include "config_internal.h"
 #include "config_test.h"
 
-/* SPEC section 5's example: its digest is shortened, so it must be refused. */
-static const char spec_example[] = SPEC_EXAMPLE("9f86d081884c7d65...");
-
-static const struct valid_case valid_cases[] = {
-    {"listen: 0.0.0.0:80", "listen", "0.0.0.0 80"},
-    {"listen: localhost:7376", "listen", "localhost 7376"},
-    {"listen: sequin-1.example.com:65535", "listen", "sequin-1.example.com 65535"},
-    {"listen: 127.0.0.1:1", "listen", "127.0.0.1 1"},
-    {"listen: \"[::1]:7376\"", "listen", "::1 7376 v6"},
-    {"listen: '[::]:8080'", "listen", ":: 8080 v6"},
-    {"listen: \"[2001:db8::1]:443\"", "listen", "2001:db8::1 443 v6"},
-    {"listen: [\"[::1]:7376\", 127.0.0.1:7376]", "listen", "::1 7376 v6, 127.0.0.1 7376"},
-    {"listen:\n  - 127.0.0.1:7376\n  - localhost:7377\n", "listen",
-     "127.0.0.1 7376, localhost 7377"},
-    {"listen: [127.0.0.1:7376, 127.0.0.1:7377]", "listen", "127.0.0.1 7376, 127.0.0.1 7377"},
-    {"auth:\n  tokens:\n    - name: ci\n      sha256: " SHA_UPPER "\n", "auth.tokens",
-     "ci=" SHA_LOWER},
-    {"auth: {tokens: [{sha256: " SHA_LOWER ", name: \"ci bot\"}, {name: b, sha256: " SHA_OTHER
-     "}]}",
-     "auth.tokens", "ci bot=" SHA_LOWER ", b=" SHA_OTHER},
-    {"auth: {tokens: ~}", "auth.tokens", ""},
-    {"auth: {tokens: []}", "auth.tokens", ""},
-};
-
 static void test_valid(void **state)
 {
     (void)state;
-    check_valid(valid_cases, SQ_ARRAY_LEN(valid_cases));
+    check_config_cases("config_addr.txt", "valid", NULL, 0, 14);
 }
-
-static const struct error_case error_cases[] = {
-    {"listen: 127.0.0.1:0", 1, 9,
-     "\"listen\" address \"127.0.0.1:0\" is invalid: the port must be an integer 1..65535"},
-    {"listen: 127.0.0.1:65536", 1, 9, "the port must be an integer 1..65535"},
-    {"listen: 127.0.0.1:abc", 1, 9, "the port must be an integer 1..65535"},
-    {"listen: 127.0.0.1:07376", 1, 9, "the port must be an integer 1..65535"},
-    {"listen: \"127.0.0.1:\"", 1, 9, "the port must be an integer 1..65535"},
-    {"listen: 127.0.0.1", 1, 9, "it has no port"},
-    {"listen: localhost", 1, 9, "it has no port"},
-    {"listen: \"[::1:7376\"", 1, 9, "the '[' of an IPv6 address is not closed by ']'"},
-    {"listen: \"[::1]\"", 1, 9, "it has no port"},
-    {"listen: \"[::1]7376\"", 1, 9, "']' must be followed by ':' and the port"},
-    {"listen: \"[::1]:0\"", 1, 9, "the port must be an integer 1..65535"},
-    {"listen: \"[]:7376\"", 1, 9, "the host in brackets is not an IPv6 address"},
-    {"listen: \"[127.0.0.1]:7376\"", 1, 9, "the host in brackets is not an IPv6 address"},
-    {"listen: \"[fe80::1%eth0]:80\"", 1, 9, "the host in brackets is not an IPv6 address"},
-    {"listen: ::1:7376", 1, 9, "an IPv6 address must be written in brackets"},
-    {"listen: :7376", 1, 9, "it has no host"},
-    {"listen: 300.1.1.1:80", 1, 9, "the host is not a valid IPv4 address"},
-    {"listen: bad_host:80", 1, 9, "the host is not an IPv4 address, a hostname"},
-    {"listen: -bad.example:80", 1, 9, "the host is not an IPv4 address, a hostname"},
-    {"listen: \"\"", 1, 9, "it is empty"},
-    {"listen: []", 1, 9, "\"listen\" must name at least one host:port"},
-    {"listen:\n", 1, 8, "\"listen\" must name at least one host:port"},
-    {"listen: {a: 1}", 1, 9, "\"listen\" must be host:port or a list of them, got a mapping"},
-    {"listen: [[127.0.0.1:1]]", 1, 10, "each \"listen\" entry must be host:port, got a sequence"},
-    {"listen:\n  - 127.0.0.1:7376\n  - 127.0.0.1:9\n  - 127.0.0.1:7376\n", 4, 5,
-     "duplicate \"listen\" address \"127.0.0.1:7376\" (first defined at line 2)"},
-    {"listen: [LOCALHOST:1, localhost:1]", 1, 23, "duplicate \"listen\" address"},
-    {spec_example, 9, 15,
-     "the sha256 of token \"ci\" must be exactly 64 hexadecimal digits (sequind --hash-token "
-     "prints it), got \"9f86d081884c7d65...\""},
-    {"auth: {tokens: [{name: ci, sha256: " SHA_LOWER "0}]}", 1, 36, "exactly 64 hexadecimal"},
-    {"auth: {tokens: [{name: ci, sha256: g" SHA_LOWER "}]}", 1, 36, "exactly 64 hexadecimal"},
-    {"auth: {tokens: [{name: ci, sha256: [a]}]}", 1, 36, "got a sequence"},
-    {"auth: {tokens: [{name: ci}]}", 1, 17,
-     "a token of \"auth.tokens\" is missing the required key \"sha256\""},
-    {"auth: {tokens: [{sha256: " SHA_LOWER "}]}", 1, 17, "is missing the required key \"name\""},
-    {"auth: {tokens: [{name: ci, sha: x}]}", 1, 28,
-     "unknown key \"sha\" in a token of \"auth.tokens\""},
-    {"auth: {tokens: [{name: ci, name: cd}]}", 1, 28, "duplicate key \"name\" in a token"},
-    {"auth: {tokens: [{name: \"\", sha256: " SHA_LOWER "}]}", 1, 24,
-     "the name of a token must be 1..64 printable ASCII characters, got \"\""},
-    {"auth: {tokens: [{name: \"a\\tb\", sha256: " SHA_LOWER "}]}", 1, 24, "printable ASCII"},
-    {"auth:\n  tokens:\n    - {name: ci, sha256: " SHA_LOWER
-     "}\n    - {name: ci, sha256: " SHA_OTHER "}\n",
-     4, 14, "duplicate token name \"ci\" (first defined at line 3)"},
-    {"auth:\n  tokens:\n    - {name: a, sha256: " SHA_LOWER "}\n    - {name: b, sha256: " SHA_UPPER
-     "}\n",
-     4, 25, "token \"b\" has the same sha256 as token \"a\" (line 3)"},
-    {"auth: {tokens: {name: ci}}", 1, 16, "\"auth.tokens\" must be a list of {name, sha256}"},
-    {"auth: {tokens: [ci]}", 1, 17, "each entry of \"auth.tokens\" must be a mapping"},
-};
 
 static void test_errors(void **state)
 {
     (void)state;
-    check_errors(error_cases, SQ_ARRAY_LEN(error_cases));
+    check_config_cases("config_addr.txt", "error", NULL, 0, 40);
 }
 
 /* ---- the parsers on their own ----------------------------------------------------------- */

@@ -73,6 +73,24 @@ static const struct validity validity_cases[] = {
     {"A.Z.0.9", 0, NULL, NULL},
 };
 
+/* `validate` (of a `what`) accepts `len` bytes at `in`, a copy of `input`, when `rule` is NULL,
+ * and otherwise refuses them for a reason that contains `rule`. */
+static void check_rule(const char *what, int (*validate)(const char *, size_t, const char **),
+                       const char *in, size_t len, const char *input, const char *rule)
+{
+    const char *why = NULL;
+    int rc = validate(in, len, &why);
+    if (rule == NULL) {
+        if (rc != SQ_OK)
+            fail_msg("%s \"%s\" should be valid, got: %s", what, input, why);
+    } else {
+        if (rc != SQ_ERR)
+            fail_msg("%s \"%s\" should be invalid (%s)", what, input, rule);
+        if (strstr(why, rule) == NULL)
+            fail_msg("%s \"%s\": reason \"%s\" lacks \"%s\"", what, input, why, rule);
+    }
+}
+
 static void test_validity_table(void **state)
 {
     (void)state;
@@ -81,29 +99,8 @@ static void test_validity_table(void **state)
         size_t len = c->len ? c->len : strlen(c->input);
         guarded g;
         const char *in = guarded_copy(&g, c->input, len);
-        const char *why = NULL;
-        int rc = sq_key_validate(in, len, &why);
-        if (c->key_rule == NULL) {
-            if (rc != SQ_OK)
-                fail_msg("key \"%s\" should be valid, got: %s", c->input, why);
-        } else {
-            if (rc != SQ_ERR)
-                fail_msg("key \"%s\" should be invalid (%s)", c->input, c->key_rule);
-            if (strstr(why, c->key_rule) == NULL)
-                fail_msg("key \"%s\": reason \"%s\" lacks \"%s\"", c->input, why, c->key_rule);
-        }
-        why = NULL;
-        rc = sq_filter_validate(in, len, &why);
-        if (c->filter_rule == NULL) {
-            if (rc != SQ_OK)
-                fail_msg("filter \"%s\" should be valid, got: %s", c->input, why);
-        } else {
-            if (rc != SQ_ERR)
-                fail_msg("filter \"%s\" should be invalid (%s)", c->input, c->filter_rule);
-            if (strstr(why, c->filter_rule) == NULL)
-                fail_msg("filter \"%s\": reason \"%s\" lacks \"%s\"", c->input, why,
-                         c->filter_rule);
-        }
+        check_rule("key", sq_key_validate, in, len, c->input, c->key_rule);
+        check_rule("filter", sq_filter_validate, in, len, c->input, c->filter_rule);
         guarded_free(&g);
     }
 }

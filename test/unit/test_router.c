@@ -1,4 +1,5 @@
-/* The route table: every route of SPEC 4, its captures, 404 and 405 with Allow. */
+/* The route table: every route of SPEC 4, its captures, 404 and 405 with Allow (the requests
+ * of cases/router.txt). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "case_file.h"
 #include "sequin/router.h"
 
 static sq_http_slice S(const char *s)
@@ -42,101 +44,82 @@ static void expect_captures(const sq_route_match *m, const char *path)
     assert_int_equal(m->key.p != NULL, strstr(pattern, ":key") != NULL);
 }
 
-/* Each request and what it finds: the pattern of the row that takes it (whose method is the
- * request's), or the Allow header of a 405. */
-static const struct {
+/* A request of cases/router.txt and what it finds: the pattern of the row that takes it (whose
+ * method is the request's), or the Allow header of a 405. */
+struct route_case {
+    const char *where;
     const char *method, *path;
     int status; /* 0: matched */
     const char *want;
-} cases[] = {
-    {"GET", "/healthz", 0, "/healthz"},
-    {"GET", "/readyz", 0, "/readyz"},
-    {"GET", "/metrics", 0, "/metrics"},
-    {"GET", "/api/streams", 0, "/api/streams"},
-    {"POST", "/api/streams", 0, "/api/streams"},
-    {"GET", "/api/streams/default", 0, "/api/streams/:s"},
-    {"DELETE", "/api/streams/s1", 0, "/api/streams/:s"},
-    {"POST", "/api/streams/default/messages", 0, "/api/streams/:s/messages"},
-    {"GET", "/api/streams/default/messages", 0, "/api/streams/:s/messages"},
-    {"GET", "/api/streams/default/messages/orders.us.cus_a.order_1", 0,
-     "/api/streams/:s/messages/:key"},
-    /* a key with a '/' arrives encoded and stays one segment */
-    {"DELETE", "/api/streams/default/messages/a%2Fb.c", 0, "/api/streams/:s/messages/:key"},
-    {"GET", "/api/streams/default/messages/k.1/consumer_info", 0,
-     "/api/streams/:s/messages/:key/consumer_info"},
-    /* a key named like a route word is still a key */
-    {"GET", "/api/streams/default/messages/consumer_info", 0, "/api/streams/:s/messages/:key"},
-    {"GET", "/api/streams/default/consumers", 0, "/api/streams/:s/consumers"},
-    {"POST", "/api/streams/default/consumers", 0, "/api/streams/:s/consumers"},
-    {"GET", "/api/streams/default/consumers/us_orders", 0, "/api/streams/:s/consumers/:c"},
-    {"PATCH", "/api/streams/default/consumers/us_orders", 0, "/api/streams/:s/consumers/:c"},
-    {"PUT", "/api/streams/default/consumers/us_orders", 0, "/api/streams/:s/consumers/:c"},
-    {"DELETE", "/api/streams/default/consumers/us_orders", 0, "/api/streams/:s/consumers/:c"},
-    {"GET", "/api/streams/default/consumers/c/receive", 0, "/api/streams/:s/consumers/:c/receive"},
-    {"POST", "/api/streams/default/consumers/c/receive", 0, "/api/streams/:s/consumers/:c/receive"},
-    {"POST", "/api/streams/default/consumers/c/ack", 0, "/api/streams/:s/consumers/:c/ack"},
-    {"POST", "/api/streams/default/consumers/c/nack", 0, "/api/streams/:s/consumers/:c/nack"},
-    {"POST", "/api/streams/default/consumers/c/extend", 0, "/api/streams/:s/consumers/:c/extend"},
-    {"POST", "/api/streams/default/consumers/c/redrive", 0, "/api/streams/:s/consumers/:c/redrive"},
-    {"GET", "/api/streams/default/consumers/c/messages", 0,
-     "/api/streams/:s/consumers/:c/messages"},
-    /* 405 names what the path takes */
-    {"POST", "/healthz", 405, "GET"},
-    {"PUT", "/api/streams", 405, "GET, POST"},
-    {"POST", "/api/streams/default/consumers/c", 405, "GET, PATCH, PUT, DELETE"},
-    {"GET", "/api/streams/default/consumers/c/ack", 405, "POST"},
-    {"get", "/api/streams", 405, "GET, POST"}, /* methods are exact */
-    /* 404 */
-    {"GET", "/", 404, NULL},
-    {"GET", "/api", 404, NULL},
-    {"GET", "/api/streams/", 404, NULL},
-    {"GET", "/api//streams", 404, NULL},
-    {"GET", "/api/streams/default/consumers/c/unknown", 404, NULL},
-    {"GET", "/api/streams/a/b/c/d/e/f/g/h/i", 404, NULL},
-    {"GET", "/healthzz", 404, NULL},
-    {"GET", "", 404, NULL},
 };
+
+static struct route_case route_case_of(const case_row *r)
+{
+    case_words(r, 3, 4);
+    struct route_case c = {r->where, r->w[0].p, r->w[1].p, 0, r->w[2].p};
+    if (c.want[0] != '/') {
+        c.status = (int)case_long(r, 2);
+        c.want = r->n == 4 ? r->w[3].p : NULL;
+    }
+    if ((c.status == 405) != (r->n == 4))
+        fail_msg("%s: a 405 row (alone) ends with the Allow header", r->where);
+    return c;
+}
+
+/* A row's request finds what the row says. */
+static bool check_route(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    const struct route_case c = route_case_of(r);
+    sq_route_match m;
+    const char *allow = NULL;
+    int rc = sq_router_match(S(c.method), S(c.path), &m, &allow);
+    if (rc != c.status)
+        fail_msg("%s: %s %s: %d, expected %d", c.where, c.method, c.path, rc, c.status);
+    if (rc == 405)
+        assert_string_equal(allow, c.want);
+    if (rc != 0)
+        return true;
+    assert_string_equal(m.desc->pattern, c.want);
+    assert_string_equal(m.desc->method, c.method);
+    expect_captures(&m, c.path);
+    return true;
+}
 
 static void test_table(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        sq_route_match m;
-        const char *allow = NULL;
-        int rc = sq_router_match(S(cases[i].method), S(cases[i].path), &m, &allow);
-        if (rc != cases[i].status)
-            fail_msg("%s %s: %d, expected %d", cases[i].method, cases[i].path, rc, cases[i].status);
-        if (rc == 405)
-            assert_string_equal(allow, cases[i].want);
-        if (rc != 0)
-            continue;
-        assert_string_equal(m.desc->pattern, cases[i].want);
-        assert_string_equal(m.desc->method, cases[i].method);
-        expect_captures(&m, cases[i].path);
-    }
+    assert_true(case_file_each("router.txt", NULL, 0, check_route, NULL) >= 39);
 }
 
-/* Every row of the table has a case above that reaches it (so no row is shadowed by one
- * before it, and a new route comes with its case). */
+/* Every row of the table has a case that reaches it (so no row is shadowed by one before it,
+ * and a new route comes with its case). */
 static void test_every_row_has_a_case(void **state)
 {
     (void)state;
+    case_file f;
+    case_file_load(&f, "router.txt");
     for (size_t r = 0; r < sq_routes_count; r++) {
+        struct route_case c = {0};
         size_t i = 0;
-        while (i < sizeof cases / sizeof cases[0] &&
-               !(cases[i].status == 0 && strcmp(cases[i].method, sq_routes[r].method) == 0 &&
-                 strcmp(cases[i].want, sq_routes[r].pattern) == 0))
-            i++;
-        if (i == sizeof cases / sizeof cases[0])
-            fail_msg("%s %s has no case in test_router", sq_routes[r].method, sq_routes[r].pattern);
+        for (; i < f.n; i++) {
+            c = route_case_of(&f.rows[i]);
+            if (c.status == 0 && strcmp(c.method, sq_routes[r].method) == 0 &&
+                strcmp(c.want, sq_routes[r].pattern) == 0)
+                break;
+        }
+        if (i == f.n)
+            fail_msg("%s %s has no case in cases/router.txt", sq_routes[r].method,
+                     sq_routes[r].pattern);
         sq_route_match m;
         const char *allow = NULL;
-        assert_int_equal(sq_router_match(S(cases[i].method), S(cases[i].path), &m, &allow), 0);
+        assert_int_equal(sq_router_match(S(c.method), S(c.path), &m, &allow), 0);
         if (m.desc != &sq_routes[r])
             fail_msg("%s %s: an earlier row takes its requests", sq_routes[r].method,
                      sq_routes[r].pattern);
         assert_non_null(sq_routes[r].ops);
     }
+    case_file_free(&f);
 }
 
 int main(void)
