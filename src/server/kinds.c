@@ -49,22 +49,10 @@ static int sources_run(const sq_child_ctx *ctx)
     return sq_source_process_run(ctx->cfg);
 }
 
+/* name, count, run, and the respawn backoff: first delay, longest delay, and how long a child
+ * must live for the next failure to start from the first delay again (ms). */
 const sq_child_kind sq_child_kinds[] = {
-    {
-        .name = "worker",
-        .count = worker_count,
-        .run = worker_run,
-        .backoff_min_ms = 100,
-        .backoff_max_ms = 5000,
-        .backoff_reset_ms = 10000,
-    },
-    {
-        .name = "sources",
-        .count = one,
-        .run = sources_run,
-        .backoff_min_ms = 500,
-        .backoff_max_ms = 30000,
-        .backoff_reset_ms = 60000,
-    },
+    {"worker", worker_count, worker_run, 100, 5000, 10000},
+    {"sources", one, sources_run, 500, 30000, 60000},
 };
 const size_t sq_child_kinds_count = SQ_ARRAY_LEN(sq_child_kinds);

@@ -6,6 +6,36 @@
 
 #include "source_db.h"
 
+/* The statements run against a source database, in one place (a publication's DDL and a
+ * backfill page's SELECT are built from names below). */
+static const char SQL_SERVER[] =
+    "SELECT current_setting('server_version_num')::int, "
+    "       current_setting('wal_level'), r.rolreplication OR r.rolsuper, "
+    "       current_user "
+    "  FROM pg_roles r WHERE r.rolname = current_user";
+static const char SQL_TABLE_READABLE[] =
+    "SELECT c.oid, has_table_privilege(c.oid, 'SELECT') "
+    "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    " WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN ('r', 'p')";
+static const char SQL_PUBLICATION[] = "SELECT 1 FROM pg_publication WHERE pubname = $1";
+static const char SQL_SLOT[] = "SELECT plugin, database = current_database() "
+                               "  FROM pg_replication_slots WHERE slot_name = $1";
+static const char SQL_SLOT_CREATE[] = "SELECT pg_create_logical_replication_slot($1, 'pgoutput')";
+static const char SQL_TABLE_KEY[] =
+    "SELECT a.attname, i.indisprimary, c.relname "
+    "  FROM pg_index i "
+    "  JOIN pg_class c ON c.oid = i.indrelid "
+    "  JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, pos) ON true "
+    "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+    " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
+    " ORDER BY i.indisprimary DESC, k.pos";
+static const char SQL_TABLE_NAME[] = "SELECT $1::oid::regclass::text";
+static const char SQL_WAL_LSN[] = "SELECT pg_current_wal_lsn()::text";
+static const char SQL_TABLE_OID[] = "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                    "c.relnamespace WHERE n.nspname || '.' || c.relname = $1";
+static const char SQL_SNAPSHOT[] = "SELECT txid_current_snapshot()::text";
+static const char SQL_PAGE_END[] = "SELECT pg_current_wal_insert_lsn()::text, txid_current()";
+
 /* The error of `res` (or of the connection) in `err`, behind `what`, without libpq's newline. */
 static int db_fail(PGconn *db, PGresult *res, const char *what, char *err, size_t errlen)
 {
@@ -52,12 +82,8 @@ int sq_srcdb_connect(const char *url, PGconn **out, char *err, size_t errlen)
 /* The server, its settings and the role: each refusal says what to change. */
 static int check_server(PGconn *db, char *err, size_t errlen)
 {
-    PGresult *res = query(db,
-                          "SELECT current_setting('server_version_num')::int, "
-                          "       current_setting('wal_level'), r.rolreplication OR r.rolsuper, "
-                          "       current_user "
-                          "  FROM pg_roles r WHERE r.rolname = current_user",
-                          0, NULL, "cannot read the server's settings", err, errlen);
+    PGresult *res =
+        query(db, SQL_SERVER, 0, NULL, "cannot read the server's settings", err, errlen);
     int rc = SQ_ERR;
 
     if (!res)
@@ -88,12 +114,8 @@ static int check_tables(PGconn *db, const sq_source_def *def, char *err, size_t 
 {
     for (size_t i = 0; i < def->ntables; i++) {
         const char *param[1] = {def->tables[i]};
-        PGresult *res = query(db,
-                              "SELECT c.oid, has_table_privilege(c.oid, 'SELECT') "
-                              "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                              " WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN "
-                              "('r', 'p')",
-                              1, param, "cannot look up a table", err, errlen);
+        PGresult *res =
+            query(db, SQL_TABLE_READABLE, 1, param, "cannot look up a table", err, errlen);
         if (!res)
             return SQ_ERR;
         if (PQntuples(res) != 1) {
@@ -133,8 +155,8 @@ static int put_table(PGconn *db, sq_buf *out, const char *table)
 static int ensure_publication(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
 {
     const char *param[1] = {def->publication};
-    PGresult *res = query(db, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, param,
-                          "cannot look up the publication", err, errlen);
+    PGresult *res =
+        query(db, SQL_PUBLICATION, 1, param, "cannot look up the publication", err, errlen);
     sq_buf sql = {0};
     char *pub = NULL;
     int rc = SQ_ERR;
@@ -173,10 +195,8 @@ done:
 static int ensure_slot(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
 {
     const char *param[1] = {def->slot};
-    PGresult *res = query(db,
-                          "SELECT plugin, database = current_database() "
-                          "  FROM pg_replication_slots WHERE slot_name = $1",
-                          1, param, "cannot look up the replication slot", err, errlen);
+    PGresult *res =
+        query(db, SQL_SLOT, 1, param, "cannot look up the replication slot", err, errlen);
     if (!res)
         return SQ_ERR;
     if (PQntuples(res) == 1) {
@@ -192,8 +212,7 @@ static int ensure_slot(PGconn *db, const sq_source_def *def, char *err, size_t e
         return rc;
     }
     PQclear(res);
-    res = query(db, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1, param,
-                "cannot create the replication slot", err, errlen);
+    res = query(db, SQL_SLOT_CREATE, 1, param, "cannot create the replication slot", err, errlen);
     if (!res)
         return SQ_ERR;
     PQclear(res);
@@ -216,17 +235,8 @@ int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
     const char *param[1] = {oid_s};
     /* The primary key, else the replica identity index: the columns whose old values a
      * delete's WAL record carries, so the key of a deleted row is always known. */
-    PGresult *res = query(db,
-                          "SELECT a.attname, i.indisprimary, c.relname "
-                          "  FROM pg_index i "
-                          "  JOIN pg_class c ON c.oid = i.indrelid "
-                          "  JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, "
-                          "                      pos) ON true "
-                          "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
-                          "k.attnum "
-                          " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
-                          " ORDER BY i.indisprimary DESC, k.pos",
-                          1, param, "cannot read a table's primary key", err, errlen);
+    PGresult *res =
+        query(db, SQL_TABLE_KEY, 1, param, "cannot read a table's primary key", err, errlen);
     if (!res)
         return SQ_ERR;
     int rows = PQntuples(res), count = 0;
@@ -235,8 +245,7 @@ int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
         count++;
     if (count == 0) {
         PQclear(res);
-        PGresult *name = query(db, "SELECT $1::oid::regclass::text", 1, param,
-                               "cannot name a table", err, errlen);
+        PGresult *name = query(db, SQL_TABLE_NAME, 1, param, "cannot name a table", err, errlen);
         if (!name)
             return SQ_ERR;
         sq_fail(err, errlen,
@@ -260,8 +269,7 @@ int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
 
 int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen)
 {
-    PGresult *res = query(db, "SELECT pg_current_wal_lsn()::text", 0, NULL,
-                          "cannot read the WAL position", err, errlen);
+    PGresult *res = query(db, SQL_WAL_LSN, 0, NULL, "cannot read the WAL position", err, errlen);
     if (!res)
         return SQ_ERR;
     int rc = PQntuples(res) == 1 ? sq_lsn_parse(PQgetvalue(res, 0, 0), out) : SQ_ERR;
@@ -274,10 +282,7 @@ int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen)
 int sq_srcdb_table_oid(PGconn *db, const char *table, unsigned *oid, char *err, size_t errlen)
 {
     const char *param[1] = {table};
-    PGresult *res = query(db,
-                          "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                          "c.relnamespace WHERE n.nspname || '.' || c.relname = $1",
-                          1, param, "cannot look up a table", err, errlen);
+    PGresult *res = query(db, SQL_TABLE_OID, 1, param, "cannot look up a table", err, errlen);
     if (!res)
         return SQ_ERR;
     int rc = PQntuples(res) == 1 ? SQ_OK : SQ_ERR;
@@ -337,8 +342,7 @@ int sq_srcdb_read_page(PGconn *db, const char *schema, const char *table, const 
     if (exec(db, "SET LOCAL synchronous_commit = on", "cannot begin a backfill page", err,
              errlen) != SQ_OK)
         goto rollback;
-    if (!(res = query(db, "SELECT txid_current_snapshot()::text", 0, NULL,
-                      "cannot take a backfill snapshot", err, errlen)))
+    if (!(res = query(db, SQL_SNAPSHOT, 0, NULL, "cannot take a backfill snapshot", err, errlen)))
         goto rollback;
     *snapshot = strdup(PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -349,8 +353,7 @@ int sq_srcdb_read_page(PGconn *db, const char *schema, const char *table, const 
     if (!(*rows = query(db, sql.data, after ? (int)nkeys : 0, after, "cannot read a backfill page",
                         err, errlen)))
         goto rollback;
-    if (!(res = query(db, "SELECT pg_current_wal_insert_lsn()::text, txid_current()", 0, NULL,
-                      "cannot read the WAL position", err, errlen)))
+    if (!(res = query(db, SQL_PAGE_END, 0, NULL, "cannot read the WAL position", err, errlen)))
         goto rollback;
     int bad = sq_lsn_parse(PQgetvalue(res, 0, 0), w);
     PQclear(res);

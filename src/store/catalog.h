@@ -58,7 +58,7 @@ typedef struct sq_statement {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned types[8];
+    unsigned types[10];
 } sq_statement;
 
 /* The statement `id` (< SQ_STMT_COUNT); static storage. */

@@ -53,14 +53,23 @@ static int one_value(sq_store *s, const char *op, const sq_stmt *st, char *out, 
     return SQ_OK;
 }
 
-int sq_store_source_lock(sq_store *s, int num, bool *got, char *err, size_t errlen)
+/* one_value of statement `id`, whose one parameter is source number `num`. */
+static int of_source(sq_store *s, const char *op, sq_stmt_id id, int num, char *out, size_t outlen,
+                     bool *is_null, char *err, size_t errlen)
 {
-    char num_s[16], v[8];
-    bool is_null;
+    char num_s[16];
     snprintf(num_s, sizeof num_s, "%d", num);
     const char *values[1] = {num_s};
-    sq_stmt st = {.id = SQ_STMT_SOURCE_LOCK, .n = 1, .values = values};
-    int rc = one_value(s, "source_lock", &st, v, sizeof v, &is_null, err, errlen);
+    sq_stmt st = {.id = id, .n = 1, .values = values};
+    return one_value(s, op, &st, out, outlen, is_null, err, errlen);
+}
+
+int sq_store_source_lock(sq_store *s, int num, bool *got, char *err, size_t errlen)
+{
+    char v[8];
+    bool is_null;
+    int rc =
+        of_source(s, "source_lock", SQ_STMT_SOURCE_LOCK, num, v, sizeof v, &is_null, err, errlen);
     if (rc == SQ_OK)
         *got = strcmp(v, "t") == 0;
     return rc;
@@ -78,12 +87,10 @@ static uint64_t lsn_of(const char *text)
 
 int sq_store_source_applied(sq_store *s, int num, uint64_t *lsn, char *err, size_t errlen)
 {
-    char num_s[16], v[32];
+    char v[32];
     bool is_null;
-    snprintf(num_s, sizeof num_s, "%d", num);
-    const char *values[1] = {num_s};
-    sq_stmt st = {.id = SQ_STMT_SOURCE_APPLIED, .n = 1, .values = values};
-    int rc = one_value(s, "source_applied", &st, v, sizeof v, &is_null, err, errlen);
+    int rc = of_source(s, "source_applied", SQ_STMT_SOURCE_APPLIED, num, v, sizeof v, &is_null, err,
+                       errlen);
     if (rc == SQ_STORE_NOT_FOUND)
         sq_store_fail(NULL, NULL, err, errlen, "no source number %d", num);
     if (rc == SQ_OK)
@@ -135,7 +142,7 @@ done:
 
 int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen)
 {
-    char num_s[16], recv_s[24], applied_s[24], time_s[24], rows_s[24], node[128];
+    char num_s[16], recv_s[24], applied_s[24], time_s[24], rows_s[24], lag_s[24], node[128];
     char host[64] = "";
     bool is_null;
 
@@ -148,8 +155,10 @@ int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, si
              (unsigned)r->applied_lsn);
     snprintf(time_s, sizeof time_s, "%lld", (long long)r->last_commit_time_us);
     snprintf(rows_s, sizeof rows_s, "%lld", r->rows);
-    const char *values[8] = {num_s, r->state, r->error, node, recv_s, applied_s, time_s, rows_s};
-    sq_stmt st = {.id = SQ_STMT_SOURCE_REPORT, .n = 8, .values = values};
+    snprintf(lag_s, sizeof lag_s, "%lld", r->lag_bytes);
+    const char *values[9] = {num_s,     r->state, r->error, node, recv_s,
+                             applied_s, time_s,   rows_s,   lag_s};
+    sq_stmt st = {.id = SQ_STMT_SOURCE_REPORT, .n = 9, .values = values};
     char v[8];
     int rc = one_value(s, "source_report", &st, v, sizeof v, &is_null, err, errlen);
     return rc == SQ_STORE_NOT_FOUND ? SQ_OK : rc; /* a source deleted meanwhile: nothing to say */
