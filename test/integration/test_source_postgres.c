@@ -133,9 +133,18 @@ static void assert_has(const char *text, const char *needle)
     char *report = pgt_value("SELECT coalesce(string_agg(state || ' ' || coalesce(error, ''), "
                              "'; '), '(none)') FROM sequin.source_status",
                              0, NULL);
-    fprintf(stderr, "the stream holds:\n%s\nthe source reports: %s\n", stream, report);
+    char *slot = pgt_value("SELECT coalesce(string_agg(format('active %s pid %s restart %s "
+                           "confirmed %s; sent %s flushed %s state %s; wal now %s', s.active, "
+                           "s.active_pid, s.restart_lsn, s.confirmed_flush_lsn, r.sent_lsn, "
+                           "r.flush_lsn, r.state, pg_current_wal_lsn()), '; '), '(no slot)') "
+                           "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON "
+                           "r.pid = s.active_pid WHERE s.slot_name = '" SLOT "'",
+                           0, NULL);
+    fprintf(stderr, "the stream holds:\n%s\nthe source reports: %s\nthe slot: %s\n", stream, report,
+            slot);
     free(stream);
     free(report);
+    free(slot);
     fail_msg("expected %s in %s", needle, text ? text : "(no message)");
 }
 
