@@ -126,6 +126,10 @@ static size_t value_size(sq_config_type type)
         return sizeof(sq_config_token_list);
     case SQ_CONFIG_STREAMS:
         return sizeof(sq_config_stream_list);
+    case SQ_CONFIG_SOURCES:
+        return sizeof(sq_config_source_list);
+    case SQ_CONFIG_TABLES:
+        return sizeof(sq_config_table_list);
     }
     return 0;
 }
