@@ -205,8 +205,8 @@ static void reload(master *m)
         goto ready;
     }
     if (rc != 0)
-        sq_warn("the declared streams and consumers of %s were not all applied; the reload goes "
-                "on, and the next one tries again",
+        sq_warn("the declared streams, consumers and sources of %s were not all applied; the "
+                "reload goes on, and the next one tries again",
                 m->path);
     if (m->current != m->base)
         sq_config_free(m->current);
