@@ -105,6 +105,42 @@ static inline long long pgt_long(const char *sql, int n, const char *const *para
     return number;
 }
 
+/* Drops replication slot `slot` if it exists (not in use): a source's slot outlives the source,
+ * and keeps the test database from being dropped. Slots are the cluster's, which test
+ * programs share: each names its own. */
+static inline void pgt_drop_slot(const char *slot)
+{
+    const char *params[1] = {slot};
+    PGconn *c = pgt_connect();
+    PQclear(PQexecParams(c,
+                         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                         "WHERE slot_name = $1",
+                         1, NULL, params, NULL, NULL, 0));
+    PQfinish(c);
+}
+
+/* Waits up to 30 s until a source reports that it streams its slot, so that the changes made
+ * from then on are its; fails the test with what the sources report otherwise. Not "the slot
+ * is active": a slot being created is active already, and a change committed before the slot
+ * finds its consistent point is not the slot's (other test programs' transactions in the
+ * cluster can delay that point). */
+static inline void pgt_wait_streaming(void)
+{
+    for (int i = 0; pgt_long("SELECT count(*) FROM sequin.source_status WHERE state = "
+                             "'streaming'",
+                             0, NULL) < 1;
+         i++) {
+        if (i == 300) {
+            char *st = pgt_value("SELECT coalesce(string_agg(state || ': ' || "
+                                 "coalesce(error, ''), '; '), 'no report') "
+                                 "FROM sequin.source_status",
+                                 0, NULL);
+            fail_msg("no source streams: %s", st);
+        }
+        usleep(100 * 1000);
+    }
+}
+
 /* Drops the sequin schema and migrates it afresh: every test starts from an empty store. */
 static inline void pgt_fresh_schema(void)
 {
