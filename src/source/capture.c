@@ -110,10 +110,11 @@ static void report(capture *c, const char *state, const char *error)
                           .last_commit_time_us = c->last_commit_time,
                           .rows = c->rows,
                           .lag_bytes = -1};
-    /* How far the source database's WAL is ahead of what the slot was told the stream has. */
-    sq_lsn now_lsn;
-    if (c->db && sq_srcdb_wal_lsn(c->db, &now_lsn, e, sizeof e) == SQ_OK)
-        r.lag_bytes = now_lsn > c->confirmed ? (long long)(now_lsn - c->confirmed) : 0;
+    /* The WAL the slot holds back: what the stream is behind the source database (unknown
+     * before the slot exists). */
+    long long lag;
+    if (c->db && sq_srcdb_slot_lag(c->db, c->def->slot, &lag, e, sizeof e) == SQ_OK)
+        r.lag_bytes = lag > 0 ? lag : 0;
     if (sq_store_source_report(c->store, &r, e, sizeof e) != SQ_OK)
         sq_warn("source %s: cannot report its state: %s", c->def->name, e);
     c->last_report_ms = now_ms();

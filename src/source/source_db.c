@@ -30,7 +30,9 @@ static const char SQL_TABLE_KEY[] =
     " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
     " ORDER BY i.indisprimary DESC, k.pos";
 static const char SQL_TABLE_NAME[] = "SELECT $1::oid::regclass::text";
-static const char SQL_WAL_LSN[] = "SELECT pg_current_wal_lsn()::text";
+static const char SQL_SLOT_LAG[] =
+    "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+    "  FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL";
 static const char SQL_TABLE_OID[] = "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
                                     "c.relnamespace WHERE n.nspname || '.' || c.relname = $1";
 static const char SQL_SNAPSHOT[] = "SELECT txid_current_snapshot()::text";
@@ -267,16 +269,19 @@ int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
     return SQ_OK;
 }
 
-int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen)
+int sq_srcdb_slot_lag(PGconn *db, const char *slot, long long *bytes, char *err, size_t errlen)
 {
-    PGresult *res = query(db, SQL_WAL_LSN, 0, NULL, "cannot read the WAL position", err, errlen);
+    const char *param[1] = {slot};
+    PGresult *res = query(db, SQL_SLOT_LAG, 1, param, "cannot read the slot's lag", err, errlen);
     if (!res)
         return SQ_ERR;
-    int rc = PQntuples(res) == 1 ? sq_lsn_parse(PQgetvalue(res, 0, 0), out) : SQ_ERR;
+    int rc = PQntuples(res) == 1 ? SQ_OK : SQ_ERR;
+    if (rc == SQ_OK)
+        *bytes = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        sq_fail(err, errlen, "no replication slot \"%s\"", slot);
     PQclear(res);
-    if (rc != SQ_OK)
-        return sq_fail(err, errlen, "cannot read the WAL position");
-    return SQ_OK;
+    return rc;
 }
 
 int sq_srcdb_table_oid(PGconn *db, const char *table, unsigned *oid, char *err, size_t errlen)

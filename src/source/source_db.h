@@ -42,7 +42,9 @@ SQ_WUR int sq_srcdb_read_page(PGconn *db, const char *schema, const char *table,
                               int limit, PGresult **rows, char **snapshot, sq_lsn *w, char *err,
                               size_t errlen);
 
-/* pg_current_wal_lsn() of the source database, for the lag. 0 or -1. */
-SQ_WUR int sq_srcdb_wal_lsn(PGconn *db, sq_lsn *out, char *err, size_t errlen);
+/* How many bytes of WAL slot `slot` holds back: the source database's WAL position less the
+ * slot's confirmed one (what the stream has, or was idle past). 0, or -1 (no such slot). */
+SQ_WUR int sq_srcdb_slot_lag(PGconn *db, const char *slot, long long *bytes, char *err,
+                             size_t errlen);
 
 #endif
