@@ -399,7 +399,7 @@ static void test_resize_restart_signals(void **state)
     assert_int_equal(row_of(text, "SEQ  KEY"), 1);
     free(text);
     TMUX_OK("resize-window", "-t", "obs", "-x", "20", "-y", "5");
-    text = wait_screen(true, " Messages  Consumers", (const char *)NULL);
+    text = wait_screen(true, " Messages  Consumer", (const char *)NULL); /* cut */
     assert_int_equal(row_of(text, "SEQ  KEY"), 1);
     free(text);
     TMUX_OK("resize-window", "-t", "obs", "-x", "15", "-y", "4");
@@ -408,7 +408,7 @@ static void test_resize_restart_signals(void **state)
     LOSES("terminal too");
     SHOWS("terminal to");
     TMUX_OK("resize-window", "-t", "obs", "-x", COLS, "-y", ROWS);
-    SHOWS("orders.us.cus_a.order_4", "f filter  c consumers  q quit");
+    SHOWS("orders.us.cus_a.order_4", "f filter  c consumers  s sources  q quit");
 
     /* The server goes away and comes back on the same port. */
     int st;
