@@ -346,8 +346,9 @@ static void status_line(painter *p, const sq_observe *o)
             snprintf(left, sizeof left, "%zu consumers, updated %s",
                      o->tables[SQ_OBSERVE_SLOT_CONSUMERS].nrows, o->updated);
         else if (o->view == SQ_OBSERVE_SOURCES)
-            snprintf(left, sizeof left, "%zu sources, updated %s",
-                     o->tables[SQ_OBSERVE_SLOT_SOURCES].nrows, o->updated);
+            snprintf(left, sizeof left, "%zu source%s, updated %s",
+                     o->tables[SQ_OBSERVE_SLOT_SOURCES].nrows,
+                     o->tables[SQ_OBSERVE_SLOT_SOURCES].nrows == 1 ? "" : "s", o->updated);
         else
             snprintf(left, sizeof left, "updated %s", o->updated);
     }

@@ -452,6 +452,7 @@ static void test_sources(void **state)
     answer(SQ_OBSERVE_SLOT_SOURCES, 200,
            "{\"data\":[{\"name\":\"mydb\",\"status\":{\"state\":\"starting\"}}]}");
     assert_int_equal(model.source_selected, 0);
+    starts(line(10, 80, 9), "1 source, updated ");
     /* Tab goes round the tabs; a consumer's details count as Consumers. */
     keys("\t");
     assert_int_equal(model.view, SQ_OBSERVE_MESSAGES);
