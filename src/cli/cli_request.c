@@ -174,7 +174,7 @@ static const sq_cli_command commands[] = {
     {"source", "postgres info", "NAME", 1, 1, 0, build_source_info, "GET", SQ_OUT_SOURCE,
      "show a source: settings, state, lag, last commit, backfill progress"},
     {"source", "postgres rm", "NAME", 1, 1, 0, build_source_rm, "DELETE", SQ_OUT_DONE,
-     "delete a source"},
+     "delete a source (its slot and publication stay in the source database)"},
     {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
      NULL, NULL, 0, "save a server URL (and token) under NAME"},
     {"context", "ls", "", 0, 0, 0, NULL, NULL, 0, "list contexts (* marks the default)"},
