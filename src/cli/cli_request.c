@@ -119,14 +119,9 @@ static int build_consumer_rm(const sq_cli_invocation *, sq_cli_request *, char *
 static int build_consumer_receive(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_consumer_ack(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_consumer_peek(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_stream_ls(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_stream_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_stream_info(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_stream_rm(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_source_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_source_ls(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_source_info(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_source_rm(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_item(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 
 #define STREAM F(SQ_OPT_STREAM)
 static const sq_cli_command commands[] = {
@@ -161,19 +156,19 @@ static const sq_cli_command commands[] = {
     {"consumer", "peek", "NAME", 1, 1,
      STREAM | F(SQ_OPT_STATE) | F(SQ_OPT_FILTER) | F(SQ_OPT_LIMIT), build_consumer_peek, "GET",
      SQ_OUT_PEEK, "list a consumer's messages and their delivery state without receiving"},
-    {"stream", "ls", "", 0, 0, 0, build_stream_ls, "GET", SQ_OUT_STREAMS, "list streams"},
+    {"stream", "ls", "", 0, 0, 0, build_item, "GET", SQ_OUT_STREAMS, "list streams"},
     {"stream", "add", "NAME", 1, 1, 0, build_stream_add, "POST", SQ_OUT_STREAM, "create a stream"},
-    {"stream", "info", "NAME", 1, 1, 0, build_stream_info, "GET", SQ_OUT_STREAM, "show a stream"},
-    {"stream", "rm", "NAME", 1, 1, 0, build_stream_rm, "DELETE", SQ_OUT_DONE,
+    {"stream", "info", "NAME", 1, 1, 0, build_item, "GET", SQ_OUT_STREAM, "show a stream"},
+    {"stream", "rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
      "delete a stream with its messages and consumers"},
     {"source", "postgres add", "NAME", 1, 1, STREAM | SOURCE_SETTINGS | F(SQ_OPT_DEFAULTS),
      build_source_add, "POST", SQ_OUT_SOURCE,
      "stream a PostgreSQL database's tables (prompts for unset settings on a terminal)"},
-    {"source", "postgres ls", "", 0, 0, 0, build_source_ls, "GET", SQ_OUT_SOURCES,
+    {"source", "postgres ls", "", 0, 0, 0, build_item, "GET", SQ_OUT_SOURCES,
      "list sources with their state and lag"},
-    {"source", "postgres info", "NAME", 1, 1, 0, build_source_info, "GET", SQ_OUT_SOURCE,
+    {"source", "postgres info", "NAME", 1, 1, 0, build_item, "GET", SQ_OUT_SOURCE,
      "show a source: settings, state, lag, last commit, backfill progress"},
-    {"source", "postgres rm", "NAME", 1, 1, 0, build_source_rm, "DELETE", SQ_OUT_DONE,
+    {"source", "postgres rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
      "delete a source (its slot and publication stay in the source database)"},
     {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
      NULL, NULL, 0, "save a server URL (and token) under NAME"},
@@ -549,22 +544,23 @@ static bool pg_name_ok(const char *s, size_t n, bool lower)
            (!lower || strcspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") >= n);
 }
 
+/* A slot's or a publication's name (`what`), as pg_name_ok takes it. */
+static int check_pg_name(const char *what, const char *name, bool lower, char *err, size_t errlen)
+{
+    if (!pg_name_ok(name, strlen(name), lower))
+        return sq_fail(err, errlen, "invalid %s \"%s\": 1 to 63 %sletters, digits or underscores",
+                       what, name, lower ? "lower-case " : "");
+    return SQ_OK;
+}
+
 static int check_slot(const char *slot, char *err, size_t errlen)
 {
-    if (!pg_name_ok(slot, strlen(slot), true))
-        return sq_fail(err, errlen,
-                       "invalid slot \"%s\": 1 to 63 lower-case letters, digits or underscores",
-                       slot);
-    return SQ_OK;
+    return check_pg_name("slot", slot, true, err, errlen);
 }
 
 static int check_publication(const char *publication, char *err, size_t errlen)
 {
-    if (!pg_name_ok(publication, strlen(publication), false))
-        return sq_fail(err, errlen,
-                       "invalid publication \"%s\": 1 to 63 letters, digits or underscores",
-                       publication);
-    return SQ_OK;
+    return check_pg_name("publication", publication, false, err, errlen);
 }
 
 /* "schema.table", or "table" for public's. */
@@ -581,33 +577,25 @@ static int check_table(const char *table, char *err, size_t errlen)
     return SQ_OK;
 }
 
-/* Writes "name": N for an integer flag that is set (already range-checked by the parse). */
-static int write_int_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt o,
-                         const char *member)
+/* Writes "member": value for a flag that is set: a number for an integer flag (the parse
+ * checked its range), else a string. */
+static int write_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt o,
+                     const char *member)
 {
     if (inv->opt[o] == NULL)
         return SQ_OK;
     if (sq_json_write_key(w, member) != SQ_OK)
         return SQ_ERR;
-    return sq_json_write_int64(w, strtol(inv->opt[o], NULL, 10));
-}
-
-/* Writes "name": "value" for a flag that is set. */
-static int write_str_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt o,
-                         const char *member)
-{
-    if (inv->opt[o] == NULL)
-        return SQ_OK;
-    if (sq_json_write_key(w, member) != SQ_OK)
-        return SQ_ERR;
+    if (opts[o].lo <= opts[o].hi)
+        return sq_json_write_int64(w, strtol(inv->opt[o], NULL, 10));
     return sq_json_write_string(w, inv->opt[o]);
 }
 
 static int write_settings(sq_json_writer *w, const sq_cli_invocation *inv)
 {
-    int rc = write_int_opt(w, inv, SQ_OPT_ACK_WAIT_MS, "ack_wait_ms");
-    rc |= write_int_opt(w, inv, SQ_OPT_MAX_ACK_PENDING, "max_ack_pending");
-    rc |= write_int_opt(w, inv, SQ_OPT_MAX_DELIVER, "max_deliver");
+    int rc = write_opt(w, inv, SQ_OPT_ACK_WAIT_MS, "ack_wait_ms");
+    rc |= write_opt(w, inv, SQ_OPT_MAX_ACK_PENDING, "max_ack_pending");
+    rc |= write_opt(w, inv, SQ_OPT_MAX_DELIVER, "max_deliver");
     return rc;
 }
 
@@ -690,7 +678,7 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
     int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
              sq_json_write_string(&w, name) || sq_json_write_key(&w, "filter_key_pattern") ||
              sq_json_write_string(&w, filter) || write_settings(&w, inv) ||
-             write_str_opt(&w, inv, SQ_OPT_DELIVER_POLICY, "deliver_policy") ||
+             write_opt(&w, inv, SQ_OPT_DELIVER_POLICY, "deliver_policy") ||
              sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL),
                        err, errlen);
@@ -747,7 +735,7 @@ static int build_consumer_receive(const sq_cli_invocation *inv, sq_cli_request *
              sq_json_write_int64(&w, inv->opt[SQ_OPT_BATCH_SIZE] != NULL
                                          ? strtol(inv->opt[SQ_OPT_BATCH_SIZE], NULL, 10)
                                          : 1) ||
-             write_int_opt(&w, inv, SQ_OPT_WAIT, "wait_for") || sq_json_write_end_object(&w);
+             write_opt(&w, inv, SQ_OPT_WAIT, "wait_for") || sq_json_write_end_object(&w);
     req->wait_ms = inv->opt[SQ_OPT_WAIT] != NULL ? strtol(inv->opt[SQ_OPT_WAIT], NULL, 10) : 0;
     return finish_body(rc, &w, consumer_path(inv, req, "receive"), err, errlen);
 }
@@ -802,20 +790,18 @@ static int build_consumer_peek(const sq_cli_invocation *inv, sq_cli_request *req
     return SQ_OK;
 }
 
-/* The path of a whole collection ("/api/streams"), or of its item `name` when not NULL. */
-static int item_path(sq_cli_request *req, const char *collection, const char *name, char *err,
-                     size_t errlen)
+/* `ls`, `info NAME` and `rm NAME` of a group whose items are a collection of the API's own:
+ * /api/streams, /api/sources (the group's name and an s). */
+static int build_item(const sq_cli_invocation *inv, sq_cli_request *req, char *err, size_t errlen)
 {
+    char collection[32];
+    const char *name = inv->nargs > 0 ? inv->args[0] : NULL;
+    snprintf(collection, sizeof collection, "%ss", inv->cmd->group);
+    if (strcmp(inv->cmd->method, "DELETE") == 0)
+        snprintf(req->done, sizeof req->done, "Deleted %s %s.", inv->cmd->group, name);
     if (path(req, "api", collection, name, NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
-}
-
-static int build_stream_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                           size_t errlen)
-{
-    (void)inv;
-    return item_path(req, "streams", NULL, err, errlen);
 }
 
 static int build_stream_add(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
@@ -828,19 +814,6 @@ static int build_stream_add(const sq_cli_invocation *inv, sq_cli_request *req, c
     int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
              sq_json_write_string(&w, inv->args[0]) || sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "streams", NULL), err, errlen);
-}
-
-static int build_stream_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                             size_t errlen)
-{
-    return item_path(req, "streams", inv->args[0], err, errlen);
-}
-
-static int build_stream_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                           size_t errlen)
-{
-    snprintf(req->done, sizeof req->done, "Deleted stream %s.", inv->args[0]);
-    return item_path(req, "streams", inv->args[0], err, errlen);
 }
 
 /* The body of POST /api/sources (docs/api.md): only the settings given, so that the server's
@@ -864,38 +837,18 @@ static int build_source_add(const sq_cli_invocation *inv, sq_cli_request *req, c
              sq_json_write_string(&w, name) || sq_json_write_key(&w, "stream") ||
              sq_json_write_string(&w, sq_cli_stream(inv)) || sq_json_write_key(&w, "postgres") ||
              sq_json_write_begin_object(&w) || sq_json_write_key(&w, "url") ||
-             sq_json_write_string(&w, url) || write_str_opt(&w, inv, SQ_OPT_SLOT, "slot") ||
-             write_str_opt(&w, inv, SQ_OPT_PUBLICATION, "publication") ||
+             sq_json_write_string(&w, url) || write_opt(&w, inv, SQ_OPT_SLOT, "slot") ||
+             write_opt(&w, inv, SQ_OPT_PUBLICATION, "publication") ||
              sq_json_write_key(&w, "tables") || sq_json_write_begin_array(&w);
     for (size_t i = 0; i < inv->nmany[SQ_OPT_TABLE]; i++)
         rc |= sq_json_write_string(&w, inv->many[SQ_OPT_TABLE][i]);
     rc |= sq_json_write_end_array(&w) || sq_json_write_end_object(&w) ||
-          write_str_opt(&w, inv, SQ_OPT_KEY_FORMAT, "key_format");
+          write_opt(&w, inv, SQ_OPT_KEY_FORMAT, "key_format");
     if (inv->opt[SQ_OPT_BACKFILL] != NULL || inv->opt[SQ_OPT_NO_BACKFILL] != NULL)
         rc |= sq_json_write_key(&w, "backfill") ||
               sq_json_write_bool(&w, inv->opt[SQ_OPT_BACKFILL] != NULL);
     rc |= sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "sources", NULL), err, errlen);
-}
-
-static int build_source_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                           size_t errlen)
-{
-    (void)inv;
-    return item_path(req, "sources", NULL, err, errlen);
-}
-
-static int build_source_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                             size_t errlen)
-{
-    return item_path(req, "sources", inv->args[0], err, errlen);
-}
-
-static int build_source_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                           size_t errlen)
-{
-    snprintf(req->done, sizeof req->done, "Deleted source %s.", inv->args[0]);
-    return item_path(req, "sources", inv->args[0], err, errlen);
 }
 
 int sq_cli_build(const sq_cli_invocation *inv, sq_cli_request *req, char *err, size_t errlen)

@@ -454,12 +454,12 @@ static void test_sources(void **state)
     assert_int_equal(model.source_selected, 0);
     starts(line(10, 80, 9), "1 source, updated ");
     /* Tab goes round the tabs; a consumer's details count as Consumers. */
-    keys("\t");
-    assert_int_equal(model.view, SQ_OBSERVE_MESSAGES);
-    keys("\t");
-    assert_int_equal(model.view, SQ_OBSERVE_CONSUMERS);
-    keys("\t");
-    assert_int_equal(model.view, SQ_OBSERVE_SOURCES);
+    static const sq_observe_view round[] = {SQ_OBSERVE_MESSAGES, SQ_OBSERVE_CONSUMERS,
+                                            SQ_OBSERVE_SOURCES};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(round); i++) {
+        keys("\t");
+        assert_int_equal(model.view, round[i]);
+    }
     answer(SQ_OBSERVE_SLOT_CONSUMERS, 200, consumers);
     keys("c\n");
     assert_int_equal(model.view, SQ_OBSERVE_DETAILS);
