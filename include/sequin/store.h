@@ -613,6 +613,9 @@ typedef struct sq_source_report {
     int64_t last_commit_time_us; /* PostgreSQL epoch; 0 when none yet */
     long long lag_bytes;         /* the source database's WAL ahead of the slot; -1 unknown */
     long long rows;              /* messages written since the process started the source */
+    long long errors;            /* failed attempts since the process started the source */
+    long long attempts;          /* attempts that took the lock, since then: all but the first are
+                                  * reconnects */
 } sq_source_report;
 SQ_WUR int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen);
 

@@ -236,21 +236,21 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
     [SQ_STMT_SOURCE_REPORT] =
         {"source_report",
          "INSERT INTO sequin.source_status AS t (source, state, error, node, received_lsn, "
-         "       last_commit_lsn, last_commit_at, rows_streamed, lag_bytes) "
+         "       last_commit_lsn, last_commit_at, rows_streamed, lag_bytes, errors, attempts) "
          "SELECT s.id, $2, $3, $4, $5::pg_lsn, nullif($6::pg_lsn, '0/0'), "
          "       CASE WHEN $7::bigint = 0 THEN NULL "
          "       ELSE timestamptz '2000-01-01 00:00:00+00' + $7::bigint * interval '1 us' END, "
-         "       $8::bigint, nullif($9::bigint, -1) "
+         "       $8::bigint, nullif($9::bigint, -1), $10::bigint, $11::bigint "
          "  FROM sequin.sources s WHERE s.num = $1 "
          "ON CONFLICT (source) DO UPDATE SET state = excluded.state, error = excluded.error, "
          "   node = excluded.node, received_lsn = excluded.received_lsn, "
          "   last_commit_lsn = excluded.last_commit_lsn, last_commit_at = excluded.last_commit_at, "
          "   rows_streamed = excluded.rows_streamed, lag_bytes = excluded.lag_bytes, "
-         "   reported_at = now() "
+         "   errors = excluded.errors, attempts = excluded.attempts, reported_at = now() "
          "RETURNING 1",
-         9,
+         11,
          {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT,
-          SQ_OID_TEXT, SQ_OID_TEXT}},
+          SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT}},
     [SQ_STMT_BACKFILL_LIST] = {"backfill_list",
                                "SELECT b.table_name, array_to_json(b.last_key)::text, "
                                "       b.rows_done, b.done "

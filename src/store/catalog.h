@@ -58,7 +58,7 @@ typedef struct sq_statement {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned types[10];
+    unsigned types[12];
 } sq_statement;
 
 /* The statement `id` (< SQ_STMT_COUNT); static storage. */
