@@ -78,6 +78,8 @@ typedef struct sq_handler {
     bool raw;           /* the route wrote a body that is not JSON (content_type says what) */
     sq_stream *streams; /* /metrics: every stream, by number */
     size_t n_streams;
+    sq_metrics_consumer *gauges; /* /metrics: every consumer's */
+    size_t n_gauges;
 
     /* after the answer: the stream has news for long polls (an upsert that published, a nack,
      * a redrive) that other processes hear through a notification (`news_notify`), or news for
