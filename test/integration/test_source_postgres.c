@@ -26,10 +26,7 @@
 /* The source's slot must go before the test database can be dropped. */
 static void drop_slot(void)
 {
-    PGconn *c = pgt_connect();
-    PQclear(PQexec(c, "SELECT pg_drop_replication_slot('" SLOT "') FROM pg_replication_slots "
-                      "WHERE slot_name = '" SLOT "'"));
-    PQfinish(c);
+    pgt_drop_slot(SLOT);
 }
 
 static int setup(void **state)
