@@ -48,6 +48,19 @@ typedef struct sq_api_consumer {
 SQ_WUR int sq_api_parse_consumer_create(const char *body, size_t len, sq_arena *arena,
                                         sq_api_consumer *out, sq_api_problem *p);
 
+/* A source to create: {"name", "stream" (a name or id), "postgres": {"url", "slot",
+ * "publication", "tables"}, "key_format", "backfill"}, its settings checked as
+ * sq_source_settings_read checks them (a 400 whose summary names the setting) and written in
+ * their canonical form into `settings`, strings in `arena`. */
+typedef struct sq_api_source {
+    const char *name;
+    const char *stream;
+    const char *kind; /* "postgres" */
+    const char *settings;
+} sq_api_source;
+SQ_WUR int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena,
+                                      sq_api_source *out, sq_api_problem *p);
+
 /* A consumer edit (PATCH or PUT): only the numeric settings; the ones absent stay -1
  * (unchanged), max_deliver null is 0 (no limit). Naming an immutable field with a different
  * value is a 422. */

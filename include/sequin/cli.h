@@ -44,6 +44,13 @@ typedef enum sq_cli_opt {
     SQ_OPT_SERVER_URL,
     SQ_OPT_TOKEN,
     SQ_OPT_SET_DEFAULT,
+    SQ_OPT_URL,
+    SQ_OPT_SLOT,
+    SQ_OPT_PUBLICATION,
+    SQ_OPT_TABLE, /* the one flag that may be given more than once */
+    SQ_OPT_KEY_FORMAT,
+    SQ_OPT_BACKFILL,
+    SQ_OPT_NO_BACKFILL,
     SQ_OPT_COUNT
 } sq_cli_opt;
 
@@ -59,6 +66,8 @@ typedef enum sq_cli_output {
     SQ_OUT_PEEK,       /* a consumer's messages with their delivery info */
     SQ_OUT_PUBLISHED,  /* upsert: {"data":{"published": N}} */
     SQ_OUT_DONE,       /* rm, ack, nack: the request's `done` sentence */
+    SQ_OUT_SOURCE,     /* a source with its status and backfill progress */
+    SQ_OUT_SOURCES,
 } sq_cli_output;
 
 typedef struct sq_cli_command sq_cli_command; /* private to cli_request.c */
@@ -74,21 +83,27 @@ typedef struct sq_cli_invocation {
     const char **args;             /* positional arguments after the command */
     int nargs;                     /*   and their count */
     const char *opt[SQ_OPT_COUNT]; /* each flag's value ("" for a switch), NULL when absent */
-    void *alloc;                   /* private: the array behind args */
+    /* Every value of a flag that may repeat (--table), in order; opt[o] is the last. Each array
+     * is malloc'd, and freed by sq_cli_invocation_free, whoever set it. */
+    const char **many[SQ_OPT_COUNT];
+    size_t nmany[SQ_OPT_COUNT];
+    void *alloc; /* private: the array behind args */
 } sq_cli_invocation;
 
 /*
- * Parses `argv` (argv[0] excluded: pass argc - 1, argv + 1). Flags may come anywhere, as
- * `--flag=value` or `--flag value`; `--` ends them. Integer flags are checked against their
- * range and choice flags against their choices here. Returns 0, or -1 with a usage error in
+ * Parses `argv` (argv[0] excluded: pass argc - 1, argv + 1). A command is a group and one or
+ * more words ("consumer add", "source postgres add"), or one word ("observe"). Flags may come
+ * anywhere, as `--flag=value` or `--flag value`; `--` ends them. Every flag's value is checked
+ * here: integers against their range, choices against their choices, filters and names by
+ * their rules. Returns 0, or -1 with a usage error in
  * `err` (the caller exits 2). `--help` alone or no command at all returns 0 with
  * inv->cmd NULL. inv->args is allocated: release with sq_cli_invocation_free.
  */
 SQ_WUR int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_t errlen);
 void sq_cli_invocation_free(sq_cli_invocation *inv);
 
-/* Checks a value for flag `o` as sq_cli_parse does (range, choices), and a --filter as a
- * filter. 0, or -1 with `err`. */
+/* Checks a value for flag `o` as sq_cli_parse does (range, choices, a filter's or a name's
+ * rules). 0, or -1 with `err`. */
 SQ_WUR int sq_cli_check_opt(sq_cli_opt o, const char *value, char *err, size_t errlen);
 
 /* The usage of the whole CLI, or of inv->cmd when it is set, written to `out`. */
@@ -97,7 +112,8 @@ void sq_cli_usage(FILE *out, const sq_cli_invocation *inv);
 /* True if the command talks to the server (everything but `context ...`). */
 bool sq_cli_is_remote(const sq_cli_invocation *inv);
 
-/* The same command: "consumer receive" is sq_cli_is(inv, "consumer", "receive"). */
+/* The same command: "consumer receive" is sq_cli_is(inv, "consumer", "receive"), "source
+ * postgres add" sq_cli_is(inv, "source", "postgres add"). */
 bool sq_cli_is(const sq_cli_invocation *inv, const char *group, const char *name);
 
 /* The stream a command works on: --stream, else "default". Points into the invocation. */

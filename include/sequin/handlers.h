@@ -49,6 +49,7 @@ typedef struct sq_handler {
     const char *stream;   /* :s, decoded */
     const char *consumer; /* :c, decoded */
     const char *key;      /* :key, decoded */
+    const char *source;   /* :src, decoded */
     int stream_num;       /* once resolved */
     char consumer_id[37]; /* once resolved */
 
@@ -58,6 +59,7 @@ typedef struct sq_handler {
     size_t n_msgs;
     sq_api_listing listing;
     sq_api_consumer create;
+    sq_api_source new_source;
     sq_consumer_settings changes;
     const char **ids;
     size_t n_ids;
@@ -78,6 +80,8 @@ typedef struct sq_handler {
     bool raw;           /* the route wrote a body that is not JSON (content_type says what) */
     sq_stream *streams; /* /metrics: every stream, by number */
     size_t n_streams;
+    sq_metrics_consumer *gauges; /* /metrics: every consumer's */
+    size_t n_gauges;
 
     /* after the answer: the stream has news for long polls (an upsert that published, a nack,
      * a redrive) that other processes hear through a notification (`news_notify`), or news for
@@ -218,7 +222,7 @@ SQ_WUR int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int
 int sq_handler_wrote(int rc, int jr, char *err, size_t errlen);
 
 /* The route operations of each resource (api_streams.c, api_messages.c, api_consumers.c,
- * api_ops.c); the router's table points at them. */
+ * api_sources.c, api_ops.c); the router's table points at them. */
 extern const sq_route_ops sq_api_healthz_route, sq_api_readyz_route, sq_api_metrics_route;
 extern const sq_route_ops sq_api_stream_list_route, sq_api_stream_create_route,
     sq_api_stream_get_route, sq_api_stream_delete_route;
@@ -228,5 +232,7 @@ extern const sq_route_ops sq_api_consumer_list_route, sq_api_consumer_create_rou
     sq_api_consumer_get_route, sq_api_consumer_edit_route, sq_api_consumer_delete_route,
     sq_api_receive_route, sq_api_ack_route, sq_api_nack_route, sq_api_extend_route,
     sq_api_redrive_route, sq_api_consumer_messages_route;
+extern const sq_route_ops sq_api_source_list_route, sq_api_source_create_route,
+    sq_api_source_get_route, sq_api_source_delete_route;
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef SEQUIN_METRICS_H
 #define SEQUIN_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,12 +84,31 @@ struct sq_consumer;
 sq_metrics_consumer sq_metrics_consumer_from(const char *stream, const struct sq_consumer *c);
 
 /*
+ * One source's series, read from the store when /metrics is asked for: what the node running
+ * it last reported. The name is the caller's, only read during sq_metrics_render;
+ * sq_metrics_source_from fills one from the store's object.
+ */
+typedef struct sq_metrics_source {
+    const char *source;
+    bool up;              /* streaming or backfilling */
+    long long lag_bytes;  /* -1 unknown: the sample is left out */
+    double lag_seconds;   /* -1 before the first report: left out */
+    long long rows;       /* messages written, errors (failed attempts) and reconnects */
+    long long errors;     /* (attempts after the first) since the process running the */
+    long long reconnects; /* source started it; 0 before the first report */
+} sq_metrics_source;
+
+struct sq_source;
+sq_metrics_source sq_metrics_source_from(const struct sq_source *src);
+
+/*
  * Appends the metrics page to `out`: every counter and the request histogram of `m` (all
- * zero when `m` is NULL), then the gauges of `consumers` (`n` of them; NULL when n is 0).
- * Every family has its # HELP and # TYPE even without samples. Returns 0, or -1 when memory
- * runs out (`out` may then hold part of the page). docs/operations.md lists the families.
+ * zero when `m` is NULL), then the gauges of `consumers` (`n` of them) and the series of
+ * `sources` (`n_sources`); each may be NULL when its count is 0. Every family has its # HELP
+ * and # TYPE even without samples. Returns 0, or -1 when memory runs out (`out` may then hold
+ * part of the page). docs/operations.md lists the families.
  */
 SQ_WUR int sq_metrics_render(sq_buf *out, const sq_metrics *m, const sq_metrics_consumer *consumers,
-                             size_t n);
+                             size_t n, const sq_metrics_source *sources, size_t n_sources);
 
 #endif

@@ -23,6 +23,7 @@ typedef enum sq_observe_view {
     SQ_OBSERVE_MESSAGES,  /* the stream's messages, newest first */
     SQ_OBSERVE_CONSUMERS, /* the stream's consumers, one selected */
     SQ_OBSERVE_DETAILS,   /* one consumer: its leased and its next messages */
+    SQ_OBSERVE_SOURCES,   /* every source: state, lag, rows streamed, error */
 } sq_observe_view;
 
 /* The requests behind the views (SPEC 4); the driver keeps at most one of each in flight. */
@@ -32,6 +33,7 @@ typedef enum sq_observe_slot {
     SQ_OBSERVE_SLOT_CONSUMER,  /* GET .../consumers/C */
     SQ_OBSERVE_SLOT_LEASED,    /* GET .../consumers/C/messages?state=delivered&limit=N */
     SQ_OBSERVE_SLOT_NEXT,      /* GET .../consumers/C/messages?state=available&limit=N */
+    SQ_OBSERVE_SLOT_SOURCES,   /* GET /api/sources */
     SQ_OBSERVE_SLOT_COUNT
 } sq_observe_slot;
 
@@ -88,6 +90,7 @@ typedef struct sq_observe {
     char edit[SQ_KEY_MAX_BYTES + 1];
     size_t edit_len, edit_cursor;
     size_t selected;                   /* consumers: the highlighted row */
+    size_t source_selected;            /* sources: the highlighted row */
     char consumer[SQ_NAME_MAX + 1];    /* details: whose */
     bool answered;                     /* the server has answered at least once */
     bool disconnected;                 /* the last request got no answer at all */

@@ -26,6 +26,10 @@ SQ_WUR int sq_render_delivery(sq_json_writer *w, const sq_delivery *d);
 SQ_WUR int sq_render_consumer_message(sq_json_writer *w, const sq_consumer_message *cm);
 /* One consumer's view of a message: {"consumer_id","consumer_name", ...info}. */
 SQ_WUR int sq_render_consumer_pair(sq_json_writer *w, const sq_consumer_pair *p);
+/* A source (docs/api.md): its settings with the URL's password hidden, its last report and its
+ * backfills. Settings that do not read (not written by the API or the config file) show as
+ * null, never as they are. */
+SQ_WUR int sq_render_source(sq_json_writer *w, const sq_source *src);
 
 /*
  * An error body: {"summary": summary} and, when `field` is not NULL (422),

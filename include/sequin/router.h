@@ -10,8 +10,8 @@
 
 struct sq_route_ops;
 
-/* One row of the API's table: a method and a path pattern (a segment ":s", ":c" or ":key"
- * captures), and the route's operations (handlers.h). A route is its row: code that needs to
+/* One row of the API's table: a method and a path pattern (a segment ":s", ":c", ":key" or
+ * ":src" captures), and the route's operations (handlers.h). A route is its row: code that needs to
  * tell routes apart (metrics, logs) holds a pointer to it, and names it by its pattern. */
 typedef struct sq_route_desc {
     const char *method;
@@ -31,6 +31,7 @@ typedef struct sq_route_match {
     sq_http_slice stream;
     sq_http_slice consumer;
     sq_http_slice key;
+    sq_http_slice source;
 } sq_route_match;
 
 /*

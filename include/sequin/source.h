@@ -51,6 +51,15 @@ SQ_WUR int sq_source_settings_write(const sq_source_def *def, sq_buf *out);
 void sq_source_def_free(sq_source_def *def);
 
 /*
+ * Appends `url` (a libpq URI or key=value connection string) to `out` with its password
+ * replaced by ****, where libpq would find one: the URI's user info (user:secret@), a
+ * `password` parameter of its query, a `password` keyword of the key=value form (whatever
+ * follows a malformed one). What the API and the logs show of a source's URL. 0, or -1 out of
+ * memory.
+ */
+SQ_WUR int sq_source_url_redact(const char *url, sq_buf *out);
+
+/*
  * Runs one source until `*stop` turns true: takes its lock in the store (or waits for the node
  * that holds it to let go), checks and prepares the source database (publication, slot,
  * tables), streams the slot into the stream, and starts over with a backoff after any error,

@@ -653,6 +653,9 @@ typedef struct sq_source_report {
     int64_t last_commit_time_us; /* PostgreSQL epoch; 0 when none yet */
     long long lag_bytes;         /* the source database's WAL ahead of the slot; -1 unknown */
     long long rows;              /* messages written since the process started the source */
+    long long errors;            /* failed attempts since the process started the source */
+    long long attempts;          /* attempts that took the lock, since then: all but the first are
+                                  * reconnects */
 } sq_source_report;
 SQ_WUR int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen);
 
@@ -687,5 +690,69 @@ typedef enum sq_store_txn {
     SQ_STORE_ROLLBACK
 } sq_store_txn;
 SQ_WUR int sq_store_transaction(sq_store *s, sq_store_txn what, char *err, size_t errlen);
+
+/* ---- sources as the API shows them (docs/api.md), calls without waiting ------------------- */
+
+/* A source with its stream's name, what the node running it last reported and its backfills:
+ * strings in the call's arena. */
+typedef struct sq_source {
+    char id[37];
+    const char *name;
+    const char *kind;     /* "postgres" */
+    const char *stream;   /* the stream's name */
+    const char *settings; /* the kind's settings, JSON as stored (the password in it too) */
+    bool managed_by_config;
+    /* The last report (sequin.source_status); before the first, has_status is false, the
+     * strings NULL and the numbers -1. */
+    bool has_status;
+    const char *state, *error, *node;
+    const char *last_commit_lsn, *received_lsn; /* "X/X"; NULL when none yet */
+    const char *last_commit_at, *reported_at;
+    long long lag_bytes; /* -1 when the node could not tell */
+    double lag_seconds;  /* 0 when nothing lags (or lag_bytes is unknown), else the time since
+                          * the last commit the stream has */
+    long long rows_streamed, errors, attempts;
+    sq_backfill_row *backfills; /* by table; last_key NULL */
+    size_t n_backfills;
+    const char *inserted_at;
+    const char *updated_at;
+} sq_source;
+
+/* Every source by name (the API's list, and the gauges of /metrics). */
+SQ_WUR int sq_store_source_objects(sq_store *s, sq_source **out, size_t *count, sq_arena *arena,
+                                   char *err, size_t errlen);
+SQ_WUR int sq_store_begin_source_objects(sq_store *s, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_source_objects(sq_store *s, sq_source **out, size_t *count,
+                                          sq_arena *arena, char *err, size_t errlen);
+
+/* One source by name or id. SQ_STORE_NOT_FOUND when there is none. */
+SQ_WUR int sq_store_source_get(sq_store *s, const char *name_or_id, sq_source *out, sq_arena *arena,
+                               char *err, size_t errlen);
+SQ_WUR int sq_store_begin_source_get(sq_store *s, const char *name_or_id, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_source_get(sq_store *s, sq_source *out, sq_arena *arena, char *err,
+                                      size_t errlen);
+
+/* Creates source `name` of `kind` writing into `stream` (a name or id), managed by the API,
+ * with `settings` (JSON, checked by the caller: sq_source_settings_read, stored as
+ * sq_source_settings_write writes them), and returns it. SQ_STORE_CONFLICT when the name is
+ * taken, SQ_STORE_NOT_FOUND when there is no such stream. The sources process of every node
+ * sees it within a second. */
+SQ_WUR int sq_store_source_create(sq_store *s, const char *name, const char *kind,
+                                  const char *stream, const char *settings, sq_source *out,
+                                  sq_arena *arena, char *err, size_t errlen);
+SQ_WUR int sq_store_begin_source_create(sq_store *s, const char *name, const char *kind,
+                                        const char *stream, const char *settings, char *err,
+                                        size_t errlen);
+SQ_WUR int sq_store_finish_source_create(sq_store *s, sq_source *out, sq_arena *arena, char *err,
+                                         size_t errlen);
+
+/* Deletes a source (name or id) with its status and backfills; its id goes to `id`. A source
+ * the config file declares is SQ_STORE_CONFLICT. The node running it stops within a second;
+ * the slot and the publication stay in the source database. */
+SQ_WUR int sq_store_source_delete(sq_store *s, const char *name_or_id, char id[37], char *err,
+                                  size_t errlen);
+SQ_WUR int sq_store_begin_source_delete(sq_store *s, const char *name_or_id, char *err,
+                                        size_t errlen);
+SQ_WUR int sq_store_finish_source_delete(sq_store *s, char id[37], char *err, size_t errlen);
 
 #endif

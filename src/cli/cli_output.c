@@ -67,6 +67,41 @@ static const field consumer_cols[] = {
     {"ACK_WAIT_MS", "ack_wait_ms"},
     {"MAX_ACK_PENDING", "max_ack_pending"},
 };
+/* Every member of a source (docs/api.md), its status and backfill progress included. */
+static const field source_block[] = {
+    {"name", "name"},
+    {"id", "id"},
+    {"kind", "kind"},
+    {"stream", "stream"},
+    {"url", "postgres.url"},
+    {"slot", "postgres.slot"},
+    {"publication", "postgres.publication"},
+    {"tables", "postgres.tables"},
+    {"key_format", "key_format"},
+    {"backfill", "backfill"},
+    {"managed_by", "managed_by"},
+    {"state", "status.state"},
+    {"error", "status.error"},
+    {"node", "status.node"},
+    {"last_commit_lsn", "status.last_commit_lsn"},
+    {"last_commit_at", "status.last_commit_at"},
+    {"received_lsn", "status.received_lsn"},
+    {"lag_bytes", "status.lag_bytes"},
+    {"lag_seconds", "status.lag_seconds"},
+    {"rows_streamed", "status.rows_streamed"},
+    {"reported_at", "status.reported_at"},
+    {"backfill_progress", "backfill_progress"},
+    {"inserted_at", "inserted_at"},
+    {"updated_at", "updated_at"},
+};
+static const field source_cols[] = {
+    {"NAME", "name"},
+    {"STREAM", "stream"},
+    {"STATE", "status.state"},
+    {"LAG_BYTES", "status.lag_bytes"},
+    {"LAG_SECONDS", "status.lag_seconds"},
+    {"ROWS", "status.rows_streamed"},
+};
 static const field delivery_block[] = {
     {"key", "message.key"},
     {"seq", "message.seq"},
@@ -115,6 +150,62 @@ const char *sq_cli_json_text(const sq_json *doc, int obj, const char *path, sq_a
     if (sq_json_raw(doc, tok, &s, &n) != SQ_OK)
         return "";
     return sq_arena_strndup(a, s, n);
+}
+
+/* A list of strings (a source's tables) as "a, b"; anything else as sq_cli_json_text has it. */
+static const char *list_text(const sq_json *doc, int tok, sq_arena *a)
+{
+    sq_buf b = {0};
+    if (sq_json_type_of(doc, tok) != SQ_JSON_ARRAY)
+        return sq_cli_json_text(doc, tok, "", a);
+    int rc = SQ_OK;
+    for (int it = sq_json_first(doc, tok); it >= 0 && rc == SQ_OK; it = sq_json_next(doc, it))
+        rc = sq_buf_printf(&b, "%s%s", it != sq_json_first(doc, tok) ? ", " : "",
+                           sq_cli_json_text(doc, it, "", a));
+    const char *text = rc == SQ_OK ? sq_arena_strndup(a, b.data != NULL ? b.data : "", b.len) : "";
+    sq_buf_free(&b);
+    return text != NULL ? text : "";
+}
+
+/* A source's backfill progress, a line per table: "public.orders: 1000 rows, done"; "-" when
+ * there is none (no backfill, or not begun). */
+static const char *progress_text(const sq_json *doc, int tok, sq_arena *a)
+{
+    sq_buf b = {0};
+    if (sq_json_type_of(doc, tok) != SQ_JSON_ARRAY || sq_json_count(doc, tok) <= 0)
+        return sq_json_type_of(doc, tok) == SQ_JSON_ARRAY ? "-" : sq_cli_json_text(doc, tok, "", a);
+    int rc = SQ_OK;
+    for (int it = sq_json_first(doc, tok); it >= 0 && rc == SQ_OK; it = sq_json_next(doc, it)) {
+        const char *done = sq_cli_json_text(doc, it, "done", a);
+        rc = sq_buf_printf(&b, "%s%s: %s rows, %s", it != sq_json_first(doc, tok) ? "\n" : "",
+                           sq_cli_json_text(doc, it, "table", a),
+                           sq_cli_json_text(doc, it, "rows", a),
+                           strcmp(done, "true") == 0 ? "done" : "in progress");
+    }
+    const char *text = rc == SQ_OK ? sq_arena_strndup(a, b.data != NULL ? b.data : "", b.len) : "";
+    sq_buf_free(&b);
+    return text != NULL ? text : "";
+}
+
+/* The values that show otherwise than as sq_cli_json_text writes them, by their path. */
+static const struct {
+    const char *path;
+    const char *(*show)(const sq_json *doc, int tok, sq_arena *a);
+} shows[] = {
+    {"postgres.tables", list_text},
+    {"backfill_progress", progress_text},
+};
+
+/* A field's value in object `obj` as text in the arena ("" when there is none). */
+static const char *field_text(const sq_json *doc, int obj, const field *f, sq_arena *a)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(shows); i++) {
+        if (strcmp(shows[i].path, f->path) != 0)
+            continue;
+        int tok = at_path(doc, obj, f->path);
+        return tok >= 0 ? shows[i].show(doc, tok, a) : "";
+    }
+    return sq_cli_json_text(doc, obj, f->path, a);
 }
 
 /* Display width: UTF-8 continuation bytes take no column. */
@@ -172,7 +263,7 @@ static int print_rows(FILE *out, const sq_json *doc, int arr, const field *cols,
     size_t r = 1;
     for (int it = sq_json_first(doc, arr); it >= 0; it = sq_json_next(doc, it), r++)
         for (size_t c = 0; c < ncols; c++) {
-            char *s = sq_arena_strdup(a, sq_cli_json_text(doc, it, cols[c].path, a));
+            char *s = sq_arena_strdup(a, field_text(doc, it, &cols[c], a));
             cells[r * ncols + c] = s != NULL ? one_line(s) : "";
         }
     sq_cli_print_table(out, cells, r, ncols);
@@ -187,8 +278,12 @@ static void print_block(FILE *out, const sq_json *doc, int obj, const field *fie
         if (strlen(fields[i].label) > w)
             w = strlen(fields[i].label);
     for (size_t i = 0; i < n; i++) {
-        const char *v = sq_cli_json_text(doc, obj, fields[i].path, a);
-        fprintf(out, "%s:%*s%s\n", fields[i].label, (int)(w - strlen(fields[i].label) + 1), "", v);
+        const char *v = field_text(doc, obj, &fields[i], a);
+        fprintf(out, "%s:%*s", fields[i].label, (int)(w - strlen(fields[i].label) + 1), "");
+        /* A value of several lines (backfill progress) goes on below, under its first. */
+        for (size_t len; (len = strcspn(v, "\n")) < strlen(v); v += len + 1)
+            fprintf(out, "%.*s\n%*s", (int)len, v, (int)w + 2, "");
+        fprintf(out, "%s\n", v);
     }
 }
 
@@ -222,6 +317,8 @@ static const struct view {
     [SQ_OUT_PEEK] = {BLOCK(peek_cols), "No messages.", true},
     [SQ_OUT_PUBLISHED] = {NULL, 0, NULL, true},
     [SQ_OUT_DONE] = {NULL, 0, NULL, false}, /* never read: it prints `done` and no body */
+    [SQ_OUT_SOURCE] = {BLOCK(source_block), NULL, false},
+    [SQ_OUT_SOURCES] = {BLOCK(source_cols), "No sources.", true},
 };
 
 int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, const char *body,
@@ -246,12 +343,14 @@ int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, con
     case SQ_OUT_STREAM:
     case SQ_OUT_MESSAGE:
     case SQ_OUT_CONSUMER:
+    case SQ_OUT_SOURCE:
         print_block(out, &doc, p, v->fields, v->nfields, &a);
         break;
     case SQ_OUT_STREAMS:
     case SQ_OUT_MESSAGES:
     case SQ_OUT_CONSUMERS:
     case SQ_OUT_PEEK:
+    case SQ_OUT_SOURCES:
         rc = print_rows(out, &doc, p, v->fields, v->nfields, &a, v->empty);
         break;
     case SQ_OUT_DELIVERIES:

@@ -22,6 +22,12 @@ typedef struct opt_spec {
     const char *metavar; /* for the usage */
 } opt_spec;
 
+static int check_filter(const char *filter, char *err, size_t errlen);
+static int check_url(const char *url, char *err, size_t errlen);
+static int check_slot(const char *slot, char *err, size_t errlen);
+static int check_publication(const char *publication, char *err, size_t errlen);
+static int check_table(const char *table, char *err, size_t errlen);
+
 /* The ranges are SPEC 3 and 4's: out of range is a usage error before any request. */
 static const opt_spec opts[SQ_OPT_COUNT] = {
     [SQ_OPT_CONTEXT] = {"context", true, 1, 0, NULL, "NAME"},
@@ -46,12 +52,39 @@ static const opt_spec opts[SQ_OPT_COUNT] = {
     [SQ_OPT_SERVER_URL] = {"server-url", true, 1, 0, NULL, "URL"},
     [SQ_OPT_TOKEN] = {"token", true, 1, 0, NULL, "TOKEN"},
     [SQ_OPT_SET_DEFAULT] = {"set-default", false, 1, 0, NULL, NULL},
+    [SQ_OPT_URL] = {"url", true, 1, 0, NULL, "URL"},
+    [SQ_OPT_SLOT] = {"slot", true, 1, 0, NULL, "NAME"},
+    [SQ_OPT_PUBLICATION] = {"publication", true, 1, 0, NULL, "NAME"},
+    [SQ_OPT_TABLE] = {"table", true, 1, 0, NULL, "SCHEMA.TABLE"},
+    [SQ_OPT_KEY_FORMAT] = {"key-format", true, 1, 0, "basic with_operation",
+                           "basic|with_operation"},
+    [SQ_OPT_BACKFILL] = {"backfill", false, 1, 0, NULL, NULL},
+    [SQ_OPT_NO_BACKFILL] = {"no-backfill", false, 1, 0, NULL, NULL},
+};
+
+/* The flags whose values have rules of their own (a filter's, a name's): 0, or -1 with `err`. */
+static int (*const rules[SQ_OPT_COUNT])(const char *value, char *err, size_t errlen) = {
+    [SQ_OPT_FILTER] = check_filter, [SQ_OPT_URL] = check_url,
+    [SQ_OPT_SLOT] = check_slot,     [SQ_OPT_PUBLICATION] = check_publication,
+    [SQ_OPT_TABLE] = check_table,
+};
+
+/* The flags that may be given more than once: every value is kept (sq_cli_invocation.many). */
+static const bool repeats[SQ_OPT_COUNT] = {[SQ_OPT_TABLE] = true};
+
+/* Flags that say opposite things: giving both is a usage error. */
+static const sq_cli_opt exclusive[][2] = {
+    {SQ_OPT_LAST, SQ_OPT_FIRST},
+    {SQ_OPT_BACKFILL, SQ_OPT_NO_BACKFILL},
 };
 
 #define F(o) (1u << (o))
 #define GLOBAL_FLAGS (F(SQ_OPT_CONTEXT) | F(SQ_OPT_AS_CURL) | F(SQ_OPT_JSON) | F(SQ_OPT_HELP))
 #define CONSUMER_SETTINGS                                                                          \
     (F(SQ_OPT_ACK_WAIT_MS) | F(SQ_OPT_MAX_ACK_PENDING) | F(SQ_OPT_MAX_DELIVER))
+#define SOURCE_SETTINGS                                                                            \
+    (F(SQ_OPT_URL) | F(SQ_OPT_SLOT) | F(SQ_OPT_PUBLICATION) | F(SQ_OPT_TABLE) |                    \
+     F(SQ_OPT_KEY_FORMAT) | F(SQ_OPT_BACKFILL) | F(SQ_OPT_NO_BACKFILL))
 
 /* ---- the command table ----------------------------------------------------------------- */
 
@@ -59,13 +92,14 @@ typedef int (*build_fn)(const sq_cli_invocation *inv, sq_cli_request *req, char 
                         size_t errlen);
 
 struct sq_cli_command {
-    const char *group, *name; /* name "": a command of one word (observe) */
-    const char *args_usage;   /* positional arguments, for the usage */
-    int min_args, max_args;   /* max_args -1: any number */
-    unsigned flags;           /* accepted beyond the global ones */
-    build_fn build;           /* NULL: a local command (contexts, observe) */
-    const char *method;       /* the request's */
-    sq_cli_output output;     /* how its answer is shown */
+    const char *group;      /* the first word */
+    const char *name;       /* the words after it, space-separated; "": a command of one word */
+    const char *args_usage; /* positional arguments, for the usage */
+    int min_args, max_args; /* max_args -1: any number */
+    unsigned flags;         /* accepted beyond the global ones */
+    build_fn build;         /* NULL: a local command (contexts, observe) */
+    const char *method;     /* the request's */
+    sq_cli_output output;   /* how its answer is shown */
     const char *summary;
 };
 
@@ -85,10 +119,9 @@ static int build_consumer_rm(const sq_cli_invocation *, sq_cli_request *, char *
 static int build_consumer_receive(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_consumer_ack(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_consumer_peek(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_stream_ls(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_stream_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_stream_info(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
-static int build_stream_rm(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_source_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_item(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 
 #define STREAM F(SQ_OPT_STREAM)
 static const sq_cli_command commands[] = {
@@ -123,18 +156,27 @@ static const sq_cli_command commands[] = {
     {"consumer", "peek", "NAME", 1, 1,
      STREAM | F(SQ_OPT_STATE) | F(SQ_OPT_FILTER) | F(SQ_OPT_LIMIT), build_consumer_peek, "GET",
      SQ_OUT_PEEK, "list a consumer's messages and their delivery state without receiving"},
-    {"stream", "ls", "", 0, 0, 0, build_stream_ls, "GET", SQ_OUT_STREAMS, "list streams"},
+    {"stream", "ls", "", 0, 0, 0, build_item, "GET", SQ_OUT_STREAMS, "list streams"},
     {"stream", "add", "NAME", 1, 1, 0, build_stream_add, "POST", SQ_OUT_STREAM, "create a stream"},
-    {"stream", "info", "NAME", 1, 1, 0, build_stream_info, "GET", SQ_OUT_STREAM, "show a stream"},
-    {"stream", "rm", "NAME", 1, 1, 0, build_stream_rm, "DELETE", SQ_OUT_DONE,
+    {"stream", "info", "NAME", 1, 1, 0, build_item, "GET", SQ_OUT_STREAM, "show a stream"},
+    {"stream", "rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
      "delete a stream with its messages and consumers"},
+    {"source", "postgres add", "NAME", 1, 1, STREAM | SOURCE_SETTINGS | F(SQ_OPT_DEFAULTS),
+     build_source_add, "POST", SQ_OUT_SOURCE,
+     "stream a PostgreSQL database's tables (prompts for unset settings on a terminal)"},
+    {"source", "postgres ls", "", 0, 0, 0, build_item, "GET", SQ_OUT_SOURCES,
+     "list sources with their state and lag"},
+    {"source", "postgres info", "NAME", 1, 1, 0, build_item, "GET", SQ_OUT_SOURCE,
+     "show a source: settings, state, lag, last commit, backfill progress"},
+    {"source", "postgres rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
+     "delete a source (its slot and publication stay in the source database)"},
     {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
      NULL, NULL, 0, "save a server URL (and token) under NAME"},
     {"context", "ls", "", 0, 0, 0, NULL, NULL, 0, "list contexts (* marks the default)"},
     {"context", "select", "NAME", 1, 1, 0, NULL, NULL, 0, "make NAME the default context"},
     {"context", "rm", "NAME", 1, 1, 0, NULL, NULL, 0, "delete a context"},
     {"observe", "", "", 0, 0, STREAM | INTERACTIVE, NULL, NULL, 0,
-     "a live full-screen view of messages and consumers (q quits)"},
+     "a live full-screen view of messages, consumers and sources (q quits)"},
 };
 
 /* "consumer add", or "observe" for a command of one word. */
@@ -164,6 +206,8 @@ static int check_value(const opt_spec *o, const char *v, char *err, size_t errle
 {
     if (o->choices != NULL && !is_choice(o->choices, v))
         return sq_fail(err, errlen, "--%s must be one of %s, not \"%s\"", o->name, o->metavar, v);
+    if (rules[o - opts] != NULL)
+        return rules[o - opts](v, err, errlen);
     if (o->lo > o->hi)
         return SQ_OK;
     bool digits = *v != '\0' && strspn(v, "0123456789") == strlen(v);
@@ -175,12 +219,46 @@ static int check_value(const opt_spec *o, const char *v, char *err, size_t errle
     return SQ_OK;
 }
 
-static const sq_cli_command *find_command(const char *group, const char *name)
+/* How many of the `n` words spell command name `name` ("postgres add") from its start, word
+ * by word; *whole says whether they spell all of it. */
+static int spelled(const char *name, const char *const *words, int n, bool *whole)
 {
-    for (size_t i = 0; i < SQ_ARRAY_LEN(commands); i++)
-        if (strcmp(commands[i].group, group) == 0 && strcmp(commands[i].name, name) == 0)
-            return &commands[i];
-    return NULL;
+    int k = 0;
+    const char *p = name;
+    while (*p != '\0' && k < n) {
+        size_t w = strcspn(p, " ");
+        if (strlen(words[k]) != w || memcmp(words[k], p, w) != 0)
+            break;
+        k++;
+        p += w + (p[w] == ' ');
+    }
+    *whole = *p == '\0';
+    return k;
+}
+
+/* The command of `group` that the first of the `n` words spell (the longest such name), with
+ * its words' count in *used; NULL when none does, with in *used how many of the words begin
+ * some command's name. */
+static const sq_cli_command *find_command(const char *group, const char *const *words, int n,
+                                          int *used)
+{
+    const sq_cli_command *found = NULL;
+    int deepest = 0;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(commands); i++) {
+        bool whole;
+        if (strcmp(commands[i].group, group) != 0)
+            continue;
+        int k = spelled(commands[i].name, words, n, &whole);
+        if (whole && (found == NULL || k > *used)) {
+            found = &commands[i];
+            *used = k;
+        } else if (!whole && found == NULL && k > deepest) {
+            deepest = k;
+        }
+    }
+    if (found == NULL)
+        *used = deepest;
+    return found;
 }
 
 static bool group_exists(const char *group)
@@ -215,9 +293,26 @@ static int parse_flag(int argc, char **argv, int *i, sq_cli_invocation *inv, cha
             return sq_fail(err, errlen, "--%s takes no value", opts[o].name);
         }
         inv->opt[o] = v;
+        if (!repeats[o])
+            return SQ_OK;
+        if (inv->many[o] == NULL)
+            inv->many[o] = calloc((size_t)argc + 1, sizeof *inv->many[o]);
+        if (inv->many[o] == NULL)
+            return sq_fail(err, errlen, "out of memory");
+        inv->many[o][inv->nmany[o]++] = v;
         return SQ_OK;
     }
     return sq_fail(err, errlen, "unknown flag --%.*s", (int)n, arg);
+}
+
+/* "source postgres": the first `n` words joined by spaces, into `buf`. */
+static const char *joined(const char *const *words, int n, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", i > 0 ? " " : "", words[i]);
+    return buf;
 }
 
 int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_t errlen)
@@ -251,32 +346,29 @@ int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_
         inv->group = NULL;
         return bad_flag ? SQ_ERR : sq_fail(err, errlen, "unknown command \"%s\"", pos[0]);
     }
-    inv->cmd = find_command(pos[0], "");
-    if (inv->cmd != NULL) {
-        inv->name = "";
-        inv->args = pos + 1;
-        inv->nargs = npos - 1;
-    } else if (npos < 2) {
+    int used = 0;
+    char name[64];
+    inv->cmd = find_command(pos[0], pos + 1, npos - 1, &used);
+    if (inv->cmd == NULL) {
         if (bad_flag)
             return SQ_ERR;
-        if (inv->opt[SQ_OPT_HELP] != NULL)
-            return SQ_OK;
-        return sq_fail(err, errlen, "\"%s\" needs a subcommand", pos[0]);
-    } else {
-        inv->name = pos[1];
-        inv->cmd = find_command(pos[0], pos[1]);
-        if (inv->cmd == NULL)
-            return bad_flag ? SQ_ERR
-                            : sq_fail(err, errlen, "unknown command \"%s %s\"", pos[0], pos[1]);
-        inv->args = pos + 2;
-        inv->nargs = npos - 2;
+        if (used == npos - 1) { /* the words so far begin a command: "source postgres" */
+            if (inv->opt[SQ_OPT_HELP] != NULL)
+                return SQ_OK;
+            return sq_fail(err, errlen, "\"%s\" needs a subcommand",
+                           joined(pos, npos, name, sizeof name));
+        }
+        return sq_fail(err, errlen, "unknown command \"%s\"",
+                       joined(pos, used + 2, name, sizeof name));
     }
+    inv->name = inv->cmd->name;
+    inv->args = pos + 1 + used;
+    inv->nargs = npos - 1 - used;
     if (bad_flag)
         return SQ_ERR;
     if (inv->opt[SQ_OPT_HELP] != NULL)
         return SQ_OK;
     const sq_cli_command *c = inv->cmd;
-    char name[64];
     if (inv->nargs < c->min_args)
         return sq_fail(err, errlen, "%s needs %s", title(c, name, sizeof name), c->args_usage);
     if (c->max_args >= 0 && inv->nargs > c->max_args)
@@ -288,13 +380,17 @@ int sq_cli_parse(int argc, char **argv, sq_cli_invocation *inv, char *err, size_
              ((c->flags & INTERACTIVE) && (o == SQ_OPT_AS_CURL || o == SQ_OPT_JSON))))
             return sq_fail(err, errlen, "%s does not take --%s", title(c, name, sizeof name),
                            opts[o].name);
-    if (inv->opt[SQ_OPT_LAST] != NULL && inv->opt[SQ_OPT_FIRST] != NULL)
-        return sq_fail(err, errlen, "--last and --first exclude each other");
+    for (size_t i = 0; i < SQ_ARRAY_LEN(exclusive); i++)
+        if (inv->opt[exclusive[i][0]] != NULL && inv->opt[exclusive[i][1]] != NULL)
+            return sq_fail(err, errlen, "--%s and --%s exclude each other",
+                           opts[exclusive[i][0]].name, opts[exclusive[i][1]].name);
     return SQ_OK;
 }
 
 void sq_cli_invocation_free(sq_cli_invocation *inv)
 {
+    for (int o = 0; o < SQ_OPT_COUNT; o++)
+        free(inv->many[o]);
     free(inv->alloc);
     *inv = (sq_cli_invocation){0};
 }
@@ -316,7 +412,7 @@ static void flag_usage(FILE *out, unsigned flags)
         if (!(flags & F(o)))
             continue;
         if (opts[o].takes_value)
-            fprintf(out, " [--%s %s]", opts[o].name, opts[o].metavar);
+            fprintf(out, " [--%s %s]%s", opts[o].name, opts[o].metavar, repeats[o] ? "..." : "");
         else
             fprintf(out, " [--%s]", opts[o].name);
     }
@@ -345,7 +441,8 @@ void sq_cli_usage(FILE *out, const sq_cli_invocation *inv)
         fprintf(out, "  %-32s %s\n", head, c->summary);
     }
     fputs("\n--stream NAME (default \"default\") selects the stream of message, consumer and"
-          " observe.\nServer: --context NAME, else the default context, else $SEQUIN_URL and"
+          " observe,\nand the stream a new source writes into.\n"
+          "Server: --context NAME, else the default context, else $SEQUIN_URL and"
           " $SEQUIN_TOKEN,\nelse " SQ_CLI_DEFAULT_URL ".\n"
           "A command's flags: sequin GROUP COMMAND --help.\n",
           out);
@@ -430,22 +527,75 @@ static int check_name(const char *what, const char *name, char *err, size_t errl
     return SQ_OK;
 }
 
-/* Writes "name": N for an integer flag that is set (already range-checked by the parse). */
-static int write_int_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt o,
-                         const char *member)
+static int check_url(const char *url, char *err, size_t errlen)
+{
+    /* libpq judges the rest (a URL or key=value pairs) when the source connects. */
+    if (*url == '\0')
+        return sq_fail(err, errlen, "--url must not be empty");
+    return SQ_OK;
+}
+
+/* A PostgreSQL name as a source's settings take one (docs/sources.md): 1 to 63 ASCII letters,
+ * digits or underscores (PostgreSQL cuts longer names), and for a slot lower case only
+ * (PostgreSQL's own rule for slot names). */
+static bool pg_name_ok(const char *s, size_t n, bool lower)
+{
+    return n <= 63 && sq_name_is_valid(s, n) &&
+           (!lower || strcspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") >= n);
+}
+
+/* A slot's or a publication's name (`what`), as pg_name_ok takes it. */
+static int check_pg_name(const char *what, const char *name, bool lower, char *err, size_t errlen)
+{
+    if (!pg_name_ok(name, strlen(name), lower))
+        return sq_fail(err, errlen, "invalid %s \"%s\": 1 to 63 %sletters, digits or underscores",
+                       what, name, lower ? "lower-case " : "");
+    return SQ_OK;
+}
+
+static int check_slot(const char *slot, char *err, size_t errlen)
+{
+    return check_pg_name("slot", slot, true, err, errlen);
+}
+
+static int check_publication(const char *publication, char *err, size_t errlen)
+{
+    return check_pg_name("publication", publication, false, err, errlen);
+}
+
+/* "schema.table", or "table" for public's. */
+static int check_table(const char *table, char *err, size_t errlen)
+{
+    const char *dot = strchr(table, '.');
+    size_t n = strlen(table), first = dot != NULL ? (size_t)(dot - table) : n;
+    if (!pg_name_ok(table, first, false) ||
+        (dot != NULL && !pg_name_ok(dot + 1, n - first - 1, false)))
+        return sq_fail(err, errlen,
+                       "invalid table \"%s\": schema.table, each 1 to 63 letters, digits or "
+                       "underscores",
+                       table);
+    return SQ_OK;
+}
+
+/* Writes "member": value for a flag that is set: a number for an integer flag (the parse
+ * checked its range), else a string. */
+static int write_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt o,
+                     const char *member)
 {
     if (inv->opt[o] == NULL)
         return SQ_OK;
     if (sq_json_write_key(w, member) != SQ_OK)
         return SQ_ERR;
-    return sq_json_write_int64(w, strtol(inv->opt[o], NULL, 10));
+    if (opts[o].lo <= opts[o].hi)
+        return sq_json_write_int64(w, strtol(inv->opt[o], NULL, 10));
+    return sq_json_write_string(w, inv->opt[o]);
 }
 
 static int write_settings(sq_json_writer *w, const sq_cli_invocation *inv)
 {
-    int rc = write_int_opt(w, inv, SQ_OPT_ACK_WAIT_MS, "ack_wait_ms");
-    rc |= write_int_opt(w, inv, SQ_OPT_MAX_ACK_PENDING, "max_ack_pending");
-    rc |= write_int_opt(w, inv, SQ_OPT_MAX_DELIVER, "max_deliver");
+    int rc = write_opt(w, inv, SQ_OPT_ACK_WAIT_MS, "ack_wait_ms");
+    rc |= write_opt(w, inv, SQ_OPT_MAX_ACK_PENDING, "max_ack_pending");
+    rc |= write_opt(w, inv, SQ_OPT_MAX_DELIVER, "max_deliver");
     return rc;
 }
 
@@ -494,8 +644,6 @@ static int build_message_ls(const sq_cli_invocation *inv, sq_cli_request *req, c
                             size_t errlen)
 {
     const char *filter = inv->opt[SQ_OPT_FILTER];
-    if (check_filter(filter, err, errlen) != SQ_OK)
-        return SQ_ERR;
     const char *last = inv->opt[SQ_OPT_LAST], *first = inv->opt[SQ_OPT_FIRST];
     if (path(req, "api", "streams", sq_cli_stream(inv), "messages", NULL) != SQ_OK ||
         query(req, "sort",
@@ -525,17 +673,13 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
         return SQ_ERR;
     if (filter == NULL)
         return sq_fail(err, errlen, "consumer add needs --filter PATTERN (e.g. \"orders.us.>\")");
-    if (check_filter(filter, err, errlen) != SQ_OK)
-        return SQ_ERR;
     sq_json_writer w;
     sq_json_writer_init(&w, &req->body);
     int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
              sq_json_write_string(&w, name) || sq_json_write_key(&w, "filter_key_pattern") ||
-             sq_json_write_string(&w, filter) || write_settings(&w, inv);
-    if (inv->opt[SQ_OPT_DELIVER_POLICY] != NULL)
-        rc |= sq_json_write_key(&w, "deliver_policy") ||
-              sq_json_write_string(&w, inv->opt[SQ_OPT_DELIVER_POLICY]);
-    rc |= sq_json_write_end_object(&w);
+             sq_json_write_string(&w, filter) || write_settings(&w, inv) ||
+             write_opt(&w, inv, SQ_OPT_DELIVER_POLICY, "deliver_policy") ||
+             sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL),
                        err, errlen);
 }
@@ -591,7 +735,7 @@ static int build_consumer_receive(const sq_cli_invocation *inv, sq_cli_request *
              sq_json_write_int64(&w, inv->opt[SQ_OPT_BATCH_SIZE] != NULL
                                          ? strtol(inv->opt[SQ_OPT_BATCH_SIZE], NULL, 10)
                                          : 1) ||
-             write_int_opt(&w, inv, SQ_OPT_WAIT, "wait_for") || sq_json_write_end_object(&w);
+             write_opt(&w, inv, SQ_OPT_WAIT, "wait_for") || sq_json_write_end_object(&w);
     req->wait_ms = inv->opt[SQ_OPT_WAIT] != NULL ? strtol(inv->opt[SQ_OPT_WAIT], NULL, 10) : 0;
     return finish_body(rc, &w, consumer_path(inv, req, "receive"), err, errlen);
 }
@@ -638,8 +782,6 @@ static int build_consumer_peek(const sq_cli_invocation *inv, sq_cli_request *req
                                size_t errlen)
 {
     const char *filter = inv->opt[SQ_OPT_FILTER];
-    if (check_filter(filter, err, errlen) != SQ_OK)
-        return SQ_ERR;
     if (consumer_path(inv, req, "messages") != SQ_OK ||
         query(req, "state", inv->opt[SQ_OPT_STATE]) != SQ_OK ||
         query(req, "limit", inv->opt[SQ_OPT_LIMIT]) != SQ_OK ||
@@ -648,11 +790,16 @@ static int build_consumer_peek(const sq_cli_invocation *inv, sq_cli_request *req
     return SQ_OK;
 }
 
-static int build_stream_ls(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                           size_t errlen)
+/* `ls`, `info NAME` and `rm NAME` of a group whose items are a collection of the API's own:
+ * /api/streams, /api/sources (the group's name and an s). */
+static int build_item(const sq_cli_invocation *inv, sq_cli_request *req, char *err, size_t errlen)
 {
-    (void)inv;
-    if (path(req, "api", "streams", NULL) != SQ_OK)
+    char collection[32];
+    const char *name = inv->nargs > 0 ? inv->args[0] : NULL;
+    snprintf(collection, sizeof collection, "%ss", inv->cmd->group);
+    if (strcmp(inv->cmd->method, "DELETE") == 0)
+        snprintf(req->done, sizeof req->done, "Deleted %s %s.", inv->cmd->group, name);
+    if (path(req, "api", collection, name, NULL) != SQ_OK)
         return oom(err, errlen);
     return SQ_OK;
 }
@@ -669,21 +816,39 @@ static int build_stream_add(const sq_cli_invocation *inv, sq_cli_request *req, c
     return finish_body(rc, &w, path(req, "api", "streams", NULL), err, errlen);
 }
 
-static int build_stream_info(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                             size_t errlen)
+/* The body of POST /api/sources (docs/api.md): only the settings given, so that the server's
+ * defaults hold for the others, as for a consumer. */
+static int build_source_add(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                            size_t errlen)
 {
-    if (path(req, "api", "streams", inv->args[0], NULL) != SQ_OK)
-        return oom(err, errlen);
-    return SQ_OK;
-}
-
-static int build_stream_rm(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
-                           size_t errlen)
-{
-    snprintf(req->done, sizeof req->done, "Deleted stream %s.", inv->args[0]);
-    if (path(req, "api", "streams", inv->args[0], NULL) != SQ_OK)
-        return oom(err, errlen);
-    return SQ_OK;
+    const char *name = inv->args[0], *url = inv->opt[SQ_OPT_URL];
+    if (check_name("source", name, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (url == NULL)
+        return sq_fail(err, errlen,
+                       "source postgres add needs --url URL "
+                       "(e.g. postgres://replicator@db.internal/app)");
+    if (inv->nmany[SQ_OPT_TABLE] == 0)
+        return sq_fail(err, errlen,
+                       "source postgres add needs --table SCHEMA.TABLE (once for each table)");
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
+             sq_json_write_string(&w, name) || sq_json_write_key(&w, "stream") ||
+             sq_json_write_string(&w, sq_cli_stream(inv)) || sq_json_write_key(&w, "postgres") ||
+             sq_json_write_begin_object(&w) || sq_json_write_key(&w, "url") ||
+             sq_json_write_string(&w, url) || write_opt(&w, inv, SQ_OPT_SLOT, "slot") ||
+             write_opt(&w, inv, SQ_OPT_PUBLICATION, "publication") ||
+             sq_json_write_key(&w, "tables") || sq_json_write_begin_array(&w);
+    for (size_t i = 0; i < inv->nmany[SQ_OPT_TABLE]; i++)
+        rc |= sq_json_write_string(&w, inv->many[SQ_OPT_TABLE][i]);
+    rc |= sq_json_write_end_array(&w) || sq_json_write_end_object(&w) ||
+          write_opt(&w, inv, SQ_OPT_KEY_FORMAT, "key_format");
+    if (inv->opt[SQ_OPT_BACKFILL] != NULL || inv->opt[SQ_OPT_NO_BACKFILL] != NULL)
+        rc |= sq_json_write_key(&w, "backfill") ||
+              sq_json_write_bool(&w, inv->opt[SQ_OPT_BACKFILL] != NULL);
+    rc |= sq_json_write_end_object(&w);
+    return finish_body(rc, &w, path(req, "api", "sources", NULL), err, errlen);
 }
 
 int sq_cli_build(const sq_cli_invocation *inv, sq_cli_request *req, char *err, size_t errlen)
@@ -746,7 +911,5 @@ int sq_cli_check_opt(sq_cli_opt o, const char *value, char *err, size_t errlen)
 {
     if ((int)o < 0 || o >= SQ_OPT_COUNT)
         return sq_fail(err, errlen, "no such flag");
-    if (o == SQ_OPT_FILTER)
-        return check_filter(value, err, errlen);
     return check_value(&opts[o], value, err, errlen);
 }

@@ -9,57 +9,157 @@
 #include "sequin/cli.h"
 #include "sequin/observe.h"
 
-/* Values typed at consumer add's prompts; the invocation points into them until exit. */
+/* Values typed at an add command's prompts; the invocation points into them until exit. */
 static char *typed[SQ_OPT_COUNT];
 
+/* One question of an add command's prompts: the flag the answer sets, and how it is asked. */
+typedef struct ask {
+    sq_cli_opt o;
+    const char *label;
+    const char *shown; /* in brackets: what an empty answer keeps (the server's default) */
+    bool required;     /* the empty answer is refused */
+    bool list;         /* several values, separated by commas or spaces (--table) */
+    bool yes_no;       /* "yes" sets switch `o`, "no" switch `no` */
+    sq_cli_opt no;
+} ask;
+
+/* The answer to a yes/no question into its switches; false when it is neither. */
+static bool answer_yes_no(sq_cli_invocation *inv, const ask *q, const char *answer)
+{
+    if (strcmp(answer, "y") == 0 || strcmp(answer, "yes") == 0)
+        inv->opt[q->o] = "";
+    else if (strcmp(answer, "n") == 0 || strcmp(answer, "no") == 0)
+        inv->opt[q->no] = "";
+    else
+        return false;
+    return true;
+}
+
+/* The answer to a list question, cut in place into its values, each checked as the flag's;
+ * 0, or -1 with `err` (nothing set). */
+static int answer_list(sq_cli_invocation *inv, const ask *q, char *answer, char *err, size_t errlen)
+{
+    static const char seps[] = ", \t";
+    size_t n = 0;
+    const char **values = calloc(strlen(answer) / 2 + 2, sizeof *values);
+    if (values == NULL)
+        return sq_fail(err, errlen, "out of memory");
+    for (char *save = NULL, *v = strtok_r(answer, seps, &save); v != NULL;
+         v = strtok_r(NULL, seps, &save)) {
+        if (sq_cli_check_opt(q->o, v, err, errlen) != SQ_OK) {
+            free(values);
+            return SQ_ERR;
+        }
+        values[n++] = v;
+    }
+    free(inv->many[q->o]);
+    inv->many[q->o] = values;
+    inv->nmany[q->o] = n;
+    inv->opt[q->o] = n > 0 ? values[n - 1] : NULL;
+    return SQ_OK;
+}
+
 /*
- * Asks for flag `o` on the terminal until the answer is valid; an empty answer keeps the
- * server's default (shown in brackets). `required` refuses the empty answer.
+ * Asks question `q` on the terminal until the answer is valid; an empty answer keeps the
+ * server's default (shown in brackets) unless the question is required. -1 at the end of the
+ * input: the caller asks nothing more, and the request's build says what is missing.
  */
-static int prompt(sq_cli_invocation *inv, sq_cli_opt o, const char *label, const char *shown,
-                  bool required)
+static int prompt(sq_cli_invocation *inv, const ask *q)
 {
     char err[256];
     size_t cap = 0;
     for (;;) {
-        fprintf(stderr, "%s [%s]: ", label, shown);
+        fprintf(stderr, "%s [%s]: ", q->label, q->shown);
         fflush(stderr);
-        ssize_t n = getline(&typed[o], &cap, stdin);
+        ssize_t n = getline(&typed[q->o], &cap, stdin);
         if (n < 0)
-            return required ? SQ_ERR : SQ_OK; /* end of input: keep the default */
-        typed[o][strcspn(typed[o], "\r\n")] = '\0';
-        if (typed[o][0] == '\0') {
-            if (!required)
+            return SQ_ERR;
+        char *answer = typed[q->o];
+        answer[strcspn(answer, "\r\n")] = '\0';
+        if (answer[0] == '\0') {
+            if (!q->required)
                 return SQ_OK;
-            fprintf(stderr, "%s is required\n", label);
-        } else if (sq_cli_check_opt(o, typed[o], err, sizeof err) != SQ_OK) {
+            fprintf(stderr, "%s is required\n", q->label);
+        } else if (q->yes_no) {
+            if (answer_yes_no(inv, q, answer))
+                return SQ_OK;
+            fprintf(stderr, "answer yes or no\n");
+        } else if (q->list) {
+            int rc = answer_list(inv, q, answer, err, sizeof err);
+            if (rc == SQ_OK && inv->nmany[q->o] > 0)
+                return SQ_OK;
+            fprintf(stderr, "%s\n", rc == SQ_OK ? "one or more, separated by commas" : err);
+        } else if (sq_cli_check_opt(q->o, answer, err, sizeof err) != SQ_OK) {
             fprintf(stderr, "%s\n", err);
         } else {
-            inv->opt[o] = typed[o];
+            inv->opt[q->o] = answer;
             return SQ_OK;
         }
     }
 }
 
-/* consumer add without --defaults, on a terminal: ask for every setting not given. */
-static int prompt_consumer_settings(sq_cli_invocation *inv)
+/* Whether the command line answered question `q` already. */
+static bool given(const sq_cli_invocation *inv, const ask *q)
 {
-    static const struct {
-        sq_cli_opt o;
-        const char *label, *shown;
-        bool required;
-    } asks[] = {
-        {SQ_OPT_FILTER, "filter", "e.g. orders.us.>", true},
-        {SQ_OPT_ACK_WAIT_MS, "ack_wait_ms", "30000", false},
-        {SQ_OPT_MAX_ACK_PENDING, "max_ack_pending", "10000", false},
-        {SQ_OPT_MAX_DELIVER, "max_deliver", "no limit", false},
-        {SQ_OPT_DELIVER_POLICY, "deliver_policy (all|new)", "all", false},
-    };
-    for (size_t i = 0; i < SQ_ARRAY_LEN(asks); i++)
-        if (inv->opt[asks[i].o] == NULL &&
-            prompt(inv, asks[i].o, asks[i].label, asks[i].shown, asks[i].required) != SQ_OK)
-            return SQ_ERR;
-    return SQ_OK;
+    return inv->opt[q->o] != NULL || (q->yes_no && inv->opt[q->no] != NULL);
+}
+
+static const ask consumer_asks[] = {
+    {.o = SQ_OPT_FILTER, .label = "filter", .shown = "e.g. orders.us.>", .required = true},
+    {.o = SQ_OPT_ACK_WAIT_MS, .label = "ack_wait_ms", .shown = "30000"},
+    {.o = SQ_OPT_MAX_ACK_PENDING, .label = "max_ack_pending", .shown = "10000"},
+    {.o = SQ_OPT_MAX_DELIVER, .label = "max_deliver", .shown = "no limit"},
+    {.o = SQ_OPT_DELIVER_POLICY, .label = "deliver_policy (all|new)", .shown = "all"},
+};
+
+/* The source's settings in the order docs/sources.md explains them: where, what, how. */
+static const ask source_asks[] = {
+    {.o = SQ_OPT_URL,
+     .label = "connection URL (a role with REPLICATION)",
+     .shown = "e.g. postgres://replicator@db.internal/app",
+     .required = true},
+    {.o = SQ_OPT_SLOT,
+     .label = "replication slot (used if it exists, else created)",
+     .shown = "sequin_slot"},
+    {.o = SQ_OPT_PUBLICATION,
+     .label = "publication (used as it is if it exists, else created for the tables)",
+     .shown = "sequin_pub"},
+    {.o = SQ_OPT_TABLE,
+     .label = "tables (schema.table, separated by commas)",
+     .shown = "e.g. public.orders, public.customers",
+     .required = true,
+     .list = true},
+    {.o = SQ_OPT_STREAM, .label = "stream", .shown = "default"},
+    {.o = SQ_OPT_KEY_FORMAT, .label = "key format (basic|with_operation)", .shown = "basic"},
+    {.o = SQ_OPT_BACKFILL,
+     .label = "backfill: the rows the tables hold now first (yes|no)",
+     .shown = "no",
+     .yes_no = true,
+     .no = SQ_OPT_NO_BACKFILL},
+};
+
+/* The commands that ask for their unset settings on a terminal, and their questions. */
+static const struct {
+    const char *group, *name;
+    const ask *asks;
+    size_t n;
+} asking[] = {
+    {"consumer", "add", consumer_asks, SQ_ARRAY_LEN(consumer_asks)},
+    {"source", "postgres add", source_asks, SQ_ARRAY_LEN(source_asks)},
+};
+
+/* An add command without --defaults, on a terminal: asks for every setting not given. */
+static void prompt_settings(sq_cli_invocation *inv)
+{
+    if (inv->opt[SQ_OPT_DEFAULTS] != NULL || !isatty(STDIN_FILENO))
+        return;
+    for (size_t c = 0; c < SQ_ARRAY_LEN(asking); c++) {
+        if (!sq_cli_is(inv, asking[c].group, asking[c].name))
+            continue;
+        for (size_t i = 0; i < asking[c].n; i++)
+            if (!given(inv, &asking[c].asks[i]) && prompt(inv, &asking[c].asks[i]) != SQ_OK)
+                return;
+    }
 }
 
 static int usage_error(const sq_cli_invocation *inv, const char *err)
@@ -142,9 +242,7 @@ static int run_remote(sq_cli_invocation *inv)
     sq_cli_target t = {0};
     sq_cli_response resp = {0};
     int status = SQ_CLI_EXIT_SERVER;
-    if (sq_cli_is(inv, "consumer", "add") && inv->opt[SQ_OPT_DEFAULTS] == NULL &&
-        isatty(STDIN_FILENO) && prompt_consumer_settings(inv) != SQ_OK)
-        return usage_error(inv, "consumer add needs a filter");
+    prompt_settings(inv);
     if (sq_cli_build(inv, &req, err, sizeof err) != SQ_OK) {
         status = usage_error(inv, err);
         goto done;

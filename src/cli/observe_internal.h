@@ -47,6 +47,17 @@ enum {
     SQ_OBSERVE_C_POLICY
 };
 
+/* The cells of a source's row (SQ_OBSERVE_SLOT_SOURCES), indexed the same way. */
+enum {
+    SQ_OBSERVE_S_NAME,
+    SQ_OBSERVE_S_STATE,
+    SQ_OBSERVE_S_LAG_BYTES,
+    SQ_OBSERVE_S_LAG_SECONDS,
+    SQ_OBSERVE_S_ROWS,
+    SQ_OBSERVE_S_ERROR,
+    SQ_OBSERVE_S_COUNT
+};
+
 /* The text of cell (`row`, `col`) of `t`, or "" outside the table. Valid as long as the table's
  * rows (until the slot's next answer is read). */
 const char *sq_observe_cell(const sq_observe_table *t, size_t row, size_t col);

@@ -109,14 +109,28 @@ static void start_editing(sq_observe *o)
     o->edit_len = o->edit_cursor = strlen(o->edit);
 }
 
-/* Moves the scroll position (messages) or the selection (consumers) by `delta` rows. */
+/* Moves the scroll position (messages) or the selection (consumers, sources) by `delta`
+ * rows. */
 static void move(sq_observe *o, long delta)
 {
     bool messages = o->view == SQ_OBSERVE_MESSAGES;
-    size_t *at = messages ? &o->scroll : &o->selected;
-    size_t n = o->tables[messages ? SQ_OBSERVE_SLOT_MESSAGES : SQ_OBSERVE_SLOT_CONSUMERS].nrows;
-    if (o->view == SQ_OBSERVE_DETAILS)
+    size_t *at;
+    sq_observe_slot slot;
+    switch (o->view) {
+    case SQ_OBSERVE_MESSAGES:
+        at = &o->scroll, slot = SQ_OBSERVE_SLOT_MESSAGES;
+        break;
+    case SQ_OBSERVE_CONSUMERS:
+        at = &o->selected, slot = SQ_OBSERVE_SLOT_CONSUMERS;
+        break;
+    case SQ_OBSERVE_SOURCES:
+        at = &o->source_selected, slot = SQ_OBSERVE_SLOT_SOURCES;
+        break;
+    case SQ_OBSERVE_DETAILS:
+    default:
         return;
+    }
+    size_t n = o->tables[slot].nrows;
     size_t to = delta < 0 ? (*at > (size_t)-delta ? *at - (size_t)-delta : 0) : *at + (size_t)delta;
     if (to >= n)
         to = n > 0 ? n - 1 : 0;
@@ -148,8 +162,13 @@ void sq_observe_key(sq_observe *o, int key, int rows)
     case 'c':
         show(o, SQ_OBSERVE_CONSUMERS);
         break;
-    case '\t':
-        show(o, o->view == SQ_OBSERVE_MESSAGES ? SQ_OBSERVE_CONSUMERS : SQ_OBSERVE_MESSAGES);
+    case 's':
+        show(o, SQ_OBSERVE_SOURCES);
+        break;
+    case '\t': /* the tabs in their order, round: a consumer's details count as Consumers */
+        show(o, o->view == SQ_OBSERVE_MESSAGES  ? SQ_OBSERVE_CONSUMERS
+                : o->view == SQ_OBSERVE_SOURCES ? SQ_OBSERVE_MESSAGES
+                                                : SQ_OBSERVE_SOURCES);
         break;
     case '\n':
     case '\r':

@@ -14,8 +14,9 @@
 
 typedef enum cell_kind {
     CELL_TEXT,
-    CELL_TIME, /* an ISO 8601 UTC timestamp, shown in local time */
-    CELL_MS,   /* milliseconds, shown as "30s" or "1500ms" */
+    CELL_TIME,    /* an ISO 8601 UTC timestamp, shown in local time */
+    CELL_MS,      /* milliseconds, shown as "30s" or "1500ms" */
+    CELL_SECONDS, /* seconds, a fraction, shown to a tenth: "0.3s" */
 } cell_kind;
 
 typedef struct field {
@@ -50,6 +51,16 @@ static const field delivery_fields[SQ_OBSERVE_D_COUNT] = {
     [SQ_OBSERVE_D_DATA] = {"message.data", CELL_TEXT},
 };
 
+/* What a source's node last reported (docs/api.md: its "status"). */
+static const field source_fields[SQ_OBSERVE_S_COUNT] = {
+    [SQ_OBSERVE_S_NAME] = {"name", CELL_TEXT},
+    [SQ_OBSERVE_S_STATE] = {"status.state", CELL_TEXT},
+    [SQ_OBSERVE_S_LAG_BYTES] = {"status.lag_bytes", CELL_TEXT},
+    [SQ_OBSERVE_S_LAG_SECONDS] = {"status.lag_seconds", CELL_SECONDS},
+    [SQ_OBSERVE_S_ROWS] = {"status.rows_streamed", CELL_TEXT},
+    [SQ_OBSERVE_S_ERROR] = {"status.error", CELL_TEXT},
+};
+
 typedef struct slot_shape {
     const field *fields;
     size_t nfields;
@@ -62,6 +73,7 @@ static const slot_shape shapes[SQ_OBSERVE_SLOT_COUNT] = {
     [SQ_OBSERVE_SLOT_CONSUMER] = {consumer_fields, SQ_ARRAY_LEN(consumer_fields), true},
     [SQ_OBSERVE_SLOT_LEASED] = {delivery_fields, SQ_ARRAY_LEN(delivery_fields), false},
     [SQ_OBSERVE_SLOT_NEXT] = {delivery_fields, SQ_ARRAY_LEN(delivery_fields), false},
+    [SQ_OBSERVE_SLOT_SOURCES] = {source_fields, SQ_ARRAY_LEN(source_fields), false},
 };
 
 const char *sq_observe_cell(const sq_observe_table *t, size_t row, size_t col)
@@ -96,6 +108,16 @@ static const char *duration(sq_arena *a, const char *ms)
     return n % 1000 == 0 ? sq_arena_printf(a, "%lds", n / 1000) : sq_arena_printf(a, "%ldms", n);
 }
 
+/* A number of seconds to a tenth ("0.3s"); anything else (null's "-") as it is. */
+static const char *seconds(sq_arena *a, const char *s)
+{
+    char *end = NULL;
+    double n = strtod(s, &end);
+    if (*s == '\0' || *end != '\0')
+        return s;
+    return sq_arena_printf(a, "%.1fs", n);
+}
+
 /* Reads a 2xx answer into a new table, which replaces `t` only when the whole answer reads. */
 static int read_table(sq_observe_table *t, const slot_shape *shape, const char *body, size_t len)
 {
@@ -120,6 +142,8 @@ static int read_table(sq_observe_table *t, const slot_shape *shape, const char *
                 v = local_time(&fresh.arena, v);
             else if (shape->fields[c].kind == CELL_MS)
                 v = duration(&fresh.arena, v);
+            else if (shape->fields[c].kind == CELL_SECONDS)
+                v = seconds(&fresh.arena, v);
             if (v == NULL)
                 goto done;
             fresh.cells[fresh.nrows * fresh.ncols + c] = v;
@@ -164,6 +188,8 @@ unsigned sq_observe_slots(const sq_observe *o)
     case SQ_OBSERVE_DETAILS:
         return 1u << SQ_OBSERVE_SLOT_CONSUMER | 1u << SQ_OBSERVE_SLOT_LEASED |
                1u << SQ_OBSERVE_SLOT_NEXT;
+    case SQ_OBSERVE_SOURCES:
+        return 1u << SQ_OBSERVE_SLOT_SOURCES;
     }
     return 0;
 }
@@ -183,6 +209,8 @@ int sq_observe_path(const sq_observe *o, sq_observe_slot slot, int rows, sq_buf 
     size_t page = sq_observe_page_rows(rows), limit = o->scroll + 2 * page;
     if (limit > SQ_OBSERVE_MAX_LIMIT)
         limit = SQ_OBSERVE_MAX_LIMIT;
+    if (slot == SQ_OBSERVE_SLOT_SOURCES) /* the sources of every stream */
+        return sq_buf_puts(path, "/api/sources");
     int rc = sq_buf_puts(path, "/api/streams/") || sq_cli_encode(path, o->stream);
     switch (slot) {
     case SQ_OBSERVE_SLOT_MESSAGES:
@@ -203,6 +231,7 @@ int sq_observe_path(const sq_observe *o, sq_observe_slot slot, int rows, sq_buf 
                                 slot == SQ_OBSERVE_SLOT_LEASED ? "delivered" : "available",
                                 page > SQ_OBSERVE_MAX_LIMIT ? (size_t)SQ_OBSERVE_MAX_LIMIT : page);
         break;
+    case SQ_OBSERVE_SLOT_SOURCES:
     case SQ_OBSERVE_SLOT_COUNT:
         return SQ_ERR;
     }
@@ -260,6 +289,8 @@ void sq_observe_answer(sq_observe *o, sq_observe_slot slot, unsigned epoch, long
     size_t n = o->tables[slot].nrows;
     if (slot == SQ_OBSERVE_SLOT_CONSUMERS && o->selected >= n)
         o->selected = n > 0 ? n - 1 : 0;
+    if (slot == SQ_OBSERVE_SLOT_SOURCES && o->source_selected >= n)
+        o->source_selected = n > 0 ? n - 1 : 0;
     struct tm local;
     if (localtime_r(&now, &local) == NULL ||
         strftime(o->updated, sizeof o->updated, "%H:%M:%S", &local) == 0)

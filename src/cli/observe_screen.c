@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* How each table shows: the columns of messages, of consumers and of deliveries; column i
+/* How each table shows: the columns of messages, consumers, deliveries and sources; column i
  * shows cell i, so each is indexed by the cells' names (observe_internal.h). */
 static const sq_observe_column message_cols[SQ_OBSERVE_M_COUNT] = {
     [SQ_OBSERVE_M_SEQ] = {"SEQ", 20, 0, false, 0},
@@ -30,6 +30,16 @@ static const sq_observe_column delivery_cols[SQ_OBSERVE_D_COUNT] = {
     [SQ_OBSERVE_D_DELIVERIES] = {"DELIVERIES", 10, 3, false, 0},
     [SQ_OBSERVE_D_VISIBLE_AT] = {"VISIBLE_AT", 8, 2, true, SQ_OBSERVE_FIT_TAIL},
     [SQ_OBSERVE_D_DATA] = {"DATA", 6, 1, false, 0},
+};
+
+/* A source's lag is what one watches it for; its error says the most when it has one. */
+static const sq_observe_column source_cols[SQ_OBSERVE_S_COUNT] = {
+    [SQ_OBSERVE_S_NAME] = {"NAME", 12, 0, false, 0},
+    [SQ_OBSERVE_S_STATE] = {"STATE", 11, 0, false, 0},
+    [SQ_OBSERVE_S_LAG_BYTES] = {"LAG_BYTES", 20, 3, false, 0},
+    [SQ_OBSERVE_S_LAG_SECONDS] = {"LAG_SECONDS", 20, 2, false, 0},
+    [SQ_OBSERVE_S_ROWS] = {"ROWS", 20, 4, false, 0},
+    [SQ_OBSERVE_S_ERROR] = {"ERROR", 10, 1, false, 0},
 };
 
 /* The render's working state: the screen, a line being built, the fit flags. */
@@ -140,7 +150,6 @@ static int table(painter *p, int row, int lines, const sq_observe_table *t,
 
 static void tab_bar(painter *p, const sq_observe *o)
 {
-    static const char tabs[] = " Messages  Consumers";
     sq_observe_screen *scr = p->scr;
     sq_buf right = {0};
     int rc = sq_buf_printf(&right, "stream %s", o->stream);
@@ -150,15 +159,25 @@ static void tab_bar(painter *p, const sq_observe *o)
     rc |= sq_buf_putc(&right, ' ');
     if (rc != SQ_OK)
         p->rc = SQ_ERR;
+    /* A consumer's details show under its tab, before the next one. */
     sq_buf left = {0};
-    if (sq_buf_puts(&left, tabs) != SQ_OK ||
-        (o->view == SQ_OBSERVE_DETAILS && sq_buf_printf(&left, " > %s", o->consumer) != SQ_OK))
+    rc = sq_buf_puts(&left, " Messages  Consumers");
+    if (o->view == SQ_OBSERVE_DETAILS)
+        rc |= sq_buf_printf(&left, " > %s", o->consumer);
+    rc |= sq_buf_puts(&left, "  ");
+    size_t sources = left.len;
+    if ((rc | sq_buf_puts(&left, "Sources")) != SQ_OK)
         p->rc = SQ_ERR;
     two_sided(p, 0, scr->cols, left.data != NULL ? left.data : "", right.data, SQ_OBSERVE_TITLE);
-    /* The active tab stands out; the bar is at least SQ_OBSERVE_MIN_COLS wide, so both fit. */
-    bool messages = o->view == SQ_OBSERVE_MESSAGES;
-    scr->lines[0].mark = messages ? 1 : 11;
-    scr->lines[0].mark_len = messages ? 8 : 9;
+    /* The active tab stands out, when the bar is wide enough to show all of its name. */
+    static const char *const names[] = {"Messages", "Consumers", "Sources"};
+    size_t tab = o->view == SQ_OBSERVE_MESSAGES ? 0 : o->view == SQ_OBSERVE_SOURCES ? 2 : 1;
+    size_t mark = tab == 0 ? 1 : tab == 1 ? 11 : sources, len = strlen(names[tab]);
+    const char *text = scr->lines[0].text;
+    if (strlen(text) >= mark + len && memcmp(text + mark, names[tab], len) == 0) {
+        scr->lines[0].mark = mark;
+        scr->lines[0].mark_len = len;
+    }
     sq_buf_free(&left);
     sq_buf_free(&right);
 }
@@ -175,15 +194,27 @@ static void messages_view(painter *p, const sq_observe *o)
     table(p, 1, p->scr->rows - 2, t, message_cols, SQ_ARRAY_LEN(message_cols), first, -1, empty);
 }
 
+/* A list with one row selected, scrolled so that the selection shows. */
+static void list_view(painter *p, const sq_observe_table *t, const sq_observe_column *cols,
+                      size_t ncols, size_t selected, const char *empty)
+{
+    size_t shown = (size_t)(p->scr->rows - SQ_OBSERVE_CHROME_ROWS);
+    size_t first = selected >= shown ? selected - shown + 1 : 0;
+    table(p, 1, p->scr->rows - 2, t, cols, ncols, first, (long)selected, empty);
+}
+
 static void consumers_view(painter *p, const sq_observe *o)
 {
-    const sq_observe_table *t = &o->tables[SQ_OBSERVE_SLOT_CONSUMERS];
-    size_t shown = (size_t)(p->scr->rows - SQ_OBSERVE_CHROME_ROWS);
-    size_t first = o->selected >= shown ? o->selected - shown + 1 : 0;
     char empty[SQ_OBSERVE_TEXT];
     snprintf(empty, sizeof empty, "no consumers in stream %s", o->stream);
-    table(p, 1, p->scr->rows - 2, t, consumer_cols, SQ_ARRAY_LEN(consumer_cols), first,
-          (long)o->selected, empty);
+    list_view(p, &o->tables[SQ_OBSERVE_SLOT_CONSUMERS], consumer_cols, SQ_ARRAY_LEN(consumer_cols),
+              o->selected, empty);
+}
+
+static void sources_view(painter *p, const sq_observe *o)
+{
+    list_view(p, &o->tables[SQ_OBSERVE_SLOT_SOURCES], source_cols, SQ_ARRAY_LEN(source_cols),
+              o->source_selected, "no sources");
 }
 
 /* The consumer's settings and counts in one line, from its own answer or else the list's. */
@@ -264,11 +295,13 @@ static const char *hints(const sq_observe *o)
 {
     switch (o->view) {
     case SQ_OBSERVE_MESSAGES:
-        return "f filter  c consumers  q quit";
+        return "f filter  c consumers  s sources  q quit";
     case SQ_OBSERVE_CONSUMERS:
-        return "Enter details  m messages  q quit";
+        return "Enter details  m messages  s sources  q quit";
     case SQ_OBSERVE_DETAILS:
         return "Esc back  m messages  q quit";
+    case SQ_OBSERVE_SOURCES:
+        return "m messages  c consumers  q quit";
     }
     return "";
 }
@@ -312,6 +345,10 @@ static void status_line(painter *p, const sq_observe *o)
         else if (o->view == SQ_OBSERVE_CONSUMERS)
             snprintf(left, sizeof left, "%zu consumers, updated %s",
                      o->tables[SQ_OBSERVE_SLOT_CONSUMERS].nrows, o->updated);
+        else if (o->view == SQ_OBSERVE_SOURCES)
+            snprintf(left, sizeof left, "%zu source%s, updated %s",
+                     o->tables[SQ_OBSERVE_SLOT_SOURCES].nrows,
+                     o->tables[SQ_OBSERVE_SLOT_SOURCES].nrows == 1 ? "" : "s", o->updated);
         else
             snprintf(left, sizeof left, "updated %s", o->updated);
     }
@@ -339,6 +376,8 @@ int sq_observe_render(const sq_observe *o, int rows, int cols, sq_observe_screen
             messages_view(&p, o);
         else if (o->view == SQ_OBSERVE_CONSUMERS)
             consumers_view(&p, o);
+        else if (o->view == SQ_OBSERVE_SOURCES)
+            sources_view(&p, o);
         else
             details_view(&p, o);
         status_line(&p, o);

@@ -7,6 +7,7 @@
 #include "sequin/api_input.h"
 #include "sequin/json.h"
 #include "sequin/keys.h"
+#include "sequin/source.h"
 
 enum {
     MAX_BATCH = 10000,
@@ -279,6 +280,92 @@ int sq_api_parse_consumer_create(const char *body, size_t len, sq_arena *arena,
     out->deliver_new = policy != NULL && strcmp(policy, "new") == 0;
     rc = SQ_OK;
 done:
+    sq_json_free(&doc);
+    return rc;
+}
+
+/* Members `names` of object `obj`, those present, as members of the object `w` writes. */
+static int copy_members(const sq_json *doc, int obj, const char *const *names, sq_json_writer *w,
+                        sq_api_problem *p)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        int v;
+        const char *raw;
+        size_t n;
+        if (member(doc, obj, names[i], &v, p) != SQ_OK)
+            return SQ_ERR;
+        if (v >= 0 &&
+            (sq_json_raw(doc, v, &raw, &n) != SQ_OK || sq_json_write_key(w, names[i]) != SQ_OK ||
+             sq_json_write_raw(w, raw, n) != SQ_OK))
+            return bad(p, "out of memory");
+    }
+    return SQ_OK;
+}
+
+int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena, sq_api_source *out,
+                               sq_api_problem *p)
+{
+    static const char *const known[] = {"name",       "stream",   "postgres",
+                                        "key_format", "backfill", NULL};
+    static const char *const postgres[] = {"url", "slot", "publication", "tables", NULL};
+    static const char *const beside[] = {"key_format", "backfill", NULL};
+    sq_json doc = {0};
+    sq_buf flat = {0}, canonical = {0};
+    sq_source_def def = {0};
+    sq_json_writer w;
+    size_t name_len = 0, stream_len = 0;
+    int rc = SQ_ERR, pg = -1;
+    char why[160];
+
+    *out = (sq_api_source){.kind = "postgres"};
+    if (parse_object(&doc, body, len, p) != SQ_OK || only_members(&doc, 0, known, p) != SQ_OK ||
+        opt_string(&doc, 0, "name", arena, &out->name, &name_len, p) != SQ_OK ||
+        opt_string(&doc, 0, "stream", arena, &out->stream, &stream_len, p) != SQ_OK ||
+        member(&doc, 0, "postgres", &pg, p) != SQ_OK)
+        goto done;
+    if (out->name == NULL || out->stream == NULL || pg < 0) {
+        bad(p, "the body needs \"name\", \"stream\" and \"postgres\"");
+        goto done;
+    }
+    if (!sq_name_is_valid(out->name, name_len)) {
+        invalid(p, "name", NAME_RULE);
+        goto done;
+    }
+    if (!sq_name_is_valid(out->stream, stream_len) && !sq_api_is_uuid(out->stream, stream_len)) {
+        invalid(p, "stream", "a stream's name or id");
+        goto done;
+    }
+    if (sq_json_type_of(&doc, pg) != SQ_JSON_OBJECT) {
+        bad(p, "\"postgres\" must be an object {\"url\", \"slot\", \"publication\", "
+               "\"tables\"}");
+        goto done;
+    }
+    /* The settings as the store keeps them: one object, the connection's beside the rest. */
+    sq_json_writer_init(&w, &flat);
+    int jr = sq_json_write_begin_object(&w);
+    if (only_members(&doc, pg, postgres, p) != SQ_OK ||
+        copy_members(&doc, pg, postgres, &w, p) != SQ_OK ||
+        copy_members(&doc, 0, beside, &w, p) != SQ_OK)
+        goto done;
+    jr |= sq_json_write_end_object(&w);
+    if (jr != 0 || sq_json_writer_finish(&w) != SQ_OK) {
+        bad(p, "out of memory");
+        goto done;
+    }
+    if (sq_source_settings_read(flat.data, flat.len, &def, why, sizeof why) != SQ_OK) {
+        bad(p, "%s", why);
+        goto done;
+    }
+    if (sq_source_settings_write(&def, &canonical) != SQ_OK ||
+        (out->settings = sq_arena_strndup(arena, canonical.data, canonical.len)) == NULL) {
+        bad(p, "out of memory");
+        goto done;
+    }
+    rc = SQ_OK;
+done:
+    sq_source_def_free(&def);
+    sq_buf_free(&canonical);
+    sq_buf_free(&flat);
     sq_json_free(&doc);
     return rc;
 }

@@ -62,6 +62,8 @@ int sq_handler_start(sq_handler *h, const sq_route_match *m, const sq_request_in
         return refuse(p, "malformed stream in the path");
     if (m->consumer.p != NULL && (h->consumer = param(arena, m->consumer)) == NULL)
         return refuse(p, "malformed consumer in the path");
+    if (m->source.p != NULL && (h->source = param(arena, m->source)) == NULL)
+        return refuse(p, "malformed source in the path");
     if (m->key.p != NULL) {
         if ((h->key = param(arena, m->key)) == NULL)
             return refuse(p, "malformed key in the path");

@@ -158,6 +158,21 @@ sq_metrics_consumer sq_metrics_consumer_from(const char *stream, const struct sq
     };
 }
 
+sq_metrics_source sq_metrics_source_from(const struct sq_source *src)
+{
+    bool up = src->state != NULL &&
+              (strcmp(src->state, "streaming") == 0 || strcmp(src->state, "backfilling") == 0);
+    return (sq_metrics_source){
+        .source = src->name,
+        .up = up,
+        .lag_bytes = src->has_status ? src->lag_bytes : -1,
+        .lag_seconds = src->has_status ? src->lag_seconds : -1,
+        .rows = src->has_status ? src->rows_streamed : 0,
+        .errors = src->has_status ? src->errors : 0,
+        .reconnects = src->has_status && src->attempts > 1 ? src->attempts - 1 : 0,
+    };
+}
+
 /* ---- rendering -------------------------------------------------------------------------- */
 
 static const struct {
@@ -340,8 +355,62 @@ static int render_consumers(sq_buf *out, const sq_metrics_consumer *cs, size_t n
     return rc != 0 ? SQ_ERR : SQ_OK;
 }
 
+enum source_series {
+    S_UP,
+    S_LAG_BYTES,
+    S_LAG_SECONDS,
+    S_ROWS,
+    S_ERRORS,
+    S_RECONNECTS
+};
+
+static int render_sources(sq_buf *out, const sq_metrics_source *ss, size_t n)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        [S_UP] = {"sequin_source_up", "gauge",
+                  "1 while the source streams or backfills, else 0 (its state says why)."},
+        [S_LAG_BYTES] = {"sequin_source_lag_bytes", "gauge",
+                         "WAL of the source database the stream does not have yet; no sample "
+                         "when unknown."},
+        [S_LAG_SECONDS] = {"sequin_source_lag_seconds", "gauge",
+                           "Time since the last commit the stream has, while WAL lags (0 when "
+                           "none does)."},
+        [S_ROWS] = {"sequin_source_rows_streamed_total", "counter",
+                    "Messages the source wrote into its stream."},
+        [S_ERRORS] = {"sequin_source_errors_total", "counter",
+                      "Attempts of the source that failed (each is retried)."},
+        [S_RECONNECTS] = {"sequin_source_reconnects_total", "counter",
+                          "Times the source started over after its first attempt."},
+    };
+    int rc = 0;
+    for (size_t f = 0; f < SQ_ARRAY_LEN(series) && rc == 0; f++) {
+        rc |= family(out, series[f].name, series[f].type, series[f].help);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            const sq_metrics_source *s = &ss[i];
+            if ((f == S_LAG_BYTES && s->lag_bytes < 0) ||
+                (f == S_LAG_SECONDS && !(s->lag_seconds >= 0)))
+                continue;
+            rc |= sq_buf_printf(out, "%s{source=\"", series[f].name);
+            rc |= put_label_value(out, s->source);
+            rc |= sq_buf_puts(out, "\"}");
+            if (f == S_LAG_SECONDS)
+                rc |= sq_buf_printf(out, " %.3f\n", s->lag_seconds);
+            else
+                rc |= sq_buf_printf(out, " %lld\n",
+                                    f == S_UP          ? (long long)s->up
+                                    : f == S_LAG_BYTES ? s->lag_bytes
+                                    : f == S_ROWS      ? s->rows
+                                    : f == S_ERRORS    ? s->errors
+                                                       : s->reconnects);
+        }
+    }
+    return rc != 0 ? SQ_ERR : SQ_OK;
+}
+
 int sq_metrics_render(sq_buf *out, const sq_metrics *m, const sq_metrics_consumer *consumers,
-                      size_t n)
+                      size_t n, const sq_metrics_source *sources, size_t n_sources)
 {
     int rc = 0;
     for (size_t c = 0; c < SQ_METRIC_COUNTER_COUNT && rc == 0; c++) {
@@ -353,5 +422,7 @@ int sq_metrics_render(sq_buf *out, const sq_metrics *m, const sq_metrics_consume
         rc = render_requests(out, m);
     if (rc == 0)
         rc = render_consumers(out, consumers, n);
+    if (rc == 0)
+        rc = render_sources(out, sources, n_sources);
     return rc != 0 ? SQ_ERR : SQ_OK;
 }

@@ -1,6 +1,10 @@
 /* The API's objects as JSON: the one place that knows their field names. */
 #include "sequin/render.h"
 
+#include <string.h>
+
+#include "sequin/source.h"
+
 /* Writes "key": "value", or null for a NULL value. */
 static int str_field(sq_json_writer *w, const char *key, const char *value)
 {
@@ -141,6 +145,97 @@ int sq_render_consumer_pair(sq_json_writer *w, const sq_consumer_pair *p)
     rc |= str_field(w, "consumer_name", p->consumer_name);
     rc |= info_fields(w, &p->info);
     return end_object(w, rc);
+}
+
+/* "postgres", "key_format" and "backfill" from the settings as stored; the URL without its
+ * password. */
+static int source_settings(sq_json_writer *w, const char *settings)
+{
+    sq_source_def def = {0};
+    sq_buf url = {0};
+    char why[160];
+    int rc = 0;
+    if (settings == NULL ||
+        sq_source_settings_read(settings, strlen(settings), &def, why, sizeof why) != SQ_OK) {
+        rc |= sq_json_write_key(w, "postgres") | sq_json_write_null(w);
+        rc |= sq_json_write_key(w, "key_format") | sq_json_write_null(w);
+        rc |= sq_json_write_key(w, "backfill") | sq_json_write_null(w);
+        goto done;
+    }
+    if (sq_source_url_redact(def.url, &url) != SQ_OK || sq_buf_putc(&url, '\0') != SQ_OK) {
+        rc = SQ_ERR;
+        goto done;
+    }
+    rc |= sq_json_write_key(w, "postgres");
+    rc |= sq_json_write_begin_object(w);
+    rc |= str_field(w, "url", url.data);
+    rc |= str_field(w, "slot", def.slot);
+    rc |= str_field(w, "publication", def.publication);
+    rc |= sq_json_write_key(w, "tables");
+    rc |= sq_json_write_begin_array(w);
+    for (size_t i = 0; i < def.ntables; i++)
+        rc |= sq_json_write_string(w, def.tables[i]);
+    rc |= sq_json_write_end_array(w);
+    rc |= sq_json_write_end_object(w);
+    rc |= str_field(w, "key_format", def.key_format == SQ_KEY_BASIC ? "basic" : "with_operation");
+    rc |= sq_json_write_key(w, "backfill");
+    rc |= sq_json_write_bool(w, def.backfill);
+done:
+    sq_buf_free(&url);
+    sq_source_def_free(&def);
+    return rc;
+}
+
+/* "key": value, or null for a negative value (unknown). */
+static int count_field(sq_json_writer *w, const char *key, long long value)
+{
+    int rc = sq_json_write_key(w, key);
+    return rc | (value >= 0 ? sq_json_write_int64(w, value) : sq_json_write_null(w));
+}
+
+/* What the node running the source last reported: every member null before its first report. */
+static int source_status(sq_json_writer *w, const sq_source *src)
+{
+    int rc = sq_json_write_key(w, "status");
+    rc |= sq_json_write_begin_object(w);
+    rc |= str_field(w, "state", src->state);
+    rc |= str_field(w, "error", src->error);
+    rc |= str_field(w, "node", src->node);
+    rc |= str_field(w, "last_commit_lsn", src->last_commit_lsn);
+    rc |= str_field(w, "last_commit_at", src->last_commit_at);
+    rc |= str_field(w, "received_lsn", src->received_lsn);
+    rc |= count_field(w, "lag_bytes", src->has_status ? src->lag_bytes : -1);
+    rc |= sq_json_write_key(w, "lag_seconds");
+    rc |= src->has_status ? sq_json_write_double(w, src->lag_seconds) : sq_json_write_null(w);
+    rc |= count_field(w, "rows_streamed", src->has_status ? src->rows_streamed : -1);
+    rc |= str_field(w, "reported_at", src->reported_at);
+    rc |= sq_json_write_end_object(w);
+    return rc;
+}
+
+int sq_render_source(sq_json_writer *w, const sq_source *src)
+{
+    int rc = sq_json_write_begin_object(w);
+    rc |= str_field(w, "id", src->id);
+    rc |= str_field(w, "name", src->name);
+    rc |= str_field(w, "kind", src->kind);
+    rc |= str_field(w, "stream", src->stream);
+    rc |= source_settings(w, src->settings);
+    rc |= str_field(w, "managed_by", src->managed_by_config ? "config" : "api");
+    rc |= source_status(w, src);
+    rc |= sq_json_write_key(w, "backfill_progress");
+    rc |= sq_json_write_begin_array(w);
+    for (size_t i = 0; i < src->n_backfills; i++) {
+        const sq_backfill_row *b = &src->backfills[i];
+        rc |= sq_json_write_begin_object(w);
+        rc |= str_field(w, "table", b->table);
+        rc |= int_field(w, "rows", b->rows_done);
+        rc |= sq_json_write_key(w, "done");
+        rc |= sq_json_write_bool(w, b->done);
+        rc |= sq_json_write_end_object(w);
+    }
+    rc |= sq_json_write_end_array(w);
+    return end_with_times(w, rc, src->inserted_at, src->updated_at);
 }
 
 int sq_render_error(sq_buf *out, const char *summary, const char *field, const char *problem)

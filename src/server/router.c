@@ -43,7 +43,11 @@ static bool match_pattern(const char *pattern, const sq_http_slice *seg, size_t 
         if (i == n)
             return false;
         if (p[0] == ':') {
-            sq_http_slice *cap = p[1] == 's' ? &m->stream : p[1] == 'c' ? &m->consumer : &m->key;
+            sq_http_slice name = {p, len};
+            sq_http_slice *cap = slice_is(name, ":s", 2)     ? &m->stream
+                                 : slice_is(name, ":c", 2)   ? &m->consumer
+                                 : slice_is(name, ":src", 4) ? &m->source
+                                                             : &m->key;
             *cap = seg[i];
         } else if (!slice_is(seg[i], p, len)) {
             return false;

@@ -32,5 +32,9 @@ const sq_route_desc sq_routes[] = {
     {"POST", "/api/streams/:s/consumers/:c/extend", &sq_api_extend_route},
     {"POST", "/api/streams/:s/consumers/:c/redrive", &sq_api_redrive_route},
     {"GET", "/api/streams/:s/consumers/:c/messages", &sq_api_consumer_messages_route},
+    {"GET", "/api/sources", &sq_api_source_list_route},
+    {"POST", "/api/sources", &sq_api_source_create_route},
+    {"GET", "/api/sources/:src", &sq_api_source_get_route},
+    {"DELETE", "/api/sources/:src", &sq_api_source_delete_route},
 };
 const size_t sq_routes_count = SQ_ARRAY_LEN(sq_routes);

@@ -75,6 +75,7 @@ typedef struct capture {
     sq_lsn received;  /* the server's position */
     int64_t last_commit_time;
     long long rows;
+    long long errors, attempts; /* failed attempts, and attempts that took the lock */
     long long last_confirm_ms, last_report_ms;
     bool moved;       /* key_moved's answer */
     sq_arena scratch; /* per change: values taken from the stream's current message */
@@ -109,6 +110,8 @@ static void report(capture *c, const char *state, const char *error)
                           .applied_lsn = c->applied,
                           .last_commit_time_us = c->last_commit_time,
                           .rows = c->rows,
+                          .errors = c->errors,
+                          .attempts = c->attempts,
                           .lag_bytes = -1};
     /* The WAL the slot holds back: what the stream is behind the source database (unknown
      * before the slot exists). */
@@ -673,6 +676,7 @@ static int attempt(capture *c, bool *standby, char *err, size_t errlen)
         *standby = true;
         return SQ_OK;
     }
+    c->attempts++; /* a standby's tries of the lock are no reconnects */
     report(c, "starting", NULL);
     if (sq_store_source_applied(c->store, c->def->num, &c->applied, err, errlen) != SQ_OK)
         return SQ_ERR;
@@ -703,6 +707,7 @@ void sq_source_run(const sq_source_def *def, const char *store_url, const atomic
         if (strcmp(c.state, "streaming") == 0)
             backoff = BACKOFF_MIN_MS; /* it worked for a while: a new failure starts over */
         if (rc != SQ_OK) {
+            c.errors++;
             sq_error("source %s: %s (again in %lld ms)", def->name, err, backoff);
             /* Said while the lock is still ours, so that it never overwrites the report of a
              * node that took over; a broken store connection just fails to say it. */

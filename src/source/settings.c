@@ -6,6 +6,7 @@
 
 #include "sequin/json.h"
 #include "sequin/source.h"
+#include "sequin/text.h"
 
 /* The rules' key format words are indexed by sq_key_format. */
 _Static_assert(SQ_KEY_BASIC == 0 && SQ_KEY_WITH_OPERATION == 1,
@@ -155,4 +156,106 @@ void sq_source_def_free(sq_source_def *def)
 {
     sq_arena_free(&def->arena);
     memset(def, 0, sizeof *def);
+}
+
+/* ---- the URL as shown: its password hidden -------------------------------------------------- */
+
+#define MASK "****"
+#define SPACE " \t\n\v\f\r"
+
+static int put(sq_buf *out, const char *from, const char *to)
+{
+    return sq_buf_append(out, from, (size_t)(to - from));
+}
+
+/* Whether the query's parameter name [key, end) is "password", percent-decoded as libpq
+ * decodes it. */
+static bool is_password_param(const char *key, const char *end)
+{
+    static const char want[] = "password";
+    size_t got = 0;
+    for (const char *p = key; p < end; p++, got++) {
+        int ch = (unsigned char)*p;
+        if (ch == '%' && end - p > 2 && sq_hex_digit((unsigned char)p[1]) >= 0 &&
+            sq_hex_digit((unsigned char)p[2]) >= 0) {
+            ch = sq_hex_digit((unsigned char)p[1]) << 4 | sq_hex_digit((unsigned char)p[2]);
+            p += 2;
+        }
+        if (got == sizeof want - 1 || ch != want[got])
+            return false;
+    }
+    return got == sizeof want - 1;
+}
+
+/* postgres[ql]://[user[:password]@]host[,...][/db][?param=value&...]: libpq's user info ends
+ * at the first '@' before a '/'. */
+static int redact_uri(const char *url, sq_buf *out)
+{
+    const char *auth = strstr(url, "://") + 3, *at = auth + strcspn(auth, "@/");
+    const char *colon = *at == '@' ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    const char *from = url;
+    int rc = 0;
+    if (colon) {
+        rc |= put(out, url, colon + 1) | sq_buf_puts(out, MASK);
+        from = at;
+    }
+    const char *q = strchr(*at == '@' ? at : auth, '?');
+    if (!q)
+        return rc | sq_buf_puts(out, from) ? SQ_ERR : SQ_OK;
+    rc |= put(out, from, q + 1);
+    for (const char *param = q + 1; *param;) {
+        const char *end = param + strcspn(param, "&"),
+                   *eq = memchr(param, '=', (size_t)(end - param));
+        if (eq && is_password_param(param, eq))
+            rc |= put(out, param, eq + 1) | sq_buf_puts(out, MASK);
+        else
+            rc |= put(out, param, end);
+        param = end + (*end == '&');
+        if (*end == '&')
+            rc |= sq_buf_putc(out, '&');
+    }
+    return rc ? SQ_ERR : SQ_OK;
+}
+
+/* Where a key=value value that starts at `p` ends, read as libpq reads it: quoted or up to a
+ * space, a backslash escaping the next character. */
+static const char *value_end(const char *p)
+{
+    bool quoted = *p == '\'';
+    for (p += quoted; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (quoted ? *p == '\'' : strchr(SPACE, *p) != NULL)
+            return p + quoted;
+    }
+    return p;
+}
+
+/* keyword = value ...: the value of `password` hidden, and all that follows a `password`
+ * without its '=', which may be one. */
+static int redact_keywords(const char *url, sq_buf *out)
+{
+    int rc = 0;
+    for (const char *p = url; *p && rc == 0;) {
+        const char *start = p, *key = p + strspn(p, SPACE),
+                   *key_end = key + strcspn(key, "=" SPACE);
+        bool password = key_end - key == 8 && memcmp(key, "password", 8) == 0;
+        p = key_end + strspn(key_end, SPACE);
+        if (*p != '=')
+            return put(out, start, p) | sq_buf_puts(out, password && *p ? MASK : p) ? SQ_ERR
+                                                                                    : SQ_OK;
+        p++;
+        p += strspn(p, SPACE);
+        const char *end = value_end(p);
+        rc |= put(out, start, p) | (password ? sq_buf_puts(out, MASK) : put(out, p, end));
+        p = end;
+    }
+    return rc ? SQ_ERR : SQ_OK;
+}
+
+int sq_source_url_redact(const char *url, sq_buf *out)
+{
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        return redact_uri(url, out);
+    return redact_keywords(url, out);
 }

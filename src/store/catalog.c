@@ -57,6 +57,25 @@
     " WHERE s.num = $1 ORDER BY m.seq " order
 #define KEY_RANGE "AND m.key >= $4 AND m.key < $5 "
 
+/* The columns of a source object (sq_source), from `sources s` with its stream `st` and its
+ * last report `r`: lag_seconds is the time since the last commit the stream has, while the
+ * source database's WAL is ahead of the slot; backfills come as [[table, rows, done], ...]. */
+#define SOURCE_SELECT                                                                              \
+    "SELECT s.id, s.name, s.kind, st.name, s.settings::text, s.managed_by = 'config', "            \
+    "       r.source IS NOT NULL, r.state, r.error, r.node, r.last_commit_lsn::text, "             \
+    "       r.received_lsn::text, sequin.iso(r.last_commit_at), sequin.iso(r.reported_at), "       \
+    "       coalesce(r.lag_bytes, -1), "                                                           \
+    "       CASE WHEN coalesce(r.lag_bytes, 0) = 0 OR r.last_commit_at IS NULL THEN 0 "            \
+    "            ELSE round(greatest(extract(epoch FROM now() - r.last_commit_at), 0)::numeric, "  \
+    "                       3) END::float8, "                                                      \
+    "       r.rows_streamed, r.errors, r.attempts, "                                               \
+    "       (SELECT json_agg(json_build_array(b.table_name, b.rows_done, b.done) "                 \
+    "                        ORDER BY b.table_name)::text "                                        \
+    "          FROM sequin.source_backfills b WHERE b.source = s.id), "                            \
+    "       sequin.iso(s.inserted_at), sequin.iso(s.updated_at) "                                  \
+    "  FROM sequin.sources s JOIN sequin.streams st ON st.num = s.stream "                         \
+    "  LEFT JOIN sequin.source_status r ON r.source = s.id "
+
 static const sq_statement statements[SQ_STMT_COUNT] = {
     /* streams */
     [SQ_STMT_STREAM_NUM] = {"stream_num",
@@ -242,21 +261,21 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
     [SQ_STMT_SOURCE_REPORT] =
         {"source_report",
          "INSERT INTO sequin.source_status AS t (source, state, error, node, received_lsn, "
-         "       last_commit_lsn, last_commit_at, rows_streamed, lag_bytes) "
+         "       last_commit_lsn, last_commit_at, rows_streamed, lag_bytes, errors, attempts) "
          "SELECT s.id, $2, $3, $4, $5::pg_lsn, nullif($6::pg_lsn, '0/0'), "
          "       CASE WHEN $7::bigint = 0 THEN NULL "
          "       ELSE timestamptz '2000-01-01 00:00:00+00' + $7::bigint * interval '1 us' END, "
-         "       $8::bigint, nullif($9::bigint, -1) "
+         "       $8::bigint, nullif($9::bigint, -1), $10::bigint, $11::bigint "
          "  FROM sequin.sources s WHERE s.num = $1 "
          "ON CONFLICT (source) DO UPDATE SET state = excluded.state, error = excluded.error, "
          "   node = excluded.node, received_lsn = excluded.received_lsn, "
          "   last_commit_lsn = excluded.last_commit_lsn, last_commit_at = excluded.last_commit_at, "
          "   rows_streamed = excluded.rows_streamed, lag_bytes = excluded.lag_bytes, "
-         "   reported_at = now() "
+         "   errors = excluded.errors, attempts = excluded.attempts, reported_at = now() "
          "RETURNING 1",
-         9,
+         11,
          {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT,
-          SQ_OID_TEXT, SQ_OID_TEXT}},
+          SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT}},
     [SQ_STMT_BACKFILL_LIST] = {"backfill_list",
                                "SELECT b.table_name, array_to_json(b.last_key)::text, "
                                "       b.rows_done, b.done "
@@ -281,6 +300,30 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
     [SQ_STMT_TXN_BEGIN] = {"txn_begin", "BEGIN", 0, {0}},
     [SQ_STMT_TXN_COMMIT] = {"txn_commit", "COMMIT", 0, {0}},
     [SQ_STMT_TXN_ROLLBACK] = {"txn_rollback", "ROLLBACK", 0, {0}},
+
+    /* sources, as the API shows them */
+    [SQ_STMT_SOURCE_OBJECTS] = {"source_objects", SOURCE_SELECT "ORDER BY s.name", 0, {0}},
+    [SQ_STMT_SOURCE_GET] = {"source_get",
+                            SOURCE_SELECT "WHERE s.name = $1 OR s.id::text = $1",
+                            1,
+                            {SQ_OID_TEXT}},
+    /* No row: there is no such stream (a name taken is a unique violation). */
+    [SQ_STMT_SOURCE_CREATE] = {"source_create",
+                               "INSERT INTO sequin.sources (name, kind, stream, settings) "
+                               "SELECT $1, $2, num, $4::jsonb FROM sequin.streams "
+                               " WHERE name = $3 OR id::text = $3 RETURNING id",
+                               4,
+                               {SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_TEXT}},
+    /* The source found (none: no row) and whether the config file owns it, which keeps it;
+     * otherwise it is gone with the statement. */
+    [SQ_STMT_SOURCE_DELETE] = {"source_delete",
+                               "WITH t AS (SELECT id, name, managed_by FROM sequin.sources "
+                               "            WHERE name = $1 OR id::text = $1), "
+                               "     d AS (DELETE FROM sequin.sources s USING t "
+                               "            WHERE s.id = t.id AND t.managed_by = 'api') "
+                               "SELECT id, managed_by = 'config', name FROM t",
+                               1,
+                               {SQ_OID_TEXT}},
 };
 
 const sq_statement *sq_catalog(sq_stmt_id id)

@@ -50,6 +50,11 @@ typedef enum sq_stmt_id {
     SQ_STMT_TXN_BEGIN,
     SQ_STMT_TXN_COMMIT,
     SQ_STMT_TXN_ROLLBACK,
+    /* sources, as the API shows them */
+    SQ_STMT_SOURCE_OBJECTS,
+    SQ_STMT_SOURCE_GET,
+    SQ_STMT_SOURCE_CREATE,
+    SQ_STMT_SOURCE_DELETE,
     SQ_STMT_COUNT
 } sq_stmt_id;
 
@@ -59,7 +64,7 @@ typedef struct sq_statement {
     const char *name;
     const char *sql;
     int nparams;
-    unsigned types[10];
+    unsigned types[12];
 } sq_statement;
 
 /* The statement `id` (< SQ_STMT_COUNT); static storage. */

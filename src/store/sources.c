@@ -142,7 +142,8 @@ done:
 
 int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen)
 {
-    char num_s[16], recv_s[24], applied_s[24], time_s[24], rows_s[24], lag_s[24], node[128];
+    char num_s[16], recv_s[24], applied_s[24], time_s[24], rows_s[24], lag_s[24], node[128],
+        errors_s[24], attempts_s[24];
     char host[64] = "";
     bool is_null;
 
@@ -156,9 +157,11 @@ int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, si
     snprintf(time_s, sizeof time_s, "%lld", (long long)r->last_commit_time_us);
     snprintf(rows_s, sizeof rows_s, "%lld", r->rows);
     snprintf(lag_s, sizeof lag_s, "%lld", r->lag_bytes);
-    const char *values[9] = {num_s,     r->state, r->error, node, recv_s,
-                             applied_s, time_s,   rows_s,   lag_s};
-    sq_stmt st = {.id = SQ_STMT_SOURCE_REPORT, .n = 9, .values = values};
+    snprintf(errors_s, sizeof errors_s, "%lld", r->errors);
+    snprintf(attempts_s, sizeof attempts_s, "%lld", r->attempts);
+    const char *values[11] = {num_s,  r->state, r->error, node,     recv_s,    applied_s,
+                              time_s, rows_s,   lag_s,    errors_s, attempts_s};
+    sq_stmt st = {.id = SQ_STMT_SOURCE_REPORT, .n = 11, .values = values};
     char v[8];
     int rc = one_value(s, "source_report", &st, v, sizeof v, &is_null, err, errlen);
     return rc == SQ_STORE_NOT_FOUND ? SQ_OK : rc; /* a source deleted meanwhile: nothing to say */

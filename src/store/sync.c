@@ -211,3 +211,37 @@ int sq_store_redrive(sq_store *s, const char *consumer, const char *const *ack_i
                ? sq_store_finish_redrive(s, redriven, err, errlen)
                : SQ_ERR;
 }
+
+int sq_store_source_objects(sq_store *s, sq_source **out, size_t *count, sq_arena *arena, char *err,
+                            size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_source_objects(s, err, errlen))
+               ? sq_store_finish_source_objects(s, out, count, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_source_get(sq_store *s, const char *name_or_id, sq_source *out, sq_arena *arena,
+                        char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_source_get(s, name_or_id, err, errlen))
+               ? sq_store_finish_source_get(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_source_create(sq_store *s, const char *name, const char *kind, const char *stream,
+                           const char *settings, sq_source *out, sq_arena *arena, char *err,
+                           size_t errlen)
+{
+    return sq_store_wait(s,
+                         sq_store_begin_source_create(s, name, kind, stream, settings, err, errlen))
+               ? sq_store_finish_source_create(s, out, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_source_delete(sq_store *s, const char *name_or_id, char id[37], char *err,
+                           size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_source_delete(s, name_or_id, err, errlen))
+               ? sq_store_finish_source_delete(s, id, err, errlen)
+               : SQ_ERR;
+}

@@ -1,11 +1,13 @@
 /* libFuzzer target for the API's inputs (src/server/api_input.c): any body or query gets an
- * answer, never a crash, and what is accepted obeys the rules it was checked against. */
+ * answer, never a crash, and what is accepted obeys the rules it was checked against (a
+ * source's settings are stored in a form that reads back to themselves). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sequin/api_input.h"
 #include "sequin/keys.h"
+#include "sequin/source.h"
 
 static void check(int ok)
 {
@@ -29,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sq_arena arena = {0};
     sq_api_problem p;
     memset(&p, 0, sizeof p);
-    switch (data[0] % 7) {
+    switch (data[0] % 8) {
     case 0: {
         sq_message_in *msgs;
         size_t n;
@@ -96,6 +98,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   r.wait_for_ms <= 60000);
         else
             refused(&p);
+        break;
+    }
+    case 7: {
+        sq_api_source src;
+        if (sq_api_parse_source_create(in, len, &arena, &src, &p) == 0) {
+            check(sq_name_is_valid(src.name, strlen(src.name)));
+            check(strcmp(src.kind, "postgres") == 0);
+            /* The stored settings read back, and write back to the same text. */
+            sq_source_def def = {0};
+            sq_buf again = {0};
+            char err[160];
+            check(sq_source_settings_read(src.settings, strlen(src.settings), &def, err,
+                                          sizeof err) == 0);
+            check(sq_source_settings_write(&def, &again) == 0);
+            check(again.len == strlen(src.settings) &&
+                  memcmp(again.data, src.settings, again.len) == 0);
+            sq_buf_reset(&again);
+            check(sq_source_url_redact(def.url, &again) == 0);
+            sq_buf_free(&again);
+            sq_source_def_free(&def);
+        } else {
+            refused(&p);
+        }
         break;
     }
     default: {

@@ -105,17 +105,29 @@ static inline long long pgt_long(const char *sql, int n, const char *const *para
     return number;
 }
 
-/* Drops replication slot `slot` if it exists (not in use): a source's slot outlives the source,
- * and keeps the test database from being dropped. Slots are the cluster's, which test
- * programs share: each names its own. */
+/* Drops replication slot `slot` of the test cluster if it exists, ending the walsender that
+ * still streams it (a killed sequind's is noticed late): a database cannot be dropped while a
+ * slot of it exists. Fails the test when the slot stays for 10 s. */
 static inline void pgt_drop_slot(const char *slot)
 {
-    const char *params[1] = {slot};
     PGconn *c = pgt_connect();
-    PQclear(PQexecParams(c,
-                         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                         "WHERE slot_name = $1",
-                         1, NULL, params, NULL, NULL, 0));
+    const char *params[1] = {slot};
+    for (int i = 0;; i++) {
+        PQclear(PQexecParams(c,
+                             "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                             " WHERE slot_name = $1 AND active",
+                             1, NULL, params, NULL, NULL, 0));
+        PQclear(PQexecParams(c,
+                             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                             " WHERE slot_name = $1 AND NOT active",
+                             1, NULL, params, NULL, NULL, 0));
+        if (pgt_long_on(c, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", 1,
+                        params) == 0)
+            break;
+        if (i == 100)
+            fail_msg("slot %s stays", slot);
+        usleep(100 * 1000);
+    }
     PQfinish(c);
 }
 

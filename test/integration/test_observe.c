@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "api_client.h"
+#include "pg_fixture.h"
 #include "sequind_harness.h"
 
 /* How long the screen may take to show something: the view refreshes every 500 ms. */
@@ -247,6 +249,16 @@ static int teardown(void **state)
     return teardown_server(state);
 }
 
+/* The teardown of a test with sources: their slots go before the test database can be dropped
+ * (slots are the cluster's: this program's are its own). */
+static int teardown_sources(void **state)
+{
+    int rc = teardown(state);
+    pgt_drop_slot("sequin_obs_slot");
+    pgt_drop_slot("sequin_obs_broken");
+    return rc;
+}
+
 /* ---- the tests ----------------------------------------------------------------------------- */
 
 /* Messages newest first and live; the filter narrows, a bad one shows the server's reason;
@@ -382,6 +394,57 @@ static void test_consumers_and_details(void **state)
     SHOWS("observe exited 0, terminal restored");
 }
 
+/* The Sources tab: a source over a table of the test database streams, its backfilled rows
+ * counted, no error; one over a table that does not exist is in error and says why. */
+static void test_sources(void **state)
+{
+    struct server *s = *state;
+    char body[1024], l[256];
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "CREATE TABLE public.obs_orders (id int PRIMARY KEY, status text NOT NULL); "
+                "INSERT INTO public.obs_orders VALUES (1, 'new'), (2, 'new')");
+    PQfinish(c);
+    api_format(body, sizeof body,
+               "{\"name\":\"obsdb\",\"stream\":\"default\",\"postgres\":{\"url\":\"%s\","
+               "\"slot\":\"sequin_obs_slot\",\"publication\":\"sequin_obs_pub\","
+               "\"tables\":[\"public.obs_orders\"]},\"backfill\":true}",
+               db_url());
+    api_expect(s->port, "POST", "/api/sources", body, 200, "\"obsdb\"");
+    api_format(body, sizeof body,
+               "{\"name\":\"broken\",\"stream\":\"default\",\"postgres\":{\"url\":\"%s\","
+               "\"slot\":\"sequin_obs_broken\",\"publication\":\"sequin_obs_broken\","
+               "\"tables\":[\"public.no_such_table\"]}}",
+               db_url());
+    api_expect(s->port, "POST", "/api/sources", body, 200, "\"broken\"");
+
+    start_observe(s, "default");
+    SHOWS(" Messages  Consumers  Sources");
+    key("s");
+    char *text = wait_screen(true, "2 sources", "streaming", "error", (const char *)NULL);
+    /* The headings, then a row for each. */
+    assert_int_equal(row_of(text, "NAME    STATE      LAG_BYTES  LAG_SECONDS  ROWS  ERROR"), 1);
+    int ok = row_of(text, "obsdb "), bad = row_of(text, "broken ");
+    assert_true(ok >= 2 && bad >= 2 && ok != bad);
+    /* Streaming, no error; its lag a number of bytes and of seconds. */
+    line_of(text, ok, l, sizeof l);
+    long bytes, rows;
+    double seconds;
+    char error[64];
+    if (sscanf(l, "obsdb streaming %ld %lfs %ld %63s", &bytes, &seconds, &rows, error) != 4 ||
+        strcmp(error, "-") != 0)
+        fail_msg("the source's row: %s", l);
+    /* In error, saying which table. */
+    line_of(text, bad, l, sizeof l);
+    if (strncmp(l, "broken  error ", 14) != 0 || strstr(l, "no_such_table") == NULL)
+        fail_msg("the broken source's row: %s", l);
+    free(text);
+    /* The backfilled rows are in the stream, under the Messages tab (Tab goes round). */
+    key("Tab");
+    SHOWS("obsdb.public.obs_orders.2", "newest first");
+    key("q");
+    SHOWS("observe exited 0, terminal restored");
+}
+
 /* Resizes down to a tiny terminal and back, a sequind restart ("disconnected", then data
  * again), and signals: TERM and Ctrl-C end the view with the terminal restored. */
 static void test_resize_restart_signals(void **state)
@@ -399,7 +462,7 @@ static void test_resize_restart_signals(void **state)
     assert_int_equal(row_of(text, "SEQ  KEY"), 1);
     free(text);
     TMUX_OK("resize-window", "-t", "obs", "-x", "20", "-y", "5");
-    text = wait_screen(true, " Messages  Consumers", (const char *)NULL);
+    text = wait_screen(true, " Messages  Consumer", (const char *)NULL); /* cut */
     assert_int_equal(row_of(text, "SEQ  KEY"), 1);
     free(text);
     TMUX_OK("resize-window", "-t", "obs", "-x", "15", "-y", "4");
@@ -408,7 +471,7 @@ static void test_resize_restart_signals(void **state)
     LOSES("terminal too");
     SHOWS("terminal to");
     TMUX_OK("resize-window", "-t", "obs", "-x", COLS, "-y", ROWS);
-    SHOWS("orders.us.cus_a.order_4", "f filter  c consumers  q quit");
+    SHOWS("orders.us.cus_a.order_4", "f filter  c consumers  s sources  q quit");
 
     /* The server goes away and comes back on the same port. */
     int st;
@@ -485,6 +548,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages_and_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumers_and_details, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize_restart_signals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sources, setup, teardown_sources),
     };
     int rc = cmocka_run_group_tests_name("observe", tests, NULL, NULL);
     char sockets[128], socket[256];

@@ -1,6 +1,6 @@
-/* The store's read and management side against a real PostgreSQL: streams, listing messages
- * by filter, consumers' settings and stats, max_ack_pending, peek, per-message consumer
- * info and the notify that wakes long polls. */
+/* The store's read and management side against a real PostgreSQL: streams, sources as the API
+ * shows them, listing messages by filter, consumers' settings and stats, max_ack_pending, peek,
+ * per-message consumer info and the notify that wakes long polls. */
 #include <poll.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -95,6 +95,136 @@ static void test_streams(void **state)
     assert_int_equal(sq_store_upsert(f->store, st.num, &late, 1, &published, f->err, sizeof f->err),
                      SQ_STORE_NOT_FOUND);
     assert_non_null(strstr(f->err, "no stream"));
+}
+
+/* Sources as the API shows them: created (a name taken, a stream that does not exist), got by
+ * name or id, listed, with the report of the process running each and its backfills; deleted
+ * unless the config file declares them. */
+static void test_sources(void **state)
+{
+    struct fixture *f = *state;
+    static const char settings[] = "{\"url\": \"postgres://u:pw@db/app\", \"tables\": []}";
+    sq_source src, got, *list;
+    sq_source_row *rows;
+    size_t n;
+    char id[37];
+
+    assert_int_equal(sq_store_source_create(f->store, "mydb", "postgres", "default", settings, &src,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(strlen(src.id), 36);
+    assert_string_equal(src.name, "mydb");
+    assert_string_equal(src.kind, "postgres");
+    assert_string_equal(src.stream, "default");
+    assert_string_equal(src.settings, settings); /* jsonb's text of it */
+    assert_false(src.managed_by_config);
+    assert_true(matches(ISO_UTC, src.inserted_at));
+    /* Before any report: no status, no backfill. */
+    assert_false(src.has_status);
+    assert_null(src.state);
+    assert_null(src.reported_at);
+    assert_true(src.lag_bytes == -1 && src.lag_seconds == -1 && src.rows_streamed == -1);
+    assert_int_equal(src.n_backfills, 0);
+
+    assert_int_equal(sq_store_source_create(f->store, "mydb", "postgres", "default", settings, &got,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_CONFLICT);
+    assert_non_null(strstr(f->err, "exists"));
+    assert_int_equal(sq_store_source_create(f->store, "other", "postgres", "nowhere", settings,
+                                            &got, &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+    sq_stream st;
+    assert_int_equal(
+        sq_store_stream_get(f->store, "default", &st, &f->arena, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(sq_store_source_create(f->store, "by_id", "postgres", st.id, settings, &got,
+                                            &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(got.stream, "default");
+
+    /* The process running it reports; a backfill begins. */
+    assert_int_equal(sq_store_source_list(f->store, &rows, &n, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[1].name, "mydb");
+    sq_source_report r = {.source = rows[1].num,
+                          .state = "streaming",
+                          .received_lsn = 0x16B3780,
+                          .applied_lsn = 0x16B3748,
+                          .last_commit_time_us = 1,
+                          .lag_bytes = 0,
+                          .rows = 1042,
+                          .errors = 2,
+                          .attempts = 3};
+    assert_int_equal(sq_store_source_report(f->store, &r, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(
+        sq_store_backfill_add(f->store, rows[1].num, "public.orders", f->err, sizeof f->err),
+        SQ_OK);
+    const char *key[1] = {"10"};
+    assert_int_equal(sq_store_backfill_progress(f->store, rows[1].num, "public.orders", key, 1, 10,
+                                                true, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(
+        sq_store_backfill_add(f->store, rows[1].num, "public.a\"b", f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(sq_store_source_get(f->store, src.id, &got, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_string_equal(got.name, "mydb");
+    assert_true(got.has_status);
+    assert_string_equal(got.state, "streaming");
+    assert_null(got.error);
+    assert_non_null(got.node);
+    assert_string_equal(got.received_lsn, "0/16B3780");
+    assert_string_equal(got.last_commit_lsn, "0/16B3748");
+    assert_string_equal(got.last_commit_at, "2000-01-01T00:00:00.000001Z");
+    assert_true(matches(ISO_UTC, got.reported_at));
+    assert_true(got.lag_bytes == 0 && got.lag_seconds == 0);
+    assert_true(got.rows_streamed == 1042 && got.errors == 2 && got.attempts == 3);
+    assert_int_equal(got.n_backfills, 2);
+    assert_string_equal(got.backfills[0].table, "public.a\"b");
+    assert_true(got.backfills[0].rows_done == 0 && !got.backfills[0].done);
+    assert_string_equal(got.backfills[1].table, "public.orders");
+    assert_true(got.backfills[1].rows_done == 10 && got.backfills[1].done);
+    assert_null(got.backfills[1].last_key);
+
+    /* WAL ahead of the slot: the lag in seconds is the time since the last commit. */
+    r.lag_bytes = 56;
+    r.error = "a wrong URL";
+    assert_int_equal(sq_store_source_report(f->store, &r, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(sq_store_source_get(f->store, "mydb", &got, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_true(got.lag_bytes == 56 && got.lag_seconds > 8e8); /* since 2000 */
+    assert_string_equal(got.error, "a wrong URL");
+    r.lag_bytes = -1;
+    assert_int_equal(sq_store_source_report(f->store, &r, f->err, sizeof f->err), SQ_OK);
+    assert_int_equal(sq_store_source_get(f->store, "mydb", &got, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_true(got.lag_bytes == -1 && got.lag_seconds == 0);
+
+    assert_int_equal(sq_store_source_objects(f->store, &list, &n, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "by_id");
+    assert_false(list[0].has_status);
+    assert_string_equal(list[1].name, "mydb");
+    assert_int_equal(list[1].n_backfills, 2);
+
+    /* Deletes: what the config file declares stays. */
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "UPDATE sequin.sources SET managed_by = 'config' WHERE name = 'by_id'");
+    PQfinish(c);
+    assert_int_equal(sq_store_source_delete(f->store, "by_id", id, f->err, sizeof f->err),
+                     SQ_STORE_CONFLICT);
+    assert_non_null(strstr(f->err, "source \"by_id\" is declared in the config file"));
+    assert_int_equal(sq_store_source_delete(f->store, src.id, id, f->err, sizeof f->err), SQ_OK);
+    assert_string_equal(id, src.id);
+    assert_int_equal(sq_store_source_get(f->store, "mydb", &got, &f->arena, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+    assert_int_equal(sq_store_source_delete(f->store, "mydb", id, f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+    assert_int_equal(pgt_long("SELECT count(*) FROM sequin.source_status", 0, NULL), 0);
+    assert_int_equal(pgt_long("SELECT count(*) FROM sequin.source_backfills", 0, NULL), 0);
+    assert_int_equal(sq_store_source_objects(f->store, &list, &n, &f->arena, f->err, sizeof f->err),
+                     SQ_OK);
+    assert_int_equal(n, 1);
 }
 
 /* Lists `filter` (NULL: all) and checks the keys come out as `expect`, NULL-terminated. */
@@ -691,6 +821,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         PGT_STORE_TEST(test_streams),
+        PGT_STORE_TEST(test_sources),
         PGT_STORE_TEST(test_message_list_and_get),
         PGT_STORE_TEST(test_consumer_settings_and_stats),
         PGT_STORE_TEST(test_max_ack_pending),

@@ -159,6 +159,71 @@ static void test_stream_and_consumer(void **state)
     sq_arena_free(&a);
 }
 
+/* A source to create: its name and stream as a stream's name, its settings as the config
+ * file's, stored in their one canonical form. */
+static void test_source(void **state)
+{
+    (void)state;
+    sq_arena a = {0};
+    sq_api_problem p;
+    sq_api_source src;
+#define PG(members) "\"postgres\":{" members "}"
+    static const struct body_case creates[] = {
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"postgres://db/app\"") "}", 0,
+         NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"2dd165dc-21c9-45ef-a055-20a4c8a2e456\","
+         "\"postgres\":{\"url\":\"u\",\"slot\":\"s\",\"publication\":\"P\","
+         "\"tables\":[\"t\",\"s.t\"]},\"key_format\":\"with_operation\",\"backfill\":true}",
+         0, NULL},
+        {"{\"name\":\"my db\",\"stream\":\"default\"," PG("\"url\":\"u\"") "}", 422, "name"},
+        {"{\"name\":\"mydb\",\"stream\":\"a.b\"," PG("\"url\":\"u\"") "}", 422, "stream"},
+        {"{\"name\":\"mydb\",\"stream\":1," PG("\"url\":\"u\"") "}", 400, NULL},
+        {"{\"name\":\"mydb\"," PG("\"url\":\"u\"") "}", 400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"}", 400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\",\"postgres\":\"postgres://db\"}", 400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("") "}", 400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"\"") "}", 400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\",\"slot\":\"S\"") "}", 400,
+         NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG(
+             "\"url\":\"u\",\"tables\":[\"a.b.c\"]") "}",
+         400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\",\"tables\":\"t\"") "}", 400,
+         NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\",\"url\":\"v\"") "}", 400,
+         NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\",\"backfill\":true") "}",
+         400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\"") ",\"key_format\":1}", 400,
+         NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\"") ",\"backfill\":\"y\"}",
+         400, NULL},
+        {"{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\"") ",\"kind\":\"x\"}", 400,
+         NULL},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(creates); i++) {
+        int rc = sq_api_parse_source_create(creates[i].body, strlen(creates[i].body), &a, &src, &p);
+        expect(rc, &p, creates[i].status, creates[i].field, creates[i].body);
+    }
+    /* Stored as the settings module writes them: defaults in, a table with its schema. */
+    const char *body = "{\"backfill\":true,\"stream\":\"default\",\"name\":\"mydb\"," PG(
+        "\"tables\":[\"orders\"],\"url\":\"postgres://u:pw@db/app\"") "}";
+    assert_int_equal(sq_api_parse_source_create(body, strlen(body), &a, &src, &p), 0);
+    assert_string_equal(src.name, "mydb");
+    assert_string_equal(src.stream, "default");
+    assert_string_equal(src.kind, "postgres");
+    assert_string_equal(src.settings,
+                        "{\"url\":\"postgres://u:pw@db/app\",\"slot\":\"sequin_slot\","
+                        "\"publication\":\"sequin_pub\",\"tables\":[\"public.orders\"],"
+                        "\"key_format\":\"basic\",\"backfill\":true}");
+    /* A refusal of the settings names the setting. */
+    body = "{\"name\":\"mydb\",\"stream\":\"default\"," PG("\"url\":\"u\",\"slot\":\"Bad\"") "}";
+    assert_int_not_equal(sq_api_parse_source_create(body, strlen(body), &a, &src, &p), 0);
+    assert_non_null(strstr(p.summary, "slot \"Bad\""));
+#undef PG
+    sq_arena_free(&a);
+}
+
 static void test_ack_ids(void **state)
 {
     (void)state;
@@ -260,7 +325,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upsert),  cmocka_unit_test(test_stream_and_consumer),
         cmocka_unit_test(test_ack_ids), cmocka_unit_test(test_receive_params),
-        cmocka_unit_test(test_listing),
+        cmocka_unit_test(test_listing), cmocka_unit_test(test_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

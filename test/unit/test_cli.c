@@ -103,13 +103,13 @@ static bool check_usage_error(const case_row *r, void *ctx)
 static void test_mappings(void **state)
 {
     (void)state;
-    assert_true(case_file_each("cli.txt", NULL, 0, check_mapping, NULL) >= 31);
+    assert_true(case_file_each("cli.txt", NULL, 0, check_mapping, NULL) >= 37);
 }
 
 static void test_usage_errors(void **state)
 {
     (void)state;
-    assert_true(case_file_each("cli.txt", NULL, 0, check_usage_error, NULL) >= 36);
+    assert_true(case_file_each("cli.txt", NULL, 0, check_usage_error, NULL) >= 57);
 }
 
 /* --help and no command are not errors of the parse; the caller prints the usage. */
@@ -148,7 +148,8 @@ static void test_observe_parse(void **state)
     sq_cli_usage(out, &inv);
     fclose(out);
     assert_string_equal(text, "usage: sequin observe [--stream NAME]\n"
-                              "  a live full-screen view of messages and consumers (q quits)\n");
+                              "  a live full-screen view of messages, consumers and sources (q "
+                              "quits)\n");
     free(text);
     sq_cli_invocation_free(&inv);
 }
@@ -326,6 +327,51 @@ static const struct {
      "ack_wait_ms:     30000\nmax_ack_pending: 10000\nmax_deliver:     -\n"
      "managed_by:      api\navailable:       1\ndelivered:       2\ndead:            0\n"
      "inserted_at:     t\nupdated_at:      u\n"},
+    /* A source: every member, its tables in one line, its backfill a line per table. */
+    {SQ_OUT_SOURCE,
+     "{\"id\":\"8f0c\",\"name\":\"mydb\",\"kind\":\"postgres\",\"stream\":\"default\","
+     "\"postgres\":{\"url\":\"postgres://replicator:****@db.internal/app\",\"slot\":"
+     "\"sequin_slot\",\"publication\":\"sequin_pub\",\"tables\":[\"public.orders\","
+     "\"public.customers\"]},\"key_format\":\"basic\",\"backfill\":true,\"managed_by\":\"api\","
+     "\"status\":{\"state\":\"streaming\",\"error\":null,\"node\":\"host-a:4242\","
+     "\"last_commit_lsn\":\"0/16B3748\",\"last_commit_at\":\"t1\",\"received_lsn\":"
+     "\"0/16B3780\",\"lag_bytes\":56,\"lag_seconds\":0.5,\"rows_streamed\":1042,"
+     "\"reported_at\":\"t2\"},\"backfill_progress\":[{\"table\":\"public.orders\",\"rows\":"
+     "1000,\"done\":true},{\"table\":\"public.customers\",\"rows\":42,\"done\":false}],"
+     "\"inserted_at\":\"t0\",\"updated_at\":\"t0\"}",
+     "name:              mydb\nid:                8f0c\nkind:              postgres\n"
+     "stream:            default\n"
+     "url:               postgres://replicator:****@db.internal/app\n"
+     "slot:              sequin_slot\npublication:       sequin_pub\n"
+     "tables:            public.orders, public.customers\nkey_format:        basic\n"
+     "backfill:          true\nmanaged_by:        api\nstate:             streaming\n"
+     "error:             -\nnode:              host-a:4242\n"
+     "last_commit_lsn:   0/16B3748\nlast_commit_at:    t1\nreceived_lsn:      0/16B3780\n"
+     "lag_bytes:         56\nlag_seconds:       0.5\nrows_streamed:     1042\n"
+     "reported_at:       t2\n"
+     "backfill_progress: public.orders: 1000 rows, done\n"
+     "                   public.customers: 42 rows, in progress\n"
+     "inserted_at:       t0\nupdated_at:        t0\n"},
+    /* Before its first report: the status's members are null; no backfill, no progress. */
+    {SQ_OUT_SOURCE,
+     "{\"name\":\"s\",\"postgres\":{\"tables\":[]},\"status\":{\"state\":null,\"error\":"
+     "\"wal_level is replica, not logical\"},\"backfill_progress\":[]}",
+     "name:              s\nid:                \nkind:              \nstream:            \n"
+     "url:               \nslot:              \npublication:       \ntables:            \n"
+     "key_format:        \nbackfill:          \nmanaged_by:        \nstate:             -\n"
+     "error:             wal_level is replica, not logical\nnode:              \n"
+     "last_commit_lsn:   \nlast_commit_at:    \nreceived_lsn:      \nlag_bytes:         \n"
+     "lag_seconds:       \nrows_streamed:     \nreported_at:       \n"
+     "backfill_progress: -\ninserted_at:       \nupdated_at:        \n"},
+    {SQ_OUT_SOURCES,
+     "{\"data\":[{\"name\":\"mydb\",\"stream\":\"default\",\"status\":{\"state\":"
+     "\"streaming\",\"lag_bytes\":56,\"lag_seconds\":0.0,\"rows_streamed\":1042}},"
+     "{\"name\":\"other\",\"stream\":\"s2\",\"status\":{\"state\":\"error\",\"lag_bytes\":"
+     "null,\"lag_seconds\":null,\"rows_streamed\":0}}]}",
+     "NAME   STREAM   STATE      LAG_BYTES  LAG_SECONDS  ROWS\n"
+     "mydb   default  streaming  56         0.0          1042\n"
+     "other  s2       error      -          -            0\n"},
+    {SQ_OUT_SOURCES, "{\"data\":[]}", "No sources.\n"},
     {SQ_OUT_DONE, "", "Done.\n"},
     {SQ_OUT_STREAMS, "[]", NULL},
     {SQ_OUT_DELIVERIES, "[{\"ack_id\":\"A1\"}]", NULL},
@@ -333,6 +379,8 @@ static const struct {
     {SQ_OUT_PUBLISHED, "{\"published\":1}", NULL},
     {SQ_OUT_CONSUMER, "[]", NULL},
     {SQ_OUT_STREAM, "[{\"name\":\"orders\"}]", NULL},
+    {SQ_OUT_SOURCE, "[{\"name\":\"mydb\"}]", NULL},
+    {SQ_OUT_SOURCES, "[{\"name\":\"mydb\"}]", NULL},
 };
 
 static void test_output(void **state)

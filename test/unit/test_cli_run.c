@@ -394,6 +394,9 @@ static void test_usage_errors_exit_2(void **state)
         {"message", "upsert", "orders..x", "{}"},
         {"message", "ls", "--filter", "orders.ab*"},
         {"message", "get"},
+        /* Off a terminal nothing is asked: a source without a URL or tables is refused. */
+        {"source", "postgres", "add", "mydb", "--table=public.orders"},
+        {"source", "postgres", "add", "mydb", "--url=postgres://db/app"},
         {"stream", "ls", "--nope"},
         {"observe", "--as-curl"},
         {NULL},

@@ -235,7 +235,7 @@ static size_t counted_statuses(int *out, size_t max)
     assert_non_null(m);
     for (int status = 100; status < 600; status++)
         sq_metrics_request(m, NULL, "GET", 3, status, 1);
-    assert_int_equal(sq_metrics_render(&page, m, NULL, 0), SQ_OK);
+    assert_int_equal(sq_metrics_render(&page, m, NULL, 0, NULL, 0), SQ_OK);
     for (const char *p = page.data; (p = strstr(p, "_total{")) != NULL; p++) {
         const char *label = strstr(p, "status=\"");
         int status = 0;

@@ -256,7 +256,14 @@ static const char *line_of(const char *page, const char *series)
 static void render(sq_buf *out, const sq_metrics *m, const sq_metrics_consumer *c, size_t n)
 {
     sq_buf_reset(out);
-    assert_int_equal(sq_metrics_render(out, m, c, n), SQ_OK);
+    assert_int_equal(sq_metrics_render(out, m, c, n, NULL, 0), SQ_OK);
+    check_page(out->data);
+}
+
+static void render_sources(sq_buf *out, const sq_metrics_source *s, size_t n)
+{
+    sq_buf_reset(out);
+    assert_int_equal(sq_metrics_render(out, NULL, NULL, 0, s, n), SQ_OK);
     check_page(out->data);
 }
 
@@ -279,13 +286,26 @@ static const sq_route_desc *row(const char *method, const char *pattern)
 /* ---- the page ----------------------------------------------------------------------------- */
 
 static const char *const families[] = {
-    "sequin_messages_upserted_total",     "sequin_messages_delivered_total",
-    "sequin_messages_redelivered_total",  "sequin_messages_acked_total",
-    "sequin_messages_nacked_total",       "sequin_messages_dead_total",
-    "sequin_postgres_errors_total",       "sequin_postgres_reconnects_total",
-    "sequin_http_requests_total",         "sequin_http_request_duration_seconds",
-    "sequin_consumer_messages_available", "sequin_consumer_messages_delivered",
-    "sequin_consumer_messages_dead",      "sequin_consumer_oldest_available_age_seconds",
+    "sequin_messages_upserted_total",
+    "sequin_messages_delivered_total",
+    "sequin_messages_redelivered_total",
+    "sequin_messages_acked_total",
+    "sequin_messages_nacked_total",
+    "sequin_messages_dead_total",
+    "sequin_postgres_errors_total",
+    "sequin_postgres_reconnects_total",
+    "sequin_http_requests_total",
+    "sequin_http_request_duration_seconds",
+    "sequin_consumer_messages_available",
+    "sequin_consumer_messages_delivered",
+    "sequin_consumer_messages_dead",
+    "sequin_consumer_oldest_available_age_seconds",
+    "sequin_source_up",
+    "sequin_source_lag_bytes",
+    "sequin_source_lag_seconds",
+    "sequin_source_rows_streamed_total",
+    "sequin_source_errors_total",
+    "sequin_source_reconnects_total",
 };
 
 /* A region nobody wrote to, or none at all: every family is there, the counters at 0. */
@@ -587,6 +607,68 @@ static void test_consumer_gauges(void **state)
     sq_buf_free(&page);
 }
 
+/* ---- sources ----------------------------------------------------------------------------------
+ */
+
+static void test_source_series(void **state)
+{
+    (void)state;
+    /* Streaming, with a report; one that failed; one that never reported. */
+    sq_source stored[3] = {
+        {.name = "mydb",
+         .has_status = true,
+         .state = "streaming",
+         .lag_bytes = 56,
+         .lag_seconds = 1.5,
+         .rows_streamed = 1042,
+         .errors = 2,
+         .attempts = 3},
+        {.name = "we\"ird",
+         .has_status = true,
+         .state = "error",
+         .lag_bytes = -1,
+         .lag_seconds = 0,
+         .rows_streamed = 0,
+         .errors = 7,
+         .attempts = 1},
+        {.name = "new",
+         .lag_bytes = -1,
+         .lag_seconds = -1,
+         .rows_streamed = -1,
+         .errors = -1,
+         .attempts = -1},
+    };
+    sq_metrics_source ss[3];
+    for (size_t i = 0; i < 3; i++)
+        ss[i] = sq_metrics_source_from(&stored[i]);
+    assert_true(ss[0].up && !ss[1].up && !ss[2].up);
+    assert_true(ss[0].reconnects == 2 && ss[1].reconnects == 0 && ss[2].reconnects == 0);
+    assert_true(ss[2].rows == 0 && ss[2].errors == 0 && ss[2].lag_seconds < 0);
+    stored[0].state = "backfilling";
+    assert_true(sq_metrics_source_from(&stored[0]).up);
+
+    sq_buf page = {0};
+    render_sources(&page, ss, 3);
+    const char *p = page.data;
+    assert_non_null(strstr(p, "# TYPE sequin_source_up gauge\n"));
+    assert_non_null(strstr(p, "# TYPE sequin_source_rows_streamed_total counter\n"));
+    assert_true(value_of(p, "sequin_source_up{source=\"mydb\"}") == 1);
+    assert_true(value_of(p, "sequin_source_up{source=\"new\"}") == 0);
+    assert_true(value_of(p, "sequin_source_lag_bytes{source=\"mydb\"}") == 56);
+    assert_memory_equal(strchr(line_of(p, "sequin_source_lag_seconds{source=\"mydb\"}"), ' '),
+                        " 1.500\n", 7);
+    assert_true(value_of(p, "sequin_source_rows_streamed_total{source=\"mydb\"}") == 1042);
+    assert_true(value_of(p, "sequin_source_errors_total{source=\"we\\\"ird\"}") == 7);
+    assert_true(value_of(p, "sequin_source_reconnects_total{source=\"mydb\"}") == 2);
+    assert_true(value_of(p, "sequin_source_lag_seconds{source=\"we\\\"ird\"}") == 0);
+    /* What is not known has no sample, rather than a made-up one. */
+    assert_null(strstr(p, "sequin_source_lag_bytes{source=\"we"));
+    assert_null(strstr(p, "sequin_source_lag_bytes{source=\"new\"}"));
+    assert_null(strstr(p, "sequin_source_lag_seconds{source=\"new\"}"));
+    assert_true(value_of(p, "sequin_source_errors_total{source=\"new\"}") == 0);
+    sq_buf_free(&page);
+}
+
 /* The checker itself rejects what it is there to catch (or the tests above prove nothing). */
 static void test_checker_rejects(void **state)
 {
@@ -609,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_every_route_has_its_series),
         cmocka_unit_test(test_concurrent_processes),
         cmocka_unit_test(test_consumer_gauges),
+        cmocka_unit_test(test_source_series),
         cmocka_unit_test(test_checker_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

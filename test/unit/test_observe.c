@@ -211,7 +211,7 @@ static void test_messages(void **state)
     assert_non_null(strstr(line(10, 80, 0), " Messages  Consumers"));
     assert_non_null(strstr(line(10, 80, 0), "stream default  filter >"));
     assert_non_null(strstr(line(10, 80, 9), "newest first, updated "));
-    assert_non_null(strstr(line(10, 80, 9), "f filter  c consumers  q quit"));
+    assert_non_null(strstr(line(10, 80, 9), "f filter  c consumers  s sources  q quit"));
     /* Narrow: the time alone, then no time, then key and seq only. */
     assert_string_equal(line(10, 40, 2), "4    orders.us.cus_a.\u2026  12:00:04  {\"pro\u2026");
     assert_string_equal(line(10, 30, 2), "4    orders.us.cus_a.\u2026  {\"pro\u2026");
@@ -376,7 +376,7 @@ static void test_consumers_and_details(void **state)
            "\"not_visible_until\":\"2024-05-01T12:00:33Z\"}}]}");
     answer(SQ_OBSERVE_SLOT_NEXT, 200, "{\"data\":[]}");
     assert_string_equal(screen(12, 100),
-                        " Messages  Consumers > us_orders                                      "
+                        " Messages  Consumers > us_orders  Sources                             "
                         "               stream default \n"
                         "us_orders  filter orders.us.>  available 0  leased 2  dead 1  ack-wait "
                         "30s  max-ack-pending 10000  \u2026\n"
@@ -398,6 +398,73 @@ static void test_consumers_and_details(void **state)
     assert_int_equal(model.view, SQ_OBSERVE_MESSAGES);
     keys("\t");
     assert_int_equal(model.view, SQ_OBSERVE_CONSUMERS);
+}
+
+static const char sources[] =
+    "{\"data\":["
+    "{\"id\":\"s1\",\"name\":\"mydb\",\"kind\":\"postgres\",\"stream\":\"default\","
+    "\"status\":{\"state\":\"streaming\",\"error\":null,\"lag_bytes\":56,"
+    "\"lag_seconds\":1.34,\"rows_streamed\":1042}},"
+    "{\"id\":\"s2\",\"name\":\"billing\",\"kind\":\"postgres\",\"stream\":\"default\","
+    "\"status\":{\"state\":\"error\",\"error\":\"wal_level is replica, not logical\","
+    "\"lag_bytes\":null,\"lag_seconds\":null,\"rows_streamed\":0}}"
+    "]}";
+
+/* The Sources tab: every source of the server (not the stream's alone), its state, lag,
+ * rows and error; the tabs in turn with Tab. */
+static void test_sources(void **state)
+{
+    (void)state;
+    keys("s");
+    assert_int_equal(model.view, SQ_OBSERVE_SOURCES);
+    assert_true(model.refetch);
+    assert_int_equal(sq_observe_slots(&model), 1u << SQ_OBSERVE_SLOT_SOURCES);
+    assert_string_equal(path_of(SQ_OBSERVE_SLOT_SOURCES, 24), "/api/sources");
+    assert_string_equal(line(10, 80, 2), "loading...");
+    /* Before the server serves the route. */
+    answer(SQ_OBSERVE_SLOT_SOURCES, 404, "{\"summary\":\"route not found\"}");
+    starts(line(10, 80, 9), "error: route not found (HTTP 404)  ");
+    answer(SQ_OBSERVE_SLOT_SOURCES, 200, "{\"data\":[]}");
+    assert_string_equal(line(10, 80, 2), "no sources");
+    answer(SQ_OBSERVE_SLOT_SOURCES, 200, sources);
+    assert_string_equal(line(10, 80, 1), "NAME     STATE      LAG_BYTES  LAG_SECONDS  ROWS  ERROR");
+    assert_string_equal(line(10, 80, 2), "mydb     streaming  56         1.3s         1042  -");
+    assert_string_equal(line(10, 80, 3),
+                        "billing  error      -          -            0     wal_level is replica, "
+                        "not log\u2026");
+    starts(line(10, 80, 9), "2 sources, updated ");
+    assert_non_null(strstr(line(10, 80, 9), "m messages  c consumers  q quit"));
+    sq_observe_screen scr = {0};
+    assert_int_equal(sq_observe_render(&model, 10, 80, &scr), SQ_OK);
+    assert_memory_equal(scr.lines[0].text, " Messages  Consumers  Sources", 29);
+    assert_int_equal(scr.lines[0].mark, 22);
+    assert_int_equal(scr.lines[0].mark_len, 7);
+    assert_int_equal(scr.lines[2].attr, SQ_OBSERVE_SELECTED);
+    sq_observe_screen_free(&scr);
+    /* Narrower: the rows go first, then the lag in bytes; name and state stay. */
+    assert_string_equal(line(10, 50, 1), "NAME     STATE      LAG_SECONDS  ERROR");
+    assert_string_equal(line(10, 40, 1), "NAME     STATE      ERROR");
+    assert_string_equal(line(10, 20, 3), "billing  error");
+    /* The selection moves, and stays in the list when a source goes. */
+    sq_observe_key(&model, SQ_OBSERVE_KEY_DOWN, 24);
+    sq_observe_key(&model, SQ_OBSERVE_KEY_DOWN, 24);
+    assert_int_equal(model.source_selected, 1);
+    answer(SQ_OBSERVE_SLOT_SOURCES, 200,
+           "{\"data\":[{\"name\":\"mydb\",\"status\":{\"state\":\"starting\"}}]}");
+    assert_int_equal(model.source_selected, 0);
+    starts(line(10, 80, 9), "1 source, updated ");
+    /* Tab goes round the tabs; a consumer's details count as Consumers. */
+    static const sq_observe_view round[] = {SQ_OBSERVE_MESSAGES, SQ_OBSERVE_CONSUMERS,
+                                            SQ_OBSERVE_SOURCES};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(round); i++) {
+        keys("\t");
+        assert_int_equal(model.view, round[i]);
+    }
+    answer(SQ_OBSERVE_SLOT_CONSUMERS, 200, consumers);
+    keys("c\n");
+    assert_int_equal(model.view, SQ_OBSERVE_DETAILS);
+    keys("\t");
+    assert_int_equal(model.view, SQ_OBSERVE_SOURCES);
 }
 
 static void test_disconnected(void **state)
@@ -429,12 +496,13 @@ static void test_disconnected(void **state)
 static void test_every_size(void **state)
 {
     (void)state;
-    sq_observe views[4];
-    for (int v = 0; v < 4; v++) {
+    sq_observe views[5];
+    for (int v = 0; v < 5; v++) {
         sq_observe *o = &views[v];
         sq_observe_init(o, "a_long_stream_name", "http://localhost:7376", v != 3);
         sq_observe_answer(o, SQ_OBSERVE_SLOT_MESSAGES, 0, 200, messages, strlen(messages), 0);
         sq_observe_answer(o, SQ_OBSERVE_SLOT_CONSUMERS, 0, 200, consumers, strlen(consumers), 0);
+        sq_observe_answer(o, SQ_OBSERVE_SLOT_SOURCES, 0, 200, sources, strlen(sources), 0);
         if (v == 1)
             sq_observe_key(o, 'c', 10);
         if (v == 2) {
@@ -443,8 +511,10 @@ static void test_every_size(void **state)
         }
         if (v == 3)
             sq_observe_key(o, 'f', 10);
+        if (v == 4)
+            sq_observe_key(o, 's', 10);
     }
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         for (int rows = -1; rows <= 14; rows++) {
             for (int cols = -1; cols <= 90; cols++) {
                 sq_observe_screen scr = {0};
@@ -469,7 +539,7 @@ static void test_every_size(void **state)
             }
         }
     }
-    for (int v = 0; v < 4; v++)
+    for (int v = 0; v < 5; v++)
         sq_observe_free(&views[v]);
 }
 
@@ -488,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumers_and_details, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnected, setup, teardown),
         cmocka_unit_test(test_every_size),
     };

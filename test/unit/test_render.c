@@ -7,7 +7,9 @@
 
 #include <cmocka.h>
 
+#include "case_file.h"
 #include "sequin/render.h"
+#include "sequin/source.h"
 
 static const sq_message message = {
     .key = "orders.us.cus_a.order_1",
@@ -131,12 +133,98 @@ static void test_error(void **state)
     sq_buf_free(&out);
 }
 
+/* A source as docs/api.md shows it: the settings with the password hidden, its last report,
+ * its backfills. */
+static void test_source(void **state)
+{
+    (void)state;
+    sq_backfill_row progress[1] = {{.table = "public.orders", .rows_done = 1000, .done = true}};
+    sq_source src = {
+        .id = "src-id",
+        .name = "mydb",
+        .kind = "postgres",
+        .stream = "default",
+        .settings = "{\"url\":\"postgres://replicator:s3cret@db.internal/app\","
+                    "\"slot\":\"sequin_slot\",\"publication\":\"sequin_pub\","
+                    "\"tables\":[\"public.orders\"],\"key_format\":\"basic\","
+                    "\"backfill\":true}",
+        .has_status = true,
+        .state = "streaming",
+        .node = "host-a:4242",
+        .last_commit_lsn = "0/16B3748",
+        .last_commit_at = "t3",
+        .received_lsn = "0/16B3780",
+        .lag_bytes = 56,
+        .lag_seconds = 0.25,
+        .rows_streamed = 1042,
+        .reported_at = "t4",
+        .backfills = progress,
+        .n_backfills = 1,
+        .inserted_at = "t1",
+        .updated_at = "t2",
+    };
+    EXPECT_JSON(sq_render_source(&w, &src),
+                "{\"id\":\"src-id\",\"name\":\"mydb\",\"kind\":\"postgres\",\"stream\":\"default\","
+                "\"postgres\":{\"url\":\"postgres://replicator:****@db.internal/app\","
+                "\"slot\":\"sequin_slot\",\"publication\":\"sequin_pub\","
+                "\"tables\":[\"public.orders\"]},\"key_format\":\"basic\",\"backfill\":true,"
+                "\"managed_by\":\"api\",\"status\":{\"state\":\"streaming\",\"error\":null,"
+                "\"node\":\"host-a:4242\",\"last_commit_lsn\":\"0/16B3748\","
+                "\"last_commit_at\":\"t3\",\"received_lsn\":\"0/16B3780\",\"lag_bytes\":56,"
+                "\"lag_seconds\":0.25,\"rows_streamed\":1042,\"reported_at\":\"t4\"},"
+                "\"backfill_progress\":[{\"table\":\"public.orders\",\"rows\":1000,"
+                "\"done\":true}],\"inserted_at\":\"t1\",\"updated_at\":\"t2\"}");
+
+    /* Before its first report: the status's members are null; no backfill: an empty list.
+     * Settings that do not read are never shown as they are. */
+    sq_source fresh = {.id = "src-id",
+                       .name = "mydb",
+                       .kind = "postgres",
+                       .stream = "default",
+                       .settings = "{\"url\":\"postgres://u:s3cret@db/app\",\"odd\":1}",
+                       .managed_by_config = true,
+                       .lag_bytes = -1,
+                       .lag_seconds = -1,
+                       .rows_streamed = -1,
+                       .inserted_at = "t1",
+                       .updated_at = "t2"};
+    EXPECT_JSON(sq_render_source(&w, &fresh),
+                "{\"id\":\"src-id\",\"name\":\"mydb\",\"kind\":\"postgres\",\"stream\":\"default\","
+                "\"postgres\":null,\"key_format\":null,\"backfill\":null,"
+                "\"managed_by\":\"config\",\"status\":{\"state\":null,\"error\":null,"
+                "\"node\":null,\"last_commit_lsn\":null,\"last_commit_at\":null,"
+                "\"received_lsn\":null,\"lag_bytes\":null,\"lag_seconds\":null,"
+                "\"rows_streamed\":null,\"reported_at\":null},\"backfill_progress\":[],"
+                "\"inserted_at\":\"t1\",\"updated_at\":\"t2\"}");
+}
+
+/* A row of cases/source_url.txt: the URL shows as the row says. */
+static bool check_url(const case_row *r, void *ctx)
+{
+    (void)ctx;
+    case_words(r, 2, 2);
+    sq_buf out = {0};
+    assert_int_equal(sq_source_url_redact(r->w[0].p, &out), 0);
+    if (out.len != r->w[1].len || (out.len > 0 && memcmp(out.data, r->w[1].p, out.len) != 0))
+        fail_msg("%s: %s shows as %.*s, not %s", r->where, r->w[0].p, (int)out.len,
+                 out.len ? out.data : "", r->w[1].p);
+    sq_buf_free(&out);
+    return true;
+}
+
+static void test_source_url(void **state)
+{
+    (void)state;
+    assert_true(case_file_each("source_url.txt", NULL, 0, check_url, NULL) >= 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_message),  cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_consumer), cmocka_unit_test(test_delivery_and_info),
-        cmocka_unit_test(test_error),
+        cmocka_unit_test(test_message),    cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_consumer),   cmocka_unit_test(test_delivery_and_info),
+        cmocka_unit_test(test_error),      cmocka_unit_test(test_source),
+        cmocka_unit_test(test_source_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,18 @@ static sq_http_slice S(const char *s)
     return (sq_http_slice){s, strlen(s)};
 }
 
+/* Whether the pattern has the parameter `name` as a whole segment. */
+static bool names(const char *pattern, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(pattern, name); p != NULL; p = strstr(p + 1, name))
+        if (p[-1] == '/' && (p[n] == '/' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 /* The captures put back into the pattern in their places give the path again when each went
- * where its ":s", ":c" or ":key" stands (still percent-encoded). */
+ * where its ":s", ":c", ":key" or ":src" stands (still percent-encoded). */
 static void expect_captures(const sq_route_match *m, const char *path)
 {
     char back[256];
@@ -25,9 +35,12 @@ static void expect_captures(const sq_route_match *m, const char *path)
     for (const char *p = m->desc->pattern; *p != '\0';) {
         sq_http_slice cap = {NULL, 0};
         if (*p == ':') {
-            cap = p[1] == 's' ? m->stream : p[1] == 'c' ? m->consumer : m->key;
-            while (*p != '\0' && *p != '/')
-                p++;
+            size_t len = strcspn(p, "/");
+            cap = len == 2 && p[1] == 's'   ? m->stream
+                  : len == 2 && p[1] == 'c' ? m->consumer
+                  : len == 4 && p[1] == 'k' ? m->key
+                                            : m->source;
+            p += len;
         } else {
             cap = (sq_http_slice){p++, 1};
         }
@@ -39,9 +52,10 @@ static void expect_captures(const sq_route_match *m, const char *path)
     assert_string_equal(back, path);
     /* and nothing captured that the pattern does not name */
     const char *pattern = m->desc->pattern;
-    assert_int_equal(m->stream.p != NULL, strstr(pattern, ":s") != NULL);
-    assert_int_equal(m->consumer.p != NULL, strstr(pattern, ":c") != NULL);
-    assert_int_equal(m->key.p != NULL, strstr(pattern, ":key") != NULL);
+    assert_int_equal(m->stream.p != NULL, names(pattern, ":s"));
+    assert_int_equal(m->consumer.p != NULL, names(pattern, ":c"));
+    assert_int_equal(m->key.p != NULL, names(pattern, ":key"));
+    assert_int_equal(m->source.p != NULL, names(pattern, ":src"));
 }
 
 /* A request of cases/router.txt and what it finds: the pattern of the row that takes it (whose

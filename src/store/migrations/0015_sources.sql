@@ -32,6 +32,10 @@ CREATE TABLE sequin.source_status (
   last_commit_at timestamptz,
   lag_bytes bigint,
   rows_streamed bigint NOT NULL DEFAULT 0,
+  -- Since the process started the source: its attempts that took the lock (each after the
+  -- first is a reconnect) and its failed attempts (/metrics).
+  errors bigint NOT NULL DEFAULT 0,
+  attempts bigint NOT NULL DEFAULT 0,
   reported_at timestamptz NOT NULL DEFAULT now()
 ) WITH (fillfactor = 50);
 
