@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sequin/cli.h"
+#include "sequin/json.h"
 #include "sequin/observe.h"
 
 /* Values typed at an add command's prompts; the invocation points into them until exit. */
@@ -235,6 +236,77 @@ fail:
     return rc;
 }
 
+/* How long `source postgres add` waits for the new source to start: the sources process picks
+ * it up within a second, and making a slot waits for the transactions running then. */
+#define SOURCE_START_MS 30000
+
+/* The state in a source object's "status", into `state` (empty when there is none yet), and
+ * its error into `error`. */
+static void source_state(const sq_buf *body, char *state, size_t n, char *error, size_t en)
+{
+    sq_json doc = {0};
+    int status = -1, v = -1;
+    sq_buf text = {0};
+    state[0] = error[0] = '\0';
+    if (sq_json_parse(&doc, body->data, body->len, 0, NULL) != SQ_OK)
+        return;
+    if (sq_json_lookup(&doc, 0, "status", &status) == SQ_OK && status >= 0 &&
+        sq_json_type_of(&doc, status) == SQ_JSON_OBJECT) {
+        if (sq_json_lookup(&doc, status, "state", &v) == SQ_OK && v >= 0 &&
+            sq_json_get_str(&doc, v, &text) == SQ_OK)
+            snprintf(state, n, "%s", text.data);
+        sq_buf_reset(&text);
+        if (sq_json_lookup(&doc, status, "error", &v) == SQ_OK && v >= 0 &&
+            sq_json_get_str(&doc, v, &text) == SQ_OK)
+            snprintf(error, en, "%s", text.data);
+    }
+    sq_buf_free(&text);
+    sq_json_free(&doc);
+}
+
+/*
+ * After `source postgres add`: waits until the source streams its slot (or backfills, which
+ * means the slot exists), so that a change made once the command returns is the source's, and
+ * says so; a source that fails says why and the command exits 1.
+ */
+static int wait_source(const sq_cli_invocation *inv, const sq_cli_target *t)
+{
+    sq_cli_request get = {.method = "GET"};
+    sq_cli_response resp = {0};
+    char state[32] = "", error[512] = "";
+    int rc = SQ_ERR;
+    if (sq_buf_puts(&get.path, "/api/sources/") != SQ_OK ||
+        sq_cli_encode(&get.path, inv->args[0]) != SQ_OK) {
+        fprintf(stderr, "sequin: out of memory\n");
+        goto done;
+    }
+    for (int waited = 0; waited < SOURCE_START_MS; waited += 200) {
+        sq_buf_reset(&resp.body);
+        if (exchange(t, &get, &resp) != SQ_OK)
+            goto done;
+        source_state(&resp.body, state, sizeof state, error, sizeof error);
+        if (strcmp(state, "streaming") == 0 || strcmp(state, "backfilling") == 0) {
+            printf("Source %s is %s.\n", inv->args[0], state);
+            rc = SQ_OK;
+            goto done;
+        }
+        if (strcmp(state, "error") == 0) {
+            fprintf(stderr,
+                    "sequin: source %s: %s (it retries; see sequin source postgres info "
+                    "%s)\n",
+                    inv->args[0], error, inv->args[0]);
+            goto done;
+        }
+        usleep(200 * 1000);
+    }
+    fprintf(stderr, "sequin: source %s has not started after %d s (state: %s)\n", inv->args[0],
+            SOURCE_START_MS / 1000, state[0] ? state : "none reported");
+done:
+    sq_buf_free(&resp.body);
+    sq_cli_request_free(&get);
+    return rc;
+}
+
 static int run_remote(sq_cli_invocation *inv)
 {
     char err[512];
@@ -271,6 +343,8 @@ static int run_remote(sq_cli_invocation *inv)
     }
     if (sq_cli_is(inv, "consumer", "receive") && inv->opt[SQ_OPT_NO_ACK] == NULL &&
         ack_received(inv, &t, &resp) != SQ_OK)
+        goto cleanup;
+    if (sq_cli_is(inv, "source", "postgres add") && wait_source(inv, &t) != SQ_OK)
         goto cleanup;
     status = SQ_CLI_EXIT_OK;
 cleanup:

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "api_client.h"
+#include "pg_fixture.h"
 #include "sequin/buf.h"
 #include "sequin/json.h"
 #include "sequind_harness.h"
@@ -558,10 +559,117 @@ static void test_getting_started_guide(void **state)
                  (long long)back_after, EDITED_ACK_WAIT_MS);
 }
 
+/* ---- the README's "Stream your Postgres table" -------------------------------------------- */
+
+#define README_PG "postgresql://sequin@127.0.0.1:7432/"
+#define README_SLOT "sequin_slot"
+
+/* The commands of the README section titled `title`: the lines of its first ```sh block, in a
+ * NULL-terminated array (free each and the array). */
+static char **readme_block(const char *title)
+{
+    char path[PATH_MAX];
+    const char *src = getenv("SQ_SRCDIR");
+    snprintf(path, sizeof path, "%s/README.md", src ? src : ".");
+    char *text = read_file(path);
+    char *at = strstr(text, title);
+    if (!at)
+        fail_msg("README.md has no section \"%s\"", title);
+    at = strstr(at, "```sh\n");
+    assert_non_null(at);
+    at += strlen("```sh\n");
+    char *end = strstr(at, "```");
+    assert_non_null(end);
+    char **lines = calloc(64, sizeof *lines);
+    size_t n = 0;
+    while (at < end && n < 63) {
+        size_t len = strcspn(at, "\n");
+        lines[n++] = strndup(at, len);
+        at += len + 1;
+    }
+    free(text);
+    return lines;
+}
+
+/* `line` with the README's local PostgreSQL (packaging/dev's, port 7432) replaced by the test
+ * cluster: the one thing about the lines that is the reader's machine. */
+static char *on_test_cluster(const char *line)
+{
+    const char *admin = getenv("SEQUIN_TEST_PG_ADMIN_URL"); /* .../postgres */
+    char base[256];
+    snprintf(base, sizeof base, "%.*s", (int)(strrchr(admin, '/') - admin + 1), admin);
+    sq_buf out = {0};
+    for (const char *p = line;;) {
+        const char *hit = strstr(p, README_PG);
+        if (!hit) {
+            assert_int_equal(sq_buf_puts(&out, p), 0);
+            break;
+        }
+        assert_int_equal(sq_buf_append(&out, p, (size_t)(hit - p)), 0);
+        assert_int_equal(sq_buf_puts(&out, base), 0);
+        p = hit + strlen(README_PG);
+    }
+    return out.data;
+}
+
+/* The README's database "shop" and the source's slot in it are the test's to remove. */
+static void drop_shop(void)
+{
+    pgt_drop_slot(README_SLOT);
+    char url[256];
+    const char *admin = getenv("SEQUIN_TEST_PG_ADMIN_URL");
+    snprintf(url, sizeof url, "%s", admin);
+    PGconn *c = PQconnectdb(url);
+    PQclear(PQexec(c, "DROP DATABASE IF EXISTS shop WITH (FORCE)"));
+    PQfinish(c);
+}
+
+/* Every line of the section as written (on the test's PostgreSQL): the source streams the
+ * table, and the three receives show the insert, the update and the delete of row 1. */
+static void test_readme_stream_your_table(void **state)
+{
+    (void)state;
+    drop_shop();
+    char **lines = readme_block("## Stream your Postgres table");
+    const char *want[][2] = {
+        {"INSERT INTO orders", NULL}, {"sequin consumer receive", "\"action\":\"insert\""},
+        {"UPDATE orders", NULL},      {"sequin consumer receive", "\"action\":\"update\""},
+        {"DELETE FROM orders", NULL}, {"sequin consumer receive", "\"deleted\":true"},
+    };
+    size_t next = 0, receives = 0;
+    for (char **l = lines; *l; l++) {
+        char *line = on_test_cluster(*l);
+        ran r = sh(line);
+        if (r.status != 0)
+            fail_msg("`%s`: exit %d\nstdout:\n%s\nstderr:\n%s", line, r.status, r.out, r.err);
+        if (strstr(line, "sequin source postgres add") && !strstr(r.out, "is streaming"))
+            fail_msg("`%s` did not say the source streams:\n%s", line, r.out);
+        for (size_t i = next; i < SQ_ARRAY_LEN(want); i++) {
+            if (!strstr(line, want[i][0]))
+                continue;
+            if (want[i][1] && !strstr(r.out, "mydb.public.orders.1"))
+                fail_msg("`%s` received no message of row 1:\n%s", line, r.out);
+            if (want[i][1] && !strstr(r.out, want[i][1]))
+                fail_msg("`%s` printed\n%s\nwithout %s", line, r.out, want[i][1]);
+            receives += want[i][1] != NULL;
+            next = i + 1;
+            break;
+        }
+        ran_free(&r);
+        free(line);
+        free(*l);
+    }
+    free(lines);
+    assert_int_equal(next, SQ_ARRAY_LEN(want));
+    assert_int_equal(receives, 3);
+    drop_shop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_getting_started_guide, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readme_stream_your_table, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
