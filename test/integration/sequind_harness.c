@@ -384,7 +384,7 @@ int64_t kill_master_and_restart(struct server *s, char *err, size_t errlen)
     return now_ms() - start;
 }
 
-int64_t restart_postgres_at(const char *pgdata, char *err, size_t errlen)
+int64_t restart_postgres_at(const char *pgdata, const char *mode, char *err, size_t errlen)
 {
     const char *bindir = getenv("SEQUIN_TEST_PG_BINDIR");
     char pg_ctl[512], log[512];
@@ -407,10 +407,10 @@ int64_t restart_postgres_at(const char *pgdata, char *err, size_t errlen)
         dup2(null, 2);
         if (getuid() == 0)
             execlp("runuser", "runuser", "-u", "postgres", "--", pg_ctl, "-D", pgdata, "-l", log,
-                   "-m", "fast", "-w", "-t", "60", "restart", (char *)NULL);
+                   "-m", mode, "-w", "-t", "60", "restart", (char *)NULL);
         else
-            execl(pg_ctl, pg_ctl, "-D", pgdata, "-l", log, "-m", "fast", "-w", "-t", "60",
-                  "restart", (char *)NULL);
+            execl(pg_ctl, pg_ctl, "-D", pgdata, "-l", log, "-m", mode, "-w", "-t", "60", "restart",
+                  (char *)NULL);
         _exit(127);
     }
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||

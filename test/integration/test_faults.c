@@ -373,7 +373,7 @@ static void kill_master(struct server *s, struct faults *f)
 static void restart_postgres(struct faults *f)
 {
     char err[256];
-    int64_t gap = restart_postgres_at(getenv("SEQUIN_TEST_PGDATA"), err, sizeof err);
+    int64_t gap = restart_postgres_at(getenv("SEQUIN_TEST_PGDATA"), "fast", err, sizeof err);
     if (gap < 0) {
         fault_error(f, "%s", err);
         return;

@@ -1,10 +1,11 @@
 /* The postgres source under failures (issue 14; docs/sources.md, "Guarantees"). While a writer
  * changes the table: kill -9 of the sources process and of the master, a dropped replication
  * connection, a restart of the PostgreSQL that holds both the table and the stream, of the one
- * that holds the table, of the one that holds the stream; two nodes on one source, the one that
- * streams killed; a backfill cut by a kill. After each fault the source streams again, the
- * stream equals the table, and a consumer has seen every row at its last version and never an
- * older version after a newer one. What each took is printed.
+ * that holds the table, of the one that holds the stream, a crash of the one that holds the
+ * table (its slot goes back, and sends again what the stream has); two nodes on one source, the
+ * one that streams killed; a backfill cut by a kill. After each fault the source streams again,
+ * the stream equals the table, and a consumer has seen every row at its last version and never
+ * an older version after a newer one. What each took is printed.
  *
  * It restarts PostgreSQL and streams a table of a second cluster: test/run-test gives it two
  * clusters of its own (SEQUIN_TEST_PGDATA the store's, SEQUIN_TEST_SOURCE_PGDATA and
@@ -118,23 +119,33 @@ static void drop_replication(struct rig *r)
     PQfinish(c);
 }
 
-static void restart(const char *pgdata)
+static void restart(const char *pgdata, const char *mode)
 {
     char err[256];
-    if (restart_postgres_at(pgdata, err, sizeof err) < 0)
+    if (restart_postgres_at(pgdata, mode, err, sizeof err) < 0)
         fail_msg("%s", err);
 }
 
 static void restart_store_pg(struct rig *r)
 {
     (void)r;
-    restart(getenv("SEQUIN_TEST_PGDATA"));
+    restart(getenv("SEQUIN_TEST_PGDATA"), "fast");
 }
 
 static void restart_source_pg(struct rig *r)
 {
     (void)r;
-    restart(getenv("SEQUIN_TEST_SOURCE_PGDATA"));
+    restart(getenv("SEQUIN_TEST_SOURCE_PGDATA"), "fast");
+}
+
+/* The source's PostgreSQL crashes and recovers: its slot's confirmed position goes back to
+ * what its last checkpoint saved, so the slot sends again transactions the stream has. (The
+ * store's is not crashed: the test clusters run with synchronous_commit=off, under which a
+ * crash loses commits PostgreSQL has acknowledged.) */
+static void crash_source_pg(struct rig *r)
+{
+    (void)r;
+    restart(getenv("SEQUIN_TEST_SOURCE_PGDATA"), "immediate");
 }
 
 struct fault {
@@ -198,7 +209,8 @@ static void test_faults_one_cluster(void **state)
     run_faults(state, db_url(), faults, SQ_ARRAY_LEN(faults));
 }
 
-/* The table in another cluster than the stream: each restarts on its own. */
+/* The table in another cluster than the stream: each restarts on its own, and the table's
+ * crashes. */
 static void test_faults_two_clusters(void **state)
 {
     static const struct fault faults[] = {
@@ -206,6 +218,7 @@ static void test_faults_two_clusters(void **state)
         {"source's PostgreSQL restarted", restart_source_pg},
         {"stream's PostgreSQL restarted", restart_store_pg},
         {"kill -9 of the sources process", kill_sources},
+        {"source's PostgreSQL crashed", crash_source_pg},
     };
     run_faults(state, other_cluster(), faults, SQ_ARRAY_LEN(faults));
 }
