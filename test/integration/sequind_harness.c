@@ -325,9 +325,100 @@ size_t children_of(pid_t parent, pid_t *out, size_t max)
     return kids_of(parent, NULL, out, max);
 }
 
+size_t children_of_kind(pid_t parent, const char *kind, pid_t *out, size_t max)
+{
+    char comm[32];
+    snprintf(comm, sizeof comm, "sequind-%s", kind);
+    return kids_of(parent, comm, out, max);
+}
+
 size_t workers_of(pid_t parent, pid_t *out, size_t max)
 {
-    return kids_of(parent, "sequind-worker", out, max);
+    return children_of_kind(parent, "worker", out, max);
+}
+
+/* Whether `pid` still runs: a zombie does not. An orphan's zombie stays until PID 1 reaps it,
+ * which in a container may take seconds, or never come. */
+static bool runs(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp != NULL && rp[1] == ' ' && rp[2] != 'Z';
+}
+
+int64_t kill_master_and_restart(struct server *s, char *err, size_t errlen)
+{
+    pid_t kids[MAX_PIDS];
+    size_t n = children_of(s->pid, kids, MAX_PIDS);
+    int64_t start = now_ms();
+
+    if (kill(s->pid, SIGKILL) != 0 || waitpid(s->pid, NULL, 0) != s->pid) {
+        snprintf(err, errlen, "kill -9 of the master %ld: %s", (long)s->pid, strerror(errno));
+        return -1;
+    }
+    s->pid = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (runs(kids[i]) && now_ms() < start + EVENT_MS)
+            sleep_ms(10);
+        if (runs(kids[i])) {
+            snprintf(err, errlen, "child %ld still runs %d ms after its master was killed",
+                     (long)kids[i], EVENT_MS);
+            return -1;
+        }
+    }
+    spawn_server(s);
+    if (!wait_notify(s, "READY=1", START_MS)) {
+        snprintf(err, errlen, "sequind started after the master's kill sent no READY=1 in %d ms",
+                 START_MS);
+        return -1;
+    }
+    return now_ms() - start;
+}
+
+int64_t restart_postgres_at(const char *pgdata, const char *mode, char *err, size_t errlen)
+{
+    const char *bindir = getenv("SEQUIN_TEST_PG_BINDIR");
+    char pg_ctl[512], log[512];
+    int64_t start = now_ms();
+    int status = 0;
+
+    if (pgdata == NULL || *pgdata == '\0' || bindir == NULL || *bindir == '\0') {
+        snprintf(err, errlen,
+                 "no cluster of the test's own to restart: run it through "
+                 "test/run-test or test/with-postgres without an outer cluster");
+        return -1;
+    }
+    snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", bindir);
+    snprintf(log, sizeof log, "%s/restart.log", pgdata);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (getuid() == 0)
+            execlp("runuser", "runuser", "-u", "postgres", "--", pg_ctl, "-D", pgdata, "-l", log,
+                   "-m", mode, "-w", "-t", "60", "restart", (char *)NULL);
+        else
+            execl(pg_ctl, pg_ctl, "-D", pgdata, "-l", log, "-m", mode, "-w", "-t", "60", "restart",
+                  (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        snprintf(err, errlen, "pg_ctl restart failed (status %d); see %s", status, log);
+        return -1;
+    }
+    return now_ms() - start;
 }
 
 /* Forks sequind on the server's config with its stdout and stderr going to the log. */

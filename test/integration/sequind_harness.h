@@ -47,11 +47,27 @@ bool wait_notify(const struct server *s, const char *line, int ms);
 /* Sends the master SIGHUP and waits for the reload to begin (RELOADING=1) and end (READY=1). */
 void reload(const struct server *s);
 size_t children_of(pid_t parent, pid_t *out, size_t max);
-/* The HTTP workers among them (the master names each child "sequind-<kind>"). */
+/* The children of `parent` of kind `kind` ("worker", "sources": the master names each child
+ * "sequind-<kind>"), sorted; how many. */
+size_t children_of_kind(pid_t parent, const char *kind, pid_t *out, size_t max);
+/* The HTTP workers among them. */
 size_t workers_of(pid_t parent, pid_t *out, size_t max);
 /* Forks sequind on the server's config (from the thread that lives as long as the test: the
  * kernel kills the server when the thread that forked it ends, see prctl(2) PR_SET_PDEATHSIG). */
 void spawn_server(struct server *s);
+/* kill -9 of the server's master, then sequind again on the same config and port, as systemd
+ * would (Restart=): the killed master's children get SIGTERM from the kernel
+ * (PR_SET_PDEATHSIG), finish their requests and exit, and only then is the port free to bind
+ * again. How long until the new master's READY=1 (ms), or -1 with why in `err`. */
+int64_t kill_master_and_restart(struct server *s, char *err, size_t errlen);
+/* pg_ctl restart -m `mode` of the cluster in `pgdata` (with the binaries of
+ * $SEQUIN_TEST_PG_BINDIR), as its owner: the "postgres" user when the test runs as root, as
+ * test/with-postgres starts it. "fast" shuts down cleanly (a checkpoint, every commit written);
+ * "immediate" is a crash: the server recovers from the WAL when it starts, and what it had not
+ * saved since its last checkpoint (a replication slot's confirmed position, for one) goes back.
+ * The server's output goes to restart.log in `pgdata`, never to the test's stdout. How long it
+ * took (ms), or -1 with why in `err`. */
+int64_t restart_postgres_at(const char *pgdata, const char *mode, char *err, size_t errlen);
 /* A server's files, port and notify socket, not started yet. Every server is remembered until
  * teardown_server: one the test does not stop is stopped by the teardown of the test, or at the
  * latest when the program exits; a program that dies without exiting (abort, crash, kill) takes

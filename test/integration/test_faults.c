@@ -355,74 +355,32 @@ static void kill_worker(struct server *s, struct faults *f, unsigned *seed)
         f->worker_kills++;
 }
 
-/* kill -9 of the master, then sequind again on the same config and port, as systemd would
- * (Restart=): the killed master's workers get SIGTERM from the kernel (PR_SET_PDEATHSIG),
- * finish their requests and exit, and only then is the port free to bind again. */
+/* kill -9 of the master, then sequind again on the same config and port. */
 static void kill_master(struct server *s, struct faults *f)
 {
-    pid_t kids[MAX_PIDS];
-    size_t n = children_of(s->pid, kids, MAX_PIDS);
-    int64_t start = now_ms();
-
-    if (kill(s->pid, SIGKILL) != 0 || waitpid(s->pid, NULL, 0) != s->pid) {
-        fault_error(f, "kill -9 of the master %ld: %s", (long)s->pid, strerror(errno));
+    char err[256];
+    int64_t gap = kill_master_and_restart(s, err, sizeof err);
+    if (gap < 0) {
+        fault_error(f, "%s", err);
         return;
     }
     f->master_kills++;
-    s->pid = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (kill(kids[i], 0) == 0 && now_ms() < start + EVENT_MS)
-            sleep_ms(10);
-        if (kill(kids[i], 0) == 0) {
-            fault_error(f, "worker %ld still runs %d ms after its master was killed", (long)kids[i],
-                        EVENT_MS);
-            return;
-        }
-    }
-    spawn_server(s);
-    if (!wait_notify(s, "READY=1", START_MS)) {
-        fault_error(f, "sequind started after the master's kill sent no READY=1 in %d ms",
-                    START_MS);
-        return;
-    }
-    if (now_ms() - start > f->master_gap_ms)
-        f->master_gap_ms = now_ms() - start;
+    if (gap > f->master_gap_ms)
+        f->master_gap_ms = gap;
 }
 
-/* pg_ctl restart -m fast on the test's own cluster, as its owner (the "postgres" user when the
- * test runs as root: test/with-postgres starts it that way). The server's output goes to a
- * file in the data directory, never to the test's stdout. */
+/* pg_ctl restart -m fast on the test's own cluster. */
 static void restart_postgres(struct faults *f)
 {
-    const char *data = getenv("SEQUIN_TEST_PGDATA"), *bindir = getenv("SEQUIN_TEST_PG_BINDIR");
-    char pg_ctl[512], log[512];
-    int64_t start = now_ms();
-    int status;
-
-    snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", bindir);
-    snprintf(log, sizeof log, "%s/restart.log", data);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (getuid() == 0)
-            execlp("runuser", "runuser", "-u", "postgres", "--", pg_ctl, "-D", data, "-l", log,
-                   "-m", "fast", "-w", "-t", "60", "restart", (char *)NULL);
-        else
-            execl(pg_ctl, pg_ctl, "-D", data, "-l", log, "-m", "fast", "-w", "-t", "60", "restart",
-                  (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0) {
-        fault_error(f, "pg_ctl restart failed (status %d); see %s", status, log);
+    char err[256];
+    int64_t gap = restart_postgres_at(getenv("SEQUIN_TEST_PGDATA"), "fast", err, sizeof err);
+    if (gap < 0) {
+        fault_error(f, "%s", err);
         return;
     }
     f->pg_restarts++;
-    if (now_ms() - start > f->pg_gap_ms)
-        f->pg_gap_ms = now_ms() - start;
+    if (gap > f->pg_gap_ms)
+        f->pg_gap_ms = gap;
 }
 
 /* Sends `len` bytes of `req` on a new connection and closes it without reading. */
