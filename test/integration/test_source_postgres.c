@@ -91,7 +91,7 @@ static void assert_has(const char *text, const char *needle)
                            "s.active_pid, s.restart_lsn, s.confirmed_flush_lsn, r.sent_lsn, "
                            "r.flush_lsn, r.state, pg_current_wal_lsn()), '; '), '(no slot)') "
                            "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON "
-                           "r.pid = s.active_pid WHERE s.slot_name = '" SLOT "'",
+                           "r.pid = s.active_pid WHERE s.slot_name = '" SFX_SLOT "'",
                            0, NULL);
     fprintf(stderr, "the stream holds:\n%s\nthe source reports: %s\nthe slot: %s\n", stream, report,
             slot);

@@ -13,6 +13,10 @@ CREATE OR REPLACE FUNCTION sequin.source_apply(p_source int, p_lsn pg_lsn, p_key
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE src sequin.sources; n bigint := 0;
 BEGIN
+  -- The slot is told it may forget these changes once this transaction commits: the commit
+  -- must be durable then, whatever the database's own setting (the rest of the store may
+  -- trade durability for speed; this may not).
+  PERFORM set_config('synchronous_commit', 'on', true);
   SELECT * INTO src FROM sequin.sources WHERE num = p_source FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no source number %', p_source USING ERRCODE = 'SQ404';
