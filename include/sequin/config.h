@@ -11,7 +11,7 @@
 #include "sequin/log.h"
 
 #define SQ_CONFIG_DEFAULT_PORT 7376
-#define SQ_CONFIG_NAME_MAX 64        /* stream and consumer names, bytes */
+#define SQ_CONFIG_NAME_MAX 64        /* stream, consumer and source names, bytes */
 #define SQ_CONFIG_TOKEN_NAME_MAX 64  /* auth token names, bytes */
 #define SQ_CONFIG_FILE_MAX (1 << 20) /* a config file larger than this is refused */
 
@@ -19,13 +19,15 @@
 typedef enum sq_config_type {
     SQ_CONFIG_INT,     /* decimal integer in [min, max], or `word` (stored as 0) if set */
     SQ_CONFIG_BOOL,    /* true or false */
-    SQ_CONFIG_STRING,  /* any scalar, "" allowed */
+    SQ_CONFIG_STRING,  /* any scalar, "" allowed unless `check` refuses it */
     SQ_CONFIG_ENUM,    /* one of `words`, stored as its index (an int-sized enum) */
     SQ_CONFIG_NAME,    /* [a-zA-Z0-9_]+, at most SQ_CONFIG_NAME_MAX bytes */
     SQ_CONFIG_FILTER,  /* a consumer filter, checked with sq_filter_validate */
     SQ_CONFIG_LISTEN,  /* host:port, or a list of them: an sq_config_listen_list */
     SQ_CONFIG_TOKENS,  /* list of {name, sha256}: an sq_config_token_list */
     SQ_CONFIG_STREAMS, /* list of {name, consumers}: an sq_config_stream_list */
+    SQ_CONFIG_SOURCES, /* list of {name, postgres, stream, ...}: an sq_config_source_list */
+    SQ_CONFIG_TABLES,  /* list of a source's table names: an sq_config_table_list */
 } sq_config_type;
 
 /*
@@ -34,8 +36,9 @@ typedef enum sq_config_type {
  * parses the file, and the tests check etc/sequin.yaml and docs/config.md against it.
  */
 typedef struct sq_config_option {
-    const char *name;    /* dotted: "limits.max_body_bytes"; a consumer key: "ack_wait_ms" */
-    const char *section; /* "limits", or NULL for a top-level option */
+    const char *name;    /* dotted: "limits.max_body_bytes"; a consumer key: "ack_wait_ms"; a
+                          * source key: "key_format", "postgres.slot" */
+    const char *section; /* "limits", "postgres", or NULL for a key of no section */
     const char *key;     /* the last component: "max_body_bytes" */
     sq_config_type type;
     const char *default_text; /* YAML text of the default, as etc/sequin.yaml shows it;
@@ -45,7 +48,10 @@ typedef struct sq_config_option {
     long long min, max;       /* SQ_CONFIG_INT */
     const char *word;         /* SQ_CONFIG_INT: a word accepted in place of a number, or NULL */
     const char *const *words; /* SQ_CONFIG_ENUM: the accepted words, NULL-terminated */
-    const char *help;         /* one line, for docs and --check-config */
+    /* SQ_CONFIG_STRING: NULL, or the rule of the value (`len` bytes at `s`): NULL when it is
+     * valid, else the rule it breaks as a phrase that follows the option's name in a message */
+    const char *(*check)(const char *s, size_t len);
+    const char *help; /* one line, for docs and --check-config */
 } sq_config_option;
 
 /* One listening address. */
@@ -102,6 +108,35 @@ typedef struct sq_config_stream_list {
     size_t count;
 } sq_config_stream_list;
 
+/* The tables a source lists, each as "schema.table". */
+typedef struct sq_config_table_list {
+    const char **items;
+    size_t count;
+} sq_config_table_list;
+
+/*
+ * A source declared in the file (managed_by "config"): a postgres source's settings, checked by
+ * the rules its settings JSON is checked by (sequin/source_rules.h), defaults filled in.
+ */
+typedef struct sq_config_source {
+    const char *name;
+    struct {
+        const char *url; /* never empty */
+        const char *slot;
+        const char *publication;
+        sq_config_table_list tables; /* may be empty: the existing publication's tables */
+    } postgres;
+    const char *stream; /* need not be declared in the file: it may exist in the database */
+    int key_format;     /* the index of its word in sq_source_rules_key_formats: an sq_key_format */
+    bool backfill;
+    int line, column; /* of the source's mapping, for reconcile messages */
+} sq_config_source;
+
+typedef struct sq_config_source_list {
+    sq_config_source *items; /* names are unique */
+    size_t count;
+} sq_config_source_list;
+
 /*
  * A loaded configuration. Every pointer in it (strings, lists) is owned by the sq_config and
  * stays valid until sq_config_free. It is never modified after loading, so it can be shared
@@ -135,6 +170,7 @@ typedef struct sq_config {
         sq_log_format format;
     } log;
     sq_config_stream_list streams;
+    sq_config_source_list sources;
     sq_arena arena; /* private: owns everything above */
 } sq_config;
 
@@ -176,10 +212,13 @@ void sq_config_free(sq_config *cfg);
 /*
  * The option table, in file order, and its length in *count (count may be NULL). The rows
  * are static: valid forever. Consumer keys are in their own table (their values land in an
- * sq_config_consumer, and `name` and `filter` are required).
+ * sq_config_consumer, and `name` and `filter` are required), and so are a source's (they land
+ * in an sq_config_source; `name` and `postgres.url` are required; the rows of section
+ * "postgres" are the keys of the source's `postgres:` mapping).
  */
 const sq_config_option *sq_config_options(size_t *count);
 const sq_config_option *sq_config_consumer_options(size_t *count);
+const sq_config_option *sq_config_source_options(size_t *count);
 
 /* The row of the option with dotted name `name`, or NULL if there is none. */
 const sq_config_option *sq_config_option_find(const char *name);
@@ -192,6 +231,9 @@ bool sq_config_option_equal(const sq_config *a, const sq_config *b, const sq_con
 
 /* The stream named `name`, or NULL. The pointer lives as long as `cfg`. */
 const sq_config_stream *sq_config_find_stream(const sq_config *cfg, const char *name);
+
+/* The source named `name`, or NULL. The pointer lives as long as `cfg`. */
+const sq_config_source *sq_config_find_source(const sq_config *cfg, const char *name);
 
 /*
  * Writes "file:line:column: message" (or "file: message" when the error has no place) into

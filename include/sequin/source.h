@@ -12,8 +12,7 @@
 #include "sequin/common.h"
 #include "sequin/config.h"
 #include "sequin/pgoutput.h"
-
-#define SQ_SOURCE_TABLES_MAX 256
+#include "sequin/source_rules.h"
 
 /*
  * A postgres source as the store holds it: the row of sequin.sources with its settings read.
@@ -37,10 +36,10 @@ typedef struct sq_source_def {
 
 /*
  * Reads a source's settings JSON ({"url","slot","publication","tables","key_format","backfill"})
- * into `def` (its strings in def->arena). Every setting is checked as the config file checks it:
- * slot a lower-case replication slot name, publication and table names `[a-zA-Z0-9_]+` (a table
- * as schema.table, schema public when left out). 0, or -1 with a sentence in `err` naming the
- * setting.
+ * into `def` (its strings in def->arena). Every setting is checked by the rules the config file's
+ * `sources:` is checked by (sequin/source_rules.h): slot a lower-case replication slot name,
+ * publication and table names `[a-zA-Z0-9_]+` (a table as schema.table, schema public when left
+ * out). 0, or -1 with a sentence in `err` naming the setting.
  */
 SQ_WUR int sq_source_settings_read(const char *json, size_t len, sq_source_def *def, char *err,
                                    size_t errlen);

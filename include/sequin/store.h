@@ -454,6 +454,7 @@ typedef enum sq_reconcile_action {
     SQ_RECONCILE_ADOPTED,   /* declared, was an API consumer with the same filter and
                              * deliver_policy: now the file's, with the declared settings */
     SQ_RECONCILE_RELEASED,  /* the file's but no longer declared: kept, managed_by "api" */
+    SQ_RECONCILE_DELETED,   /* a source, the file's but no longer declared: deleted */
 } sq_reconcile_action;
 
 typedef struct sq_reconcile_change {
@@ -487,8 +488,47 @@ SQ_WUR int sq_store_begin_reconcile(sq_store *s, const sq_declared_consumer *dec
 SQ_WUR int sq_store_finish_reconcile(sq_store *s, sq_reconcile_change **out, size_t *count,
                                      long *refused, sq_arena *arena, char *err, size_t errlen);
 
-/* "created", "updated", "unchanged", "adopted", "released": static strings. */
+/* "created", "updated", "unchanged", "adopted", "released", "deleted": static strings. */
 const char *sq_reconcile_action_name(sq_reconcile_action action);
+
+/* ---- declared sources ---------------------------------------------------------------------- */
+
+/* A source the config file declares (SPEC 8), for sq_store_reconcile_sources. */
+typedef struct sq_declared_source {
+    const char *name;     /* [a-zA-Z0-9_]{1,64} */
+    const char *stream;   /* the stream's name; the stream must exist */
+    const char *settings; /* the settings JSON as sq_source_settings_write writes it (checked) */
+} sq_declared_source;
+
+/* What the reconcile did to one source. */
+typedef struct sq_source_change {
+    sq_reconcile_action action; /* CREATED, UPDATED, UNCHANGED, ADOPTED or DELETED */
+    const char *name;
+    char id[37];
+    long declared;           /* index into the declarations; -1 for a deleted source */
+    const char *changes;     /* updated or adopted: what differed, "key_format \"basic\" ->
+                              * \"with_operation\", stream \"a\" -> \"b\"" (the url by name alone:
+                              * it may hold a password); NULL when nothing did */
+    const char *slot;        /* its settings' slot and publication: for a deleted source, what */
+    const char *publication; /* stays in the source database */
+} sq_source_change;
+
+/*
+ * Makes `declared` (n of them, n may be 0) exactly the set of sources the config file
+ * manages (managed_by "config"), in one transaction (or in the caller's, inside
+ * sq_store_transaction), under the declared consumers' advisory lock: each is created, updated
+ * (settings or stream changed: the sources process restarts it), adopted (an API source of
+ * that name) or left unchanged, and every other source the config manages is deleted (its
+ * replication slot and publication stay in the source database).
+ *
+ * SQ_OK with `*out` an array of `*count` changes in `arena` (the declared ones in their order,
+ * then the deleted ones by name), `*refused` -1. Otherwise nothing changed and `err` says why:
+ * SQ_STORE_NOT_FOUND when a declaration names a stream that does not exist, with `*refused`
+ * the index of that declaration; SQ_ERR when PostgreSQL fails (`*refused` -1).
+ */
+SQ_WUR int sq_store_reconcile_sources(sq_store *s, const sq_declared_source *declared, size_t n,
+                                      sq_source_change **out, size_t *count, long *refused,
+                                      sq_arena *arena, char *err, size_t errlen);
 
 /* A message handed out by sq_store_receive. */
 typedef struct sq_delivery {

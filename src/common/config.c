@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sequin/keys.h"
+#include "sequin/source_rules.h"
 
 /* ---- values ---------------------------------------------------------------------------- */
 
@@ -36,6 +37,10 @@ static int parse_int(const char *s, long long *out)
 
 static int apply_streams(sq_config_loader *ld, const sq_config_option *opt, const sq_config_node *v,
                          void *base);
+static int apply_sources(sq_config_loader *ld, const sq_config_option *opt, const sq_config_node *v,
+                         void *base);
+static int apply_tables(sq_config_loader *ld, const sq_config_option *opt, const char *label,
+                        const sq_config_node *v, void *base);
 
 /* Stores scalar option `opt` from node `v` into `base`; `label` names it in messages. */
 static int apply_option(sq_config_loader *ld, const sq_config_option *opt, const char *label,
@@ -100,6 +105,9 @@ static int apply_option(sq_config_loader *ld, const sq_config_option *opt, const
             return sq_config_fail_node(ld, v,
                                        "%s must be 1..%d characters of a-z, A-Z, 0-9 and _, got %s",
                                        label, SQ_CONFIG_NAME_MAX, sq_config_describe(q, v));
+        if (opt->check != NULL && (why = opt->check(v->text, v->len)) != NULL)
+            return sq_config_fail_node(ld, v, "%s %s, got %s", label, why,
+                                       sq_config_describe(q, v));
         if (opt->type == SQ_CONFIG_FILTER && sq_filter_validate(v->text, v->len, &why) != 0) {
             /* An unquoted `filter: >` is a YAML folded block: empty, or the next line. */
             bool block = !v->plain && (v->len == 0 || memchr(v->text, '\n', v->len) != NULL);
@@ -142,75 +150,211 @@ static int apply_option(sq_config_loader *ld, const sq_config_option *opt, const
         return sq_config_apply_tokens(ld, opt, v, base);
     case SQ_CONFIG_STREAMS:
         return apply_streams(ld, opt, v, base);
+    case SQ_CONFIG_SOURCES:
+        return apply_sources(ld, opt, v, base);
+    case SQ_CONFIG_TABLES:
+        return apply_tables(ld, opt, label, v, base);
     }
     return sq_config_fail_node(ld, v, "internal error: option %s has an unknown type", opt->name);
 }
 
-/* ---- streams and consumers ------------------------------------------------------------- */
+/* ---- lists of named entries: streams, consumers, sources ------------------------------------ */
 
-static int apply_consumer(sq_config_loader *ld, const sq_config_node *m, const char *stream,
-                          sq_config_consumer *c)
+/*
+ * The keys a mapping of `section` accepts (NULL: an entry's own mapping, or the top level):
+ * the keys of its rows of `opts`, and where section is NULL one key per section, whose rows are
+ * adjacent. Returns how many went to `keys`.
+ */
+static size_t section_keys(const sq_config_option *opts, size_t n, const char *section,
+                           sq_config_key *keys)
 {
-    size_t n = 0;
-    const sq_config_option *copts = sq_config_consumer_options(&n);
-    sq_config_key keys[SQ_CONFIG_KEYS_MAX];
-    const sq_config_node *vals[SQ_CONFIG_KEYS_MAX];
-    char where[128], label[160], q[SQ_CONFIG_QBUF];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const sq_config_option *o = &opts[i];
+        if (section == NULL && o->section != NULL) {
+            if (k == 0 || keys[k - 1].opt != NULL || strcmp(keys[k - 1].name, o->section) != 0)
+                keys[k++] = (sq_config_key){o->section, NULL};
+        } else if (section == NULL || (o->section != NULL && strcmp(o->section, section) == 0)) {
+            keys[k++] = (sq_config_key){o->key, o};
+        }
+    }
+    return k;
+}
+
+/* Applies the value `v` of an entry's key `opt` (NULL: absent, so the default, or an error at
+ * `owner`, the mapping that lacks it, for a required key). `who` and `of` name the entry. */
+static int apply_key(sq_config_loader *ld, const sq_config_option *opt, const sq_config_node *v,
+                     const sq_config_node *owner, void *base, const char *who, const char *of)
+{
+    sq_config_node def = {
+        .kind = SQ_CONFIG_NODE_SCALAR, .plain = true, .line = owner->line, .col = owner->col};
+    char label[200];
+
+    if (v == NULL && opt->default_text == NULL)
+        return sq_config_fail_node(ld, owner, "%s%s is missing the required key \"%s\"", who, of,
+                                   opt->name);
+    if (v == NULL) {
+        /* The default goes through the same code as a value from the file; "[]" is the empty
+         * list, as YAML reads it. */
+        def.text = opt->default_text;
+        def.len = strlen(def.text);
+        if (strcmp(def.text, "[]") == 0)
+            def.kind = SQ_CONFIG_NODE_SEQ;
+        v = &def;
+    }
+    snprintf(label, sizeof label, "\"%s\" of %s", opt->name, who);
+    return apply_option(ld, opt, label, v, base);
+}
+
+/*
+ * Applies mapping `m`, an entry of a list whose keys are the `n` rows of `opts` (a row of a
+ * section is a key of the entry's mapping of that name), into `base`. Row 0 is the entry's
+ * name, required and applied first so that every later message can say which entry it is
+ * about. `entry` says what an entry is ("consumer") and `of` what it belongs to (" of stream
+ * \"s\"", or "").
+ */
+static int apply_entry(sq_config_loader *ld, const sq_config_node *m, const sq_config_option *opts,
+                       size_t n, void *base, const char *entry, const char *of)
+{
+    sq_config_key keys[SQ_CONFIG_KEYS_MAX], skeys[SQ_CONFIG_KEYS_MAX];
+    const sq_config_node *vals[SQ_CONFIG_KEYS_MAX], *svals[SQ_CONFIG_KEYS_MAX];
+    char where[200], who[160], q[SQ_CONFIG_QBUF];
+    size_t nk = section_keys(opts, n, NULL, keys);
 
     if (m->kind != SQ_CONFIG_NODE_MAP)
-        return sq_config_fail_node(ld, m,
-                                   "each consumer of stream \"%s\" must be a mapping, got %s",
-                                   stream, sq_config_describe(q, m));
-    for (size_t i = 0; i < n; i++) {
-        keys[i].name = copts[i].key;
-        keys[i].opt = &copts[i];
-    }
-    snprintf(where, sizeof where, "in a consumer of stream \"%s\"", stream);
-    if (sq_config_collect(ld, m, keys, n, vals, where) != 0)
+        return sq_config_fail_node(ld, m, "each %s%s must be a mapping, got %s", entry, of,
+                                   sq_config_describe(q, m));
+    snprintf(where, sizeof where, "in a %s%s", entry, of);
+    if (sq_config_collect(ld, m, keys, nk, vals, where) != 0)
         return -1;
-    c->line = m->line;
-    c->column = m->col;
-
-    /* The name first, so every later message can say which consumer it is about. */
     if (vals[0] == NULL)
-        return sq_config_fail_node(
-            ld, m, "a consumer of stream \"%s\" is missing the required key \"name\"", stream);
-    if (apply_option(ld, &copts[0], "the name of a consumer", vals[0], c) != 0)
+        return sq_config_fail_node(ld, m, "a %s%s is missing the required key \"%s\"", entry, of,
+                                   opts[0].key);
+    snprintf(who, sizeof who, "the name of a %s", entry);
+    if (apply_option(ld, &opts[0], who, vals[0], base) != 0)
         return -1;
-    for (size_t i = 1; i < n; i++) {
-        const sq_config_option *opt = &copts[i];
-        sq_config_node def = {
-            .kind = SQ_CONFIG_NODE_SCALAR, .plain = true, .line = m->line, .col = m->col};
-        const sq_config_node *v = vals[i];
+    snprintf(who, sizeof who, "%s \"%s\"", entry, *(const char **)sq_config_field(base, &opts[0]));
 
-        if (v == NULL && opt->default_text == NULL)
-            return sq_config_fail_node(ld, m,
-                                       "consumer \"%s\" of stream \"%s\" is missing the required "
-                                       "key \"%s\"",
-                                       c->name, stream, opt->key);
-        if (v == NULL) {
-            /* The default goes through the same code as a value from the file. */
-            def.text = opt->default_text;
-            def.len = strlen(def.text);
-            v = &def;
+    for (size_t k = 1; k < nk; k++) {
+        if (keys[k].opt != NULL) {
+            if (apply_key(ld, keys[k].opt, vals[k], m, base, who, of) != 0)
+                return -1;
+            continue;
         }
-        snprintf(label, sizeof label, "\"%s\" of consumer \"%s\"", opt->key, c->name);
-        if (apply_option(ld, opt, label, v, c) != 0)
-            return -1;
+        /* A section: absent or null, each of its keys takes its default. */
+        const sq_config_node *sm = vals[k], *owner = m;
+        size_t ns = section_keys(opts, n, keys[k].name, skeys);
+        for (size_t j = 0; j < ns; j++)
+            svals[j] = NULL;
+        if (sm != NULL && !sq_config_is_null(sm)) {
+            if (sm->kind != SQ_CONFIG_NODE_MAP)
+                return sq_config_fail_node(ld, sm, "\"%s\" of %s must be a mapping, got %s",
+                                           keys[k].name, who, sq_config_describe(q, sm));
+            snprintf(where, sizeof where, "in \"%s\" of %s", keys[k].name, who);
+            if (sq_config_collect(ld, sm, skeys, ns, svals, where) != 0)
+                return -1;
+            owner = sm;
+        }
+        for (size_t j = 0; j < ns; j++) {
+            if (apply_key(ld, skeys[j].opt, svals[j], owner, base, who, of) != 0)
+                return -1;
+        }
     }
     return 0;
 }
 
-static int apply_stream(sq_config_loader *ld, const sq_config_node *m, sq_config_stream *s)
+/* Where an entry of a list keeps its name and its place. */
+typedef struct entry_layout {
+    size_t size;       /* of the entry */
+    size_t name;       /* the offset of its `const char *name` */
+    size_t line;       /* the offset of its `int line, column` */
+    const char *entry; /* what it is, for messages: "stream" */
+} entry_layout;
+
+#define LAYOUT(type, entry)                                                                        \
+    {                                                                                              \
+        sizeof(type), offsetof(type, name), offsetof(type, line), entry                            \
+    }
+
+/* Applies one entry of a list into `item`. */
+typedef int (*apply_one)(sq_config_loader *ld, const sq_config_node *e, void *item,
+                         const void *ctx);
+
+/*
+ * Applies `v`, a sequence of entries laid out as `lay` says (absent or null: none), each
+ * through `one` (with `ctx`), into a new array in cfg's arena: *items and *count. Anything but
+ * a sequence is an error that starts with `must` ("\"streams\" must be a list"); two entries
+ * with one name are an error at the second one, `of` ending its message (" in stream \"s\"",
+ * or "").
+ */
+static int apply_list(sq_config_loader *ld, const sq_config_node *v, const entry_layout *lay,
+                      apply_one one, const void *ctx, const char *must, const char *of,
+                      void **items, size_t *count)
+{
+    char q[SQ_CONFIG_QBUF];
+    size_t n = 0;
+
+    *items = NULL;
+    *count = 0;
+    if (v == NULL || sq_config_is_null(v))
+        return 0;
+    if (v->kind != SQ_CONFIG_NODE_SEQ)
+        return sq_config_fail_node(ld, v, "%s, got %s", must, sq_config_describe(q, v));
+    char *arr = sq_arena_calloc(&ld->cfg->arena, v->count, lay->size);
+    if (arr == NULL)
+        return sq_config_out_of_memory(ld);
+    for (const sq_config_node *e = v->child; e != NULL; e = e->next, n++) {
+        char *item = arr + n * lay->size;
+        if (one(ld, e, item, ctx) != 0)
+            return -1;
+        const char *name = *(const char **)(item + lay->name);
+        const int *at = (const int *)(item + lay->line);
+        for (size_t j = 0; j < n; j++) {
+            const char *other = arr + j * lay->size;
+            if (strcmp(*(const char **)(other + lay->name), name) == 0)
+                return sq_config_fail_at(ld, at[0], at[1],
+                                         "duplicate %s \"%s\"%s (first defined at line %d)",
+                                         lay->entry, name, of, *(const int *)(other + lay->line));
+        }
+    }
+    *items = arr;
+    *count = n;
+    return 0;
+}
+
+/* ---- streams and consumers ------------------------------------------------------------- */
+
+static int apply_consumer(sq_config_loader *ld, const sq_config_node *m, void *item,
+                          const void *stream)
+{
+    size_t n = 0;
+    const sq_config_option *copts = sq_config_consumer_options(&n);
+    sq_config_consumer *c = item;
+    char of[SQ_CONFIG_NAME_MAX + 16];
+
+    snprintf(of, sizeof of, " of stream \"%s\"", (const char *)stream);
+    if (apply_entry(ld, m, copts, n, c, "consumer", of) != 0)
+        return -1;
+    c->line = m->line;
+    c->column = m->col;
+    return 0;
+}
+
+static int apply_stream(sq_config_loader *ld, const sq_config_node *m, void *item, const void *ctx)
 {
     static const sq_config_key keys[] = {{"name", NULL}, {"consumers", NULL}};
     static const sq_config_option name_opt = {.name = "name",
                                               .key = "name",
                                               .type = SQ_CONFIG_NAME,
                                               .offset = offsetof(sq_config_stream, name)};
+    static const entry_layout consumer = LAYOUT(sq_config_consumer, "consumer");
+    sq_config_stream *s = item;
     const sq_config_node *vals[2];
-    char q[SQ_CONFIG_QBUF], where[160];
+    char q[SQ_CONFIG_QBUF], must[160], of[100];
+    void *items;
 
+    (void)ctx;
     if (m->kind != SQ_CONFIG_NODE_MAP)
         return sq_config_fail_node(ld, m,
                                    "each entry of \"streams\" must be a mapping {name, consumers}, "
@@ -225,61 +369,26 @@ static int apply_stream(sq_config_loader *ld, const sq_config_node *m, sq_config
     s->line = m->line;
     s->column = m->col;
 
-    const sq_config_node *cs = vals[1];
-    if (cs == NULL || sq_config_is_null(cs))
-        return 0;
-    snprintf(where, sizeof where, "\"consumers\" of stream \"%s\"", s->name);
-    if (cs->kind != SQ_CONFIG_NODE_SEQ)
-        return sq_config_fail_node(ld, cs, "%s must be a list, got %s", where,
-                                   sq_config_describe(q, cs));
-    s->consumers = sq_arena_calloc(&ld->cfg->arena, cs->count, sizeof *s->consumers);
-    if (s->consumers == NULL)
-        return sq_config_out_of_memory(ld);
-    for (const sq_config_node *e = cs->child; e != NULL; e = e->next) {
-        sq_config_consumer *c = &s->consumers[s->n_consumers];
-        if (apply_consumer(ld, e, s->name, c) != 0)
-            return -1;
-        for (size_t j = 0; j < s->n_consumers; j++) {
-            if (strcmp(s->consumers[j].name, c->name) == 0)
-                return sq_config_fail_at(
-                    ld, c->line, c->column,
-                    "duplicate consumer \"%s\" in stream \"%s\" (first defined at "
-                    "line %d)",
-                    c->name, s->name, s->consumers[j].line);
-        }
-        s->n_consumers++;
-    }
+    snprintf(must, sizeof must, "\"consumers\" of stream \"%s\" must be a list", s->name);
+    snprintf(of, sizeof of, " in stream \"%s\"", s->name);
+    if (apply_list(ld, vals[1], &consumer, apply_consumer, s->name, must, of, &items,
+                   &s->n_consumers) != 0)
+        return -1;
+    s->consumers = items;
     return 0;
 }
 
 static int apply_streams(sq_config_loader *ld, const sq_config_option *opt, const sq_config_node *v,
                          void *base)
 {
+    static const entry_layout stream = LAYOUT(sq_config_stream, "stream");
     sq_config_stream_list *list = sq_config_field(base, opt);
-    char q[SQ_CONFIG_QBUF];
+    void *items;
 
-    list->items = NULL;
-    list->count = 0;
-    if (sq_config_is_null(v))
-        return 0;
-    if (v->kind != SQ_CONFIG_NODE_SEQ)
-        return sq_config_fail_node(ld, v, "\"%s\" must be a list of {name, consumers}, got %s",
-                                   opt->name, sq_config_describe(q, v));
-    sq_config_stream *items = sq_arena_calloc(&ld->cfg->arena, v->count, sizeof *items);
-    if (items == NULL)
-        return sq_config_out_of_memory(ld);
-    for (const sq_config_node *e = v->child; e != NULL; e = e->next) {
-        sq_config_stream *s = &items[list->count];
-        if (apply_stream(ld, e, s) != 0)
-            return -1;
-        for (size_t j = 0; j < list->count; j++) {
-            if (strcmp(items[j].name, s->name) == 0)
-                return sq_config_fail_at(ld, s->line, s->column,
-                                         "duplicate stream \"%s\" (first defined at line %d)",
-                                         s->name, items[j].line);
-        }
-        list->count++;
-    }
+    if (apply_list(ld, v, &stream, apply_stream, NULL,
+                   "\"streams\" must be a list of {name, consumers}", "", &items,
+                   &list->count) != 0)
+        return -1;
     list->items = items;
     return 0;
 }
@@ -302,6 +411,73 @@ static int ensure_default_stream(sq_config_loader *ld)
     return 0;
 }
 
+/* ---- sources -------------------------------------------------------------------------------- */
+
+static int apply_source(sq_config_loader *ld, const sq_config_node *m, void *item, const void *ctx)
+{
+    size_t n = 0;
+    const sq_config_option *opts = sq_config_source_options(&n);
+    sq_config_source *src = item;
+
+    (void)ctx;
+    if (apply_entry(ld, m, opts, n, src, "source", "") != 0)
+        return -1;
+    src->line = m->line;
+    src->column = m->col;
+    return 0;
+}
+
+static int apply_sources(sq_config_loader *ld, const sq_config_option *opt, const sq_config_node *v,
+                         void *base)
+{
+    static const entry_layout source = LAYOUT(sq_config_source, "source");
+    sq_config_source_list *list = sq_config_field(base, opt);
+    void *items;
+
+    if (apply_list(ld, v, &source, apply_source, NULL,
+                   "\"sources\" must be a list of {name, postgres, stream, ...}", "", &items,
+                   &list->count) != 0)
+        return -1;
+    list->items = items;
+    return 0;
+}
+
+/* A source's tables: each checked, and made "schema.table", by the settings JSON's rules. */
+static int apply_tables(sq_config_loader *ld, const sq_config_option *opt, const char *label,
+                        const sq_config_node *v, void *base)
+{
+    sq_config_table_list *list = sq_config_field(base, opt);
+    char q[SQ_CONFIG_QBUF];
+
+    list->items = NULL;
+    list->count = 0;
+    if (sq_config_is_null(v))
+        return 0;
+    if (v->kind != SQ_CONFIG_NODE_SEQ)
+        return sq_config_fail_node(ld, v, "%s must be a list of table names, got %s", label,
+                                   sq_config_describe(q, v));
+    if (v->count > SQ_SOURCE_TABLES_MAX)
+        return sq_config_fail_node(ld, v, "%s lists %zu tables, at most %d", label, v->count,
+                                   SQ_SOURCE_TABLES_MAX);
+    list->items = sq_arena_calloc(&ld->cfg->arena, v->count + 1, sizeof *list->items);
+    if (list->items == NULL)
+        return sq_config_out_of_memory(ld);
+    for (const sq_config_node *e = v->child; e != NULL; e = e->next) {
+        const char *name = NULL, *why;
+        if (e->kind != SQ_CONFIG_NODE_SCALAR || sq_config_is_null(e))
+            return sq_config_fail_node(ld, e, "%s must be a list of table names, got %s", label,
+                                       sq_config_describe(q, e));
+        why = sq_source_rules_table(e->text, e->len, list->items, list->count, &ld->cfg->arena,
+                                    &name);
+        if (why != NULL)
+            return sq_config_fail_node(
+                ld, e, "%s: table %s %s", label,
+                sq_config_quote(q, name ? name : e->text, name ? strlen(name) : e->len), why);
+        list->items[list->count++] = name;
+    }
+    return 0;
+}
+
 /* ---- the document ---------------------------------------------------------------------- */
 
 /*
@@ -314,19 +490,9 @@ static int apply_mapping(sq_config_loader *ld, const sq_config_node *m, const ch
     const sq_config_option *options = sq_config_options(&count);
     sq_config_key keys[SQ_CONFIG_OPTIONS_MAX];
     int seen[SQ_CONFIG_OPTIONS_MAX] = {0};
-    size_t n = 0;
+    size_t n = section_keys(options, count, section, keys);
     char where[64], label[80], q[SQ_CONFIG_QBUF];
 
-    for (size_t i = 0; i < count; i++) {
-        const sq_config_option *o = &options[i];
-        if (section == NULL && o->section != NULL) {
-            /* A section is one key of the top level; its options are adjacent in the table. */
-            if (n == 0 || keys[n - 1].opt != NULL || strcmp(keys[n - 1].name, o->section) != 0)
-                keys[n++] = (sq_config_key){o->section, NULL};
-        } else if (section == NULL || (o->section != NULL && strcmp(o->section, section) == 0)) {
-            keys[n++] = (sq_config_key){o->key, o};
-        }
-    }
     if (section == NULL)
         snprintf(where, sizeof where, "in the top level mapping");
     else
@@ -512,6 +678,15 @@ const sq_config_stream *sq_config_find_stream(const sq_config *cfg, const char *
     for (size_t i = 0; i < cfg->streams.count; i++) {
         if (strcmp(cfg->streams.items[i].name, name) == 0)
             return &cfg->streams.items[i];
+    }
+    return NULL;
+}
+
+const sq_config_source *sq_config_find_source(const sq_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->sources.count; i++) {
+        if (strcmp(cfg->sources.items[i].name, name) == 0)
+            return &cfg->sources.items[i];
     }
     return NULL;
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sequin/source_rules.h"
+
 /* Enum options are stored as the index of their word, through an int-sized field. */
 _Static_assert(sizeof(sq_log_level) == sizeof(int), "enum options are stored as int");
 _Static_assert(sizeof(sq_log_format) == sizeof(int), "enum options are stored as int");
@@ -36,6 +38,16 @@ static const char *const deliver_policies[] = {"all", "new", NULL};
 #define CONSUMER(k, ...)                                                                           \
     {                                                                                              \
         .name = #k, .key = #k, .offset = offsetof(sq_config_consumer, k), __VA_ARGS__              \
+    }
+/* A key of an entry of `sources:` (SOURCE), or of its `postgres:` mapping (POSTGRES). */
+#define SOURCE(k, ...)                                                                             \
+    {                                                                                              \
+        .name = #k, .key = #k, .offset = offsetof(sq_config_source, k), __VA_ARGS__                \
+    }
+#define POSTGRES(k, ...)                                                                           \
+    {                                                                                              \
+        .name = "postgres." #k, .section = "postgres", .key = #k,                                  \
+        .offset = offsetof(sq_config_source, postgres.k), __VA_ARGS__                              \
     }
 /* An integer option within [lo, hi]. */
 #define INT(lo, hi) .type = SQ_CONFIG_INT, .min = (lo), .max = (hi)
@@ -88,6 +100,9 @@ static const sq_config_option options[] = {
     TOP(streams, .type = SQ_CONFIG_STREAMS, .default_text = "[{name: default}]", RELOADS,
         .help = "Streams created at start, each with the consumers declared for it; the stream "
                 "default always exists."),
+    TOP(sources, .type = SQ_CONFIG_SOURCES, .default_text = "[]", RELOADS,
+        .help = "Sources streaming PostgreSQL tables into a stream, created, updated or deleted "
+                "at start and on reload."),
 };
 
 /* The keys of one entry of `consumers:`. name and filter first: they have no default. */
@@ -109,11 +124,41 @@ static const sq_config_option consumer_options[] = {
                      "creation."),
 };
 
+/* The keys of one entry of `sources:`. The name first: the loader reads it before the rest. The
+ * rules are the settings JSON's (sequin/source_rules.h). */
+static const sq_config_option source_options[] = {
+    SOURCE(name, .type = SQ_CONFIG_NAME, RELOADS,
+           .help = "Required; [a-zA-Z0-9_]+, at most 64 characters, unique: the first token of "
+                   "every key."),
+    POSTGRES(url, .type = SQ_CONFIG_STRING, .check = sq_source_rules_url, RELOADS,
+             .help = "Required; libpq URL or connection string of the database to stream "
+                     "(PostgreSQL 10+, wal_level=logical)."),
+    POSTGRES(slot, .type = SQ_CONFIG_STRING, .check = sq_source_rules_slot,
+             .default_text = SQ_SOURCE_DEFAULT_SLOT, RELOADS,
+             .help = "Replication slot, [a-z0-9_]+; created (pgoutput) if missing."),
+    POSTGRES(publication, .type = SQ_CONFIG_STRING, .check = sq_source_rules_publication,
+             .default_text = SQ_SOURCE_DEFAULT_PUBLICATION, RELOADS,
+             .help = "Publication; created for `tables` if missing, used as it is if it exists."),
+    POSTGRES(tables, .type = SQ_CONFIG_TABLES, .default_text = "[]", RELOADS,
+             .help = "Tables as schema.table (public when left out); [] takes the existing "
+                     "publication's."),
+    SOURCE(stream, .type = SQ_CONFIG_NAME, .default_text = "default", RELOADS,
+           .help = "The stream the messages go to; it must exist (declared here or not)."),
+    SOURCE(key_format, .type = SQ_CONFIG_ENUM, .words = sq_source_rules_key_formats,
+           .default_text = SQ_SOURCE_DEFAULT_KEY_FORMAT, RELOADS,
+           .help = "basic: <source>.<schema>.<table>.<pk>; with_operation: the operation before "
+                   "the key."),
+    SOURCE(backfill, .type = SQ_CONFIG_BOOL, .default_text = "false", RELOADS,
+           .help = "Put the tables' existing rows in the stream first, then the changes."),
+};
+
 #define N_OPTIONS SQ_ARRAY_LEN(options)
 #define N_CONSUMER_OPTIONS SQ_ARRAY_LEN(consumer_options)
+#define N_SOURCE_OPTIONS SQ_ARRAY_LEN(source_options)
 _Static_assert(N_OPTIONS <= SQ_CONFIG_OPTIONS_MAX, "the loader sizes its arrays by this bound");
 _Static_assert(N_CONSUMER_OPTIONS <= SQ_CONFIG_KEYS_MAX,
                "the loader sizes its arrays by this bound");
+_Static_assert(N_SOURCE_OPTIONS <= SQ_CONFIG_KEYS_MAX, "the loader sizes its arrays by this bound");
 
 int sq_config_defaults_text(sq_buf *b)
 {
@@ -146,6 +191,13 @@ const sq_config_option *sq_config_consumer_options(size_t *count)
     return consumer_options;
 }
 
+const sq_config_option *sq_config_source_options(size_t *count)
+{
+    if (count != NULL)
+        *count = N_SOURCE_OPTIONS;
+    return source_options;
+}
+
 const sq_config_option *sq_config_option_find(const char *name)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -170,6 +222,27 @@ static bool consumer_equal(const sq_config_consumer *a, const sq_config_consumer
     return str_equal(a->name, b->name) && str_equal(a->filter, b->filter) &&
            a->ack_wait_ms == b->ack_wait_ms && a->max_ack_pending == b->max_ack_pending &&
            a->max_deliver == b->max_deliver && a->deliver_policy == b->deliver_policy;
+}
+
+static bool tables_equal(const sq_config_table_list *a, const sq_config_table_list *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++) {
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool source_equal(const sq_config_source *a, const sq_config_source *b)
+{
+    return str_equal(a->name, b->name) && str_equal(a->stream, b->stream) &&
+           str_equal(a->postgres.url, b->postgres.url) &&
+           str_equal(a->postgres.slot, b->postgres.slot) &&
+           str_equal(a->postgres.publication, b->postgres.publication) &&
+           tables_equal(&a->postgres.tables, &b->postgres.tables) &&
+           a->key_format == b->key_format && a->backfill == b->backfill;
 }
 
 bool sq_config_option_equal(const sq_config *a, const sq_config *b, const sq_config_option *opt)
@@ -223,6 +296,18 @@ bool sq_config_option_equal(const sq_config *a, const sq_config *b, const sq_con
         }
         return true;
     }
+    case SQ_CONFIG_SOURCES: {
+        const sq_config_source_list *l = x, *m = y;
+        if (l->count != m->count)
+            return false;
+        for (size_t i = 0; i < l->count; i++) {
+            if (!source_equal(&l->items[i], &m->items[i]))
+                return false;
+        }
+        return true;
+    }
+    case SQ_CONFIG_TABLES:
+        return tables_equal(x, y);
     }
     return false;
 }

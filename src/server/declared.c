@@ -1,5 +1,6 @@
-/* The config file's declared streams and consumers applied to the database through the store,
- * with a log line for each change and a refusal said at the declaration's FILE:LINE:COLUMN. */
+/* The config file's declared streams, consumers and sources applied to the database through the
+ * store, with a log line for each change and a refusal said at the declaration's
+ * FILE:LINE:COLUMN. */
 #include "sequin/declared.h"
 
 #include <stdbool.h>
@@ -7,17 +8,29 @@
 #include <stdlib.h>
 
 #include "sequin/log.h"
+#include "sequin/source.h"
 #include "sequin/store.h"
 
-/* "FILE:LINE" of a declaration (the file alone when the place is unknown). */
-static const char *declared_at(const sq_config *cfg, const sq_config_consumer *c, char *buf,
-                               size_t size)
+/* "FILE:LINE" of a declaration at `line` (the file alone when the place is unknown: 0). */
+static const char *declared_at(const sq_config *cfg, int line, char *buf, size_t size)
 {
-    if (c != NULL && c->line > 0)
-        snprintf(buf, size, "%s:%d", cfg->source, c->line);
+    if (line > 0)
+        snprintf(buf, size, "%s:%d", cfg->source, line);
     else
         snprintf(buf, size, "%s", cfg->source);
     return buf;
+}
+
+/* A refusal said like a config file error, at the declaration (line, column) that cannot be
+ * applied: "FILE:LINE:COLUMN: why". */
+static int refuse(const sq_config *cfg, int line, int column, const char *why, char *refusal,
+                  size_t size)
+{
+    if (line > 0)
+        snprintf(refusal, size, "%s:%d:%d: %s", cfg->source, line, column, why);
+    else
+        snprintf(refusal, size, "%s: %s", cfg->source, why);
+    return SQ_DECLARED_REFUSED;
 }
 
 /* Appends ", NAME was -> now" to `buf` for each setting that differs; "" if none does. */
@@ -56,7 +69,7 @@ static void log_changes(const sq_config *cfg, const sq_reconcile_change *changes
                         const sq_declared_consumer *declared, const sq_config_consumer **origin,
                         size_t n_declared)
 {
-    size_t counts[SQ_RECONCILE_RELEASED + 1] = {0};
+    size_t counts[SQ_RECONCILE_DELETED + 1] = {0};
     char at[1100], diff[256];
 
     for (size_t i = 0; i < n; i++) {
@@ -65,7 +78,7 @@ static void log_changes(const sq_config *cfg, const sq_reconcile_change *changes
         const sq_declared_consumer *d = known ? &declared[c->declared] : NULL;
 
         counts[c->action]++;
-        declared_at(cfg, known ? origin[c->declared] : NULL, at, sizeof at);
+        declared_at(cfg, known ? origin[c->declared]->line : 0, at, sizeof at);
         if (d != NULL)
             describe_changes(&c->before, &d->settings, diff, sizeof diff);
         switch (c->action) {
@@ -91,6 +104,7 @@ static void log_changes(const sq_config *cfg, const sq_reconcile_change *changes
                     c->name, c->stream, cfg->source);
             break;
         case SQ_RECONCILE_UNCHANGED:
+        case SQ_RECONCILE_DELETED: /* a source's action */
             sq_debug("consumer \"%s\" of stream \"%s\" unchanged, as declared at %s", c->name,
                      c->stream, at);
             break;
@@ -103,36 +117,41 @@ static void log_changes(const sq_config *cfg, const sq_reconcile_change *changes
             counts[SQ_RECONCILE_RELEASED]);
 }
 
-/*
- * Declared consumers (SPEC section 5), at start and on reload: the store applies every
- * declaration in one transaction, or none (docs/operations.md, "Declared consumers").
- * 0; SQ_DECLARED_REFUSED with `refusal` set to "FILE:LINE:COLUMN: why"; -1 after logging why.
- */
-static int reconcile_consumers(sq_store *store, const sq_config *cfg, char *refusal, size_t size)
+/* The declarations of a file and what the store did with them. */
+typedef struct reconcile {
+    const sq_config *cfg;
+    sq_declared_consumer *consumers;
+    const sq_config_consumer **origin; /* the file's declaration of each consumer */
+    size_t n_consumers;
+    sq_reconcile_change *consumer_changes;
+    size_t n_consumer_changes;
+    sq_declared_source *sources; /* in the order of cfg->sources */
+    sq_source_change *source_changes;
+    size_t n_source_changes;
+    sq_arena arena; /* the settings texts, the changes */
+} reconcile;
+
+/* The declared consumers and sources of rc->cfg as the store takes them. 0, or -1 after
+ * logging why. */
+static int build(reconcile *rc)
 {
-    sq_declared_consumer *declared = NULL;
-    const sq_config_consumer **origin = NULL;
-    sq_reconcile_change *changes = NULL;
-    sq_arena arena = {0};
-    size_t n = 0, k = 0, n_changes = 0;
-    long refused = -1;
-    char err[1024];
-    int rc = -1;
+    const sq_config *cfg = rc->cfg;
+    size_t n = 0, k = 0;
+    sq_buf json = {0};
 
     for (size_t i = 0; i < cfg->streams.count; i++)
         n += cfg->streams.items[i].n_consumers;
-    declared = calloc(n + 1, sizeof *declared);
-    origin = calloc(n + 1, sizeof *origin);
-    if (declared == NULL || origin == NULL) {
-        sq_error("cannot reconcile the declared consumers: out of memory");
-        goto done;
-    }
+    rc->consumers = calloc(n + 1, sizeof *rc->consumers);
+    rc->origin = calloc(n + 1, sizeof *rc->origin);
+    rc->sources = calloc(cfg->sources.count + 1, sizeof *rc->sources);
+    if (rc->consumers == NULL || rc->origin == NULL || rc->sources == NULL)
+        goto oom;
     for (size_t i = 0; i < cfg->streams.count; i++) {
         const sq_config_stream *st = &cfg->streams.items[i];
         for (size_t j = 0; j < st->n_consumers; j++, k++) {
             const sq_config_consumer *c = &st->consumers[j];
-            origin[k] = c;
-            declared[k] = (sq_declared_consumer){
+            rc->origin[k] = c;
+            rc->consumers[k] = (sq_declared_consumer){
                 .stream = st->name,
                 .name = c->name,
                 .filter = c->filter,
@@ -141,36 +160,145 @@ static int reconcile_consumers(sq_store *store, const sq_config *cfg, char *refu
             };
         }
     }
-    int r = sq_store_reconcile(store, declared, n, &changes, &n_changes, &refused, &arena, err,
-                               sizeof err);
-    if (r == SQ_STORE_CONFLICT) {
-        /* Said like a config file error, at the declaration that cannot be applied. */
-        const sq_config_consumer *c = refused >= 0 && (size_t)refused < n ? origin[refused] : NULL;
-        if (c != NULL && c->line > 0)
-            snprintf(refusal, size, "%s:%d:%d: %s", cfg->source, c->line, c->column, err);
-        else
-            snprintf(refusal, size, "%s: %s", cfg->source, err);
-        rc = SQ_DECLARED_REFUSED;
-        goto done;
+    rc->n_consumers = n;
+    /* The settings as the store keeps them: the one canonical text, so that equal settings are
+     * equal text and the sources process restarts a source only when they change. */
+    for (size_t i = 0; i < cfg->sources.count; i++) {
+        const sq_config_source *src = &cfg->sources.items[i];
+        const sq_source_def def = {
+            .url = src->postgres.url,
+            .slot = src->postgres.slot,
+            .publication = src->postgres.publication,
+            .tables = src->postgres.tables.items,
+            .ntables = src->postgres.tables.count,
+            .key_format = (sq_key_format)src->key_format,
+            .backfill = src->backfill,
+        };
+        sq_buf_reset(&json);
+        if (sq_source_settings_write(&def, &json) != SQ_OK)
+            goto oom;
+        rc->sources[i] = (sq_declared_source){
+            .name = src->name,
+            .stream = src->stream,
+            .settings = sq_arena_strndup(&rc->arena, json.data, json.len),
+        };
+        if (rc->sources[i].settings == NULL)
+            goto oom;
     }
-    if (r != SQ_OK) {
-        /* SQ_STORE_NOT_FOUND: a declared stream deleted since it was created, a moment ago */
-        sq_error("cannot reconcile the declared consumers of %s: %s", cfg->source, err);
-        goto done;
+    sq_buf_free(&json);
+    return 0;
+oom:
+    sq_buf_free(&json);
+    sq_error("cannot reconcile the declarations of %s: out of memory", cfg->source);
+    return -1;
+}
+
+/*
+ * Declared consumers (SPEC section 5) and sources (SPEC section 8), at start and on reload:
+ * the store applies every declaration in one transaction, or none (docs/operations.md,
+ * "Declared consumers", "Declared sources"). 0; SQ_DECLARED_REFUSED with `refusal` set to
+ * "FILE:LINE:COLUMN: why"; -1 after logging why.
+ */
+static int apply(sq_store *store, reconcile *rc, char *refusal, size_t size)
+{
+    const sq_config *cfg = rc->cfg;
+    long refused = -1;
+    int line = 0, column = 0;
+    bool refusal_made = false;
+    char err[1024];
+
+    int r = sq_store_transaction(store, SQ_STORE_BEGIN, err, sizeof err);
+    if (r == SQ_OK) {
+        r = sq_store_reconcile(store, rc->consumers, rc->n_consumers, &rc->consumer_changes,
+                               &rc->n_consumer_changes, &refused, &rc->arena, err, sizeof err);
+        /* (SQ_STORE_NOT_FOUND here is a declared stream deleted since it was created, a moment
+         * ago: PostgreSQL's doing, not the file's.) */
+        refusal_made = r == SQ_STORE_CONFLICT;
+        if (refusal_made && refused >= 0 && (size_t)refused < rc->n_consumers) {
+            line = rc->origin[refused]->line;
+            column = rc->origin[refused]->column;
+        }
     }
-    log_changes(cfg, changes, n_changes, declared, origin, n);
-    rc = 0;
-done:
-    sq_arena_free(&arena);
-    free(origin);
-    free(declared);
-    return rc;
+    if (r == SQ_OK) {
+        r = sq_store_reconcile_sources(store, rc->sources, cfg->sources.count, &rc->source_changes,
+                                       &rc->n_source_changes, &refused, &rc->arena, err,
+                                       sizeof err);
+        refusal_made = r == SQ_STORE_NOT_FOUND; /* a stream that does not exist */
+        if (refusal_made && refused >= 0 && (size_t)refused < cfg->sources.count) {
+            line = cfg->sources.items[refused].line;
+            column = cfg->sources.items[refused].column;
+        }
+    }
+    if (r == SQ_OK)
+        r = sq_store_transaction(store, SQ_STORE_COMMIT, err, sizeof err);
+    if (r == SQ_OK)
+        return 0;
+    if (refusal_made) {
+        r = refuse(cfg, line, column, err, refusal, size);
+    } else {
+        sq_error("cannot reconcile the declared consumers and sources of %s: %s", cfg->source, err);
+        r = -1;
+    }
+    if (sq_store_transaction(store, SQ_STORE_ROLLBACK, err, sizeof err) != SQ_OK)
+        sq_debug("the rollback of the reconcile failed: %s", err);
+    return r;
+}
+
+/* Logs one line per source the reconcile touched, and a summary. */
+static void log_sources(const sq_config *cfg, const sq_source_change *changes, size_t n)
+{
+    size_t counts[SQ_RECONCILE_DELETED + 1] = {0};
+    char at[1100];
+
+    for (size_t i = 0; i < n; i++) {
+        const sq_source_change *c = &changes[i];
+        bool known = c->declared >= 0 && (size_t)c->declared < cfg->sources.count;
+        const sq_config_source *d = known ? &cfg->sources.items[c->declared] : NULL;
+
+        counts[c->action]++;
+        declared_at(cfg, d != NULL ? d->line : 0, at, sizeof at);
+        switch (c->action) {
+        case SQ_RECONCILE_CREATED:
+            sq_info("source \"%s\" created, as declared at %s (stream \"%s\", slot \"%s\", "
+                    "publication \"%s\")",
+                    c->name, at, d != NULL ? d->stream : "?", c->slot, c->publication);
+            break;
+        case SQ_RECONCILE_UPDATED:
+            sq_info("source \"%s\" updated, as declared at %s: %s; it restarts with them", c->name,
+                    at, c->changes != NULL ? c->changes : "");
+            break;
+        case SQ_RECONCILE_ADOPTED:
+            sq_info("source \"%s\", which existed with managed_by \"api\", is now managed by the "
+                    "config file, as declared at %s%s%s",
+                    c->name, at, c->changes != NULL ? ": " : "",
+                    c->changes != NULL ? c->changes : "");
+            break;
+        case SQ_RECONCILE_DELETED:
+            /* A slot nobody reads keeps every WAL segment after its position: a disk fills. */
+            sq_warn("source \"%s\" is no longer declared in %s: deleted, it stops streaming. Its "
+                    "replication slot \"%s\" and publication \"%s\" stay in the source "
+                    "database, where the slot holds WAL until it is dropped: SELECT "
+                    "pg_drop_replication_slot('%s'); DROP PUBLICATION %s;",
+                    c->name, cfg->source, c->slot, c->publication, c->slot, c->publication);
+            break;
+        case SQ_RECONCILE_UNCHANGED:
+        case SQ_RECONCILE_RELEASED: /* a consumer's action */
+            sq_debug("source \"%s\" unchanged, as declared at %s", c->name, at);
+            break;
+        }
+    }
+    sq_info("declared sources of %s: %zu created, %zu updated, %zu unchanged, %zu adopted, %zu "
+            "deleted",
+            cfg->source, counts[SQ_RECONCILE_CREATED], counts[SQ_RECONCILE_UPDATED],
+            counts[SQ_RECONCILE_UNCHANGED], counts[SQ_RECONCILE_ADOPTED],
+            counts[SQ_RECONCILE_DELETED]);
 }
 
 int sq_declared_apply(const sq_config *cfg, char *refusal, size_t size)
 {
     sq_store *store = NULL;
     sq_arena arena = {0};
+    reconcile rec = {.cfg = cfg};
     char err[512];
     int rc = -1;
 
@@ -197,8 +325,20 @@ int sq_declared_apply(const sq_config *cfg, char *refusal, size_t size)
         }
         sq_arena_reset(&arena);
     }
-    rc = reconcile_consumers(store, cfg, refusal, size);
+    if (build(&rec) != 0)
+        goto fail;
+    rc = apply(store, &rec, refusal, size);
+    if (rc != 0)
+        goto fail;
+    /* Said once committed: what the log says happened, happened. */
+    log_changes(cfg, rec.consumer_changes, rec.n_consumer_changes, rec.consumers, rec.origin,
+                rec.n_consumers);
+    log_sources(cfg, rec.source_changes, rec.n_source_changes);
 fail:
+    sq_arena_free(&rec.arena);
+    free(rec.sources);
+    free(rec.origin);
+    free(rec.consumers);
     sq_arena_free(&arena);
     sq_store_close(store);
     return rc;

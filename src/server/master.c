@@ -126,6 +126,10 @@ static size_t value_size(sq_config_type type)
         return sizeof(sq_config_token_list);
     case SQ_CONFIG_STREAMS:
         return sizeof(sq_config_stream_list);
+    case SQ_CONFIG_SOURCES:
+        return sizeof(sq_config_source_list);
+    case SQ_CONFIG_TABLES:
+        return sizeof(sq_config_table_list);
     }
     return 0;
 }
@@ -201,8 +205,8 @@ static void reload(master *m)
         goto ready;
     }
     if (rc != 0)
-        sq_warn("the declared streams and consumers of %s were not all applied; the reload goes "
-                "on, and the next one tries again",
+        sq_warn("the declared streams, consumers and sources of %s were not all applied; the "
+                "reload goes on, and the next one tries again",
                 m->path);
     if (m->current != m->base)
         sq_config_free(m->current);

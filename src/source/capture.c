@@ -232,9 +232,11 @@ static int put_batch(capture *c, sq_lsn lsn, char *err, size_t errlen)
             goto done;
         c->store_txn_open = true;
     }
+    long long t0 = now_ms();
     if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->nmsgs, &published, err, errlen) !=
         SQ_OK)
         goto done;
+    sq_debug("source %s: %zu messages applied in %lld ms", c->def->name, c->nmsgs, now_ms() - t0);
     if (lsn && c->store_txn_open && !sq_backfill_in_flight(c->bf)) {
         if (sq_store_transaction(c->store, SQ_STORE_COMMIT, err, errlen) != SQ_OK)
             goto done;
@@ -270,6 +272,7 @@ static int flush_batch(capture *c, char *err, size_t errlen)
             return SQ_ERR;
         c->store_txn_open = false;
         sq_backfill_committed(c->bf);
+        sq_debug("source %s: backfill page in the stream", c->def->name);
     } else if (put_batch(c, lsn, err, errlen) != SQ_OK) {
         return SQ_ERR;
     }
@@ -426,6 +429,7 @@ static int page_due(capture *c, char *err, size_t errlen)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = sq_pgoutput_time_from_unix_us((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    sq_debug("source %s: backfill page due", c->def->name);
     return sq_backfill_emit(c->bf, c->def->name, now, emit_read, c, err, errlen);
 }
 
@@ -604,17 +608,22 @@ static int stream(capture *c, char *err, size_t errlen)
                 if (!c->in_txn && sq_backfill_waits_for(c->bf) &&
                     f.wal_end >= sq_backfill_waits_for(c->bf) && page_due(c, err, errlen))
                     return SQ_ERR;
-                if (f.reply_requested) {
-                    c->last_confirm_ms = now_ms();
-                    if (sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen))
-                        return SQ_ERR;
-                }
+                /* Every keepalive is answered, not only those that ask: the server sends the
+                 * next one only once this one is answered (walsender.c's
+                 * waiting_for_ping_response), and a waiting backfill page learns from them
+                 * that the server is past its position. */
+                c->last_confirm_ms = now_ms();
+                if (sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen) != SQ_OK)
+                    return SQ_ERR;
             }
         }
         /* The next backfill page, between batches: one page in hand at a time. */
-        if (!c->in_txn && c->nmsgs == 0 && !c->store_txn_open && sq_backfill_wants_page(c->bf) &&
-            sq_backfill_read(c->bf, c->db, err, errlen) != SQ_OK)
-            return SQ_ERR;
+        if (!c->in_txn && c->nmsgs == 0 && !c->store_txn_open && sq_backfill_wants_page(c->bf)) {
+            if (sq_backfill_read(c->bf, c->db, err, errlen) != SQ_OK)
+                return SQ_ERR;
+            sq_debug("source %s: backfill page read, waiting for %s", c->def->name,
+                     sq_lsn_format(sq_backfill_waits_for(c->bf), (char[SQ_LSN_TEXT_MAX]){0}));
+        }
         long long now = now_ms();
         if (now - c->last_confirm_ms >= CONFIRM_EVERY_MS) {
             c->last_confirm_ms = now;

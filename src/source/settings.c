@@ -8,22 +8,9 @@
 #include "sequin/source.h"
 #include "sequin/text.h"
 
-#define NAME_MAX_LEN 63 /* PostgreSQL's identifiers: NAMEDATALEN - 1 */
-
-/* [a-zA-Z0-9_]{1,63}, and for a slot lower case only (PostgreSQL's own rule for slots). */
-static bool name_ok(const char *s, size_t n, bool slot)
-{
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-                  (!slot && ch >= 'A' && ch <= 'Z');
-        if (!ok)
-            return false;
-    }
-    return true;
-}
+/* The rules' key format words are indexed by sq_key_format. */
+_Static_assert(SQ_KEY_BASIC == 0 && SQ_KEY_WITH_OPERATION == 1,
+               "sq_source_rules_key_formats[] is indexed by sq_key_format");
 
 /* A string member `name` of object `obj` into the arena; `dflt` when absent. */
 static int get_string(const sq_json *doc, int obj, const char *name, const char *dflt, sq_arena *a,
@@ -44,18 +31,6 @@ static int get_string(const sq_json *doc, int obj, const char *name, const char 
     return SQ_OK;
 }
 
-/* "schema.table" or "table" (schema public), each part a plain name: the canonical
- * "schema.table" into the arena. */
-static const char *table_name(const char *s, sq_arena *a)
-{
-    const char *dot = strchr(s, '.');
-    if (!dot)
-        return name_ok(s, strlen(s), false) ? sq_arena_printf(a, "public.%s", s) : NULL;
-    if (!name_ok(s, (size_t)(dot - s), false) || !name_ok(dot + 1, strlen(dot + 1), false))
-        return NULL;
-    return s;
-}
-
 static int get_tables(const sq_json *doc, int obj, sq_source_def *def, char *err, size_t errlen)
 {
     int v = -1;
@@ -72,19 +47,15 @@ static int get_tables(const sq_json *doc, int obj, sq_source_def *def, char *err
     if (!def->tables)
         return sq_fail(err, errlen, "out of memory");
     for (int t = sq_json_first(doc, v); t >= 0; t = sq_json_next(doc, t)) {
-        const char *s;
+        const char *s, *name;
+        size_t len;
         if (sq_json_type_of(doc, t) != SQ_JSON_STRING ||
-            sq_json_get_str_arena(doc, t, &def->arena, &s, NULL) != SQ_OK)
+            sq_json_get_str_arena(doc, t, &def->arena, &s, &len) != SQ_OK)
             return sq_fail(err, errlen, "settings: \"tables\" must be a list of table names");
-        const char *name = table_name(s, &def->arena);
-        if (!name)
-            return sq_fail(err, errlen,
-                           "settings: table \"%s\" is not schema.table with each part "
-                           "[a-zA-Z0-9_]+ (at most 63 characters)",
-                           s);
-        for (size_t i = 0; i < def->ntables; i++)
-            if (strcmp(def->tables[i], name) == 0)
-                return sq_fail(err, errlen, "settings: table %s is listed twice", name);
+        const char *why =
+            sq_source_rules_table(s, len, def->tables, def->ntables, &def->arena, &name);
+        if (why)
+            return sq_fail(err, errlen, "settings: table \"%s\" %s", name ? name : s, why);
         def->tables[def->ntables++] = name;
     }
     return SQ_OK;
@@ -121,36 +92,35 @@ int sq_source_settings_read(const char *json, size_t len, sq_source_def *def, ch
         }
     }
     if (get_string(&doc, 0, "url", NULL, &def->arena, &def->url, err, errlen) != SQ_OK ||
-        get_string(&doc, 0, "slot", "sequin_slot", &def->arena, &def->slot, err, errlen) ||
-        get_string(&doc, 0, "publication", "sequin_pub", &def->arena, &def->publication, err,
-                   errlen) ||
-        get_string(&doc, 0, "key_format", "basic", &def->arena, &key_format, err, errlen) ||
+        get_string(&doc, 0, "slot", SQ_SOURCE_DEFAULT_SLOT, &def->arena, &def->slot, err, errlen) ||
+        get_string(&doc, 0, "publication", SQ_SOURCE_DEFAULT_PUBLICATION, &def->arena,
+                   &def->publication, err, errlen) ||
+        get_string(&doc, 0, "key_format", SQ_SOURCE_DEFAULT_KEY_FORMAT, &def->arena, &key_format,
+                   err, errlen) ||
         get_tables(&doc, 0, def, err, errlen) != SQ_OK)
         goto done;
-    if (!*def->url) {
-        sq_fail(err, errlen, "settings: \"url\" must not be empty");
+    const char *why;
+    if ((why = sq_source_rules_url(def->url, strlen(def->url))) != NULL) {
+        sq_fail(err, errlen, "settings: \"url\" %s", why);
         goto done;
     }
-    if (!name_ok(def->slot, strlen(def->slot), true)) {
-        sq_fail(err, errlen, "settings: slot \"%s\" is not [a-z0-9_]+ (at most 63 characters)",
-                def->slot);
+    if ((why = sq_source_rules_slot(def->slot, strlen(def->slot))) != NULL) {
+        sq_fail(err, errlen, "settings: slot \"%s\" %s", def->slot, why);
         goto done;
     }
-    if (!name_ok(def->publication, strlen(def->publication), false)) {
-        sq_fail(err, errlen,
-                "settings: publication \"%s\" is not [a-zA-Z0-9_]+ (at most 63 characters)",
-                def->publication);
+    if ((why = sq_source_rules_publication(def->publication, strlen(def->publication))) != NULL) {
+        sq_fail(err, errlen, "settings: publication \"%s\" %s", def->publication, why);
         goto done;
     }
-    if (strcmp(key_format, "basic") == 0) {
-        def->key_format = SQ_KEY_BASIC;
-    } else if (strcmp(key_format, "with_operation") == 0) {
-        def->key_format = SQ_KEY_WITH_OPERATION;
-    } else {
+    int f = 0;
+    while (sq_source_rules_key_formats[f] && strcmp(key_format, sq_source_rules_key_formats[f]))
+        f++;
+    if (!sq_source_rules_key_formats[f]) {
         sq_fail(err, errlen, "settings: key_format is basic or with_operation, not \"%s\"",
                 key_format);
         goto done;
     }
+    def->key_format = (sq_key_format)f;
     int b = -1;
     if (sq_json_lookup(&doc, 0, "backfill", &b) == SQ_OK && b >= 0 &&
         sq_json_get_bool(&doc, b, &def->backfill) != SQ_OK) {
@@ -176,8 +146,7 @@ int sq_source_settings_write(const sq_source_def *def, sq_buf *out)
         rc = sq_json_write_string(&w, def->tables[i]);
     if (rc == SQ_OK)
         rc = sq_json_write_end_array(&w) || sq_json_write_key(&w, "key_format") ||
-             sq_json_write_string(&w,
-                                  def->key_format == SQ_KEY_BASIC ? "basic" : "with_operation") ||
+             sq_json_write_string(&w, sq_source_rules_key_formats[def->key_format]) ||
              sq_json_write_key(&w, "backfill") || sq_json_write_bool(&w, def->backfill) ||
              sq_json_write_end_object(&w) || sq_json_writer_finish(&w);
     return rc ? SQ_ERR : SQ_OK;

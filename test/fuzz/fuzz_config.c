@@ -1,10 +1,12 @@
 /* libFuzzer target for the config loader: any bytes either load into a configuration that
- * keeps every rule of the option table, or fail with one placed, one-line error. */
+ * keeps every rule of the option tables (a declared source's settings rules included), or fail
+ * with one placed, one-line error. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sequin/config.h"
+#include "sequin/source_rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,6 +68,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (c->name == NULL || c->filter == NULL)
                 abort();
             check_ints(copts, nc, c);
+        }
+    }
+    /* A declared source keeps the rules its settings JSON is held to. */
+    for (size_t i = 0; i < cfg->sources.count; i++) {
+        const sq_config_source *s = &cfg->sources.items[i];
+        const char *url = s->postgres.url, *slot = s->postgres.slot;
+        const char *pub = s->postgres.publication;
+        if (s->name == NULL || s->stream == NULL || (s->key_format != 0 && s->key_format != 1) ||
+            sq_source_rules_url(url, strlen(url)) != NULL ||
+            sq_source_rules_slot(slot, strlen(slot)) != NULL ||
+            sq_source_rules_publication(pub, strlen(pub)) != NULL ||
+            s->postgres.tables.count > SQ_SOURCE_TABLES_MAX)
+            abort();
+        for (size_t t = 0; t < s->postgres.tables.count; t++) {
+            if (strchr(s->postgres.tables.items[t], '.') == NULL)
+                abort();
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->sources.items[j].name, s->name) == 0)
+                abort();
         }
     }
     for (size_t i = 0; i < n; i++) {

@@ -105,9 +105,10 @@ static inline long long pgt_long(const char *sql, int n, const char *const *para
     return number;
 }
 
-/* Drops replication slot `slot` of the test cluster if it exists, ending the walsender that
- * still streams it (a killed sequind's is noticed late): a database cannot be dropped while a
- * slot of it exists. Fails the test when the slot stays for 10 s. */
+/* Drops replication slot `slot` if it exists, ending the walsender that still streams it (a
+ * killed sequind's is noticed late): a source's slot outlives the source, and keeps the test
+ * database from being dropped. Slots are the cluster's, which test programs share: each names
+ * its own. Fails the test when the slot stays for 10 s. */
 static inline void pgt_drop_slot(const char *slot)
 {
     PGconn *c = pgt_connect();
@@ -129,6 +130,28 @@ static inline void pgt_drop_slot(const char *slot)
         usleep(100 * 1000);
     }
     PQfinish(c);
+}
+
+/* Waits up to 30 s until a source reports that it streams its slot, so that the changes made
+ * from then on are its; fails the test with what the sources report otherwise. Not "the slot
+ * is active": a slot being created is active already, and a change committed before the slot
+ * finds its consistent point is not the slot's (other test programs' transactions in the
+ * cluster can delay that point). */
+static inline void pgt_wait_streaming(void)
+{
+    for (int i = 0; pgt_long("SELECT count(*) FROM sequin.source_status WHERE state = "
+                             "'streaming'",
+                             0, NULL) < 1;
+         i++) {
+        if (i == 300) {
+            char *st = pgt_value("SELECT coalesce(string_agg(state || ': ' || "
+                                 "coalesce(error, ''), '; '), 'no report') "
+                                 "FROM sequin.source_status",
+                                 0, NULL);
+            fail_msg("no source streams: %s", st);
+        }
+        usleep(100 * 1000);
+    }
 }
 
 /* Drops the sequin schema and migrates it afresh: every test starts from an empty store. */

@@ -498,6 +498,19 @@ struct server *started(bool abstract_notify, const char *extra)
     }
 }
 
+void start_refused(struct server *s, const char *extra)
+{
+    int status = 0;
+
+    write_config(s, extra);
+    spawn_server(s);
+    assert_true(wait_exit(s->pid, START_MS, &status));
+    s->pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 78);
+    assert_false(wait_notify(s, "READY=1", 0));
+}
+
 /* Stops every server the program started and has not torn down (the one in *state among them),
  * checks their logs for sanitizer reports, removes their files. */
 int teardown_server(void **state)

@@ -58,6 +58,9 @@ void spawn_server(struct server *s);
  * its servers with it. */
 struct server *new_server(bool abstract_notify);
 struct server *started(bool abstract_notify, const char *extra);
+/* Starts sequind on the harness's lines and `extra` and waits for it to refuse the file: it
+ * must exit 78 (the configuration refused) before READY=1. */
+void start_refused(struct server *s, const char *extra);
 /* The cmocka teardown of every test that starts a server: kills the server in *state and every
  * other server the program started and has not torn down, removes their files; -1 when a
  * server's log holds a sanitizer report. */

@@ -176,7 +176,6 @@ static void test_declared_consumers_through_reloads(void **state)
 static void test_start_refused_on_a_filter_change(void **state)
 {
     struct server *s = new_server(false);
-    int status = 0;
 
     *state = s;
     pgt_fresh_schema();
@@ -194,19 +193,13 @@ static void test_start_refused_on_a_filter_change(void **state)
     sq_store_close(store);
     sq_arena_free(&arena);
 
-    write_config(s, declared_v1);
-    spawn_server(s);
-    assert_true(wait_exit(s->pid, START_MS, &status));
-    s->pid = 0;
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 78);
+    start_refused(s, declared_v1);
     assert_true(
         log_hasf(s,
                  "%s:9:9: consumer \"us_orders\" of stream \"default\": the filter cannot change "
                  "(was \"orders.us.*\", now \"orders.us.>\"); declare a consumer with a new name "
                  "instead",
                  s->config));
-    assert_false(wait_notify(s, "READY=1", 0));
     /* Nothing of the file was applied: the other declared consumer was not created either. */
     assert_consumer("default", "us_orders", "config orders.us.* 30000 10000 0 all");
     assert_consumer("audit", "everything", "");

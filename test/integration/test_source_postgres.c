@@ -23,15 +23,9 @@
 #define SLOT "sequin_test_slot"
 #define PUB "sequin_test_pub"
 
-/* The source's slot must go before the test database can be dropped. */
-static void drop_slot(void)
-{
-    pgt_drop_slot(SLOT);
-}
-
 static int setup(void **state)
 {
-    drop_slot();
+    pgt_drop_slot(SLOT);
     PGconn *c = pgt_connect();
     pgt_exec(c, "DROP TABLE IF EXISTS public.orders; DROP PUBLICATION IF EXISTS " PUB);
     pgt_exec(c, "CREATE TABLE public.orders (id int PRIMARY KEY, status text NOT NULL, "
@@ -44,7 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     int rc = teardown_server(state);
-    drop_slot();
+    pgt_drop_slot(SLOT);
     /* The next test starts from an empty stream and declares its own source. */
     PGconn *c = pgt_connect();
     pgt_exec(c, "DELETE FROM sequin.sources; DELETE FROM sequin.consumers; "
@@ -72,24 +66,6 @@ static void add_source(const char *key_format, bool backfill)
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
-}
-
-/* Waits until the source streams (its slot is active), so changes made from now on are its. */
-static void wait_streaming(void)
-{
-    int64_t deadline = now_ms() + 20000;
-    while (pgt_long("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" SLOT
-                    "' AND active",
-                    0, NULL) != 1) {
-        if (now_ms() > deadline) {
-            char *st = pgt_value("SELECT coalesce(string_agg(state || ': ' || "
-                                 "coalesce(error, ''), '; '), 'no report') "
-                                 "FROM sequin.source_status",
-                                 0, NULL);
-            fail_msg("the source did not start streaming: %s", st);
-        }
-        sleep_ms(100);
-    }
 }
 
 /* Receives one message of consumer `name` (long polls up to 10 s), acks it, and returns the
@@ -130,9 +106,18 @@ static void assert_has(const char *text, const char *needle)
     char *report = pgt_value("SELECT coalesce(string_agg(state || ' ' || coalesce(error, ''), "
                              "'; '), '(none)') FROM sequin.source_status",
                              0, NULL);
-    fprintf(stderr, "the stream holds:\n%s\nthe source reports: %s\n", stream, report);
+    char *slot = pgt_value("SELECT coalesce(string_agg(format('active %s pid %s restart %s "
+                           "confirmed %s; sent %s flushed %s state %s; wal now %s', s.active, "
+                           "s.active_pid, s.restart_lsn, s.confirmed_flush_lsn, r.sent_lsn, "
+                           "r.flush_lsn, r.state, pg_current_wal_lsn()), '; '), '(no slot)') "
+                           "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON "
+                           "r.pid = s.active_pid WHERE s.slot_name = '" SLOT "'",
+                           0, NULL);
+    fprintf(stderr, "the stream holds:\n%s\nthe source reports: %s\nthe slot: %s\n", stream, report,
+            slot);
     free(stream);
     free(report);
+    free(slot);
     fail_msg("expected %s in %s", needle, text ? text : "(no message)");
 }
 
@@ -142,7 +127,7 @@ static void test_insert_update_delete(void **state)
     add_source("basic", false);
     api_expect(s->port, "POST", "/api/streams/default/consumers",
                "{\"name\":\"orders\",\"filter_key_pattern\":\"mydb.public.orders.>\"}", 200, NULL);
-    wait_streaming();
+    pgt_wait_streaming();
 
     PGconn *c = pgt_connect();
     pgt_exec(c, "INSERT INTO public.orders VALUES (1, 'new', 12.50, false, '{\"a\":[1,2]}')");
@@ -215,7 +200,7 @@ static void test_key_change_and_with_operation(void **state)
 {
     struct server *s = *state;
     add_source("with_operation", false);
-    wait_streaming();
+    pgt_wait_streaming();
     PGconn *c = pgt_connect();
     pgt_exec(c, "INSERT INTO public.orders VALUES (7, 'new', 1, false, NULL)");
     pgt_exec(c, "UPDATE public.orders SET id = 8 WHERE id = 7");

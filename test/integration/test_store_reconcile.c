@@ -1,6 +1,7 @@
 /* The reconcile of declared consumers (SPEC 5) against a real PostgreSQL: created, updated,
  * unchanged, released, adopted; refusals that change nothing; reconciles of nodes starting
- * together. */
+ * together. And of declared sources (SPEC 8): created, updated, unchanged, adopted, deleted, and
+ * a stream that does not exist refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -481,6 +482,134 @@ static void test_begin_finish(void **state)
     assert_true(exists(f, "b"));
 }
 
+/* ---- declared sources ------------------------------------------------------------------- */
+
+/* Settings as sq_source_settings_write writes them, with slot `slot` and key format `format`. */
+static const char *settings_of(struct fixture *f, const char *slot, const char *format)
+{
+    return sq_arena_printf(&f->arena,
+                           "{\"url\":\"postgres://r@db/app\",\"slot\":\"%s\","
+                           "\"publication\":\"sequin_pub\",\"tables\":[\"public.orders\"],"
+                           "\"key_format\":\"%s\",\"backfill\":false}",
+                           slot, format);
+}
+
+static size_t reconcile_sources(struct fixture *f, const sq_declared_source *d, size_t n,
+                                sq_source_change **out)
+{
+    size_t count = 0;
+    long refused = 99;
+    int rc = sq_store_reconcile_sources(f->store, d, n, out, &count, &refused, &f->arena, f->err,
+                                        sizeof f->err);
+    if (rc != SQ_OK)
+        fail_msg("reconcile_sources: %d %s", rc, f->err);
+    assert_int_equal(refused, -1);
+    return count;
+}
+
+/* Every source as "name:managed_by:stream:key_format:slot". */
+#define SOURCES_SQL                                                                                \
+    "SELECT coalesce(string_agg(x.name || ':' || x.managed_by || ':' || s.name || ':' || "         \
+    "coalesce(x.settings->>'key_format', '') || ':' || (x.settings->>'slot'), ' ' "                \
+    "ORDER BY x.name), '') "                                                                       \
+    "FROM sequin.sources x JOIN sequin.streams s ON s.num = x.stream"
+
+static void test_sources(void **state)
+{
+    struct fixture *f = *state;
+    sq_source_change *ch;
+    pgt_stream(f, "orders");
+    sq_declared_source d[2] = {
+        {"a", "default", settings_of(f, "slot_a", "basic")},
+        {"b", "orders", settings_of(f, "slot_b", "basic")},
+    };
+
+    /* Created, the config's; the same file again changes nothing. */
+    assert_int_equal(reconcile_sources(f, d, 2, &ch), 2);
+    for (long i = 0; i < 2; i++) {
+        assert_int_equal(ch[i].action, SQ_RECONCILE_CREATED);
+        assert_int_equal(ch[i].declared, i);
+        assert_string_equal(ch[i].name, d[i].name);
+        assert_null(ch[i].changes);
+        assert_string_equal(ch[i].publication, "sequin_pub");
+    }
+    assert_string_equal(ch[1].slot, "slot_b");
+    assert_sql(SOURCES_SQL, "a:config:default:basic:slot_a b:config:orders:basic:slot_b");
+    char *settings =
+        pgt_value("SELECT settings::text FROM sequin.sources WHERE name = 'a'", 0, NULL);
+    assert_non_null(strstr(settings, "\"key_format\": \"basic\""));
+    free(settings);
+    char *id_a = pgt_value("SELECT id::text FROM sequin.sources WHERE name = 'a'", 0, NULL);
+    assert_string_equal(ch[0].id, id_a);
+    assert_int_equal(reconcile_sources(f, d, 2, &ch), 2);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_UNCHANGED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_UNCHANGED);
+
+    /* Other settings, another stream, another url: updated, said setting by setting (the url
+     * by name alone, as it may hold a password), the same source (its id, its position). */
+    d[0].settings = settings_of(f, "slot_a", "with_operation");
+    d[1].stream = "default";
+    d[1].settings = sq_arena_printf(&f->arena, "{\"url\":\"postgres://r:secret@db2/app\"%s",
+                                    strchr(settings_of(f, "slot_b", "basic"), ','));
+    assert_int_equal(reconcile_sources(f, d, 2, &ch), 2);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_UPDATED);
+    assert_string_equal(ch[0].changes, "key_format \"basic\" -> \"with_operation\"");
+    assert_string_equal(ch[0].id, id_a);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_UPDATED);
+    assert_string_equal(ch[1].changes, "url, stream \"orders\" -> \"default\"");
+    assert_sql(SOURCES_SQL, "a:config:default:with_operation:slot_a b:config:default:basic:slot_b");
+    free(id_a);
+
+    /* An API source of a declared name is adopted with the declared settings; another API
+     * source is left alone; a refused file changes nothing. */
+    PGconn *c = pgt_connect();
+    pgt_exec(c, "INSERT INTO sequin.sources (name, kind, stream, settings) "
+                "SELECT n, 'postgres', num, '{\"url\":\"x\",\"slot\":\"s\"}' "
+                "  FROM sequin.streams, (VALUES ('c'), ('api')) v(n) WHERE name = 'default'");
+    PQfinish(c);
+    sq_declared_source d3[3] = {d[0], d[1], {"c", "orders", settings_of(f, "slot_c", "basic")}};
+    char *before = pgt_value(SOURCES_SQL, 0, NULL);
+    d3[1].stream = "gone";
+    long at = 99;
+    size_t count = 0;
+    assert_int_equal(sq_store_reconcile_sources(f->store, d3, 3, &ch, &count, &at, &f->arena,
+                                                f->err, sizeof f->err),
+                     SQ_STORE_NOT_FOUND);
+    assert_int_equal(at, 1);
+    assert_string_equal(f->err, "source \"b\" writes into stream \"gone\", which does not exist: "
+                                "declare the stream under \"streams\", or create it through the "
+                                "API");
+    assert_sql(SOURCES_SQL, before);
+    free(before);
+    d3[1].stream = "default";
+    assert_int_equal(reconcile_sources(f, d3, 3, &ch), 3);
+    assert_int_equal(ch[2].action, SQ_RECONCILE_ADOPTED);
+    assert_non_null(strstr(ch[2].changes, "slot \"s\" -> \"slot_c\""));
+    assert_non_null(strstr(ch[2].changes, "stream \"default\" -> \"orders\""));
+    assert_sql(SOURCES_SQL, "a:config:default:with_operation:slot_a api:api:default::s "
+                            "b:config:default:basic:slot_b c:config:orders:basic:slot_c");
+
+    /* b gone from the file: deleted (with what it leaves in its database), the rest kept. */
+    sq_declared_source d2[2] = {d3[0], d3[2]};
+    assert_int_equal(reconcile_sources(f, d2, 2, &ch), 3);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_UNCHANGED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_UNCHANGED);
+    assert_int_equal(ch[2].action, SQ_RECONCILE_DELETED);
+    assert_string_equal(sq_reconcile_action_name(ch[2].action), "deleted");
+    assert_string_equal(ch[2].name, "b");
+    assert_int_equal(ch[2].declared, -1);
+    assert_string_equal(ch[2].slot, "slot_b");
+    assert_string_equal(ch[2].publication, "sequin_pub");
+    assert_sql(SOURCES_SQL, "a:config:default:with_operation:slot_a api:api:default::s "
+                            "c:config:orders:basic:slot_c");
+
+    /* None declared: every source of the file deleted, the API's kept. */
+    assert_int_equal(reconcile_sources(f, NULL, 0, &ch), 2);
+    assert_int_equal(ch[0].action, SQ_RECONCILE_DELETED);
+    assert_int_equal(ch[1].action, SQ_RECONCILE_DELETED);
+    assert_sql(SOURCES_SQL, "api:api:default::s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +620,7 @@ int main(void)
         PGT_STORE_TEST(test_api_create_of_a_declared_name),
         PGT_STORE_TEST(test_concurrent_reconciles),
         PGT_STORE_TEST(test_begin_finish),
+        PGT_STORE_TEST(test_sources),
     };
     return cmocka_run_group_tests_name("store_reconcile", tests, NULL, NULL);
 }

@@ -65,6 +65,7 @@ static inline sq_config *load_ok(const char *text)
 static const char *const level_words[] = {"debug", "info", "warn", "error"};
 static const char *const format_words[] = {"text", "json"};
 static const char *const policy_words[] = {"all", "new"};
+static const char *const key_format_words[] = {"basic", "with_operation"};
 
 /*
  * The value of option `name` as text, read through the struct's fields by name (not through
@@ -131,6 +132,17 @@ static inline const char *show(const sq_config *c, const char *name, char *buf, 
                 PUT("%s%s %s %d %d %d %s", j ? ", " : "", k->name, k->filter, k->ack_wait_ms,
                     k->max_ack_pending, k->max_deliver, policy_words[k->deliver_policy]);
             }
+            PUT("]");
+        }
+    } else if (strcmp(name, "sources") == 0) {
+        /* NAME[stream key_format backfill url slot publication [table,table...]] each */
+        for (size_t i = 0; i < c->sources.count; i++) {
+            const sq_config_source *s = &c->sources.items[i];
+            PUT("%s%s[%s %s %s %s %s %s", i ? " " : "", s->name, s->stream,
+                key_format_words[s->key_format], s->backfill ? "true" : "false", s->postgres.url,
+                s->postgres.slot, s->postgres.publication);
+            for (size_t j = 0; j < s->postgres.tables.count; j++)
+                PUT("%s%s", j ? "," : " ", s->postgres.tables.items[j]);
             PUT("]");
         }
     } else {

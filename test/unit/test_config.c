@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config_test.h"
+#include "sequin/source_rules.h"
 
 static const char spec_example_valid[] = SPEC_EXAMPLE(SHA_LOWER);
 
@@ -44,6 +45,7 @@ static const struct expect default_cases[] = {
     {"log.level", "info"},
     {"log.format", "text"},
     {"streams", "default[]"},
+    {"sources", ""},
 };
 
 /* Texts that mean "all defaults". */
@@ -60,6 +62,8 @@ static const char *const empty_texts[] = {
     "database:\nauth:\nlimits:\nlog:\n",
     "streams: ~\n",
     "streams: []\n",
+    "sources: ~\n",
+    "sources: []\n",
 };
 
 static void test_defaults(void **state)
@@ -139,6 +143,55 @@ static void test_spec_example(void **state)
     assert_int_equal(s->consumers[0].column, 9);
     assert_int_equal(s->consumers[0].deliver_policy, SQ_CONFIG_DELIVER_ALL);
     sq_config_free(cfg);
+}
+
+/* A source's place, for the reconcile's messages, and its lookup by name. */
+static void test_sources(void **state)
+{
+    (void)state;
+    sq_config *cfg = load_ok("workers: 2\n"
+                             "sources:\n"
+                             "  - name: a\n"
+                             "    postgres: {url: x}\n"
+                             "  -   name: b\n"
+                             "      postgres: {url: y}\n");
+    const sq_config_source *b = sq_config_find_source(cfg, "b");
+
+    assert_int_equal(cfg->sources.count, 2);
+    assert_ptr_equal(sq_config_find_source(cfg, "a"), &cfg->sources.items[0]);
+    assert_ptr_equal(b, &cfg->sources.items[1]);
+    assert_null(sq_config_find_source(cfg, "c"));
+    assert_int_equal(cfg->sources.items[0].line, 3);
+    assert_int_equal(cfg->sources.items[0].column, 5);
+    assert_int_equal(b->line, 5);
+    assert_int_equal(b->column, 7);
+    assert_int_equal(b->postgres.tables.count, 0);
+    sq_config_free(cfg);
+}
+
+/* A source lists at most SQ_SOURCE_TABLES_MAX tables, as its settings JSON may. */
+static void test_source_tables_max(void **state)
+{
+    (void)state;
+    for (int n = SQ_SOURCE_TABLES_MAX; n <= SQ_SOURCE_TABLES_MAX + 1; n++) {
+        sq_buf b = {0};
+        assert_int_equal(sq_buf_printf(&b, "sources: [{name: a, postgres: {url: x, tables: ["), 0);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(sq_buf_printf(&b, "%st%d", i ? ", " : "", i), 0);
+        assert_int_equal(sq_buf_printf(&b, "]}}]\n"), 0);
+        if (n == SQ_SOURCE_TABLES_MAX) {
+            sq_config *cfg = load_ok(b.data);
+            assert_int_equal(cfg->sources.items[0].postgres.tables.count, (size_t)n);
+            assert_string_equal(cfg->sources.items[0].postgres.tables.items[n - 1], "public.t255");
+            sq_config_free(cfg);
+        } else {
+            assert_int_equal(check_error("257 tables", b.data, b.len, 1, 48,
+                                         "\"postgres.tables\" of source \"a\" lists 257 tables, "
+                                         "at most 256"),
+                             0);
+        }
+        sq_buf_free(&b);
+    }
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */
@@ -290,9 +343,10 @@ static void test_option_equal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_spec_example), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_error_api),    cmocka_unit_test(test_files),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_spec_example),      cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_source_tables_max), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_error_api),         cmocka_unit_test(test_files),
         cmocka_unit_test(test_option_equal),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

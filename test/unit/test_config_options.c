@@ -1,5 +1,6 @@
-/* Tests of the config file's option table: its rows are consistent, and the shipped
- * etc/sequin.yaml and docs/config.md show every option with its default and reload rule. */
+/* Tests of the config file's option tables: their rows are consistent, and the shipped
+ * etc/sequin.yaml and docs/config.md show every option, consumer key and source key with its
+ * default (and an option with its reload rule). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +51,8 @@ static void test_table(void **state)
     size_t n = 0, nc = 0;
     const sq_config_option *opts = sq_config_options(&n);
     const sq_config_option *copts = sq_config_consumer_options(&nc);
+    size_t ns = 0;
+    const sq_config_option *sopts = sq_config_source_options(&ns);
     /* Exactly these need a restart (SPEC section 6: new workers take over on reload, but the
      * sockets and the database pools are the master's). */
     static const char *const restart[] = {"listen", "workers", "database.url",
@@ -97,6 +100,28 @@ static void test_table(void **state)
         if (copts[i].default_text == NULL)
             assert_true(i < 2);
     }
+    /* A source's keys: the name first; its postgres keys adjacent and named "postgres.KEY";
+     * only the name and the url are required. */
+    size_t first = ns, last = 0;
+    assert_int_equal(ns, 8);
+    assert_string_equal(sopts[0].name, "name");
+    for (size_t i = 0; i < ns; i++) {
+        char dotted[128];
+        assert_non_null(sopts[i].help);
+        assert_true(sopts[i].reloadable);
+        snprintf(dotted, sizeof dotted, "%s%s%s", sopts[i].section ? sopts[i].section : "",
+                 sopts[i].section ? "." : "", sopts[i].key);
+        assert_string_equal(dotted, sopts[i].name);
+        if (sopts[i].section != NULL) {
+            first = first < i ? first : i;
+            last = i;
+        }
+        bool required =
+            strcmp(sopts[i].name, "name") == 0 || strcmp(sopts[i].name, "postgres.url") == 0;
+        assert_int_equal(sopts[i].default_text == NULL, required);
+    }
+    for (size_t i = first; i <= last; i++)
+        assert_string_equal(sopts[i].section, "postgres");
     assert_null(sq_config_option_find("nope"));
     assert_null(sq_config_option_find("limits"));
     assert_null(sq_config_option_find("max_body_bytes"));
@@ -107,8 +132,10 @@ static void test_table(void **state)
 /*
  * Looks in the text of etc/sequin.yaml for a line showing `key`, set ("key: value") or
  * commented out ("#key: value"), in `section` (NULL: the top level; "streams" also finds the
- * consumer keys of its example). Returns 2 for a set line, 1 for a commented line whose value
- * is `want` (any value when want is NULL), 0 if there is none.
+ * consumer keys of its example, "sources" the keys of its example). A commented line is
+ * indented by the blanks before and after its '#' ("#  - name: x" is below "#sources:");
+ * prose ("# text") is never at the top level. Returns 2 for a set line, 1 for a commented line
+ * whose value is `want` (any value when want is NULL), 0 if there is none.
  */
 static int shows_option(const char *text, const char *section, const char *key, const char *want)
 {
@@ -128,8 +155,11 @@ static int shows_option(const char *text, const char *section, const char *key, 
         size_t indent = strspn(buf, " ");
         char *p = buf + indent;
         bool commented = *p == '#';
-        if (commented)
-            p += 1 + strspn(p + 1, " ");
+        if (commented) {
+            size_t after = strspn(p + 1, " ");
+            indent += after;
+            p += 1 + after;
+        }
         if (strncmp(p, "- ", 2) == 0)
             p += 2 + strspn(p + 2, " ");
         char *colon = strchr(p, ':');
@@ -144,7 +174,7 @@ static int shows_option(const char *text, const char *section, const char *key, 
         for (size_t n = strlen(value); n > 0 && value[n - 1] == ' '; n--)
             value[n - 1] = '\0';
 
-        if (indent == 0 && !commented)
+        if (indent == 0)
             snprintf(current, sizeof current, "%s", p);
         if (strcmp(p, key) != 0)
             continue;
@@ -168,6 +198,8 @@ static void test_shipped_file(void **state)
     size_t n = 0, nc = 0;
     const sq_config_option *opts = sq_config_options(&n);
     const sq_config_option *copts = sq_config_consumer_options(&nc);
+    size_t ns = 0;
+    const sq_config_option *sopts = sq_config_source_options(&ns);
     int missing = 0;
 
     source_path(path, sizeof path, "etc/sequin.yaml");
@@ -199,6 +231,14 @@ static void test_shipped_file(void **state)
             missing++;
         }
     }
+    for (size_t i = 0; i < ns; i++) {
+        const sq_config_option *o = &sopts[i];
+        if (shows_option(text, "sources", o->key, o->default_text) == 0) {
+            print_error("etc/sequin.yaml does not show the source key \"%s: %s\"\n", o->name,
+                        o->default_text ? o->default_text : "...");
+            missing++;
+        }
+    }
     assert_int_equal(missing, 0);
 
     /* The check itself: a missing option and a wrong default are caught. */
@@ -210,6 +250,9 @@ static void test_shipped_file(void **state)
                      0);
     assert_int_equal(shows_option("#workers: auto  # why\n", NULL, "workers", "auto"), 1);
     assert_int_equal(shows_option("workers: 2\n", NULL, "workers", "auto"), 2);
+    assert_int_equal(shows_option("#sources:\n#  - name: a\n", "sources", "name", NULL), 1);
+    assert_int_equal(shows_option("#sources:\n#name: a\n", "sources", "name", NULL), 0);
+    assert_int_equal(shows_option("#sources:\n#log:\n#  name: a\n", "sources", "name", NULL), 0);
 
     free(text);
     sq_config_free(cfg);
@@ -245,16 +288,25 @@ static void test_docs(void **state)
     size_t n = 0, nc = 0;
     const sq_config_option *opts = sq_config_options(&n);
     const sq_config_option *copts = sq_config_consumer_options(&nc);
+    size_t ns = 0;
+    const sq_config_option *sopts = sq_config_source_options(&ns);
     int missing = 0;
 
     source_path(path, sizeof path, "docs/config.md");
     char *text = read_text(path);
+    /* A source's keys have their table in the section on sources (a consumer's `name` comes
+     * first in the file). */
+    const char *sources = strstr(text, "\n### `sources`");
+    if (sources == NULL)
+        fail_msg("docs/config.md has no section \"### `sources`\"");
     /* Each option has a row: "| `name` | type | `default` | range | reload | meaning |"; a
-     * consumer key: "| `key` | type | `default` or required | range | meaning |". */
-    for (size_t i = 0; i < n + nc; i++) {
-        const sq_config_option *o = i < n ? &opts[i] : &copts[i - n];
+     * consumer or source key: "| `key` | type | `default` or required | range | meaning |". */
+    for (size_t i = 0; i < n + nc + ns; i++) {
+        const sq_config_option *o = i < n        ? &opts[i]
+                                    : i < n + nc ? &copts[i - n]
+                                                 : &sopts[i - n - nc];
         snprintf(row, sizeof row, "\n| `%s` |", o->name);
-        const char *at = strstr(text, row);
+        const char *at = strstr(i < n + nc ? text : sources, row);
         if (at == NULL) {
             print_error("docs/config.md has no row for %s\n", o->name);
             missing++;

@@ -15,8 +15,8 @@
 -- Refusals raise SQLSTATE SQ409 (a filter or deliver_policy that would change) or SQ404 (a
 -- stream that does not exist) with DETAIL the declaration's position, and the statement's
 -- transaction rolls back: nothing of the reconcile stays. Reconciles queue on an advisory
--- lock ("SQRECONC"), so nodes starting together apply the file one after the other and the
--- later ones find it applied.
+-- lock (sequin.reconcile_begin), so nodes starting together apply the file one after the other
+-- and the later ones find it applied.
 CREATE OR REPLACE FUNCTION sequin.reconcile(p_streams text[], p_names text[],
                                             p_filters text[], p_ack_wait_ms int[],
                                             p_max_ack_pending int[], p_max_deliver int[],
@@ -25,7 +25,10 @@ RETURNS TABLE (act text, stream_name text, consumer_name text, consumer_id uuid,
                was_ack_wait_ms int, was_max_ack_pending int, was_max_deliver int)
 LANGUAGE plpgsql AS $$
 DECLARE
-  n int := coalesce(array_length(p_names, 1), 0);
+  n int := sequin.reconcile_begin('sequin.reconcile', ARRAY[
+             cardinality(p_names), cardinality(p_streams), cardinality(p_filters),
+             cardinality(p_ack_wait_ms), cardinality(p_max_ack_pending),
+             cardinality(p_max_deliver), cardinality(p_policies)]);
   s_num int;
   c sequin.consumers;
   new_id uuid;
@@ -33,14 +36,6 @@ DECLARE
   old_value text;
   new_value text;
 BEGIN
-  IF coalesce(array_length(p_streams, 1), 0) <> n OR coalesce(array_length(p_filters, 1), 0) <> n
-     OR coalesce(array_length(p_ack_wait_ms, 1), 0) <> n
-     OR coalesce(array_length(p_max_ack_pending, 1), 0) <> n
-     OR coalesce(array_length(p_max_deliver, 1), 0) <> n
-     OR coalesce(array_length(p_policies, 1), 0) <> n THEN
-    RAISE EXCEPTION 'sequin.reconcile: the declaration arrays differ in length';
-  END IF;
-  PERFORM pg_advisory_xact_lock(6003670235697073731);
 
   FOR i IN 1 .. n LOOP
     stream_name := p_streams[i];
