@@ -105,9 +105,10 @@ static inline long long pgt_long(const char *sql, int n, const char *const *para
     return number;
 }
 
-/* Drops replication slot `slot` of the test cluster if it exists, ending the walsender that
- * still streams it (a killed sequind's is noticed late): a database cannot be dropped while a
- * slot of it exists. Fails the test when the slot stays for 10 s. */
+/* Drops replication slot `slot` if it exists, ending the walsender that still streams it (a
+ * killed sequind's is noticed late): a source's slot outlives the source, and keeps the test
+ * database from being dropped. Slots are the cluster's, which test programs share: each names
+ * its own. Fails the test when the slot stays for 10 s. */
 static inline void pgt_drop_slot(const char *slot)
 {
     PGconn *c = pgt_connect();
