@@ -291,57 +291,101 @@ static int flush_batch(capture *c, char *err, size_t errlen)
     return sq_repl_confirm(c->repl, c->received, c->confirmed, err, errlen);
 }
 
+/* The actions whose messages hold a whole row: under with_operation keys the newest of them is
+ * the row as the stream has it. */
+static const sq_change_action whole_row_actions[] = {SQ_ACTION_UPDATE, SQ_ACTION_INSERT,
+                                                     SQ_ACTION_READ};
+
 /*
- * The current data of message `key`: the newest one in the batch, else the stream's. NULL when
- * the stream has none (deleted through the API meanwhile). Memory in c->scratch.
+ * The data of the newest message among `keys`: one of the batch is newer than any of the
+ * stream's, and among the stream's the highest seq is. NULL when none has one (deleted through
+ * the API meanwhile), with *len (size_t)-1 when the store failed. Memory in c->scratch.
  */
-static const char *current_data(capture *c, const char *key, size_t key_len, size_t *len, char *err,
-                                size_t errlen)
+static const char *current_data(capture *c, const sq_buf *keys, size_t nkeys, size_t *len,
+                                char *err, size_t errlen)
 {
+    const char *found = NULL;
+    long long seq = -1;
+
     for (size_t i = c->nmsgs; i-- > 0;) {
         const pending *p = &c->msgs[i];
-        if (p->key_len == key_len && memcmp(c->blob.data + p->key_off, key, key_len) == 0) {
-            *len = p->data_len;
-            return sq_arena_strndup(&c->scratch, c->blob.data + p->data_off, p->data_len);
+        for (size_t k = 0; k < nkeys; k++) {
+            if (p->key_len == keys[k].len &&
+                memcmp(c->blob.data + p->key_off, keys[k].data, p->key_len) == 0) {
+                *len = p->data_len;
+                return sq_arena_strndup(&c->scratch, c->blob.data + p->data_off, p->data_len);
+            }
         }
     }
-    char *k = sq_arena_strndup(&c->scratch, key, key_len);
-    sq_message m;
-    if (!k)
-        return NULL;
-    int rc = sq_store_message_get(c->store, c->def->stream, k, &m, &c->scratch, err, errlen);
-    if (rc != SQ_OK) {
-        if (rc != SQ_STORE_NOT_FOUND)
+    for (size_t k = 0; k < nkeys; k++) {
+        sq_message m;
+        int rc = sq_store_message_get(c->store, c->def->stream, keys[k].data, &m, &c->scratch, err,
+                                      errlen);
+        if (rc == SQ_STORE_NOT_FOUND)
+            continue;
+        if (rc != SQ_OK) {
             *len = (size_t)-1; /* the store failed: not "no message" */
-        return NULL;
+            return NULL;
+        }
+        if (m.seq > seq) {
+            seq = m.seq;
+            found = m.data;
+            *len = m.data_len;
+        }
     }
-    *len = m.data_len;
-    return m.data;
+    return found;
+}
+
+/* Whether update `ch` left a TOASTed value alone that its old row does not hold either. */
+static bool toast_unresolved(const sq_change_table *t, const sq_change *ch)
+{
+    for (size_t i = 0; ch->new_values && i < t->ncols; i++)
+        if (ch->new_values[i].kind == SQ_VALUE_UNCHANGED_TOAST &&
+            (ch->old_kind != 'O' || ch->old_values[i].kind == SQ_VALUE_UNCHANGED_TOAST))
+            return true;
+    return false;
 }
 
 /*
  * An update that left a TOASTed value alone carries no value for it: take the value from the
- * message the stream has for the row, turned back into the text form it came from (a JSON
- * string unescaped, a number or embedded JSON as written, true/false as t/f), so mapping it
- * again gives the same JSON. A column that cannot be found stays out of "data" (logged).
+ * message the stream has for the row as it was before the update (under its old key when the
+ * update moved it, which the old values hold; under with_operation its insert's, update's or
+ * read's message, the newest), turned back into the text form it came from (a JSON string
+ * unescaped, a number or embedded JSON as written, true/false as t/f), so mapping it again gives
+ * the same JSON. Into `vals`, the update's new values. A column that cannot be found stays out of
+ * "data" (logged). Runs before the update's own messages are in the batch.
  */
-static int resolve_toast(capture *c, const sq_change_table *r, const char *key, size_t key_len,
+static int resolve_toast(capture *c, const sq_change_table *r, const sq_change *ch,
                          sq_pgoutput_value *vals, char *err, size_t errlen)
 {
-    size_t len = 0;
-    const char *data = current_data(c, key, key_len, &len, err, errlen);
+    size_t nkeys =
+        c->def->key_format == SQ_KEY_WITH_OPERATION ? SQ_ARRAY_LEN(whole_row_actions) : 1;
+    sq_buf keys[SQ_ARRAY_LEN(whole_row_actions)] = {{0}};
+    sq_change before = *ch;
     sq_json doc = {0};
-    int row = -1;
+    const char *data = NULL;
+    size_t len = 0;
+    int row = -1, rc = SQ_ERR;
 
+    if (!toast_unresolved(r, ch))
+        return SQ_OK;
+    if (ch->old_values)
+        before.new_values = ch->old_values;
+    for (size_t k = 0; k < nkeys; k++) {
+        before.action = whole_row_actions[k];
+        if (sq_change_key(r, &before, c->def->key_format, &keys[k], err, errlen) != SQ_OK)
+            goto done;
+    }
+    data = current_data(c, keys, nkeys, &len, err, errlen);
     if (!data && len == (size_t)-1)
-        return SQ_ERR;
+        goto done;
+    rc = SQ_OK;
     if (!data || sq_json_parse(&doc, data, len, 0, NULL) != SQ_OK ||
         sq_json_lookup(&doc, 0, "data", &row) != SQ_OK || row < 0) {
-        sq_warn("source %s: table %s.%s: an unchanged TOASTed value of %.*s is not in the "
+        sq_warn("source %s: table %s.%s: an unchanged TOASTed value of %s is not in the "
                 "stream; the message leaves it out",
-                c->def->name, r->schema, r->table, (int)key_len, key);
-        sq_json_free(&doc);
-        return SQ_OK;
+                c->def->name, r->schema, r->table, keys[0].data);
+        goto done;
     }
     for (size_t i = 0; i < r->ncols; i++) {
         int v = -1;
@@ -366,8 +410,11 @@ static int resolve_toast(capture *c, const sq_change_table *r, const char *key, 
         }
         vals[i] = (sq_pgoutput_value){.kind = SQ_VALUE_TEXT, .data = text, .len = n};
     }
+done:
     sq_json_free(&doc);
-    return SQ_OK;
+    for (size_t k = 0; k < nkeys; k++)
+        sq_buf_free(&keys[k]);
+    return rc;
 }
 
 /* Whether the row of `ch` has another key than the old row `gone` (the same change made a
@@ -388,10 +435,9 @@ static int key_moved(capture *c, const sq_change_table *t, const sq_change *ch,
     return rc;
 }
 
-/* One message of change `ch` of table `r` into the batch: its key, its data (unchanged TOASTed
- * values taken from the stream, into `nv`, the new values, when need be). */
-static int add_message(capture *c, const sq_change_table *t, const sq_change *ch,
-                       sq_pgoutput_value *nv, char *err, size_t errlen)
+/* One message of change `ch` of table `t` into the batch: its key, its data. */
+static int add_message(capture *c, const sq_change_table *t, const sq_change *ch, char *err,
+                       size_t errlen)
 {
     size_t key_off = c->blob.len;
     if (sq_change_key(t, ch, c->def->key_format, &c->blob, err, errlen) != SQ_OK)
@@ -399,17 +445,8 @@ static int add_message(capture *c, const sq_change_table *t, const sq_change *ch
     if (sq_buf_putc(&c->blob, '\0') != SQ_OK)
         return sq_fail(err, errlen, "out of memory");
     size_t data_off = c->blob.len;
-    bool unresolved = false;
-    if (sq_change_data(t, ch, &c->blob, &unresolved) != SQ_OK)
+    if (sq_change_data(t, ch, &c->blob, NULL) != SQ_OK)
         return sq_fail(err, errlen, "out of memory");
-    if (unresolved && nv) {
-        /* Again, with the values the stream's current message holds. */
-        c->blob.len = data_off;
-        if (resolve_toast(c, t, c->blob.data + key_off, data_off - key_off - 1, nv, err, errlen) !=
-                SQ_OK ||
-            sq_change_data(t, ch, &c->blob, &unresolved) != SQ_OK)
-            return SQ_ERR;
-    }
     if (push_pending(c, key_off, data_off) != SQ_OK)
         return sq_fail(err, errlen, "out of memory");
     return SQ_OK;
@@ -419,7 +456,7 @@ static int add_message(capture *c, const sq_change_table *t, const sq_change *ch
 static int emit_read(void *ctx, const sq_change_table *t, const sq_change *ch, char *err,
                      size_t errlen)
 {
-    return add_message(ctx, t, ch, NULL, err, errlen);
+    return add_message(ctx, t, ch, err, errlen);
 }
 
 /* The slot's stream is past the waiting page's position: every transaction its snapshot saw is
@@ -497,6 +534,10 @@ static int on_change(capture *c, const sq_pgoutput_msg *m, char *err, size_t err
                          .cols = r->cols,
                          .nkeys = r->nkeys,
                          .key_cols = r->key_cols};
+    /* Values left out as unchanged TOASTed ones are looked up first: a row moved to another
+     * key has its message under the old key, which the delete below replaces. */
+    if (ch.action == SQ_ACTION_UPDATE && resolve_toast(c, &t, &ch, nv, err, errlen) != SQ_OK)
+        return SQ_ERR;
     /* An update that changes the key moves the row: its old key's message says it is gone,
      * as a delete would, before the new key's says what it is now. */
     bool waits = sq_backfill_waits_for(c->bf) != 0;
@@ -505,13 +546,13 @@ static int on_change(capture *c, const sq_pgoutput_msg *m, char *err, size_t err
         gone.action = SQ_ACTION_DELETE;
         gone.new_values = NULL;
         if (key_moved(c, &t, &ch, &gone, err, errlen) < 0 ||
-            (c->moved && add_message(c, &t, &gone, NULL, err, errlen) != SQ_OK) ||
+            (c->moved && add_message(c, &t, &gone, err, errlen) != SQ_OK) ||
             (c->moved && waits && touch(c, &t, &gone, err, errlen) != SQ_OK))
             return SQ_ERR;
     }
     if (waits && touch(c, &t, &ch, err, errlen) != SQ_OK)
         return SQ_ERR;
-    if (add_message(c, &t, &ch, nv, err, errlen) != SQ_OK)
+    if (add_message(c, &t, &ch, err, errlen) != SQ_OK)
         return SQ_ERR;
     /* A large source transaction goes on in the store's open transaction, chunk by chunk. */
     if (c->nmsgs >= CHUNK_ROWS || c->blob.len >= CHUNK_BYTES)

@@ -18,17 +18,20 @@ static const char SQL_TABLE_READABLE[] =
     "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     " WHERE n.nspname || '.' || c.relname = $1 AND c.relkind IN ('r', 'p')";
 static const char SQL_PUBLICATION[] = "SELECT 1 FROM pg_publication WHERE pubname = $1";
+/* A table of the store's own schema that the publication publishes. */
+static const char SQL_PUBLISHES_STORE[] =
+    "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
+    " WHERE pubname = $1 AND schemaname = 'sequin' ORDER BY 1 LIMIT 1";
 static const char SQL_SLOT[] = "SELECT plugin, database = current_database() "
                                "  FROM pg_replication_slots WHERE slot_name = $1";
 static const char SQL_SLOT_CREATE[] = "SELECT pg_create_logical_replication_slot($1, 'pgoutput')";
 static const char SQL_TABLE_KEY[] =
-    "SELECT a.attname, i.indisprimary, c.relname "
+    "SELECT a.attname, i.indexrelid "
     "  FROM pg_index i "
-    "  JOIN pg_class c ON c.oid = i.indrelid "
     "  JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, pos) ON true "
     "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
     " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
-    " ORDER BY i.indisprimary DESC, k.pos";
+    " ORDER BY i.indisreplident DESC, i.indisprimary DESC, k.pos";
 static const char SQL_TABLE_NAME[] = "SELECT $1::oid::regclass::text";
 static const char SQL_SLOT_LAG[] =
     "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
@@ -180,6 +183,12 @@ static int ensure_publication(PGconn *db, const sq_source_def *def, char *err, s
         if ((i > 0 && sq_buf_puts(&sql, ", ") != SQ_OK) || put_table(db, &sql, def->tables[i]))
             goto nomem;
     }
+    /* A partitioned table's changes then come under its own name, as its backfill's rows do,
+     * not under the name of the partition that holds the row (PostgreSQL 13 and later; before,
+     * a partitioned table cannot be published at all). */
+    if (PQserverVersion(db) >= 130000 &&
+        sq_buf_puts(&sql, " WITH (publish_via_partition_root = true)") != SQ_OK)
+        goto nomem;
     res = query(db, sql.data, 0, NULL, "cannot create the publication", err, errlen);
     if (res) {
         PQclear(res);
@@ -191,6 +200,27 @@ nomem:
 done:
     PQfreemem(pub);
     sq_buf_free(&sql);
+    return rc;
+}
+
+/* The store's own tables are never streamed: in the store's database (a publication FOR ALL
+ * TABLES there, say) each message the source writes would come back as a change to write
+ * again, without end. */
+static int check_publication(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
+{
+    const char *param[1] = {def->publication};
+    PGresult *res =
+        query(db, SQL_PUBLISHES_STORE, 1, param, "cannot read the publication", err, errlen);
+    if (!res)
+        return SQ_ERR;
+    int rc = SQ_OK;
+    if (PQntuples(res) == 1)
+        rc = sq_fail(err, errlen,
+                     "publication \"%s\" publishes %s, a table of Sequin's own: the source "
+                     "would stream its own writes back into the stream; publish the tables to "
+                     "stream alone (CREATE PUBLICATION ... FOR TABLE ...)",
+                     def->publication, PQgetvalue(res, 0, 0));
+    PQclear(res);
     return rc;
 }
 
@@ -224,7 +254,8 @@ static int ensure_slot(PGconn *db, const sq_source_def *def, char *err, size_t e
 int sq_srcdb_prepare(PGconn *db, const sq_source_def *def, char *err, size_t errlen)
 {
     if (check_server(db, err, errlen) != SQ_OK || check_tables(db, def, err, errlen) != SQ_OK ||
-        ensure_publication(db, def, err, errlen) != SQ_OK)
+        ensure_publication(db, def, err, errlen) != SQ_OK ||
+        check_publication(db, def, err, errlen) != SQ_OK)
         return SQ_ERR;
     return ensure_slot(db, def, err, errlen);
 }
@@ -235,14 +266,15 @@ int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
     char oid_s[16];
     snprintf(oid_s, sizeof oid_s, "%u", oid);
     const char *param[1] = {oid_s};
-    /* The primary key, else the replica identity index: the columns whose old values a
-     * delete's WAL record carries, so the key of a deleted row is always known. */
+    /* The replica identity index, else the primary key: the columns whose old values a
+     * delete's WAL record carries, so the key of a deleted row is always known (under
+     * REPLICA IDENTITY USING INDEX that is the index's alone, even beside a primary key). */
     PGresult *res =
         query(db, SQL_TABLE_KEY, 1, param, "cannot read a table's primary key", err, errlen);
     if (!res)
         return SQ_ERR;
     int rows = PQntuples(res), count = 0;
-    /* Rows of the primary key come first; stop where they end. */
+    /* Rows of the index that is the key come first; stop where they end. */
     while (count < rows && strcmp(PQgetvalue(res, count, 1), PQgetvalue(res, 0, 1)) == 0)
         count++;
     if (count == 0) {

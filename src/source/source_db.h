@@ -15,14 +15,16 @@ SQ_WUR int sq_srcdb_connect(const char *url, PGconn **out, char *err, size_t err
  * Everything the source needs before it streams, each a clear sentence when missing:
  * PostgreSQL 10 or later, wal_level logical, a role with REPLICATION (or superuser), each table
  * there with a primary key (or a replica identity index) and readable; then the publication
- * (created for the tables if missing, used as it is otherwise) and the slot (created with
- * pgoutput if missing; one of another plugin or database is refused).
+ * (created for the tables if missing, used as it is otherwise; refused when it publishes a table
+ * of the store's schema, sequin) and the slot (created with pgoutput if missing; one of another
+ * plugin or database is refused).
  */
 SQ_WUR int sq_srcdb_prepare(PGconn *db, const sq_source_def *def, char *err, size_t errlen);
 
 /*
- * The key columns of table `oid`: its primary key's, else its replica identity index's, in the
- * index's order; their names in `arena`. 0, or -1 with `err` saying why the table has none.
+ * The key columns of table `oid`: its replica identity index's (REPLICA IDENTITY USING INDEX),
+ * else its primary key's, in the index's order; their names in `arena`. 0, or -1 with `err`
+ * saying why the table has none.
  */
 SQ_WUR int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
                               sq_arena *arena, char *err, size_t errlen);
