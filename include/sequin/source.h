@@ -15,6 +15,16 @@
 #include "sequin/source_rules.h"
 
 /*
+ * The session settings of both connections to a source database (the replication one, whose
+ * walsender writes the values of changes, and the plain one, which reads backfill pages): the
+ * text of a value is then the same whichever way it comes, and does not follow the database's
+ * or the role's defaults (a timestamp in ISO form and UTC, an interval in PostgreSQL's form,
+ * floats exact on every version).
+ */
+#define SQ_SOURCE_SESSION_OPTIONS                                                                  \
+    "-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3"
+
+/*
  * A postgres source as the store holds it: the row of sequin.sources with its settings read.
  * Strings live in `arena`; release with sq_source_def_free.
  */

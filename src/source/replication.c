@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "sequin/replication.h"
+#include "sequin/source.h"
 
 struct sq_repl {
     PGconn *conn;
@@ -35,11 +36,13 @@ static int server_fail(sq_repl *r, const PGresult *res, const char *what, char *
 int sq_repl_connect(const char *url, sq_repl **out, char *err, size_t errlen)
 {
     /* The URL's own parameters are expanded from dbname; "replication" after it wins over any
-     * the URL names, so the connection is always a logical replication one. */
-    /* UTF8: pgoutput sends text in the client encoding, and messages are JSON. */
-    const char *const keys[] = {"dbname", "replication", "application_name", "client_encoding",
-                                NULL};
-    const char *const values[] = {url, "database", "sequin", "UTF8", NULL};
+     * the URL names, so the connection is always a logical replication one. UTF8: pgoutput
+     * sends text in the client encoding, and messages are JSON. The options fix the text of
+     * values (source.h); they replace any the URL gives. */
+    const char *const keys[] = {"dbname",          "replication", "application_name",
+                                "client_encoding", "options",     NULL};
+    const char *const values[] = {url, "database", "sequin", "UTF8", SQ_SOURCE_SESSION_OPTIONS,
+                                  NULL};
     sq_repl *r = calloc(1, sizeof *r);
     PGresult *res = NULL;
 

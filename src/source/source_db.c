@@ -68,8 +68,8 @@ static PGresult *query(PGconn *db, const char *sql, int n, const char *const *pa
 
 int sq_srcdb_connect(const char *url, PGconn **out, char *err, size_t errlen)
 {
-    const char *const keys[] = {"dbname", "application_name", "client_encoding", NULL};
-    const char *const values[] = {url, "sequin", "UTF8", NULL};
+    const char *const keys[] = {"dbname", "application_name", "client_encoding", "options", NULL};
+    const char *const values[] = {url, "sequin", "UTF8", SQ_SOURCE_SESSION_OPTIONS, NULL};
     PGconn *db = PQconnectdbParams(keys, values, 1);
 
     *out = NULL;
