@@ -151,11 +151,16 @@ static int on_relation(capture *c, const sq_pgoutput_msg *m, char *err, size_t e
     r->cols = sq_arena_calloc(&r->mem, r->ncols ? r->ncols : 1, sizeof *r->cols);
     if (!r->schema || !r->table || !r->cols)
         return sq_fail(err, errlen, "out of memory");
-    size_t pos = 0;
+    size_t pos = 0, flagged = 0;
     sq_pgoutput_column col;
+    bool *is_key = sq_arena_calloc(&r->mem, r->ncols ? r->ncols : 1, sizeof *is_key);
+    if (!is_key)
+        return sq_fail(err, errlen, "out of memory");
     for (size_t i = 0; i < r->ncols; i++) {
         if (sq_pgoutput_column_next(&m->u.relation.columns, &pos, &col, err, errlen) != 0)
             return SQ_ERR;
+        is_key[i] = col.is_key;
+        flagged += col.is_key;
         r->cols[i].name = sq_arena_strndup(&r->mem, col.name.ptr, col.name.len);
         r->cols[i].type_oid = col.type_oid;
         if (!r->cols[i].name)
@@ -166,8 +171,24 @@ static int on_relation(capture *c, const sq_pgoutput_msg *m, char *err, size_t e
 
     const char **names;
     size_t nkeys;
-    if (sq_srcdb_table_key(c->db, r->oid, &names, &nkeys, &r->mem, err, errlen) != SQ_OK)
+    int found = sq_srcdb_table_key(c->db, r->oid, &names, &nkeys, &r->mem, err, errlen);
+    if (found == SQ_SRCDB_GONE && flagged > 0 && m->u.relation.replica_identity != 'f') {
+        /* The table was dropped after these changes committed: the catalog no longer says its
+         * key, the Relation message's flags still do (the replica identity's columns, in the
+         * table's column order, which is the key's for a one-column key). */
+        sq_warn("source %s: table %s.%s is gone; its last changes take their key from the "
+                "replication stream",
+                c->def->name, r->schema, r->table);
+        names = sq_arena_calloc(&r->mem, flagged, sizeof *names);
+        if (!names)
+            return sq_fail(err, errlen, "out of memory");
+        nkeys = 0;
+        for (size_t i = 0; i < r->ncols; i++)
+            if (is_key[i])
+                names[nkeys++] = r->cols[i].name;
+    } else if (found != SQ_OK) {
         return SQ_ERR;
+    }
     r->key_cols = sq_arena_calloc(&r->mem, nkeys, sizeof *r->key_cols);
     if (!r->key_cols)
         return sq_fail(err, errlen, "out of memory");

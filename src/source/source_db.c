@@ -32,7 +32,7 @@ static const char SQL_TABLE_KEY[] =
     "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
     " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
     " ORDER BY i.indisreplident DESC, i.indisprimary DESC, k.pos";
-static const char SQL_TABLE_NAME[] = "SELECT $1::oid::regclass::text";
+static const char SQL_TABLE_NAME[] = "SELECT oid::regclass::text FROM pg_class WHERE oid = $1::oid";
 static const char SQL_SLOT_LAG[] =
     "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
     "  FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL";
@@ -282,6 +282,11 @@ int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
         PGresult *name = query(db, SQL_TABLE_NAME, 1, param, "cannot name a table", err, errlen);
         if (!name)
             return SQ_ERR;
+        if (PQntuples(name) == 0) {
+            PQclear(name);
+            sq_fail(err, errlen, "table %s is no longer in the source database", oid_s);
+            return SQ_SRCDB_GONE;
+        }
         sq_fail(err, errlen,
                 "table %s has no primary key, so its rows have no key: add a primary key, or "
                 "REPLICA IDENTITY USING INDEX with a unique index on NOT NULL columns",

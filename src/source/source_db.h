@@ -21,6 +21,10 @@ SQ_WUR int sq_srcdb_connect(const char *url, PGconn **out, char *err, size_t err
  */
 SQ_WUR int sq_srcdb_prepare(PGconn *db, const sq_source_def *def, char *err, size_t errlen);
 
+/* sq_srcdb_table_key's answer for a table dropped since (the stream may still hold changes
+ * of it that were committed before the drop). */
+#define SQ_SRCDB_GONE (-3)
+
 /*
  * The key columns of table `oid`: its replica identity index's (REPLICA IDENTITY USING INDEX),
  * else its primary key's, in the index's order; their names in `arena`. 0, or -1 with `err`
