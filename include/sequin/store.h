@@ -643,6 +643,13 @@ SQ_WUR int sq_store_source_applied(sq_store *s, int num, uint64_t *lsn, char *er
  */
 SQ_WUR int sq_store_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_in *msgs,
                                  size_t n, long long *published, char *err, size_t errlen);
+/* The same in two halves (see "calls without waiting"), so that one thread can keep calls in
+ * flight on several connections: a backfill page goes in on several at once. */
+SQ_WUR int sq_store_begin_source_apply(sq_store *s, int num, uint64_t lsn,
+                                       const sq_message_in *msgs, size_t n, char *err,
+                                       size_t errlen);
+SQ_WUR int sq_store_finish_source_apply(sq_store *s, long long *published, char *err,
+                                        size_t errlen);
 
 /* What the process running a source reports about it (sequin.source_status). */
 typedef struct sq_source_report {

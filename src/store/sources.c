@@ -112,12 +112,11 @@ static int applied(sq_store *s, PGresult *r)
     return rc;
 }
 
-int sq_store_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_in *msgs, size_t n,
-                          long long *published, char *err, size_t errlen)
+int sq_store_begin_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_in *msgs,
+                                size_t n, char *err, size_t errlen)
 {
     sq_buf keys = {0}, datas = {0}, hashes = {0};
-    char num_s[16], lsn_s[24], v[32];
-    bool is_null;
+    char num_s[16], lsn_s[24];
     int rc = SQ_ERR;
 
     if (sq_encode_messages(msgs, n, &keys, &datas, &hashes) != SQ_OK) {
@@ -130,14 +129,32 @@ int sq_store_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_i
     int lengths[5] = {0, 0, (int)keys.len, (int)datas.len, (int)hashes.len};
     int formats[5] = {0, 0, 1, 1, 1};
     sq_stmt st = {SQ_STMT_SOURCE_APPLY, 5, values, lengths, formats, applied};
-    rc = one_value(s, "source_apply", &st, v, sizeof v, &is_null, err, errlen);
-    if (rc == SQ_OK)
-        *published = strtoll(v, NULL, 10);
+    /* libpq copies the parameters as it sends them: the buffers may go when this returns. */
+    rc = sq_store_begin(s, "source_apply", NULL, &st, err, errlen);
 done:
     sq_buf_free(&hashes);
     sq_buf_free(&datas);
     sq_buf_free(&keys);
     return rc;
+}
+
+int sq_store_finish_source_apply(sq_store *s, long long *published, char *err, size_t errlen)
+{
+    PGresult *r = NULL;
+    int rc = sq_store_end(s, "source_apply", &r, err, errlen);
+    if (rc != SQ_OK)
+        return rc;
+    *published = PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return SQ_OK;
+}
+
+int sq_store_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_in *msgs, size_t n,
+                          long long *published, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_source_apply(s, num, lsn, msgs, n, err, errlen))
+               ? sq_store_finish_source_apply(s, published, err, errlen)
+               : SQ_ERR;
 }
 
 int sq_store_source_report(sq_store *s, const sq_source_report *r, char *err, size_t errlen)
