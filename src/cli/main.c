@@ -281,7 +281,7 @@ static int wait_source(const sq_cli_invocation *inv, const sq_cli_target *t)
         goto done;
     }
     for (int waited = 0; waited < SOURCE_START_MS; waited += 200) {
-        sq_buf_reset(&resp.body);
+        sq_buf_free(&resp.body); /* a send fills a response afresh */
         if (exchange(t, &get, &resp) != SQ_OK)
             goto done;
         source_state(&resp.body, state, sizeof state, error, sizeof error);
