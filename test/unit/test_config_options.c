@@ -189,6 +189,24 @@ static int shows_option(const char *text, const char *section, const char *key, 
     return best;
 }
 
+/* The keys of a list's entries (consumers under `section` "streams", sources under "sources")
+ * that the shipped file does not show commented out with their default; each is reported by
+ * its key (`by_name`: by its dotted name, for keys nested under the entry). How many. */
+static int keys_not_shown(const char *text, const char *section, const char *what,
+                          const sq_config_option *opts, size_t n, bool by_name)
+{
+    int missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sq_config_option *o = &opts[i];
+        if (shows_option(text, section, o->key, o->default_text) == 0) {
+            print_error("etc/sequin.yaml does not show the %s key \"%s: %s\"\n", what,
+                        by_name ? o->name : o->key, o->default_text ? o->default_text : "...");
+            missing++;
+        }
+    }
+    return missing;
+}
+
 static void test_shipped_file(void **state)
 {
     (void)state;
@@ -223,22 +241,8 @@ static void test_shipped_file(void **state)
             missing++;
         }
     }
-    for (size_t i = 0; i < nc; i++) {
-        const sq_config_option *o = &copts[i];
-        if (shows_option(text, "streams", o->key, o->default_text) == 0) {
-            print_error("etc/sequin.yaml does not show the consumer key \"%s: %s\"\n", o->key,
-                        o->default_text ? o->default_text : "...");
-            missing++;
-        }
-    }
-    for (size_t i = 0; i < ns; i++) {
-        const sq_config_option *o = &sopts[i];
-        if (shows_option(text, "sources", o->key, o->default_text) == 0) {
-            print_error("etc/sequin.yaml does not show the source key \"%s: %s\"\n", o->name,
-                        o->default_text ? o->default_text : "...");
-            missing++;
-        }
-    }
+    missing += keys_not_shown(text, "streams", "consumer", copts, nc, false);
+    missing += keys_not_shown(text, "sources", "source", sopts, ns, true);
     assert_int_equal(missing, 0);
 
     /* The check itself: a missing option and a wrong default are caught. */
