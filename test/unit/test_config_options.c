@@ -189,6 +189,21 @@ static int shows_option(const char *text, const char *section, const char *key, 
     return best;
 }
 
+/* The three option tables: the file's top-level options, a consumer's keys, a source's. */
+typedef struct option_tables {
+    const sq_config_option *opts, *copts, *sopts;
+    size_t n, nc, ns;
+} option_tables;
+
+static option_tables option_tables_get(void)
+{
+    option_tables t;
+    t.opts = sq_config_options(&t.n);
+    t.copts = sq_config_consumer_options(&t.nc);
+    t.sopts = sq_config_source_options(&t.ns);
+    return t;
+}
+
 /* The keys of a list's entries (consumers under `section` "streams", sources under "sources")
  * that the shipped file does not show commented out with their default; each is reported by
  * its key (`by_name`: by its dotted name, for keys nested under the entry). How many. */
@@ -213,11 +228,9 @@ static void test_shipped_file(void **state)
     char path[4096], msg[2048], buf[1024], buf2[1024];
     sq_config *cfg = NULL, *def = NULL;
     sq_config_error err;
-    size_t n = 0, nc = 0;
-    const sq_config_option *opts = sq_config_options(&n);
-    const sq_config_option *copts = sq_config_consumer_options(&nc);
-    size_t ns = 0;
-    const sq_config_option *sopts = sq_config_source_options(&ns);
+    option_tables t = option_tables_get();
+    size_t n = t.n, nc = t.nc, ns = t.ns;
+    const sq_config_option *opts = t.opts, *copts = t.copts, *sopts = t.sopts;
     int missing = 0;
 
     source_path(path, sizeof path, "etc/sequin.yaml");
@@ -289,11 +302,9 @@ static void test_docs(void **state)
 {
     (void)state;
     char path[4096], row[256], got[256], want[256];
-    size_t n = 0, nc = 0;
-    const sq_config_option *opts = sq_config_options(&n);
-    const sq_config_option *copts = sq_config_consumer_options(&nc);
-    size_t ns = 0;
-    const sq_config_option *sopts = sq_config_source_options(&ns);
+    option_tables t = option_tables_get();
+    size_t n = t.n, nc = t.nc, ns = t.ns;
+    const sq_config_option *opts = t.opts, *copts = t.copts, *sopts = t.sopts;
     int missing = 0;
 
     source_path(path, sizeof path, "docs/config.md");
