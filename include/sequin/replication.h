@@ -44,8 +44,4 @@ SQ_WUR int sq_repl_read(sq_repl *r, int timeout_ms, const uint8_t **data, size_t
  */
 SQ_WUR int sq_repl_confirm(sq_repl *r, sq_lsn received, sq_lsn flush, char *err, size_t errlen);
 
-/* The SQLSTATE of the last error from the server ("" if there was none or it was not the
- * server's). */
-const char *sq_repl_sqlstate(const sq_repl *r);
-
 #endif

@@ -393,14 +393,6 @@ void sq_backfill_committed(sq_backfill *b)
     drop_page(b);
 }
 
-long long sq_backfill_rows(const sq_backfill *b)
-{
-    long long n = 0;
-    for (size_t i = 0; b && i < b->ntables; i++)
-        n += b->tables[i].rows_done;
-    return n;
-}
-
 bool sq_backfill_done(const sq_backfill *b)
 {
     size_t i;

@@ -66,8 +66,7 @@ SQ_WUR int sq_backfill_record(sq_backfill *b, sq_store *store, int num, char *er
 /* After the transaction committed: the page is behind, the cursor moves on. */
 void sq_backfill_committed(sq_backfill *b);
 
-/* Progress for the report: rows put in the stream, and whether every table is done. */
-long long sq_backfill_rows(const sq_backfill *b);
+/* Whether every table is done (the report says "backfilling" until then). */
 bool sq_backfill_done(const sq_backfill *b);
 
 #endif

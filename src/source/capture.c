@@ -269,7 +269,6 @@ void sq_source_run(const sq_source_def *def, const char *store_url, const atomic
         if (atomic_load(stop))
             break;
         if (standby) {
-            snprintf(c.state, sizeof c.state, "standby");
             nap(&c, 1000); /* another node streams it; take over within a second of its end */
             continue;
         }

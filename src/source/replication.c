@@ -11,26 +11,17 @@
 
 #include "sequin/replication.h"
 #include "sequin/source.h"
+#include "source_db.h"
 
 struct sq_repl {
     PGconn *conn;
     char *copy; /* the last PQgetCopyData buffer: freed on the next read */
-    char sqlstate[6];
 };
 
-/* The server's message without its trailing newline, and its SQLSTATE remembered. */
+/* The server's message for `res` (or the connection's) behind `what`. */
 static int server_fail(sq_repl *r, const PGresult *res, const char *what, char *err, size_t errlen)
 {
-    const char *msg = res ? PQresultErrorMessage(res) : "";
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-    if (!msg || !*msg)
-        msg = PQerrorMessage(r->conn);
-    snprintf(r->sqlstate, sizeof r->sqlstate, "%s", state ? state : "");
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        n--;
-    return sq_fail(err, errlen, "%s: %.*s", what, (int)n, msg);
+    return sq_srcdb_error(r->conn, res, what, err, errlen);
 }
 
 int sq_repl_connect(const char *url, sq_repl **out, char *err, size_t errlen)
@@ -197,9 +188,4 @@ int sq_repl_confirm(sq_repl *r, sq_lsn received, sq_lsn flush, char *err, size_t
     if (PQputCopyData(r->conn, (const char *)msg, (int)n) != 1 || PQflush(r->conn) != 0)
         return server_fail(r, NULL, "confirming a position", err, errlen);
     return SQ_OK;
-}
-
-const char *sq_repl_sqlstate(const sq_repl *r)
-{
-    return r->sqlstate;
 }

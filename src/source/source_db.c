@@ -41,8 +41,7 @@ static const char SQL_TABLE_OID[] = "SELECT c.oid FROM pg_class c JOIN pg_namesp
 static const char SQL_SNAPSHOT[] = "SELECT txid_current_snapshot()::text";
 static const char SQL_PAGE_END[] = "SELECT pg_current_wal_insert_lsn()::text, txid_current()";
 
-/* The error of `res` (or of the connection) in `err`, behind `what`, without libpq's newline. */
-static int db_fail(PGconn *db, PGresult *res, const char *what, char *err, size_t errlen)
+int sq_srcdb_error(PGconn *db, const PGresult *res, const char *what, char *err, size_t errlen)
 {
     const char *msg = res ? PQresultErrorMessage(res) : "";
     if (!msg || !*msg)
@@ -50,8 +49,15 @@ static int db_fail(PGconn *db, PGresult *res, const char *what, char *err, size_
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         n--;
-    PQclear(res);
     return sq_fail(err, errlen, "%s: %.*s", what, (int)n, msg);
+}
+
+/* sq_srcdb_error, and `res` cleared. */
+static int db_fail(PGconn *db, PGresult *res, const char *what, char *err, size_t errlen)
+{
+    int rc = sq_srcdb_error(db, res, what, err, errlen);
+    PQclear(res);
+    return rc;
 }
 
 /* Runs `sql` with text parameters and wants rows back; NULL (and `err` set) on failure. */

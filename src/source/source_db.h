@@ -8,6 +8,10 @@
 
 #include "sequin/source.h"
 
+/* The server's error for `res` (or the connection's, when `res` has none) behind `what`, without
+ * libpq's trailing newline, into `err`; returns -1. For both connections to a source database. */
+int sq_srcdb_error(PGconn *db, const PGresult *res, const char *what, char *err, size_t errlen);
+
 /* A plain connection to the source database. 0 with `*out` set (PQfinish it), or -1. */
 SQ_WUR int sq_srcdb_connect(const char *url, PGconn **out, char *err, size_t errlen);
 
