@@ -650,6 +650,15 @@ SQ_WUR int sq_store_begin_source_apply(sq_store *s, int num, uint64_t lsn,
                                        size_t errlen);
 SQ_WUR int sq_store_finish_source_apply(sq_store *s, long long *published, char *err,
                                         size_t errlen);
+/* A batch encoded ahead of its call (keys, data and each data's SHA-256, the CPU of a begin),
+ * so that a caller can encode the next batch while calls are in flight. Free with
+ * sq_encoded_batch_free (NULL-safe). */
+typedef struct sq_encoded_batch sq_encoded_batch;
+SQ_WUR int sq_store_encode_batch(const sq_message_in *msgs, size_t n, sq_encoded_batch **out,
+                                 char *err, size_t errlen);
+void sq_encoded_batch_free(sq_encoded_batch *b);
+SQ_WUR int sq_store_begin_source_apply_encoded(sq_store *s, int num, uint64_t lsn,
+                                               const sq_encoded_batch *b, char *err, size_t errlen);
 
 /* What the process running a source reports about it (sequin.source_status). */
 typedef struct sq_source_report {

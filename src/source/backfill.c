@@ -9,9 +9,13 @@
 #include "sequin/log.h"
 #include "source_db.h"
 
-/* Rows per page: large enough that waiting for the slot between pages costs little, small
- * enough that a page is read in a few milliseconds and held in memory without care. */
-#define PAGE_ROWS 5000
+/* Rows per page: the first page reads PAGE_ROWS_MIN, the next ones as many as make about
+ * PAGE_BYTES of values at the rows' size so far, up to PAGE_ROWS_MAX. Large pages spread the
+ * costs of a page (its snapshot's commit, the wait for the slot, recording it) over many rows;
+ * the byte bound keeps a page of wide rows in memory without care. */
+#define PAGE_ROWS_MIN 1000
+#define PAGE_ROWS_MAX 20000
+#define PAGE_BYTES (8u << 20)
 
 typedef struct table_state {
     const char *name; /* "schema.table" */
@@ -21,47 +25,65 @@ typedef struct table_state {
     const char **cursor; /* the key of the last row in the stream; NULL before the first */
     long long rows_done;
     bool done;
+    /* Where the next page starts: past the page in flight, if one is. */
+    const char **next;
+    bool read_all;       /* the last page is read */
     sq_arena mem;        /* name parts and key names */
     sq_arena cursor_mem; /* the cursor, renewed with each page */
+    sq_arena next_mem;   /* the next page's start, likewise */
 } table_state;
+
+/* A page emitted and on its way into the stream: what recording it takes. */
+typedef struct flight {
+    bool on;
+    size_t t;
+    const char **cursor; /* its last row's key; NULL when it had none */
+    long long rows;
+    bool done; /* its table has no rows after it */
+    sq_arena mem;
+} flight;
 
 struct sq_backfill {
     table_state *tables;
     size_t ntables;
 
-    /* The page read and waiting (or in flight, once emitted). */
-    bool waiting, in_flight;
+    /* The page read and waiting for the slot's stream to pass its position. */
+    bool waiting;
     size_t t;
     PGresult *rows;
     uint32_t xmin, xmax;
     uint32_t *xip;
     size_t nxip;
     sq_lsn w;
-    const char **page_cursor; /* its last row's key, in page_mem */
-    long long page_rows;
-    bool page_done;
+    int limit; /* the rows it asked for: fewer say the table has no more */
     sq_arena page_mem;
+
+    /* Rows and their values' bytes read so far, for the size of the next page. */
+    long long rows_read, bytes_read;
+
+    flight flight;
 
     /* Rows of the page's table that transactions the snapshot did not see have changed. */
     const char **touched; /* open addressing; NULL slots are free */
     size_t cap, count;
 };
 
-/* Sets the table's cursor to a copy of `keys` (n texts; NULL: before the first row). */
-static int table_cursor(table_state *t, const char *const *keys, size_t n)
+/* Sets `*cursor` to a copy of `keys` (n texts; NULL: before the first row) in `mem`, which it
+ * renews. */
+static int set_cursor(const char ***cursor, sq_arena *mem, const char *const *keys, size_t n)
 {
     sq_arena fresh = {0};
-    const char **cursor = NULL;
+    const char **copy = NULL;
     if (keys && n > 0) {
-        if (!(cursor = sq_arena_calloc(&fresh, n, sizeof *cursor)))
+        if (!(copy = sq_arena_calloc(&fresh, n, sizeof *copy)))
             goto nomem;
         for (size_t i = 0; i < n; i++)
-            if (!(cursor[i] = sq_arena_strdup(&fresh, keys[i])))
+            if (!(copy[i] = sq_arena_strdup(&fresh, keys[i])))
                 goto nomem;
     }
-    sq_arena_free(&t->cursor_mem);
-    t->cursor_mem = fresh;
-    t->cursor = cursor;
+    sq_arena_free(mem);
+    *mem = fresh;
+    *cursor = copy;
     return SQ_OK;
 nomem:
     sq_arena_free(&fresh);
@@ -100,8 +122,10 @@ int sq_backfill_open(sq_store *store, const sq_source_def *def, sq_backfill **ou
         t->table = sq_arena_strdup(&t->mem, dot + 1);
         t->rows_done = rows[i].rows_done;
         t->done = rows[i].done;
+        t->read_all = t->done;
         if (!t->name || !t->schema || !t->table ||
-            table_cursor(t, rows[i].last_key, rows[i].nkeys) != SQ_OK) {
+            set_cursor(&t->cursor, &t->cursor_mem, rows[i].last_key, rows[i].nkeys) != SQ_OK ||
+            set_cursor(&t->next, &t->next_mem, rows[i].last_key, rows[i].nkeys) != SQ_OK) {
             sq_fail(err, errlen, "out of memory");
             goto fail;
         }
@@ -126,7 +150,7 @@ static void drop_page(sq_backfill *b)
     b->touched = NULL;
     b->cap = b->count = 0;
     sq_arena_reset(&b->page_mem);
-    b->waiting = b->in_flight = false;
+    b->waiting = false;
     b->w = 0;
 }
 
@@ -136,18 +160,21 @@ void sq_backfill_free(sq_backfill *b)
         return;
     drop_page(b);
     sq_arena_free(&b->page_mem);
+    sq_arena_free(&b->flight.mem);
     for (size_t i = 0; i < b->ntables; i++) {
         sq_arena_free(&b->tables[i].mem);
         sq_arena_free(&b->tables[i].cursor_mem);
+        sq_arena_free(&b->tables[i].next_mem);
     }
     free(b->tables);
     free(b);
 }
 
+/* The first table with pages left to read. */
 static table_state *next_table(const sq_backfill *b, size_t *index)
 {
     for (size_t i = 0; i < b->ntables; i++) {
-        if (!b->tables[i].done) {
+        if (!b->tables[i].read_all) {
             *index = i;
             return &b->tables[i];
         }
@@ -158,7 +185,7 @@ static table_state *next_table(const sq_backfill *b, size_t *index)
 bool sq_backfill_wants_page(const sq_backfill *b)
 {
     size_t i;
-    return b && !b->waiting && !b->in_flight && next_table(b, &i) != NULL;
+    return b && !b->waiting && next_table(b, &i) != NULL;
 }
 
 /* "xmin:xmax:xip,xip,..." (txid_current_snapshot, 64-bit ids): their low 32 bits, which is
@@ -199,50 +226,59 @@ static bool seen(const sq_backfill *b, uint32_t xid)
     return true;
 }
 
+/* How many rows the next page asks for. */
+static int page_limit(const sq_backfill *b)
+{
+    if (b->rows_read == 0)
+        return PAGE_ROWS_MIN;
+    long long per_row = b->bytes_read / b->rows_read + 1;
+    long long fit = PAGE_BYTES / per_row;
+    return fit < PAGE_ROWS_MIN ? PAGE_ROWS_MIN : fit > PAGE_ROWS_MAX ? PAGE_ROWS_MAX : (int)fit;
+}
+
 int sq_backfill_read(sq_backfill *b, PGconn *db, char *err, size_t errlen)
 {
     size_t i;
     table_state *t;
     char *snapshot = NULL;
 
-    while ((t = next_table(b, &i)) != NULL) {
-        if (!t->key_names) {
-            unsigned oid;
-            if (sq_srcdb_table_oid(db, t->name, &oid, err, errlen) != SQ_OK ||
-                sq_srcdb_table_key(db, oid, &t->key_names, &t->nkeys, &t->mem, err, errlen))
-                return SQ_ERR;
-        }
-        drop_page(b);
-        if (sq_srcdb_read_page(db, t->schema, t->table, t->key_names, t->nkeys, t->cursor,
-                               PAGE_ROWS, &b->rows, &snapshot, &b->w, err, errlen) != SQ_OK)
-            return SQ_ERR;
-        int rc = parse_snapshot(b, snapshot);
-        free(snapshot);
-        if (rc != SQ_OK) {
-            drop_page(b);
-            return sq_fail(err, errlen, "cannot read the snapshot of a backfill page");
-        }
-        if (PQntuples(b->rows) > 0) {
-            b->t = i;
-            b->waiting = true;
-            return SQ_OK;
-        }
-        /* Nothing after the cursor: the table is done, which is recorded with the next batch
-         * as a page is. */
-        drop_page(b);
-        b->t = i;
-        b->page_rows = 0;
-        b->page_done = true;
-        b->page_cursor = t->cursor;
-        b->in_flight = true;
+    if ((t = next_table(b, &i)) == NULL)
         return SQ_OK;
+    if (!t->key_names) {
+        unsigned oid;
+        if (sq_srcdb_table_oid(db, t->name, &oid, err, errlen) != SQ_OK ||
+            sq_srcdb_table_key(db, oid, &t->key_names, &t->nkeys, &t->mem, err, errlen))
+            return SQ_ERR;
     }
+    drop_page(b);
+    b->limit = page_limit(b);
+    if (sq_srcdb_read_page(db, t->schema, t->table, t->key_names, t->nkeys, t->next, b->limit,
+                           &b->rows, &snapshot, &b->w, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    int nrows = PQntuples(b->rows), ncols = PQnfields(b->rows);
+    for (int r = 0; r < nrows; r++)
+        for (int c = 0; c < ncols; c++)
+            b->bytes_read += PQgetlength(b->rows, r, c) + 1;
+    b->rows_read += nrows;
+    int rc = parse_snapshot(b, snapshot);
+    free(snapshot);
+    if (rc != SQ_OK) {
+        drop_page(b);
+        return sq_fail(err, errlen, "cannot read the snapshot of a backfill page");
+    }
+    b->t = i;
+    b->waiting = true;
     return SQ_OK;
 }
 
 sq_lsn sq_backfill_waits_for(const sq_backfill *b)
 {
     return b && b->waiting ? b->w : 0;
+}
+
+bool sq_backfill_due_now(const sq_backfill *b)
+{
+    return b && b->waiting && PQntuples(b->rows) == 0;
 }
 
 static uint64_t hash(const char *s, size_t n)
@@ -351,50 +387,64 @@ int sq_backfill_emit(sq_backfill *b, const char *source, int64_t now_us, sq_back
         if (emit(ctx, &tab, &ch, err, errlen) != SQ_OK)
             goto done;
     }
-    b->page_cursor = sq_arena_calloc(&b->page_mem, t->nkeys, sizeof *b->page_cursor);
-    if (!b->page_cursor) {
-        sq_fail(err, errlen, "out of memory");
-        goto done;
-    }
-    for (size_t k = 0; k < t->nkeys; k++)
-        b->page_cursor[k] = PQgetvalue(b->rows, nrows - 1, (int)key_cols[k]);
-    b->page_rows = nrows;
-    b->page_done = nrows < PAGE_ROWS;
-    b->waiting = false;
-    b->in_flight = true;
     rc = SQ_OK;
 done:
     sq_buf_free(&key);
     return rc;
 }
 
+int sq_backfill_take_off(sq_backfill *b, char *err, size_t errlen)
+{
+    table_state *t = &b->tables[b->t];
+    flight *f = &b->flight;
+    int nrows = PQntuples(b->rows);
+    const char **last = nrows > 0 ? sq_arena_calloc(&b->page_mem, t->nkeys, sizeof *last) : NULL;
+
+    if (nrows > 0 && !last)
+        return sq_fail(err, errlen, "out of memory");
+    for (size_t k = 0; last && k < t->nkeys; k++)
+        last[k] = PQgetvalue(b->rows, nrows - 1, PQfnumber(b->rows, t->key_names[k]));
+    if (set_cursor(&f->cursor, &f->mem, last, t->nkeys) != SQ_OK ||
+        (last && set_cursor(&t->next, &t->next_mem, last, t->nkeys) != SQ_OK))
+        return sq_fail(err, errlen, "out of memory");
+    f->on = true;
+    f->t = b->t;
+    f->rows = nrows;
+    f->done = nrows < b->limit;
+    t->read_all = f->done;
+    drop_page(b);
+    return SQ_OK;
+}
+
 bool sq_backfill_in_flight(const sq_backfill *b)
 {
-    return b && b->in_flight;
+    return b && b->flight.on;
 }
 
 int sq_backfill_record(sq_backfill *b, sq_store *store, int num, char *err, size_t errlen)
 {
-    const table_state *t = &b->tables[b->t];
-    return sq_store_backfill_progress(store, num, t->name, b->page_cursor,
-                                      b->page_cursor ? t->nkeys : 0, b->page_rows, b->page_done,
-                                      err, errlen);
+    const flight *f = &b->flight;
+    const table_state *t = &b->tables[f->t];
+    return sq_store_backfill_progress(store, num, t->name, f->cursor, f->cursor ? t->nkeys : 0,
+                                      f->rows, f->done, err, errlen);
 }
 
-void sq_backfill_committed(sq_backfill *b)
+int sq_backfill_committed(sq_backfill *b)
 {
-    table_state *t = &b->tables[b->t];
-    /* A failed copy leaves the old cursor: the page is read again after a restart, which the
-     * stream takes as unchanged data. */
-    if (b->page_cursor && b->page_cursor != t->cursor)
-        (void)table_cursor(t, b->page_cursor, t->nkeys);
-    t->rows_done += b->page_rows;
-    t->done = t->done || b->page_done;
-    drop_page(b);
+    flight *f = &b->flight;
+    table_state *t = &b->tables[f->t];
+    f->on = false;
+    t->rows_done += f->rows;
+    t->done = t->done || f->done;
+    return f->cursor ? set_cursor(&t->cursor, &t->cursor_mem, f->cursor, t->nkeys) : SQ_OK;
 }
 
 bool sq_backfill_done(const sq_backfill *b)
 {
-    size_t i;
-    return !b || next_table(b, &i) == NULL;
+    if (!b)
+        return true;
+    for (size_t i = 0; i < b->ntables; i++)
+        if (!b->tables[i].done)
+            return false;
+    return true;
 }

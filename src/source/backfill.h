@@ -24,19 +24,22 @@ SQ_WUR int sq_backfill_open(sq_store *store, const sq_source_def *def, sq_backfi
                             size_t errlen);
 void sq_backfill_free(sq_backfill *b);
 
-/* True when a table is left to read and no page is waiting. */
+/* True when a table has pages left to read and no page is waiting (one may be in flight). */
 bool sq_backfill_wants_page(const sq_backfill *b);
 
 /*
- * Reads the next page of the first table not done, with its snapshot and the WAL position `W`
- * after it, and holds it. A table with nothing left after its cursor gives an empty page that
- * is in flight at once (it records the table done). 0, or -1.
+ * Reads the next page of the first table with pages left, after the page in flight if it is of
+ * that table, with its snapshot and the WAL position `W` after it, and holds it. 0, or -1.
  */
 SQ_WUR int sq_backfill_read(sq_backfill *b, PGconn *db, char *err, size_t errlen);
 
 /* The WAL position the slot's stream must pass before the waiting page can go in; 0 when no
  * page waits. */
 sq_lsn sq_backfill_waits_for(const sq_backfill *b);
+
+/* True when the waiting page found no rows: nothing to wait for, it only says the table is
+ * done (once the page in flight is in). */
+bool sq_backfill_due_now(const sq_backfill *b);
 
 /*
  * A change of a source transaction with top-level `xid`, to row `basic_key` (the row's key in
@@ -49,22 +52,29 @@ SQ_WUR int sq_backfill_touch(sq_backfill *b, uint32_t xid, const char *schema, c
 
 /*
  * The waiting page's rows (those not left out) to `emit`, as changes of action "read" of a
- * table whose key columns are those of the page's table, `source` its first token; the page is
- * then in flight: record it with sq_backfill_record in the store transaction that puts them in
- * the stream. 0, or -1 with `emit`'s error.
+ * table whose key columns are those of the page's table, `source` its first token. The page
+ * still waits. 0, or -1 with `emit`'s error.
  */
 SQ_WUR int sq_backfill_emit(sq_backfill *b, const char *source, int64_t now_us,
                             sq_backfill_emit_fn emit, void *ctx, char *err, size_t errlen);
 
-/* True when an emitted page waits to be recorded. */
+/*
+ * The emitted page is on its way into the stream: it no longer waits, the next page starts
+ * after its last row, and it is in flight until sq_backfill_committed. Only one page flies at
+ * a time: the one before must be committed. 0, or -1.
+ */
+SQ_WUR int sq_backfill_take_off(sq_backfill *b, char *err, size_t errlen);
+
+/* True when a page is in flight. */
 bool sq_backfill_in_flight(const sq_backfill *b);
 
 /* Records the page in flight (its last key, its row count, whether the table is done) in the
- * store, inside the caller's transaction. */
+ * store, once its rows are in; a crash before makes a restart read it again, which the stream
+ * takes as unchanged data. */
 SQ_WUR int sq_backfill_record(sq_backfill *b, sq_store *store, int num, char *err, size_t errlen);
 
-/* After the transaction committed: the page is behind, the cursor moves on. */
-void sq_backfill_committed(sq_backfill *b);
+/* After the record committed: the page is behind, the table's cursor moves on. 0, or -1. */
+SQ_WUR int sq_backfill_committed(sq_backfill *b);
 
 /* Whether every table is done (the report says "backfilling" until then). */
 bool sq_backfill_done(const sq_backfill *b);

@@ -57,6 +57,16 @@ int sq_capture_relation(capture *c, const sq_pgoutput_msg *m, char *err, size_t 
     }
     if (sq_pgoutput_column_next(&m->u.relation.columns, &pos, &col, err, errlen) != 1)
         return SQ_ERR;
+    /* A column of a domain type reads as its base type, as a backfilled row's does. */
+    uint32_t *types = sq_arena_calloc(&r->mem, r->ncols ? r->ncols : 1, sizeof *types);
+    if (!types)
+        return sq_fail(err, errlen, "out of memory");
+    for (size_t i = 0; i < r->ncols; i++)
+        types[i] = r->cols[i].type_oid;
+    if (sq_srcdb_base_types(c->db, types, r->ncols, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    for (size_t i = 0; i < r->ncols; i++)
+        r->cols[i].type_oid = types[i];
 
     const char **names;
     size_t nkeys;
@@ -109,19 +119,43 @@ static int read_tuple(const relation *r, const sq_pgoutput_tuple *t, sq_pgoutput
     return sq_pgoutput_tuple_next(t, &pos, &v, err, errlen) == 1 ? SQ_OK : SQ_ERR;
 }
 
-static int push_pending(capture *c, size_t key_off, size_t data_off)
+static int push_pending(msgbuf *mb, size_t key_off, size_t data_off)
 {
-    if (c->nmsgs == c->capmsgs) {
-        size_t cap = c->capmsgs ? c->capmsgs * 2 : 256;
-        pending *grown = realloc(c->msgs, cap * sizeof *grown);
+    if (mb->n == mb->cap) {
+        size_t cap = mb->cap ? mb->cap * 2 : 256;
+        pending *grown = realloc(mb->msgs, cap * sizeof *grown);
         if (!grown)
             return SQ_ERR;
-        c->msgs = grown;
-        c->capmsgs = cap;
+        mb->msgs = grown;
+        mb->cap = cap;
     }
-    c->msgs[c->nmsgs++] =
-        (pending){key_off, data_off - key_off - 1, data_off, c->blob.len - data_off};
+    mb->msgs[mb->n++] =
+        (pending){key_off, data_off - key_off - 1, data_off, mb->blob.len - data_off};
     return SQ_OK;
+}
+
+/* The messages of `mb` as the store takes them (the array to free), NULL when out of memory or
+ * when there are none. */
+static sq_message_in *inputs(const msgbuf *mb)
+{
+    sq_message_in *in = mb->n > 0 ? malloc(mb->n * sizeof *in) : NULL;
+    for (size_t i = 0; in && i < mb->n; i++)
+        in[i] = (sq_message_in){mb->blob.data + mb->msgs[i].key_off, mb->msgs[i].key_len,
+                                mb->blob.data + mb->msgs[i].data_off, mb->msgs[i].data_len};
+    return in;
+}
+
+void sq_msgbuf_reset(msgbuf *mb)
+{
+    mb->n = 0;
+    sq_buf_reset(&mb->blob);
+}
+
+void sq_msgbuf_free(msgbuf *mb)
+{
+    sq_buf_free(&mb->blob);
+    free(mb->msgs);
+    *mb = (msgbuf){0};
 }
 
 /* Sends the batch's messages to the stream. With `lsn`, the transactions up to it are complete
@@ -133,30 +167,29 @@ static int put_batch(capture *c, sq_lsn lsn, char *err, size_t errlen)
     long long published = 0;
     int rc = SQ_ERR;
 
-    if (c->nmsgs > 0 && !(in = malloc(c->nmsgs * sizeof *in)))
+    /* A page in flight goes in first: the changes are newer than its rows. */
+    if (sq_capture_page_land(c, false, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (c->batch.n > 0 && !(in = inputs(&c->batch)))
         return sq_fail(err, errlen, "out of memory");
-    for (size_t i = 0; i < c->nmsgs; i++)
-        in[i] = (sq_message_in){c->blob.data + c->msgs[i].key_off, c->msgs[i].key_len,
-                                c->blob.data + c->msgs[i].data_off, c->msgs[i].data_len};
     if (!lsn && !c->store_txn_open) {
         if (sq_store_transaction(c->store, SQ_STORE_BEGIN, err, errlen) != SQ_OK)
             goto done;
         c->store_txn_open = true;
     }
     long long t0 = sq_capture_now_ms();
-    if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->nmsgs, &published, err, errlen) !=
-        SQ_OK)
+    if (sq_store_source_apply(c->store, c->def->num, lsn, in, c->batch.n, &published, err,
+                              errlen) != SQ_OK)
         goto done;
-    sq_debug("source %s: %zu messages applied in %lld ms", c->def->name, c->nmsgs,
+    sq_debug("source %s: %zu messages applied in %lld ms", c->def->name, c->batch.n,
              sq_capture_now_ms() - t0);
     if (lsn && c->store_txn_open) {
         if (sq_store_transaction(c->store, SQ_STORE_COMMIT, err, errlen) != SQ_OK)
             goto done;
         c->store_txn_open = false;
     }
-    c->rows += (long long)c->nmsgs;
-    c->nmsgs = 0;
-    sq_buf_reset(&c->blob);
+    c->rows += (long long)c->batch.n;
+    sq_msgbuf_reset(&c->batch);
     rc = SQ_OK;
 done:
     free(in);
@@ -199,15 +232,20 @@ static const char *current_data(capture *c, const sq_buf *keys, size_t nkeys, si
     const char *found = NULL;
     long long seq = -1;
 
-    for (size_t i = c->nmsgs; i-- > 0;) {
-        const pending *p = &c->msgs[i];
+    for (size_t i = c->batch.n; i-- > 0;) {
+        const pending *p = &c->batch.msgs[i];
         for (size_t k = 0; k < nkeys; k++) {
             if (p->key_len == keys[k].len &&
-                memcmp(c->blob.data + p->key_off, keys[k].data, p->key_len) == 0) {
+                memcmp(c->batch.blob.data + p->key_off, keys[k].data, p->key_len) == 0) {
                 *len = p->data_len;
-                return sq_arena_strndup(&c->scratch, c->blob.data + p->data_off, p->data_len);
+                return sq_arena_strndup(&c->scratch, c->batch.blob.data + p->data_off, p->data_len);
             }
         }
+    }
+    /* The page in flight may hold the newest: it goes in first. */
+    if (sq_capture_page_land(c, false, err, errlen) != SQ_OK) {
+        *len = (size_t)-1;
+        return NULL;
     }
     for (size_t k = 0; k < nkeys; k++) {
         sq_message m;
@@ -327,127 +365,137 @@ static int key_moved(capture *c, const sq_change_table *t, const sq_change *ch,
     return rc;
 }
 
-/* One message of change `ch` of table `t` into the batch: its key, its data. */
-static int add_message(capture *c, const sq_change_table *t, const sq_change *ch, char *err,
-                       size_t errlen)
+/* One message of change `ch` of table `t` into `mb`: its key, its data. */
+static int add_message(capture *c, msgbuf *mb, const sq_change_table *t, const sq_change *ch,
+                       char *err, size_t errlen)
 {
-    size_t key_off = c->blob.len;
-    if (sq_change_key(t, ch, c->def->key_format, &c->blob, err, errlen) != SQ_OK)
+    size_t key_off = mb->blob.len;
+    if (sq_change_key(t, ch, c->def->key_format, &mb->blob, err, errlen) != SQ_OK)
         return SQ_ERR;
-    if (sq_buf_putc(&c->blob, '\0') != SQ_OK)
+    if (sq_buf_putc(&mb->blob, '\0') != SQ_OK)
         return sq_fail(err, errlen, "out of memory");
-    size_t data_off = c->blob.len;
-    if (sq_change_data(t, ch, &c->blob, NULL) != SQ_OK)
+    size_t data_off = mb->blob.len;
+    if (sq_change_data(t, ch, &mb->blob, NULL) != SQ_OK)
         return sq_fail(err, errlen, "out of memory");
-    if (push_pending(c, key_off, data_off) != SQ_OK)
+    if (push_pending(mb, key_off, data_off) != SQ_OK)
         return sq_fail(err, errlen, "out of memory");
     return SQ_OK;
 }
 
-/* A row of a backfill page into the batch. */
+/* A row of a backfill page into the page's messages. */
 static int emit_read(void *ctx, const sq_change_table *t, const sq_change *ch, char *err,
                      size_t errlen)
 {
-    return add_message(ctx, t, ch, err, errlen);
+    capture *c = ctx;
+    return add_message(c, &c->page, t, ch, err, errlen);
 }
 
-/* Records the page just put in the stream (or a table found done) and lets the backfill move
- * on. A crash before this record makes a restart read the page again, which the stream takes
- * as unchanged data. */
-int sq_capture_page_recorded(capture *c, char *err, size_t errlen)
+/* Whether every part of the page in flight is in (or failed); with `block`, waits for that. */
+static bool parts_over(capture *c, bool block)
 {
-    if (sq_backfill_record(c->bf, c->store, c->def->num, err, errlen) != SQ_OK)
-        return SQ_ERR;
-    sq_backfill_committed(c->bf);
-    return SQ_OK;
-}
-
-/* Waits until the call in flight on each of `n` stores is over. */
-static void wait_all(sq_store *const *st, size_t n)
-{
-    bool over[PAGE_CONNS] = {false};
     for (;;) {
         struct pollfd fds[PAGE_CONNS];
         size_t live = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < c->parts; i++) {
             bool want_write = false;
-            if (over[i] || sq_store_poll(st[i], &want_write) != SQ_AGAIN) {
-                over[i] = true;
+            if (!sq_store_busy(c->helpers[i]) ||
+                sq_store_poll(c->helpers[i], &want_write) != SQ_AGAIN)
                 continue;
-            }
-            fds[live++] =
-                (struct pollfd){sq_store_socket(st[i]), POLLIN | (want_write ? POLLOUT : 0), 0};
+            fds[live++] = (struct pollfd){sq_store_socket(c->helpers[i]),
+                                          POLLIN | (want_write ? POLLOUT : 0), 0};
         }
         if (live == 0)
-            return;
+            return true;
+        if (!block)
+            return false;
         (void)poll(fds, live, 1000);
     }
+}
+
+int sq_capture_page_land(capture *c, bool only_if_over, char *err, size_t errlen)
+{
+    if (!sq_backfill_in_flight(c->bf))
+        return SQ_OK;
+    if (!parts_over(c, !only_if_over))
+        return SQ_OK;
+    int rc = SQ_OK;
+    long long rows = 0;
+    for (size_t p = 0; p < c->parts; p++) {
+        long long published;
+        char e[256];
+        if (sq_store_finish_source_apply(c->helpers[p], &published, e, sizeof e) != SQ_OK &&
+            rc == SQ_OK)
+            rc = sq_fail(err, errlen, "%s", e);
+        rows += published;
+    }
+    c->parts = 0;
+    if (rc != SQ_OK)
+        return SQ_ERR;
+    if (sq_backfill_record(c->bf, c->store, c->def->num, err, errlen) != SQ_OK ||
+        sq_backfill_committed(c->bf) != SQ_OK)
+        return SQ_ERR;
+    if (rows > 0 && sq_store_notify(c->store, c->def->stream, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    sq_debug("source %s: a backfill page in the stream, %lld messages new or changed", c->def->name,
+             rows);
+    return SQ_OK;
 }
 
 /*
  * The slot's stream is past the waiting page's position: every transaction its snapshot saw is
  * in the batch, so the batch goes in first, then the page's rows (those a later transaction
- * changed left out), then its progress; the transactions after come after it. The rows go in
- * PAGE_CONNS parts at once, one per store connection: their keys are distinct, each part is
- * as new as the stream for its keys, and nothing else is written until all are in.
+ * changed left out), then its progress; the transactions after come after it.
+ *
+ * The page's rows become messages, encoded for the store, while the page before is still
+ * going in; then that one lands and the batch goes in; then the rows go off in PAGE_CONNS parts
+ * at once, one per page connection (their keys are distinct, each part is as new as the stream for
+ * its keys), and the loop goes on reading the next page while they go in. Whatever is put in the
+ * stream after lands the page first.
  */
 int sq_capture_page_due(capture *c, char *err, size_t errlen)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = sq_pgoutput_time_from_unix_us((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-    sq_store *st[PAGE_CONNS] = {c->store};
+    sq_encoded_batch *part[PAGE_CONNS] = {NULL};
     sq_message_in *in = NULL;
     int rc = SQ_ERR;
 
-    if (sq_capture_flush(c, err, errlen) != SQ_OK)
-        return SQ_ERR;
-    for (size_t i = 1; i < PAGE_CONNS; i++) {
-        if (!c->helpers[i - 1] &&
-            sq_store_open(c->store_url, &c->helpers[i - 1], err, errlen) != SQ_OK)
-            return SQ_ERR;
-        st[i] = c->helpers[i - 1];
-    }
+    sq_msgbuf_reset(&c->page);
     if (sq_backfill_emit(c->bf, c->def->name, now, emit_read, c, err, errlen) != SQ_OK)
         goto done;
-    size_t n = c->nmsgs;
-    if (n > 0 && !(in = malloc(n * sizeof *in))) {
+    size_t n = c->page.n;
+    if (n > 0 && !(in = inputs(&c->page))) {
         sq_fail(err, errlen, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        in[i] = (sq_message_in){c->blob.data + c->msgs[i].key_off, c->msgs[i].key_len,
-                                c->blob.data + c->msgs[i].data_off, c->msgs[i].data_len};
-    size_t parts = n < PAGE_CONNS ? (n ? n : 1) : PAGE_CONNS, per = (n + parts - 1) / parts;
-    bool begun[PAGE_CONNS] = {false};
+    size_t parts = n < PAGE_CONNS ? n : PAGE_CONNS, per = parts ? (n + parts - 1) / parts : 0;
     for (size_t p = 0; p < parts; p++) {
-        size_t from = p * per, count = from < n ? (n - from < per ? n - from : per) : 0;
-        if (sq_store_begin_source_apply(st[p], c->def->num, 0, in + from, count, err, errlen) !=
-            SQ_OK)
-            break;
-        begun[p] = true;
+        size_t from = p * per, count = n - from < per ? n - from : per;
+        if (sq_store_encode_batch(in + from, count, &part[p], err, errlen) != SQ_OK)
+            goto done;
     }
-    wait_all(st, parts);
-    rc = SQ_OK;
-    for (size_t p = 0; p < parts; p++) {
-        long long published;
-        char e[256];
-        if (begun[p] && sq_store_finish_source_apply(st[p], &published, e, sizeof e) != SQ_OK &&
-            rc == SQ_OK)
-            rc = sq_fail(err, errlen, "%s", e);
-        rc = begun[p] ? rc : SQ_ERR;
-    }
-    if (rc != SQ_OK)
+    if (sq_capture_page_land(c, false, err, errlen) != SQ_OK ||
+        sq_capture_flush(c, err, errlen) != SQ_OK ||
+        sq_backfill_take_off(c->bf, err, errlen) != SQ_OK)
         goto done;
+    for (size_t p = 0; p < parts; p++) {
+        if (!c->helpers[p] && sq_store_open(c->store_url, &c->helpers[p], err, errlen) != SQ_OK)
+            goto done;
+        if (sq_store_begin_source_apply_encoded(c->helpers[p], c->def->num, 0, part[p], err,
+                                                errlen) != SQ_OK)
+            goto done;
+        c->parts = p + 1;
+    }
     c->rows += (long long)n;
-    rc = sq_capture_page_recorded(c, err, errlen);
-    if (rc == SQ_OK)
-        rc = sq_store_notify(c->store, c->def->stream, err, errlen);
-    sq_debug("source %s: a backfill page of %zu rows in the stream", c->def->name, n);
+    /* A page with no rows to put in (a table found done, or every row newer in the stream)
+     * lands at once: only its record is left. */
+    rc = parts == 0 ? sq_capture_page_land(c, false, err, errlen) : SQ_OK;
 done:
+    for (size_t p = 0; p < PAGE_CONNS; p++)
+        sq_encoded_batch_free(part[p]);
     free(in);
-    c->nmsgs = 0;
-    sq_buf_reset(&c->blob);
+    sq_msgbuf_reset(&c->page);
     return rc;
 }
 
@@ -526,16 +574,16 @@ int sq_capture_change(capture *c, const sq_pgoutput_msg *m, char *err, size_t er
         gone.action = SQ_ACTION_DELETE;
         gone.new_values = NULL;
         if (key_moved(c, &t, &ch, &gone, err, errlen) < 0 ||
-            (c->moved && add_message(c, &t, &gone, err, errlen) != SQ_OK) ||
+            (c->moved && add_message(c, &c->batch, &t, &gone, err, errlen) != SQ_OK) ||
             (c->moved && waits && touch(c, &t, &gone, err, errlen) != SQ_OK))
             return SQ_ERR;
     }
     if (waits && touch(c, &t, &ch, err, errlen) != SQ_OK)
         return SQ_ERR;
-    if (add_message(c, &t, &ch, err, errlen) != SQ_OK)
+    if (add_message(c, &c->batch, &t, &ch, err, errlen) != SQ_OK)
         return SQ_ERR;
     /* A large source transaction goes on in the store's open transaction, chunk by chunk. */
-    if (c->nmsgs >= CHUNK_ROWS || c->blob.len >= CHUNK_BYTES)
+    if (c->batch.n >= CHUNK_ROWS || c->batch.blob.len >= CHUNK_BYTES)
         return put_batch(c, 0, err, errlen);
     return SQ_OK;
 }

@@ -13,6 +13,8 @@
 
 /* How long the loop waits for the server before it looks at its stop flag and its chores. */
 #define READ_WAIT_MS 100
+/* And while a backfill page is going in, so that it lands soon after its parts are in. */
+#define PAGE_WAIT_MS 5
 #define REPORT_EVERY_MS 1000
 #define CONFIRM_EVERY_MS 10000
 #define BACKOFF_MIN_MS 500
@@ -82,14 +84,14 @@ static int on_message(capture *c, const uint8_t *data, size_t len, char *err, si
         return SQ_OK;
     case SQ_PGO_COMMIT:
         c->in_txn = false;
-        if (!c->skip_txn && c->nmsgs == 0 && !c->store_txn_open && c->batch_lsn <= c->applied)
+        if (!c->skip_txn && c->batch.n == 0 && !c->store_txn_open && c->batch_lsn <= c->applied)
             c->skip_txn = true; /* nothing of it streams (PostgreSQL before 15 sends empty
                                  * transactions): no store call, only the slot moves on */
         if (!c->skip_txn) {
             c->batch_lsn = m.u.commit.commit_lsn;
             c->batch_end = m.u.commit.end_lsn;
             c->batch_time = m.u.commit.commit_time;
-        } else if (m.u.commit.end_lsn > c->confirmed && c->nmsgs == 0) {
+        } else if (m.u.commit.end_lsn > c->confirmed && c->batch.n == 0) {
             c->confirmed = m.u.commit.end_lsn;
         }
         return SQ_OK;
@@ -119,7 +121,9 @@ static int stream(capture *c, char *err, size_t errlen)
         /* Wait only when nothing is batched: a batch goes to the stream as soon as the
          * server has nothing more at hand, so transactions group under load only. */
         bool due = c->batch_lsn > c->applied;
-        int wait = !c->in_txn && due ? 0 : READ_WAIT_MS;
+        int wait = !c->in_txn && due              ? 0
+                   : sq_backfill_in_flight(c->bf) ? PAGE_WAIT_MS
+                                                  : READ_WAIT_MS;
         int rc = sq_repl_read(c->repl, wait, &data, &len, err, errlen);
         if (rc < 0)
             return SQ_ERR;
@@ -135,13 +139,13 @@ static int stream(capture *c, char *err, size_t errlen)
             if (f.kind == SQ_FRAME_XLOGDATA) {
                 if (on_message(c, f.data, f.len, err, errlen) != SQ_OK)
                     return SQ_ERR;
-                if (!c->in_txn && (c->nmsgs >= CHUNK_ROWS || c->store_txn_open) &&
+                if (!c->in_txn && (c->batch.n >= CHUNK_ROWS || c->store_txn_open) &&
                     sq_capture_flush(c, err, errlen) != SQ_OK)
                     return SQ_ERR;
             } else {
                 /* For a logical slot the server's position is what it has decoded: when
                  * nothing of ours is pending, the slot may forget everything before it. */
-                if (!c->in_txn && c->nmsgs == 0 && c->batch_lsn <= c->applied &&
+                if (!c->in_txn && c->batch.n == 0 && c->batch_lsn <= c->applied &&
                     f.wal_end > c->confirmed)
                     c->confirmed = f.wal_end;
                 /* Between transactions the server's position says what it has sent: a page
@@ -159,15 +163,18 @@ static int stream(capture *c, char *err, size_t errlen)
                     return SQ_ERR;
             }
         }
-        /* The next backfill page, between batches: one page in hand at a time. */
-        if (!c->in_txn && c->nmsgs == 0 && !c->store_txn_open && sq_backfill_wants_page(c->bf)) {
+        /* A page in flight whose parts are in lands; the next page is read between batches,
+         * while the one before may still be going in. */
+        if (sq_capture_page_land(c, true, err, errlen) != SQ_OK)
+            return SQ_ERR;
+        if (!c->in_txn && c->batch.n == 0 && !c->store_txn_open && sq_backfill_wants_page(c->bf)) {
             if (sq_backfill_read(c->bf, c->db, err, errlen) != SQ_OK)
-                return SQ_ERR;
-            /* A table with nothing left after its cursor: done, recorded at once. */
-            if (sq_backfill_in_flight(c->bf) && sq_capture_page_recorded(c, err, errlen) != SQ_OK)
                 return SQ_ERR;
             sq_debug("source %s: backfill page read, waiting for %s", c->def->name,
                      sq_lsn_format(sq_backfill_waits_for(c->bf), (char[SQ_LSN_TEXT_MAX]){0}));
+            /* A page that found no rows says its table is done: nothing to wait for. */
+            if (sq_backfill_due_now(c->bf) && sq_capture_page_due(c, err, errlen) != SQ_OK)
+                return SQ_ERR;
         }
         long long now = sq_capture_now_ms();
         if (now - c->last_confirm_ms >= CONFIRM_EVERY_MS) {
@@ -191,10 +198,11 @@ static void disconnect(capture *c)
     c->db = NULL;
     sq_store_close(c->store);
     c->store = NULL;
-    for (size_t i = 0; i < PAGE_CONNS - 1; i++) {
+    for (size_t i = 0; i < PAGE_CONNS; i++) {
         sq_store_close(c->helpers[i]);
         c->helpers[i] = NULL;
     }
+    c->parts = 0;
     sq_backfill_free(c->bf);
     c->bf = NULL;
     for (size_t i = 0; i < c->nrels; i++)
@@ -202,8 +210,8 @@ static void disconnect(capture *c)
     free(c->rels);
     c->rels = NULL;
     c->nrels = 0;
-    c->nmsgs = 0;
-    sq_buf_reset(&c->blob);
+    sq_msgbuf_reset(&c->batch);
+    sq_msgbuf_reset(&c->page);
     c->store_txn_open = false;
     c->in_txn = false;
 }
@@ -277,6 +285,6 @@ void sq_source_run(const sq_source_def *def, const char *store_url, const atomic
     }
     disconnect(&c);
     sq_arena_free(&c.scratch);
-    sq_buf_free(&c.blob);
-    free(c.msgs);
+    sq_msgbuf_free(&c.batch);
+    sq_msgbuf_free(&c.page);
 }

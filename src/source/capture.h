@@ -18,9 +18,10 @@
  * whatever the transaction's size. */
 #define CHUNK_ROWS 5000
 #define CHUNK_BYTES (8u << 20)
-/* Store connections a backfill page goes in on at once: the store's inserts are what a
- * backfill waits on, and one connection keeps one core of the stream's database busy. */
-#define PAGE_CONNS 3
+/* Store connections a backfill page goes in on at once, besides the one of the batches: the
+ * store's inserts are what a backfill waits on, and one connection keeps at most one core of
+ * the stream's database busy. */
+#define PAGE_CONNS 4
 
 /* A table as the stream's Relation message describes it, with its key from the catalog. */
 typedef struct relation {
@@ -33,17 +34,25 @@ typedef struct relation {
     sq_arena mem; /* everything above; renewed with each Relation message */
 } relation;
 
-/* A message waiting for its transaction to be put in the stream: offsets into `blob`. */
+/* A message waiting to be put in the stream: offsets into its msgbuf's `blob`. */
 typedef struct pending {
     size_t key_off, key_len, data_off, data_len;
 } pending;
+
+/* Messages waiting to be put in the stream. */
+typedef struct msgbuf {
+    sq_buf blob; /* each message's key, a NUL, then its data */
+    pending *msgs;
+    size_t n, cap;
+} msgbuf;
 
 typedef struct capture {
     const sq_source_def *def;
     const char *store_url;
     const atomic_bool *stop;
     sq_store *store;
-    sq_store *helpers[PAGE_CONNS - 1]; /* more connections for backfill pages, opened for them */
+    sq_store *helpers[PAGE_CONNS]; /* the backfill pages' connections, opened for the first */
+    size_t parts;                  /* how many of them have a part of the page in flight */
     PGconn *db;
     sq_repl *repl;
 
@@ -59,9 +68,8 @@ typedef struct capture {
     sq_lsn txn_lsn;
     int64_t txn_time;
     /* Messages of complete transactions not yet in the stream, then of the one being read. */
-    sq_buf blob;
-    pending *msgs;
-    size_t nmsgs, capmsgs;
+    msgbuf batch;
+    msgbuf page;         /* a backfill page's rows, from when it is due until it takes off */
     bool store_txn_open; /* part of the batch is in the stream's open transaction already */
     sq_lsn batch_lsn;    /* the commit of the last complete transaction in the batch */
     sq_lsn batch_end;    /* and where its commit record ends */
@@ -92,10 +100,17 @@ SQ_WUR int sq_capture_change(capture *c, const sq_pgoutput_msg *m, char *err, si
 /* The batch's complete transactions into the stream, then the slot told so. 0 or -1. */
 SQ_WUR int sq_capture_flush(capture *c, char *err, size_t errlen);
 
-/* The waiting backfill page is due: the batch, then the page, then its progress. 0 or -1. */
+/* The waiting backfill page is due: its rows made messages, the page in flight landed, the
+ * batch put in, and the page sent off on the page connections. 0 or -1. */
 SQ_WUR int sq_capture_page_due(capture *c, char *err, size_t errlen);
 
-/* Records the page in flight (or a table found done) and moves the backfill on. 0 or -1. */
-SQ_WUR int sq_capture_page_recorded(capture *c, char *err, size_t errlen);
+/* The page in flight, if any, waited for, recorded and the stream's listeners told: whatever
+ * goes into the stream next comes after it. With `only_if_over`, nothing waits: a page whose
+ * parts are not all in yet stays in flight. 0 or -1. */
+SQ_WUR int sq_capture_page_land(capture *c, bool only_if_over, char *err, size_t errlen);
+
+/* Empties `mb`, keeping its memory; frees it. */
+void sq_msgbuf_reset(msgbuf *mb);
+void sq_msgbuf_free(msgbuf *mb);
 
 #endif

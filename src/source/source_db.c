@@ -32,10 +32,25 @@ static const char SQL_TABLE_KEY[] =
     "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
     " WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisreplident) "
     " ORDER BY i.indisreplident DESC, i.indisprimary DESC, k.pos";
-static const char SQL_TABLE_NAME[] = "SELECT oid::regclass::text FROM pg_class WHERE oid = $1::oid";
+/* Schema and name always, as the settings name a table (regclass leaves out a schema on the
+ * search path). */
+static const char SQL_TABLE_NAME[] = "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+                                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                     "WHERE c.oid = $1::oid";
 static const char SQL_SLOT_LAG[] =
     "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
     "  FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL";
+/* The base type of each domain among $1 (a domain over a domain goes down to the type under
+ * both): pgoutput names a column's own type, a query's row description its base type. */
+static const char SQL_DOMAIN_BASES[] =
+    "WITH RECURSIVE d(top, base) AS ("
+    " SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t"
+    "  WHERE t.oid = ANY ($1::oid[]) AND t.typtype = 'd'"
+    " UNION ALL"
+    " SELECT d.top, t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid = d.base"
+    "  WHERE t.typtype = 'd')"
+    " SELECT d.top, d.base FROM d JOIN pg_catalog.pg_type t ON t.oid = d.base"
+    "  WHERE t.typtype <> 'd'";
 static const char SQL_TABLE_OID[] = "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
                                     "c.relnamespace WHERE n.nspname || '.' || c.relname = $1";
 static const char SQL_SNAPSHOT[] = "SELECT txid_current_snapshot()::text";
@@ -138,8 +153,9 @@ static int check_tables(PGconn *db, const sq_source_def *def, char *err, size_t 
         bool readable = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
         PQclear(res);
         if (!readable)
-            return sq_fail(err, errlen, "the role may not read table %s: GRANT SELECT ON %s TO it",
-                           def->tables[i], def->tables[i]);
+            return sq_fail(err, errlen,
+                           "role \"%s\" may not read table %s: GRANT SELECT ON %s TO \"%s\"",
+                           PQuser(db), def->tables[i], def->tables[i], PQuser(db));
         sq_arena scratch = {0};
         const char **names;
         size_t n;
@@ -340,6 +356,34 @@ int sq_srcdb_table_oid(PGconn *db, const char *table, unsigned *oid, char *err, 
         sq_fail(err, errlen, "table %s does not exist in the source database", table);
     PQclear(res);
     return rc;
+}
+
+int sq_srcdb_base_types(PGconn *db, uint32_t *oids, size_t n, char *err, size_t errlen)
+{
+    sq_buf list = {0};
+    int bad = sq_buf_putc(&list, '{');
+    for (size_t i = 0; i < n; i++)
+        bad |= sq_buf_printf(&list, "%s%u", i ? "," : "", (unsigned)oids[i]);
+    bad |= sq_buf_putc(&list, '}');
+    if (bad) {
+        sq_buf_free(&list);
+        return sq_fail(err, errlen, "out of memory");
+    }
+    const char *param[1] = {list.data};
+    PGresult *res =
+        query(db, SQL_DOMAIN_BASES, 1, param, "cannot look up the columns' types", err, errlen);
+    sq_buf_free(&list);
+    if (!res)
+        return SQ_ERR;
+    for (int r = 0; r < PQntuples(res); r++) {
+        uint32_t domain = (uint32_t)strtoul(PQgetvalue(res, r, 0), NULL, 10);
+        uint32_t base = (uint32_t)strtoul(PQgetvalue(res, r, 1), NULL, 10);
+        for (size_t i = 0; i < n; i++)
+            if (oids[i] == domain)
+                oids[i] = base;
+    }
+    PQclear(res);
+    return SQ_OK;
 }
 
 /* Runs `sql` on `db`, failing with its error behind `what`; for statements without rows. */

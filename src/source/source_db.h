@@ -37,6 +37,10 @@ SQ_WUR int sq_srcdb_prepare(PGconn *db, const sq_source_def *def, char *err, siz
 SQ_WUR int sq_srcdb_table_key(PGconn *db, unsigned oid, const char ***names, size_t *n,
                               sq_arena *arena, char *err, size_t errlen);
 
+/* Each of the `n` type OIDs that names a domain replaced by its base type's, so that a column
+ * of a domain over integer is a number in a change as in a backfilled row. 0, or -1. */
+SQ_WUR int sq_srcdb_base_types(PGconn *db, uint32_t *oids, size_t n, char *err, size_t errlen);
+
 /* The OID of table "schema.table". 0, or -1 (it does not exist). */
 SQ_WUR int sq_srcdb_table_oid(PGconn *db, const char *table, unsigned *oid, char *err,
                               size_t errlen);

@@ -112,29 +112,56 @@ static int applied(sq_store *s, PGresult *r)
     return rc;
 }
 
+struct sq_encoded_batch {
+    sq_buf keys, datas, hashes;
+};
+
+int sq_store_encode_batch(const sq_message_in *msgs, size_t n, sq_encoded_batch **out, char *err,
+                          size_t errlen)
+{
+    sq_encoded_batch *b = calloc(1, sizeof *b);
+    *out = NULL;
+    if (!b || sq_encode_messages(msgs, n, &b->keys, &b->datas, &b->hashes) != SQ_OK) {
+        sq_encoded_batch_free(b);
+        return sq_store_fail(NULL, NULL, err, errlen, "out of memory building the batch");
+    }
+    *out = b;
+    return SQ_OK;
+}
+
+void sq_encoded_batch_free(sq_encoded_batch *b)
+{
+    if (!b)
+        return;
+    sq_buf_free(&b->keys);
+    sq_buf_free(&b->datas);
+    sq_buf_free(&b->hashes);
+    free(b);
+}
+
+int sq_store_begin_source_apply_encoded(sq_store *s, int num, uint64_t lsn,
+                                        const sq_encoded_batch *b, char *err, size_t errlen)
+{
+    char num_s[16], lsn_s[24];
+    snprintf(num_s, sizeof num_s, "%d", num);
+    snprintf(lsn_s, sizeof lsn_s, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+    const char *values[5] = {num_s, lsn ? lsn_s : NULL, b->keys.data, b->datas.data,
+                             b->hashes.data};
+    int lengths[5] = {0, 0, (int)b->keys.len, (int)b->datas.len, (int)b->hashes.len};
+    int formats[5] = {0, 0, 1, 1, 1};
+    sq_stmt st = {SQ_STMT_SOURCE_APPLY, 5, values, lengths, formats, applied};
+    /* libpq copies the parameters as it sends them: the batch may go when this returns. */
+    return sq_store_begin(s, "source_apply", NULL, &st, err, errlen);
+}
+
 int sq_store_begin_source_apply(sq_store *s, int num, uint64_t lsn, const sq_message_in *msgs,
                                 size_t n, char *err, size_t errlen)
 {
-    sq_buf keys = {0}, datas = {0}, hashes = {0};
-    char num_s[16], lsn_s[24];
-    int rc = SQ_ERR;
-
-    if (sq_encode_messages(msgs, n, &keys, &datas, &hashes) != SQ_OK) {
-        sq_store_fail(NULL, NULL, err, errlen, "out of memory building the batch");
-        goto done;
-    }
-    snprintf(num_s, sizeof num_s, "%d", num);
-    snprintf(lsn_s, sizeof lsn_s, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
-    const char *values[5] = {num_s, lsn ? lsn_s : NULL, keys.data, datas.data, hashes.data};
-    int lengths[5] = {0, 0, (int)keys.len, (int)datas.len, (int)hashes.len};
-    int formats[5] = {0, 0, 1, 1, 1};
-    sq_stmt st = {SQ_STMT_SOURCE_APPLY, 5, values, lengths, formats, applied};
-    /* libpq copies the parameters as it sends them: the buffers may go when this returns. */
-    rc = sq_store_begin(s, "source_apply", NULL, &st, err, errlen);
-done:
-    sq_buf_free(&hashes);
-    sq_buf_free(&datas);
-    sq_buf_free(&keys);
+    sq_encoded_batch *b;
+    if (sq_store_encode_batch(msgs, n, &b, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    int rc = sq_store_begin_source_apply_encoded(s, num, lsn, b, err, errlen);
+    sq_encoded_batch_free(b);
     return rc;
 }
 

@@ -37,7 +37,7 @@ enum {
     BACK_MS = 30000,       /* a fault's bound: the source streams again within this */
     EQUAL_MS = 30000,      /* and the stream equals the table this long after the writes */
     TAKEOVER_MS = 10000,   /* a standby node streams within this once the first has died */
-    BACKFILL_ROWS = 15000, /* three pages of backfill */
+    BACKFILL_ROWS = 60000, /* four pages of backfill: 1,000, then up to 20,000 each */
 };
 
 /* The source database in the other cluster. */

@@ -197,19 +197,20 @@ static void test_key_change_and_with_operation(void **state)
     PQfinish(c);
 }
 
-/* Backfill racing with writes: 20,000 rows are there before the source, a writer updates,
- * inserts and deletes while the pages are read; a consumer never sees a row's version go back,
- * and once the writer stops the stream equals the table row by row. */
+/* Backfill racing with writes: 100,000 rows are there before the source (six pages: the first
+ * of 1,000, then pages of up to 20,000 while the one before is still going in), a writer
+ * updates, inserts and deletes while the pages are read; a consumer never sees a row's version
+ * go back, and once the writer stops the stream equals the table row by row. */
 static void test_backfill_races_with_writes(void **state)
 {
     struct server *s = *state;
     static struct sfx_writer w; /* it outlives a failure here (sfx_writer_start) */
     struct sfx_seen seen;
     memset(&w, 0, sizeof w);
-    sfx_fill(db_url(), 20000);
+    sfx_fill(db_url(), 100000);
     sfx_consumer(s->port);
-    sfx_seen_init(&seen, 40001);
-    sfx_writer_start(&w, db_url(), 20000);
+    sfx_seen_init(&seen, 200001);
+    sfx_writer_start(&w, db_url(), 100000);
     sfx_add_source(db_url(), "basic", true);
     int64_t until = now_ms() + 4000;
     while (now_ms() < until)

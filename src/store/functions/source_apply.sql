@@ -17,7 +17,14 @@ BEGIN
   -- must be durable then, whatever the database's own setting (the rest of the store may
   -- trade durability for speed; this may not).
   PERFORM set_config('synchronous_commit', 'on', true);
-  SELECT * INTO src FROM sequin.sources WHERE num = p_source FOR NO KEY UPDATE;
+  -- A call that moves the progress locks the source's row; one that only adds messages (a
+  -- part of a backfill page, applied on several connections at once) shares it, so the parts
+  -- run side by side while the source still cannot be deleted under them.
+  IF p_lsn IS NOT NULL THEN
+    SELECT * INTO src FROM sequin.sources WHERE num = p_source FOR NO KEY UPDATE;
+  ELSE
+    SELECT * INTO src FROM sequin.sources WHERE num = p_source FOR KEY SHARE;
+  END IF;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no source number %', p_source USING ERRCODE = 'SQ404';
   END IF;
