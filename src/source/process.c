@@ -14,11 +14,13 @@
 
 #define LIST_EVERY_S 1
 
-/* A running source: its definition (owned) and the thread that runs it. */
+/* A running source: its definition (owned) and the thread that runs it; or a source whose
+ * settings cannot be read, kept without a thread so that it is reported once, not every poll. */
 typedef struct runner {
     sq_source_def def;
     const char *store_url;
     pthread_t thread;
+    bool running; /* the thread exists; false for unreadable settings */
     atomic_bool stop;
     bool seen; /* in the store's latest list */
 } runner;
@@ -38,15 +40,29 @@ static void *runner_main(void *arg)
 static void runner_stop(runner *r)
 {
     atomic_store(&r->stop, true);
-    pthread_join(r->thread, NULL);
-    sq_info("source %s: stopped", r->def.name);
+    if (r->running) {
+        pthread_join(r->thread, NULL);
+        sq_info("source %s: stopped", r->def.name);
+    }
     sq_source_def_free(&r->def);
     free(r);
 }
 
-/* A thread for the store's row `row`: its settings read first, so a bad one is logged and
- * skipped (the API and the config file check them before they are stored). */
-static int runner_start(runners *rs, const sq_source_row *row, const char *store_url)
+/* Says in the source's status why it does not run (its settings, written into the store by
+ * hand: the API and the config file check them before they are stored). */
+static void report_unreadable(sq_store *store, const sq_source_row *row, const char *why)
+{
+    char err[256];
+    sq_source_report r = {.source = row->num, .state = "error", .error = why, .lag_bytes = -1};
+    sq_error("source %s: %s", row->name, why);
+    if (store && sq_store_source_report(store, &r, err, sizeof err) != SQ_OK)
+        sq_warn("source %s: cannot report its state: %s", row->name, err);
+}
+
+/* A thread for the store's row `row`, once its settings are read; a row whose settings cannot
+ * be read is reported and kept without a thread until they change. */
+static int runner_start(runners *rs, const sq_source_row *row, const char *store_url,
+                        sq_store *store)
 {
     runner *r = calloc(1, sizeof *r);
     runner **grown = realloc(rs->items, (rs->count + 1) * sizeof *grown);
@@ -63,16 +79,20 @@ static int runner_start(runners *rs, const sq_source_row *row, const char *store
     r->def.settings = sq_arena_strdup(&r->def.arena, row->settings);
     if (!r->def.name || !r->def.settings)
         goto fail;
-    if (sq_source_settings_read(row->settings, strlen(row->settings), &r->def, err, sizeof err) !=
-        SQ_OK) {
-        sq_error("source %s: %s", row->name, err);
-        goto fail;
-    }
     r->store_url = store_url;
     r->seen = true;
     atomic_init(&r->stop, false);
+    if (sq_source_settings_read(row->settings, strlen(row->settings), &r->def, err, sizeof err) !=
+        SQ_OK) {
+        char why[320];
+        snprintf(why, sizeof why, "its settings cannot be read: %s", err);
+        report_unreadable(store, row, why);
+        rs->items[rs->count++] = r;
+        return SQ_ERR;
+    }
     if (pthread_create(&r->thread, NULL, runner_main, r) != 0)
         goto fail;
+    r->running = true;
     rs->items[rs->count++] = r;
     return SQ_OK;
 fail:
@@ -84,7 +104,8 @@ fail:
 
 /* Makes the running threads match the store's list: new sources start, changed ones restart,
  * gone ones stop. */
-static void reconcile(runners *rs, const sq_source_row *rows, size_t n, const char *store_url)
+static void reconcile(runners *rs, const sq_source_row *rows, size_t n, const char *store_url,
+                      sq_store *store)
 {
     for (size_t i = 0; i < rs->count; i++)
         rs->items[i]->seen = false;
@@ -97,7 +118,7 @@ static void reconcile(runners *rs, const sq_source_row *rows, size_t n, const ch
             if (strcmp(r->def.settings, rows[j].settings) == 0 && r->def.stream == rows[j].stream)
                 r->seen = running = true;
         }
-        if (!running && runner_start(rs, &rows[j], store_url) == SQ_OK)
+        if (!running && runner_start(rs, &rows[j], store_url, store) == SQ_OK)
             sq_info("source %s: started", rows[j].name);
     }
     size_t kept = 0;
@@ -141,7 +162,7 @@ int sq_source_process_run(const sq_config *cfg)
             size_t n = 0;
             sq_arena_reset(&mem);
             if (sq_store_source_list(store, &rows, &n, &mem, err, sizeof err) == SQ_OK) {
-                reconcile(&rs, rows, n, cfg->database.url);
+                reconcile(&rs, rows, n, cfg->database.url, store);
                 warned = false;
             } else {
                 sq_warn("sources: cannot list the sources: %s", err);

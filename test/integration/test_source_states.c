@@ -551,6 +551,63 @@ static void test_wrong_url(void **state)
     assert_others_fine(s);
 }
 
+/* How many lines of server `s`'s log hold `needle`. */
+static int log_lines_with(const struct server *s, const char *needle)
+{
+    FILE *f = fopen(s->log, "r");
+    char line[4096];
+    int n = 0;
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A source whose settings were written into the store by hand and cannot be read: its status
+ * says why, the log says it once (not at every poll of the list), nothing else stops, and once
+ * the settings are mended it streams. */
+static void test_unreadable_settings(void **state)
+{
+    struct server *s = *state;
+    char slot[96], url[256], settings[256];
+    named(slot, sizeof slot, "orders");
+    url_as(url, sizeof url, "sequin", dbname);
+    exec1("CREATE TABLE public.orders (id int PRIMARY KEY)");
+    api_format(settings, sizeof settings, "{\"slot\":\"%s\"}", slot);
+    const char *params[1] = {settings};
+    free(pgt_value("INSERT INTO sequin.sources (name, kind, stream, settings) "
+                   "SELECT 'mydb', 'postgres', num, $1::jsonb FROM sequin.streams "
+                   " WHERE name = 'default' RETURNING name",
+                   1, params));
+    wait_status("mydb", "error: its settings cannot be read: settings: \"url\" is required");
+    wait_logf(s, "source mydb: its settings cannot be read");
+    sleep_ms(2500); /* two more polls of the list */
+    assert_int_equal(log_lines_with(s, "source mydb: its settings cannot be read"), 1);
+    assert_others_fine(s);
+
+    const char *url_param = url;
+    free(pgt_value("UPDATE sequin.sources SET settings = settings || jsonb_build_object("
+                   "'url', $1::text, 'publication', 'orders_pub', 'tables', "
+                   "'[\"public.orders\"]'::jsonb) WHERE name = 'mydb' RETURNING name",
+                   1, &url_param));
+    wait_status("mydb", "streaming");
+    exec1("INSERT INTO public.orders VALUES (1)");
+    expect_message("mydb.public.orders.1", "public.orders",
+                   "{`action`:`insert`,`data`:{`id`:1},`changes`:null,`deleted`:false");
+    assert_others_fine(s);
+}
+
+/* After `fix` (SQL run as the owner; NULL: none), source mydb fails with `why` next, and the
+ * other sources stay fine. */
+static void refused_until(const struct server *s, const char *fix, const char *why)
+{
+    if (fix)
+        exec1(fix);
+    wait_error(s, "mydb", why);
+    assert_others_fine(s);
+}
+
 /* A role that may not replicate, then may but cannot read the table, then cannot create the
  * publication: each refusal says what to change, and once the database is fixed the source
  * streams without a restart of anything. */
@@ -569,24 +626,19 @@ static void test_role_privileges(void **state)
     api_format(why, sizeof why,
                "role \"%s\" may not replicate: ALTER ROLE \"%s\" REPLICATION (docs/sources.md)",
                role, role);
-    wait_error(s, "mydb", why);
-    assert_others_fine(s);
+    refused_until(s, NULL, why);
 
     api_format(sql, sizeof sql, "ALTER ROLE %s REPLICATION", role);
-    exec1(sql);
     api_format(why, sizeof why,
                "role \"%s\" may not read table public.orders: GRANT SELECT ON public.orders TO "
                "\"%s\"",
                role, role);
-    wait_error(s, "mydb", why);
-    assert_others_fine(s);
+    refused_until(s, sql, why);
 
     api_format(sql, sizeof sql, "GRANT SELECT ON public.orders TO %s", role);
-    exec1(sql);
     api_format(why, sizeof why,
                "cannot create the publication: ERROR:  permission denied for database %s", dbname);
-    wait_error(s, "mydb", why);
-    assert_others_fine(s);
+    refused_until(s, sql, why);
 
     /* The owner makes the publication: the source uses it as it is, and streams as the role. */
     exec1("CREATE PUBLICATION orders_pub FOR TABLE public.orders");
@@ -1262,6 +1314,7 @@ int main(void)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrong_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_privileges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_level_replica, setup, teardown_own_cluster),
         cmocka_unit_test_setup_teardown(test_slot_in_use, setup, teardown),
