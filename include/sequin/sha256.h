@@ -1,4 +1,5 @@
-/* SHA-256 (FIPS 180-4): message digests for the data hash of messages and for auth tokens. */
+/* SHA-256 (FIPS 180-4) and HMAC-SHA256: message digests for the data hash of messages, for auth
+ * tokens and for signatures. */
 #ifndef SEQUIN_SHA256_H
 #define SEQUIN_SHA256_H
 
@@ -28,6 +29,15 @@ void sq_sha256(const void *data, size_t len, unsigned char out[SQ_SHA256_LEN]);
  * first hash. Tests call this with false to check the portable code; it returns whether the
  * extensions are in use after the call. */
 bool sq_sha256_accelerate(bool wanted);
+
+/* HMAC-SHA256 (RFC 2104) of `data` under `key`: what webhook senders sign bodies with, and
+ * what push consumers sign theirs with. */
+void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                    unsigned char out[SQ_SHA256_LEN]);
+
+/* Whether two digests of `n` bytes are equal, in a time that does not depend on where they
+ * differ (a signature check must not tell an attacker how much of a guess was right). */
+bool sq_digest_equal(const unsigned char *a, const unsigned char *b, size_t n);
 
 /* Lower-case hex of a digest into `hex` (65 bytes with the NUL). */
 void sq_sha256_hex(const unsigned char digest[SQ_SHA256_LEN], char hex[2 * SQ_SHA256_LEN + 1]);

@@ -191,3 +191,36 @@ void sq_sha256_hex(const unsigned char digest[SQ_SHA256_LEN], char hex[2 * SQ_SH
     }
     hex[2 * SQ_SHA256_LEN] = '\0';
 }
+
+/* RFC 2104: H((K ^ opad) || H((K ^ ipad) || m)), a key longer than a block hashed first. */
+void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                    unsigned char out[SQ_SHA256_LEN])
+{
+    unsigned char k[64] = {0}, pad[64], inner[SQ_SHA256_LEN];
+    sq_sha256_ctx c;
+
+    if (keylen > sizeof k)
+        sq_sha256(key, keylen, k);
+    else if (keylen > 0)
+        memcpy(k, key, keylen);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    sq_sha256_init(&c);
+    sq_sha256_update(&c, pad, sizeof pad);
+    sq_sha256_update(&c, data, len);
+    sq_sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    sq_sha256_init(&c);
+    sq_sha256_update(&c, pad, sizeof pad);
+    sq_sha256_update(&c, inner, sizeof inner);
+    sq_sha256_final(&c, out);
+}
+
+bool sq_digest_equal(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}

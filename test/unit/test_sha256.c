@@ -110,12 +110,45 @@ static void test_accelerated_agrees(void **state)
     sq_sha256_accelerate(true);
 }
 
+/* RFC 4231's test cases 1, 2 and 6 (a key longer than a block), and the comparison. */
+static void test_hmac(void **state)
+{
+    (void)state;
+    unsigned char key1[20], key6[131], mac[SQ_SHA256_LEN];
+    char hex[2 * SQ_SHA256_LEN + 1];
+    memset(key1, 0x0b, sizeof key1);
+    memset(key6, 0xaa, sizeof key6);
+    const struct {
+        const void *key;
+        size_t keylen;
+        const char *data, *want;
+    } cases[] = {
+        {key1, sizeof key1, "Hi There",
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {"Jefe", 4, "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {key6, sizeof key6, "Test Using Larger Than Block-Size Key - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sq_hmac_sha256(cases[i].key, cases[i].keylen, cases[i].data, strlen(cases[i].data), mac);
+        sq_sha256_hex(mac, hex);
+        assert_string_equal(hex, cases[i].want);
+    }
+    unsigned char other[SQ_SHA256_LEN];
+    memcpy(other, mac, sizeof other);
+    assert_true(sq_digest_equal(mac, other, sizeof mac));
+    other[SQ_SHA256_LEN - 1] ^= 1;
+    assert_false(sq_digest_equal(mac, other, sizeof mac));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_pieces),
         cmocka_unit_test(test_accelerated_agrees),
+        cmocka_unit_test(test_hmac),
     };
     return cmocka_run_group_tests_name("sha256", tests, NULL, NULL);
 }
