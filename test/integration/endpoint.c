@@ -35,11 +35,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void die(const char *what)
-{
-    fprintf(stderr, "endpoint: %s: %s\n", what, strerror(errno));
-    abort();
-}
+/* A test's endpoint that cannot work ends the test: nothing to recover. */
+#define die(what) (perror("endpoint: " what), abort())
 
 static char *dup_n(const char *s, size_t n)
 {
