@@ -60,4 +60,61 @@ bool sq_push_status_acks(long status);
 /* Whether a status asks for its Retry-After to be honoured: 429 and 503. */
 bool sq_push_status_honours_retry_after(long status);
 
+/* ---- the delivery engine: leases a push consumer's messages and POSTs each ---------------- */
+
+/* One push consumer as the engine delivers it: everything is copied by sq_pusher_set. */
+typedef struct sq_push_target {
+    char consumer_id[37];
+    const char *consumer, *stream; /* names, for the body */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines sent with every request */
+    size_t nheaders;
+    const char *signing_secret; /* NULL: unsigned */
+    int max_waiting;            /* deliveries in flight at once */
+    int ack_wait_ms;            /* the lease, and so each request's time limit */
+    sq_push_backoff backoff;
+} sq_push_target;
+
+/* Why a delivery failed, for the metrics. */
+typedef enum sq_push_cause {
+    SQ_PUSH_STATUS,  /* answered, but not 2xx */
+    SQ_PUSH_TIMEOUT, /* no answer within ack_wait_ms */
+    SQ_PUSH_REFUSED, /* no connection */
+    SQ_PUSH_RESET,   /* the connection broke */
+    SQ_PUSH_TLS,     /* TLS failed */
+    SQ_PUSH_OTHER,
+    SQ_PUSH_CAUSES
+} sq_push_cause;
+
+/* What the engine has done for one target since it was set. */
+typedef struct sq_push_stats {
+    long long pushed, retries, failed[SQ_PUSH_CAUSES];
+    int in_flight;
+    char last_error[160]; /* the last failure, "" when none yet */
+} sq_push_stats;
+
+typedef struct sq_pusher sq_pusher;
+
+/* An engine over `store` (the caller's connection, used synchronously; the engine does not own
+ * it). 0, or -1. */
+SQ_WUR int sq_pusher_new(sq_store *store, sq_pusher **out, char *err, size_t errlen);
+/* Aborts the requests in flight (their leases run out and the messages go again) and frees. */
+void sq_pusher_free(sq_pusher *p);
+
+/* The targets to deliver from now on: a target whose consumer id stays keeps its requests in
+ * flight and its stats; one that goes has its requests aborted. 0, or -1 (out of memory). */
+SQ_WUR int sq_pusher_set(sq_pusher *p, const sq_push_target *targets, size_t n, char *err,
+                         size_t errlen);
+
+/*
+ * One round: each target with room leases messages and sends them; then waits up to `wait_ms`
+ * for answers and settles each one that came: a 2xx acks, anything else nacks with the
+ * backoff's wait (or Retry-After's, on 429 and 503). 0, or -1 when the store failed (the caller
+ * reconnects; leases of the requests in flight simply run out).
+ */
+SQ_WUR int sq_pusher_round(sq_pusher *p, int wait_ms, char *err, size_t errlen);
+
+/* Target `consumer_id`'s stats; false when it is not a target. */
+bool sq_pusher_stats(const sq_pusher *p, const char *consumer_id, sq_push_stats *out);
+
 #endif
