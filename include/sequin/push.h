@@ -66,6 +66,7 @@ bool sq_push_status_honours_retry_after(long status);
 typedef struct sq_push_target {
     char consumer_id[37];
     const char *consumer, *stream; /* names, for the body */
+    int stream_num;                /* which notifications wake it */
     const char *url;
     const char *const *headers; /* "Name: value" lines sent with every request */
     size_t nheaders;
@@ -96,7 +97,9 @@ typedef struct sq_push_stats {
 typedef struct sq_pusher sq_pusher;
 
 /* An engine over `store` (the caller's connection, used synchronously; the engine does not own
- * it). 0, or -1. */
+ * it), which it makes listen: a notification of a target's stream wakes the target at once, so
+ * a target with nothing to deliver asks the store again only when its next message is due by
+ * the clock (a nack's wait, a lease's end) or once a second. 0, or -1. */
 SQ_WUR int sq_pusher_new(sq_store *store, sq_pusher **out, char *err, size_t errlen);
 /* Aborts the requests in flight (their leases run out and the messages go again) and frees. */
 void sq_pusher_free(sq_pusher *p);

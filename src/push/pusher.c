@@ -10,8 +10,8 @@
 
 #include "sequin/push.h"
 
-/* An empty lease makes a target wait this long before it asks again. */
-#define IDLE_MS 100
+/* A target with nothing to deliver asks again after this long at most, notification or not. */
+#define IDLE_MAX_MS 1000
 #define MAX_LEASE 1000
 
 typedef struct target {
@@ -58,6 +58,11 @@ int sq_pusher_new(sq_store *store, sq_pusher **out, char *err, size_t errlen)
     if (!p || !(p->multi = curl_multi_init())) {
         free(p);
         return sq_fail(err, errlen, "out of memory");
+    }
+    if (sq_store_listen(store, err, errlen) != SQ_OK) {
+        curl_multi_cleanup(p->multi);
+        free(p);
+        return SQ_ERR;
     }
     p->store = store;
     p->rng = (uint64_t)time(NULL) * 2654435761u | 1;
@@ -281,10 +286,25 @@ static int fill(sq_pusher *p, char *err, size_t errlen)
             }
         }
         free(got);
+        long long due = IDLE_MAX_MS;
+        if (count == 0 && rc == SQ_OK &&
+            sq_store_next_visible(p->store, t->def.consumer_id, &due, err, errlen) != SQ_OK)
+            return SQ_ERR;
         if (count == 0)
-            t->idle_until_ms = now + IDLE_MS;
+            t->idle_until_ms = now + (due < 0 || due > IDLE_MAX_MS ? IDLE_MAX_MS : due);
     }
     return SQ_OK;
+}
+
+/* Wakes the targets of every stream a notification names (read by the store's calls and
+ * polls). */
+static void wake(sq_pusher *p)
+{
+    int stream;
+    while (sq_store_next_notify(p->store, &stream) == SQ_OK)
+        for (size_t i = 0; i < p->ntargets; i++)
+            if (p->targets[i]->def.stream_num == stream)
+                p->targets[i]->idle_until_ms = 0;
 }
 
 static sq_push_cause cause_of(CURLcode rc)
@@ -345,10 +365,19 @@ static int settle(sq_pusher *p, transfer *x, CURLcode result, char *err, size_t 
 int sq_pusher_round(sq_pusher *p, int wait_ms, char *err, size_t errlen)
 {
     int running = 0;
+    wake(p);
     if (fill(p, err, errlen) != SQ_OK)
         return SQ_ERR;
     curl_multi_perform(p->multi, &running);
-    curl_multi_poll(p->multi, NULL, 0, wait_ms, NULL);
+    /* The store's socket too: a notification ends the wait. */
+    struct curl_waitfd news = {sq_store_socket(p->store), CURL_WAIT_POLLIN, 0};
+    curl_multi_poll(p->multi, &news, 1, wait_ms, NULL);
+    if (news.revents) {
+        bool want_write;
+        if (sq_store_poll(p->store, &want_write) != SQ_AGAIN || sq_store_dead(p->store))
+            return sq_fail(err, errlen, "the store's connection is gone");
+        wake(p);
+    }
     curl_multi_perform(p->multi, &running);
     CURLMsg *m;
     int left;

@@ -73,13 +73,15 @@ static bool all_settled(void *ctx)
     return c.available == 0 && c.delivered == 0 && c.dead == s->dead;
 }
 
-static sq_push_target target(const char *cid, int port, const char *secret, sq_push_backoff backoff)
+static sq_push_target target(const struct fixture *f, const char *cid, int port, const char *secret,
+                             sq_push_backoff backoff)
 {
     static char url[64];
     static const char *headers[] = {"Authorization: Bearer endpoint-token"};
     snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", port);
     sq_push_target t = {.consumer = "pusher",
                         .stream = "default",
+                        .stream_num = f->stream,
                         .url = url,
                         .headers = headers,
                         .nheaders = 1,
@@ -107,7 +109,7 @@ static void test_delivers_and_signs(void **state)
     ep_start(&e, NULL, NULL);
     sq_pusher *p;
     assert_int_equal(sq_pusher_new(f->store, &p, f->err, sizeof f->err), 0);
-    sq_push_target t = target(cid, e.port, "s3cret", (sq_push_backoff){100, 1000, NULL, 0});
+    sq_push_target t = target(f, cid, e.port, "s3cret", (sq_push_backoff){100, 1000, NULL, 0});
     assert_int_equal(sq_pusher_set(p, &t, 1, f->err, sizeof f->err), 0);
     struct settled s = {f, cid, 0};
     run_until(p, f, all_settled, &s);
@@ -186,7 +188,7 @@ static void test_retries_follow_the_backoff(void **state)
     sq_pusher *p;
     assert_int_equal(sq_pusher_new(f->store, &p, f->err, sizeof f->err), 0);
     static const int waits[] = {300, 600};
-    sq_push_target t = target(cid, e.port, NULL, (sq_push_backoff){0, 0, waits, 2});
+    sq_push_target t = target(f, cid, e.port, NULL, (sq_push_backoff){0, 0, waits, 2});
     assert_int_equal(sq_pusher_set(p, &t, 1, f->err, sizeof f->err), 0);
     struct settled s = {f, cid, 0};
     run_until(p, f, all_settled, &s);
@@ -238,7 +240,7 @@ static void test_poison_dies_and_is_redriven(void **state)
     sq_pusher *p;
     assert_int_equal(sq_pusher_new(f->store, &p, f->err, sizeof f->err), 0);
     static const int waits[] = {50};
-    sq_push_target t = target(cid, e.port, NULL, (sq_push_backoff){0, 0, waits, 1});
+    sq_push_target t = target(f, cid, e.port, NULL, (sq_push_backoff){0, 0, waits, 1});
     assert_int_equal(sq_pusher_set(p, &t, 1, f->err, sizeof f->err), 0);
     struct settled s = {f, cid, 1};
     run_until(p, f, all_settled, &s);
