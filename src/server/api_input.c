@@ -253,7 +253,7 @@ int sq_api_parse_consumer_create(const char *body, size_t len, sq_arena *arena,
     size_t name_len = 0, filter_len = 0, policy_len = 0;
     const char *policy = NULL, *why;
     int rc = SQ_ERR;
-    *out = (sq_api_consumer){.settings = {30000, 10000, 0}};
+    *out = (sq_api_consumer){.settings = {30000, 10000, 0, {0}}};
     if (parse_object(&doc, body, len, p) != SQ_OK ||
         only_members(&doc, 0, consumer_members, p) != SQ_OK ||
         opt_string(&doc, 0, "name", arena, &out->name, &name_len, p) != SQ_OK ||
@@ -375,7 +375,7 @@ int sq_api_parse_consumer_edit(const char *body, size_t len, sq_consumer_setting
 {
     sq_json doc = {0};
     int rc = SQ_ERR;
-    *changes = (sq_consumer_settings){-1, -1, -1};
+    *changes = (sq_consumer_settings){-1, -1, -1, {0}};
     if (parse_object(&doc, body, len, p) != SQ_OK ||
         only_members(&doc, 0, consumer_members, p) != SQ_OK)
         goto done;

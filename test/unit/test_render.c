@@ -72,7 +72,7 @@ static void test_consumer(void **state)
                      .stream_id = "s-id",
                      .stream_num = 1,
                      .filter = "orders.us.>",
-                     .settings = {30000, 10000, 0},
+                     .settings = {30000, 10000, 0, {0}},
                      .deliver_new = false,
                      .managed_by_config = true,
                      .available = 2,
