@@ -196,7 +196,8 @@ static int editable(sq_store *s, PGresult *r)
         return sq_store_fail(NULL, NULL, c->err, sizeof c->err, "out of memory");
     if (found.managed_by_config && !c->as_config) {
         sq_store_fail(NULL, NULL, c->err, sizeof c->err,
-                      "consumer \"%s\" is declared in the config file; change it there",
+                      "consumer \"%s\" is declared in the config file: change it there and "
+                      "reload",
                       found.name);
         return SQ_STORE_CONFLICT;
     }

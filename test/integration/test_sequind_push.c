@@ -1,0 +1,160 @@
+/* Push consumers' settings through the real sequind (issue 15): the original SDK's
+ * "kind": "pull", push consumers created, shown (secrets hidden), edited and refused over the
+ * API; declared in the config file, reloaded, and bad values refused with their line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api_client.h"
+#include "sequin/common.h"
+#include "sequind_harness.h"
+
+#define CONSUMERS "/api/streams/pushes/consumers"
+
+static void test_api(void **state)
+{
+    struct server *s = *state;
+    int port = s->port;
+
+    api_make_stream(port, "pushes");
+    /* The original SDK names the kind of every consumer it creates. */
+    char *c = api_expect_body(port, "POST", CONSUMERS,
+                              "{\"name\":\"pulled\",\"filter_key_pattern\":\"a.>\","
+                              "\"kind\":\"pull\"}",
+                              200, "\"kind\":\"pull\"");
+    assert_null(strstr(c, "http_endpoint"));
+    free(c);
+    c = api_expect_body(port, "POST", CONSUMERS,
+                        "{\"name\":\"hooks\",\"filter_key_pattern\":\"a.>\",\"kind\":\"push\","
+                        "\"max_ack_pending\":10,\"http_endpoint\":{\"url\":"
+                        "\"https://hooks.example.com/in\",\"headers\":{\"Authorization\":"
+                        "\"Bearer t0k\"},\"signing_secret\":\"s3cret\"}}",
+                        200, "\"kind\":\"push\"");
+    assert_non_null(strstr(c,
+                           "\"http_endpoint\":{\"url\":\"https://hooks.example.com/in\","
+                           "\"headers\":{\"Authorization\":\"***\"},\"signing_secret\":\"***\"}"));
+    assert_non_null(strstr(c, "\"max_waiting\":10,\"backoff_base_ms\":1000,"
+                              "\"backoff_max_ms\":300000"));
+    assert_null(strstr(c, "s3cret"));
+    assert_null(strstr(c, "t0k"));
+    free(c);
+    c = api_expect_body(port, "GET", CONSUMERS, NULL, 200, "\"kind\":\"pull\"");
+    assert_non_null(strstr(c, "\"kind\":\"push\""));
+    assert_null(strstr(c, "s3cret"));
+    free(c);
+
+    const api_case cases[] = {
+        {"POST", CONSUMERS,
+         "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"http_endpoint\":{\"url\":\"http://a/"
+         "\"}}",
+         400, "add \\\"kind\\\": \\\"push\\\""},
+        {"POST", CONSUMERS, "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"kind\":\"push\"}",
+         400, "needs \\\"http_endpoint\\\""},
+        {"POST", CONSUMERS,
+         "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"file:///etc/passwd\"}}",
+         422, "\"validation_errors\":{\"http_endpoint.url\""},
+        {"POST", CONSUMERS,
+         "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\",\"headers\":{\"X-A\":\"1\\r\\nX-B: 2\"}}}",
+         422, "\"validation_errors\":{\"http_endpoint.headers\""},
+        {"POST", CONSUMERS, "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"kind\":\"sideways\"}",
+         422, "\"validation_errors\":{\"kind\""},
+        {"POST", CONSUMERS,
+         "{\"name\":\"x\",\"filter_key_pattern\":\"a.>\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\"},\"colour\":1}",
+         400, "unknown member"},
+        /* edits: the kind is fixed; push settings are a push consumer's */
+        {"PATCH", CONSUMERS "/hooks", "{\"kind\":\"pull\"}", 422,
+         "\"validation_errors\":{\"kind\""},
+        {"PATCH", CONSUMERS "/pulled", "{\"http_endpoint\":{\"url\":\"http://a/\"}}", 409,
+         "is a pull consumer"},
+        {"PATCH", CONSUMERS "/hooks", "{\"max_waiting\":11}", 409, "max_waiting above"},
+        {"PATCH", CONSUMERS "/hooks", "{\"http_endpoint\":{\"url\":\"http://a b/\"}}", 422,
+         "http_endpoint.url"},
+    };
+    api_expect_each(port, cases, SQ_ARRAY_LEN(cases));
+
+    c = api_expect_body(port, "PATCH", CONSUMERS "/hooks",
+                        "{\"http_endpoint\":{\"url\":\"http://127.0.0.1:9/x\",\"signing_secret\":"
+                        "null},\"max_waiting\":3,\"backoff_max_ms\":60000}",
+                        200, "\"url\":\"http://127.0.0.1:9/x\"");
+    assert_non_null(strstr(c, "\"headers\":{\"Authorization\":\"***\"},\"signing_secret\":null"));
+    assert_non_null(strstr(c, "\"max_waiting\":3,\"backoff_base_ms\":1000,"
+                              "\"backoff_max_ms\":60000"));
+    free(c);
+    /* A lower max_ack_pending lowers max_waiting with it. */
+    api_expect(port, "PUT", CONSUMERS "/hooks", "{\"max_ack_pending\":2}", 200,
+               "\"max_waiting\":2");
+}
+
+#define DECLARED                                                                                   \
+    "streams:\n  - name: default\n    consumers:\n"                                                \
+    "      - name: hooks\n"                                                                        \
+    "        filter: \"h.>\"\n"                                                                    \
+    "        kind: push\n"                                                                         \
+    "        max_waiting: 5\n"                                                                     \
+    "        http_endpoint:\n"                                                                     \
+    "          url: https://hooks.example.com/in\n"                                                \
+    "          headers: {Authorization: Bearer t0k}\n"                                             \
+    "          signing_secret: s3cret\n"
+
+static void test_declared(void **state)
+{
+    struct server *s = api_serve(DECLARED);
+    int port = s->port;
+    *state = s;
+
+    char *c = api_expect_body(port, "GET", "/api/streams/default/consumers/hooks", NULL, 200,
+                              "\"kind\":\"push\"");
+    assert_non_null(strstr(c, "\"managed_by\":\"config\""));
+    assert_non_null(
+        strstr(c, "\"headers\":{\"Authorization\":\"***\"},\"signing_secret\":\"***\""));
+    assert_non_null(strstr(c, "\"max_waiting\":5"));
+    free(c);
+
+    /* A reload changes the endpoint; one that would change the kind is refused and logged. */
+    write_config(s, "streams:\n  - name: default\n    consumers:\n"
+                    "      - name: hooks\n        filter: \"h.>\"\n        kind: push\n"
+                    "        backoff_base_ms: 250\n"
+                    "        http_endpoint: {url: \"http://127.0.0.1:9/in\"}\n");
+    reload(s);
+    c = api_expect_body(port, "GET", "/api/streams/default/consumers/hooks", NULL, 200,
+                        "\"url\":\"http://127.0.0.1:9/in\"");
+    assert_non_null(strstr(c, "\"headers\":{},\"signing_secret\":null"));
+    assert_non_null(strstr(c, "\"max_waiting\":20,\"backoff_base_ms\":250"));
+    free(c);
+    write_config(s, "streams:\n  - name: default\n    consumers:\n"
+                    "      - {name: hooks, filter: \"h.>\"}\n");
+    reload(s);
+    wait_log(s, "the kind cannot change");
+    api_expect(port, "GET", "/api/streams/default/consumers/hooks", NULL, 200, "\"kind\":\"push\"");
+}
+
+/* Bad values are refused at start with the file's line (the harness writes five lines first). */
+static void test_declared_refused(void **state)
+{
+    struct server *s = new_server(false);
+    *state = s;
+    start_refused(s, "streams:\n  - name: default\n    consumers:\n"
+                     "      - name: hooks\n        filter: \"h.>\"\n        kind: push\n"
+                     "        http_endpoint:\n          url: \"ftp://x/\"\n");
+    if (!log_hasf(s, "%s:13:16:", s->config) || !log_has(s, "must start with http:// or https://"))
+        fail_msg("no line-numbered error in the log: %s", read_file(s->log));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        API_SERVER_TEST(test_api),
+        cmocka_unit_test_teardown(test_declared, teardown_server),
+        cmocka_unit_test_teardown(test_declared_refused, teardown_server),
+    };
+    return cmocka_run_group_tests_name("sequind_push", tests, NULL, NULL);
+}
