@@ -472,6 +472,31 @@ static int apply_sources(sq_config_loader *ld, const sq_config_option *opt, cons
     return 0;
 }
 
+/*
+ * The start of an option's list of strings (a source's tables, a consumer's headers) from `v`:
+ * a node of `kind` (else "LABEL must be MUST, got ..."), of at most `max` items counted by
+ * `n`, which the list gets room for in cfg's arena. 1 to fill it, 0 when `v` is null (an
+ * empty list), -1 on error.
+ */
+static int list_start(sq_config_loader *ld, const sq_config_node *v, sq_config_node_kind kind,
+                      const char *label, const char *must, size_t n, size_t max, const char *what,
+                      const char ***items, size_t *count)
+{
+    char q[SQ_CONFIG_QBUF];
+
+    *items = NULL;
+    *count = 0;
+    if (sq_config_is_null(v))
+        return 0;
+    if (v->kind != kind)
+        return sq_config_fail_node(ld, v, "%s must be %s, got %s", label, must,
+                                   sq_config_describe(q, v));
+    if (n > max)
+        return sq_config_fail_node(ld, v, "%s lists %zu %s, at most %zu", label, n, what, max);
+    *items = sq_arena_calloc(&ld->cfg->arena, n + 1, sizeof **items);
+    return *items != NULL ? 1 : sq_config_out_of_memory(ld);
+}
+
 /* A push consumer's headers: a mapping of names to values, each checked by the API's rules
  * (sequin/push_rules.h), kept as "Name: value" lines. */
 static int apply_headers(sq_config_loader *ld, const sq_config_option *opt, const char *label,
@@ -479,21 +504,11 @@ static int apply_headers(sq_config_loader *ld, const sq_config_option *opt, cons
 {
     sq_config_header_list *list = sq_config_field(base, opt);
     char q[SQ_CONFIG_QBUF];
-
-    list->items = NULL;
-    list->count = 0;
-    if (sq_config_is_null(v))
-        return 0;
-    if (v->kind != SQ_CONFIG_NODE_MAP)
-        return sq_config_fail_node(ld, v, "%s must be a mapping {Name: value}, got %s", label,
-                                   sq_config_describe(q, v));
     /* A mapping's children alternate: a key, then its value. */
-    if (v->count / 2 > SQ_PUSH_HEADERS_MAX)
-        return sq_config_fail_node(ld, v, "%s holds %zu headers, at most %d", label, v->count / 2,
-                                   SQ_PUSH_HEADERS_MAX);
-    list->items = sq_arena_calloc(&ld->cfg->arena, v->count / 2 + 1, sizeof *list->items);
-    if (list->items == NULL)
-        return sq_config_out_of_memory(ld);
+    int rc = list_start(ld, v, SQ_CONFIG_NODE_MAP, label, "a mapping {Name: value}", v->count / 2,
+                        SQ_PUSH_HEADERS_MAX, "headers", &list->items, &list->count);
+    if (rc <= 0)
+        return rc;
     for (const sq_config_node *k = v->child; k != NULL && k->next != NULL; k = k->next->next) {
         const sq_config_node *val = k->next;
         const char *why;
@@ -516,20 +531,10 @@ static int apply_tables(sq_config_loader *ld, const sq_config_option *opt, const
 {
     sq_config_table_list *list = sq_config_field(base, opt);
     char q[SQ_CONFIG_QBUF];
-
-    list->items = NULL;
-    list->count = 0;
-    if (sq_config_is_null(v))
-        return 0;
-    if (v->kind != SQ_CONFIG_NODE_SEQ)
-        return sq_config_fail_node(ld, v, "%s must be a list of table names, got %s", label,
-                                   sq_config_describe(q, v));
-    if (v->count > SQ_SOURCE_TABLES_MAX)
-        return sq_config_fail_node(ld, v, "%s lists %zu tables, at most %d", label, v->count,
-                                   SQ_SOURCE_TABLES_MAX);
-    list->items = sq_arena_calloc(&ld->cfg->arena, v->count + 1, sizeof *list->items);
-    if (list->items == NULL)
-        return sq_config_out_of_memory(ld);
+    int rc = list_start(ld, v, SQ_CONFIG_NODE_SEQ, label, "a list of table names", v->count,
+                        SQ_SOURCE_TABLES_MAX, "tables", &list->items, &list->count);
+    if (rc <= 0)
+        return rc;
     for (const sq_config_node *e = v->child; e != NULL; e = e->next) {
         const char *name = NULL, *why;
         if (e->kind != SQ_CONFIG_NODE_SCALAR || sq_config_is_null(e))
