@@ -6,8 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -149,10 +151,69 @@ static void test_declared_refused(void **state)
         fail_msg("no line-numbered error in the log: %s", read_file(s->log));
 }
 
+/* The output of `sequin ARGS` (a shell command line) against the server on `port`, which must
+ * exit with `status`; malloc'd. */
+static char *cli(int port, int status, const char *args)
+{
+    char cmd[1024];
+    api_format(cmd, sizeof cmd, "SEQUIN_URL=http://127.0.0.1:%d '%s/sequin' %s 2>&1", port,
+               builddir(), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(1, cap);
+    assert_non_null(out);
+    for (size_t got; n + 1 < cap && (got = fread(out + n, 1, cap - 1 - n, p)) > 0;)
+        n += got;
+    int st = pclose(p);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != status)
+        fail_msg("sequin %s: exit %d (want %d): %s", args, WEXITSTATUS(st), status, out);
+    return out;
+}
+
+/* The CLI's push flags against the real server, and what info and ls show. */
+static void test_cli(void **state)
+{
+    struct server *s = *state;
+    int port = s->port;
+    char *out = cli(port, 0,
+                    "consumer add hooks --filter 'h.>' --defaults --push-url https://h.example/in "
+                    "--header 'Authorization: Bearer t0k' --signing-secret s3cret "
+                    "--max-waiting 4");
+    assert_non_null(strstr(out, "kind:            push"));
+    assert_non_null(strstr(out, "push_url:        https://h.example/in"));
+    assert_non_null(strstr(out, "headers:         {\"Authorization\":\"***\"}"));
+    assert_non_null(strstr(out, "signing_secret:  ***"));
+    assert_non_null(strstr(out, "max_waiting:     4"));
+    assert_null(strstr(out, "t0k"));
+    free(out);
+    free(cli(port, 0, "consumer add pulled --filter 'p.>' --defaults"));
+    out = cli(port, 0, "consumer edit hooks --push-url http://127.0.0.1:9/x --header 'X-A: 1'");
+    assert_non_null(strstr(out, "push_url:        http://127.0.0.1:9/x"));
+    assert_non_null(strstr(out, "headers:         {\"X-A\":\"***\"}"));
+    free(out);
+    out = cli(port, 0, "consumer ls");
+    assert_non_null(strstr(out, "KIND"));
+    assert_non_null(strstr(out, "push  http://127.0.0.1:9/x"));
+    assert_non_null(strstr(out, "pull"));
+    free(out);
+    out = cli(port, 0, "consumer info pulled");
+    assert_non_null(strstr(out, "kind:            pull"));
+    assert_null(strstr(out, "push_url"));
+    free(out);
+    out = cli(port, 1, "consumer edit pulled --max-waiting 3");
+    assert_non_null(strstr(out, "is a pull consumer"));
+    free(out);
+    out = cli(port, 2, "consumer add x --filter '>' --push-url 'http://a b/'");
+    assert_non_null(strstr(out, "without spaces"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         API_SERVER_TEST(test_api),
+        API_SERVER_TEST(test_cli),
         cmocka_unit_test_teardown(test_declared, teardown_server),
         cmocka_unit_test_teardown(test_declared_refused, teardown_server),
     };
