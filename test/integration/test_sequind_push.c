@@ -171,6 +171,21 @@ static char *cli(int port, int status, const char *args)
     return out;
 }
 
+/* cli(), and its output holds each string that follows (NULL ends them). */
+static void cli_says(int port, int status, const char *args, ...)
+{
+    va_list ap;
+    char *out = cli(port, status, args);
+    va_start(ap, args);
+    for (const char *want = va_arg(ap, const char *); want != NULL;
+         want = va_arg(ap, const char *)) {
+        if (strstr(out, want) == NULL)
+            fail_msg("sequin %s: no \"%s\" in %s", args, want, out);
+    }
+    va_end(ap);
+    free(out);
+}
+
 /* The CLI's push flags against the real server, and what info and ls show. */
 static void test_cli(void **state)
 {
@@ -188,25 +203,16 @@ static void test_cli(void **state)
     assert_null(strstr(out, "t0k"));
     free(out);
     free(cli(port, 0, "consumer add pulled --filter 'p.>' --defaults"));
-    out = cli(port, 0, "consumer edit hooks --push-url http://127.0.0.1:9/x --header 'X-A: 1'");
-    assert_non_null(strstr(out, "push_url:        http://127.0.0.1:9/x"));
-    assert_non_null(strstr(out, "headers:         {\"X-A\":\"***\"}"));
-    free(out);
-    out = cli(port, 0, "consumer ls");
-    assert_non_null(strstr(out, "KIND"));
-    assert_non_null(strstr(out, "push  http://127.0.0.1:9/x"));
-    assert_non_null(strstr(out, "pull"));
-    free(out);
+    cli_says(port, 0, "consumer edit hooks --push-url http://127.0.0.1:9/x --header 'X-A: 1'",
+             "push_url:        http://127.0.0.1:9/x", "headers:         {\"X-A\":\"***\"}", NULL);
+    cli_says(port, 0, "consumer ls", "KIND", "push  http://127.0.0.1:9/x", "pull", NULL);
     out = cli(port, 0, "consumer info pulled");
     assert_non_null(strstr(out, "kind:            pull"));
     assert_null(strstr(out, "push_url"));
     free(out);
-    out = cli(port, 1, "consumer edit pulled --max-waiting 3");
-    assert_non_null(strstr(out, "is a pull consumer"));
-    free(out);
-    out = cli(port, 2, "consumer add x --filter '>' --push-url 'http://a b/'");
-    assert_non_null(strstr(out, "without spaces"));
-    free(out);
+    cli_says(port, 1, "consumer edit pulled --max-waiting 3", "is a pull consumer", NULL);
+    cli_says(port, 2, "consumer add x --filter '>' --push-url 'http://a b/'", "without spaces",
+             NULL);
 }
 
 int main(void)
