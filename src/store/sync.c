@@ -131,6 +131,14 @@ int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *c
                : SQ_ERR;
 }
 
+int sq_store_push_consumers(sq_store *s, sq_consumer **out, size_t *count, sq_arena *arena,
+                            char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_push_consumers(s, err, errlen))
+               ? sq_store_finish_push_consumers(s, out, count, arena, err, errlen)
+               : SQ_ERR;
+}
+
 int sq_store_consumer_edit(sq_store *s, int stream, const char *name_or_id,
                            const sq_consumer_settings *changes, bool as_config, sq_consumer *out,
                            sq_arena *arena, char *err, size_t errlen)
