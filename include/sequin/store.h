@@ -164,6 +164,7 @@ SQ_WUR int sq_store_begin_reconnect(sq_store *s, char *err, size_t errlen);
  * during calls, and sq_store_next_notify hands them out.
  */
 SQ_WUR int sq_store_begin_listen(sq_store *s, char *err, size_t errlen);
+SQ_WUR int sq_store_listen(sq_store *s, char *err, size_t errlen);
 
 /* SQ_OK with `*stream` set to the stream number of the next pending notification, or SQ_AGAIN
  * when none is pending. Reads nothing from the socket itself: call it after sq_store_poll. */
