@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "sequin/buf.h"
+#include "sequin/config.h"
 #include "sequin/store.h"
 
 /*
@@ -116,6 +117,13 @@ SQ_WUR int sq_pusher_set(sq_pusher *p, const sq_push_target *targets, size_t n, 
  * reconnects; leases of the requests in flight simply run out).
  */
 SQ_WUR int sq_pusher_round(sq_pusher *p, int wait_ms, char *err, size_t errlen);
+
+/*
+ * The pushers process (a child kind of the master): runs the engine over every push consumer of
+ * the store (the list looked at every second) until SIGTERM, starting over on a fresh store
+ * connection with a backoff after any failure. Returns the process's exit status.
+ */
+int sq_push_process_run(const sq_config *cfg);
 
 /* Target `consumer_id`'s stats; false when it is not a target. */
 bool sq_pusher_stats(const sq_pusher *p, const char *consumer_id, sq_push_stats *out);
