@@ -23,23 +23,23 @@
 #define KEYS 200
 #define WAIT_MS 30000
 
-/* A push consumer "hook" of stream default for `filter`, to `e`, with a short lease. */
-static void make_hook(const struct server *s, const endpoint *e, int ack_wait_ms)
+/* Push consumer `name` of stream default for keys k.>, to `e`, with lease `ack_wait_ms`. */
+static void make_hook(const struct server *s, const char *name, const endpoint *e, int ack_wait_ms)
 {
     char body[512];
     api_format(body, sizeof body,
-               "{\"name\":\"hook\",\"filter_key_pattern\":\"k.>\",\"kind\":\"push\","
+               "{\"name\":\"%s\",\"filter_key_pattern\":\"k.>\",\"kind\":\"push\","
                "\"ack_wait_ms\":%d,\"max_ack_pending\":1000,"
                "\"http_endpoint\":{\"url\":\"http://127.0.0.1:%d/hook\"}}",
-               ack_wait_ms, e->port);
+               name, ack_wait_ms, e->port);
     api_expect(s->port, "POST", "/api/streams/default/consumers", body, 200, "\"kind\":\"push\"");
 }
 
-/* The version ("v":N) in a request's data, -1 when there is none. */
+/* The version in a request's data ("data":"vN"), -1 when there is none. */
 static int version_of(const ep_request *r)
 {
-    const char *v = strstr(r->body, "\\\"v\\\":");
-    return v ? atoi(v + 6) : -1;
+    const char *v = strstr(r->body, "\"data\":\"v");
+    return v ? atoi(v + 9) : -1;
 }
 
 /* The key number of a request ("key":"k.N"). */
@@ -52,7 +52,7 @@ static int key_of(const ep_request *r)
 
 /* Waits until every key's newest version (`want[k]`) has reached the endpoint and the consumer
  * has nothing left unacked; fails when a key's versions arrive out of order. */
-static void wait_delivered(const struct server *s, endpoint *e, const int *want)
+static void wait_delivered(const struct server *s, const char *name, endpoint *e, const int *want)
 {
     int seen[KEYS];
     size_t read = 0;
@@ -72,7 +72,9 @@ static void wait_delivered(const struct server *s, endpoint *e, const int *want)
         for (int k = 0; k < KEYS; k++)
             all = all && seen[k] == want[k];
         if (all) {
-            api_resp r = api_call(s->port, "GET", "/api/streams/default/consumers/hook", NULL);
+            char target[128];
+            api_format(target, sizeof target, "/api/streams/default/consumers/%s", name);
+            api_resp r = api_call(s->port, "GET", target, NULL);
             bool settled = r.status == 200 && strstr(r.body, "\"available\":0") &&
                            strstr(r.body, "\"delivered\":0");
             api_resp_free(&r);
@@ -91,7 +93,7 @@ static void upsert_all(const struct server *s, int v, int *want)
     for (int k = 0; k < KEYS; k++) {
         char key[16], data[32];
         api_format(key, sizeof key, "k.%d", k);
-        api_format(data, sizeof data, "{\"v\":%d}", v);
+        api_format(data, sizeof data, "v%d", v);
         api_upsert1(s->port, "default", key, data);
         want[k] = v;
     }
@@ -103,10 +105,10 @@ static void test_delivers_in_key_order(void **state)
     endpoint e;
     int want[KEYS];
     ep_start(&e, NULL, NULL);
-    make_hook(s, &e, 5000);
+    make_hook(s, "ordered", &e, 5000);
     upsert_all(s, 1, want);
     upsert_all(s, 2, want); /* while the first versions are on their way */
-    wait_delivered(s, &e, want);
+    wait_delivered(s, "ordered", &e, want);
     ep_stop(&e);
 }
 
@@ -123,8 +125,8 @@ static void test_kill_loses_nothing(void **state)
     endpoint e;
     int want[KEYS];
     ep_start(&e, slow, NULL);
-    make_hook(s, &e, 2000);
-    upsert_all(s, 1, want);
+    make_hook(s, "killed", &e, 2000);
+    upsert_all(s, 3, want);
     int64_t deadline = now_ms() + WAIT_MS;
     while (ep_count(&e) < 20 && now_ms() < deadline)
         sleep_ms(10);
@@ -132,7 +134,7 @@ static void test_kill_loses_nothing(void **state)
     pid_t pushers;
     assert_int_equal(children_of_kind(s->pid, "pushers", &pushers, 1), 1);
     assert_int_equal(kill(pushers, SIGKILL), 0);
-    wait_delivered(s, &e, want);
+    wait_delivered(s, "killed", &e, want);
     pid_t again;
     assert_int_equal(children_of_kind(s->pid, "pushers", &again, 1), 1);
     assert_true(again != pushers);

@@ -99,7 +99,7 @@ static void test_delivers_and_signs(void **state)
 {
     struct fixture *f = *state;
     char cid[37], key[32], data[32];
-    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){5000, 100, 0}, cid);
+    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){5000, 100, 0, {0}}, cid);
     for (int i = 0; i < 50; i++) {
         snprintf(key, sizeof key, "k.%d", i);
         snprintf(data, sizeof data, "{\"n\":%d}", i);
@@ -181,7 +181,7 @@ static void test_retries_follow_the_backoff(void **state)
 {
     struct fixture *f = *state;
     char cid[37];
-    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){5000, 100, 0}, cid);
+    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){5000, 100, 0, {0}}, cid);
     pgt_upserts(f, f->stream, "k.0", "a", "k.1", "b", "k.2", "c", "k.3", "d", NULL);
     endpoint e;
     ep_start(&e, flaky, NULL);
@@ -231,7 +231,7 @@ static void test_poison_dies_and_is_redriven(void **state)
 {
     struct fixture *f = *state;
     char cid[37];
-    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){5000, 100, 3}, cid);
+    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){5000, 100, 3, {0}}, cid);
     pgt_upserts(f, f->stream, "ok", "1", "p", "2", NULL);
     static bool cured;
     cured = false;
