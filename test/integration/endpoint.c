@@ -69,6 +69,8 @@ char *ep_header(const ep_request *r, const char *name)
  * buffer. 1 when one was there, 0 when more bytes are needed, -1 when it is malformed. */
 static int take_request(endpoint *e, conn *c)
 {
+    if (c->len == 0)
+        return 0; /* nothing read yet (and no buffer) */
     char *head_end = memmem(c->in, c->len, "\r\n\r\n", 4);
     if (!head_end)
         return 0;
