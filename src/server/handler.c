@@ -227,6 +227,8 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
         return error_reply(body, status, 404, err);
     case SQ_STORE_CONFLICT:
         return error_reply(body, status, 409, err);
+    case SQ_HANDLER_REFUSED:
+        return error_reply(body, status, h->refuse_status, err);
     default:
         return error_reply(body, status, 503, "the database is not available");
     }

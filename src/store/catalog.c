@@ -324,6 +324,12 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
                                "SELECT id, managed_by = 'config', name FROM t",
                                1,
                                {SQ_OID_TEXT}},
+    /* webhooks: what a POST to one needs, its stream and settings (no row: no such webhook) */
+    [SQ_STMT_WEBHOOK_GET] = {"webhook_get",
+                             "SELECT stream, settings::text FROM sequin.sources "
+                             " WHERE name = $1 AND kind = 'webhook'",
+                             1,
+                             {SQ_OID_TEXT}},
 };
 
 const sq_statement *sq_catalog(sq_stmt_id id)
