@@ -497,7 +497,9 @@ const char *sq_reconcile_action_name(sq_reconcile_action action);
 typedef struct sq_declared_source {
     const char *name;     /* [a-zA-Z0-9_]{1,64} */
     const char *stream;   /* the stream's name; the stream must exist */
-    const char *settings; /* the settings JSON as sq_source_settings_write writes it (checked) */
+    const char *settings; /* the settings JSON as sq_source_settings_write (a webhook's:
+                           * sq_webhook_settings_write) writes it (checked) */
+    const char *kind;     /* "postgres" or "webhook" */
 } sq_declared_source;
 
 /* What the reconcile did to one source. */

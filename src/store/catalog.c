@@ -202,9 +202,10 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
     [SQ_STMT_RECONCILE_SOURCES] = {"reconcile_sources",
                                    "SELECT act, source_name, source_id, declared, changes, slot, "
                                    "       publication "
-                                   "  FROM sequin.reconcile_sources($1, $2, $3)",
-                                   3,
-                                   {SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY}},
+                                   "  FROM sequin.reconcile_sources($1, $2, $3, $4)",
+                                   4,
+                                   {SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY,
+                                    SQ_OID_TEXT_ARRAY}},
     [SQ_STMT_RECEIVE] = {"receive",
                          "SELECT ack_id, deliver_count, key, (SELECT s.id FROM sequin.streams s "
                          "         JOIN sequin.consumers c ON c.stream = s.num WHERE c.id = $1), "

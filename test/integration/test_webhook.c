@@ -298,6 +298,39 @@ static void test_api_tokens(void **state)
     post_expect(port, "nobody", "{}", NULL, 404, NULL);
 }
 
+/* A webhook declared in the config file: created at start, its settings changed by a reload,
+ * deleted when no longer declared; a bad declaration is refused with its line. */
+static void test_declared(void **state)
+{
+    struct server *s =
+        api_serve("sources:\n  - name: declared_hook\n    stream: default\n    webhook:\n"
+                  "      key_field: id\n");
+    *state = s;
+    int port = s->port;
+    post_expect(port, "declared_hook", "{\"id\":\"a\"}", NULL, 200,
+                "{\"key\":\"declared_hook.a\",\"published\":1}");
+    api_expect(port, "GET", "/api/sources/declared_hook", NULL, 200, "\"managed_by\":\"config\"");
+    api_expect(port, "DELETE", "/api/sources/declared_hook", NULL, 409, NULL);
+
+    write_config(s, "sources:\n  - name: declared_hook\n    webhook:\n      secret: s3\n"
+                    "      secret_header: X-Token\n");
+    reload(s);
+    post_expect(port, "declared_hook", "{\"id\":\"b\"}", NULL, 401, "secret");
+    post_expect(port, "declared_hook", "{\"id\":\"b\"}", "X-Token: s3\r\n", 200, "\"published\":1");
+    assert_false(log_has(s, "s3"));
+
+    write_config(s, NULL);
+    reload(s);
+    post_expect(port, "declared_hook", "{}", "X-Token: s3\r\n", 404, NULL);
+    wait_log(s, "webhook source \"declared_hook\" is no longer declared");
+
+    start_refused(new_server(false), "sources:\n  - name: w\n    webhook:\n      key_field: a\n"
+                                     "      key_header: B\n");
+    struct server *r = new_server(false);
+    start_refused(r, "sources:\n  - name: w\n    webhook:\n      secret: x\n"
+                     "    postgres:\n      url: x\n");
+}
+
 /* ---- a burst: 8 threads post 25 bodies each at once, every one stored ---------------------- */
 
 #define THREADS 8
@@ -350,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth, api_setup_server, teardown),
         cmocka_unit_test_teardown(test_limits, teardown),
         cmocka_unit_test_teardown(test_api_tokens, teardown),
+        cmocka_unit_test_teardown(test_declared, teardown),
         cmocka_unit_test_setup_teardown(test_burst, api_setup_server, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

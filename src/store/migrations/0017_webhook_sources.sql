@@ -4,3 +4,5 @@
 ALTER TABLE sequin.sources DROP CONSTRAINT sources_kind_check;
 ALTER TABLE sequin.sources ADD CONSTRAINT sources_kind_check
   CHECK (kind IN ('postgres', 'webhook'));
+-- A declared source says its kind: the function takes it (functions/reconcile_sources.sql).
+DROP FUNCTION IF EXISTS sequin.reconcile_sources(text[], text[], text[]);
