@@ -60,6 +60,12 @@ static const opt_spec opts[SQ_OPT_COUNT] = {
                            "basic|with_operation"},
     [SQ_OPT_BACKFILL] = {"backfill", false, 1, 0, NULL, NULL},
     [SQ_OPT_NO_BACKFILL] = {"no-backfill", false, 1, 0, NULL, NULL},
+    [SQ_OPT_KEY_FIELD] = {"key-field", true, 1, 0, NULL, "FIELD"},
+    [SQ_OPT_KEY_HEADER] = {"key-header", true, 1, 0, NULL, "HEADER"},
+    [SQ_OPT_SECRET] = {"secret", true, 1, 0, NULL, "SECRET"},
+    [SQ_OPT_SECRET_HEADER] = {"secret-header", true, 1, 0, NULL, "HEADER"},
+    [SQ_OPT_HMAC_SECRET] = {"hmac-secret", true, 1, 0, NULL, "SECRET"},
+    [SQ_OPT_HMAC_HEADER] = {"hmac-header", true, 1, 0, NULL, "HEADER"},
 };
 
 /* The flags whose values have rules of their own (a filter's, a name's): 0, or -1 with `err`. */
@@ -76,15 +82,19 @@ static const bool repeats[SQ_OPT_COUNT] = {[SQ_OPT_TABLE] = true};
 static const sq_cli_opt exclusive[][2] = {
     {SQ_OPT_LAST, SQ_OPT_FIRST},
     {SQ_OPT_BACKFILL, SQ_OPT_NO_BACKFILL},
+    {SQ_OPT_KEY_FIELD, SQ_OPT_KEY_HEADER},
 };
 
-#define F(o) (1u << (o))
+#define F(o) ((uint64_t)1 << (o))
 #define GLOBAL_FLAGS (F(SQ_OPT_CONTEXT) | F(SQ_OPT_AS_CURL) | F(SQ_OPT_JSON) | F(SQ_OPT_HELP))
 #define CONSUMER_SETTINGS                                                                          \
     (F(SQ_OPT_ACK_WAIT_MS) | F(SQ_OPT_MAX_ACK_PENDING) | F(SQ_OPT_MAX_DELIVER))
 #define SOURCE_SETTINGS                                                                            \
     (F(SQ_OPT_URL) | F(SQ_OPT_SLOT) | F(SQ_OPT_PUBLICATION) | F(SQ_OPT_TABLE) |                    \
      F(SQ_OPT_KEY_FORMAT) | F(SQ_OPT_BACKFILL) | F(SQ_OPT_NO_BACKFILL))
+#define WEBHOOK_SETTINGS                                                                           \
+    (F(SQ_OPT_KEY_FIELD) | F(SQ_OPT_KEY_HEADER) | F(SQ_OPT_SECRET) | F(SQ_OPT_SECRET_HEADER) |     \
+     F(SQ_OPT_HMAC_SECRET) | F(SQ_OPT_HMAC_HEADER))
 
 /* ---- the command table ----------------------------------------------------------------- */
 
@@ -96,7 +106,7 @@ struct sq_cli_command {
     const char *name;       /* the words after it, space-separated; "": a command of one word */
     const char *args_usage; /* positional arguments, for the usage */
     int min_args, max_args; /* max_args -1: any number */
-    unsigned flags;         /* accepted beyond the global ones */
+    uint64_t flags;         /* accepted beyond the global ones */
     build_fn build;         /* NULL: a local command (contexts, observe) */
     const char *method;     /* the request's */
     sq_cli_output output;   /* how its answer is shown */
@@ -104,8 +114,8 @@ struct sq_cli_command {
 };
 
 /* In a command's flags: an interactive view, for which --as-curl and --json make no sense. */
-#define INTERACTIVE (1u << SQ_OPT_COUNT)
-_Static_assert(SQ_OPT_COUNT < 32, "the flags of a command are bits of an unsigned");
+#define INTERACTIVE ((uint64_t)1 << SQ_OPT_COUNT)
+_Static_assert(SQ_OPT_COUNT < 64, "the flags of a command are bits of a uint64_t");
 
 static int build_message_upsert(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_message_get(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
@@ -121,6 +131,7 @@ static int build_consumer_ack(const sq_cli_invocation *, sq_cli_request *, char 
 static int build_consumer_peek(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_stream_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_source_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_webhook_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_item(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 
 #define STREAM F(SQ_OPT_STREAM)
@@ -170,6 +181,14 @@ static const sq_cli_command commands[] = {
      "show a source: settings, state, lag, last commit, backfill progress"},
     {"source", "postgres rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
      "delete a source (its slot and publication stay in the source database)"},
+    {"source", "webhook add", "NAME", 1, 1, STREAM | WEBHOOK_SETTINGS, build_webhook_add, "POST",
+     SQ_OUT_WEBHOOK, "receive webhooks at POST /api/webhook/NAME into a stream"},
+    {"source", "webhook ls", "", 0, 0, 0, build_item, "GET", SQ_OUT_WEBHOOKS,
+     "list webhook sources"},
+    {"source", "webhook info", "NAME", 1, 1, 0, build_item, "GET", SQ_OUT_WEBHOOK,
+     "show a webhook source's settings (whether it has secrets, never what they are)"},
+    {"source", "webhook rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
+     "delete a webhook source (a POST to it is then a 404)"},
     {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
      NULL, NULL, 0, "save a server URL (and token) under NAME"},
     {"context", "ls", "", 0, 0, 0, NULL, NULL, 0, "list contexts (* marks the default)"},
@@ -406,7 +425,7 @@ bool sq_cli_is(const sq_cli_invocation *inv, const char *group, const char *name
            strcmp(inv->cmd->name, name) == 0;
 }
 
-static void flag_usage(FILE *out, unsigned flags)
+static void flag_usage(FILE *out, uint64_t flags)
 {
     for (int o = 0; o < SQ_OPT_COUNT; o++) {
         if (!(flags & F(o)))
@@ -848,6 +867,32 @@ static int build_source_add(const sq_cli_invocation *inv, sq_cli_request *req, c
         rc |= sq_json_write_key(&w, "backfill") ||
               sq_json_write_bool(&w, inv->opt[SQ_OPT_BACKFILL] != NULL);
     rc |= sq_json_write_end_object(&w);
+    return finish_body(rc, &w, path(req, "api", "sources", NULL), err, errlen);
+}
+
+/* The body of POST /api/sources for a webhook: the settings given, under "webhook". */
+static int build_webhook_add(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                             size_t errlen)
+{
+    const char *name = inv->args[0];
+    if (check_name("source", name, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (inv->opt[SQ_OPT_SECRET_HEADER] != NULL && inv->opt[SQ_OPT_SECRET] == NULL)
+        return sq_fail(err, errlen, "--secret-header needs --secret");
+    if (inv->opt[SQ_OPT_HMAC_HEADER] != NULL && inv->opt[SQ_OPT_HMAC_SECRET] == NULL)
+        return sq_fail(err, errlen, "--hmac-header needs --hmac-secret");
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
+             sq_json_write_string(&w, name) || sq_json_write_key(&w, "stream") ||
+             sq_json_write_string(&w, sq_cli_stream(inv)) || sq_json_write_key(&w, "webhook") ||
+             sq_json_write_begin_object(&w) || write_opt(&w, inv, SQ_OPT_KEY_FIELD, "key_field") ||
+             write_opt(&w, inv, SQ_OPT_KEY_HEADER, "key_header") ||
+             write_opt(&w, inv, SQ_OPT_SECRET, "secret") ||
+             write_opt(&w, inv, SQ_OPT_SECRET_HEADER, "secret_header") ||
+             write_opt(&w, inv, SQ_OPT_HMAC_SECRET, "hmac_secret") ||
+             write_opt(&w, inv, SQ_OPT_HMAC_HEADER, "hmac_header") ||
+             sq_json_write_end_object(&w) || sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "sources", NULL), err, errlen);
 }
 
