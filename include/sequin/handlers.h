@@ -241,6 +241,10 @@ SQ_WUR int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int
  * memory" in `err` when the writing failed (`jr` != 0) where the call succeeded. */
 int sq_handler_wrote(int rc, int jr, char *err, size_t errlen);
 
+/* An upsert's call that published `published` messages (0: none) into h->stream_num: counts
+ * them, and gives the stream news for long polls (every process's, by a notification). */
+void sq_handler_published(sq_handler *h, long long published);
+
 /* The route operations of each resource (api_streams.c, api_messages.c, api_consumers.c,
  * api_sources.c, api_ops.c); the router's table points at them. */
 extern const sq_route_ops sq_api_healthz_route, sq_api_readyz_route, sq_api_metrics_route;

@@ -7,24 +7,24 @@
 #include <string.h>
 
 #include "sequin/json.h"
+#include "sequin/source_rules.h"
 
 /* The longest value a setting takes: a secret or a name, never a document. */
 #define SETTING_MAX 1024
 
-/* The settings in their canonical order, each with where it goes in the definition and
+/* The settings in their canonical order; for each, where it goes in the definition and
  * whether it names a header. */
+static const char *const names[] = {"key_field",     "key_header",  "secret",
+                                    "secret_header", "hmac_secret", "hmac_header"};
 static const struct setting {
-    const char *name;
     size_t offset;
     bool header;
 } settings[] = {
-    {"key_field", offsetof(sq_webhook_def, key_field), false},
-    {"key_header", offsetof(sq_webhook_def, key_header), true},
-    {"secret", offsetof(sq_webhook_def, secret), false},
-    {"secret_header", offsetof(sq_webhook_def, secret_header), true},
-    {"hmac_secret", offsetof(sq_webhook_def, hmac_secret), false},
-    {"hmac_header", offsetof(sq_webhook_def, hmac_header), true},
+    {offsetof(sq_webhook_def, key_field), false},   {offsetof(sq_webhook_def, key_header), true},
+    {offsetof(sq_webhook_def, secret), false},      {offsetof(sq_webhook_def, secret_header), true},
+    {offsetof(sq_webhook_def, hmac_secret), false}, {offsetof(sq_webhook_def, hmac_header), true},
 };
+_Static_assert(SQ_ARRAY_LEN(names) == SQ_ARRAY_LEN(settings), "a name for each setting");
 
 static const char **slot(sq_webhook_def *def, const struct setting *s)
 {
@@ -56,12 +56,13 @@ static int read_setting(const sq_json *doc, int v, const struct setting *s, sq_w
         return SQ_OK;
     if (sq_json_type_of(doc, v) != SQ_JSON_STRING ||
         sq_json_get_str_arena(doc, v, &def->arena, &str, &n) != SQ_OK)
-        return sq_fail(err, errlen, "settings: \"%s\" must be a string", s->name);
+        return sq_fail(err, errlen, "settings: \"%s\" must be a string", names[s - settings]);
     if (n == 0 || n > SETTING_MAX || strlen(str) != n)
-        return sq_fail(err, errlen, "settings: \"%s\" must be 1 to %d bytes without NUL", s->name,
-                       SETTING_MAX);
+        return sq_fail(err, errlen, "settings: \"%s\" must be 1 to %d bytes without NUL",
+                       names[s - settings], SETTING_MAX);
     if (s->header && !header_name_ok(str, n))
-        return sq_fail(err, errlen, "settings: \"%s\" must be a header's name", s->name);
+        return sq_fail(err, errlen, "settings: \"%s\" must be a header's name",
+                       names[s - settings]);
     *slot(def, s) = str;
     return SQ_OK;
 }
@@ -70,33 +71,15 @@ int sq_webhook_settings_read(const char *json, size_t len, sq_webhook_def *def, 
                              size_t errlen)
 {
     sq_json doc = {0};
-    sq_json_error jerr;
     int rc = SQ_ERR;
 
-    if (sq_json_parse(&doc, json, len, 2, &jerr) != SQ_OK)
-        return sq_fail(err, errlen, "settings: not JSON: %s at offset %zu", jerr.what, jerr.offset);
-    if (sq_json_type_of(&doc, 0) != SQ_JSON_OBJECT) {
-        sq_fail(err, errlen, "settings: must be an object");
+    if (sq_source_rules_settings_parse(&doc, json, len, 2, names, SQ_ARRAY_LEN(names), err,
+                                       errlen) != SQ_OK)
         goto done;
-    }
-    for (int k = sq_json_first(&doc, 0); k >= 0; k = sq_json_next(&doc, k)) {
-        size_t i = 0;
-        while (i < SQ_ARRAY_LEN(settings) &&
-               sq_json_str_equals(&doc, k, settings[i].name, strlen(settings[i].name)) != 1)
-            i++;
-        if (i == SQ_ARRAY_LEN(settings)) {
-            const char *raw;
-            size_t n;
-            if (sq_json_raw(&doc, k, &raw, &n) != SQ_OK)
-                raw = "?", n = 1;
-            sq_fail(err, errlen, "settings: unknown setting %.*s", (int)n, raw);
-            goto done;
-        }
-    }
     for (size_t i = 0; i < SQ_ARRAY_LEN(settings); i++) {
         int v = -1;
-        if (sq_json_lookup(&doc, 0, settings[i].name, &v) != SQ_OK) {
-            sq_fail(err, errlen, "settings: \"%s\" is given twice", settings[i].name);
+        if (sq_json_lookup(&doc, 0, names[i], &v) != SQ_OK) {
+            sq_fail(err, errlen, "settings: \"%s\" is given twice", names[i]);
             goto done;
         }
         if (v >= 0 && read_setting(&doc, v, &settings[i], def, err, errlen) != SQ_OK)
@@ -137,7 +120,7 @@ int sq_webhook_settings_write(const sq_webhook_def *def, sq_buf *out)
     for (size_t i = 0; i < SQ_ARRAY_LEN(settings); i++) {
         const char *v = *slot(&d, &settings[i]);
         if (v)
-            rc |= sq_json_write_key(&w, settings[i].name) | sq_json_write_string(&w, v);
+            rc |= sq_json_write_key(&w, names[i]) | sq_json_write_string(&w, v);
     }
     rc |= sq_json_write_end_object(&w);
     return rc || sq_json_writer_finish(&w) != SQ_OK ? SQ_ERR : SQ_OK;

@@ -243,6 +243,15 @@ int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int64_t no
     return next;
 }
 
+void sq_handler_published(sq_handler *h, long long published)
+{
+    if (published <= 0)
+        return;
+    sq_metrics_add(h->metrics, SQ_METRIC_UPSERTED, (uint64_t)published);
+    h->news_stream = h->stream_num;
+    h->news_notify = true;
+}
+
 int sq_handler_empty_answer(sq_buf *body)
 {
     sq_buf_reset(body);
