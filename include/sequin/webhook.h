@@ -1,7 +1,8 @@
 /* The webhook source (SPEC 8, docs/sources.md "Webhook source"): a webhook's settings, the check
  * of a request's shared secret and signature, and the key and data of the message its body
- * becomes. Pure functions over a request's parts; the route (src/server/api_webhook.c) does the
- * store calls. */
+ * becomes. Pure functions over a request's parts (the settings in src/common/webhook_settings.c,
+ * which the config loader uses too; the rest in src/server/webhook.c); the route
+ * (src/server/api_webhook.c) does the store calls. */
 #ifndef SEQUIN_WEBHOOK_H
 #define SEQUIN_WEBHOOK_H
 
