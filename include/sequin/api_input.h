@@ -37,8 +37,11 @@ SQ_WUR int sq_api_parse_stream(const char *body, size_t len, sq_arena *arena, co
                                sq_api_problem *p);
 
 /* A consumer to create: {"name", "filter_key_pattern", "ack_wait_ms", "max_ack_pending",
- * "max_deliver" (null: none), "deliver_policy" ("all"|"new")}; unset settings take SPEC's
- * defaults. */
+ * "max_deliver" (null: none), "deliver_policy" ("all"|"new"), "kind" ("pull"|"push"), and for
+ * a push consumer "http_endpoint": {"url", "headers", "signing_secret"}, "max_waiting",
+ * "backoff_base_ms", "backoff_max_ms"}; unset settings take their defaults (SPEC 3,
+ * sequin/push_rules.h). The endpoint goes to settings.push.http_endpoint as the store keeps
+ * it, in `arena`. */
 typedef struct sq_api_consumer {
     const char *name;
     const char *filter;
@@ -62,11 +65,12 @@ typedef struct sq_api_source {
 SQ_WUR int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena,
                                       sq_api_source *out, sq_api_problem *p);
 
-/* A consumer edit (PATCH or PUT): only the numeric settings; the ones absent stay -1
- * (unchanged), max_deliver null is 0 (no limit). Naming an immutable field with a different
- * value is a 422. */
-SQ_WUR int sq_api_parse_consumer_edit(const char *body, size_t len, sq_consumer_settings *changes,
-                                      sq_api_problem *p);
+/* A consumer edit (PATCH or PUT): the numeric settings, the ones absent -1 (unchanged),
+ * max_deliver null 0 (no limit); and a push consumer's, absent 0, with "http_endpoint" the
+ * members to change (in `arena`; null removes the headers or the secret). Naming an immutable
+ * field (name, filter_key_pattern, deliver_policy, kind) is a 422. */
+SQ_WUR int sq_api_parse_consumer_edit(const char *body, size_t len, sq_arena *arena,
+                                      sq_consumer_settings *changes, sq_api_problem *p);
 
 /* {"ack_ids":[uuid,...]} (1..10,000 ids) for ack, extend, and nack (which may add
  * "delay_ms", 0..3,600,000, into `*delay_ms` when it is not NULL). For redrive

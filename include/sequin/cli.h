@@ -51,6 +51,10 @@ typedef enum sq_cli_opt {
     SQ_OPT_KEY_FORMAT,
     SQ_OPT_BACKFILL,
     SQ_OPT_NO_BACKFILL,
+    SQ_OPT_PUSH_URL, /* a push consumer's (issue 15) */
+    SQ_OPT_HEADER,   /* may be given more than once */
+    SQ_OPT_SIGNING_SECRET,
+    SQ_OPT_MAX_WAITING,
     SQ_OPT_KEY_FIELD, /* a webhook source's settings (source webhook add) */
     SQ_OPT_KEY_HEADER,
     SQ_OPT_SECRET,

@@ -28,6 +28,7 @@ typedef enum sq_config_type {
     SQ_CONFIG_STREAMS, /* list of {name, consumers}: an sq_config_stream_list */
     SQ_CONFIG_SOURCES, /* list of {name, postgres, stream, ...}: an sq_config_source_list */
     SQ_CONFIG_TABLES,  /* list of a source's table names: an sq_config_table_list */
+    SQ_CONFIG_HEADERS, /* mapping of HTTP header names to values: an sq_config_header_list */
     SQ_CONFIG_WEBHOOK, /* a webhook source's settings mapping: its canonical settings JSON
                         * (sq_webhook_settings_write), a const char * */
 } sq_config_type;
@@ -87,6 +88,17 @@ typedef enum sq_config_deliver_policy {
     SQ_CONFIG_DELIVER_NEW = 1, /* only messages upserted after the consumer was created */
 } sq_config_deliver_policy;
 
+typedef enum sq_config_consumer_kind {
+    SQ_CONFIG_PULL = 0, /* workers receive and ack */
+    SQ_CONFIG_PUSH = 1, /* messages are POSTed to http_endpoint (issue 15) */
+} sq_config_consumer_kind;
+
+/* A push consumer's headers, each "Name: value" (checked by sequin/push_rules.h). */
+typedef struct sq_config_header_list {
+    const char **items;
+    size_t count;
+} sq_config_header_list;
+
 /* A consumer declared in the file (managed_by "config"). */
 typedef struct sq_config_consumer {
     const char *name;
@@ -95,6 +107,14 @@ typedef struct sq_config_consumer {
     int max_ack_pending;
     int max_deliver; /* 0: no limit */
     sq_config_deliver_policy deliver_policy;
+    sq_config_consumer_kind kind;
+    struct {
+        const char *url; /* "" for a pull consumer; a push consumer's is never empty */
+        sq_config_header_list headers;
+        const char *signing_secret; /* "": none */
+    } http_endpoint;
+    int max_waiting; /* a push consumer's; lowered to max_ack_pending when above it */
+    int backoff_base_ms, backoff_max_ms;
     int line, column; /* of the consumer's mapping, for reconcile messages */
 } sq_config_consumer;
 

@@ -35,6 +35,15 @@ bool sq_sha256_accelerate(bool wanted);
 void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                     unsigned char out[SQ_SHA256_LEN]);
 
+/* The same in pieces: init with the key, any number of updates, final. */
+typedef struct sq_hmac_sha256_ctx {
+    unsigned char key[64]; /* the key, or its digest, zero-padded to a block */
+    sq_sha256_ctx inner;
+} sq_hmac_sha256_ctx;
+void sq_hmac_sha256_init(sq_hmac_sha256_ctx *h, const void *key, size_t keylen);
+void sq_hmac_sha256_update(sq_hmac_sha256_ctx *h, const void *data, size_t len);
+void sq_hmac_sha256_final(sq_hmac_sha256_ctx *h, unsigned char out[SQ_SHA256_LEN]);
+
 /* Whether two digests of `n` bytes are equal, in a time that does not depend on where they
  * differ (a signature check must not tell an attacker how much of a guess was right). */
 bool sq_digest_equal(const unsigned char *a, const unsigned char *b, size_t n);

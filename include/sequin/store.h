@@ -164,6 +164,7 @@ SQ_WUR int sq_store_begin_reconnect(sq_store *s, char *err, size_t errlen);
  * during calls, and sq_store_next_notify hands them out.
  */
 SQ_WUR int sq_store_begin_listen(sq_store *s, char *err, size_t errlen);
+SQ_WUR int sq_store_listen(sq_store *s, char *err, size_t errlen);
 
 /* SQ_OK with `*stream` set to the stream number of the next pending notification, or SQ_AGAIN
  * when none is pending. Reads nothing from the socket itself: call it after sq_store_poll. */
@@ -215,13 +216,38 @@ typedef struct sq_pair_info {
     const char *not_visible_until;
 } sq_pair_info;
 
+/*
+ * A push consumer's own settings (issue 15, docs/api.md "Push consumers"); all zero for a pull
+ * consumer. At creation, `http_endpoint` NULL makes a pull consumer and a push consumer's ints
+ * left 0 take their defaults (sequin/push_rules.h); in edits, NULL and 0 leave a field
+ * unchanged. `http_endpoint` is JSON as sq_push_rules_write_endpoint writes it: at creation
+ * the whole endpoint; in an edit the members to change, the others kept ("headers" replaces
+ * every header; null removes the headers or the signing secret).
+ */
+typedef struct sq_push_settings {
+    const char *http_endpoint;
+    int max_waiting; /* never above max_ack_pending: a larger one is lowered to it */
+    int backoff_base_ms;
+    int backoff_max_ms; /* at least backoff_base_ms */
+} sq_push_settings;
+
 /* A consumer's editable settings. In edits, a field set to -1 is left unchanged; max_deliver
  * 0 means no limit. */
 typedef struct sq_consumer_settings {
     int ack_wait_ms;
     int max_ack_pending;
     int max_deliver;
+    sq_push_settings push; /* read back from the store: the ints, http_endpoint NULL */
 } sq_consumer_settings;
+
+/* Where a push consumer's messages go, as the store hands it out (strings in the call's
+ * arena); all NULL for a pull consumer. */
+typedef struct sq_push_endpoint {
+    const char *url;
+    const char **headers; /* "Name: value", by name */
+    size_t n_headers;
+    const char *signing_secret; /* NULL when none; never shown by the API */
+} sq_push_endpoint;
 
 typedef struct sq_consumer {
     char id[37];
@@ -232,6 +258,8 @@ typedef struct sq_consumer {
     sq_consumer_settings settings;
     bool deliver_new;       /* deliver_policy "new" */
     bool managed_by_config; /* declared in the config file: the API may not edit it */
+    bool push;              /* kind "push" (else "pull"), fixed at creation */
+    sq_push_endpoint endpoint;
     long long available, delivered, dead;
     double oldest_available_age_s; /* -1 when nothing is available */
     const char *inserted_at;
@@ -416,9 +444,12 @@ SQ_WUR int sq_store_begin_consumer_list_all(sq_store *s, char *err, size_t errle
 SQ_WUR int sq_store_finish_consumer_list_all(sq_store *s, sq_consumer **out, size_t *count,
                                              sq_arena *arena, char *err, size_t errlen);
 
-/* Changes the settings that are not -1 and returns the consumer as it is now. A consumer the
- * config file declares is refused with SQ_STORE_CONFLICT unless `as_config` (the reconcile
- * of the config itself). */
+/* Changes the settings that are not -1 (push settings: not NULL or 0) and returns the
+ * consumer as it is now. A consumer the config file declares is refused with
+ * SQ_STORE_CONFLICT unless `as_config` (the reconcile of the config itself); so are push
+ * settings for a pull consumer, a max_waiting above the max_ack_pending the consumer would
+ * have (a stored one is lowered to a lowered max_ack_pending instead) and a backoff_base_ms
+ * above the backoff_max_ms it would have, with the reason in `err`. */
 SQ_WUR int sq_store_consumer_edit(sq_store *s, int stream, const char *name_or_id,
                                   const sq_consumer_settings *changes, bool as_config,
                                   sq_consumer *out, sq_arena *arena, char *err, size_t errlen);
@@ -435,6 +466,19 @@ SQ_WUR int sq_store_begin_consumer_delete(sq_store *s, int stream, const char *n
                                           bool as_config, char *err, size_t errlen);
 SQ_WUR int sq_store_finish_consumer_delete(sq_store *s, char id[37], char *err, size_t errlen);
 
+/* ---- push consumers (issue 15) ------------------------------------------------------------ */
+
+/*
+ * Every push consumer of every stream, by stream number then name, with its stream, filter,
+ * settings and endpoint (the signing secret too) but no stats (0, and -1 for the oldest age):
+ * what the pushing process delivers to. `*out` is an array of `*count` in `arena`.
+ */
+SQ_WUR int sq_store_push_consumers(sq_store *s, sq_consumer **out, size_t *count, sq_arena *arena,
+                                   char *err, size_t errlen);
+SQ_WUR int sq_store_begin_push_consumers(sq_store *s, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_push_consumers(sq_store *s, sq_consumer **out, size_t *count,
+                                          sq_arena *arena, char *err, size_t errlen);
+
 /* ---- declared consumers ------------------------------------------------------------------- */
 
 /* A consumer the config file declares (SPEC 5), for sq_store_reconcile. */
@@ -442,14 +486,16 @@ typedef struct sq_declared_consumer {
     const char *stream;            /* the stream's name; the stream must exist */
     const char *name;              /* [a-zA-Z0-9_]{1,64} */
     const char *filter;            /* validated (sq_filter_validate) */
-    sq_consumer_settings settings; /* complete: no -1; max_deliver 0 is no limit */
+    sq_consumer_settings settings; /* complete: no -1; max_deliver 0 is no limit; push:
+                                    * http_endpoint NULL for a pull consumer, else the whole
+                                    * endpoint and every int set */
     bool deliver_new;              /* deliver_policy "new" */
 } sq_declared_consumer;
 
 /* What the reconcile did to one consumer. */
 typedef enum sq_reconcile_action {
     SQ_RECONCILE_CREATED,   /* declared, did not exist: created, managed_by "config" */
-    SQ_RECONCILE_UPDATED,   /* declared, the file's already: numeric settings changed */
+    SQ_RECONCILE_UPDATED,   /* declared, the file's already: numeric or push settings changed */
     SQ_RECONCILE_UNCHANGED, /* declared, the file's already, same settings */
     SQ_RECONCILE_ADOPTED,   /* declared, was an API consumer with the same filter and
                              * deliver_policy: now the file's, with the declared settings */
@@ -476,7 +522,7 @@ typedef struct sq_reconcile_change {
  * SQ_OK with `*out` an array of `*count` changes in `arena` (the declared ones in their order,
  * then the released ones by stream and name), `*refused` -1. Otherwise nothing changed and
  * `err` says why: SQ_STORE_CONFLICT when a declaration would change the filter or
- * deliver_policy of an existing consumer (or take over an API consumer whose differ),
+ * deliver_policy or kind of an existing consumer (or take over an API consumer whose differ),
  * SQ_STORE_NOT_FOUND when a declaration names a stream that does not exist, with `*refused`
  * the index of that declaration; SQ_ERR when PostgreSQL fails (`*refused` -1).
  */

@@ -7,7 +7,9 @@
 
 #include "sequin/json.h"
 
-/* One shown value: a label and where it is in an object ("stats.available"). */
+/* One shown value: a label and where it is in an object ("stats.available"). A block leaves
+ * out a field whose path starts with '?' when the object has no such member (a push
+ * consumer's, on a pull consumer). */
 typedef struct field {
     const char *label;
     const char *path;
@@ -52,6 +54,13 @@ static const field consumer_block[] = {
     {"max_ack_pending", "max_ack_pending"},
     {"max_deliver", "max_deliver"},
     {"managed_by", "managed_by"},
+    {"kind", "kind"},
+    {"push_url", "?http_endpoint.url"},
+    {"headers", "?http_endpoint.headers"},
+    {"signing_secret", "?http_endpoint.signing_secret"},
+    {"max_waiting", "?max_waiting"},
+    {"backoff_base_ms", "?backoff_base_ms"},
+    {"backoff_max_ms", "?backoff_max_ms"},
     {"available", "stats.available"},
     {"delivered", "stats.delivered"},
     {"dead", "stats.dead"},
@@ -66,6 +75,8 @@ static const field consumer_cols[] = {
     {"DEAD", "stats.dead"},
     {"ACK_WAIT_MS", "ack_wait_ms"},
     {"MAX_ACK_PENDING", "max_ack_pending"},
+    {"KIND", "kind"},
+    {"PUSH_URL", "http_endpoint.url"},
 };
 /* Every member of a source (docs/api.md), its status and backfill progress included. */
 static const field source_block[] = {
@@ -335,7 +346,10 @@ static void print_block(FILE *out, const sq_json *doc, int obj, const field *fie
         if (strlen(fields[i].label) > w)
             w = strlen(fields[i].label);
     for (size_t i = 0; i < n; i++) {
-        const char *v = field_text(doc, obj, &fields[i], a);
+        field f = fields[i];
+        if (f.path[0] == '?' && at_path(doc, obj, ++f.path) < 0)
+            continue;
+        const char *v = field_text(doc, obj, &f, a);
         fprintf(out, "%s:%*s", fields[i].label, (int)(w - strlen(fields[i].label) + 1), "");
         /* A value of several lines (backfill progress) goes on below, under its first. */
         for (size_t len; (len = strcspn(v, "\n")) < strlen(v); v += len + 1)

@@ -11,6 +11,7 @@
 
 #include "sequin/json.h"
 #include "sequin/keys.h"
+#include "sequin/push_rules.h"
 
 /* ---- flags ----------------------------------------------------------------------------- */
 
@@ -27,6 +28,9 @@ static int check_url(const char *url, char *err, size_t errlen);
 static int check_slot(const char *slot, char *err, size_t errlen);
 static int check_publication(const char *publication, char *err, size_t errlen);
 static int check_table(const char *table, char *err, size_t errlen);
+static int check_push_url(const char *url, char *err, size_t errlen);
+static int check_header(const char *header, char *err, size_t errlen);
+static int check_secret(const char *secret, char *err, size_t errlen);
 
 /* The ranges are SPEC 3 and 4's: out of range is a usage error before any request. */
 static const opt_spec opts[SQ_OPT_COUNT] = {
@@ -60,6 +64,10 @@ static const opt_spec opts[SQ_OPT_COUNT] = {
                            "basic|with_operation"},
     [SQ_OPT_BACKFILL] = {"backfill", false, 1, 0, NULL, NULL},
     [SQ_OPT_NO_BACKFILL] = {"no-backfill", false, 1, 0, NULL, NULL},
+    [SQ_OPT_PUSH_URL] = {"push-url", true, 1, 0, NULL, "URL"},
+    [SQ_OPT_HEADER] = {"header", true, 1, 0, NULL, "'NAME: VALUE'"},
+    [SQ_OPT_SIGNING_SECRET] = {"signing-secret", true, 1, 0, NULL, "SECRET"},
+    [SQ_OPT_MAX_WAITING] = {"max-waiting", true, 1, SQ_PUSH_MAX_WAITING_MAX, NULL, "N"},
     [SQ_OPT_KEY_FIELD] = {"key-field", true, 1, 0, NULL, "FIELD"},
     [SQ_OPT_KEY_HEADER] = {"key-header", true, 1, 0, NULL, "HEADER"},
     [SQ_OPT_SECRET] = {"secret", true, 1, 0, NULL, "SECRET"},
@@ -72,11 +80,12 @@ static const opt_spec opts[SQ_OPT_COUNT] = {
 static int (*const rules[SQ_OPT_COUNT])(const char *value, char *err, size_t errlen) = {
     [SQ_OPT_FILTER] = check_filter, [SQ_OPT_URL] = check_url,
     [SQ_OPT_SLOT] = check_slot,     [SQ_OPT_PUBLICATION] = check_publication,
-    [SQ_OPT_TABLE] = check_table,
+    [SQ_OPT_TABLE] = check_table,   [SQ_OPT_PUSH_URL] = check_push_url,
+    [SQ_OPT_HEADER] = check_header, [SQ_OPT_SIGNING_SECRET] = check_secret,
 };
 
 /* The flags that may be given more than once: every value is kept (sq_cli_invocation.many). */
-static const bool repeats[SQ_OPT_COUNT] = {[SQ_OPT_TABLE] = true};
+static const bool repeats[SQ_OPT_COUNT] = {[SQ_OPT_TABLE] = true, [SQ_OPT_HEADER] = true};
 
 /* Flags that say opposite things: giving both is a usage error. */
 static const sq_cli_opt exclusive[][2] = {
@@ -85,10 +94,12 @@ static const sq_cli_opt exclusive[][2] = {
     {SQ_OPT_KEY_FIELD, SQ_OPT_KEY_HEADER},
 };
 
-#define F(o) ((uint64_t)1 << (o))
+#define F(o) (UINT64_C(1) << (o))
 #define GLOBAL_FLAGS (F(SQ_OPT_CONTEXT) | F(SQ_OPT_AS_CURL) | F(SQ_OPT_JSON) | F(SQ_OPT_HELP))
+#define PUSH_SETTINGS                                                                              \
+    (F(SQ_OPT_PUSH_URL) | F(SQ_OPT_HEADER) | F(SQ_OPT_SIGNING_SECRET) | F(SQ_OPT_MAX_WAITING))
 #define CONSUMER_SETTINGS                                                                          \
-    (F(SQ_OPT_ACK_WAIT_MS) | F(SQ_OPT_MAX_ACK_PENDING) | F(SQ_OPT_MAX_DELIVER))
+    (F(SQ_OPT_ACK_WAIT_MS) | F(SQ_OPT_MAX_ACK_PENDING) | F(SQ_OPT_MAX_DELIVER) | PUSH_SETTINGS)
 #define SOURCE_SETTINGS                                                                            \
     (F(SQ_OPT_URL) | F(SQ_OPT_SLOT) | F(SQ_OPT_PUBLICATION) | F(SQ_OPT_TABLE) |                    \
      F(SQ_OPT_KEY_FORMAT) | F(SQ_OPT_BACKFILL) | F(SQ_OPT_NO_BACKFILL))
@@ -114,7 +125,7 @@ struct sq_cli_command {
 };
 
 /* In a command's flags: an interactive view, for which --as-curl and --json make no sense. */
-#define INTERACTIVE ((uint64_t)1 << SQ_OPT_COUNT)
+#define INTERACTIVE F(SQ_OPT_COUNT)
 _Static_assert(SQ_OPT_COUNT < 64, "the flags of a command are bits of a uint64_t");
 
 static int build_message_upsert(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
@@ -154,7 +165,7 @@ static const sq_cli_command commands[] = {
     {"consumer", "info", "NAME", 1, 1, STREAM, build_consumer_info, "GET", SQ_OUT_CONSUMER,
      "show a consumer"},
     {"consumer", "edit", "NAME", 1, 1, STREAM | CONSUMER_SETTINGS, build_consumer_edit, "PATCH",
-     SQ_OUT_CONSUMER, "change a consumer's numeric settings"},
+     SQ_OUT_CONSUMER, "change a consumer's numeric and push settings"},
     {"consumer", "rm", "NAME", 1, 1, STREAM, build_consumer_rm, "DELETE", SQ_OUT_DONE,
      "delete a consumer"},
     {"consumer", "receive", "NAME", 1, 1,
@@ -582,6 +593,26 @@ static int check_publication(const char *publication, char *err, size_t errlen)
     return check_pg_name("publication", publication, false, err, errlen);
 }
 
+/* A push consumer's URL, header and signing secret, by the API's rules (sequin/push_rules.h). */
+static int check_push_url(const char *url, char *err, size_t errlen)
+{
+    const char *why = sq_push_rules_url(url, strlen(url));
+    return why != NULL ? sq_fail(err, errlen, "invalid --push-url \"%s\": it %s", url, why) : SQ_OK;
+}
+
+static int check_header(const char *header, char *err, size_t errlen)
+{
+    size_t nl, vl;
+    const char *v, *why = sq_push_rules_split_header(header, strlen(header), &nl, &v, &vl);
+    return why != NULL ? sq_fail(err, errlen, "invalid --header \"%s\": %s", header, why) : SQ_OK;
+}
+
+static int check_secret(const char *secret, char *err, size_t errlen)
+{
+    const char *why = sq_push_rules_secret(secret, strlen(secret));
+    return why != NULL ? sq_fail(err, errlen, "invalid --signing-secret: it %s", why) : SQ_OK;
+}
+
 /* "schema.table", or "table" for public's. */
 static int check_table(const char *table, char *err, size_t errlen)
 {
@@ -610,12 +641,52 @@ static int write_opt(sq_json_writer *w, const sq_cli_invocation *inv, sq_cli_opt
     return sq_json_write_string(w, inv->opt[o]);
 }
 
+/* A push consumer's flags as the API takes them: at creation "kind" and the whole
+ * http_endpoint; in an edit (`patch`) the endpoint's members given (--header replaces every
+ * header). */
+static int write_push(sq_json_writer *w, const sq_cli_invocation *inv, bool patch)
+{
+    const char *url = inv->opt[SQ_OPT_PUSH_URL], *secret = inv->opt[SQ_OPT_SIGNING_SECRET];
+    size_t nheaders = inv->nmany[SQ_OPT_HEADER];
+    int rc = SQ_OK;
+    if (!patch)
+        rc |= sq_json_write_key(w, "kind") || sq_json_write_string(w, "push");
+    if (url != NULL || nheaders > 0 || secret != NULL) {
+        rc |= sq_json_write_key(w, "http_endpoint") || sq_json_write_begin_object(w);
+        if (url != NULL)
+            rc |= sq_json_write_key(w, "url") || sq_json_write_string(w, url);
+        if (nheaders > 0) {
+            rc |= sq_json_write_key(w, "headers") || sq_json_write_begin_object(w);
+            for (size_t i = 0; i < nheaders; i++) {
+                const char *line = inv->many[SQ_OPT_HEADER][i], *v;
+                size_t nl, vl;
+                if (sq_push_rules_split_header(line, strlen(line), &nl, &v, &vl) != NULL)
+                    return SQ_ERR; /* cannot be: the parse checked it */
+                rc |= sq_json_write_keyn(w, line, nl) || sq_json_write_stringn(w, v, vl);
+            }
+            rc |= sq_json_write_end_object(w);
+        }
+        if (secret != NULL)
+            rc |= sq_json_write_key(w, "signing_secret") || sq_json_write_string(w, secret);
+        rc |= sq_json_write_end_object(w);
+    }
+    rc |= write_opt(w, inv, SQ_OPT_MAX_WAITING, "max_waiting");
+    return rc;
+}
+
 static int write_settings(sq_json_writer *w, const sq_cli_invocation *inv)
 {
     int rc = write_opt(w, inv, SQ_OPT_ACK_WAIT_MS, "ack_wait_ms");
     rc |= write_opt(w, inv, SQ_OPT_MAX_ACK_PENDING, "max_ack_pending");
     rc |= write_opt(w, inv, SQ_OPT_MAX_DELIVER, "max_deliver");
     return rc;
+}
+
+/* Whether any push flag is given. */
+static bool has_push(const sq_cli_invocation *inv)
+{
+    return inv->opt[SQ_OPT_PUSH_URL] != NULL || inv->opt[SQ_OPT_HEADER] != NULL ||
+           inv->opt[SQ_OPT_SIGNING_SECRET] != NULL || inv->opt[SQ_OPT_MAX_WAITING] != NULL;
 }
 
 static int oom(char *err, size_t errlen)
@@ -692,13 +763,18 @@ static int build_consumer_add(const sq_cli_invocation *inv, sq_cli_request *req,
         return SQ_ERR;
     if (filter == NULL)
         return sq_fail(err, errlen, "consumer add needs --filter PATTERN (e.g. \"orders.us.>\")");
+    bool push = inv->opt[SQ_OPT_PUSH_URL] != NULL;
+    if (!push && has_push(inv))
+        return sq_fail(err, errlen,
+                       "--header, --signing-secret and --max-waiting are a push consumer's: give "
+                       "--push-url URL too");
     sq_json_writer w;
     sq_json_writer_init(&w, &req->body);
     int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
              sq_json_write_string(&w, name) || sq_json_write_key(&w, "filter_key_pattern") ||
              sq_json_write_string(&w, filter) || write_settings(&w, inv) ||
              write_opt(&w, inv, SQ_OPT_DELIVER_POLICY, "deliver_policy") ||
-             sq_json_write_end_object(&w);
+             (push && write_push(&w, inv, false)) || sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "streams", sq_cli_stream(inv), "consumers", NULL),
                        err, errlen);
 }
@@ -723,14 +799,14 @@ static int build_consumer_edit(const sq_cli_invocation *inv, sq_cli_request *req
                                size_t errlen)
 {
     if (inv->opt[SQ_OPT_ACK_WAIT_MS] == NULL && inv->opt[SQ_OPT_MAX_ACK_PENDING] == NULL &&
-        inv->opt[SQ_OPT_MAX_DELIVER] == NULL)
+        inv->opt[SQ_OPT_MAX_DELIVER] == NULL && !has_push(inv))
         return sq_fail(err, errlen,
                        "consumer edit needs at least one of --ack-wait-ms, --max-ack-pending, "
-                       "--max-deliver");
+                       "--max-deliver, --push-url, --header, --signing-secret, --max-waiting");
     sq_json_writer w;
     sq_json_writer_init(&w, &req->body);
-    int rc =
-        sq_json_write_begin_object(&w) || write_settings(&w, inv) || sq_json_write_end_object(&w);
+    int rc = sq_json_write_begin_object(&w) || write_settings(&w, inv) ||
+             write_push(&w, inv, true) || sq_json_write_end_object(&w);
     return finish_body(rc, &w, consumer_path(inv, req, NULL), err, errlen);
 }
 

@@ -10,6 +10,7 @@
 
 #include "sequin/json.h"
 #include "sequin/keys.h"
+#include "sequin/push_rules.h"
 #include "sequin/source_rules.h"
 #include "sequin/webhook.h"
 
@@ -45,6 +46,8 @@ static int apply_webhook(sq_config_loader *ld, const sq_config_option *opt, cons
                          const sq_config_node *v, void *base);
 static int apply_tables(sq_config_loader *ld, const sq_config_option *opt, const char *label,
                         const sq_config_node *v, void *base);
+static int apply_headers(sq_config_loader *ld, const sq_config_option *opt, const char *label,
+                         const sq_config_node *v, void *base);
 
 /* Stores scalar option `opt` from node `v` into `base`; `label` names it in messages. */
 static int apply_option(sq_config_loader *ld, const sq_config_option *opt, const char *label,
@@ -158,6 +161,8 @@ static int apply_option(sq_config_loader *ld, const sq_config_option *opt, const
         return apply_sources(ld, opt, v, base);
     case SQ_CONFIG_TABLES:
         return apply_tables(ld, opt, label, v, base);
+    case SQ_CONFIG_HEADERS:
+        return apply_headers(ld, opt, label, v, base);
     case SQ_CONFIG_WEBHOOK:
         return apply_webhook(ld, opt, label, v, base);
     }
@@ -205,8 +210,15 @@ static int apply_key(sq_config_loader *ld, const sq_config_option *opt, const sq
          * list, as YAML reads it. */
         def.text = opt->default_text;
         def.len = strlen(def.text);
-        if (strcmp(def.text, "[]") == 0)
+        if (strcmp(def.text, "[]") == 0) {
             def.kind = SQ_CONFIG_NODE_SEQ;
+        } else if (strcmp(def.text, "{}") == 0) {
+            def.kind = SQ_CONFIG_NODE_MAP;
+        } else if (strcmp(def.text, "\"\"") == 0) { /* the empty string, as YAML reads it */
+            def.text = "";
+            def.len = 0;
+            def.plain = false;
+        }
         v = &def;
     }
     snprintf(label, sizeof label, "\"%s\" of %s", opt->name, who);
@@ -342,6 +354,24 @@ static int apply_consumer(sq_config_loader *ld, const sq_config_node *m, void *i
     snprintf(of, sizeof of, " of stream \"%s\"", (const char *)stream);
     if (apply_entry(ld, m, copts, n, c, "consumer", of) != 0)
         return -1;
+    /* The endpoint goes with the kind, as the API has it (issue 15). */
+    bool has_endpoint = c->http_endpoint.url[0] != '\0' || c->http_endpoint.headers.count > 0 ||
+                        c->http_endpoint.signing_secret[0] != '\0';
+    if (c->kind == SQ_CONFIG_PULL && has_endpoint)
+        return sq_config_fail_node(ld, m,
+                                   "consumer \"%s\"%s has an http_endpoint but is a pull "
+                                   "consumer: add \"kind: push\"",
+                                   c->name, of);
+    if (c->kind == SQ_CONFIG_PUSH && c->http_endpoint.url[0] == '\0')
+        return sq_config_fail_node(ld, m,
+                                   "consumer \"%s\"%s is a push consumer: it needs "
+                                   "\"http_endpoint: {url: ...}\"",
+                                   c->name, of);
+    if (c->backoff_base_ms > c->backoff_max_ms)
+        return sq_config_fail_node(ld, m,
+                                   "consumer \"%s\"%s: backoff_base_ms %d is above "
+                                   "backoff_max_ms %d",
+                                   c->name, of, c->backoff_base_ms, c->backoff_max_ms);
     c->line = m->line;
     c->column = m->col;
     return 0;
@@ -465,6 +495,59 @@ static int apply_sources(sq_config_loader *ld, const sq_config_option *opt, cons
     return 0;
 }
 
+/*
+ * The start of an option's list of strings (a source's tables, a consumer's headers) from `v`:
+ * a node of `kind` (else "LABEL must be MUST, got ..."), of at most `max` items counted by
+ * `n`, which the list gets room for in cfg's arena. 1 to fill it, 0 when `v` is null (an
+ * empty list), -1 on error.
+ */
+static int list_start(sq_config_loader *ld, const sq_config_node *v, sq_config_node_kind kind,
+                      const char *label, const char *must, size_t n, size_t max, const char *what,
+                      const char ***items, size_t *count)
+{
+    char q[SQ_CONFIG_QBUF];
+
+    *items = NULL;
+    *count = 0;
+    if (sq_config_is_null(v))
+        return 0;
+    if (v->kind != kind)
+        return sq_config_fail_node(ld, v, "%s must be %s, got %s", label, must,
+                                   sq_config_describe(q, v));
+    if (n > max)
+        return sq_config_fail_node(ld, v, "%s lists %zu %s, at most %zu", label, n, what, max);
+    *items = sq_arena_calloc(&ld->cfg->arena, n + 1, sizeof **items);
+    return *items != NULL ? 1 : sq_config_out_of_memory(ld);
+}
+
+/* A push consumer's headers: a mapping of names to values, each checked by the API's rules
+ * (sequin/push_rules.h), kept as "Name: value" lines. */
+static int apply_headers(sq_config_loader *ld, const sq_config_option *opt, const char *label,
+                         const sq_config_node *v, void *base)
+{
+    sq_config_header_list *list = sq_config_field(base, opt);
+    char q[SQ_CONFIG_QBUF];
+    /* A mapping's children alternate: a key, then its value. */
+    int rc = list_start(ld, v, SQ_CONFIG_NODE_MAP, label, "a mapping {Name: value}", v->count / 2,
+                        SQ_PUSH_HEADERS_MAX, "headers", &list->items, &list->count);
+    if (rc <= 0)
+        return rc;
+    for (const sq_config_node *k = v->child; k != NULL && k->next != NULL; k = k->next->next) {
+        const sq_config_node *val = k->next;
+        const char *why;
+        if (k->kind != SQ_CONFIG_NODE_SCALAR || val->kind != SQ_CONFIG_NODE_SCALAR)
+            return sq_config_fail_node(ld, k, "%s must map header names to strings", label);
+        if ((why = sq_push_rules_header(k->text, k->len, val->text, val->len)) != NULL)
+            return sq_config_fail_node(ld, k, "%s: %s %s", label,
+                                       sq_config_quote(q, k->text, k->len), why);
+        list->items[list->count] = sq_arena_printf(&ld->cfg->arena, "%.*s: %.*s", (int)k->len,
+                                                   k->text, (int)val->len, val->text);
+        if (list->items[list->count++] == NULL)
+            return sq_config_out_of_memory(ld);
+    }
+    return 0;
+}
+
 /* A webhook source's `webhook:` mapping of strings (null: not set), checked by the settings
  * JSON's rules and kept as its canonical JSON. */
 static int apply_webhook(sq_config_loader *ld, const sq_config_option *opt, const char *label,
@@ -523,20 +606,10 @@ static int apply_tables(sq_config_loader *ld, const sq_config_option *opt, const
 {
     sq_config_table_list *list = sq_config_field(base, opt);
     char q[SQ_CONFIG_QBUF];
-
-    list->items = NULL;
-    list->count = 0;
-    if (sq_config_is_null(v))
-        return 0;
-    if (v->kind != SQ_CONFIG_NODE_SEQ)
-        return sq_config_fail_node(ld, v, "%s must be a list of table names, got %s", label,
-                                   sq_config_describe(q, v));
-    if (v->count > SQ_SOURCE_TABLES_MAX)
-        return sq_config_fail_node(ld, v, "%s lists %zu tables, at most %d", label, v->count,
-                                   SQ_SOURCE_TABLES_MAX);
-    list->items = sq_arena_calloc(&ld->cfg->arena, v->count + 1, sizeof *list->items);
-    if (list->items == NULL)
-        return sq_config_out_of_memory(ld);
+    int rc = list_start(ld, v, SQ_CONFIG_NODE_SEQ, label, "a list of table names", v->count,
+                        SQ_SOURCE_TABLES_MAX, "tables", &list->items, &list->count);
+    if (rc <= 0)
+        return rc;
     for (const sq_config_node *e = v->child; e != NULL; e = e->next) {
         const char *name = NULL, *why;
         if (e->kind != SQ_CONFIG_NODE_SCALAR || sq_config_is_null(e))

@@ -19,7 +19,7 @@
  * stream) at most SQ_CONFIG_KEYS_MAX keys. config_options.c checks both at compile time.
  */
 #define SQ_CONFIG_OPTIONS_MAX 32
-#define SQ_CONFIG_KEYS_MAX 8
+#define SQ_CONFIG_KEYS_MAX 16
 
 /* Longest user text quoted back in an error message, and the buffer sq_config_quote needs. */
 #define SQ_CONFIG_QUOTE_MAX 60

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sequin/push_rules.h"
 #include "sequin/source_rules.h"
 
 /* Enum options are stored as the index of their word, through an int-sized field. */
@@ -16,6 +17,9 @@ _Static_assert(SQ_LOG_DEBUG == 0 && SQ_LOG_INFO == 1 && SQ_LOG_WARN == 2 && SQ_L
 _Static_assert(SQ_LOG_TEXT == 0 && SQ_LOG_JSON == 1, "log_formats[] is indexed by sq_log_format");
 _Static_assert(SQ_CONFIG_DELIVER_ALL == 0 && SQ_CONFIG_DELIVER_NEW == 1,
                "deliver_policies[] is indexed by sq_config_deliver_policy");
+_Static_assert(sizeof(sq_config_consumer_kind) == sizeof(int), "enum options are stored as int");
+_Static_assert(SQ_CONFIG_PULL == 0 && SQ_CONFIG_PUSH == 1,
+               "sq_push_rules_kinds[] is indexed by sq_config_consumer_kind");
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
@@ -39,6 +43,12 @@ static const char *const deliver_policies[] = {"all", "new", NULL};
     {                                                                                              \
         .name = #k, .key = #k, .offset = offsetof(sq_config_consumer, k), __VA_ARGS__              \
     }
+/* A key of a consumer's `http_endpoint:` mapping. */
+#define HTTP_ENDPOINT(k, ...)                                                                      \
+    {                                                                                              \
+        .name = "http_endpoint." #k, .section = "http_endpoint", .key = #k,                        \
+        .offset = offsetof(sq_config_consumer, http_endpoint.k), __VA_ARGS__                       \
+    }
 /* A key of an entry of `sources:` (SOURCE), or of its `postgres:` mapping (POSTGRES). */
 #define SOURCE(k, ...)                                                                             \
     {                                                                                              \
@@ -52,6 +62,18 @@ static const char *const deliver_policies[] = {"all", "new", NULL};
 /* An integer option within [lo, hi]. */
 #define INT(lo, hi) .type = SQ_CONFIG_INT, .min = (lo), .max = (hi)
 #define RELOADS .reloadable = true
+
+/* A push consumer's url and signing secret: "" is none (a pull consumer's, or no signing),
+ * anything else is checked by sequin/push_rules.h. */
+static const char *endpoint_url(const char *s, size_t len)
+{
+    return len == 0 ? NULL : sq_push_rules_url(s, len);
+}
+
+static const char *endpoint_secret(const char *s, size_t len)
+{
+    return len == 0 ? NULL : sq_push_rules_secret(s, len);
+}
 
 /*
  * The option table. Order is file order: etc/sequin.yaml and docs/config.md follow it, and the
@@ -122,6 +144,28 @@ static const sq_config_option consumer_options[] = {
              .default_text = "all", RELOADS,
              .help = "all: the whole matching backlog; new: only messages upserted after "
                      "creation."),
+    CONSUMER(kind, .type = SQ_CONFIG_ENUM, .words = sq_push_rules_kinds, .default_text = "pull",
+             RELOADS,
+             .help = "pull: workers receive and ack; push: messages are POSTed to http_endpoint. "
+                     "It cannot be changed later."),
+    HTTP_ENDPOINT(url, .type = SQ_CONFIG_STRING, .check = endpoint_url, .default_text = "\"\"",
+                  RELOADS,
+                  .help = "A push consumer's http:// or https:// URL (required for push, "
+                          "refused for pull)."),
+    HTTP_ENDPOINT(headers, .type = SQ_CONFIG_HEADERS, .default_text = "{}", RELOADS,
+                  .help = "Headers sent with every request, {Name: value}; the API shows their "
+                          "values as ***."),
+    HTTP_ENDPOINT(signing_secret, .type = SQ_CONFIG_STRING, .check = endpoint_secret,
+                  .default_text = "\"\"", RELOADS,
+                  .help = "Key of the HMAC-SHA256 signature header; \"\" signs nothing."),
+    CONSUMER(max_waiting, INT(1, SQ_PUSH_MAX_WAITING_MAX), .default_text = "20", RELOADS,
+             .help = "A push consumer's requests in flight at once; lowered to max_ack_pending."),
+    CONSUMER(backoff_base_ms, INT(SQ_PUSH_BACKOFF_MIN_MS, SQ_PUSH_BACKOFF_MAX_MS),
+             .default_text = "1000", RELOADS,
+             .help = "A push consumer's first retry wait, doubled per delivery, with jitter."),
+    CONSUMER(backoff_max_ms, INT(SQ_PUSH_BACKOFF_MIN_MS, SQ_PUSH_BACKOFF_MAX_MS),
+             .default_text = "300000", RELOADS,
+             .help = "The longest retry wait of a push consumer; at least backoff_base_ms."),
 };
 
 /* The keys of one entry of `sources:`. The name first: the loader reads it before the rest. The
@@ -237,22 +281,38 @@ static bool str_equal(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static bool consumer_equal(const sq_config_consumer *a, const sq_config_consumer *b)
+/* Two lists of strings, in order (a source's tables, a consumer's headers). */
+static bool strings_equal(const char *const *a, size_t na, const char *const *b, size_t nb)
 {
-    return str_equal(a->name, b->name) && str_equal(a->filter, b->filter) &&
-           a->ack_wait_ms == b->ack_wait_ms && a->max_ack_pending == b->max_ack_pending &&
-           a->max_deliver == b->max_deliver && a->deliver_policy == b->deliver_policy;
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    }
+    return true;
 }
 
 static bool tables_equal(const sq_config_table_list *a, const sq_config_table_list *b)
 {
-    if (a->count != b->count)
-        return false;
-    for (size_t i = 0; i < a->count; i++) {
-        if (strcmp(a->items[i], b->items[i]) != 0)
-            return false;
-    }
-    return true;
+    return strings_equal(a->items, a->count, b->items, b->count);
+}
+
+static bool headers_equal(const sq_config_header_list *a, const sq_config_header_list *b)
+{
+    return strings_equal(a->items, a->count, b->items, b->count);
+}
+
+static bool consumer_equal(const sq_config_consumer *a, const sq_config_consumer *b)
+{
+    return str_equal(a->name, b->name) && str_equal(a->filter, b->filter) &&
+           a->ack_wait_ms == b->ack_wait_ms && a->max_ack_pending == b->max_ack_pending &&
+           a->max_deliver == b->max_deliver && a->deliver_policy == b->deliver_policy &&
+           a->kind == b->kind && str_equal(a->http_endpoint.url, b->http_endpoint.url) &&
+           headers_equal(&a->http_endpoint.headers, &b->http_endpoint.headers) &&
+           str_equal(a->http_endpoint.signing_secret, b->http_endpoint.signing_secret) &&
+           a->max_waiting == b->max_waiting && a->backoff_base_ms == b->backoff_base_ms &&
+           a->backoff_max_ms == b->backoff_max_ms;
 }
 
 static bool source_equal(const sq_config_source *a, const sq_config_source *b)
@@ -331,6 +391,8 @@ bool sq_config_option_equal(const sq_config *a, const sq_config *b, const sq_con
     }
     case SQ_CONFIG_TABLES:
         return tables_equal(x, y);
+    case SQ_CONFIG_HEADERS:
+        return headers_equal(x, y);
     case SQ_CONFIG_WEBHOOK:
         return str_equal(*(const char *const *)x, *(const char *const *)y);
     }

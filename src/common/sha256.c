@@ -193,28 +193,45 @@ void sq_sha256_hex(const unsigned char digest[SQ_SHA256_LEN], char hex[2 * SQ_SH
 }
 
 /* RFC 2104: H((K ^ opad) || H((K ^ ipad) || m)), a key longer than a block hashed first. */
+void sq_hmac_sha256_init(sq_hmac_sha256_ctx *h, const void *key, size_t keylen)
+{
+    unsigned char pad[64];
+    memset(h->key, 0, sizeof h->key);
+    if (keylen > sizeof h->key)
+        sq_sha256(key, keylen, h->key);
+    else if (keylen > 0)
+        memcpy(h->key, key, keylen);
+    for (int i = 0; i < 64; i++)
+        pad[i] = h->key[i] ^ 0x36;
+    sq_sha256_init(&h->inner);
+    sq_sha256_update(&h->inner, pad, sizeof pad);
+}
+
+void sq_hmac_sha256_update(sq_hmac_sha256_ctx *h, const void *data, size_t len)
+{
+    sq_sha256_update(&h->inner, data, len);
+}
+
+void sq_hmac_sha256_final(sq_hmac_sha256_ctx *h, unsigned char out[SQ_SHA256_LEN])
+{
+    unsigned char pad[64], inner[SQ_SHA256_LEN];
+    sq_sha256_ctx outer;
+    sq_sha256_final(&h->inner, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = h->key[i] ^ 0x5c;
+    sq_sha256_init(&outer);
+    sq_sha256_update(&outer, pad, sizeof pad);
+    sq_sha256_update(&outer, inner, sizeof inner);
+    sq_sha256_final(&outer, out);
+}
+
 void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                     unsigned char out[SQ_SHA256_LEN])
 {
-    unsigned char k[64] = {0}, pad[64], inner[SQ_SHA256_LEN];
-    sq_sha256_ctx c;
-
-    if (keylen > sizeof k)
-        sq_sha256(key, keylen, k);
-    else if (keylen > 0)
-        memcpy(k, key, keylen);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x36;
-    sq_sha256_init(&c);
-    sq_sha256_update(&c, pad, sizeof pad);
-    sq_sha256_update(&c, data, len);
-    sq_sha256_final(&c, inner);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x5c;
-    sq_sha256_init(&c);
-    sq_sha256_update(&c, pad, sizeof pad);
-    sq_sha256_update(&c, inner, sizeof inner);
-    sq_sha256_final(&c, out);
+    sq_hmac_sha256_ctx h;
+    sq_hmac_sha256_init(&h, key, keylen);
+    sq_hmac_sha256_update(&h, data, len);
+    sq_hmac_sha256_final(&h, out);
 }
 
 bool sq_digest_equal(const unsigned char *a, const unsigned char *b, size_t n)

@@ -50,7 +50,7 @@ static int create_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
 
 static int edit_parse(sq_handler *h, const sq_request_in *in, sq_api_problem *p)
 {
-    return sq_api_parse_consumer_edit(in->body, in->body_len, &h->changes, p);
+    return sq_api_parse_consumer_edit(in->body, in->body_len, h->arena, &h->changes, p);
 }
 
 static int edit_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)
@@ -97,12 +97,10 @@ static int edit_finish(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *b
 {
     sq_consumer c;
     (void)body;
-    int rc = sq_store_finish_consumer_edit(s, &c, h->arena, err, errlen);
-    if (rc == SQ_STORE_CONFLICT)
-        snprintf(err, errlen,
-                 "consumer \"%s\" is declared in the config file: change it there and reload",
-                 h->consumer);
-    return consumer_answer(rc, &c, jw, err, errlen);
+    /* A conflict is the store's to say: the config file owns the consumer, or its kind or
+     * max_ack_pending cannot take the push settings asked for. */
+    return consumer_answer(sq_store_finish_consumer_edit(s, &c, h->arena, err, errlen), &c, jw, err,
+                           errlen);
 }
 
 static int delete_begin(sq_handler *h, sq_store *s, char *err, size_t errlen)

@@ -7,6 +7,7 @@
 #include "sequin/api_input.h"
 #include "sequin/json.h"
 #include "sequin/keys.h"
+#include "sequin/push_rules.h"
 #include "sequin/source.h"
 #include "sequin/webhook.h"
 
@@ -231,19 +232,173 @@ done:
 }
 
 static const char *const consumer_members[] = {
-    "name",        "filter_key_pattern", "ack_wait_ms", "max_ack_pending",
-    "max_deliver", "deliver_policy",     NULL};
+    "name",        "filter_key_pattern", "ack_wait_ms",    "max_ack_pending",
+    "max_deliver", "deliver_policy",     "kind",           "http_endpoint",
+    "max_waiting", "backoff_base_ms",    "backoff_max_ms", NULL};
 
-/* The numeric settings of a create or edit body; absent ones keep their value in `s`. */
+/* The numeric settings of a create or edit body; absent ones keep their value in `s`. A
+ * max_waiting or backoff_base_ms the same body makes larger than max_ack_pending or
+ * backoff_max_ms is refused (an edit's other half is the store's to check). */
 static int parse_settings(const sq_json *doc, sq_consumer_settings *s, sq_api_problem *p)
 {
     bool no_limit = false;
+    sq_push_settings *push = &s->push;
     if (opt_int(doc, 0, "ack_wait_ms", 500, 3600000, &s->ack_wait_ms, NULL, p) != SQ_OK ||
         opt_int(doc, 0, "max_ack_pending", 1, 1000000, &s->max_ack_pending, NULL, p) != SQ_OK ||
-        opt_int(doc, 0, "max_deliver", 1, 1000, &s->max_deliver, &no_limit, p) != SQ_OK)
+        opt_int(doc, 0, "max_deliver", 1, 1000, &s->max_deliver, &no_limit, p) != SQ_OK ||
+        opt_int(doc, 0, "max_waiting", 1, SQ_PUSH_MAX_WAITING_MAX, &push->max_waiting, NULL, p) !=
+            SQ_OK ||
+        opt_int(doc, 0, "backoff_base_ms", SQ_PUSH_BACKOFF_MIN_MS, SQ_PUSH_BACKOFF_MAX_MS,
+                &push->backoff_base_ms, NULL, p) != SQ_OK ||
+        opt_int(doc, 0, "backoff_max_ms", SQ_PUSH_BACKOFF_MIN_MS, SQ_PUSH_BACKOFF_MAX_MS,
+                &push->backoff_max_ms, NULL, p) != SQ_OK)
         return SQ_ERR;
     if (no_limit)
         s->max_deliver = 0;
+    if (s->max_ack_pending > 0 && push->max_waiting > s->max_ack_pending)
+        return invalid(p, "max_waiting", "must not be above max_ack_pending");
+    if (push->backoff_max_ms > 0 && push->backoff_base_ms > push->backoff_max_ms)
+        return invalid(p, "backoff_base_ms", "must not be above backoff_max_ms");
+    return SQ_OK;
+}
+
+/* A 422 for member `sub` of http_endpoint breaking `rule`. */
+static int endpoint_invalid(sq_api_problem *p, const char *sub, const char *rule)
+{
+    char field[48];
+    snprintf(field, sizeof field, "http_endpoint.%s", sub);
+    return invalid(p, field, rule);
+}
+
+/*
+ * The http_endpoint member `tok` of a body: {"url", "headers": {name: value}, "signing_secret"}
+ * checked by sequin/push_rules.h, written as the store keeps it into `*out` (in `arena`). At
+ * creation (!patch) url is required and nulls mean none; in an edit (patch) every member is
+ * optional, and null removes the headers or the secret (written as null for the store).
+ */
+static int parse_endpoint(const sq_json *doc, int tok, bool patch, sq_arena *arena,
+                          const char **out, sq_api_problem *p)
+{
+    static const char *const known[] = {"url", "headers", "signing_secret", NULL};
+    sq_buf buf = {0};
+    sq_json_writer w;
+    const char *url = NULL, *secret = NULL, *why;
+    size_t url_len = 0, secret_len = 0;
+    int headers = -1, secret_tok = -1, rc = SQ_ERR;
+
+    if (sq_json_type_of(doc, tok) != SQ_JSON_OBJECT)
+        return bad(p, "\"http_endpoint\" must be an object {\"url\", \"headers\", "
+                      "\"signing_secret\"}");
+    if (only_members(doc, tok, known, p) != SQ_OK ||
+        opt_string(doc, tok, "url", arena, &url, &url_len, p) != SQ_OK ||
+        member(doc, tok, "headers", &headers, p) != SQ_OK ||
+        member(doc, tok, "signing_secret", &secret_tok, p) != SQ_OK)
+        return SQ_ERR;
+    if (url == NULL && !patch)
+        return bad(p, "\"http_endpoint\" needs \"url\"");
+    if (url != NULL && (why = sq_push_rules_url(url, url_len)) != NULL)
+        return endpoint_invalid(p, "url", why);
+    if (headers >= 0 && !sq_json_is_null(doc, headers)) {
+        if (sq_json_type_of(doc, headers) != SQ_JSON_OBJECT)
+            return bad(p, "\"http_endpoint.headers\" must be an object of strings");
+        if (sq_json_count(doc, headers) > SQ_PUSH_HEADERS_MAX)
+            return endpoint_invalid(p, "headers", "holds at most 32 headers");
+    }
+    if (secret_tok >= 0 && !sq_json_is_null(doc, secret_tok)) {
+        if (opt_string(doc, tok, "signing_secret", arena, &secret, &secret_len, p) != SQ_OK)
+            return SQ_ERR;
+        if ((why = sq_push_rules_secret(secret, secret_len)) != NULL)
+            return endpoint_invalid(p, "signing_secret", why);
+    }
+
+    sq_json_writer_init(&w, &buf);
+    int jr = sq_json_write_begin_object(&w);
+    if (url != NULL) {
+        jr |= sq_json_write_key(&w, "url");
+        jr |= sq_json_write_stringn(&w, url, url_len);
+    }
+    if (headers >= 0 && (patch || !sq_json_is_null(doc, headers))) {
+        jr |= sq_json_write_key(&w, "headers");
+        if (sq_json_is_null(doc, headers)) {
+            jr |= sq_json_write_null(&w);
+        } else {
+            jr |= sq_json_write_begin_object(&w);
+            for (int k = sq_json_first(doc, headers); k >= 0; k = sq_json_next(doc, k)) {
+                int v = sq_json_member_value(doc, k);
+                const char *name, *value;
+                size_t nl, vl;
+                if (sq_json_type_of(doc, v) != SQ_JSON_STRING) {
+                    bad(p, "\"http_endpoint.headers\" must be an object of strings");
+                    goto done;
+                }
+                if (sq_json_get_str_arena(doc, k, arena, &name, &nl) != SQ_OK ||
+                    sq_json_get_str_arena(doc, v, arena, &value, &vl) != SQ_OK) {
+                    bad(p, "out of memory");
+                    goto done;
+                }
+                if ((why = sq_push_rules_header(name, nl, value, vl)) != NULL) {
+                    endpoint_invalid(p, "headers", why);
+                    goto done;
+                }
+                jr |= sq_json_write_keyn(&w, name, nl);
+                jr |= sq_json_write_stringn(&w, value, vl);
+            }
+            jr |= sq_json_write_end_object(&w);
+        }
+    }
+    if (secret_tok >= 0 && (patch || secret != NULL)) {
+        jr |= sq_json_write_key(&w, "signing_secret");
+        jr |=
+            secret != NULL ? sq_json_write_stringn(&w, secret, secret_len) : sq_json_write_null(&w);
+    }
+    jr |= sq_json_write_end_object(&w);
+    if (jr != 0 || sq_json_writer_finish(&w) != SQ_OK ||
+        (*out = sq_arena_strndup(arena, buf.data, buf.len)) == NULL) {
+        bad(p, "out of memory");
+        goto done;
+    }
+    rc = SQ_OK;
+done:
+    sq_buf_free(&buf);
+    return rc;
+}
+
+/* A create's kind and push settings: a push consumer needs an endpoint, a pull one takes no
+ * push setting; a push consumer's unset ints take their defaults (max_waiting at most
+ * max_ack_pending). */
+static int parse_kind(const sq_json *doc, sq_arena *arena, sq_consumer_settings *s,
+                      sq_api_problem *p)
+{
+    const char *kind = NULL;
+    size_t kind_len = 0;
+    int endpoint = -1;
+    sq_push_settings *push = &s->push;
+    if (opt_string(doc, 0, "kind", arena, &kind, &kind_len, p) != SQ_OK ||
+        member(doc, 0, "http_endpoint", &endpoint, p) != SQ_OK)
+        return SQ_ERR;
+    if (kind != NULL && strcmp(kind, "pull") != 0 && strcmp(kind, "push") != 0)
+        return invalid(p, "kind", "is \"pull\" or \"push\"");
+    if (kind == NULL || strcmp(kind, "pull") == 0) {
+        if (endpoint >= 0 || push->max_waiting > 0 || push->backoff_base_ms > 0 ||
+            push->backoff_max_ms > 0)
+            return bad(p, "http_endpoint, max_waiting and backoff are settings of a push "
+                          "consumer: add \"kind\": \"push\"");
+        return SQ_OK;
+    }
+    if (endpoint < 0)
+        return bad(p, "a push consumer needs \"http_endpoint\": {\"url\"}");
+    if (parse_endpoint(doc, endpoint, false, arena, &push->http_endpoint, p) != SQ_OK)
+        return SQ_ERR;
+    if (push->max_waiting == 0)
+        push->max_waiting = SQ_PUSH_DEFAULT_MAX_WAITING < s->max_ack_pending
+                                ? SQ_PUSH_DEFAULT_MAX_WAITING
+                                : s->max_ack_pending;
+    if (push->backoff_base_ms == 0)
+        push->backoff_base_ms = SQ_PUSH_DEFAULT_BACKOFF_BASE_MS;
+    if (push->backoff_max_ms == 0)
+        push->backoff_max_ms = SQ_PUSH_DEFAULT_BACKOFF_MAX_MS;
+    if (push->backoff_base_ms > push->backoff_max_ms)
+        return invalid(p, "backoff_base_ms", "must not be above backoff_max_ms");
     return SQ_OK;
 }
 
@@ -254,13 +409,14 @@ int sq_api_parse_consumer_create(const char *body, size_t len, sq_arena *arena,
     size_t name_len = 0, filter_len = 0, policy_len = 0;
     const char *policy = NULL, *why;
     int rc = SQ_ERR;
-    *out = (sq_api_consumer){.settings = {30000, 10000, 0}};
+    *out = (sq_api_consumer){.settings = {30000, 10000, 0, {0}}};
     if (parse_object(&doc, body, len, p) != SQ_OK ||
         only_members(&doc, 0, consumer_members, p) != SQ_OK ||
         opt_string(&doc, 0, "name", arena, &out->name, &name_len, p) != SQ_OK ||
         opt_string(&doc, 0, "filter_key_pattern", arena, &out->filter, &filter_len, p) != SQ_OK ||
         opt_string(&doc, 0, "deliver_policy", arena, &policy, &policy_len, p) != SQ_OK ||
-        parse_settings(&doc, &out->settings, p) != SQ_OK)
+        parse_settings(&doc, &out->settings, p) != SQ_OK ||
+        parse_kind(&doc, arena, &out->settings, p) != SQ_OK)
         goto done;
     if (out->name == NULL || out->filter == NULL) {
         bad(p, "the body needs \"name\" and \"filter_key_pattern\"");
@@ -410,18 +566,19 @@ done:
     return rc;
 }
 
-int sq_api_parse_consumer_edit(const char *body, size_t len, sq_consumer_settings *changes,
-                               sq_api_problem *p)
+int sq_api_parse_consumer_edit(const char *body, size_t len, sq_arena *arena,
+                               sq_consumer_settings *changes, sq_api_problem *p)
 {
     sq_json doc = {0};
-    int rc = SQ_ERR;
-    *changes = (sq_consumer_settings){-1, -1, -1};
+    int rc = SQ_ERR, endpoint = -1;
+    *changes = (sq_consumer_settings){-1, -1, -1, {0}};
     if (parse_object(&doc, body, len, p) != SQ_OK ||
         only_members(&doc, 0, consumer_members, p) != SQ_OK)
         goto done;
-    /* The filter and the policy are fixed at creation (SPEC 3); the name is the consumer's
-     * identity. Naming them at all in an edit is refused, so a client learns it early. */
-    static const char *const fixed[] = {"name", "filter_key_pattern", "deliver_policy"};
+    /* The filter, the policy and the kind are fixed at creation (SPEC 3, issue 15); the name is
+     * the consumer's identity. Naming them at all in an edit is refused, so a client learns it
+     * early. */
+    static const char *const fixed[] = {"name", "filter_key_pattern", "deliver_policy", "kind"};
     for (size_t i = 0; i < SQ_ARRAY_LEN(fixed); i++) {
         int tok;
         if (member(&doc, 0, fixed[i], &tok, p) != SQ_OK)
@@ -431,7 +588,10 @@ int sq_api_parse_consumer_edit(const char *body, size_t len, sq_consumer_setting
             goto done;
         }
     }
-    if (parse_settings(&doc, changes, p) != SQ_OK)
+    if (parse_settings(&doc, changes, p) != SQ_OK ||
+        member(&doc, 0, "http_endpoint", &endpoint, p) != SQ_OK ||
+        (endpoint >= 0 &&
+         parse_endpoint(&doc, endpoint, true, arena, &changes->push.http_endpoint, p) != SQ_OK))
         goto done;
     rc = SQ_OK;
 done:

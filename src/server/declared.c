@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sequin/json.h"
 #include "sequin/log.h"
+#include "sequin/push_rules.h"
 #include "sequin/source.h"
 #include "sequin/store.h"
 
@@ -131,6 +133,29 @@ typedef struct reconcile {
     sq_arena arena; /* the settings texts, the changes */
 } reconcile;
 
+/* A declared push consumer's endpoint (as the store keeps it, in rc's arena) and delivery
+ * settings into `d`. 0, or -1 when out of memory. */
+static int push_settings(reconcile *rc, const sq_config_consumer *c, sq_declared_consumer *d)
+{
+    sq_buf json = {0};
+    sq_json_writer w;
+    const char *secret = c->http_endpoint.signing_secret;
+    sq_json_writer_init(&w, &json);
+    int jr = sq_push_rules_write_endpoint(&w, c->http_endpoint.url, c->http_endpoint.headers.items,
+                                          c->http_endpoint.headers.count,
+                                          secret[0] != '\0' ? secret : NULL);
+    d->settings.push = (sq_push_settings){
+        .http_endpoint = jr == SQ_OK && sq_json_writer_finish(&w) == SQ_OK
+                             ? sq_arena_strndup(&rc->arena, json.data, json.len)
+                             : NULL,
+        .max_waiting = c->max_waiting,
+        .backoff_base_ms = c->backoff_base_ms,
+        .backoff_max_ms = c->backoff_max_ms,
+    };
+    sq_buf_free(&json);
+    return d->settings.push.http_endpoint != NULL ? 0 : -1;
+}
+
 /* The declared consumers and sources of rc->cfg as the store takes them. 0, or -1 after
  * logging why. */
 static int build(reconcile *rc)
@@ -155,9 +180,11 @@ static int build(reconcile *rc)
                 .stream = st->name,
                 .name = c->name,
                 .filter = c->filter,
-                .settings = {c->ack_wait_ms, c->max_ack_pending, c->max_deliver},
+                .settings = {c->ack_wait_ms, c->max_ack_pending, c->max_deliver, {0}},
                 .deliver_new = c->deliver_policy == SQ_CONFIG_DELIVER_NEW,
             };
+            if (c->kind == SQ_CONFIG_PUSH && push_settings(rc, c, &rc->consumers[k]) != 0)
+                goto oom;
         }
     }
     rc->n_consumers = n;

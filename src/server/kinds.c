@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "sequin/children.h"
+#include "sequin/push.h"
 #include "sequin/source.h"
 #include "sequin/worker.h"
 
@@ -49,10 +50,18 @@ static int sources_run(const sq_child_ctx *ctx)
     return sq_source_process_run(ctx->cfg);
 }
 
+/* One pushers process per node too: every node pushes, and the leases keep two nodes from
+ * pushing one message at once (docs/push.md). */
+static int pushers_run(const sq_child_ctx *ctx)
+{
+    return sq_push_process_run(ctx->cfg);
+}
+
 /* name, count, run, and the respawn backoff: first delay, longest delay, and how long a child
  * must live for the next failure to start from the first delay again (ms). */
 const sq_child_kind sq_child_kinds[] = {
     {"worker", worker_count, worker_run, 100, 5000, 10000},
     {"sources", one, sources_run, 500, 30000, 60000},
+    {"pushers", one, pushers_run, 500, 30000, 60000},
 };
 const size_t sq_child_kinds_count = SQ_ARRAY_LEN(sq_child_kinds);

@@ -131,6 +131,8 @@ static size_t value_size(sq_config_type type)
         return sizeof(sq_config_source_list);
     case SQ_CONFIG_TABLES:
         return sizeof(sq_config_table_list);
+    case SQ_CONFIG_HEADERS:
+        return sizeof(sq_config_header_list);
     }
     return 0;
 }

@@ -79,6 +79,38 @@ int sq_render_message(sq_json_writer *w, const sq_message *m)
     return end_with_times(w, rc, m->inserted_at, m->updated_at);
 }
 
+/* What stands for a secret the API never shows: a header's value, the signing secret. */
+static const char HIDDEN[] = "***";
+
+/*
+ * A push consumer's endpoint and delivery settings. Header values and the signing secret are
+ * write-only: an Authorization header is a credential, and any header may be one, so every
+ * value shows as "***" (the names show what is set); the secret shows as "***" when there is
+ * one, null when there is none.
+ */
+static int push_fields(sq_json_writer *w, const sq_consumer *c)
+{
+    const sq_push_endpoint *e = &c->endpoint;
+    int rc = sq_json_write_key(w, "http_endpoint");
+    rc |= sq_json_write_begin_object(w);
+    rc |= str_field(w, "url", e->url);
+    rc |= sq_json_write_key(w, "headers");
+    rc |= sq_json_write_begin_object(w);
+    for (size_t i = 0; i < e->n_headers; i++) {
+        const char *colon = strchr(e->headers[i], ':');
+        size_t n = colon != NULL ? (size_t)(colon - e->headers[i]) : strlen(e->headers[i]);
+        rc |= sq_json_write_keyn(w, e->headers[i], n);
+        rc |= sq_json_write_string(w, HIDDEN);
+    }
+    rc |= sq_json_write_end_object(w);
+    rc |= str_field(w, "signing_secret", e->signing_secret != NULL ? HIDDEN : NULL);
+    rc |= sq_json_write_end_object(w);
+    rc |= int_field(w, "max_waiting", c->settings.push.max_waiting);
+    rc |= int_field(w, "backoff_base_ms", c->settings.push.backoff_base_ms);
+    rc |= int_field(w, "backoff_max_ms", c->settings.push.backoff_max_ms);
+    return rc;
+}
+
 int sq_render_consumer(sq_json_writer *w, const sq_consumer *c)
 {
     int rc = sq_json_write_begin_object(w);
@@ -93,6 +125,9 @@ int sq_render_consumer(sq_json_writer *w, const sq_consumer *c)
                                       : sq_json_write_null(w);
     rc |= str_field(w, "deliver_policy", c->deliver_new ? "new" : "all");
     rc |= str_field(w, "managed_by", c->managed_by_config ? "config" : "api");
+    rc |= str_field(w, "kind", c->push ? "push" : "pull");
+    if (c->push)
+        rc |= push_fields(w, c);
     rc |= sq_json_write_key(w, "stats");
     rc |= sq_json_write_begin_object(w);
     rc |= int_field(w, "available", c->available);

@@ -27,14 +27,21 @@
     "                                 ELSE pg_total_relation_size(t.oid) END AS size "             \
     "                      FROM pg_class t WHERE t.oid = 'sequin.messages'::regclass) sz "
 
-/* The columns of a consumer object with its stats, from `consumers c`, `streams s` and its
- * stats `st`; and the consumers with their stats and stream. */
-#define CONSUMER_COLS                                                                              \
+/* The columns of a consumer object with the stats `stats` (four columns), from `consumers c`
+ * and `streams s`: a push consumer's headers come as a JSON array of "Name: value" by name;
+ * and the consumers with their stats `st` and stream. */
+#define CONSUMER_COLS_WITH(stats)                                                                  \
     "SELECT c.id, c.name, s.id, c.stream, c.filter, c.ack_wait_ms, c.max_ack_pending, "            \
     "       coalesce(c.max_deliver, 0), c.deliver_policy = 'new', c.managed_by = 'config', "       \
-    "       st.available, st.delivered, st.dead, "                                                 \
-    "       extract(epoch FROM now() - st.oldest_available)::float8, "                             \
+    "       c.kind = 'push', c.http_endpoint ->> 'url', "                                          \
+    "       (SELECT json_agg(h.key || ': ' || h.value ORDER BY h.key)::text "                      \
+    "          FROM jsonb_each_text(c.http_endpoint -> 'headers') h), "                            \
+    "       c.http_endpoint ->> 'signing_secret', coalesce(c.max_waiting, 0), "                    \
+    "       coalesce(c.backoff_base_ms, 0), coalesce(c.backoff_max_ms, 0), " stats ", "            \
     "       sequin.iso(c.inserted_at), sequin.iso(c.updated_at) "
+#define CONSUMER_COLS                                                                              \
+    CONSUMER_COLS_WITH("st.available, st.delivered, st.dead, "                                     \
+                       "extract(epoch FROM now() - st.oldest_available)::float8")
 #define CONSUMER_SELECT                                                                            \
     CONSUMER_COLS "  FROM sequin.consumers c JOIN sequin.streams s ON s.num = c.stream "           \
                   " CROSS JOIN LATERAL sequin.consumer_stats(c.id) st "
@@ -150,10 +157,13 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
     /* consumers. Where a new one starts is sequin.create_consumer's (functions/), shared with
      * the reconcile of declared consumers; a NULL id means the name is taken. */
     [SQ_STMT_CONSUMER_CREATE] = {"consumer_create",
-                                 "SELECT sequin.create_consumer($1, $2, $3, $4, $5, $6, $7, 'api')",
-                                 7,
+                                 "SELECT sequin.create_consumer($1, $2, $3, $4, $5, $6, $7, "
+                                 "       CASE WHEN $8 IS NULL THEN 'pull' ELSE 'push' END, "
+                                 "       $8::jsonb, $9, $10, $11, 'api')",
+                                 11,
                                  {SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4,
-                                  SQ_OID_INT4, SQ_OID_TEXT}},
+                                  SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4,
+                                  SQ_OID_INT4}},
     [SQ_STMT_CONSUMER_GET] = {"consumer_get",
                               CONSUMER_SELECT
                               "WHERE c.stream = $1 AND (c.name = $2 OR c.id::text = $2)",
@@ -183,10 +193,18 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
          "   SET ack_wait_ms = coalesce($2, ack_wait_ms), "
          "       max_ack_pending = coalesce($3, max_ack_pending), "
          "       max_deliver = CASE WHEN $4 IS NULL THEN max_deliver ELSE nullif($4, 0) END, "
+         "       http_endpoint = CASE WHEN $5 IS NULL THEN http_endpoint "
+         "                            ELSE jsonb_strip_nulls(http_endpoint || $5::jsonb) END, "
+         "       max_waiting = CASE WHEN kind = 'push' THEN least(coalesce($6, max_waiting), "
+         "                                                        coalesce($3, max_ack_pending)) "
+         "                     END, "
+         "       backoff_base_ms = coalesce($7, backoff_base_ms), "
+         "       backoff_max_ms = coalesce($8, backoff_max_ms), "
          "       updated_at = now() "
          " WHERE id = $1 RETURNING id",
-         4,
-         {SQ_OID_UUID, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_INT4}},
+         8,
+         {SQ_OID_UUID, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_INT4, SQ_OID_TEXT, SQ_OID_INT4, SQ_OID_INT4,
+          SQ_OID_INT4}},
     [SQ_STMT_CONSUMER_DELETE] = {"consumer_delete",
                                  "DELETE FROM sequin.consumers WHERE id = $1 RETURNING id",
                                  1,
@@ -195,10 +213,11 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
         {"reconcile",
          "SELECT act, stream_name, consumer_name, consumer_id, declared, was_ack_wait_ms, "
          "       was_max_ack_pending, was_max_deliver "
-         "  FROM sequin.reconcile($1, $2, $3, $4, $5, $6, $7)",
-         7,
+         "  FROM sequin.reconcile($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         11,
          {SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_INT4_ARRAY,
-          SQ_OID_INT4_ARRAY, SQ_OID_INT4_ARRAY, SQ_OID_TEXT_ARRAY}},
+          SQ_OID_INT4_ARRAY, SQ_OID_INT4_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY,
+          SQ_OID_INT4_ARRAY, SQ_OID_INT4_ARRAY, SQ_OID_INT4_ARRAY}},
     [SQ_STMT_RECONCILE_SOURCES] = {"reconcile_sources",
                                    "SELECT act, source_name, source_id, declared, changes, slot, "
                                    "       publication "
@@ -239,6 +258,17 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
                          2,
                          {SQ_OID_UUID, SQ_OID_UUID_ARRAY}},
     [SQ_STMT_NEXT_VISIBLE] = {"next_visible", "SELECT sequin.next_visible($1)", 1, {SQ_OID_UUID}},
+    /* What the pushing process delivers to: no stats, which would cost a scan per consumer. */
+    [SQ_STMT_PUSH_CONSUMERS] =
+        {"push_consumers",
+         CONSUMER_COLS_WITH(
+             "0::bigint, 0::bigint, 0::bigint, NULL::float8") "  FROM sequin.consumers c JOIN "
+                                                              "sequin.streams s "
+                                                              "    ON s.num = c.stream "
+                                                              " WHERE c.kind = 'push' ORDER BY "
+                                                              "c.stream, c.name",
+         0,
+         {0}},
     /* sources */
     [SQ_STMT_SOURCE_LIST] = {"source_list",
                              "SELECT id, num, stream, name, kind, settings::text, managed_by "

@@ -38,6 +38,7 @@ typedef enum sq_stmt_id {
     SQ_STMT_EXTEND,
     SQ_STMT_REDRIVE,
     SQ_STMT_NEXT_VISIBLE,
+    SQ_STMT_PUSH_CONSUMERS,
     /* sources */
     SQ_STMT_SOURCE_LIST,
     SQ_STMT_SOURCE_LOCK,

@@ -7,10 +7,12 @@
 
 #include "call.h"
 #include "encode.h"
+#include "sequin/push_rules.h"
 
 static void read_consumer(sq_row *w, void *item)
 {
     sq_consumer *out = item;
+    memset(&out->settings, 0, sizeof out->settings); /* its padding too: callers compare it */
     sq_row_id(w, out->id);
     out->name = sq_row_text(w);
     out->stream_id = sq_row_text(w);
@@ -21,6 +23,13 @@ static void read_consumer(sq_row *w, void *item)
     out->settings.max_deliver = (int)sq_row_int(w);
     out->deliver_new = sq_row_bool(w);
     out->managed_by_config = sq_row_bool(w);
+    out->push = sq_row_bool(w);
+    out->endpoint.url = sq_row_text(w);
+    out->endpoint.headers = sq_row_strings(w, &out->endpoint.n_headers);
+    out->endpoint.signing_secret = sq_row_text(w);
+    out->settings.push = (sq_push_settings){.max_waiting = (int)sq_row_int(w),
+                                            .backoff_base_ms = (int)sq_row_int(w),
+                                            .backoff_max_ms = (int)sq_row_int(w)};
     out->available = sq_row_int(w);
     out->delivered = sq_row_int(w);
     out->dead = sq_row_int(w);
@@ -137,15 +146,32 @@ int sq_store_begin_consumer_create(sq_store *s, int stream, const char *name, co
                                    const sq_consumer_settings *settings, bool deliver_new,
                                    char *err, size_t errlen)
 {
-    char stream_s[16], wait_s[16], pending_s[16], max_s[16];
+    char stream_s[16], wait_s[16], pending_s[16], max_s[16], push_s[3][16];
+    const sq_push_settings *push = &settings->push;
     snprintf(stream_s, sizeof stream_s, "%d", stream);
     snprintf(wait_s, sizeof wait_s, "%d", settings->ack_wait_ms);
     snprintf(pending_s, sizeof pending_s, "%d", settings->max_ack_pending);
     snprintf(max_s, sizeof max_s, "%d", settings->max_deliver);
-    const char *values[7] = {
-        stream_s, name, filter, wait_s, pending_s, max_s, deliver_new ? "new" : "all"};
+    snprintf(push_s[0], sizeof push_s[0], "%d",
+             push->max_waiting > 0 ? push->max_waiting : SQ_PUSH_DEFAULT_MAX_WAITING);
+    snprintf(push_s[1], sizeof push_s[1], "%d",
+             push->backoff_base_ms > 0 ? push->backoff_base_ms : SQ_PUSH_DEFAULT_BACKOFF_BASE_MS);
+    snprintf(push_s[2], sizeof push_s[2], "%d",
+             push->backoff_max_ms > 0 ? push->backoff_max_ms : SQ_PUSH_DEFAULT_BACKOFF_MAX_MS);
+    bool is_push = push->http_endpoint != NULL;
+    const char *values[11] = {stream_s,
+                              name,
+                              filter,
+                              wait_s,
+                              pending_s,
+                              max_s,
+                              deliver_new ? "new" : "all",
+                              push->http_endpoint,
+                              is_push ? push_s[0] : NULL,
+                              is_push ? push_s[1] : NULL,
+                              is_push ? push_s[2] : NULL};
     sq_stmt st = {
-        .id = SQ_STMT_CONSUMER_CREATE, .n = 7, .values = values, .next = consumer_created};
+        .id = SQ_STMT_CONSUMER_CREATE, .n = 11, .values = values, .next = consumer_created};
     return begin_in(s, "consumer_create", stream, name, &st, err, errlen);
 }
 
@@ -170,7 +196,8 @@ static int editable(sq_store *s, PGresult *r)
         return sq_store_fail(NULL, NULL, c->err, sizeof c->err, "out of memory");
     if (found.managed_by_config && !c->as_config) {
         sq_store_fail(NULL, NULL, c->err, sizeof c->err,
-                      "consumer \"%s\" is declared in the config file; change it there",
+                      "consumer \"%s\" is declared in the config file: change it there and "
+                      "reload",
                       found.name);
         return SQ_STORE_CONFLICT;
     }
@@ -185,21 +212,66 @@ static int edited(sq_store *s, PGresult *r)
     return rc != SQ_OK ? rc : get_again(s, s->call.id);
 }
 
+/* The push settings an edit asks for that the consumer it found cannot take: a reason in the
+ * call's err and SQ_STORE_CONFLICT, or SQ_OK. A stored max_waiting above a lowered
+ * max_ack_pending is lowered by the edit's statement instead. */
+static int push_edit_refused(sq_store *s, const sq_consumer *found)
+{
+    sq_call *c = &s->call;
+    const sq_consumer_settings *ch = &c->changes;
+    const sq_push_settings *p = &ch->push;
+    const char *why = NULL;
+    int pending = ch->max_ack_pending >= 0 ? ch->max_ack_pending : found->settings.max_ack_pending;
+    int base = p->backoff_base_ms > 0 ? p->backoff_base_ms : found->settings.push.backoff_base_ms;
+    int max = p->backoff_max_ms > 0 ? p->backoff_max_ms : found->settings.push.backoff_max_ms;
+    bool asks = p->http_endpoint != NULL || p->max_waiting > 0 || p->backoff_base_ms > 0 ||
+                p->backoff_max_ms > 0;
+    if (asks && !found->push)
+        why = "is a pull consumer: http_endpoint, max_waiting and backoff are a push consumer's "
+              "(the kind cannot change: create a push consumer with a new name)";
+    else if (p->max_waiting > pending)
+        why = "cannot have max_waiting above max_ack_pending";
+    else if (found->push && base > max)
+        why = "cannot have backoff_base_ms above backoff_max_ms";
+    if (why == NULL)
+        return SQ_OK;
+    snprintf(c->err, sizeof c->err, "consumer \"%s\" %s", found->name, why);
+    return SQ_STORE_CONFLICT;
+}
+
 static int edit_found(sq_store *s, PGresult *r)
 {
     sq_call *c = &s->call;
     int rc = editable(s, r);
     if (rc != SQ_OK)
         return rc;
-    char wait_s[16], pending_s[16], max_s[16];
+    sq_consumer found;
+    sq_row w = {r, 0, 0, &c->mem, false};
+    read_consumer(&w, &found);
+    if (w.oom)
+        return sq_store_fail(NULL, NULL, c->err, sizeof c->err, "out of memory");
+    if (c->changes.push.http_endpoint != NULL && c->changes.push.http_endpoint[0] == '\0')
+        return sq_store_fail(NULL, NULL, c->err, sizeof c->err, "out of memory");
+    if ((rc = push_edit_refused(s, &found)) != SQ_OK)
+        return rc;
+    const sq_push_settings *p = &c->changes.push;
+    char wait_s[16], pending_s[16], max_s[16], push_s[3][16];
     snprintf(wait_s, sizeof wait_s, "%d", c->changes.ack_wait_ms);
     snprintf(pending_s, sizeof pending_s, "%d", c->changes.max_ack_pending);
     snprintf(max_s, sizeof max_s, "%d", c->changes.max_deliver);
-    const char *values[4] = {c->id, c->changes.ack_wait_ms >= 0 ? wait_s : NULL,
+    snprintf(push_s[0], sizeof push_s[0], "%d", p->max_waiting);
+    snprintf(push_s[1], sizeof push_s[1], "%d", p->backoff_base_ms);
+    snprintf(push_s[2], sizeof push_s[2], "%d", p->backoff_max_ms);
+    const char *values[8] = {c->id,
+                             c->changes.ack_wait_ms >= 0 ? wait_s : NULL,
                              c->changes.max_ack_pending >= 0 ? pending_s : NULL,
-                             c->changes.max_deliver >= 0 ? max_s : NULL};
+                             c->changes.max_deliver >= 0 ? max_s : NULL,
+                             p->http_endpoint,
+                             p->max_waiting > 0 ? push_s[0] : NULL,
+                             p->backoff_base_ms > 0 ? push_s[1] : NULL,
+                             p->backoff_max_ms > 0 ? push_s[2] : NULL};
     return sq_store_next(
-        s, &(sq_stmt){.id = SQ_STMT_CONSUMER_EDIT, .n = 4, .values = values, .next = edited});
+        s, &(sq_stmt){.id = SQ_STMT_CONSUMER_EDIT, .n = 8, .values = values, .next = edited});
 }
 
 int sq_store_begin_consumer_edit(sq_store *s, int stream, const char *name_or_id,
@@ -210,6 +282,14 @@ int sq_store_begin_consumer_edit(sq_store *s, int stream, const char *name_or_id
     if (rc == SQ_OK) {
         s->call.changes = *changes;
         s->call.as_config = as_config;
+        /* The endpoint is the caller's: the call keeps a copy for its next statement. The
+         * first statement is sent already, so running out of memory here is the call's
+         * failure, which edit_found reports (an empty endpoint is never valid JSON). */
+        const char *endpoint = changes->push.http_endpoint;
+        if (endpoint != NULL) {
+            const char *copy = sq_arena_strdup(&s->call.mem, endpoint);
+            s->call.changes.push.http_endpoint = copy != NULL ? copy : "";
+        }
     }
     return rc;
 }
@@ -416,4 +496,17 @@ int sq_store_finish_consumer_list_all(sq_store *s, sq_consumer **out, size_t *co
 {
     return sq_store_finish_list(s, "consumer_list_all", sizeof **out, read_consumer, out, count,
                                 arena, err, errlen);
+}
+
+int sq_store_begin_push_consumers(sq_store *s, char *err, size_t errlen)
+{
+    sq_stmt st = {.id = SQ_STMT_PUSH_CONSUMERS, .n = 0, .values = NULL};
+    return sq_store_begin(s, "push_consumers", NULL, &st, err, errlen);
+}
+
+int sq_store_finish_push_consumers(sq_store *s, sq_consumer **out, size_t *count, sq_arena *arena,
+                                   char *err, size_t errlen)
+{
+    return sq_store_finish_list(s, "push_consumers", sizeof **out, read_consumer, out, count, arena,
+                                err, errlen);
 }

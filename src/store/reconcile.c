@@ -84,8 +84,8 @@ static int sources_reconciled(sq_store *s, PGresult *r)
     return refused_or_rows(s, r, "sources");
 }
 
-/* One array parameter of a reconcile: the declarations' field at `offset`, a string (TEXTS)
- * or an int (INTS), or a consumer's deliver policy word (POLICIES). */
+/* One array parameter of a reconcile: the declarations' field at `offset`, a string (TEXTS,
+ * NULL sent as "") or an int (INTS), or a consumer's deliver policy word (POLICIES). */
 typedef struct column {
     size_t offset;
     enum {
@@ -110,6 +110,8 @@ static int text_array(sq_buf *out, const char *declared, size_t size, size_t n, 
             ptrs[i] = ((const sq_declared_consumer *)d)->deliver_new ? "new" : "all";
         else
             memcpy(&ptrs[i], d + col->offset, sizeof ptrs[i]);
+        if (ptrs[i] == NULL)
+            ptrs[i] = "";
         lens[i] = strlen(ptrs[i]);
     }
     rc = sq_encode_array(out, SQ_OID_TEXT, ptrs, lens, n);
@@ -121,16 +123,16 @@ done:
 
 /*
  * Begins reconcile `op`, statement `id` whose result goes to `step`, with one array parameter
- * (binary) per column of `cols` (at most 8) over the `n` declarations of `size` bytes at
+ * (binary) per column of `cols` (at most 12) over the `n` declarations of `size` bytes at
  * `declared`.
  */
 static int begin_arrays(sq_store *s, const char *op, sq_stmt_id id, sq_call_step step,
                         const void *declared, size_t size, size_t n, const column *cols,
                         size_t ncols, char *err, size_t errlen)
 {
-    sq_buf arrays[8] = {{0}};
-    const char *values[8];
-    int lengths[8], formats[8];
+    sq_buf arrays[12] = {{0}};
+    const char *values[12];
+    int lengths[12], formats[12];
     int rc = SQ_ERR;
 
     if (ncols > SQ_ARRAY_LEN(arrays))
@@ -183,6 +185,10 @@ int sq_store_begin_reconcile(sq_store *s, const sq_declared_consumer *declared, 
         {offsetof(sq_declared_consumer, settings.max_ack_pending), INTS},
         {offsetof(sq_declared_consumer, settings.max_deliver), INTS},
         {0, POLICIES},
+        {offsetof(sq_declared_consumer, settings.push.http_endpoint), TEXTS},
+        {offsetof(sq_declared_consumer, settings.push.max_waiting), INTS},
+        {offsetof(sq_declared_consumer, settings.push.backoff_base_ms), INTS},
+        {offsetof(sq_declared_consumer, settings.push.backoff_max_ms), INTS},
     };
     return begin_arrays(s, "reconcile", SQ_STMT_RECONCILE, consumers_reconciled, declared,
                         sizeof *declared, n, cols, SQ_ARRAY_LEN(cols), err, errlen);

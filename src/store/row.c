@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sequin/json.h"
+
 int sq_store_fail(PGconn *conn, const PGresult *r, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -50,6 +52,29 @@ const char *sq_row_text(sq_row *w)
     if (copy == NULL)
         w->oom = true;
     return copy;
+}
+
+const char **sq_row_strings(sq_row *w, size_t *n)
+{
+    int col = w->col++;
+    const char **out = NULL;
+    sq_json doc = {0};
+    *n = 0;
+    if (PQgetisnull(w->r, w->row, col) ||
+        sq_json_parse(&doc, PQgetvalue(w->r, w->row, col), (size_t)PQgetlength(w->r, w->row, col),
+                      2, NULL) != SQ_OK)
+        goto done;
+    int count = sq_json_count(&doc, 0);
+    out = count > 0 ? sq_arena_calloc(w->arena, (size_t)count, sizeof *out) : NULL;
+    if (count > 0 && out == NULL)
+        w->oom = true;
+    for (int t = sq_json_first(&doc, 0); out != NULL && t >= 0; t = sq_json_next(&doc, t)) {
+        if (sq_json_get_str_arena(&doc, t, w->arena, &out[(*n)++], NULL) != SQ_OK)
+            w->oom = true;
+    }
+done:
+    sq_json_free(&doc);
+    return out;
 }
 
 long long sq_row_int(sq_row *w)

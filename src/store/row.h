@@ -43,6 +43,9 @@ int sq_row_int_or(sq_row *w, int null_value);
 double sq_row_double(sq_row *w); /* -1 for SQL NULL */
 void sq_row_id(sq_row *w, char id[37]);
 bool sq_row_bool(sq_row *w);
+/* A JSON array of strings (array_to_json, json_agg): the strings in the arena, `*n` of them;
+ * NULL with `*n` 0 for SQL NULL or an empty array. */
+const char **sq_row_strings(sq_row *w, size_t *n);
 bool sq_row_null(const sq_row *w); /* whether the next column is NULL; reads nothing */
 /* Seven columns: key, stream id, data, data hash (hex), seq, inserted_at, updated_at. */
 void sq_row_message(sq_row *w, sq_message *m);

@@ -222,30 +222,14 @@ int sq_store_transaction(sq_store *s, sq_store_txn what, char *err, size_t errle
     return sq_store_finish(s, err, errlen);
 }
 
-/* A backfill's row; last_key comes as a JSON array of strings (array_to_json), read here. */
+/* A backfill's row; last_key comes as a JSON array of strings (array_to_json). */
 static void read_backfill(sq_row *w, void *item)
 {
     sq_backfill_row *out = item;
     out->table = sq_row_text(w);
-    const char *keys = sq_row_text(w);
+    out->last_key = sq_row_strings(w, &out->nkeys);
     out->rows_done = sq_row_int(w);
     out->done = sq_row_bool(w);
-    out->last_key = NULL;
-    out->nkeys = 0;
-    sq_json doc = {0};
-    if (!keys || sq_json_parse(&doc, keys, strlen(keys), 2, NULL) != SQ_OK)
-        return;
-    int n = sq_json_count(&doc, 0);
-    const char **k = n > 0 ? sq_arena_calloc(w->arena, (size_t)n, sizeof *k) : NULL;
-    size_t got = 0;
-    for (int t = sq_json_first(&doc, 0); k && t >= 0; t = sq_json_next(&doc, t))
-        if (sq_json_get_str_arena(&doc, t, w->arena, &k[got++], NULL) != SQ_OK)
-            w->oom = true;
-    if (n > 0 && !k)
-        w->oom = true;
-    out->last_key = k;
-    out->nkeys = got;
-    sq_json_free(&doc);
 }
 
 int sq_store_backfill_list(sq_store *s, int num, sq_backfill_row **out, size_t *count,

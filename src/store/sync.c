@@ -51,6 +51,12 @@ int sq_store_upsert(sq_store *s, int stream, const sq_message_in *msgs, size_t n
                : SQ_ERR;
 }
 
+int sq_store_listen(sq_store *s, char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_listen(s, err, errlen)) ? sq_store_finish(s, err, errlen)
+                                                                   : SQ_ERR;
+}
+
 int sq_store_notify(sq_store *s, int stream, char *err, size_t errlen)
 {
     return sq_store_wait(s, sq_store_begin_notify(s, stream, err, errlen))
@@ -122,6 +128,14 @@ int sq_store_consumer_list(sq_store *s, int stream, sq_consumer **out, size_t *c
 {
     return sq_store_wait(s, sq_store_begin_consumer_list(s, stream, err, errlen))
                ? sq_store_finish_consumer_list(s, out, count, arena, err, errlen)
+               : SQ_ERR;
+}
+
+int sq_store_push_consumers(sq_store *s, sq_consumer **out, size_t *count, sq_arena *arena,
+                            char *err, size_t errlen)
+{
+    return sq_store_wait(s, sq_store_begin_push_consumers(s, err, errlen))
+               ? sq_store_finish_push_consumers(s, out, count, arena, err, errlen)
                : SQ_ERR;
 }
 

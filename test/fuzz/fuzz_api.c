@@ -63,6 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(c.settings.ack_wait_ms >= 500 && c.settings.ack_wait_ms <= 3600000);
             check(c.settings.max_ack_pending >= 1 && c.settings.max_ack_pending <= 1000000);
             check(c.settings.max_deliver >= 0 && c.settings.max_deliver <= 1000);
+            /* a push consumer's settings are complete and consistent, a pull one's empty */
+            const sq_push_settings *ps = &c.settings.push;
+            check(ps->http_endpoint != NULL
+                      ? ps->max_waiting >= 1 && ps->max_waiting <= c.settings.max_ack_pending &&
+                            ps->backoff_base_ms >= 1 && ps->backoff_base_ms <= ps->backoff_max_ms
+                      : ps->max_waiting == 0 && ps->backoff_base_ms == 0);
         } else {
             refused(&p);
         }
@@ -70,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 3: {
         sq_consumer_settings s;
-        if (sq_api_parse_consumer_edit(in, len, &s, &p) == 0)
+        if (sq_api_parse_consumer_edit(in, len, &arena, &s, &p) == 0)
             check(s.ack_wait_ms == -1 || (s.ack_wait_ms >= 500 && s.ack_wait_ms <= 3600000));
         else
             refused(&p);

@@ -194,7 +194,7 @@ int pgt_watchdog(void **state);
 
 /* A consumer's settings when none are given (SPEC 3): ack_wait_ms, max_ack_pending and no
  * max_deliver. */
-#define PGT_DEFAULTS ((sq_consumer_settings){30000, 10000, 0})
+#define PGT_DEFAULTS ((sq_consumer_settings){30000, 10000, 0, {0}})
 
 /* A test that starts from a fresh store and the default stream. */
 #define PGT_STORE_TEST(test)                                                                       \

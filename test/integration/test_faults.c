@@ -502,6 +502,23 @@ static bool drained(int port, int64_t deadline_ms, char *last, size_t size)
     return done;
 }
 
+/* A message the receivers never got: what the store says of it for the consumer (its seq,
+ * its state, its deliveries), so that a rare failure leaves the evidence in the log. */
+static void print_never_delivered(int port, const char *key, int ver)
+{
+    char target[160];
+    snprintf(target, sizeof target, "/api/streams/faults/messages/%s/consumer_info", key);
+    api_conn *c = malloc(sizeof *c);
+    api_resp r;
+    c->fd = -1;
+    int status = api_try_call(c, port, CALL_MS, "GET", target, NULL, &r);
+    print_message("never delivered: %s v%d; the store says (%d): %s\n", key, ver, status,
+                  status > 0 ? r.body : "");
+    api_resp_free(&r);
+    api_close(c);
+    free(c);
+}
+
 static int env_int(const char *name, int dflt, int lo, int hi)
 {
     const char *v = getenv(name);
@@ -682,7 +699,7 @@ static void test_faults_under_load(void **state)
         int want = stored[k] > l.ok_ver[k] ? stored[k] : l.ok_ver[k];
         if (want > 0 && (delivered_ver[k] & (1u << want)) == 0) {
             if (never++ < 10)
-                print_message("never delivered: %s v%d\n", key, want);
+                print_never_delivered(s->port, key, want);
         }
     }
 

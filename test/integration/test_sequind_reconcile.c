@@ -186,7 +186,7 @@ static void test_start_refused_on_a_filter_change(void **state)
     size_t n;
     long at;
     char err[512];
-    sq_declared_consumer d = {"default", "us_orders", "orders.us.*", {30000, 10000, 0}, false};
+    sq_declared_consumer d = {"default", "us_orders", "orders.us.*", {30000, 10000, 0, {0}}, false};
     assert_int_equal(sq_store_open(db_url(), &store, err, sizeof err), SQ_OK);
     assert_int_equal(sq_store_reconcile(store, &d, 1, &ch, &n, &at, &arena, err, sizeof err),
                      SQ_OK);

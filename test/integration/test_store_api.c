@@ -317,7 +317,7 @@ static void test_consumer_settings_and_stats(void **state)
     pgt_upserts(f, f->stream, "job.1", "a", "job.2", "b", "other.1", "c", NULL);
 
     sq_consumer c = pgt_make_consumer(f, f->stream, "workers", "job.>",
-                                      (sq_consumer_settings){30000, 100, 5}, false);
+                                      (sq_consumer_settings){30000, 100, 5, {0}}, false);
     assert_string_equal(c.name, "workers");
     assert_string_equal(c.filter, "job.>");
     assert_int_equal(c.settings.ack_wait_ms, 30000);
@@ -332,7 +332,7 @@ static void test_consumer_settings_and_stats(void **state)
     assert_true(c.oldest_available_age_s >= 0);
 
     sq_consumer dup;
-    sq_consumer_settings set = {30000, 10, 0};
+    sq_consumer_settings set = {30000, 10, 0, {0}};
     assert_int_equal(sq_store_consumer_create(f->store, f->stream, "workers", "x.>", &set, false,
                                               &dup, &f->arena, f->err, sizeof f->err),
                      SQ_STORE_CONFLICT);
@@ -346,7 +346,7 @@ static void test_consumer_settings_and_stats(void **state)
     assert_int_equal(by_id.dead, 0);
 
     /* Only the settings named change; max_deliver 0 lifts the limit. */
-    sq_consumer_settings change = {-1, -1, 0};
+    sq_consumer_settings change = {-1, -1, 0, {0}};
     sq_consumer edited;
     change.ack_wait_ms = 1500;
     assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "workers", &change, false, &edited,
@@ -357,7 +357,7 @@ static void test_consumer_settings_and_stats(void **state)
     assert_int_equal(edited.settings.max_deliver, 0);
     assert_true(strcmp(edited.updated_at, c.updated_at) >= 0);
 
-    pgt_make_consumer(f, f->stream, "another", "other.>", (sq_consumer_settings){30000, 10, 0},
+    pgt_make_consumer(f, f->stream, "another", "other.>", (sq_consumer_settings){30000, 10, 0, {0}},
                       false);
     sq_consumer *list;
     size_t n;
@@ -411,7 +411,7 @@ static void test_max_ack_pending(void **state)
         pgt_upsert(f, f->stream, key, "x");
     }
     sq_consumer c = pgt_make_consumer(f, f->stream, "narrow", "w.*",
-                                      (sq_consumer_settings){30000, 3, 0}, false);
+                                      (sq_consumer_settings){30000, 3, 0, {0}}, false);
     sq_delivery d[10];
     assert_int_equal(pgt_receive(f, c.id, 10, d), 3);
     assert_int_equal(pgt_receive(f, c.id, 10, d), 0); /* the window is full */
@@ -451,7 +451,7 @@ static void test_max_ack_pending_concurrent(void **state)
         sq_store_upsert(f->store, f->stream, batch, 200, &published, f->err, sizeof f->err), SQ_OK);
     free(batch);
     sq_consumer c = pgt_make_consumer(f, f->stream, "window", "p.*",
-                                      (sq_consumer_settings){30000, 7, 0}, false);
+                                      (sq_consumer_settings){30000, 7, 0, {0}}, false);
 
     enum {
         PROCS = 4
@@ -470,7 +470,7 @@ static void test_peek_by_state(void **state)
     pgt_upserts(f, f->stream, "job.1", "a", "job.2", "b", "job.3", "c", "job.4", "d", "else.1", "e",
                 NULL);
     sq_consumer c = pgt_make_consumer(f, f->stream, "jobs", "job.>",
-                                      (sq_consumer_settings){30000, 100, 1}, false);
+                                      (sq_consumer_settings){30000, 100, 1, {0}}, false);
     sq_consumer_message *m;
 
     /* Nothing read yet: the backlog is available, without ack ids. */
@@ -514,7 +514,7 @@ static void test_message_info(void **state)
 {
     struct fixture *f = *state;
     pgt_upsert(f, f->stream, "orders.us.1", "v1");
-    const sq_consumer_settings set = {30000, 100, 0};
+    const sq_consumer_settings set = {30000, 100, 0, {0}};
     sq_consumer all = pgt_make_consumer(f, f->stream, "all_orders", "orders.>", set, false);
     pgt_make_consumer(f, f->stream, "us_orders", "orders.us.>", set, false);
     pgt_make_consumer(f, f->stream, "eu_orders", "orders.eu.>", set, false);
@@ -567,7 +567,7 @@ static void test_receive_returns_the_message(void **state)
     struct fixture *f = *state;
     pgt_upsert(f, f->stream, "doc.1", "{\"v\": 1}");
     sq_consumer c = pgt_make_consumer(f, f->stream, "docs", "doc.*",
-                                      (sq_consumer_settings){30000, 100, 0}, false);
+                                      (sq_consumer_settings){30000, 100, 0, {0}}, false);
     sq_delivery d[1];
     assert_int_equal(pgt_receive(f, c.id, 1, d), 1);
     sq_stream st;
@@ -589,7 +589,7 @@ static void test_orphan_row_does_not_block(void **state)
     struct fixture *f = *state;
     pgt_upserts(f, f->stream, "o.1", "a", "o.2", "b", "o.3", "c", NULL);
     sq_consumer c = pgt_make_consumer(f, f->stream, "orph", "o.*",
-                                      (sq_consumer_settings){30000, 100, 0}, false);
+                                      (sq_consumer_settings){30000, 100, 0, {0}}, false);
     sq_delivery d[1];
     assert_int_equal(pgt_receive(f, c.id, 1, d), 1); /* the fill materialised all three */
     PGconn *conn = pgt_connect();
@@ -689,7 +689,7 @@ static void test_next_visible_without_room(void **state)
 {
     struct fixture *f = *state;
     sq_consumer c = pgt_make_consumer(f, f->stream, "full", "full.>",
-                                      (sq_consumer_settings){30000, 1, 0}, false);
+                                      (sq_consumer_settings){30000, 1, 0, {0}}, false);
     sq_delivery d[1];
 
     pgt_upserts(f, f->stream, "full.a", "1", "full.b", "2", NULL);

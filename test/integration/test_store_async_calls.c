@@ -226,7 +226,7 @@ static void test_consumers_as_sync(void **state)
         snprintf(key, sizeof key, "t.%d", i);
         pgt_upsert(f, f->stream, key, key);
     }
-    sq_consumer_settings set = {30000, 1000, 3};
+    sq_consumer_settings set = {30000, 1000, 3, {0}};
     sq_consumer x, y, *xs, *ys;
     size_t nx, ny;
 
@@ -349,7 +349,7 @@ static void test_consumers_as_sync(void **state)
     assert_int_equal(x.available + x.delivered, 3); /* one of four acked */
 
     /* edit: three statements in one call, and the config file's refusal */
-    sq_consumer_settings change = {1500, -1, 0};
+    sq_consumer_settings change = {1500, -1, 0, {0}};
     pgt_async_run(
         a, sq_store_begin_consumer_edit(a, f->stream, "twin_a", &change, false, err, sizeof err),
         err);

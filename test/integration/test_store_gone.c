@@ -32,7 +32,7 @@ static void test_calls_on_a_deleted_consumer(void **state)
     size_t n = 0;
     long long count = 0;
 
-    pgt_consumer(f, f->stream, "doomed", "a.>", (sq_consumer_settings){30000, 10000, 1}, id);
+    pgt_consumer(f, f->stream, "doomed", "a.>", (sq_consumer_settings){30000, 10000, 1, {0}}, id);
     pgt_consumer(f, f->stream, "peer", "a.>", PGT_DEFAULTS, peer);
     pgt_upsert(f, f->stream, "a.1", "x");
     pgt_upsert(f, f->stream, "a.2", "y");

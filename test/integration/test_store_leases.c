@@ -32,7 +32,7 @@ static void test_expired_lease_held_elsewhere(void **state)
     sq_delivery d[4];
     char id[37];
     pgt_upserts(f, f->stream, "held.1", "x", "held.2", "y", NULL);
-    pgt_consumer(f, f->stream, "held", "held.>", (sq_consumer_settings){500, 10000, 0}, id);
+    pgt_consumer(f, f->stream, "held", "held.>", (sq_consumer_settings){500, 10000, 0, {0}}, id);
     assert_int_equal(pgt_receive(f, id, 4, d), 2);
     usleep(700 * 1000); /* from after the receive: both leases are over */
 
@@ -65,7 +65,7 @@ static void test_killed_receiver(void **state)
 {
     struct fixture *f = *state;
     char id[37];
-    pgt_consumer(f, f->stream, "crashy", "crash.*", (sq_consumer_settings){500, 10000, 0}, id);
+    pgt_consumer(f, f->stream, "crashy", "crash.*", (sq_consumer_settings){500, 10000, 0, {0}}, id);
     for (int i = 0; i < 10; i++) {
         char key[32];
         snprintf(key, sizeof key, "crash.%d", i);
@@ -137,8 +137,8 @@ static void test_extend(void **state)
             fail_msg("no extend came within its lease in %d attempts", attempt);
         snprintf(key, sizeof key, "e.%d", attempt);
         snprintf(name, sizeof name, "extender_%d", attempt);
-        long long leased =
-            pgt_lease_one(f, key, "x", name, key, (sq_consumer_settings){600, 10000, 0}, id, d);
+        long long leased = pgt_lease_one(f, key, "x", name, key,
+                                         (sq_consumer_settings){600, 10000, 0, {0}}, id, d);
         usleep(400 * 1000);
         long long extended = pgt_now_ms();
         const char *ack_id = d[0].ack_id;
@@ -160,7 +160,7 @@ static void test_lease_expires_until_dead(void **state)
     sq_delivery d[4];
     char id[37];
     long long leased = pgt_lease_one(f, "p.1", "poison", "limited", "p.*",
-                                     (sq_consumer_settings){500, 10000, 2}, id, d);
+                                     (sq_consumer_settings){500, 10000, 2, {0}}, id, d);
     assert_int_equal(pgt_receive_due(f, id, 4, d, leased, 500), 1);
     assert_string_equal(d[0].message.key, "p.1");
     assert_int_equal(d[0].deliver_count, 2);

@@ -213,7 +213,7 @@ static void test_concurrent_receivers(void **state)
     struct fixture *f = *state;
     sq_message_in *batch = pgt_batch("work.", 5, 0, CONCURRENT_MESSAGES, "payload");
     char id[37];
-    pgt_consumer(f, f->stream, "pool", "work.*", (sq_consumer_settings){60000, 10000, 0}, id);
+    pgt_consumer(f, f->stream, "pool", "work.*", (sq_consumer_settings){60000, 10000, 0, {0}}, id);
     long long published = 0;
     assert_int_equal(sq_store_upsert(f->store, f->stream, batch, CONCURRENT_MESSAGES, &published,
                                      f->err, sizeof f->err),
@@ -448,7 +448,7 @@ static void test_consumer_created_during_upserts(void **state)
     }
     char c;
     assert_int_equal(read(go[0], &c, 1), 1); /* the writer is halfway through round 1 */
-    const sq_consumer_settings set = {60000, 10000, 0};
+    const sq_consumer_settings set = {60000, 10000, 0, {0}};
     char all[37];
     pgt_consumer(f, f->stream, "late_all", "race.*", set, all);
     sq_consumer fresh = pgt_make_consumer(f, f->stream, "late_new", "race.*", set, true);

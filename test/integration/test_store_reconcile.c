@@ -24,7 +24,7 @@
 /* A declaration with the file's defaults but for what the test names. */
 static sq_declared_consumer decl(const char *stream, const char *name, const char *filter)
 {
-    return (sq_declared_consumer){stream, name, filter, {30000, 10000, 0}, false};
+    return (sq_declared_consumer){stream, name, filter, {30000, 10000, 0, {0}}, false};
 }
 
 /* Creates stream "orders" and upserts `key` into the default stream, for a backlog; then fills
@@ -128,12 +128,12 @@ static void test_create_update_unchanged(void **state)
                         {"all_jobs", "job.>"}, {"new_jobs", "job.>"}, {"us", "orders.us.>"}},
                     d);
     d[1].deliver_new = true;
-    d[1].settings = (sq_consumer_settings){1000, 50, 5};
+    d[1].settings = (sq_consumer_settings){1000, 50, 5, {0}};
 
     size_t n = reconcile(f, d, 3, &ch);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        assert_change(&ch[i], SQ_RECONCILE_CREATED, (sq_consumer_settings){-1, -1, -1});
+        assert_change(&ch[i], SQ_RECONCILE_CREATED, (sq_consumer_settings){-1, -1, -1, {0}});
         assert_int_equal(ch[i].declared, (long)i);
         assert_string_equal(ch[i].name, d[i].name);
         assert_string_equal(ch[i].stream, d[i].stream);
@@ -167,11 +167,11 @@ static void test_create_update_unchanged(void **state)
         assert_int_equal(ch[i].action, SQ_RECONCILE_UNCHANGED);
 
     /* New numeric settings: updated, with what they were. */
-    d[1].settings = (sq_consumer_settings){2000, 60, 0};
+    d[1].settings = (sq_consumer_settings){2000, 60, 0, {0}};
     n = reconcile(f, d, 3, &ch);
     assert_int_equal(n, 3);
     assert_int_equal(ch[0].action, SQ_RECONCILE_UNCHANGED);
-    assert_change(&ch[1], SQ_RECONCILE_UPDATED, (sq_consumer_settings){1000, 50, 5});
+    assert_change(&ch[1], SQ_RECONCILE_UPDATED, (sq_consumer_settings){1000, 50, 5, {0}});
     assert_int_equal(ch[2].action, SQ_RECONCILE_UNCHANGED);
     sq_consumer updated = pgt_consumer_get(f, f->stream, "new_jobs");
     assert_string_equal(updated.id, fresh.id);
@@ -264,7 +264,7 @@ static void test_release(void **state)
     assert_false(pgt_consumer_get(f, f->stream, "mine").managed_by_config);
 
     /* Released, it is the API's: edits and deletes are allowed again. */
-    sq_consumer_settings change = {-1, 77, -1};
+    sq_consumer_settings change = {-1, 77, -1, {0}};
     sq_consumer edited;
     assert_int_equal(sq_store_consumer_edit(f->store, f->stream, "b", &change, false, &edited,
                                             &f->arena, f->err, sizeof f->err),
@@ -294,7 +294,7 @@ static void test_adoption(void **state)
 {
     struct fixture *f = *state;
     sq_reconcile_change *ch;
-    const sq_consumer_settings set = {5000, 20, 3};
+    const sq_consumer_settings set = {5000, 20, 3, {0}};
 
     pgt_make_consumer(f, f->stream, "same", "s.>", set, false);
     pgt_make_consumer(f, f->stream, "other", "o.>", set, false);
@@ -338,7 +338,7 @@ static void test_api_create_of_a_declared_name(void **state)
     sq_reconcile_change *ch;
     sq_declared_consumer d = decl("default", "x", "x.>");
     sq_consumer c;
-    sq_consumer_settings set = {30000, 10, 0};
+    sq_consumer_settings set = {30000, 10, 0, {0}};
 
     reconcile(f, &d, 1, &ch);
     assert_int_equal(sq_store_consumer_create(f->store, f->stream, "x", "x.>", &set, false, &c,

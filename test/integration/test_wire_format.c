@@ -40,7 +40,7 @@
 #define MESSAGE "{key:s stream_id:s data:s data_hash:s seq:n inserted_at:s updated_at:s}"
 #define CONSUMER                                                                                   \
     "{id:s name:s stream_id:s filter_key_pattern:s ack_wait_ms:n max_ack_pending:n "               \
-    "max_deliver:N deliver_policy:s managed_by:s stats:{available:n delivered:n dead:n} "          \
+    "max_deliver:N deliver_policy:s managed_by:s kind:s stats:{available:n delivered:n dead:n} "   \
     "inserted_at:s updated_at:s}"
 /* A source before a backfill has begun (docs/api.md): its status's members are null until the
  * node running it reports. */
@@ -216,8 +216,8 @@ static void test_shapes_refuse_the_wrapped_answers(void **state)
     static const char consumer[] =
         "{\"id\":\"c1\",\"name\":\"c\",\"stream_id\":\"5b1e\",\"filter_key_pattern\":\"w.>\","
         "\"ack_wait_ms\":30000,\"max_ack_pending\":10000,\"max_deliver\":null,"
-        "\"deliver_policy\":\"all\",\"managed_by\":\"api\",\"stats\":{\"available\":1,"
-        "\"delivered\":0,\"dead\":0},\"inserted_at\":\"t\",\"updated_at\":\"t\"}";
+        "\"deliver_policy\":\"all\",\"managed_by\":\"api\",\"kind\":\"pull\",\"stats\":"
+        "{\"available\":1,\"delivered\":0,\"dead\":0},\"inserted_at\":\"t\",\"updated_at\":\"t\"}";
     static const struct {
         const char *shape, *now, *member; /* member: the old answer is {"data": {member}} */
     } cases[] = {

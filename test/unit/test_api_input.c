@@ -131,6 +131,37 @@ static void test_stream_and_consumer(void **state)
         {"{\"name\":\"c c\",\"filter_key_pattern\":\"o\"}", 422, "name"},
         {"{\"filter_key_pattern\":\"o\"}", 400, NULL},
         {"{\"name\":\"c\",\"filter\":\"o\"}", 400, NULL},
+        /* kinds (issue 15): the original SDK's "kind": "pull", and push consumers */
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"pull\"}", 0, NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"pushy\"}", 422, "kind"},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\"}", 400, NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"http_endpoint\":{\"url\":\"http://a/\"}}",
+         400, NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"pull\",\"max_waiting\":3}", 400,
+         NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":{}}",
+         400, NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"ftp://a/\"}}",
+         422, "http_endpoint.url"},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a b/\"}}",
+         422, "http_endpoint.url"},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\",\"headers\":{\"X-A\":\"1\\r\\nX-B: 2\"}}}",
+         422, "http_endpoint.headers"},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\",\"headers\":{\"X-A\":1}}}",
+         400, NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\",\"secret\":\"x\"}}",
+         400, NULL},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\"},\"max_ack_pending\":5,\"max_waiting\":6}",
+         422, "max_waiting"},
+        {"{\"name\":\"c\",\"filter_key_pattern\":\"o\",\"kind\":\"push\",\"http_endpoint\":"
+         "{\"url\":\"http://a/\"},\"backoff_base_ms\":400000}",
+         422, "backoff_base_ms"},
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(creates); i++) {
         sq_api_consumer c;
@@ -144,18 +175,40 @@ static void test_stream_and_consumer(void **state)
     assert_int_equal(c.settings.max_ack_pending, 10000);
     assert_int_equal(c.settings.max_deliver, 5);
     assert_false(c.deliver_new);
+    assert_null(c.settings.push.http_endpoint);
+    body = "{\"name\":\"c\",\"filter_key_pattern\":\"a.>\",\"kind\":\"push\",\"max_ack_pending\":"
+           "8,\"http_endpoint\":{\"url\":\"https://h.example:8443/in?x=1\",\"headers\":"
+           "{\"Authorization\":\"Bearer t\"},\"signing_secret\":null}}";
+    assert_int_equal(sq_api_parse_consumer_create(body, strlen(body), &a, &c, &p), 0);
+    assert_string_equal(c.settings.push.http_endpoint,
+                        "{\"url\":\"https://h.example:8443/in?x=1\",\"headers\":"
+                        "{\"Authorization\":\"Bearer t\"}}");
+    assert_int_equal(c.settings.push.max_waiting, 8); /* the default 20, at most max_ack_pending */
+    assert_int_equal(c.settings.push.backoff_base_ms, 1000);
+    assert_int_equal(c.settings.push.backoff_max_ms, 300000);
 
     sq_consumer_settings ch;
     body = "{\"ack_wait_ms\":1000,\"max_deliver\":null}";
-    assert_int_equal(sq_api_parse_consumer_edit(body, strlen(body), &ch, &p), 0);
+    assert_int_equal(sq_api_parse_consumer_edit(body, strlen(body), &a, &ch, &p), 0);
     assert_int_equal(ch.ack_wait_ms, 1000);
     assert_int_equal(ch.max_ack_pending, -1);
     assert_int_equal(ch.max_deliver, 0);
+    body = "{\"kind\":\"push\"}";
+    expect(sq_api_parse_consumer_edit(body, strlen(body), &a, &ch, &p), &p, 422, "kind", body);
+    body = "{\"http_endpoint\":{\"headers\":null,\"signing_secret\":\"k3y\"},\"max_waiting\":4}";
+    assert_int_equal(sq_api_parse_consumer_edit(body, strlen(body), &a, &ch, &p), 0);
+    assert_string_equal(ch.push.http_endpoint, "{\"headers\":null,\"signing_secret\":\"k3y\"}");
+    assert_int_equal(ch.push.max_waiting, 4);
+    assert_int_equal(ch.push.backoff_base_ms, 0);
+    assert_int_equal(ch.ack_wait_ms, -1);
+    body = "{\"http_endpoint\":{\"url\":null}}";
+    expect(sq_api_parse_consumer_edit(body, strlen(body), &a, &ch, &p), &p, 400, NULL, body);
     body = "{\"filter_key_pattern\":\"x\"}";
-    expect(sq_api_parse_consumer_edit(body, strlen(body), &ch, &p), &p, 422, "filter_key_pattern",
-           body);
+    expect(sq_api_parse_consumer_edit(body, strlen(body), &a, &ch, &p), &p, 422,
+           "filter_key_pattern", body);
     body = "{\"ack_wait_ms\":10}";
-    expect(sq_api_parse_consumer_edit(body, strlen(body), &ch, &p), &p, 422, "ack_wait_ms", body);
+    expect(sq_api_parse_consumer_edit(body, strlen(body), &a, &ch, &p), &p, 422, "ack_wait_ms",
+           body);
     sq_arena_free(&a);
 }
 

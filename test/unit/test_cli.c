@@ -316,8 +316,10 @@ static const struct {
     {SQ_OUT_CONSUMERS,
      "{\"data\":[{\"name\":\"us_orders\",\"filter_key_pattern\":\"orders.us.>\",\"ack_wait_ms\":"
      "30000,\"max_ack_pending\":10000,\"stats\":{\"available\":3,\"delivered\":0,\"dead\":0}}]}",
-     "NAME       FILTER       AVAILABLE  DELIVERED  DEAD  ACK_WAIT_MS  MAX_ACK_PENDING\n"
-     "us_orders  orders.us.>  3          0          0     30000        10000\n"},
+     "NAME       FILTER       AVAILABLE  DELIVERED  DEAD  ACK_WAIT_MS  MAX_ACK_PENDING  KIND  "
+     "PUSH_URL\n"
+     "us_orders  orders.us.>  3          0          0     30000        10000                  "
+     "\n"},
     {SQ_OUT_CONSUMER,
      "{\"id\":\"i\",\"name\":\"c\",\"filter_key_pattern\":\">\",\"ack_wait_ms\":30000,"
      "\"max_ack_pending\":10000,\"max_deliver\":null,\"deliver_policy\":\"all\",\"managed_by\":"
@@ -325,8 +327,23 @@ static const struct {
      "\"updated_at\":\"u\"}",
      "name:            c\nid:              i\nfilter:          >\ndeliver_policy:  all\n"
      "ack_wait_ms:     30000\nmax_ack_pending: 10000\nmax_deliver:     -\n"
-     "managed_by:      api\navailable:       1\ndelivered:       2\ndead:            0\n"
-     "inserted_at:     t\nupdated_at:      u\n"},
+     "managed_by:      api\nkind:            \navailable:       1\ndelivered:       2\n"
+     "dead:            0\ninserted_at:     t\nupdated_at:      u\n"},
+    /* A push consumer's endpoint, as the server shows it (its secrets hidden). */
+    {SQ_OUT_CONSUMER,
+     "{\"id\":\"i\",\"name\":\"h\",\"filter_key_pattern\":\">\",\"ack_wait_ms\":30000,"
+     "\"max_ack_pending\":10000,\"max_deliver\":null,\"deliver_policy\":\"all\",\"managed_by\":"
+     "\"api\",\"kind\":\"push\",\"http_endpoint\":{\"url\":\"http://a/\",\"headers\":"
+     "{\"Authorization\":\"***\"},\"signing_secret\":null},\"max_waiting\":20,"
+     "\"backoff_base_ms\":1000,\"backoff_max_ms\":300000,\"stats\":{\"available\":1,"
+     "\"delivered\":2,\"dead\":0},\"inserted_at\":\"t\",\"updated_at\":\"u\"}",
+     "name:            h\nid:              i\nfilter:          >\ndeliver_policy:  all\n"
+     "ack_wait_ms:     30000\nmax_ack_pending: 10000\nmax_deliver:     -\n"
+     "managed_by:      api\nkind:            push\npush_url:        http://a/\n"
+     "headers:         {\"Authorization\":\"***\"}\nsigning_secret:  -\n"
+     "max_waiting:     20\nbackoff_base_ms: 1000\nbackoff_max_ms:  300000\n"
+     "available:       1\ndelivered:       2\ndead:            0\ninserted_at:     t\n"
+     "updated_at:      u\n"},
     /* A source: every member, its tables in one line, its backfill a line per table. */
     {SQ_OUT_SOURCE,
      "{\"id\":\"8f0c\",\"name\":\"mydb\",\"kind\":\"postgres\",\"stream\":\"default\","

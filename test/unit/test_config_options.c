@@ -59,7 +59,7 @@ static void test_table(void **state)
                                           "database.connections_per_worker"};
 
     assert_true(n >= 18);
-    assert_int_equal(nc, 6);
+    assert_int_equal(nc, 13);
     for (size_t i = 0; i < n; i++) {
         const sq_config_option *o = &opts[i];
         char dotted[128];

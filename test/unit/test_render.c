@@ -72,7 +72,7 @@ static void test_consumer(void **state)
                      .stream_id = "s-id",
                      .stream_num = 1,
                      .filter = "orders.us.>",
-                     .settings = {30000, 10000, 0},
+                     .settings = {30000, 10000, 0, {0}},
                      .deliver_new = false,
                      .managed_by_config = true,
                      .available = 2,
@@ -84,7 +84,7 @@ static void test_consumer(void **state)
     const char *want = "{\"id\":\"c-id\",\"name\":\"us_orders\",\"stream_id\":\"s-id\","
                        "\"filter_key_pattern\":\"orders.us.>\",\"ack_wait_ms\":30000,"
                        "\"max_ack_pending\":10000,\"max_deliver\":null,"
-                       "\"deliver_policy\":\"all\",\"managed_by\":\"config\","
+                       "\"deliver_policy\":\"all\",\"managed_by\":\"config\",\"kind\":\"pull\","
                        "\"stats\":{\"available\":2,\"delivered\":1,\"dead\":0},"
                        "\"inserted_at\":\"t1\",\"updated_at\":\"t2\"}";
     EXPECT_JSON(sq_render_consumer(&w, &c), want);
@@ -97,6 +97,28 @@ static void test_consumer(void **state)
     assert_int_equal(sq_render_consumer(&w, &c), 0);
     assert_non_null(strstr(out.data, "\"max_deliver\":5,\"deliver_policy\":\"new\","
                                      "\"managed_by\":\"api\""));
+    sq_buf_free(&out);
+
+    /* A push consumer: its endpoint with every header value and the secret hidden. */
+    static const char *headers[] = {"Authorization: Bearer t0k", "X-Team: a"};
+    c.push = true;
+    c.endpoint = (sq_push_endpoint){"https://h.example/in", headers, 2, "s3cret"};
+    c.settings.push = (sq_push_settings){NULL, 20, 1000, 300000};
+    sq_json_writer_init(&w, &out);
+    assert_int_equal(sq_render_consumer(&w, &c), 0);
+    assert_non_null(strstr(out.data, "\"kind\":\"push\",\"http_endpoint\":{\"url\":"
+                                     "\"https://h.example/in\",\"headers\":{\"Authorization\":"
+                                     "\"***\",\"X-Team\":\"***\"},\"signing_secret\":\"***\"},"
+                                     "\"max_waiting\":20,\"backoff_base_ms\":1000,"
+                                     "\"backoff_max_ms\":300000,\"stats\""));
+    assert_null(strstr(out.data, "s3cret"));
+    assert_null(strstr(out.data, "t0k"));
+    sq_buf_free(&out);
+    c.endpoint = (sq_push_endpoint){"http://a/", NULL, 0, NULL};
+    sq_json_writer_init(&w, &out);
+    assert_int_equal(sq_render_consumer(&w, &c), 0);
+    assert_non_null(strstr(out.data, "{\"url\":\"http://a/\",\"headers\":{},"
+                                     "\"signing_secret\":null}"));
     sq_buf_free(&out);
 }
 
