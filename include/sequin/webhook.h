@@ -55,6 +55,9 @@ void sq_webhook_def_free(sq_webhook_def *def);
  * docs/sources.md). */
 bool sq_webhook_has_auth(const sq_webhook_def *def);
 
+/* The first of the `n` headers named `name` (compared case-insensitively), or NULL. */
+const sq_http_header *sq_webhook_header(const sq_http_header *headers, size_t n, const char *name);
+
 /*
  * Reads a signature header's value (`len` bytes): 64 hex digits of either case, after an
  * optional "sha256=" (GitHub's form, any case), spaces around ignored. 0 with the digest in

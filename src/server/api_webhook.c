@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sequin/auth.h"
 #include "sequin/handlers.h"
@@ -52,17 +51,6 @@ static int refuse(sq_handler *h, int status, const char *summary, char *err, siz
     return SQ_HANDLER_REFUSED;
 }
 
-/* The Authorization header's value, for a webhook that wants an API token. */
-static const sq_http_header *authorization(const sq_handler *h)
-{
-    for (size_t i = 0; i < h->n_headers; i++) {
-        if (h->headers[i].name.len == 13 &&
-            strncasecmp(h->headers[i].name.p, "Authorization", 13) == 0)
-            return &h->headers[i];
-    }
-    return NULL;
-}
-
 /* The webhook is known: checks the request and makes the message, or refuses it. */
 static int prepare(sq_handler *h, const char *settings, char *err, size_t errlen)
 {
@@ -82,7 +70,7 @@ static int prepare(sq_handler *h, const char *settings, char *err, size_t errlen
         why = sq_webhook_authorize(&def, h->headers, h->n_headers, h->body, h->body_len);
     } else {
         const sq_config_token_list *tokens = h->env != NULL ? h->env->tokens : NULL;
-        const sq_http_header *a = authorization(h);
+        const sq_http_header *a = sq_webhook_header(h->headers, h->n_headers, "Authorization");
         if (tokens != NULL &&
             !sq_auth_allows(tokens, a != NULL ? a->value.p : NULL, a != NULL ? a->value.len : 0))
             why = "the webhook has no secret of its own: a valid API bearer token is required";

@@ -13,7 +13,7 @@
 
 /* ---- a request's secret and signature ------------------------------------------------------ */
 
-static const sq_http_header *find(const sq_http_header *h, size_t n, const char *name)
+const sq_http_header *sq_webhook_header(const sq_http_header *h, size_t n, const char *name)
 {
     size_t len = strlen(name);
     for (size_t i = 0; i < n; i++) {
@@ -48,7 +48,7 @@ int sq_webhook_signature_parse(const char *value, size_t len, unsigned char dige
  * whatever the lengths and wherever they differ. */
 static bool secret_ok(const sq_webhook_def *def, const sq_http_header *h, size_t n)
 {
-    const sq_http_header *got = find(h, n, def->secret_header);
+    const sq_http_header *got = sq_webhook_header(h, n, def->secret_header);
     if (got == NULL)
         return false;
     const char *v = got->value.p;
@@ -72,7 +72,7 @@ const char *sq_webhook_authorize(const sq_webhook_def *def, const sq_http_header
     if (def->secret != NULL && !secret_ok(def, headers, n))
         return "the webhook's secret is missing or wrong";
     if (def->hmac_secret != NULL) {
-        const sq_http_header *sig = find(headers, n, def->hmac_header);
+        const sq_http_header *sig = sq_webhook_header(headers, n, def->hmac_header);
         unsigned char got[SQ_SHA256_LEN], want[SQ_SHA256_LEN];
         if (sig == NULL)
             return "the webhook's signature header is missing";
@@ -139,7 +139,7 @@ int sq_webhook_key(const sq_webhook_def *def, const char *name, const sq_http_he
         if (field_value(def->key_field, body, len, &value, why) != SQ_OK)
             goto done;
     } else if (def->key_header != NULL) {
-        const sq_http_header *h = find(headers, n, def->key_header);
+        const sq_http_header *h = sq_webhook_header(headers, n, def->key_header);
         if (h == NULL) {
             *why = "the request has no key header";
             goto done;
