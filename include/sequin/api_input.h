@@ -54,11 +54,12 @@ SQ_WUR int sq_api_parse_consumer_create(const char *body, size_t len, sq_arena *
 /* A source to create: {"name", "stream" (a name or id), "postgres": {"url", "slot",
  * "publication", "tables"}, "key_format", "backfill"}, its settings checked as
  * sq_source_settings_read checks them (a 400 whose summary names the setting) and written in
- * their canonical form into `settings`, strings in `arena`. */
+ * their canonical form into `settings`, strings in `arena`; or a webhook source, {"name",
+ * "stream", "webhook": {...}}, its settings checked by sq_webhook_settings_read. */
 typedef struct sq_api_source {
     const char *name;
     const char *stream;
-    const char *kind; /* "postgres" */
+    const char *kind; /* "postgres" or "webhook" */
     const char *settings;
 } sq_api_source;
 SQ_WUR int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena,

@@ -55,6 +55,12 @@ typedef enum sq_cli_opt {
     SQ_OPT_HEADER,   /* may be given more than once */
     SQ_OPT_SIGNING_SECRET,
     SQ_OPT_MAX_WAITING,
+    SQ_OPT_KEY_FIELD, /* a webhook source's settings (source webhook add) */
+    SQ_OPT_KEY_HEADER,
+    SQ_OPT_SECRET,
+    SQ_OPT_SECRET_HEADER,
+    SQ_OPT_HMAC_SECRET,
+    SQ_OPT_HMAC_HEADER,
     SQ_OPT_COUNT
 } sq_cli_opt;
 
@@ -71,7 +77,9 @@ typedef enum sq_cli_output {
     SQ_OUT_PUBLISHED,  /* upsert: {"data":{"published": N}} */
     SQ_OUT_DONE,       /* rm, ack, nack: the request's `done` sentence */
     SQ_OUT_SOURCE,     /* a source with its status and backfill progress */
-    SQ_OUT_SOURCES,
+    SQ_OUT_SOURCES,    /* the postgres sources of a list of sources */
+    SQ_OUT_WEBHOOK,    /* a webhook source: its settings, "set" for a secret it has */
+    SQ_OUT_WEBHOOKS,   /* the webhook sources of a list of sources */
 } sq_cli_output;
 
 typedef struct sq_cli_command sq_cli_command; /* private to cli_request.c */

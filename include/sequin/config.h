@@ -29,6 +29,8 @@ typedef enum sq_config_type {
     SQ_CONFIG_SOURCES, /* list of {name, postgres, stream, ...}: an sq_config_source_list */
     SQ_CONFIG_TABLES,  /* list of a source's table names: an sq_config_table_list */
     SQ_CONFIG_HEADERS, /* mapping of HTTP header names to values: an sq_config_header_list */
+    SQ_CONFIG_WEBHOOK, /* a webhook source's settings mapping: its canonical settings JSON
+                        * (sq_webhook_settings_write), a const char * */
 } sq_config_type;
 
 /*
@@ -140,6 +142,9 @@ typedef struct sq_config_table_list {
  */
 typedef struct sq_config_source {
     const char *name;
+    const char *webhook; /* a webhook source (a `webhook:` mapping in place of `postgres:`): its
+                          * settings JSON, canonical; NULL for a postgres source, which alone
+                          * has the members below but `stream` */
     struct {
         const char *url; /* never empty */
         const char *slot;
@@ -239,6 +244,9 @@ void sq_config_free(sq_config *cfg);
 const sq_config_option *sq_config_options(size_t *count);
 const sq_config_option *sq_config_consumer_options(size_t *count);
 const sq_config_option *sq_config_source_options(size_t *count);
+/* A webhook source's keys (an entry of `sources:` with a `webhook:` mapping): `name`, `webhook`
+ * (its settings, checked by sq_webhook_settings_read) and `stream`. */
+const sq_config_option *sq_config_webhook_source_options(size_t *count);
 
 /* The row of the option with dotted name `name`, or NULL if there is none. */
 const sq_config_option *sq_config_option_find(const char *name);

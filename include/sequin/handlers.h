@@ -14,6 +14,7 @@
 #include "sequin/api_input.h"
 #include "sequin/buf.h"
 #include "sequin/common.h"
+#include "sequin/config.h"
 #include "sequin/json.h"
 #include "sequin/metrics.h"
 #include "sequin/name_cache.h"
@@ -35,7 +36,9 @@ typedef struct sq_handler_env {
     sq_metrics *metrics;  /* NULL: nothing counted */
     sq_name_cache *cache; /* NULL: every name resolved every time */
     size_t max_message_bytes;
-    bool (*ready)(void *arg); /* /readyz: whether the worker can reach the database */
+    const sq_config_token_list *tokens; /* the API's tokens: a webhook without a secret of its
+                                         * own wants one of them (NULL: none configured) */
+    bool (*ready)(void *arg);           /* /readyz: whether the worker can reach the database */
     void *ready_arg;
 } sq_handler_env;
 
@@ -65,6 +68,15 @@ typedef struct sq_handler {
     size_t n_ids;
     int delay_ms;
     sq_api_receive recv;
+    /* a webhook's POST (api_webhook.c): the request's headers and body, copied into the arena,
+     * and the key its message takes */
+    const sq_http_header *headers;
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+    /* a route's own refusal (its finish returned SQ_HANDLER_REFUSED): the status, with the
+     * summary in `err` */
+    int refuse_status;
 
     /* a long poll: until when the request may wait (CLOCK_MONOTONIC ms), and after
      * SQ_HANDLER_WAIT how long until the clock alone may change the answer (-1: nothing
@@ -108,7 +120,9 @@ typedef struct sq_request_in {
     sq_http_slice query;
     const char *body;
     size_t body_len;
-    int64_t now_ms; /* when the request arrived (CLOCK_MONOTONIC) */
+    int64_t now_ms;                /* when the request arrived (CLOCK_MONOTONIC) */
+    const sq_http_header *headers; /* every header line in order (valid during the parse) */
+    size_t n_headers;
 } sq_request_in;
 
 typedef struct sq_route_ops {
@@ -128,7 +142,9 @@ typedef struct sq_route_ops {
     int (*begin)(sq_handler *h, sq_store *s, char *err, size_t errlen);
     /* Finishes it: the store's outcome, with the answer's data written to `jw` (the body of
      * a route that is not JSON goes to `body`, with h->raw and h->content_type set); SQ_AGAIN when
-     * another call of the route is due. A 409's summary goes to `err` (a 404's is `missing`'s). */
+     * another call of the route is due; SQ_HANDLER_REFUSED for a 4xx of the route's own, its
+     * status in h->refuse_status. A 409's or a refusal's summary goes to `err` (a 404's is
+     * `missing`'s). */
     int (*finish)(sq_handler *h, sq_store *s, sq_json_writer *jw, sq_buf *body, char *err,
                   size_t errlen);
     /* How its calls may be shared with other requests' (group commit), or NULL. */
@@ -152,6 +168,10 @@ bool sq_handler_needs_auth(const sq_route_match *m);
 
 /* Begins the store call of the request's current step on `s` (see store.h: begin/poll/finish). */
 SQ_WUR int sq_handler_begin(sq_handler *h, sq_store *s, char *err, size_t errlen);
+
+/* A route's finish refusing the request itself (a webhook's 401, 400, 413): distinct from the
+ * store's outcomes. */
+#define SQ_HANDLER_REFUSED (-10)
 
 enum {
     SQ_HANDLER_REPLY, /* `*status` and `body` hold the answer */
@@ -221,6 +241,10 @@ SQ_WUR int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int
  * memory" in `err` when the writing failed (`jr` != 0) where the call succeeded. */
 int sq_handler_wrote(int rc, int jr, char *err, size_t errlen);
 
+/* An upsert's call that published `published` messages (0: none) into h->stream_num: counts
+ * them, and gives the stream news for long polls (every process's, by a notification). */
+void sq_handler_published(sq_handler *h, long long published);
+
 /* The route operations of each resource (api_streams.c, api_messages.c, api_consumers.c,
  * api_sources.c, api_ops.c); the router's table points at them. */
 extern const sq_route_ops sq_api_healthz_route, sq_api_readyz_route, sq_api_metrics_route;
@@ -234,5 +258,6 @@ extern const sq_route_ops sq_api_consumer_list_route, sq_api_consumer_create_rou
     sq_api_redrive_route, sq_api_consumer_messages_route;
 extern const sq_route_ops sq_api_source_list_route, sq_api_source_create_route,
     sq_api_source_get_route, sq_api_source_delete_route;
+extern const sq_route_ops sq_api_webhook_route;
 
 #endif

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "sequin/buf.h"
+#include "sequin/json.h"
 
 /* The defaults of the settings that have one. */
 #define SQ_SOURCE_DEFAULT_SLOT "sequin_slot"
@@ -42,5 +43,15 @@ const char *sq_source_rules_publication(const char *s, size_t len);
  */
 const char *sq_source_rules_table(const char *s, size_t len, const char *const *tables,
                                   size_t count, sq_arena *arena, const char **canonical);
+
+/*
+ * Parses a source's settings JSON (`len` bytes, nested at most `depth` deep) into `doc` and
+ * checks it is an object whose members are all among the `n` names at `known`: what both kinds'
+ * settings readers (postgres, webhook) begin with. 0, or -1 with "settings: ..." in `err`
+ * (`doc` may hold tokens either way: free it).
+ */
+SQ_WUR int sq_source_rules_settings_parse(sq_json *doc, const char *json, size_t len, int depth,
+                                          const char *const *known, size_t n, char *err,
+                                          size_t errlen);
 
 #endif

@@ -543,7 +543,9 @@ const char *sq_reconcile_action_name(sq_reconcile_action action);
 typedef struct sq_declared_source {
     const char *name;     /* [a-zA-Z0-9_]{1,64} */
     const char *stream;   /* the stream's name; the stream must exist */
-    const char *settings; /* the settings JSON as sq_source_settings_write writes it (checked) */
+    const char *settings; /* the settings JSON as sq_source_settings_write (a webhook's:
+                           * sq_webhook_settings_write) writes it (checked) */
+    const char *kind;     /* "postgres" or "webhook" */
 } sq_declared_source;
 
 /* What the reconcile did to one source. */
@@ -662,7 +664,7 @@ typedef struct sq_source_row {
     int num;    /* its advisory lock's number */
     int stream; /* the number of the stream it writes into */
     const char *name;
-    const char *kind;     /* "postgres" */
+    const char *kind;     /* "postgres" or "webhook" */
     const char *settings; /* the kind's settings, JSON */
     const char *managed_by;
 } sq_source_row;
@@ -760,7 +762,7 @@ SQ_WUR int sq_store_transaction(sq_store *s, sq_store_txn what, char *err, size_
 typedef struct sq_source {
     char id[37];
     const char *name;
-    const char *kind;     /* "postgres" */
+    const char *kind;     /* "postgres" or "webhook" */
     const char *stream;   /* the stream's name */
     const char *settings; /* the kind's settings, JSON as stored (the password in it too) */
     bool managed_by_config;
@@ -816,5 +818,20 @@ SQ_WUR int sq_store_source_delete(sq_store *s, const char *name_or_id, char id[3
 SQ_WUR int sq_store_begin_source_delete(sq_store *s, const char *name_or_id, char *err,
                                         size_t errlen);
 SQ_WUR int sq_store_finish_source_delete(sq_store *s, char id[37], char *err, size_t errlen);
+
+/* ---- webhooks (docs/sources.md, "Webhook source"), a call without waiting --------------- */
+
+/* What a POST to a webhook needs: the stream it writes into and its settings (JSON, as
+ * sq_webhook_settings_write writes them), in the call's arena. */
+typedef struct sq_webhook_row {
+    int stream;
+    const char *settings;
+} sq_webhook_row;
+
+/* The webhook source named `name`. SQ_STORE_NOT_FOUND when there is none (or the source of
+ * that name is of another kind). One indexed read of sequin.sources. */
+SQ_WUR int sq_store_begin_webhook_get(sq_store *s, const char *name, char *err, size_t errlen);
+SQ_WUR int sq_store_finish_webhook_get(sq_store *s, sq_webhook_row *out, sq_arena *arena, char *err,
+                                       size_t errlen);
 
 #endif

@@ -113,6 +113,31 @@ static const field source_cols[] = {
     {"LAG_SECONDS", "status.lag_seconds"},
     {"ROWS", "status.rows_streamed"},
 };
+/* A webhook source: its settings, a secret as "set" or "not set". */
+static const field webhook_block[] = {
+    {"name", "name"},
+    {"id", "id"},
+    {"kind", "kind"},
+    {"stream", "stream"},
+    {"url", "webhook_url"},
+    {"key_field", "webhook.key_field"},
+    {"key_header", "webhook.key_header"},
+    {"secret", "webhook.secret"},
+    {"secret_header", "webhook.secret_header"},
+    {"hmac_secret", "webhook.hmac_secret"},
+    {"hmac_header", "webhook.hmac_header"},
+    {"managed_by", "managed_by"},
+    {"inserted_at", "inserted_at"},
+    {"updated_at", "updated_at"},
+};
+static const field webhook_cols[] = {
+    {"NAME", "name"},
+    {"STREAM", "stream"},
+    {"KEY_FIELD", "webhook.key_field"},
+    {"KEY_HEADER", "webhook.key_header"},
+    {"SECRET", "webhook.secret"},
+    {"HMAC_SECRET", "webhook.hmac_secret"},
+};
 static const field delivery_block[] = {
     {"key", "message.key"},
     {"seq", "message.seq"},
@@ -198,6 +223,21 @@ static const char *progress_text(const sq_json *doc, int tok, sq_arena *a)
     return text != NULL ? text : "";
 }
 
+/* A secret as the API shows it ("****", or null when there is none): "set" or "not set". */
+static const char *secret_text(const sq_json *doc, int tok, sq_arena *a)
+{
+    (void)a;
+    return sq_json_type_of(doc, tok) == SQ_JSON_STRING ? "set" : "not set";
+}
+
+/* The route a webhook source receives at, made of its name. */
+static const char *webhook_url_text(const sq_json *doc, int tok, sq_arena *a)
+{
+    const char *name = sq_cli_json_text(doc, tok, "name", a);
+    const char *url = sq_arena_printf(a, "POST /api/webhook/%s", name);
+    return url != NULL ? url : "";
+}
+
 /* The values that show otherwise than as sq_cli_json_text writes them, by their path. */
 static const struct {
     const char *path;
@@ -205,11 +245,15 @@ static const struct {
 } shows[] = {
     {"postgres.tables", list_text},
     {"backfill_progress", progress_text},
+    {"webhook.secret", secret_text},
+    {"webhook.hmac_secret", secret_text},
 };
 
 /* A field's value in object `obj` as text in the arena ("" when there is none). */
 static const char *field_text(const sq_json *doc, int obj, const field *f, sq_arena *a)
 {
+    if (strcmp(f->path, "webhook_url") == 0)
+        return webhook_url_text(doc, obj, a);
     for (size_t i = 0; i < SQ_ARRAY_LEN(shows); i++) {
         if (strcmp(shows[i].path, f->path) != 0)
             continue;
@@ -258,10 +302,19 @@ static const char *one_line(char *s)
     return s;
 }
 
-static int print_rows(FILE *out, const sq_json *doc, int arr, const field *cols, size_t ncols,
-                      sq_arena *a, const char *empty)
+/* Whether list item `it` shows: every item, or a source of `kind` (or of no kind said). */
+static bool shows_item(const sq_json *doc, int it, const char *kind, sq_arena *a)
 {
-    int n = sq_json_count(doc, arr);
+    const char *k = kind != NULL ? sq_cli_json_text(doc, it, "kind", a) : "";
+    return *k == '\0' || strcmp(k, kind) == 0;
+}
+
+static int print_rows(FILE *out, const sq_json *doc, int arr, const field *cols, size_t ncols,
+                      sq_arena *a, const char *empty, const char *kind)
+{
+    int n = 0;
+    for (int it = sq_json_first(doc, arr); it >= 0; it = sq_json_next(doc, it))
+        n += shows_item(doc, it, kind, a);
     if (n == 0) {
         fprintf(out, "%s\n", empty);
         return SQ_OK;
@@ -272,11 +325,15 @@ static int print_rows(FILE *out, const sq_json *doc, int arr, const field *cols,
     for (size_t c = 0; c < ncols; c++)
         cells[c] = cols[c].label;
     size_t r = 1;
-    for (int it = sq_json_first(doc, arr); it >= 0; it = sq_json_next(doc, it), r++)
+    for (int it = sq_json_first(doc, arr); it >= 0; it = sq_json_next(doc, it)) {
+        if (!shows_item(doc, it, kind, a))
+            continue;
         for (size_t c = 0; c < ncols; c++) {
             char *s = sq_arena_strdup(a, field_text(doc, it, &cols[c], a));
             cells[r * ncols + c] = s != NULL ? one_line(s) : "";
         }
+        r++;
+    }
     sq_cli_print_table(out, cells, r, ncols);
     return SQ_OK;
 }
@@ -320,6 +377,7 @@ static const struct view {
     size_t nfields;
     const char *empty;
     bool in_data;
+    const char *kind; /* a list of sources: only those of this kind show (NULL: every item) */
 } views[] = {
     [SQ_OUT_STREAM] = {BLOCK(stream_block), NULL, false},
     [SQ_OUT_STREAMS] = {BLOCK(stream_cols), "No streams.", true},
@@ -332,7 +390,9 @@ static const struct view {
     [SQ_OUT_PUBLISHED] = {NULL, 0, NULL, true},
     [SQ_OUT_DONE] = {NULL, 0, NULL, false}, /* never read: it prints `done` and no body */
     [SQ_OUT_SOURCE] = {BLOCK(source_block), NULL, false},
-    [SQ_OUT_SOURCES] = {BLOCK(source_cols), "No sources.", true},
+    [SQ_OUT_SOURCES] = {BLOCK(source_cols), "No sources.", true, "postgres"},
+    [SQ_OUT_WEBHOOK] = {BLOCK(webhook_block), NULL, false},
+    [SQ_OUT_WEBHOOKS] = {BLOCK(webhook_cols), "No webhook sources.", true, "webhook"},
 };
 
 int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, const char *body,
@@ -358,6 +418,7 @@ int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, con
     case SQ_OUT_MESSAGE:
     case SQ_OUT_CONSUMER:
     case SQ_OUT_SOURCE:
+    case SQ_OUT_WEBHOOK:
         print_block(out, &doc, p, v->fields, v->nfields, &a);
         break;
     case SQ_OUT_STREAMS:
@@ -365,7 +426,8 @@ int sq_cli_print(FILE *out, FILE *err, sq_cli_output kind, const char *done, con
     case SQ_OUT_CONSUMERS:
     case SQ_OUT_PEEK:
     case SQ_OUT_SOURCES:
-        rc = print_rows(out, &doc, p, v->fields, v->nfields, &a, v->empty);
+    case SQ_OUT_WEBHOOKS:
+        rc = print_rows(out, &doc, p, v->fields, v->nfields, &a, v->empty, v->kind);
         break;
     case SQ_OUT_DELIVERIES:
         if (sq_json_count(&doc, p) == 0)

@@ -68,6 +68,12 @@ static const opt_spec opts[SQ_OPT_COUNT] = {
     [SQ_OPT_HEADER] = {"header", true, 1, 0, NULL, "'NAME: VALUE'"},
     [SQ_OPT_SIGNING_SECRET] = {"signing-secret", true, 1, 0, NULL, "SECRET"},
     [SQ_OPT_MAX_WAITING] = {"max-waiting", true, 1, SQ_PUSH_MAX_WAITING_MAX, NULL, "N"},
+    [SQ_OPT_KEY_FIELD] = {"key-field", true, 1, 0, NULL, "FIELD"},
+    [SQ_OPT_KEY_HEADER] = {"key-header", true, 1, 0, NULL, "HEADER"},
+    [SQ_OPT_SECRET] = {"secret", true, 1, 0, NULL, "SECRET"},
+    [SQ_OPT_SECRET_HEADER] = {"secret-header", true, 1, 0, NULL, "HEADER"},
+    [SQ_OPT_HMAC_SECRET] = {"hmac-secret", true, 1, 0, NULL, "SECRET"},
+    [SQ_OPT_HMAC_HEADER] = {"hmac-header", true, 1, 0, NULL, "HEADER"},
 };
 
 /* The flags whose values have rules of their own (a filter's, a name's): 0, or -1 with `err`. */
@@ -85,6 +91,7 @@ static const bool repeats[SQ_OPT_COUNT] = {[SQ_OPT_TABLE] = true, [SQ_OPT_HEADER
 static const sq_cli_opt exclusive[][2] = {
     {SQ_OPT_LAST, SQ_OPT_FIRST},
     {SQ_OPT_BACKFILL, SQ_OPT_NO_BACKFILL},
+    {SQ_OPT_KEY_FIELD, SQ_OPT_KEY_HEADER},
 };
 
 #define F(o) (UINT64_C(1) << (o))
@@ -96,6 +103,9 @@ static const sq_cli_opt exclusive[][2] = {
 #define SOURCE_SETTINGS                                                                            \
     (F(SQ_OPT_URL) | F(SQ_OPT_SLOT) | F(SQ_OPT_PUBLICATION) | F(SQ_OPT_TABLE) |                    \
      F(SQ_OPT_KEY_FORMAT) | F(SQ_OPT_BACKFILL) | F(SQ_OPT_NO_BACKFILL))
+#define WEBHOOK_SETTINGS                                                                           \
+    (F(SQ_OPT_KEY_FIELD) | F(SQ_OPT_KEY_HEADER) | F(SQ_OPT_SECRET) | F(SQ_OPT_SECRET_HEADER) |     \
+     F(SQ_OPT_HMAC_SECRET) | F(SQ_OPT_HMAC_HEADER))
 
 /* ---- the command table ----------------------------------------------------------------- */
 
@@ -132,6 +142,7 @@ static int build_consumer_ack(const sq_cli_invocation *, sq_cli_request *, char 
 static int build_consumer_peek(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_stream_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_source_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
+static int build_webhook_add(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 static int build_item(const sq_cli_invocation *, sq_cli_request *, char *, size_t);
 
 #define STREAM F(SQ_OPT_STREAM)
@@ -181,6 +192,14 @@ static const sq_cli_command commands[] = {
      "show a source: settings, state, lag, last commit, backfill progress"},
     {"source", "postgres rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
      "delete a source (its slot and publication stay in the source database)"},
+    {"source", "webhook add", "NAME", 1, 1, STREAM | WEBHOOK_SETTINGS, build_webhook_add, "POST",
+     SQ_OUT_WEBHOOK, "receive webhooks at POST /api/webhook/NAME into a stream"},
+    {"source", "webhook ls", "", 0, 0, 0, build_item, "GET", SQ_OUT_WEBHOOKS,
+     "list webhook sources"},
+    {"source", "webhook info", "NAME", 1, 1, 0, build_item, "GET", SQ_OUT_WEBHOOK,
+     "show a webhook source's settings (whether it has secrets, never what they are)"},
+    {"source", "webhook rm", "NAME", 1, 1, 0, build_item, "DELETE", SQ_OUT_DONE,
+     "delete a webhook source (a POST to it is then a 404)"},
     {"context", "add", "NAME", 1, 1, F(SQ_OPT_SERVER_URL) | F(SQ_OPT_TOKEN) | F(SQ_OPT_SET_DEFAULT),
      NULL, NULL, 0, "save a server URL (and token) under NAME"},
     {"context", "ls", "", 0, 0, 0, NULL, NULL, 0, "list contexts (* marks the default)"},
@@ -924,6 +943,32 @@ static int build_source_add(const sq_cli_invocation *inv, sq_cli_request *req, c
         rc |= sq_json_write_key(&w, "backfill") ||
               sq_json_write_bool(&w, inv->opt[SQ_OPT_BACKFILL] != NULL);
     rc |= sq_json_write_end_object(&w);
+    return finish_body(rc, &w, path(req, "api", "sources", NULL), err, errlen);
+}
+
+/* The body of POST /api/sources for a webhook: the settings given, under "webhook". */
+static int build_webhook_add(const sq_cli_invocation *inv, sq_cli_request *req, char *err,
+                             size_t errlen)
+{
+    const char *name = inv->args[0];
+    if (check_name("source", name, err, errlen) != SQ_OK)
+        return SQ_ERR;
+    if (inv->opt[SQ_OPT_SECRET_HEADER] != NULL && inv->opt[SQ_OPT_SECRET] == NULL)
+        return sq_fail(err, errlen, "--secret-header needs --secret");
+    if (inv->opt[SQ_OPT_HMAC_HEADER] != NULL && inv->opt[SQ_OPT_HMAC_SECRET] == NULL)
+        return sq_fail(err, errlen, "--hmac-header needs --hmac-secret");
+    sq_json_writer w;
+    sq_json_writer_init(&w, &req->body);
+    int rc = sq_json_write_begin_object(&w) || sq_json_write_key(&w, "name") ||
+             sq_json_write_string(&w, name) || sq_json_write_key(&w, "stream") ||
+             sq_json_write_string(&w, sq_cli_stream(inv)) || sq_json_write_key(&w, "webhook") ||
+             sq_json_write_begin_object(&w) || write_opt(&w, inv, SQ_OPT_KEY_FIELD, "key_field") ||
+             write_opt(&w, inv, SQ_OPT_KEY_HEADER, "key_header") ||
+             write_opt(&w, inv, SQ_OPT_SECRET, "secret") ||
+             write_opt(&w, inv, SQ_OPT_SECRET_HEADER, "secret_header") ||
+             write_opt(&w, inv, SQ_OPT_HMAC_SECRET, "hmac_secret") ||
+             write_opt(&w, inv, SQ_OPT_HMAC_HEADER, "hmac_header") ||
+             sq_json_write_end_object(&w) || sq_json_write_end_object(&w);
     return finish_body(rc, &w, path(req, "api", "sources", NULL), err, errlen);
 }
 

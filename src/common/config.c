@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sequin/json.h"
 #include "sequin/keys.h"
 #include "sequin/push_rules.h"
 #include "sequin/source_rules.h"
+#include "sequin/webhook.h"
 
 /* ---- values ---------------------------------------------------------------------------- */
 
@@ -40,6 +42,8 @@ static int apply_streams(sq_config_loader *ld, const sq_config_option *opt, cons
                          void *base);
 static int apply_sources(sq_config_loader *ld, const sq_config_option *opt, const sq_config_node *v,
                          void *base);
+static int apply_webhook(sq_config_loader *ld, const sq_config_option *opt, const char *label,
+                         const sq_config_node *v, void *base);
 static int apply_tables(sq_config_loader *ld, const sq_config_option *opt, const char *label,
                         const sq_config_node *v, void *base);
 static int apply_headers(sq_config_loader *ld, const sq_config_option *opt, const char *label,
@@ -159,6 +163,8 @@ static int apply_option(sq_config_loader *ld, const sq_config_option *opt, const
         return apply_tables(ld, opt, label, v, base);
     case SQ_CONFIG_HEADERS:
         return apply_headers(ld, opt, label, v, base);
+    case SQ_CONFIG_WEBHOOK:
+        return apply_webhook(ld, opt, label, v, base);
     }
     return sq_config_fail_node(ld, v, "internal error: option %s has an unknown type", opt->name);
 }
@@ -443,10 +449,27 @@ static int ensure_default_stream(sq_config_loader *ld)
 
 /* ---- sources -------------------------------------------------------------------------------- */
 
+/* Whether mapping `m` has key `key`. */
+static bool has_key(const sq_config_node *m, const char *key)
+{
+    if (m->kind != SQ_CONFIG_NODE_MAP)
+        return false;
+    for (const sq_config_node *k = m->child; k != NULL && k->next != NULL; k = k->next->next) {
+        if (k->kind == SQ_CONFIG_NODE_SCALAR && k->len == strlen(key) &&
+            memcmp(k->text, key, k->len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* An entry of `sources:`: a webhook source when it has a `webhook:` mapping, else a postgres
+ * source. */
 static int apply_source(sq_config_loader *ld, const sq_config_node *m, void *item, const void *ctx)
 {
     size_t n = 0;
-    const sq_config_option *opts = sq_config_source_options(&n);
+    bool webhook = has_key(m, "webhook");
+    const sq_config_option *opts =
+        webhook ? sq_config_webhook_source_options(&n) : sq_config_source_options(&n);
     sq_config_source *src = item;
 
     (void)ctx;
@@ -523,6 +546,58 @@ static int apply_headers(sq_config_loader *ld, const sq_config_option *opt, cons
             return sq_config_out_of_memory(ld);
     }
     return 0;
+}
+
+/* A webhook source's `webhook:` mapping of strings (null: not set), checked by the settings
+ * JSON's rules and kept as its canonical JSON. */
+static int apply_webhook(sq_config_loader *ld, const sq_config_option *opt, const char *label,
+                         const sq_config_node *v, void *base)
+{
+    sq_buf json = {0}, canonical = {0};
+    sq_webhook_def def = {0};
+    sq_json_writer w;
+    char q[SQ_CONFIG_QBUF], why[200];
+    int rc = -1;
+
+    if (v->kind == SQ_CONFIG_NODE_SCALAR && !sq_config_is_null(v) &&
+        !(v->len == 2 && memcmp(v->text, "{}", 2) == 0))
+        return sq_config_fail_node(ld, v, "%s must be a mapping, got %s", label,
+                                   sq_config_describe(q, v));
+    if (v->kind == SQ_CONFIG_NODE_SEQ)
+        return sq_config_fail_node(ld, v, "%s must be a mapping, got a list", label);
+    sq_json_writer_init(&w, &json);
+    int jr = sq_json_write_begin_object(&w);
+    for (const sq_config_node *k = v->kind == SQ_CONFIG_NODE_MAP ? v->child : NULL;
+         k != NULL && k->next != NULL; k = k->next->next) {
+        const sq_config_node *val = k->next;
+        if (k->kind != SQ_CONFIG_NODE_SCALAR || val->kind != SQ_CONFIG_NODE_SCALAR) {
+            rc = sq_config_fail_node(ld, val, "%s: each setting must be a string", label);
+            goto done;
+        }
+        jr |= sq_json_write_key(&w, k->text);
+        jr |= sq_config_is_null(val) ? sq_json_write_null(&w) : sq_json_write_string(&w, val->text);
+    }
+    jr |= sq_json_write_end_object(&w);
+    if (jr != 0 || sq_json_writer_finish(&w) != SQ_OK) {
+        rc = sq_config_out_of_memory(ld);
+        goto done;
+    }
+    if (sq_webhook_settings_read(json.data, json.len, &def, why, sizeof why) != SQ_OK) {
+        rc = sq_config_fail_node(ld, v, "%s: %s", label, why);
+        goto done;
+    }
+    const char **out = sq_config_field(base, opt);
+    if (sq_webhook_settings_write(&def, &canonical) != SQ_OK ||
+        (*out = sq_arena_strndup(&ld->cfg->arena, canonical.data, canonical.len)) == NULL) {
+        rc = sq_config_out_of_memory(ld);
+        goto done;
+    }
+    rc = 0;
+done:
+    sq_webhook_def_free(&def);
+    sq_buf_free(&canonical);
+    sq_buf_free(&json);
+    return rc;
 }
 
 /* A source's tables: each checked, and made "schema.table", by the settings JSON's rules. */

@@ -196,6 +196,19 @@ static const sq_config_option source_options[] = {
            .help = "Put the tables' existing rows in the stream first, then the changes."),
 };
 
+/* The keys of a webhook source's entry of `sources:`: a `webhook:` mapping in place of
+ * `postgres:` (docs/sources.md, "Webhook source"). */
+static const sq_config_option webhook_source_options[] = {
+    SOURCE(name, .type = SQ_CONFIG_NAME, RELOADS,
+           .help = "Required; [a-zA-Z0-9_]+, at most 64 characters, unique: the path "
+                   "/api/webhook/<name> and the first token of every key."),
+    SOURCE(webhook, .type = SQ_CONFIG_WEBHOOK, .default_text = "{}", RELOADS,
+           .help = "key_field or key_header, secret and secret_header, hmac_secret and "
+                   "hmac_header: all optional."),
+    SOURCE(stream, .type = SQ_CONFIG_NAME, .default_text = "default", RELOADS,
+           .help = "The stream the messages go to; it must exist (declared here or not)."),
+};
+
 #define N_OPTIONS SQ_ARRAY_LEN(options)
 #define N_CONSUMER_OPTIONS SQ_ARRAY_LEN(consumer_options)
 #define N_SOURCE_OPTIONS SQ_ARRAY_LEN(source_options)
@@ -240,6 +253,13 @@ const sq_config_option *sq_config_source_options(size_t *count)
     if (count != NULL)
         *count = N_SOURCE_OPTIONS;
     return source_options;
+}
+
+const sq_config_option *sq_config_webhook_source_options(size_t *count)
+{
+    if (count != NULL)
+        *count = SQ_ARRAY_LEN(webhook_source_options);
+    return webhook_source_options;
 }
 
 const sq_config_option *sq_config_option_find(const char *name)
@@ -297,6 +317,9 @@ static bool consumer_equal(const sq_config_consumer *a, const sq_config_consumer
 
 static bool source_equal(const sq_config_source *a, const sq_config_source *b)
 {
+    if (a->webhook != NULL || b->webhook != NULL)
+        return str_equal(a->name, b->name) && str_equal(a->stream, b->stream) &&
+               str_equal(a->webhook, b->webhook);
     return str_equal(a->name, b->name) && str_equal(a->stream, b->stream) &&
            str_equal(a->postgres.url, b->postgres.url) &&
            str_equal(a->postgres.slot, b->postgres.slot) &&
@@ -370,6 +393,8 @@ bool sq_config_option_equal(const sq_config *a, const sq_config *b, const sq_con
         return tables_equal(x, y);
     case SQ_CONFIG_HEADERS:
         return headers_equal(x, y);
+    case SQ_CONFIG_WEBHOOK:
+        return str_equal(*(const char *const *)x, *(const char *const *)y);
     }
     return false;
 }

@@ -60,3 +60,26 @@ const char *sq_source_rules_table(const char *s, size_t len, const char *const *
     }
     return NULL;
 }
+
+int sq_source_rules_settings_parse(sq_json *doc, const char *json, size_t len, int depth,
+                                   const char *const *known, size_t n, char *err, size_t errlen)
+{
+    sq_json_error jerr;
+    if (sq_json_parse(doc, json, len, depth, &jerr) != SQ_OK)
+        return sq_fail(err, errlen, "settings: not JSON: %s at offset %zu", jerr.what, jerr.offset);
+    if (sq_json_type_of(doc, 0) != SQ_JSON_OBJECT)
+        return sq_fail(err, errlen, "settings: must be an object");
+    for (int k = sq_json_first(doc, 0); k >= 0; k = sq_json_next(doc, k)) {
+        size_t i = 0;
+        while (i < n && sq_json_str_equals(doc, k, known[i], strlen(known[i])) != 1)
+            i++;
+        if (i == n) {
+            const char *raw;
+            size_t rn;
+            if (sq_json_raw(doc, k, &raw, &rn) != SQ_OK)
+                raw = "?", rn = 1;
+            return sq_fail(err, errlen, "settings: unknown setting %.*s", (int)rn, raw);
+        }
+    }
+    return SQ_OK;
+}

@@ -9,6 +9,7 @@
 #include "sequin/keys.h"
 #include "sequin/push_rules.h"
 #include "sequin/source.h"
+#include "sequin/webhook.h"
 
 enum {
     MAX_BATCH = 10000,
@@ -458,11 +459,46 @@ static int copy_members(const sq_json *doc, int obj, const char *const *names, s
     return SQ_OK;
 }
 
+/* A webhook source's settings: the "webhook" object (token `wh`) checked and written in its
+ * canonical form; the postgres members have no place beside it. */
+static int webhook_settings(const sq_json *doc, int wh, sq_arena *arena, sq_api_source *out,
+                            sq_api_problem *p)
+{
+    sq_webhook_def def = {0};
+    sq_buf canonical = {0};
+    const char *raw;
+    size_t n;
+    int tok = -1, rc = SQ_ERR;
+    char why[160];
+
+    out->kind = "webhook";
+    if (sq_json_lookup(doc, 0, "key_format", &tok) != SQ_OK || tok >= 0 ||
+        sq_json_lookup(doc, 0, "backfill", &tok) != SQ_OK || tok >= 0)
+        return bad(p, "\"key_format\" and \"backfill\" are a postgres source's");
+    if (sq_json_type_of(doc, wh) != SQ_JSON_OBJECT || sq_json_raw(doc, wh, &raw, &n) != SQ_OK)
+        return bad(p, "\"webhook\" must be an object {\"key_field\", \"key_header\", "
+                      "\"secret\", \"secret_header\", \"hmac_secret\", \"hmac_header\"}");
+    if (sq_webhook_settings_read(raw, n, &def, why, sizeof why) != SQ_OK) {
+        bad(p, "%s", why);
+        goto done;
+    }
+    if (sq_webhook_settings_write(&def, &canonical) != SQ_OK ||
+        (out->settings = sq_arena_strndup(arena, canonical.data, canonical.len)) == NULL) {
+        bad(p, "out of memory");
+        goto done;
+    }
+    rc = SQ_OK;
+done:
+    sq_webhook_def_free(&def);
+    sq_buf_free(&canonical);
+    return rc;
+}
+
 int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena, sq_api_source *out,
                                sq_api_problem *p)
 {
-    static const char *const known[] = {"name",       "stream",   "postgres",
-                                        "key_format", "backfill", NULL};
+    static const char *const known[] = {"name",     "stream",  "postgres", "key_format",
+                                        "backfill", "webhook", NULL};
     static const char *const postgres[] = {"url", "slot", "publication", "tables", NULL};
     static const char *const beside[] = {"key_format", "backfill", NULL};
     sq_json doc = {0};
@@ -470,17 +506,17 @@ int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena, sq
     sq_source_def def = {0};
     sq_json_writer w;
     size_t name_len = 0, stream_len = 0;
-    int rc = SQ_ERR, pg = -1;
+    int rc = SQ_ERR, pg = -1, wh = -1;
     char why[160];
 
     *out = (sq_api_source){.kind = "postgres"};
     if (parse_object(&doc, body, len, p) != SQ_OK || only_members(&doc, 0, known, p) != SQ_OK ||
         opt_string(&doc, 0, "name", arena, &out->name, &name_len, p) != SQ_OK ||
         opt_string(&doc, 0, "stream", arena, &out->stream, &stream_len, p) != SQ_OK ||
-        member(&doc, 0, "postgres", &pg, p) != SQ_OK)
+        member(&doc, 0, "postgres", &pg, p) != SQ_OK || member(&doc, 0, "webhook", &wh, p) != SQ_OK)
         goto done;
-    if (out->name == NULL || out->stream == NULL || pg < 0) {
-        bad(p, "the body needs \"name\", \"stream\" and \"postgres\"");
+    if (out->name == NULL || out->stream == NULL || (pg < 0) == (wh < 0)) {
+        bad(p, "the body needs \"name\", \"stream\" and \"postgres\" or \"webhook\"");
         goto done;
     }
     if (!sq_name_is_valid(out->name, name_len)) {
@@ -489,6 +525,10 @@ int sq_api_parse_source_create(const char *body, size_t len, sq_arena *arena, sq
     }
     if (!sq_name_is_valid(out->stream, stream_len) && !sq_api_is_uuid(out->stream, stream_len)) {
         invalid(p, "stream", "a stream's name or id");
+        goto done;
+    }
+    if (wh >= 0) {
+        rc = webhook_settings(&doc, wh, arena, out, p);
         goto done;
     }
     if (sq_json_type_of(&doc, pg) != SQ_JSON_OBJECT) {

@@ -37,11 +37,7 @@ static int upsert_answer(sq_handler *h, int rc, long long published, sq_json_wri
     jr |= sq_json_write_key(jw, "published");
     jr |= sq_json_write_int64(jw, published);
     jr |= sq_json_write_end_object(jw);
-    if (published > 0) {
-        sq_metrics_add(h->metrics, SQ_METRIC_UPSERTED, (uint64_t)published);
-        h->news_stream = h->stream_num;
-        h->news_notify = true;
-    }
+    sq_handler_published(h, published);
     return sq_handler_wrote(rc, jr, err, errlen);
 }
 

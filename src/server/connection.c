@@ -5,6 +5,7 @@
 #include "worker_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,20 @@ static int respond_ok_json(struct worker *w, struct conn *c, const char *json)
     return rc;
 }
 
+/* The header slices point into the buffer as the head's parse found it; reading the body may
+ * have moved the buffer since (the head's bytes stay where they were in it). */
+static void rebase_headers(struct conn *c)
+{
+    if (c->head_base == c->in.data)
+        return;
+    for (size_t i = 0; i < 2 * c->n_headers; i++) {
+        sq_http_slice *s = i % 2 ? &c->headers[i / 2].value : &c->headers[i / 2].name;
+        if (s->p != NULL)
+            s->p = c->in.data + (size_t)((uintptr_t)s->p - (uintptr_t)c->head_base);
+    }
+    c->head_base = c->in.data;
+}
+
 /* Routes a complete request (head and body) and answers it or queues its store calls. */
 static void dispatch(struct worker *w, struct conn *c, const char *body, size_t body_len)
 {
@@ -332,11 +347,14 @@ static void dispatch(struct worker *w, struct conn *c, const char *body, size_t 
         (void)sq_conn_error(w, c, 401, "a valid bearer token is required", NULL, NULL, NULL);
         return;
     }
+    rebase_headers(c);
     sq_request_in in = {.post = slice_is(method, "POST"),
                         .query = query,
                         .body = body,
                         .body_len = body_len,
-                        .now_ms = now_ms()};
+                        .now_ms = now_ms(),
+                        .headers = c->headers,
+                        .n_headers = c->n_headers};
     const char *json = NULL;
     rc = sq_handler_start(&c->h, &m, &in, &w->env, &c->arena, &json, &p);
     if (rc == 200 && json != NULL)
@@ -412,6 +430,8 @@ static void advance(struct worker *w, struct conn *c)
         c->query_len = req.query.len;
         c->auth_off = req.authorization.p != NULL ? (size_t)(req.authorization.p - c->in.data) : 0;
         c->auth_len = req.authorization.len;
+        c->n_headers = req.header_count;
+        c->head_base = c->in.data;
         c->keep_alive = req.keep_alive;
         c->head_len = req.head_len;
         take_request_id(c, &req);

@@ -192,6 +192,16 @@ static int build(reconcile *rc)
      * equal text and the sources process restarts a source only when they change. */
     for (size_t i = 0; i < cfg->sources.count; i++) {
         const sq_config_source *src = &cfg->sources.items[i];
+        if (src->webhook != NULL) {
+            /* the loader keeps a webhook's settings in their canonical text already */
+            rc->sources[i] = (sq_declared_source){
+                .name = src->name,
+                .stream = src->stream,
+                .settings = src->webhook,
+                .kind = "webhook",
+            };
+            continue;
+        }
         const sq_source_def def = {
             .url = src->postgres.url,
             .slot = src->postgres.slot,
@@ -208,6 +218,7 @@ static int build(reconcile *rc)
             .name = src->name,
             .stream = src->stream,
             .settings = sq_arena_strndup(&rc->arena, json.data, json.len),
+            .kind = "postgres",
         };
         if (rc->sources[i].settings == NULL)
             goto oom;
@@ -286,6 +297,12 @@ static void log_sources(const sq_config *cfg, const sq_source_change *changes, s
         declared_at(cfg, d != NULL ? d->line : 0, at, sizeof at);
         switch (c->action) {
         case SQ_RECONCILE_CREATED:
+            if (c->slot == NULL) { /* a webhook: no slot, no publication */
+                sq_info("webhook source \"%s\" created, as declared at %s (stream \"%s\"): "
+                        "POST /api/webhook/%s",
+                        c->name, at, d != NULL ? d->stream : "?", c->name);
+                break;
+            }
             sq_info("source \"%s\" created, as declared at %s (stream \"%s\", slot \"%s\", "
                     "publication \"%s\")",
                     c->name, at, d != NULL ? d->stream : "?", c->slot, c->publication);
@@ -301,6 +318,12 @@ static void log_sources(const sq_config *cfg, const sq_source_change *changes, s
                     c->changes != NULL ? c->changes : "");
             break;
         case SQ_RECONCILE_DELETED:
+            if (c->slot == NULL) {
+                sq_warn("webhook source \"%s\" is no longer declared in %s: deleted, a POST to "
+                        "it is a 404 now",
+                        c->name, cfg->source);
+                break;
+            }
             /* A slot nobody reads keeps every WAL segment after its position: a disk fills. */
             sq_warn("source \"%s\" is no longer declared in %s: deleted, it stops streaming. Its "
                     "replication slot \"%s\" and publication \"%s\" stay in the source "

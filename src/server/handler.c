@@ -227,6 +227,8 @@ int sq_handler_finish(sq_handler *h, sq_store *s, int64_t now_ms, sq_buf *body, 
         return error_reply(body, status, 404, err);
     case SQ_STORE_CONFLICT:
         return error_reply(body, status, 409, err);
+    case SQ_HANDLER_REFUSED:
+        return error_reply(body, status, h->refuse_status, err);
     default:
         return error_reply(body, status, 503, "the database is not available");
     }
@@ -239,6 +241,15 @@ int sq_handler_group_done(sq_handler *h, const sq_group_share *share, int64_t no
     int next = sq_handler_finish(h, NULL, now_ms, body, status, err, errlen);
     h->share = NULL;
     return next;
+}
+
+void sq_handler_published(sq_handler *h, long long published)
+{
+    if (published <= 0)
+        return;
+    sq_metrics_add(h->metrics, SQ_METRIC_UPSERTED, (uint64_t)published);
+    h->news_stream = h->stream_num;
+    h->news_notify = true;
 }
 
 int sq_handler_empty_answer(sq_buf *body)

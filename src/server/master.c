@@ -119,6 +119,7 @@ static size_t value_size(sq_config_type type)
     case SQ_CONFIG_STRING:
     case SQ_CONFIG_NAME:
     case SQ_CONFIG_FILTER:
+    case SQ_CONFIG_WEBHOOK:
         return sizeof(const char *);
     case SQ_CONFIG_LISTEN:
         return sizeof(sq_config_listen_list);

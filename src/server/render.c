@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sequin/source.h"
+#include "sequin/webhook.h"
 
 /* Writes "key": "value", or null for a NULL value. */
 static int str_field(sq_json_writer *w, const char *key, const char *value)
@@ -221,6 +222,28 @@ done:
     return rc;
 }
 
+/* A webhook's "webhook" object: its settings, each secret as "****" when it has one (null when
+ * not), never the secret itself. */
+static int webhook_settings(sq_json_writer *w, const char *settings)
+{
+    sq_webhook_def def = {0};
+    char why[160];
+    int rc = sq_json_write_key(w, "webhook");
+    if (settings == NULL ||
+        sq_webhook_settings_read(settings, strlen(settings), &def, why, sizeof why) != SQ_OK)
+        return rc | sq_json_write_null(w);
+    rc |= sq_json_write_begin_object(w);
+    rc |= str_field(w, "key_field", def.key_field);
+    rc |= str_field(w, "key_header", def.key_header);
+    rc |= str_field(w, "secret", def.secret ? "****" : NULL);
+    rc |= str_field(w, "secret_header", def.secret_header);
+    rc |= str_field(w, "hmac_secret", def.hmac_secret ? "****" : NULL);
+    rc |= str_field(w, "hmac_header", def.hmac_header);
+    rc |= sq_json_write_end_object(w);
+    sq_webhook_def_free(&def);
+    return rc;
+}
+
 /* "key": value, or null for a negative value (unknown). */
 static int count_field(sq_json_writer *w, const char *key, long long value)
 {
@@ -255,7 +278,10 @@ int sq_render_source(sq_json_writer *w, const sq_source *src)
     rc |= str_field(w, "name", src->name);
     rc |= str_field(w, "kind", src->kind);
     rc |= str_field(w, "stream", src->stream);
-    rc |= source_settings(w, src->settings);
+    if (src->kind != NULL && strcmp(src->kind, "webhook") == 0)
+        rc |= webhook_settings(w, src->settings);
+    else
+        rc |= source_settings(w, src->settings);
     rc |= str_field(w, "managed_by", src->managed_by_config ? "config" : "api");
     rc |= source_status(w, src);
     rc |= sq_json_write_key(w, "backfill_progress");

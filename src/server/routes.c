@@ -36,5 +36,7 @@ const sq_route_desc sq_routes[] = {
     {"POST", "/api/sources", &sq_api_source_create_route},
     {"GET", "/api/sources/:src", &sq_api_source_get_route},
     {"DELETE", "/api/sources/:src", &sq_api_source_delete_route},
+    /* a webhook source: :src is the webhook's name; its own auth, not the API's tokens */
+    {"POST", "/api/webhook/:src", &sq_api_webhook_route},
 };
 const size_t sq_routes_count = SQ_ARRAY_LEN(sq_routes);

@@ -180,6 +180,7 @@ int sq_worker_run(const sq_worker_ctx *ctx)
     w.env = (sq_handler_env){.metrics = ctx->metrics,
                              .cache = sq_name_cache_new(NAME_CACHE_MS),
                              .max_message_bytes = (size_t)cfg->limits.max_message_bytes,
+                             .tokens = &cfg->auth.tokens,
                              .ready = ready,
                              .ready_arg = &w};
     w.listeners = calloc(ctx->n_listen ? ctx->n_listen : 1, sizeof *w.listeners);

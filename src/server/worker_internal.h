@@ -67,6 +67,8 @@ struct conn {
     enum req_phase phase;
     size_t method_off, method_len, path_off, path_len, query_off, query_len; /* into `in` */
     size_t auth_off, auth_len; /* the Authorization header's value, into `in` */
+    size_t n_headers;          /* the request's header lines in `headers` ... */
+    const char *head_base;     /* ... whose slices point into `in` as it was at this address */
     size_t head_len, body_len, req_end;
     sq_http_chunked chunked;
     size_t chunk_src, chunk_dst;

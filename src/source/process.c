@@ -102,8 +102,8 @@ fail:
     return SQ_ERR;
 }
 
-/* Makes the running threads match the store's list: new sources start, changed ones restart,
- * gone ones stop. */
+/* Makes the running threads match the store's list: new postgres sources start, changed ones
+ * restart, gone ones stop. */
 static void reconcile(runners *rs, const sq_source_row *rows, size_t n, const char *store_url,
                       sq_store *store)
 {
@@ -111,6 +111,8 @@ static void reconcile(runners *rs, const sq_source_row *rows, size_t n, const ch
         rs->items[i]->seen = false;
     for (size_t j = 0; j < n; j++) {
         bool running = false;
+        if (strcmp(rows[j].kind, "postgres") != 0)
+            continue; /* a webhook has no thread: the workers' route writes its messages */
         for (size_t i = 0; i < rs->count; i++) {
             runner *r = rs->items[i];
             if (strcmp(r->def.id, rows[j].id) != 0)

@@ -67,30 +67,12 @@ int sq_source_settings_read(const char *json, size_t len, sq_source_def *def, ch
     static const char *const known[] = {"url",    "slot",       "publication",
                                         "tables", "key_format", "backfill"};
     sq_json doc = {0};
-    sq_json_error jerr;
     const char *key_format;
     int rc = SQ_ERR;
 
-    if (sq_json_parse(&doc, json, len, 4, &jerr) != SQ_OK)
-        return sq_fail(err, errlen, "settings: not JSON: %s at offset %zu", jerr.what, jerr.offset);
-    if (sq_json_type_of(&doc, 0) != SQ_JSON_OBJECT) {
-        sq_fail(err, errlen, "settings: must be an object");
+    if (sq_source_rules_settings_parse(&doc, json, len, 4, known, SQ_ARRAY_LEN(known), err,
+                                       errlen) != SQ_OK)
         goto done;
-    }
-    for (int k = sq_json_first(&doc, 0); k >= 0; k = sq_json_next(&doc, k)) {
-        size_t i = 0;
-        while (i < SQ_ARRAY_LEN(known) &&
-               sq_json_str_equals(&doc, k, known[i], strlen(known[i])) != 1)
-            i++;
-        if (i == SQ_ARRAY_LEN(known)) {
-            const char *raw;
-            size_t n;
-            if (sq_json_raw(&doc, k, &raw, &n) != SQ_OK)
-                raw = "?", n = 1;
-            sq_fail(err, errlen, "settings: unknown setting %.*s", (int)n, raw);
-            goto done;
-        }
-    }
     if (get_string(&doc, 0, "url", NULL, &def->arena, &def->url, err, errlen) != SQ_OK ||
         get_string(&doc, 0, "slot", SQ_SOURCE_DEFAULT_SLOT, &def->arena, &def->slot, err, errlen) ||
         get_string(&doc, 0, "publication", SQ_SOURCE_DEFAULT_PUBLICATION, &def->arena,

@@ -221,9 +221,10 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
     [SQ_STMT_RECONCILE_SOURCES] = {"reconcile_sources",
                                    "SELECT act, source_name, source_id, declared, changes, slot, "
                                    "       publication "
-                                   "  FROM sequin.reconcile_sources($1, $2, $3)",
-                                   3,
-                                   {SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY}},
+                                   "  FROM sequin.reconcile_sources($1, $2, $3, $4)",
+                                   4,
+                                   {SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY, SQ_OID_TEXT_ARRAY,
+                                    SQ_OID_TEXT_ARRAY}},
     [SQ_STMT_RECEIVE] = {"receive",
                          "SELECT ack_id, deliver_count, key, (SELECT s.id FROM sequin.streams s "
                          "         JOIN sequin.consumers c ON c.stream = s.num WHERE c.id = $1), "
@@ -354,6 +355,12 @@ static const sq_statement statements[SQ_STMT_COUNT] = {
                                "SELECT id, managed_by = 'config', name FROM t",
                                1,
                                {SQ_OID_TEXT}},
+    /* webhooks: what a POST to one needs, its stream and settings (no row: no such webhook) */
+    [SQ_STMT_WEBHOOK_GET] = {"webhook_get",
+                             "SELECT stream, settings::text FROM sequin.sources "
+                             " WHERE name = $1 AND kind = 'webhook'",
+                             1,
+                             {SQ_OID_TEXT}},
 };
 
 const sq_statement *sq_catalog(sq_stmt_id id)

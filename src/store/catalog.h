@@ -56,6 +56,8 @@ typedef enum sq_stmt_id {
     SQ_STMT_SOURCE_GET,
     SQ_STMT_SOURCE_CREATE,
     SQ_STMT_SOURCE_DELETE,
+    /* webhooks */
+    SQ_STMT_WEBHOOK_GET,
     SQ_STMT_COUNT
 } sq_stmt_id;
 

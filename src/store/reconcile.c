@@ -209,6 +209,7 @@ int sq_store_reconcile_sources(sq_store *s, const sq_declared_source *declared, 
         {offsetof(sq_declared_source, name), TEXTS},
         {offsetof(sq_declared_source, stream), TEXTS},
         {offsetof(sq_declared_source, settings), TEXTS},
+        {offsetof(sq_declared_source, kind), TEXTS},
     };
     *refused = -1;
     if (!sq_store_wait(s, begin_arrays(s, "reconcile_sources", SQ_STMT_RECONCILE_SOURCES,

@@ -1,7 +1,8 @@
 /* `sequin source postgres add|ls|info|rm` with the built sequin against the real sequind and a
  * real table of the test database: added with flags (no terminal) and by answering its
  * questions on a pseudo-terminal; info shows the source streaming, the table's backfill done
- * and the last commit; the table's rows and changes reach the stream; rm removes it. */
+ * and the last commit; the table's rows and changes reach the stream; rm removes it. And
+ * `sequin source webhook add|ls|info|rm`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -366,6 +367,60 @@ static void test_add_on_terminal(void **state)
     ran_free(&r);
 }
 
+/* `sequin source webhook add|ls|info|rm`: a webhook added with flags receives a POST, info
+ * shows whether it has secrets and never what they are, ls lists it (and postgres ls does
+ * not), rm removes it. */
+static void test_webhook(void **state)
+{
+    struct server *s = *state;
+    ran r = RUN("source", "webhook", "add", "hooks", "--key-field", "id", "--key-header", "X-Id");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "exclude each other"));
+    ran_free(&r);
+    r = RUN("source", "webhook", "add", "hooks", "--hmac-header", "X-Sig");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--hmac-header needs --hmac-secret"));
+    ran_free(&r);
+
+    r = RUN("source", "webhook", "add", "hooks", "--key-field", "id", "--secret", "t0ps3cret",
+            "--secret-header", "X-Token");
+    expect(&r, 0, "name:          hooks\n", "kind:          webhook\n",
+           "url:           POST /api/webhook/hooks\n", "key_field:     id\n",
+           "secret:        set\n", "secret_header: X-Token\n", "hmac_secret:   not set\n", NULL);
+    assert_null(strstr(r.out, "t0ps3cret"));
+    ran_free(&r);
+
+    api_conn c;
+    api_open(&c, s->port, 10000);
+    api_send(&c, "POST", "/api/webhook/hooks", "{\"id\":\"evt_1\"}", "X-Token: t0ps3cret\r\n");
+    api_resp got = api_read(&c);
+    assert_int_equal(got.status, 200);
+    assert_non_null(strstr(got.body, "\"key\":\"hooks.evt_1\""));
+    api_resp_free(&got);
+    api_close(&c);
+
+    r = RUN("source", "webhook", "info", "hooks");
+    expect(&r, 0, "secret:        set\n", NULL);
+    assert_null(strstr(r.out, "t0ps3cret"));
+    ran_free(&r);
+    r = RUN("source", "webhook", "ls");
+    expect(&r, 0, "NAME   STREAM   KEY_FIELD  KEY_HEADER  SECRET  HMAC_SECRET\n",
+           "hooks  default  id         -           set     not set\n", NULL);
+    ran_free(&r);
+    r = RUN("source", "postgres", "ls");
+    expect(&r, 0, "No sources.\n", NULL);
+    ran_free(&r);
+    r = RUN("source", "webhook", "rm", "hooks");
+    expect(&r, 0, "Deleted source hooks.\n", NULL);
+    ran_free(&r);
+    r = RUN("source", "webhook", "ls");
+    expect(&r, 0, "No webhook sources.\n", NULL);
+    ran_free(&r);
+    r = RUN("source", "webhook", "info", "hooks");
+    assert_int_equal(r.status, 1);
+    ran_free(&r);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -396,6 +451,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_with_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_on_terminal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli_source", tests, group_setup, group_teardown);
 }

@@ -520,8 +520,8 @@ static void test_sources(void **state)
     sq_source_change *ch;
     pgt_stream(f, "orders");
     sq_declared_source d[2] = {
-        {"a", "default", settings_of(f, "slot_a", "basic")},
-        {"b", "orders", settings_of(f, "slot_b", "basic")},
+        {"a", "default", settings_of(f, "slot_a", "basic"), "postgres"},
+        {"b", "orders", settings_of(f, "slot_b", "basic"), "postgres"},
     };
 
     /* Created, the config's; the same file again changes nothing. */
@@ -567,7 +567,8 @@ static void test_sources(void **state)
                 "SELECT n, 'postgres', num, '{\"url\":\"x\",\"slot\":\"s\"}' "
                 "  FROM sequin.streams, (VALUES ('c'), ('api')) v(n) WHERE name = 'default'");
     PQfinish(c);
-    sq_declared_source d3[3] = {d[0], d[1], {"c", "orders", settings_of(f, "slot_c", "basic")}};
+    sq_declared_source d3[3] = {
+        d[0], d[1], {"c", "orders", settings_of(f, "slot_c", "basic"), "postgres"}};
     char *before = pgt_value(SOURCES_SQL, 0, NULL);
     d3[1].stream = "gone";
     long at = 99;

@@ -29,6 +29,14 @@
 #define STREAM                                                                                     \
     "{id:s name:s stats:{message_count:n consumer_count:n storage_size:n} inserted_at:s "          \
     "updated_at:s}"
+/* A webhook source (docs/sources.md, "Webhook source"): its settings, a secret as "****" or
+ * null; no node runs it, so its status stays null. */
+#define WEBHOOK_SOURCE                                                                             \
+    "{id:s name:s kind:s stream:s webhook:{key_field:S key_header:S secret:S secret_header:S "     \
+    "hmac_secret:S hmac_header:S} managed_by:s status:{state:S error:S node:S "                    \
+    "last_commit_lsn:S last_commit_at:S received_lsn:S lag_bytes:N lag_seconds:F "                 \
+    "rows_streamed:N reported_at:S} backfill_progress:[] inserted_at:s updated_at:s}"
+#define WEBHOOK_POSTED "{key:s published:n}"
 #define MESSAGE "{key:s stream_id:s data:s data_hash:s seq:n inserted_at:s updated_at:s}"
 #define CONSUMER                                                                                   \
     "{id:s name:s stream_id:s filter_key_pattern:s ack_wait_ms:n max_ack_pending:n "               \
@@ -315,6 +323,15 @@ static void test_every_route(void **state)
     got = wire(port, "DELETE", "/api/sources/wire_src", NULL, 200, DELETED_ID);
     assert_string_equal(json_str(got, "id", body, sizeof body), source_id);
     free(got);
+    /* A webhook: its object, a POST to it, its refusals. */
+    got = wire(port, "POST", "/api/sources",
+               "{\"name\":\"wire_hook\",\"stream\":\"wire\",\"webhook\":{\"key_field\":\"id\"}}",
+               200, WEBHOOK_SOURCE);
+    free(got);
+    wire_ok(port, "GET", "/api/sources/wire_hook", NULL, WEBHOOK_SOURCE);
+    wire_ok(port, "POST", "/api/webhook/wire_hook", "{\"id\":\"w1\"}", WEBHOOK_POSTED);
+    free(wire(port, "POST", "/api/webhook/gone", "{}", 404, ERROR));
+    free(wire(port, "DELETE", "/api/sources/wire_hook", NULL, 200, DELETED_ID));
 
     /* Deletes: the id of what went. */
     wire_ok(port, "DELETE", "/api/streams/wire/messages/w.b", NULL, DELETED);

@@ -389,6 +389,26 @@ static const struct {
      "mydb   default  streaming  56         0.0          1042\n"
      "other  s2       error      -          -            0\n"},
     {SQ_OUT_SOURCES, "{\"data\":[]}", "No sources.\n"},
+    /* A webhook: whether it has secrets, never what they are; lists show one kind each. */
+    {SQ_OUT_WEBHOOK,
+     "{\"id\":\"9a1b\",\"name\":\"gh\",\"kind\":\"webhook\",\"stream\":\"default\","
+     "\"webhook\":{\"key_field\":null,\"key_header\":\"X-GitHub-Delivery\",\"secret\":null,"
+     "\"secret_header\":null,\"hmac_secret\":\"****\",\"hmac_header\":\"X-Hub-Signature-256\"},"
+     "\"managed_by\":\"api\",\"inserted_at\":\"t0\",\"updated_at\":\"t1\"}",
+     "name:          gh\nid:            9a1b\nkind:          webhook\nstream:        default\n"
+     "url:           POST /api/webhook/gh\nkey_field:     -\nkey_header:    X-GitHub-Delivery\n"
+     "secret:        not set\nsecret_header: -\nhmac_secret:   set\n"
+     "hmac_header:   X-Hub-Signature-256\nmanaged_by:    api\ninserted_at:   t0\n"
+     "updated_at:    t1\n"},
+    {SQ_OUT_WEBHOOKS,
+     "{\"data\":[{\"name\":\"mydb\",\"kind\":\"postgres\"},{\"name\":\"gh\",\"kind\":"
+     "\"webhook\",\"stream\":\"default\",\"webhook\":{\"key_field\":\"id\",\"secret\":"
+     "\"****\",\"hmac_secret\":null}}]}",
+     "NAME  STREAM   KEY_FIELD  KEY_HEADER  SECRET  HMAC_SECRET\n"
+     "gh    default  id                     set     not set\n"},
+    {SQ_OUT_WEBHOOKS, "{\"data\":[{\"name\":\"mydb\",\"kind\":\"postgres\"}]}",
+     "No webhook sources.\n"},
+    {SQ_OUT_SOURCES, "{\"data\":[{\"name\":\"gh\",\"kind\":\"webhook\"}]}", "No sources.\n"},
     {SQ_OUT_DONE, "", "Done.\n"},
     {SQ_OUT_STREAMS, "[]", NULL},
     {SQ_OUT_DELIVERIES, "[{\"ack_id\":\"A1\"}]", NULL},
