@@ -125,6 +125,13 @@ static ran run_args(const char *const *args)
 }
 
 #define RUN(...) run_args((const char *const[]){__VA_ARGS__, NULL})
+/* One step: the command (a parenthesised list of its words) and what expect() wants of it. */
+#define RUN_EXPECT(words, ...)                                                                     \
+    do {                                                                                           \
+        ran ran_ = RUN words;                                                                      \
+        expect(&ran_, __VA_ARGS__);                                                                \
+        ran_free(&ran_);                                                                           \
+    } while (0)
 
 /* Asserts a run's exit status and that its stdout holds each string that follows (NULL ends
  * them), showing all it printed otherwise. */
@@ -273,13 +280,12 @@ static void test_add_with_flags(void **state)
     assert_non_null(strstr(r.err, "needs --url URL"));
     ran_free(&r);
 
-    r = RUN("source", "postgres", "add", "mydb", "--url", db_url(), "--slot", SLOT, "--publication",
-            PUB, "--table", "public.cli_orders", "--backfill");
-    expect(&r, 0, "name:              mydb\n", "kind:              postgres\n",
-           "stream:            default\n", "slot:              " SLOT "\n",
-           "tables:            public.cli_orders\n", "backfill:          true\n",
-           "managed_by:        api\n", NULL);
-    ran_free(&r);
+    RUN_EXPECT(("source", "postgres", "add", "mydb", "--url", db_url(), "--slot", SLOT,
+                "--publication", PUB, "--table", "public.cli_orders", "--backfill"),
+               0, "name:              mydb\n", "kind:              postgres\n",
+               "stream:            default\n", "slot:              " SLOT "\n",
+               "tables:            public.cli_orders\n", "backfill:          true\n",
+               "managed_by:        api\n", NULL);
 
     /* The three rows the table held are backfilled, then changes stream. */
     free(wait_info("mydb", NULL, "state:             streaming\n",
@@ -308,19 +314,13 @@ static void test_add_with_flags(void **state)
     assert_null(strstr(info, "last_commit_at:    -\n"));
     free(info);
 
-    r = RUN("source", "postgres", "ls");
-    expect(&r, 0, "NAME  STREAM   STATE      LAG_BYTES  LAG_SECONDS  ROWS\n",
-           "mydb  default  streaming  ", NULL);
-    ran_free(&r);
-    r = RUN("source", "postgres", "rm", "mydb", "--as-curl");
-    expect(&r, 0, "curl -X 'DELETE' ", "/api/sources/mydb'\n", NULL);
-    ran_free(&r);
-    r = RUN("source", "postgres", "rm", "mydb");
-    expect(&r, 0, "Deleted source mydb.\n", NULL);
-    ran_free(&r);
-    r = RUN("source", "postgres", "ls");
-    expect(&r, 0, "No sources.\n", NULL);
-    ran_free(&r);
+    RUN_EXPECT(("source", "postgres", "ls"), 0,
+               "NAME  STREAM   STATE      LAG_BYTES  LAG_SECONDS  ROWS\n",
+               "mydb  default  streaming  ", NULL);
+    RUN_EXPECT(("source", "postgres", "rm", "mydb", "--as-curl"), 0, "curl -X 'DELETE' ",
+               "/api/sources/mydb'\n", NULL);
+    RUN_EXPECT(("source", "postgres", "rm", "mydb"), 0, "Deleted source mydb.\n", NULL);
+    RUN_EXPECT(("source", "postgres", "ls"), 0, "No sources.\n", NULL);
     r = RUN("source", "postgres", "info", "mydb");
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "error: "));
@@ -403,19 +403,12 @@ static void test_webhook(void **state)
     expect(&r, 0, "secret:        set\n", NULL);
     assert_null(strstr(r.out, "t0ps3cret"));
     ran_free(&r);
-    r = RUN("source", "webhook", "ls");
-    expect(&r, 0, "NAME   STREAM   KEY_FIELD  KEY_HEADER  SECRET  HMAC_SECRET\n",
-           "hooks  default  id         -           set     not set\n", NULL);
-    ran_free(&r);
-    r = RUN("source", "postgres", "ls");
-    expect(&r, 0, "No sources.\n", NULL);
-    ran_free(&r);
-    r = RUN("source", "webhook", "rm", "hooks");
-    expect(&r, 0, "Deleted source hooks.\n", NULL);
-    ran_free(&r);
-    r = RUN("source", "webhook", "ls");
-    expect(&r, 0, "No webhook sources.\n", NULL);
-    ran_free(&r);
+    RUN_EXPECT(("source", "webhook", "ls"), 0,
+               "NAME   STREAM   KEY_FIELD  KEY_HEADER  SECRET  HMAC_SECRET\n",
+               "hooks  default  id         -           set     not set\n", NULL);
+    RUN_EXPECT(("source", "postgres", "ls"), 0, "No sources.\n", NULL);
+    RUN_EXPECT(("source", "webhook", "rm", "hooks"), 0, "Deleted source hooks.\n", NULL);
+    RUN_EXPECT(("source", "webhook", "ls"), 0, "No webhook sources.\n", NULL);
     r = RUN("source", "webhook", "info", "hooks");
     assert_int_equal(r.status, 1);
     ran_free(&r);
