@@ -82,7 +82,7 @@ typedef enum sq_cli_output {
     SQ_OUT_WEBHOOKS,   /* the webhook sources of a list of sources */
 } sq_cli_output;
 
-typedef struct sq_cli_command sq_cli_command; /* private to cli_request.c */
+typedef struct sq_cli_command sq_cli_command; /* private to src/cli (cli_build.h) */
 
 /*
  * A parsed command line. Strings point into argv (or, for values typed at a prompt, into
