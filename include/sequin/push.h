@@ -73,7 +73,7 @@ typedef struct sq_push_target {
     size_t nheaders;
     const char *signing_secret; /* NULL: unsigned */
     int max_waiting;            /* deliveries in flight at once */
-    int ack_wait_ms;            /* the lease, and so each request's time limit */
+    int ack_wait_ms;            /* the lease: each request is given up at 90% of it */
     sq_push_backoff backoff;
 } sq_push_target;
 

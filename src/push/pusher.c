@@ -231,7 +231,10 @@ static int start(sq_pusher *p, target *t, const sq_delivery *d)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body.data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->def.ack_wait_ms);
+    /* Given up a tenth of the lease before it runs out, so that the message is nacked while
+     * the lease still holds and never goes to a second request while this one is open. */
+    long limit = (long)t->def.ack_wait_ms - t->def.ack_wait_ms / 10;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, limit > 0 ? limit : 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -1,7 +1,7 @@
 /* The push delivery engine (src/push/pusher.c) against a real store and the test endpoint:
  * every message delivered and acked, signed; failures (statuses, a reset, Retry-After) retried
- * on the backoff's schedule, checked by the endpoint's timestamps; a poison message dead at
- * max_deliver and delivered once redriven. */
+ * on the backoff's schedule, checked by the endpoint's timestamps; a request past its lease
+ * given up as a timeout; a poison message dead at max_deliver and delivered once redriven. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,6 +219,46 @@ static void test_retries_follow_the_backoff(void **state)
     ep_stop(&e);
 }
 
+/* The first request of k.1 is answered only after 1.5 s, past the 500 ms lease. */
+static ep_answer late(void *ctx, const ep_request *r, size_t n)
+{
+    (void)ctx, (void)n;
+    static int k1;
+    if (strstr(r->body, "\"key\":\"k.1\"") && k1++ < 1)
+        return (ep_answer){200, 1500, NULL};
+    return (ep_answer){200, 0, NULL};
+}
+
+/* An endpoint that does not answer within ack_wait_ms: the request is given up as a timeout
+ * and the message delivered again, not acked by the late answer. */
+static void test_timeout_is_a_failure(void **state)
+{
+    struct fixture *f = *state;
+    char cid[37];
+    pgt_consumer(f, f->stream, "pusher", ">", (sq_consumer_settings){500, 100, 0, {0}}, cid);
+    pgt_upserts(f, f->stream, "k.0", "a", "k.1", "b", NULL);
+    endpoint e;
+    ep_start(&e, late, NULL);
+    sq_pusher *p;
+    assert_int_equal(sq_pusher_new(f->store, &p, f->err, sizeof f->err), 0);
+    static const int waits[] = {100};
+    sq_push_target t = target(f, cid, e.port, NULL, (sq_push_backoff){0, 0, waits, 1});
+    t.ack_wait_ms = 500;
+    assert_int_equal(sq_pusher_set(p, &t, 1, f->err, sizeof f->err), 0);
+    struct settled s = {f, cid, 0};
+    run_until(p, f, all_settled, &s);
+    assert_int_equal(tries_of(&e, "k.0"), 1);
+    assert_int_equal(tries_of(&e, "k.1"), 2);
+    sq_push_stats st;
+    assert_true(sq_pusher_stats(p, cid, &st));
+    if (st.failed[SQ_PUSH_TIMEOUT] != 1 || st.pushed != 2)
+        fail_msg("timeouts %lld (status %lld, reset %lld, other %lld), pushed %lld; last: %s",
+                 st.failed[SQ_PUSH_TIMEOUT], st.failed[SQ_PUSH_STATUS], st.failed[SQ_PUSH_RESET],
+                 st.failed[SQ_PUSH_OTHER], st.pushed, st.last_error);
+    sq_pusher_free(p);
+    ep_stop(&e);
+}
+
 /* Always 500 for the poison key until `cured`. */
 static ep_answer poison(void *ctx, const ep_request *r, size_t n)
 {
@@ -267,6 +307,7 @@ int main(void)
         PGT_STORE_TEST(test_delivers_and_signs),
         PGT_STORE_TEST(test_retries_follow_the_backoff),
         PGT_STORE_TEST(test_poison_dies_and_is_redriven),
+        PGT_STORE_TEST(test_timeout_is_a_failure),
     };
     int rc = cmocka_run_group_tests_name("push_engine", tests, pgt_watchdog, NULL);
     curl_global_cleanup();
