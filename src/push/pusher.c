@@ -20,6 +20,9 @@ typedef struct target {
     sq_push_stats stats;
     long long idle_until_ms;
     bool seen;
+    /* The ack ids of this round's 2xx answers: acked in one store call at the round's end. */
+    char (*acks)[37];
+    size_t nacks, capacks;
 } target;
 
 typedef struct transfer {
@@ -94,6 +97,7 @@ static void target_free(sq_pusher *p, target *t)
             transfer_free(p, x);
     }
     sq_arena_free(&t->mem);
+    free(t->acks);
     free(t);
 }
 
@@ -343,8 +347,18 @@ static int settle(sq_pusher *p, transfer *x, CURLcode result, char *err, size_t 
     const char *ids[1] = {x->ack_id};
     int rc;
     if (result == CURLE_OK && sq_push_status_acks(status)) {
-        rc = sq_store_ack(p->store, t->def.consumer_id, ids, 1, err, errlen);
-        t->stats.pushed++;
+        if (t->nacks == t->capacks) {
+            size_t cap = t->capacks ? 2 * t->capacks : 16;
+            char(*grown)[37] = realloc(t->acks, cap * sizeof *grown);
+            if (!grown) {
+                transfer_free(p, x);
+                return sq_fail(err, errlen, "out of memory");
+            }
+            t->acks = grown;
+            t->capacks = cap;
+        }
+        memcpy(t->acks[t->nacks++], x->ack_id, sizeof x->ack_id);
+        rc = SQ_OK;
     } else {
         sq_push_cause cause = result == CURLE_OK ? SQ_PUSH_STATUS : cause_of(result);
         long long wait = sq_push_backoff_ms(&t->def.backoff, x->deliver_count, &p->rng), asked;
@@ -363,6 +377,28 @@ static int settle(sq_pusher *p, transfer *x, CURLcode result, char *err, size_t 
     }
     transfer_free(p, x);
     return rc == SQ_OK || rc == SQ_STORE_NOT_FOUND ? SQ_OK : SQ_ERR;
+}
+
+/* Each target's 2xx answers of this round, acked in one call. */
+static int ack_round(sq_pusher *p, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < p->ntargets; i++) {
+        target *t = p->targets[i];
+        if (t->nacks == 0)
+            continue;
+        const char **ids = malloc(t->nacks * sizeof *ids);
+        if (!ids)
+            return sq_fail(err, errlen, "out of memory");
+        for (size_t k = 0; k < t->nacks; k++)
+            ids[k] = t->acks[k];
+        int rc = sq_store_ack(p->store, t->def.consumer_id, ids, t->nacks, err, errlen);
+        free(ids);
+        if (rc != SQ_OK && rc != SQ_STORE_NOT_FOUND)
+            return SQ_ERR;
+        t->stats.pushed += (long long)t->nacks;
+        t->nacks = 0;
+    }
+    return SQ_OK;
 }
 
 int sq_pusher_round(sq_pusher *p, int wait_ms, char *err, size_t errlen)
@@ -392,7 +428,7 @@ int sq_pusher_round(sq_pusher *p, int wait_ms, char *err, size_t errlen)
         if (settle(p, x, m->data.result, err, errlen) != SQ_OK)
             return SQ_ERR;
     }
-    return SQ_OK;
+    return ack_round(p, err, errlen);
 }
 
 bool sq_pusher_stats(const sq_pusher *p, const char *consumer_id, sq_push_stats *out)
