@@ -99,14 +99,22 @@ static void upsert_all(const struct server *s, int v, int *want)
     }
 }
 
+/* An endpoint answering as `policy` says (NULL: 200 at once), push consumer `name` to it with
+ * lease `ack_wait_ms`, and version `v` of every key upserted. */
+static void start_hook(const struct server *s, const char *name, endpoint *e, ep_policy policy,
+                       int ack_wait_ms, int v, int *want)
+{
+    ep_start(e, policy, NULL);
+    make_hook(s, name, e, ack_wait_ms);
+    upsert_all(s, v, want);
+}
+
 static void test_delivers_in_key_order(void **state)
 {
     struct server *s = *state;
     endpoint e;
     int want[KEYS];
-    ep_start(&e, NULL, NULL);
-    make_hook(s, "ordered", &e, 5000);
-    upsert_all(s, 1, want);
+    start_hook(s, "ordered", &e, NULL, 5000, 1, want);
     upsert_all(s, 2, want); /* while the first versions are on their way */
     wait_delivered(s, "ordered", &e, want);
     ep_stop(&e);
@@ -124,9 +132,7 @@ static void test_kill_loses_nothing(void **state)
     struct server *s = *state;
     endpoint e;
     int want[KEYS];
-    ep_start(&e, slow, NULL);
-    make_hook(s, "killed", &e, 2000);
-    upsert_all(s, 3, want);
+    start_hook(s, "killed", &e, slow, 2000, 3, want);
     int64_t deadline = now_ms() + WAIT_MS;
     while (ep_count(&e) < 20 && now_ms() < deadline)
         sleep_ms(10);
