@@ -45,6 +45,7 @@ struct sq_pusher {
     transfer *flying; /* every transfer in the multi handle */
     uint64_t rng;
     sq_arena scratch;
+    sq_delivery *got; /* a lease's deliveries, room for MAX_LEASE: reused every round */
 };
 
 static long long now_ms(void)
@@ -58,12 +59,15 @@ int sq_pusher_new(sq_store *store, sq_pusher **out, char *err, size_t errlen)
 {
     sq_pusher *p = calloc(1, sizeof *p);
     *out = NULL;
-    if (!p || !(p->multi = curl_multi_init())) {
+    if (!p || !(p->got = calloc(MAX_LEASE, sizeof *p->got)) || !(p->multi = curl_multi_init())) {
+        if (p)
+            free(p->got);
         free(p);
         return sq_fail(err, errlen, "out of memory");
     }
     if (sq_store_listen(store, err, errlen) != SQ_OK) {
         curl_multi_cleanup(p->multi);
+        free(p->got);
         free(p);
         return SQ_ERR;
     }
@@ -110,6 +114,7 @@ void sq_pusher_free(sq_pusher *p)
     free(p->targets);
     curl_multi_cleanup(p->multi);
     sq_arena_free(&p->scratch);
+    free(p->got);
     free(p);
 }
 
@@ -273,26 +278,21 @@ static int fill(sq_pusher *p, char *err, size_t errlen)
             continue;
         if (room > MAX_LEASE)
             room = MAX_LEASE;
-        sq_delivery *got = calloc((size_t)room, sizeof *got);
+        sq_delivery *got = p->got;
         int count = 0;
-        if (!got)
-            return sq_fail(err, errlen, "out of memory");
         sq_arena_reset(&p->scratch);
         int rc = sq_store_receive(p->store, t->def.consumer_id, room, got, &count, &p->scratch, err,
                                   errlen);
         if (rc == SQ_STORE_NOT_FOUND) {
             count = 0; /* deleted meanwhile: the next list drops it */
         } else if (rc != SQ_OK) {
-            free(got);
             return SQ_ERR;
         }
         for (int k = 0; k < count; k++) {
             if (start(p, t, &got[k]) != SQ_OK) {
-                free(got);
                 return sq_fail(err, errlen, "out of memory starting a request");
             }
         }
-        free(got);
         long long due = IDLE_MAX_MS;
         if (count == 0 && rc == SQ_OK &&
             sq_store_next_visible(p->store, t->def.consumer_id, &due, err, errlen) != SQ_OK)
